@@ -1,0 +1,81 @@
+// The daemon's configuration as plain values, with the documented defaults of conf/netpie-edge.yaml.
+// Loading (YAML via yaml-cpp) lives in config_loader.*; errors name the file, line and key.
+// Every bounded queue has its bound and its overflow policy here (STYLE.md §11).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/base/result.hpp"
+
+namespace gw::config {
+
+struct Listener {
+  std::string name = "mqtt";  // unique; used in logs and in the ports file
+  std::string protocol = "mqtt";  // mqtt (more kinds arrive with later issues: ws, http, coap)
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
+};
+
+// What happens when a session's queue of undelivered messages is full.
+enum class QueuePolicy { DropOldest, DropNew };
+// What happens to a subscriber whose socket does not drain (output buffer over the high watermark).
+enum class SlowConsumerPolicy {
+  DropQos0,    // QoS 0 messages to it are dropped (counted); QoS 1/2 wait in the session queue
+  Disconnect,  // the connection is closed (its session keeps QoS 1/2 messages if persistent)
+};
+
+struct Limits {
+  std::uint32_t max_connections = 10000;
+  std::uint32_t max_packet_size = 1024 * 1024;        // bytes, whole packet, after CONNECT
+  std::uint32_t max_packet_size_before_connect = 16384;  // bytes, the first packet
+  std::uint32_t connect_timeout_ms = 10000;            // CONNECT must arrive within this
+  std::uint16_t receive_maximum = 64;  // QoS 1/2 in flight from a client (advertised in v5 CONNACK)
+  std::uint16_t max_inflight = 64;     // QoS 1/2 in flight to a client (capped by its receive maximum)
+  std::uint32_t max_queued_messages = 1000;  // per session, waiting for a slot or for the client
+  std::uint64_t max_queued_bytes = 16ull * 1024 * 1024;  // per session
+  QueuePolicy queue_policy = QueuePolicy::DropOldest;
+  std::uint64_t write_high_watermark = 1024 * 1024;  // per connection output buffer, bytes
+  SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::DropQos0;
+  std::uint16_t topic_alias_maximum = 16;  // v5 aliases a client may set towards us
+  std::uint16_t max_keepalive = 0;         // 0 = accept what the client asks; else v5 server keep alive cap
+  std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request
+  std::uint32_t max_retained = 100000;  // retained topics; past it a new retained topic is not stored
+  std::uint32_t max_subscriptions_per_client = 1000;
+};
+
+struct User {
+  std::string username;
+  std::string password_hash;  // "pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>"
+};
+
+enum class AnonymousPolicy { Loopback, Allow, Deny };
+
+struct Auth {
+  AnonymousPolicy anonymous = AnonymousPolicy::Loopback;  // anonymous only from 127.0.0.0/8 and ::1
+  std::vector<User> users;
+};
+
+struct Config {
+  std::string source = "<embedded default>";  // file name, for messages
+  std::string log_level = "info";                // trace, debug, info, warn, error
+  std::string state_dir = "./netpie-edge-state";  // SQLite database and other state
+  std::string ports_file;                        // if set: "<name> <host> <port>" per listener
+  std::uint32_t sys_interval_s = 10;             // $SYS/broker/... publish period; 0 = off
+  std::vector<Listener> listeners{Listener{}};
+  Limits limits;
+  Auth auth;
+};
+
+// Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".
+struct LoadError {
+  std::string message;
+};
+
+Config default_config();
+Result<Config, LoadError> load_file(const std::string& path);
+// `name` stands in for the file name in error messages.
+Result<Config, LoadError> load_string(const std::string& yaml_text, const std::string& name);
+
+}  // namespace gw::config
