@@ -1,0 +1,636 @@
+// The YAML configuration loader. yaml-cpp only parses; this file walks the document against the schema of
+// config.hpp and checks types, ranges and cross-field rules. Each problem becomes one line
+// "file:line:column: key.path: message" (1-based), and all of them are collected so that --check-config
+// shows every mistake at once. yaml-cpp throws, so the walk runs inside a catch-all in load_string() and
+// the caller only ever sees a LoadError value (STYLE.md §9).
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "gateway/config/config.hpp"
+#include "gateway/config/password.hpp"
+#include "gateway/config/units.hpp"
+
+namespace gw::config {
+namespace {
+
+constexpr std::size_t kMaxReportedErrors = 20;
+
+constexpr std::array<std::string_view, 7> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+                                                    "listeners", "limits",    "auth"};
+constexpr std::array<std::string_view, 1> kLogKeys{"level"};
+constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
+constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
+constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
+
+constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 1> kProtocols{"mqtt"};
+constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
+constexpr std::size_t kMaxListenerName = 64;
+constexpr std::size_t kMaxUsername = 65535;  // an MQTT UTF-8 string, MQTT 5.0 §1.5.4
+
+template <typename E>
+struct Choice {
+  std::string_view name;
+  E value;
+};
+constexpr std::array<Choice<QueuePolicy>, 2> kQueuePolicies{{
+    {"drop_oldest", QueuePolicy::DropOldest},
+    {"drop_new", QueuePolicy::DropNew},
+}};
+constexpr std::array<Choice<SlowConsumerPolicy>, 2> kSlowConsumerPolicies{{
+    {"drop_qos0", SlowConsumerPolicy::DropQos0},
+    {"disconnect", SlowConsumerPolicy::Disconnect},
+}};
+constexpr std::array<Choice<AnonymousPolicy>, 3> kAnonymousPolicies{{
+    {"loopback", AnonymousPolicy::Loopback},
+    {"allow", AnonymousPolicy::Allow},
+    {"deny", AnonymousPolicy::Deny},
+}};
+
+// The numeric limits, as a table: key, accepted range, spelling, and the member it sets. The range is
+// checked against the member's type at compile time.
+enum class Kind { Count, Bytes };
+struct LimitField {
+  std::string_view key;
+  std::uint64_t min;
+  std::uint64_t max;
+  Kind kind;
+  void (*set)(Limits&, std::uint64_t);
+};
+template <auto Member, std::uint64_t Min, std::uint64_t Max>
+constexpr LimitField limit(std::string_view key, Kind kind) {
+  using T = std::remove_cvref_t<decltype(std::declval<Limits&>().*Member)>;
+  static_assert(Min <= Max && Max <= std::numeric_limits<T>::max(), "range does not fit the field");
+  return {key, Min, Max, kind, [](Limits& l, std::uint64_t v) { l.*Member = static_cast<T>(v); }};
+}
+// MQTT 5.0 §2.1.4: a Remaining Length of at most 268,435,455 after a fixed header of at most 5 bytes.
+constexpr std::uint64_t kMaxMqttPacket = 268'435'460;
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kUint32Max = std::numeric_limits<std::uint32_t>::max();
+constexpr std::array kLimitFields{
+    limit<&Limits::max_connections, 1, 1'000'000>("max_connections", Kind::Count),
+    limit<&Limits::max_packet_size, 64, kMaxMqttPacket>("max_packet_size", Kind::Bytes),
+    limit<&Limits::max_packet_size_before_connect, 64, kMaxMqttPacket>("max_packet_size_before_connect",
+                                                                       Kind::Bytes),
+    limit<&Limits::connect_timeout_ms, 100, 3'600'000>("connect_timeout_ms", Kind::Count),
+    limit<&Limits::receive_maximum, 1, 65535>("receive_maximum", Kind::Count),
+    limit<&Limits::max_inflight, 1, 65535>("max_inflight", Kind::Count),
+    limit<&Limits::max_queued_messages, 1, 100'000'000>("max_queued_messages", Kind::Count),
+    limit<&Limits::max_queued_bytes, kKiB, kKiB * kKiB * kKiB * kKiB>("max_queued_bytes", Kind::Bytes),
+    limit<&Limits::write_high_watermark, kKiB, kKiB * kKiB * kKiB>("write_high_watermark", Kind::Bytes),
+    limit<&Limits::topic_alias_maximum, 0, 65535>("topic_alias_maximum", Kind::Count),
+    limit<&Limits::max_keepalive, 0, 65535>("max_keepalive", Kind::Count),
+    limit<&Limits::max_session_expiry, 0, kUint32Max>("max_session_expiry", Kind::Count),
+    limit<&Limits::max_retained, 0, 100'000'000>("max_retained", Kind::Count),
+    limit<&Limits::max_subscriptions_per_client, 1, 1'000'000>("max_subscriptions_per_client", Kind::Count),
+};
+
+const std::vector<std::string_view>& limit_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> k;
+    for (const LimitField& f : kLimitFields) k.push_back(f.key);
+    k.push_back("queue_policy");
+    k.push_back("slow_consumer_policy");
+    return k;
+  }();
+  return keys;
+}
+
+// A scalar as it appears in a message: quoted, control characters escaped, long ones cut.
+std::string quote(std::string_view s) {
+  constexpr std::size_t kMaxShown = 60;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMaxShown) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar:
+      return quote(n.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+template <typename List>
+std::string join_names(const List& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += [&]() -> std::string_view {
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(n)>, std::string_view>) {
+        return n;
+      } else {
+        return n.name;
+      }
+    }();
+  }
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_key_message(std::string_view key, std::span<const std::string_view> known) {
+  std::string_view best;
+  std::size_t best_distance = std::max<std::size_t>(2, key.size() / 3) + 1;
+  for (std::string_view k : known) {
+    std::size_t d = edit_distance(key, k);
+    if (d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  std::string msg = "unknown key " + quote(key);
+  if (!best.empty()) return msg + " (did you mean " + quote(best) + "?)";
+  return msg + "; expected one of: " + join_names(known);
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string element(const std::string& path, std::size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+int line_of(const YAML::Mark& m) {
+  return m.line + 1;
+}
+
+bool is_listener_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxListenerName) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+// A numeric address as bytes, for comparing listeners; the family tells IPv4 from IPv6.
+struct Address {
+  int family = 0;
+  std::array<unsigned char, 16> bytes{};
+  bool wildcard() const {
+    return std::all_of(bytes.begin(), bytes.end(), [](unsigned char b) { return b == 0; });
+  }
+  bool operator==(const Address&) const = default;
+};
+std::optional<Address> parse_address(const std::string& text) {
+  Address a;
+  if (inet_pton(AF_INET, text.c_str(), a.bytes.data()) == 1) {
+    a.family = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), a.bytes.data()) == 1) {
+    a.family = AF_INET6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string name) : name_(std::move(name)) {}
+
+  void document(const YAML::Node& root, Config& c);
+
+  void error(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+    if (errors_.size() >= kMaxReportedErrors) {
+      ++unreported_;
+      return;
+    }
+    std::string line = name_;
+    if (!mark.is_null()) line += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    line += ": ";
+    if (!path.empty()) line += path + ": ";
+    errors_.push_back(line + message);
+  }
+  bool failed() const { return !errors_.empty(); }
+  std::string report() const {
+    std::string out;
+    for (const std::string& e : errors_) {
+      if (!out.empty()) out += '\n';
+      out += e;
+    }
+    if (unreported_ > 0) out += "\n" + name_ + ": " + std::to_string(unreported_) + " more errors not shown";
+    return out;
+  }
+
+ private:
+  // Calls each(key, value, path) for every entry of a mapping whose key is one of `keys`; reports unknown
+  // and repeated keys (yaml-cpp keeps repeats silently). A null node is an empty mapping.
+  template <typename Fn>
+  void mapping(const YAML::Node& map, const std::string& path, std::span<const std::string_view> keys,
+               Fn&& each) {
+    if (map.IsNull()) return;
+    if (!map.IsMap()) {
+      error(map.Mark(), path, "expected a mapping, got " + describe(map));
+      return;
+    }
+    std::vector<std::pair<std::string, int>> seen;  // key, line
+    for (const auto& entry : map) {
+      const YAML::Node& k = entry.first;
+      if (!k.IsScalar()) {
+        error(k.Mark(), path, "expected a plain key, got " + describe(k));
+        continue;
+      }
+      const std::string& key = k.Scalar();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        error(k.Mark(), path, unknown_key_message(key, keys));
+        continue;
+      }
+      auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == key; });
+      if (first != seen.end()) {
+        error(k.Mark(), child(path, key),
+              "duplicate key (first set at line " + std::to_string(first->second) + ")");
+        continue;
+      }
+      seen.emplace_back(key, line_of(k.Mark()));
+      each(std::string_view(key), entry.second, child(path, key));
+    }
+  }
+
+  std::optional<std::uint64_t> integer(const YAML::Node& v, const std::string& path, std::uint64_t min,
+                                       std::uint64_t max) {
+    std::optional<std::uint64_t> n;
+    if (v.IsScalar()) n = parse_uint(v.Scalar());
+    if (n && *n >= min && *n <= max) return n;
+    error(v.Mark(), path,
+          "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+              describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<std::uint64_t> byte_size(const YAML::Node& v, const std::string& path, std::uint64_t min,
+                                         std::uint64_t max) {
+    std::optional<std::uint64_t> n;
+    if (v.IsScalar()) n = parse_byte_size(v.Scalar());
+    if (n && *n >= min && *n <= max) return n;
+    error(v.Mark(), path,
+          "expected a byte size from " + format_byte_size(min) + " to " + format_byte_size(max) +
+              " (a number of bytes, or with a unit: KiB, MiB, GiB, KB, MB, GB), got " + describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> string(const YAML::Node& v, const std::string& path, bool allow_empty) {
+    if (!v.IsScalar()) {
+      error(v.Mark(), path, "expected a string, got " + describe(v));
+      return std::nullopt;
+    }
+    if (!allow_empty && v.Scalar().empty()) {
+      error(v.Mark(), path, "must not be empty");
+      return std::nullopt;
+    }
+    return v.Scalar();
+  }
+
+  template <typename E, std::size_t N>
+  std::optional<E> choice(const YAML::Node& v, const std::string& path,
+                          const std::array<Choice<E>, N>& choices) {
+    if (v.IsScalar()) {
+      for (const Choice<E>& c : choices) {
+        if (c.name == v.Scalar()) return c.value;
+      }
+    }
+    error(v.Mark(), path, "expected one of " + join_names(choices) + ", got " + describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> word(const YAML::Node& v, const std::string& path,
+                                  std::span<const std::string_view> words) {
+    if (v.IsScalar() && std::find(words.begin(), words.end(), v.Scalar()) != words.end()) return v.Scalar();
+    error(v.Mark(), path, "expected one of " + join_names(words) + ", got " + describe(v));
+    return std::nullopt;
+  }
+
+  void listeners(const YAML::Node& seq, const std::string& path, std::vector<Listener>& out);
+  void limits(const YAML::Node& map, const std::string& path, Limits& out);
+  void users(const YAML::Node& seq, const std::string& path, std::vector<User>& out);
+
+  std::string name_;
+  std::vector<std::string> errors_;
+  std::size_t unreported_ = 0;
+};
+
+void Loader::document(const YAML::Node& root, Config& c) {
+  if (!root.IsNull() && !root.IsMap()) {
+    error(root.Mark(), "", "expected a mapping of configuration keys, got " + describe(root));
+    return;
+  }
+  mapping(root, "", kRootKeys, [&](std::string_view key, const YAML::Node& v, const std::string& path) {
+    if (key == "log") {
+      mapping(v, path, kLogKeys, [&](std::string_view, const YAML::Node& level, const std::string& p) {
+        if (auto s = word(level, p, kLogLevels)) c.log_level = *s;
+      });
+    } else if (key == "state_dir") {
+      if (auto s = string(v, path, /*allow_empty=*/false)) c.state_dir = *s;
+    } else if (key == "ports_file") {
+      // Left empty (`ports_file:`) means no ports file, like "".
+      if (v.IsNull()) {
+        c.ports_file.clear();
+      } else if (auto s = string(v, path, /*allow_empty=*/true)) {
+        c.ports_file = *s;
+      }
+    } else if (key == "sys_interval") {
+      if (auto n = integer(v, path, 0, kMaxSysInterval)) c.sys_interval_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "listeners") {
+      listeners(v, path, c.listeners);
+    } else if (key == "limits") {
+      limits(v, path, c.limits);
+    } else if (key == "auth") {
+      mapping(v, path, kAuthKeys, [&](std::string_view k, const YAML::Node& a, const std::string& p) {
+        if (k == "anonymous") {
+          if (auto policy = choice(a, p, kAnonymousPolicies)) c.auth.anonymous = *policy;
+        } else {
+          users(a, p, c.auth.users);
+        }
+      });
+    }
+  });
+}
+
+void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vector<Listener>& out) {
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of listeners, got " + describe(seq));
+    return;
+  }
+  if (seq.size() == 0) {
+    error(seq.Mark(), path, "expected at least one listener");
+    return;
+  }
+  struct Seen {
+    Listener listener;
+    std::optional<Address> address;
+    int line;
+  };
+  std::vector<Seen> seen;
+  out.clear();
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with name, protocol, bind and port, got " + describe(item));
+      continue;
+    }
+    Listener l;
+    YAML::Mark name_mark = item.Mark();
+    YAML::Mark port_mark = item.Mark();
+    std::string name_path = p;  // the listener itself when its name is the default one
+    bool valid = true;
+    mapping(item, p, kListenerKeys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
+      if (key == "name") {
+        name_mark = v.Mark();
+        name_path = kp;
+        if (v.IsScalar() && is_listener_name(v.Scalar())) {
+          l.name = v.Scalar();
+        } else {
+          valid = false;
+          error(v.Mark(), kp,
+                "expected a name of 1 to " + std::to_string(kMaxListenerName) +
+                    " letters, digits, '_', '-' or '.', got " + describe(v));
+        }
+      } else if (key == "protocol") {
+        if (auto s = word(v, kp, kProtocols)) l.protocol = *s;
+      } else if (key == "bind") {
+        if (v.IsScalar() && parse_address(v.Scalar())) {
+          l.bind = v.Scalar();
+        } else {
+          valid = false;
+          error(v.Mark(), kp,
+                "expected a numeric IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1, ::), got " + describe(v));
+        }
+      } else if (key == "port") {
+        port_mark = v.Mark();
+        if (auto n = integer(v, kp, 0, 65535)) {
+          l.port = static_cast<std::uint16_t>(*n);
+        } else {
+          valid = false;
+        }
+      }
+    });
+    if (valid) {
+      // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
+      // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
+      // IPV6_V6ONLY, so it is left to bind() to decide.
+      std::optional<Address> address = parse_address(l.bind);
+      for (const Seen& s : seen) {
+        if (s.listener.name == l.name) {
+          error(
+              name_mark, name_path,
+              "duplicate listener name " + quote(l.name) + " (first at line " + std::to_string(s.line) + ")");
+          valid = false;
+          break;
+        }
+        bool same_port = l.port != 0 && s.listener.port == l.port;
+        bool overlap = address && s.address && address->family == s.address->family &&
+                       (*address == *s.address || address->wildcard() || s.address->wildcard());
+        if (same_port && overlap) {
+          error(port_mark, child(p, "port"),
+                l.bind + " port " + std::to_string(l.port) + " overlaps listener " + quote(s.listener.name) +
+                    " (" + s.listener.bind + " port " + std::to_string(s.listener.port) + ", line " +
+                    std::to_string(s.line) + ")");
+          valid = false;
+          break;
+        }
+      }
+      if (valid) seen.push_back({l, address, line_of(item.Mark())});
+    }
+    out.push_back(std::move(l));
+  }
+}
+
+void Loader::limits(const YAML::Node& map, const std::string& path, Limits& out) {
+  std::optional<YAML::Mark> packet_mark;
+  std::optional<YAML::Mark> before_connect_mark;
+  bool sizes_valid = true;
+  mapping(map, path, limit_keys(), [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "queue_policy") {
+      if (auto policy = choice(v, p, kQueuePolicies)) out.queue_policy = *policy;
+      return;
+    }
+    if (key == "slow_consumer_policy") {
+      if (auto policy = choice(v, p, kSlowConsumerPolicies)) out.slow_consumer_policy = *policy;
+      return;
+    }
+    const LimitField& f = *std::find_if(kLimitFields.begin(), kLimitFields.end(),
+                                        [&](const LimitField& lf) { return lf.key == key; });
+    std::optional<std::uint64_t> n =
+        f.kind == Kind::Bytes ? byte_size(v, p, f.min, f.max) : integer(v, p, f.min, f.max);
+    if (n) f.set(out, *n);
+    if (key == "max_packet_size") {
+      packet_mark = v.Mark();
+      sizes_valid = sizes_valid && n.has_value();
+    } else if (key == "max_packet_size_before_connect") {
+      before_connect_mark = v.Mark();
+      sizes_valid = sizes_valid && n.has_value();
+    }
+  });
+  // The first packet is read under the smaller bound; a larger one would never apply.
+  if (sizes_valid && out.max_packet_size_before_connect > out.max_packet_size) {
+    std::string before = std::to_string(out.max_packet_size_before_connect);
+    std::string after = std::to_string(out.max_packet_size);
+    if (before_connect_mark) {
+      error(*before_connect_mark, child(path, "max_packet_size_before_connect"),
+            "must not exceed limits.max_packet_size (" + after + "), got " + before);
+    } else if (packet_mark) {
+      error(*packet_mark, child(path, "max_packet_size"),
+            "must be at least limits.max_packet_size_before_connect (" + before + ", its default), got " +
+                after);
+    }
+  }
+}
+
+void Loader::users(const YAML::Node& seq, const std::string& path, std::vector<User>& out) {
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of users, got " + describe(seq));
+    return;
+  }
+  std::vector<std::pair<std::string, int>> seen;  // username, line
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with username and password_hash, got " + describe(item));
+      continue;
+    }
+    User u;
+    bool has_username = false;
+    bool has_hash = false;
+    mapping(item, p, kUserKeys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
+      if (key == "username") {
+        has_username = true;
+        auto name = string(v, kp, /*allow_empty=*/false);
+        if (!name) return;
+        if (name->size() > kMaxUsername) {
+          error(v.Mark(), kp, "must be at most 65535 bytes long");
+          return;
+        }
+        auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == *name; });
+        if (first != seen.end()) {
+          error(v.Mark(), kp,
+                "duplicate user " + quote(*name) + " (first at line " + std::to_string(first->second) + ")");
+          return;
+        }
+        seen.emplace_back(*name, line_of(v.Mark()));
+        u.username = *name;
+      } else {
+        has_hash = true;
+        // The value is never echoed: a password pasted here by mistake must not end up in a log.
+        if (!v.IsScalar()) {
+          error(v.Mark(), kp, "expected a password hash string, got " + describe(v));
+          return;
+        }
+        std::string_view problem = password_hash_problem(v.Scalar());
+        if (!problem.empty()) {
+          error(v.Mark(), kp,
+                "not a valid password hash (" + std::string(problem) +
+                    "); make one with netpie-edge --hash-password");
+          return;
+        }
+        u.password_hash = v.Scalar();
+      }
+    });
+    if (!has_username) error(item.Mark(), p, "missing key \"username\"");
+    if (!has_hash) error(item.Mark(), p, "missing key \"password_hash\"");
+    out.push_back(std::move(u));
+  }
+}
+
+}  // namespace
+
+Config default_config() {
+  return Config{};
+}
+
+Result<Config, LoadError> load_string(const std::string& yaml_text, const std::string& name) {
+  Loader loader(name);
+  Config config = default_config();
+  config.source = name;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(yaml_text);
+    if (docs.size() > 1) {
+      loader.error(docs[1].Mark(), "", "expected one YAML document, found " + std::to_string(docs.size()));
+    } else if (docs.size() == 1) {
+      loader.document(docs[0], config);
+    }
+  } catch (const YAML::Exception& e) {
+    // ParserException and friends carry the position of the offending character.
+    loader.error(e.mark, "", "YAML syntax error: " + e.msg);
+  } catch (const std::exception& e) {
+    loader.error(YAML::Mark::null_mark(), "", std::string("cannot load: ") + e.what());
+  } catch (...) {
+    loader.error(YAML::Mark::null_mark(), "", "cannot load: unknown error");
+  }
+  if (loader.failed()) return unexpected(LoadError{loader.report()});
+  return config;
+}
+
+Result<Config, LoadError> load_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return unexpected(LoadError{path + ": cannot open: " + std::strerror(errno)});
+  std::string text;
+  char buf[16384];
+  std::size_t n = 0;
+  bool too_big = false;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    text.append(buf, n);
+    constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;  // far above any real config
+    if (text.size() > kMaxConfigBytes) {
+      too_big = true;
+      break;
+    }
+  }
+  int read_errno = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (read_errno != 0) return unexpected(LoadError{path + ": cannot read: " + std::strerror(read_errno)});
+  if (too_big) return unexpected(LoadError{path + ": cannot read: larger than 16MiB"});
+  return load_string(text, path);
+}
+
+}  // namespace gw::config
