@@ -1,0 +1,537 @@
+// The YAML loader: defaults, the shipped conf/netpie-edge.yaml against default_config(), every key read,
+// and each kind of error with the exact file:line:column and key path that the user will see.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "gateway/config/config.hpp"
+#include "gateway/config/password.hpp"
+
+namespace gw::config {
+namespace {
+
+// The error text for `yaml`, or "<loaded>" if it loads; the file is called t.yaml in messages.
+std::string error_of(const std::string& yaml) {
+  auto r = load_string(yaml, "t.yaml");
+  if (r.ok()) return "<loaded>";
+  return r.error().message;
+}
+
+Config load_ok(const std::string& yaml) {
+  auto r = load_string(yaml, "t.yaml");
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? r.value() : Config{};
+}
+
+const std::string kAliceHash =
+    "pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI=";
+
+// ---- defaults ---------------------------------------------------------------------------------------
+
+TEST(ConfigDefaults, MatchTheDocumentedValues) {
+  Config c = default_config();
+  EXPECT_EQ(c.source, "<embedded default>");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.state_dir, "./netpie-edge-state");
+  EXPECT_EQ(c.ports_file, "");
+  EXPECT_EQ(c.sys_interval_s, 10u);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].name, "mqtt");
+  EXPECT_EQ(c.listeners[0].protocol, "mqtt");
+  EXPECT_EQ(c.listeners[0].bind, "127.0.0.1");
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.limits.max_connections, 10000u);
+  EXPECT_EQ(c.limits.max_packet_size, 1048576u);
+  EXPECT_EQ(c.limits.max_packet_size_before_connect, 16384u);
+  EXPECT_EQ(c.limits.connect_timeout_ms, 10000u);
+  EXPECT_EQ(c.limits.receive_maximum, 64);
+  EXPECT_EQ(c.limits.max_inflight, 64);
+  EXPECT_EQ(c.limits.max_queued_messages, 1000u);
+  EXPECT_EQ(c.limits.max_queued_bytes, 16777216u);
+  EXPECT_EQ(c.limits.queue_policy, QueuePolicy::DropOldest);
+  EXPECT_EQ(c.limits.write_high_watermark, 1048576u);
+  EXPECT_EQ(c.limits.slow_consumer_policy, SlowConsumerPolicy::DropQos0);
+  EXPECT_EQ(c.limits.topic_alias_maximum, 16);
+  EXPECT_EQ(c.limits.max_keepalive, 0);
+  EXPECT_EQ(c.limits.max_session_expiry, 604800u);
+  EXPECT_EQ(c.limits.max_retained, 100000u);
+  EXPECT_EQ(c.limits.max_subscriptions_per_client, 1000u);
+  EXPECT_EQ(c.auth.anonymous, AnonymousPolicy::Loopback);
+  EXPECT_TRUE(c.auth.users.empty());
+}
+
+TEST(ConfigDefaults, EmptyTextGivesDefaultsNamedAfterTheSource) {
+  for (const char* text : {"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n"}) {
+    auto r = load_string(text, "given.yaml");
+    ASSERT_TRUE(r.ok()) << "for " << text << ": " << r.error().message;
+    EXPECT_EQ(r->source, "given.yaml");
+    EXPECT_EQ(r->limits.max_inflight, 64);
+    EXPECT_EQ(r->listeners.size(), 1u);
+  }
+}
+
+TEST(ConfigDefaults, EmptyAndCommentOnlyFilesGiveDefaults) {
+  for (const char* name : {"/empty.yaml", "/comments_only.yaml"}) {
+    std::string path = std::string(GW_CONFIG_FIXTURES) + name;
+    auto r = load_file(path);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->source, path);
+    EXPECT_EQ(r->log_level, "info");
+  }
+}
+
+TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
+  Config c = load_ok("log:\nlimits:\nauth:\n  users:\nports_file:\n");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.limits.max_connections, 10000u);
+  EXPECT_TRUE(c.auth.users.empty());
+  EXPECT_EQ(c.ports_file, "");
+}
+
+// ---- the shipped, documented file ---------------------------------------------------------------------
+
+// Compares every field. The structured bindings stop compiling when a field is added to one of these
+// structs, which is the reminder to document the new key in conf/ and to compare it here.
+void expect_same(const Config& a, const Config& b) {
+  const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
+               a_auth] = a;
+  (void)a_source;  // names the file; differs by design
+  EXPECT_EQ(a_log_level, b.log_level);
+  EXPECT_EQ(a_state_dir, b.state_dir);
+  EXPECT_EQ(a_ports_file, b.ports_file);
+  EXPECT_EQ(a_sys_interval_s, b.sys_interval_s);
+
+  ASSERT_EQ(a_listeners.size(), b.listeners.size());
+  for (std::size_t i = 0; i < a_listeners.size(); ++i) {
+    const auto& [name, protocol, bind, port] = a_listeners[i];
+    EXPECT_EQ(name, b.listeners[i].name);
+    EXPECT_EQ(protocol, b.listeners[i].protocol);
+    EXPECT_EQ(bind, b.listeners[i].bind);
+    EXPECT_EQ(port, b.listeners[i].port);
+  }
+
+  const Limits& bl = b.limits;
+  const auto& [max_connections, max_packet_size, max_packet_size_before_connect, connect_timeout_ms,
+               receive_maximum, max_inflight, max_queued_messages, max_queued_bytes, queue_policy,
+               write_high_watermark, slow_consumer_policy, topic_alias_maximum, max_keepalive,
+               max_session_expiry, max_retained, max_subscriptions_per_client] = a_limits;
+  EXPECT_EQ(max_connections, bl.max_connections);
+  EXPECT_EQ(max_packet_size, bl.max_packet_size);
+  EXPECT_EQ(max_packet_size_before_connect, bl.max_packet_size_before_connect);
+  EXPECT_EQ(connect_timeout_ms, bl.connect_timeout_ms);
+  EXPECT_EQ(receive_maximum, bl.receive_maximum);
+  EXPECT_EQ(max_inflight, bl.max_inflight);
+  EXPECT_EQ(max_queued_messages, bl.max_queued_messages);
+  EXPECT_EQ(max_queued_bytes, bl.max_queued_bytes);
+  EXPECT_EQ(queue_policy, bl.queue_policy);
+  EXPECT_EQ(write_high_watermark, bl.write_high_watermark);
+  EXPECT_EQ(slow_consumer_policy, bl.slow_consumer_policy);
+  EXPECT_EQ(topic_alias_maximum, bl.topic_alias_maximum);
+  EXPECT_EQ(max_keepalive, bl.max_keepalive);
+  EXPECT_EQ(max_session_expiry, bl.max_session_expiry);
+  EXPECT_EQ(max_retained, bl.max_retained);
+  EXPECT_EQ(max_subscriptions_per_client, bl.max_subscriptions_per_client);
+
+  const auto& [anonymous, users] = a_auth;
+  EXPECT_EQ(anonymous, b.auth.anonymous);
+  ASSERT_EQ(users.size(), b.auth.users.size());
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const auto& [username, password_hash] = users[i];
+    EXPECT_EQ(username, b.auth.users[i].username);
+    EXPECT_EQ(password_hash, b.auth.users[i].password_hash);
+  }
+}
+
+TEST(ConfigShippedFile, LoadsAndEqualsTheEmbeddedDefault) {
+  const std::string path = std::string(GW_SOURCE_DIR) + "/conf/netpie-edge.yaml";
+  auto r = load_file(path);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->source, path);
+  expect_same(r.value(), default_config());
+}
+
+// ---- every key is read --------------------------------------------------------------------------------
+
+TEST(ConfigLoad, ReadsEveryKey) {
+  const std::string path = std::string(GW_CONFIG_FIXTURES) + "/full.yaml";
+  auto r = load_file(path);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Config& c = r.value();
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.state_dir, "/var/lib/netpie-edge");
+  EXPECT_EQ(c.ports_file, "/tmp/netpie-edge.ports");
+  EXPECT_EQ(c.sys_interval_s, 0u);
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].name, "lan");
+  EXPECT_EQ(c.listeners[0].protocol, "mqtt");
+  EXPECT_EQ(c.listeners[0].bind, "0.0.0.0");
+  EXPECT_EQ(c.listeners[0].port, 1883);
+  EXPECT_EQ(c.listeners[1].name, "local-v6");
+  EXPECT_EQ(c.listeners[1].protocol, "mqtt");  // defaulted inside a listener
+  EXPECT_EQ(c.listeners[1].bind, "::1");
+  EXPECT_EQ(c.listeners[1].port, 0);
+  const Limits& l = c.limits;
+  EXPECT_EQ(l.max_connections, 500u);
+  EXPECT_EQ(l.max_packet_size, 256u * 1024);
+  EXPECT_EQ(l.max_packet_size_before_connect, 4096u);
+  EXPECT_EQ(l.connect_timeout_ms, 5000u);
+  EXPECT_EQ(l.receive_maximum, 32);
+  EXPECT_EQ(l.max_inflight, 16);
+  EXPECT_EQ(l.max_queued_messages, 200u);
+  EXPECT_EQ(l.max_queued_bytes, 4'000'000u);
+  EXPECT_EQ(l.queue_policy, QueuePolicy::DropNew);
+  EXPECT_EQ(l.write_high_watermark, 512u * 1024);
+  EXPECT_EQ(l.slow_consumer_policy, SlowConsumerPolicy::Disconnect);
+  EXPECT_EQ(l.topic_alias_maximum, 0);
+  EXPECT_EQ(l.max_keepalive, 300);
+  EXPECT_EQ(l.max_session_expiry, 3600u);
+  EXPECT_EQ(l.max_retained, 0u);
+  EXPECT_EQ(l.max_subscriptions_per_client, 50u);
+  EXPECT_EQ(c.auth.anonymous, AnonymousPolicy::Deny);
+  ASSERT_EQ(c.auth.users.size(), 2u);
+  EXPECT_EQ(c.auth.users[0].username, "alice");
+  EXPECT_EQ(c.auth.users[0].password_hash, kAliceHash);
+  EXPECT_EQ(c.auth.users[1].username, "bob");
+  EXPECT_TRUE(verify_password("s3cret", c.auth.users[0].password_hash));
+  EXPECT_TRUE(verify_password("passwd", c.auth.users[1].password_hash));
+}
+
+TEST(ConfigLoad, PartialSectionsKeepOtherDefaults) {
+  Config c = load_ok("limits:\n  max_inflight: 8\n");
+  EXPECT_EQ(c.limits.max_inflight, 8);
+  EXPECT_EQ(c.limits.receive_maximum, 64);
+  EXPECT_EQ(c.listeners.size(), 1u);
+}
+
+TEST(ConfigLoad, ListenersReplaceTheDefaultAndDefaultTheirOwnKeys) {
+  Config c = load_ok("listeners:\n  - port: 0\n");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].name, "mqtt");
+  EXPECT_EQ(c.listeners[0].bind, "127.0.0.1");
+  EXPECT_EQ(c.listeners[0].port, 0);
+}
+
+TEST(ConfigLoad, ByteSizesTakeUnits) {
+  auto bytes = [](const std::string& v) {
+    return load_ok("limits:\n  max_queued_bytes: " + v + "\n").limits.max_queued_bytes;
+  };
+  EXPECT_EQ(bytes("16MiB"), 16u * 1024 * 1024);
+  EXPECT_EQ(bytes("512KiB"), 512u * 1024);
+  EXPECT_EQ(bytes("1GB"), 1'000'000'000u);
+  EXPECT_EQ(bytes("2 GiB"), 2ull * 1024 * 1024 * 1024);
+  EXPECT_EQ(bytes("1TiB"), 1ull << 40);
+  EXPECT_EQ(bytes("64kb"), 64'000u);
+  EXPECT_EQ(bytes("1024"), 1024u);
+  EXPECT_EQ(bytes("\"8MiB\""), 8u * 1024 * 1024);
+  Config c = load_ok("limits:\n  max_packet_size: 256MiB\n  write_high_watermark: 64KiB\n");
+  EXPECT_EQ(c.limits.max_packet_size, 256u * 1024 * 1024);
+  EXPECT_EQ(c.limits.write_high_watermark, 64u * 1024);
+  // The MQTT maximum, which no unit spells exactly.
+  EXPECT_EQ(load_ok("limits:\n  max_packet_size: 268435460\n").limits.max_packet_size, 268435460u);
+}
+
+TEST(ConfigLoad, RangeEndsAreAccepted) {
+  Config c = load_ok(
+      "sys_interval: 86400\n"
+      "listeners:\n  - port: 65535\n"
+      "limits:\n"
+      "  max_inflight: 65535\n"
+      "  receive_maximum: 1\n"
+      "  max_packet_size: 64\n"
+      "  max_packet_size_before_connect: 64\n"
+      "  max_session_expiry: 4294967295\n");
+  EXPECT_EQ(c.sys_interval_s, 86400u);
+  EXPECT_EQ(c.listeners[0].port, 65535);
+  EXPECT_EQ(c.limits.max_inflight, 65535);
+  EXPECT_EQ(c.limits.receive_maximum, 1);
+  EXPECT_EQ(c.limits.max_packet_size, 64u);
+  EXPECT_EQ(c.limits.max_session_expiry, 4294967295u);
+}
+
+// ---- errors: syntax -----------------------------------------------------------------------------------
+
+TEST(ConfigErrors, YamlSyntaxErrorNamesThePosition) {
+  // The flow sequence opened on line 3 is still open when the block mapping resumes.
+  const std::string path = std::string(GW_CONFIG_FIXTURES) + "/syntax_error.yaml";
+  auto r = load_file(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, path + ":4:7: YAML syntax error: end of sequence flow not found");
+}
+
+TEST(ConfigErrors, YamlSyntaxErrorInline) {
+  // The position is where yaml-cpp gave up: the second ':' on a line, the start of the key whose
+  // indentation fits no open mapping, the alias that names no anchor.
+  EXPECT_EQ(error_of("a: b: c\n"), "t.yaml:1:5: YAML syntax error: illegal map value");
+  EXPECT_EQ(error_of("limits:\n  max_inflight: 1\n bad: 2\n"),
+            "t.yaml:3:2: YAML syntax error: end of map not found");
+  EXPECT_EQ(error_of("state_dir: &a x\nports_file: *b\n"),
+            "t.yaml:2:13: YAML syntax error: the referenced anchor is not defined");
+}
+
+TEST(ConfigErrors, MissingFile) {
+  auto r = load_file("/nonexistent/netpie-edge.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "/nonexistent/netpie-edge.yaml: cannot open: No such file or directory");
+}
+
+TEST(ConfigErrors, DirectoryInsteadOfFile) {
+  auto r = load_file(GW_CONFIG_FIXTURES);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, std::string(GW_CONFIG_FIXTURES) + ": cannot read: Is a directory");
+}
+
+TEST(ConfigErrors, MoreThanOneDocument) {
+  EXPECT_EQ(error_of("log:\n  level: info\n---\nlog:\n  level: debug\n"),
+            "t.yaml:4:1: expected one YAML document, found 2");
+}
+
+TEST(ConfigErrors, TopLevelMustBeAMapping) {
+  EXPECT_EQ(error_of("- a\n- b\n"), "t.yaml:1:1: expected a mapping of configuration keys, got a list");
+  EXPECT_EQ(error_of("hello\n"), "t.yaml:1:1: expected a mapping of configuration keys, got \"hello\"");
+}
+
+// ---- errors: keys -------------------------------------------------------------------------------------
+
+TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
+  EXPECT_EQ(error_of("limts:\n  max_inflight: 5\n"),
+            "t.yaml:1:1: unknown key \"limts\" (did you mean \"limits\"?)");
+  EXPECT_EQ(error_of("limits:\n  max_inflght: 5\n"),
+            "t.yaml:2:3: limits: unknown key \"max_inflght\" (did you mean \"max_inflight\"?)");
+  EXPECT_EQ(error_of("listeners:\n  - name: a\n    prot: 1884\n"),
+            "t.yaml:3:5: listeners[0]: unknown key \"prot\" (did you mean \"port\"?)");
+}
+
+TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
+  EXPECT_EQ(error_of("colour: red\n"),
+            "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
+            "listeners, limits, auth");
+  EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
+            "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
+}
+
+TEST(ConfigErrors, DuplicateKey) {
+  EXPECT_EQ(error_of("limits:\n  max_inflight: 5\n  max_inflight: 6\n"),
+            "t.yaml:3:3: limits.max_inflight: duplicate key (first set at line 2)");
+}
+
+TEST(ConfigErrors, KeyMustBeAPlainString) {
+  EXPECT_EQ(error_of("limits:\n  [a, b]: 5\n"), "t.yaml:2:3: limits: expected a plain key, got a list");
+}
+
+// ---- errors: types and ranges -------------------------------------------------------------------------
+
+TEST(ConfigErrors, WrongTypes) {
+  EXPECT_EQ(error_of("limits: 5\n"), "t.yaml:1:9: limits: expected a mapping, got \"5\"");
+  EXPECT_EQ(error_of("limits:\n  max_inflight: abc\n"),
+            "t.yaml:2:17: limits.max_inflight: expected an integer from 1 to 65535, got \"abc\"");
+  EXPECT_EQ(error_of("limits:\n  max_inflight: [1]\n"),
+            "t.yaml:2:17: limits.max_inflight: expected an integer from 1 to 65535, got a list");
+  EXPECT_EQ(error_of("limits:\n  max_inflight: 1.5\n"),
+            "t.yaml:2:17: limits.max_inflight: expected an integer from 1 to 65535, got \"1.5\"");
+  EXPECT_EQ(error_of("state_dir: [a]\n"), "t.yaml:1:12: state_dir: expected a string, got a list");
+  EXPECT_EQ(error_of("state_dir: \"\"\n"), "t.yaml:1:12: state_dir: must not be empty");
+  EXPECT_EQ(error_of("listeners:\n  name: mqtt\n"),
+            "t.yaml:2:3: listeners: expected a list of listeners, got a mapping");
+  EXPECT_EQ(error_of("listeners:\n  - mqtt\n"),
+            "t.yaml:2:5: listeners[0]: expected a mapping with name, protocol, bind and port, got \"mqtt\"");
+  EXPECT_EQ(error_of("auth:\n  users: alice\n"),
+            "t.yaml:2:10: auth.users: expected a list of users, got \"alice\"");
+}
+
+TEST(ConfigErrors, EmptyValueForAnInteger) {
+  // A key with nothing after it is null in YAML; the mark is where the value would have been.
+  std::string e = error_of("listeners:\n  - port:\n    name: a\n");
+  EXPECT_EQ(e, "t.yaml:3:5: listeners[0].port: expected an integer from 0 to 65535, got nothing");
+}
+
+TEST(ConfigErrors, OutOfRangeIntegers) {
+  EXPECT_EQ(error_of("listeners:\n  - port: 70000\n"),
+            "t.yaml:2:11: listeners[0].port: expected an integer from 0 to 65535, got \"70000\"");
+  EXPECT_EQ(error_of("listeners:\n  - port: -1\n"),
+            "t.yaml:2:11: listeners[0].port: expected an integer from 0 to 65535, got \"-1\"");
+  EXPECT_EQ(error_of("limits:\n  receive_maximum: 0\n"),
+            "t.yaml:2:20: limits.receive_maximum: expected an integer from 1 to 65535, got \"0\"");
+  EXPECT_EQ(error_of("limits:\n  max_inflight: 65536\n"),
+            "t.yaml:2:17: limits.max_inflight: expected an integer from 1 to 65535, got \"65536\"");
+  EXPECT_EQ(error_of("sys_interval: 86401\n"),
+            "t.yaml:1:15: sys_interval: expected an integer from 0 to 86400, got \"86401\"");
+  EXPECT_EQ(
+      error_of("limits:\n  max_session_expiry: 4294967296\n"),
+      "t.yaml:2:23: limits.max_session_expiry: expected an integer from 0 to 4294967295, got \"4294967296\"");
+  EXPECT_EQ(error_of("limits:\n  max_connections: 99999999999999999999999\n"),
+            "t.yaml:2:20: limits.max_connections: expected an integer from 1 to 1000000, got "
+            "\"99999999999999999999999\"");
+}
+
+TEST(ConfigErrors, ByteSizes) {
+  const std::string packet_range =
+      "expected a byte size from 64 to 268435460 (a number of bytes, or with a unit: KiB, MiB, GiB, KB, MB, "
+      "GB), got ";
+  EXPECT_EQ(error_of("limits:\n  max_packet_size: 63\n"),
+            "t.yaml:2:20: limits.max_packet_size: " + packet_range + "\"63\"");
+  EXPECT_EQ(error_of("limits:\n  max_packet_size: 268435461\n"),
+            "t.yaml:2:20: limits.max_packet_size: " + packet_range + "\"268435461\"");
+  EXPECT_EQ(error_of("limits:\n  max_packet_size: 1GiB\n"),
+            "t.yaml:2:20: limits.max_packet_size: " + packet_range + "\"1GiB\"");
+  const std::string queue_range =
+      "expected a byte size from 1KiB to 1TiB (a number of bytes, or with a unit: KiB, MiB, GiB, KB, MB, "
+      "GB), "
+      "got ";
+  for (const char* bad : {"16M", "1.5MiB", "MiB", "16 MiBs", "-1KiB", "0x100", "16MiB ", "2TiB", "1000"}) {
+    std::string yaml = std::string("limits:\n  max_queued_bytes: \"") + bad + "\"\n";
+    EXPECT_EQ(error_of(yaml), "t.yaml:2:21: limits.max_queued_bytes: " + queue_range + "\"" + bad + "\"")
+        << bad;
+  }
+}
+
+TEST(ConfigErrors, BeforeConnectMayNotExceedThePacketSize) {
+  EXPECT_EQ(
+      error_of("limits:\n  max_packet_size: 1KiB\n  max_packet_size_before_connect: 2KiB\n"),
+      "t.yaml:3:35: limits.max_packet_size_before_connect: must not exceed limits.max_packet_size (1024), "
+      "got 2048");
+  // Only max_packet_size given: the default before-connect size (16KiB) is the conflict.
+  EXPECT_EQ(
+      error_of("limits:\n  max_packet_size: 4KiB\n"),
+      "t.yaml:2:20: limits.max_packet_size: must be at least limits.max_packet_size_before_connect (16384, "
+      "its default), got 4096");
+  // Equal is fine; a smaller packet size with a smaller first packet is fine.
+  EXPECT_EQ(error_of("limits:\n  max_packet_size: 4KiB\n  max_packet_size_before_connect: 4KiB\n"),
+            "<loaded>");
+  EXPECT_EQ(error_of("limits:\n  max_packet_size: 4KiB\n  max_packet_size_before_connect: 1KiB\n"),
+            "<loaded>");
+}
+
+TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
+  EXPECT_EQ(error_of("limits:\n  queue_policy: drop_newest\n"),
+            "t.yaml:2:17: limits.queue_policy: expected one of drop_oldest, drop_new, got \"drop_newest\"");
+  EXPECT_EQ(error_of("limits:\n  slow_consumer_policy: block\n"),
+            "t.yaml:2:25: limits.slow_consumer_policy: expected one of drop_qos0, disconnect, got \"block\"");
+  EXPECT_EQ(error_of("auth:\n  anonymous: yes\n"),
+            "t.yaml:2:14: auth.anonymous: expected one of loopback, allow, deny, got \"yes\"");
+  EXPECT_EQ(error_of("log:\n  level: verbose\n"),
+            "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"verbose\"");
+  EXPECT_EQ(error_of("listeners:\n  - protocol: coap\n"),
+            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, got \"coap\"");
+}
+
+// ---- errors: listeners --------------------------------------------------------------------------------
+
+TEST(ConfigErrors, EmptyListenerList) {
+  EXPECT_EQ(error_of("listeners: []\n"), "t.yaml:1:12: listeners: expected at least one listener");
+}
+
+TEST(ConfigErrors, DuplicateListenerNames) {
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - name: lan\n"
+                     "    port: 1883\n"
+                     "  - name: lan\n"
+                     "    port: 1884\n"),
+            "t.yaml:4:11: listeners[1].name: duplicate listener name \"lan\" (first at line 2)");
+  // Both left at the default name "mqtt": the error points at the second listener.
+  EXPECT_EQ(error_of("listeners:\n  - port: 1883\n  - port: 1884\n"),
+            "t.yaml:3:5: listeners[1]: duplicate listener name \"mqtt\" (first at line 2)");
+}
+
+TEST(ConfigErrors, ListenersMayNotShareAnAddressAndPort) {
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - {name: a, bind: 127.0.0.1, port: 1883}\n"
+                     "  - {name: b, bind: 0.0.0.0, port: 1883}\n"),
+            "t.yaml:3:36: listeners[1].port: 0.0.0.0 port 1883 overlaps listener \"a\" (127.0.0.1 port 1883, "
+            "line 2)");
+  // Different families, different addresses, or port 0 do not clash.
+  EXPECT_EQ(error_of("listeners:\n"
+                     "  - {name: a, bind: 127.0.0.1, port: 1883}\n"
+                     "  - {name: b, bind: 192.168.1.10, port: 1883}\n"
+                     "  - {name: c, bind: '::', port: 1883}\n"
+                     "  - {name: d, bind: 127.0.0.1, port: 0}\n"
+                     "  - {name: e, bind: 127.0.0.1, port: 0}\n"),
+            "<loaded>");
+}
+
+TEST(ConfigErrors, BadListenerNameAndAddress) {
+  EXPECT_EQ(
+      error_of("listeners:\n  - name: my listener\n"),
+      "t.yaml:2:11: listeners[0].name: expected a name of 1 to 64 letters, digits, '_', '-' or '.', got "
+      "\"my listener\"");
+  EXPECT_EQ(
+      error_of("listeners:\n  - bind: localhost\n"),
+      "t.yaml:2:11: listeners[0].bind: expected a numeric IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1, "
+      "::), got \"localhost\"");
+}
+
+// ---- errors: users ------------------------------------------------------------------------------------
+
+TEST(ConfigErrors, DuplicateUsernames) {
+  EXPECT_EQ(error_of("auth:\n"
+                     "  users:\n"
+                     "    - username: alice\n"
+                     "      password_hash: \"" +
+                     kAliceHash +
+                     "\"\n"
+                     "    - username: alice\n"
+                     "      password_hash: \"" +
+                     kAliceHash + "\"\n"),
+            "t.yaml:5:17: auth.users[1].username: duplicate user \"alice\" (first at line 3)");
+}
+
+TEST(ConfigErrors, EmptyOrMissingUsername) {
+  EXPECT_EQ(error_of("auth:\n  users:\n    - username: \"\"\n      password_hash: \"" + kAliceHash + "\"\n"),
+            "t.yaml:3:17: auth.users[0].username: must not be empty");
+  EXPECT_EQ(error_of("auth:\n  users:\n    - password_hash: \"" + kAliceHash + "\"\n"),
+            "t.yaml:3:7: auth.users[0]: missing key \"username\"");
+  EXPECT_EQ(error_of("auth:\n  users:\n    - username: bob\n"),
+            "t.yaml:3:7: auth.users[0]: missing key \"password_hash\"");
+}
+
+TEST(ConfigErrors, MalformedPasswordHashIsNamedButNotEchoed) {
+  auto hash_error = [](const std::string& value) {
+    return error_of("auth:\n  users:\n    - username: bob\n      password_hash: \"" + value + "\"\n");
+  };
+  const std::string prefix = "t.yaml:4:22: auth.users[0].password_hash: not a valid password hash (";
+  const std::string suffix = "); make one with netpie-edge --hash-password";
+  // A plain-text password pasted by mistake must not appear in the message.
+  std::string e = hash_error("hunter2");
+  EXPECT_EQ(e, prefix + "unknown scheme; a hash starts with \"pbkdf2-sha256$\"" + suffix);
+  EXPECT_EQ(e.find("hunter2"), std::string::npos);
+  EXPECT_EQ(hash_error("pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA=="),
+            prefix + "expected 4 '$'-separated fields: scheme, iterations, salt, hash" + suffix);
+  EXPECT_EQ(
+      hash_error("pbkdf2-sha256$0$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI="),
+      prefix + "iteration count must be a decimal integer from 1 to 10000000" + suffix);
+  EXPECT_EQ(hash_error("pbkdf2-sha256$1000$not base64!$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI="),
+            prefix + "salt is not canonical padded base64" + suffix);
+  EXPECT_EQ(hash_error("pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljP"),
+            prefix + "hash must be 32 bytes (44 base64 characters)" + suffix);
+  EXPECT_EQ(error_of("auth:\n  users:\n    - username: bob\n      password_hash: [x]\n"),
+            "t.yaml:4:22: auth.users[0].password_hash: expected a password hash string, got a list");
+}
+
+// ---- several errors -----------------------------------------------------------------------------------
+
+TEST(ConfigErrors, AllErrorsAreReportedOnePerLine) {
+  EXPECT_EQ(
+      error_of("log:\n  level: loud\nlimits:\n  max_inflight: 0\n  bogus: 1\n"),
+      "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"loud\"\n"
+      "t.yaml:4:17: limits.max_inflight: expected an integer from 1 to 65535, got \"0\"\n"
+      "t.yaml:5:3: limits: unknown key \"bogus\"; expected one of: max_connections, max_packet_size, "
+      "max_packet_size_before_connect, connect_timeout_ms, receive_maximum, max_inflight, "
+      "max_queued_messages, max_queued_bytes, write_high_watermark, topic_alias_maximum, max_keepalive, "
+      "max_session_expiry, max_retained, max_subscriptions_per_client, queue_policy, slow_consumer_policy");
+}
+
+TEST(ConfigErrors, ManyErrorsAreCapped) {
+  std::string yaml = "limits:\n";
+  for (int i = 0; i < 25; ++i) yaml += "  unknown_" + std::to_string(i) + ": 1\n";
+  std::string e = error_of(yaml);
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 20);
+  EXPECT_NE(e.find("\nt.yaml: 5 more errors not shown"), std::string::npos) << e;
+}
+
+TEST(ConfigErrors, ControlCharactersInValuesAreEscaped) {
+  EXPECT_EQ(error_of("log:\n  level: \"a\\tb\\\"c\"\n"),
+            "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"a\\x09b\\\"c\"");
+}
+
+}  // namespace
+}  // namespace gw::config
