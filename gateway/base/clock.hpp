@@ -12,7 +12,7 @@ using Millis = std::int64_t;  // monotonic milliseconds since an arbitrary origi
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual Millis now_ms() const = 0;  // monotonic
+  virtual Millis now_ms() const = 0;              // monotonic
   virtual std::int64_t unix_seconds() const = 0;  // wall clock, for protocols that carry it
 };
 

@@ -21,18 +21,28 @@ std::optional<Level> parse_level(std::string_view n) {
 
 std::string_view level_name(Level l) {
   switch (l) {
-    case Level::Trace: return "TRACE";
-    case Level::Debug: return "DEBUG";
-    case Level::Info: return "INFO ";
-    case Level::Warn: return "WARN ";
-    case Level::Error: return "ERROR";
-    case Level::Off: return "OFF  ";
+    case Level::Trace:
+      return "TRACE";
+    case Level::Debug:
+      return "DEBUG";
+    case Level::Info:
+      return "INFO ";
+    case Level::Warn:
+      return "WARN ";
+    case Level::Error:
+      return "ERROR";
+    case Level::Off:
+      return "OFF  ";
   }
   return "?";
 }
 
-void set_level(Level l) { g_level.store(l, std::memory_order_relaxed); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
+void set_level(Level l) {
+  g_level.store(l, std::memory_order_relaxed);
+}
+Level level() {
+  return g_level.load(std::memory_order_relaxed);
+}
 
 void write(Level lvl, std::string_view component, std::string_view message) {
   using namespace std::chrono;

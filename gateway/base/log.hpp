@@ -17,7 +17,9 @@ std::string_view level_name(Level level);
 
 void set_level(Level level);
 Level level();
-inline bool enabled(Level l) { return l >= level(); }
+inline bool enabled(Level l) {
+  return l >= level();
+}
 
 // Writes one line; `component` names the subsystem (broker, net, config, store, uplink ...).
 void write(Level level, std::string_view component, std::string_view message);

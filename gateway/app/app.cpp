@@ -1,0 +1,145 @@
+// Implementation of the daemon wiring. Start-up errors (a port in use, an unwritable state directory)
+// are reported once and turn into exit code 1; after start-up nothing here exits on its own.
+#include "gateway/app/app.hpp"
+
+#include <uv.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/log.hpp"
+#include "gateway/broker/broker.hpp"
+#include "gateway/net/tcp_server.hpp"
+
+namespace gw::app {
+
+namespace {
+
+struct Daemon {
+  uv_loop_t loop{};
+  SteadyClock clock;
+  std::unique_ptr<broker::Broker> broker;
+  std::unique_ptr<net::Net> net;
+  uv_timer_t tick{};
+  uv_signal_t sigterm{}, sigint{}, sighup{};
+  std::string config_path;
+  bool stopping = false;
+};
+
+void stop(Daemon& d, const char* why) {
+  if (d.stopping) return;
+  d.stopping = true;
+  GW_LOG(Info, "app", "shutting down (%s)", why);
+  d.net->close_listeners();
+  d.broker->shutdown();
+  uv_timer_stop(&d.tick);
+  uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
+  for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
+    uv_signal_stop(s);
+    uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  }
+}
+
+void on_signal(uv_signal_t* h, int signum) {
+  auto& d = *static_cast<Daemon*>(h->data);
+  if (signum == SIGHUP) {
+    if (d.config_path.empty()) {
+      GW_LOG(Info, "app", "SIGHUP: running on the embedded default, nothing to reload");
+      return;
+    }
+    auto cfg = config::load_file(d.config_path);
+    if (!cfg) {
+      GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s",
+             cfg.error().message.c_str());
+      return;
+    }
+    if (auto lvl = log::parse_level(cfg->log_level)) {
+      log::set_level(*lvl);
+      GW_LOG(Info, "app", "SIGHUP: log level is now %s", cfg->log_level.c_str());
+    }
+    return;
+  }
+  stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+bool write_ports_file(const std::string& path, const std::vector<std::string>& lines) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return false;
+    for (const auto& l : lines) f << l << '\n';
+    if (!f.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int run_daemon(const config::Config& cfg, const std::string& config_path) {
+  if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.state_dir, ec);
+  if (ec) {
+    GW_LOG(Error, "app", "cannot create state directory %s: %s", cfg.state_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  Daemon d;
+  d.config_path = config_path;
+  uv_loop_init(&d.loop);
+  d.broker =
+      std::make_unique<broker::Broker>(cfg, d.clock, std::make_unique<broker::ConfigAuthenticator>(cfg.auth));
+  d.net = std::make_unique<net::Net>(&d.loop, *d.broker);
+
+  std::vector<std::string> ports;
+  for (const auto& l : cfg.listeners) {
+    auto bound = d.net->listen(l.name, l.bind, l.port);
+    if (!bound) {
+      GW_LOG(Error, "net", "%s", bound.error().c_str());
+      d.net->close_listeners();
+      d.net.reset();
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&d.loop);
+      return 1;
+    }
+    GW_LOG(Info, "net", "listening %s on %s:%u", l.name.c_str(), l.bind.c_str(), *bound);
+    ports.push_back(l.name + " " + l.bind + " " + std::to_string(*bound));
+  }
+  if (!cfg.ports_file.empty() && !write_ports_file(cfg.ports_file, ports)) {
+    GW_LOG(Error, "app", "cannot write ports file %s: %s", cfg.ports_file.c_str(), std::strerror(errno));
+    return 1;
+  }
+
+  uv_timer_init(&d.loop, &d.tick);
+  d.tick.data = &d;
+  uv_timer_start(
+      &d.tick, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->broker->tick(); }, 100, 100);
+  for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {
+    uv_signal_init(&d.loop, h);
+    h->data = &d;
+    uv_signal_start(h, on_signal, sig);
+  }
+  GW_LOG(Info, "app", "netpie-edge %s started (config: %s)", NETPIE_EDGE_VERSION, cfg.source.c_str());
+
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  // The loop ends once every handle is closed: listeners, connections, timer and signals.
+  d.net.reset();
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  d.broker.reset();
+  int rc = uv_loop_close(&d.loop);
+  if (rc != 0) {
+    GW_LOG(Error, "app", "loop closed with handles still open: %s", uv_strerror(rc));
+    return 1;
+  }
+  GW_LOG(Info, "app", "stopped cleanly");
+  return 0;
+}
+
+}  // namespace gw::app

@@ -1,0 +1,52 @@
+// The authentication and authorization hook. The broker asks it on CONNECT, PUBLISH and SUBSCRIBE.
+// ConfigAuthenticator is the foundation's implementation (anonymous policy + users from the config with
+// PBKDF2 hashes); the NETPIE microgear HMAC check plugs into the same interface later.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "gateway/config/config.hpp"
+#include "protocols/mqtt/packets.hpp"
+
+namespace gw::broker {
+
+struct ConnectInfo {
+  std::string_view client_id;
+  const std::optional<std::string>* username = nullptr;
+  const std::optional<std::string>* password = nullptr;
+  bool loopback = false;
+  std::string_view peer;
+};
+
+struct ClientIdentity {
+  std::string client_id;
+  std::string username;  // empty for anonymous
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // Success, or the reason for the CONNACK (BadUserNameOrPassword, NotAuthorized, ...).
+  virtual mqtt::Reason authenticate(const ConnectInfo& info) = 0;
+  virtual bool can_publish(const ClientIdentity&, std::string_view /*topic*/) { return true; }
+  virtual bool can_subscribe(const ClientIdentity&, std::string_view /*filter*/) { return true; }
+};
+
+class ConfigAuthenticator final : public Authenticator {
+ public:
+  explicit ConfigAuthenticator(const config::Auth& auth);
+  mqtt::Reason authenticate(const ConnectInfo& info) override;
+
+ private:
+  config::AnonymousPolicy anonymous_;
+  std::unordered_map<std::string, std::string> users_;  // username -> pbkdf2 hash
+  // PBKDF2 costs tens of milliseconds on a small board; a verified password is remembered (as its
+  // SHA-256) so reconnect storms do not stall the loop. Cleared with the object on reload.
+  std::unordered_map<std::string, std::string> verified_;
+};
+
+}  // namespace gw::broker

@@ -1,0 +1,210 @@
+// Broker lifecycle: connections attaching and leaving, sessions opened, taken over, expired; wills
+// (immediate and delayed); keepalive and connect timeouts; and the $SYS/broker counters.
+#include "gateway/broker/broker.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "gateway/base/log.hpp"
+
+namespace gw::broker {
+
+using mqtt::Reason;
+
+Broker::Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Authenticator> auth)
+    : limits_(cfg.limits),
+      sys_interval_s_(cfg.sys_interval_s),
+      clock_(clock),
+      auth_(std::move(auth)),
+      retained_(cfg.limits.max_retained) {
+  started_at_ = clock_.now_ms();
+  next_sys_at_ = started_at_ + Millis(sys_interval_s_) * 1000;
+}
+
+Broker::~Broker() {
+  for (auto& [_, s] : sessions_) {
+    for (const auto& [filter, sub] : s->subscriptions) trie_.remove(filter, s.get());
+  }
+}
+
+Session* Broker::find_session(std::string_view id) {
+  auto it = sessions_.find(std::string(id));
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void Broker::attach(Connection& c) {
+  connections_.insert(&c);
+}
+
+void Broker::detach(Connection& c) {
+  connections_.erase(&c);
+}
+
+std::string Broker::assign_client_id() {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "netpie-edge-%" PRIx64 "-%" PRIu64, static_cast<std::uint64_t>(started_at_),
+                ++assigned_ids_);
+  return buf;
+}
+
+bool Broker::open_session(Connection& c, const std::string& client_id, bool clean_start,
+                          std::uint32_t expiry) {
+  auto it = sessions_.find(client_id);
+  Session* s = it == sessions_.end() ? nullptr : it->second.get();
+  if (s && s->conn && s->conn != &c) {
+    // Session takeover (MQTT 5.0 §3.1.4-3). The old connection's will goes out unless the new one
+    // resumes the session and the will has a delay (MQTT 5.0 §3.1.3.2.2).
+    Connection* old = s->conn;
+    GW_LOG(Info, "broker", "client %s taken over by %s", client_id.c_str(), c.transport().peer().c_str());
+    auto& will = old->will();
+    bool delayed = will && will->properties.will_delay_interval.value_or(0) > 0;
+    if (will && !(delayed && !clean_start)) publish_will(client_id, std::move(*will));
+    will.reset();
+    old->set_session(nullptr);
+    s->conn = nullptr;
+    old->close_with(Reason::SessionTakenOver, "session taken over");
+  }
+  if (s && s->pending_will && !clean_start) s->pending_will.reset();  // reconnected within the will delay
+  if (s && clean_start) {
+    if (s->pending_will) publish_will(client_id, std::move(*s->pending_will));
+    destroy_session(*s, DropReason::SessionExpired);
+    s = nullptr;
+  }
+  bool present = s != nullptr;
+  if (!s) {
+    auto fresh = std::make_unique<Session>(client_id);
+    s = fresh.get();
+    sessions_[client_id] = std::move(fresh);
+  }
+  s->conn = &c;
+  s->expiry_interval = expiry;
+  s->expires_at = 0;
+  c.set_session(s);
+  ++connected_;
+  return present;
+}
+
+void Broker::connection_lost(Connection& c) {
+  Session* s = c.session();
+  if (s == nullptr) return;  // never connected, or taken over
+  --connected_;
+  c.set_session(nullptr);
+  s->conn = nullptr;
+  const Millis now = clock_.now_ms();
+  if (auto& will = c.will()) {
+    std::uint32_t delay = will->properties.will_delay_interval.value_or(0);
+    if (delay > 0 && s->persistent()) {
+      // MQTT 5.0 §3.1.3.2.2: published after the delay, or when the session ends if sooner.
+      std::uint32_t wait = std::min(delay, s->expiry_interval);
+      s->pending_will = std::move(will);
+      s->will_at = now + Millis(wait) * 1000;
+    } else {
+      publish_will(s->client_id, std::move(*will));
+    }
+    will.reset();
+  }
+  if (!s->persistent()) {
+    destroy_session(*s, DropReason::SessionExpired);
+    return;
+  }
+  if (s->expiry_interval != Session::kNeverExpires) s->expires_at = now + Millis(s->expiry_interval) * 1000;
+}
+
+void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
+  stats_.wills_published++;
+  GW_LOG(Debug, "broker", "publishing will of %s on %s", client_id.c_str(), will.topic.c_str());
+  auto msg = std::make_shared<Message>();
+  msg->topic = std::move(will.topic);
+  msg->payload = std::move(will.payload);
+  msg->qos = will.qos;
+  msg->retain = will.retain;
+  msg->sender = client_id;
+  msg->props = forwarded_properties(will.properties);
+  if (will.properties.message_expiry_interval) {
+    msg->expiry_at = clock_.now_ms() + Millis(*will.properties.message_expiry_interval) * 1000;
+  }
+  publish(msg);
+}
+
+void Broker::destroy_session(Session& s, DropReason why) {
+  if (!s.queue.empty()) stats_.drop(why, s.queue.size());
+  for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
+  sessions_.erase(s.client_id);
+}
+
+void Broker::tick() {
+  const Millis now = clock_.now_ms();
+  // Keepalive (MQTT 5.0 §3.1.2.10: one and a half times the interval) and CONNECT timeouts.
+  std::vector<Connection*> expired;
+  for (Connection* c : connections_) {
+    if (c->state() == Connection::State::AwaitConnect) {
+      if (now - c->created_at() > Millis(limits_.connect_timeout_ms)) expired.push_back(c);
+    } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0) {
+      if (now - c->last_activity() > Millis(c->keep_alive()) * 1500) expired.push_back(c);
+    }
+  }
+  for (Connection* c : expired) {
+    if (c->state() == Connection::State::Connected) {
+      stats_.keepalive_timeouts++;
+      GW_LOG(Info, "broker", "keepalive timeout: %s (%s)", c->identity().client_id.c_str(),
+             c->transport().peer().c_str());
+      c->close_with(Reason::KeepAliveTimeout, "keep alive timeout");
+    } else {
+      c->close_with(Reason::MaximumConnectTime, "no CONNECT in time");
+    }
+  }
+  if (now >= next_expiry_scan_) {
+    next_expiry_scan_ = now + 1000;
+    std::vector<Session*> ended;
+    for (auto& [_, s] : sessions_) {
+      if (s->pending_will && s->will_at <= now) {
+        publish_will(s->client_id, std::move(*s->pending_will));
+        s->pending_will.reset();
+      }
+      if (!s->conn && s->expires_at != 0 && s->expires_at <= now) ended.push_back(s.get());
+    }
+    for (Session* s : ended) {
+      if (s->pending_will) publish_will(s->client_id, std::move(*s->pending_will));
+      GW_LOG(Debug, "broker", "session %s expired", s->client_id.c_str());
+      destroy_session(*s, DropReason::SessionExpired);
+    }
+    stats_.drop(DropReason::Expired, retained_.expire(now));
+  }
+  if (sys_interval_s_ != 0 && now >= next_sys_at_) {
+    next_sys_at_ = now + Millis(sys_interval_s_) * 1000;
+    publish_sys();
+  }
+}
+
+void Broker::publish_sys() {
+  auto put = [&](const std::string& topic, std::uint64_t value) {
+    auto m = std::make_shared<Message>();
+    m->topic = "$SYS/broker/" + topic;
+    m->payload = std::to_string(value);
+    m->retain = true;
+    publish(m);
+  };
+  put("uptime", static_cast<std::uint64_t>((clock_.now_ms() - started_at_) / 1000));
+  put("clients/connected", connected_);
+  put("clients/total", sessions_.size());
+  put("messages/received", stats_.messages_received);
+  put("messages/sent", stats_.messages_sent);
+  put("bytes/received", stats_.bytes_received);
+  put("bytes/sent", stats_.bytes_sent);
+  put("retained messages/count", retained_.size());
+  put("subscriptions/count", trie_.size());
+  put("wills/published", stats_.wills_published);
+  put("connections/refused", stats_.connections_refused);
+  put("connections/protocol_errors", stats_.protocol_errors);
+  put("connections/keepalive_timeouts", stats_.keepalive_timeouts);
+  for (std::size_t i = 0; i < stats_.dropped.size(); ++i) {
+    put("messages/dropped/" + std::string(drop_reason_name(static_cast<DropReason>(i))), stats_.dropped[i]);
+  }
+}
+
+void Broker::shutdown() {
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->close_with(Reason::ServerShuttingDown, "server shutting down");
+}
+
+}  // namespace gw::broker

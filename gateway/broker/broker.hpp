@@ -1,0 +1,98 @@
+// The broker core: sessions, the subscription trie, retained messages, wills, keepalive and the $SYS
+// counters, all on one thread (the libuv loop's) with no locks. It knows nothing of sockets: connections
+// talk to it through Connection, time comes from an injected Clock, and tick() is called by a timer
+// (a manual clock in unit tests).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/broker/auth.hpp"
+#include "gateway/broker/connection.hpp"
+#include "gateway/broker/retained_store.hpp"
+#include "gateway/broker/session.hpp"
+#include "gateway/broker/stats.hpp"
+#include "gateway/broker/subscription_trie.hpp"
+#include "gateway/config/config.hpp"
+
+namespace gw::broker {
+
+class Broker {
+ public:
+  Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Authenticator> auth);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Routes a message to every matching subscription (and stores it if retained). `msg->sender` is the
+  // publishing client id ("" for the broker itself).
+  void publish(const MessagePtr& msg);
+  // Keepalive, connect timeouts, delayed wills, session expiry, message expiry, $SYS. Call often
+  // (every 100-250 ms); it is cheap when nothing is due.
+  void tick();
+  // Closes every connection (server shutting down, v5 reason 0x8B).
+  void shutdown();
+
+  const Stats& stats() const { return stats_; }
+  Stats& stats() { return stats_; }
+  std::size_t connection_count() const { return connections_.size(); }
+  std::size_t connected_count() const { return connected_; }
+  std::size_t session_count() const { return sessions_.size(); }
+  std::size_t subscription_count() const { return trie_.size(); }
+  const RetainedStore& retained() const { return retained_; }
+  Session* find_session(std::string_view client_id);
+  const config::Limits& limits() const { return limits_; }
+  const Clock& clock() const { return clock_; }
+
+  // Called by Connection.
+  void attach(Connection& c);
+  void detach(Connection& c);
+  mqtt::Reason authenticate(const ConnectInfo& info) { return auth_->authenticate(info); }
+  Authenticator& authorizer() { return *auth_; }
+  // CONNECT accepted: finds or creates the session, handles takeover; returns session_present.
+  bool open_session(Connection& c, const std::string& client_id, bool clean_start, std::uint32_t expiry);
+  void resume(Connection& c);  // after CONNACK: resend in-flight, then pump the queue
+  void connection_lost(Connection& c);
+  void on_puback(Connection& c, std::uint16_t id);
+  void on_pubrec(Connection& c, std::uint16_t id, mqtt::Reason reason);
+  void on_pubcomp(Connection& c, std::uint16_t id);
+  void subscribe(Connection& c, const mqtt::Subscribe& s);
+  void unsubscribe(Connection& c, const mqtt::Unsubscribe& u);
+  void pump(Session& s);
+  std::string assign_client_id();
+  mqtt::Buffer& scratch() { return scratch_; }
+
+ private:
+  void deliver(Session& s, Delivery&& d);
+  void enqueue(Session& s, Delivery&& d);
+  void send_inflight(Session& s, Delivery&& d);
+  void publish_will(const std::string& client_id, mqtt::Will&& will);
+  void destroy_session(Session& s, DropReason why);
+  void publish_sys();
+
+  config::Limits limits_;
+  std::uint32_t sys_interval_s_;
+  const Clock& clock_;
+  std::unique_ptr<Authenticator> auth_;
+  Stats stats_;
+  SubscriptionTrie trie_;
+  RetainedStore retained_;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_set<Connection*> connections_;
+  std::size_t connected_ = 0;
+  std::uint64_t match_epoch_ = 0;
+  std::uint64_t assigned_ids_ = 0;
+  std::vector<Session*> targets_;
+  mqtt::Buffer scratch_;
+  Millis started_at_ = 0;
+  Millis next_sys_at_ = 0;
+  Millis next_expiry_scan_ = 0;
+};
+
+}  // namespace gw::broker

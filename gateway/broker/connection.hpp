@@ -1,0 +1,94 @@
+// The MQTT side of one client connection: frames and decodes the byte stream, enforces the connection
+// state machine, and hands decoded packets to the broker. It owns no socket; bytes go out through a
+// Transport. Lifetime: created by the net layer when a socket is accepted, destroyed by it after
+// on_closed().
+//
+//   state          event                        next
+//   AwaitConnect   CONNECT accepted             Connected
+//   AwaitConnect   anything else / timeout      Closing
+//   Connected      DISCONNECT, error, timeout   Closing
+//   Closing        transport closed             (destroyed)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/broker/auth.hpp"
+#include "gateway/broker/session.hpp"
+#include "gateway/broker/transport.hpp"
+#include "protocols/mqtt/codec.hpp"
+
+namespace gw::broker {
+
+class Broker;
+
+class Connection {
+ public:
+  enum class State : std::uint8_t { AwaitConnect, Connected, Closing };
+
+  Connection(Broker& broker, Transport& transport);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // From the net layer.
+  void on_data(std::span<const std::uint8_t> bytes);
+  void on_closed();  // the transport is closed (by the peer or by us); call exactly once
+  void on_drain();   // pending output fell below the low watermark
+
+  // From the broker.
+  void send_publish(const Delivery& d, std::uint16_t packet_id, bool dup);
+  // Whether the delivery fits the client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4).
+  bool fits(const Delivery& d) const;
+  void send_pubrel(std::uint16_t packet_id);
+  template <typename P>
+  void send(const P& packet);
+  // Closes the connection; a v5 client gets a DISCONNECT with `reason` first when reason >= 0x80.
+  void close_with(mqtt::Reason reason, const char* why);
+  bool writable() const;
+  std::size_t send_window() const;  // QoS 1/2 messages we may have in flight to this client
+
+  State state() const { return state_; }
+  mqtt::Version version() const { return version_; }
+  Session* session() const { return session_; }
+  void set_session(Session* s) { session_ = s; }
+  const ClientIdentity& identity() const { return identity_; }
+  Transport& transport() { return transport_; }
+  std::uint16_t keep_alive() const { return keep_alive_; }
+  Millis last_activity() const { return last_rx_; }
+  Millis created_at() const { return created_; }
+  std::unique_ptr<mqtt::Will>& will() { return will_; }
+  std::uint32_t session_expiry_requested() const { return session_expiry_; }
+
+ private:
+  friend class Broker;
+  bool handle_packet(std::uint8_t header, mqtt::ByteView body);  // false: stop reading
+  void handle_connect(mqtt::Connect& c);
+  void handle_publish(mqtt::Publish& p);
+  void handle_disconnect(const mqtt::Disconnect& d);
+  void protocol_error(mqtt::Reason reason, const char* why);
+  void refuse_connect(mqtt::Reason reason, const char* why);
+
+  Broker& broker_;
+  Transport& transport_;
+  State state_ = State::AwaitConnect;
+  mqtt::Version version_ = mqtt::Version::V311;
+  Session* session_ = nullptr;
+  ClientIdentity identity_;
+  std::uint16_t keep_alive_ = 0;
+  Millis created_ = 0;
+  Millis last_rx_ = 0;
+  std::uint32_t session_expiry_ = 0;
+  std::unique_ptr<mqtt::Will> will_;
+  std::uint16_t client_receive_maximum_ = 65535;
+  std::uint32_t client_max_packet_ = 0;     // 0 = no limit
+  std::vector<std::string> topic_aliases_;  // inbound aliases set by the client (index = alias)
+  std::string in_;                          // a partial packet carried between reads
+  bool over_watermark_ = false;
+};
+
+}  // namespace gw::broker

@@ -1,0 +1,220 @@
+// Fan-out and the outbound QoS machinery: matching a message against the trie, merging overlapping
+// subscriptions of one session into one delivery, the in-flight window, the bounded session queue with
+// its overflow policy, slow consumers, and the PUBACK/PUBREC/PUBCOMP transitions.
+//
+//   in-flight entry   event            next
+//   AwaitPuback       PUBACK           (removed)           QoS 1
+//   AwaitPubrec       PUBREC < 0x80    AwaitPubcomp, PUBREL sent
+//   AwaitPubrec       PUBREC >= 0x80   (removed)
+//   AwaitPubcomp      PUBCOMP          (removed)           QoS 2
+//   any               reconnect        resent: PUBLISH with DUP, or PUBREL (MQTT 5.0 §4.4)
+#include <algorithm>
+
+#include "gateway/base/log.hpp"
+#include "gateway/broker/broker.hpp"
+
+namespace gw::broker {
+
+void Broker::publish(const MessagePtr& msg) {
+  if (msg->retain) {
+    auto r = retained_.set(msg);
+    if (r == RetainedStore::SetResult::LimitReached) stats_.drop(DropReason::RetainedLimit);
+  }
+  ++match_epoch_;
+  targets_.clear();
+  struct SharedPick {
+    Session* session;
+    SubEntry entry;
+  };
+  thread_local std::vector<SharedPick> shared;
+  shared.clear();
+  trie_.match(
+      msg->topic,
+      [&](const SubEntry& e) {
+        Session* s = e.session;
+        if (e.options.no_local && s->client_id == msg->sender) return;
+        if (s->match_epoch != match_epoch_) {
+          s->match_epoch = match_epoch_;
+          s->match_qos = e.options.max_qos;
+          s->match_retain_as_published = e.options.retain_as_published;
+          s->match_ids.clear();
+          targets_.push_back(s);
+        } else {
+          s->match_qos = std::max(s->match_qos, e.options.max_qos);
+          s->match_retain_as_published |= e.options.retain_as_published;
+        }
+        if (e.subscription_id != 0) s->match_ids.push_back(e.subscription_id);
+      },
+      [&](SharedGroup& g) {
+        // MQTT 5.0 §4.8.2: one member of the group gets it; prefer connected members, round robin.
+        const std::size_t n = g.members.size();
+        for (std::size_t k = 0; k < n; ++k) {
+          const SubEntry& e = g.members[(g.next + k) % n];
+          if (e.session->conn != nullptr || k + 1 == n) {
+            g.next = (g.next + k + 1) % n;
+            shared.push_back(SharedPick{e.session, e});
+            return;
+          }
+        }
+      });
+  for (Session* s : targets_) {
+    Delivery d;
+    d.msg = msg;
+    d.qos = std::min(msg->qos, s->match_qos);
+    d.retain = s->match_retain_as_published && msg->retain;  // MQTT 3.1.1 §3.3.1.3: cleared when live
+    d.subscription_ids = s->match_ids;
+    deliver(*s, std::move(d));
+  }
+  for (auto& pick : shared) {
+    Delivery d;
+    d.msg = msg;
+    d.qos = std::min(msg->qos, pick.entry.options.max_qos);
+    d.retain = pick.entry.options.retain_as_published && msg->retain;
+    if (pick.entry.subscription_id != 0) d.subscription_ids.push_back(pick.entry.subscription_id);
+    deliver(*pick.session, std::move(d));
+  }
+}
+
+void Broker::deliver(Session& s, Delivery&& d) {
+  if (d.msg->expiry_at != 0 && d.msg->expiry_at <= clock_.now_ms()) {
+    stats_.drop(DropReason::Expired);
+    return;
+  }
+  Connection* c = s.conn;
+  if (c == nullptr || c->state() != Connection::State::Connected) {
+    if (d.qos == 0) {
+      stats_.drop(DropReason::OfflineQos0);
+      return;
+    }
+    enqueue(s, std::move(d));
+    return;
+  }
+  if (!c->fits(d)) {
+    stats_.drop(DropReason::TooLarge);
+    return;
+  }
+  if (d.qos == 0) {
+    if (!c->writable()) {
+      if (limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
+        c->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
+      }
+      stats_.drop(DropReason::SlowConsumer);
+      return;
+    }
+    c->send_publish(d, 0, false);
+    return;
+  }
+  if (s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
+    send_inflight(s, std::move(d));
+  } else {
+    enqueue(s, std::move(d));
+  }
+}
+
+void Broker::enqueue(Session& s, Delivery&& d) {
+  const std::size_t size = d.msg->memory_size();
+  while (s.queue.size() >= limits_.max_queued_messages || s.queued_bytes + size > limits_.max_queued_bytes) {
+    if (limits_.queue_policy == config::QueuePolicy::DropNew || s.queue.empty()) {
+      stats_.drop(DropReason::QueueFull);
+      return;
+    }
+    s.queued_bytes -= s.queue.front().msg->memory_size();
+    s.queue.pop_front();
+    stats_.drop(DropReason::QueueFull);
+  }
+  s.queued_bytes += size;
+  s.queue.push_back(std::move(d));
+  if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
+      limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
+    s.conn->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
+  }
+}
+
+void Broker::send_inflight(Session& s, Delivery&& d) {
+  InflightOut f;
+  f.packet_id = s.next_packet_id();
+  f.state = d.qos == 1 ? InflightOut::State::AwaitPuback : InflightOut::State::AwaitPubrec;
+  f.delivery = std::move(d);
+  s.conn->send_publish(f.delivery, f.packet_id, false);
+  s.inflight.push_back(std::move(f));
+}
+
+void Broker::pump(Session& s) {
+  Connection* c = s.conn;
+  if (c == nullptr || c->state() != Connection::State::Connected) return;
+  const Millis now = clock_.now_ms();
+  while (!s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
+    Delivery d = std::move(s.queue.front());
+    s.queue.pop_front();
+    s.queued_bytes -= d.msg->memory_size();
+    if (d.msg->expiry_at != 0 && d.msg->expiry_at <= now) {
+      stats_.drop(DropReason::Expired);
+      continue;
+    }
+    if (!c->fits(d)) {
+      stats_.drop(DropReason::TooLarge);
+      continue;
+    }
+    send_inflight(s, std::move(d));
+  }
+}
+
+void Broker::resume(Connection& c) {
+  Session& s = *c.session();
+  // MQTT 5.0 §4.4: resend unacknowledged PUBLISH (with DUP) and PUBREL, in their original order.
+  for (auto& f : s.inflight) {
+    if (f.state == InflightOut::State::AwaitPubcomp) {
+      c.send_pubrel(f.packet_id);
+    } else {
+      c.send_publish(f.delivery, f.packet_id, true);
+    }
+  }
+  pump(s);
+}
+
+namespace {
+std::vector<InflightOut>::iterator find_inflight(Session& s, std::uint16_t id) {
+  return std::find_if(s.inflight.begin(), s.inflight.end(),
+                      [&](const InflightOut& f) { return f.packet_id == id; });
+}
+}  // namespace
+
+void Broker::on_puback(Connection& c, std::uint16_t id) {
+  Session& s = *c.session();
+  auto it = find_inflight(s, id);
+  if (it == s.inflight.end() || it->state != InflightOut::State::AwaitPuback) return;  // duplicate or unknown
+  s.inflight.erase(it);
+  pump(s);
+}
+
+void Broker::on_pubrec(Connection& c, std::uint16_t id, mqtt::Reason reason) {
+  Session& s = *c.session();
+  auto it = find_inflight(s, id);
+  if (it == s.inflight.end() || it->state == InflightOut::State::AwaitPuback) {
+    // MQTT 5.0 §4.3.3: answer with PUBREL "Packet Identifier not found" so the client can clean up.
+    if (c.version() == mqtt::Version::V5) {
+      c.send(mqtt::Ack{mqtt::PacketType::Pubrel, id, mqtt::Reason::PacketIdentifierNotFound, {}});
+    } else {
+      c.send_pubrel(id);
+    }
+    return;
+  }
+  if (static_cast<int>(reason) >= 0x80) {  // the client refused the message: the exchange ends here
+    s.inflight.erase(it);
+    pump(s);
+    return;
+  }
+  it->state = InflightOut::State::AwaitPubcomp;
+  it->delivery.msg = nullptr;  // only the packet id is needed from here on
+  c.send_pubrel(id);
+}
+
+void Broker::on_pubcomp(Connection& c, std::uint16_t id) {
+  Session& s = *c.session();
+  auto it = find_inflight(s, id);
+  if (it == s.inflight.end() || it->state != InflightOut::State::AwaitPubcomp) return;
+  s.inflight.erase(it);
+  pump(s);
+}
+
+}  // namespace gw::broker

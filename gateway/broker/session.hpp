@@ -1,0 +1,80 @@
+// A client's MQTT session (MQTT 5.0 §4.1): subscriptions, the QoS 1/2 messages in flight to it and
+// queued for it, the QoS 2 packet ids received from it and not yet released, and a delayed will.
+// It outlives the network connection (STYLE.md §6); `conn` is null while the client is away.
+// Sessions are plain state; the broker's delivery code (delivery.cpp) moves messages through them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/fifo.hpp"
+#include "gateway/broker/message.hpp"
+#include "protocols/mqtt/packets.hpp"
+
+namespace gw::broker {
+
+class Connection;
+
+// One message bound for one session, with the QoS and flags it is delivered with.
+struct Delivery {
+  MessagePtr msg;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;  // MQTT 5.0 §3.3.4
+};
+
+struct InflightOut {
+  enum class State : std::uint8_t { AwaitPuback, AwaitPubrec, AwaitPubcomp };
+  std::uint16_t packet_id = 0;
+  State state = State::AwaitPuback;
+  Delivery delivery;  // the message is released once PUBREC arrives (only the id is needed after)
+};
+
+struct SessionSubscription {
+  mqtt::SubscribeOptions options;
+  std::uint32_t subscription_id = 0;
+};
+
+class Session {
+ public:
+  static constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
+
+  explicit Session(std::string id) : client_id(std::move(id)) {}
+
+  std::string client_id;
+  Connection* conn = nullptr;
+  // Seconds the session outlives its connection: 0 ends it with the connection (clean session),
+  // kNeverExpires for MQTT 3.1.1 persistent sessions.
+  std::uint32_t expiry_interval = 0;
+  Millis expires_at = 0;  // set while disconnected and expiry_interval is finite
+
+  std::map<std::string, SessionSubscription, std::less<>> subscriptions;  // by filter (incl. $share/..)
+
+  std::vector<InflightOut> inflight;  // in send order, for redelivery in order (MQTT 5.0 §4.6)
+  Fifo<Delivery> queue;               // waiting for an in-flight slot, a writable socket, or the client
+  std::uint64_t queued_bytes = 0;
+  std::uint16_t last_packet_id = 0;
+
+  std::unordered_set<std::uint16_t> inbound_qos2;  // PUBLISH QoS 2 received, PUBREL not yet (§4.3.3)
+
+  // A will whose delay is running after the connection was lost (MQTT 5.0 §3.1.3.2).
+  std::unique_ptr<mqtt::Will> pending_will;
+  Millis will_at = 0;
+
+  // Scratch for the broker's fan-out: merges overlapping subscriptions into one delivery.
+  std::uint64_t match_epoch = 0;
+  std::uint8_t match_qos = 0;
+  bool match_retain_as_published = false;
+  std::vector<std::uint32_t> match_ids;
+
+  bool persistent() const { return expiry_interval != 0; }
+  std::uint16_t next_packet_id();
+};
+
+}  // namespace gw::broker

@@ -1,0 +1,63 @@
+// Broker counters, published under $SYS/broker/... and read by tests and the benchmark. They add up:
+// every message accepted is delivered, queued, expired or dropped for a named reason.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace gw::broker {
+
+enum class DropReason : std::uint8_t {
+  QueueFull,       // a session's queue was at max_queued_messages/bytes (policy drop_oldest/drop_new)
+  SlowConsumer,    // QoS 0 to a connection over its write high watermark (policy drop_qos0)
+  OfflineQos0,     // QoS 0 for a persistent session that is not connected (not queued, MQTT 3.1.1 §4.4)
+  Expired,         // MQTT 5 message expiry passed before delivery
+  TooLarge,        // larger than the subscriber's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4)
+  NotAuthorized,   // publish refused by the authorization hook
+  RetainedLimit,   // a new retained topic past max_retained
+  SessionExpired,  // queued messages discarded with their expired session
+  kCount,
+};
+
+constexpr std::string_view drop_reason_name(DropReason r) {
+  switch (r) {
+    case DropReason::QueueFull:
+      return "queue_full";
+    case DropReason::SlowConsumer:
+      return "slow_consumer";
+    case DropReason::OfflineQos0:
+      return "offline_qos0";
+    case DropReason::Expired:
+      return "expired";
+    case DropReason::TooLarge:
+      return "too_large";
+    case DropReason::NotAuthorized:
+      return "not_authorized";
+    case DropReason::RetainedLimit:
+      return "retained_limit";
+    case DropReason::SessionExpired:
+      return "session_expired";
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+struct Stats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_refused = 0;  // CONNACK with a failure code, or over max_connections
+  std::uint64_t protocol_errors = 0;      // connections closed for malformed input or violations
+  std::uint64_t keepalive_timeouts = 0;
+  std::uint64_t messages_received = 0;  // PUBLISH packets from clients
+  std::uint64_t messages_sent = 0;      // PUBLISH packets to clients
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t wills_published = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(DropReason::kCount)> dropped{};
+
+  void drop(DropReason r, std::uint64_t n = 1) { dropped[static_cast<std::size_t>(r)] += n; }
+  std::uint64_t dropped_of(DropReason r) const { return dropped[static_cast<std::size_t>(r)]; }
+};
+
+}  // namespace gw::broker

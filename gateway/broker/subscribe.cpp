@@ -1,0 +1,93 @@
+// SUBSCRIBE and UNSUBSCRIBE: per-filter validation and authorization, the trie and the session's own
+// list kept in step, the SUBACK/UNSUBACK, and the retained messages a new subscription receives
+// (MQTT 5.0 §3.8.4, retain handling §3.8.3.1).
+#include <algorithm>
+
+#include "gateway/broker/broker.hpp"
+#include "protocols/mqtt/topic.hpp"
+
+namespace gw::broker {
+
+using mqtt::Reason;
+
+void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
+  Session& s = *c.session();
+  const bool v5 = c.version() == mqtt::Version::V5;
+  std::uint32_t sub_id = 0;
+  if (!sub.properties.subscription_identifiers.empty()) {
+    if (sub.properties.subscription_identifiers.size() > 1) {
+      c.close_with(Reason::ProtocolError, "more than one subscription identifier");  // MQTT 5.0 §3.8.2.1.2
+      return;
+    }
+    sub_id = sub.properties.subscription_identifiers.front();
+  }
+  mqtt::Suback ack;
+  ack.packet_id = sub.packet_id;
+  struct RetainedJob {
+    std::string filter;
+    SubEntry entry;
+  };
+  std::vector<RetainedJob> retained_jobs;
+  for (const auto& item : sub.subscriptions) {
+    const auto& f = item.filter;
+    auto shared = mqtt::parse_shared(f);
+    if (!mqtt::is_valid_filter(f)) {
+      ack.reasons.push_back(v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError);
+      continue;
+    }
+    if (shared && item.options.no_local) {
+      c.close_with(Reason::ProtocolError, "no-local on a shared subscription");  // MQTT 5.0 §3.8.3.1
+      return;
+    }
+    if (!authorizer().can_subscribe(c.identity(), f)) {
+      ack.reasons.push_back(v5 ? Reason::NotAuthorized : Reason::UnspecifiedError);
+      continue;
+    }
+    if (!s.subscriptions.contains(f) && s.subscriptions.size() >= limits_.max_subscriptions_per_client) {
+      ack.reasons.push_back(v5 ? Reason::QuotaExceeded : Reason::UnspecifiedError);
+      continue;
+    }
+    SubEntry entry{&s, item.options, sub_id};
+    entry.options.max_qos = std::min<std::uint8_t>(item.options.max_qos, 2);
+    bool is_new = trie_.add(f, entry);
+    s.subscriptions[f] = SessionSubscription{entry.options, sub_id};
+    ack.reasons.push_back(static_cast<Reason>(entry.options.max_qos));
+    // Retained messages: never for shared subscriptions (MQTT 5.0 §4.8.2); per retain handling otherwise.
+    if (!shared && (entry.options.retain_handling == 0 || (entry.options.retain_handling == 1 && is_new))) {
+      retained_jobs.push_back(RetainedJob{f, entry});
+    }
+  }
+  c.send(ack);
+  const Millis now = clock_.now_ms();
+  for (const auto& job : retained_jobs) {
+    retained_.match(job.filter, [&](const MessagePtr& m) {
+      if (m->expiry_at != 0 && m->expiry_at <= now) return;
+      Delivery d;
+      d.msg = m;
+      d.qos = std::min(m->qos, job.entry.options.max_qos);
+      d.retain = true;  // MQTT 3.1.1 §3.3.1.3: retained messages sent on subscribe carry RETAIN=1
+      if (job.entry.subscription_id != 0) d.subscription_ids.push_back(job.entry.subscription_id);
+      deliver(s, std::move(d));
+    });
+  }
+}
+
+void Broker::unsubscribe(Connection& c, const mqtt::Unsubscribe& u) {
+  Session& s = *c.session();
+  mqtt::Unsuback ack;
+  ack.packet_id = u.packet_id;
+  for (const auto& f : u.filters) {
+    bool existed = false;
+    auto it = s.subscriptions.find(f);
+    if (it != s.subscriptions.end()) {
+      trie_.remove(f, &s);
+      s.subscriptions.erase(it);
+      existed = true;
+    }
+    if (c.version() == mqtt::Version::V5)
+      ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
+  }
+  c.send(ack);
+}
+
+}  // namespace gw::broker

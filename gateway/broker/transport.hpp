@@ -1,0 +1,25 @@
+// What the broker needs from a byte stream: send, close, and how much is still unsent. The net layer
+// implements it over TCP (and later TLS and WebSocket); unit tests implement it over a string.
+// The broker never sees a socket (STYLE.md §5).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace gw::broker {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Queues bytes for sending. Never blocks; the bytes are copied.
+  virtual void send(std::string_view bytes) = 0;
+  // Flushes what is queued, then closes. The owner later calls Connection::on_closed() exactly once.
+  virtual void close() = 0;
+  // Bytes accepted by send() and not yet handed to the kernel.
+  virtual std::size_t pending_bytes() const = 0;
+  virtual const std::string& peer() const = 0;  // "127.0.0.1:53422", for logs
+  virtual bool peer_is_loopback() const = 0;
+};
+
+}  // namespace gw::broker

@@ -1,0 +1,233 @@
+// Implementation of the TCP transport. Error paths close the one socket concerned and never throw.
+#include "gateway/net/tcp_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "gateway/base/log.hpp"
+
+namespace gw::net {
+
+TcpConnection::TcpConnection(Net& net) : net_(net) {
+  uv_tcp_init(net.loop_, &handle_);
+  handle_.data = this;
+}
+
+TcpConnection::~TcpConnection() = default;
+
+void TcpConnection::start(broker::Broker& b) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    char ip[INET6_ADDRSTRLEN] = {0};
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+      uv_ip4_name(in, ip, sizeof ip);
+      port = ntohs(in->sin_port);
+      loopback_ = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (ss.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      uv_ip6_name(in6, ip, sizeof ip);
+      port = ntohs(in6->sin6_port);
+      loopback_ = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                  (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+    }
+    peer_ = std::string(ip) + ":" + std::to_string(port);
+  }
+  uv_tcp_nodelay(&handle_, 1);
+  conn_ = std::make_unique<broker::Connection>(b, *this);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+}
+
+void TcpConnection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+  auto* self = static_cast<TcpConnection*>(h->data);
+  // One buffer for all connections: the broker copies out only a trailing partial packet.
+  *buf = uv_buf_init(self->net_.read_buf_, sizeof self->net_.read_buf_);
+}
+
+void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpConnection*>(s->data);
+  if (n > 0) {
+    self->conn_->on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                                       static_cast<std::size_t>(n)));
+    return;
+  }
+  if (n < 0) {
+    if (n != UV_EOF)
+      GW_LOG(Debug, "net", "read from %s: %s", self->peer_.c_str(), uv_strerror(static_cast<int>(n)));
+    self->hard_close();
+  }
+}
+
+void TcpConnection::send(std::string_view bytes) {
+  if (closing_) return;
+  pending_.append(bytes);
+  if (!dirty_) {
+    dirty_ = true;
+    net_.mark_dirty(this);
+  }
+  if (!over_ && pending_bytes() >= net_.broker_.limits().write_high_watermark) over_ = true;
+}
+
+void TcpConnection::flush() {
+  dirty_ = false;
+  if (pending_.empty() || write_req_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
+  uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
+  if (n > 0) pending_.erase(0, static_cast<std::size_t>(n));
+  if (n < 0 && n != UV_EAGAIN) {
+    hard_close();
+    return;
+  }
+  if (!pending_.empty()) {
+    writing_.swap(pending_);
+    write_req_ = std::make_unique<uv_write_t>();
+    write_req_->data = this;
+    uv_buf_t wb = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+    if (uv_write(write_req_.get(), reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
+      write_req_.reset();
+      hard_close();
+      return;
+    }
+  }
+  if (pending_.capacity() > 64 * 1024 && pending_.empty()) std::string().swap(pending_);
+  if (over_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
+    over_ = false;
+    if (conn_ && !closing_) conn_->on_drain();
+  }
+}
+
+void TcpConnection::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<TcpConnection*>(req->data);
+  self->write_req_.reset();
+  std::string().swap(self->writing_);
+  if (status < 0) {
+    self->hard_close();
+    return;
+  }
+  if (self->closing_ && self->pending_.empty()) {
+    self->hard_close();
+    return;
+  }
+  self->flush();
+}
+
+void TcpConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  // Give what is queued (a CONNACK or DISCONNECT with its reason) one chance to go out, then close.
+  if (!write_req_) flush();
+  if (!write_req_) hard_close();
+}
+
+void TcpConnection::hard_close() {
+  auto* h = reinterpret_cast<uv_handle_t*>(&handle_);
+  if (uv_is_closing(h)) return;
+  closing_ = true;
+  uv_close(h, on_close);
+}
+
+void TcpConnection::on_close(uv_handle_t* h) {
+  auto* self = static_cast<TcpConnection*>(h->data);
+  if (self->conn_) self->conn_->on_closed();
+  self->net_.conns_.erase(self);
+  std::erase(self->net_.dirty_, self);
+  delete self;
+}
+
+Net::Net(uv_loop_t* loop, broker::Broker& broker) : loop_(loop), broker_(broker) {
+  check_ = new uv_check_t;
+  uv_check_init(loop_, check_);
+  check_->data = this;
+  uv_check_start(check_, on_check);
+  uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+}
+
+Net::~Net() {
+  uv_check_stop(check_);
+  uv_close(reinterpret_cast<uv_handle_t*>(check_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  close_listeners();
+  for (auto* c : std::vector<TcpConnection*>(conns_.begin(), conns_.end())) c->hard_close();
+}
+
+void Net::mark_dirty(TcpConnection* c) {
+  dirty_.push_back(c);
+}
+
+void Net::on_check(uv_check_t* h) {
+  auto* self = static_cast<Net*>(h->data);
+  // Flushing can make more connections dirty (on_drain pumps queues), so loop until quiet.
+  while (!self->dirty_.empty()) {
+    std::vector<TcpConnection*> batch;
+    batch.swap(self->dirty_);
+    for (auto* c : batch) {
+      if (self->conns_.contains(c)) c->flush();
+    }
+  }
+}
+
+Result<std::uint16_t, std::string> Net::listen(const std::string& name, const std::string& host,
+                                               std::uint16_t port) {
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    return unexpected(std::string("listener ") + name + ": bad bind address '" + host + "'");
+  }
+  auto* l = new Listener{this, name, {}};
+  uv_tcp_init(loop_, &l->handle);
+  l->handle.data = l;
+  int rc = uv_tcp_bind(&l->handle, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 1024, on_connection);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+    return unexpected(std::string("listener ") + name + ": cannot listen on " + host + ":" +
+                      std::to_string(port) + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&l->handle, reinterpret_cast<sockaddr*>(&bound), &len);
+  std::uint16_t actual =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  listeners_.push_back(l);
+  return actual;
+}
+
+void Net::close_listeners() {
+  for (auto* l : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
+             [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+  }
+  listeners_.clear();
+}
+
+void Net::on_connection(uv_stream_t* server, int status) {
+  auto* l = static_cast<Listener*>(server->data);
+  Net* self = l->net;
+  if (status < 0) {
+    GW_LOG(Warn, "net", "accept on %s: %s", l->name.c_str(), uv_strerror(status));
+    return;
+  }
+  auto* c = new TcpConnection(*self);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->handle())) != 0) {
+    c->hard_close();
+    return;
+  }
+  // A hard cap on sockets protects file descriptors; the broker refuses CONNECTs past max_connections
+  // with a reason code, and this cap leaves it room to do so.
+  if (self->conns_.size() >= self->broker_.limits().max_connections + 64) {
+    self->broker_.stats().connections_refused++;
+    c->hard_close();
+    return;
+  }
+  self->conns_.insert(c);
+  c->start(self->broker_);
+}
+
+}  // namespace gw::net

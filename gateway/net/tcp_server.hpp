@@ -1,0 +1,91 @@
+// TCP listeners and connections on the libuv loop. A TcpConnection is the broker's Transport over one
+// socket: it batches everything sent during a loop iteration and writes it once, in the loop's check
+// phase, trying a non-blocking write before queueing. Handles are freed only in their uv_close callback.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "gateway/base/result.hpp"
+#include "gateway/broker/broker.hpp"
+#include "gateway/broker/transport.hpp"
+
+namespace gw::net {
+
+class Net;
+
+class TcpConnection final : public broker::Transport {
+ public:
+  TcpConnection(Net& net);
+  ~TcpConnection() override;
+
+  void send(std::string_view bytes) override;
+  void close() override;
+  std::size_t pending_bytes() const override { return pending_.size() + writing_.size(); }
+  const std::string& peer() const override { return peer_; }
+  bool peer_is_loopback() const override { return loopback_; }
+
+  uv_tcp_t* handle() { return &handle_; }
+  void start(broker::Broker& b);
+
+ private:
+  friend class Net;
+  static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_close(uv_handle_t* h);
+  void flush();
+  void hard_close();
+
+  Net& net_;
+  uv_tcp_t handle_{};
+  std::unique_ptr<broker::Connection> conn_;
+  std::string pending_;  // sent by the broker, not yet handed to libuv
+  std::string writing_;  // owned by the write request in progress
+  std::unique_ptr<uv_write_t> write_req_;
+  std::string peer_;
+  bool loopback_ = false;
+  bool dirty_ = false;
+  bool closing_ = false;
+  bool over_ = false;  // pending went over the high watermark; on_drain() when it falls below half
+};
+
+// Owns the listeners, the shared read buffer, and the per-iteration flush of dirty connections.
+class Net {
+ public:
+  Net(uv_loop_t* loop, broker::Broker& broker);
+  ~Net();
+
+  // Binds and listens; returns the bound port (useful with port 0) or an error message.
+  Result<std::uint16_t, std::string> listen(const std::string& name, const std::string& host,
+                                            std::uint16_t port);
+  void close_listeners();
+  std::size_t connections() const { return conns_.size(); }
+  uv_loop_t* loop() { return loop_; }
+
+ private:
+  friend class TcpConnection;
+  struct Listener {
+    Net* net;
+    std::string name;
+    uv_tcp_t handle;
+  };
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_check(uv_check_t* h);
+  void mark_dirty(TcpConnection* c);
+
+  uv_loop_t* loop_;
+  broker::Broker& broker_;
+  std::vector<Listener*> listeners_;
+  std::unordered_set<TcpConnection*> conns_;
+  std::vector<TcpConnection*> dirty_;
+  uv_check_t* check_ = nullptr;
+  char read_buf_[64 * 1024];
+};
+
+}  // namespace gw::net

@@ -1,0 +1,656 @@
+// Broker core state machines: CONNECT, routing, QoS 1/2 in both directions, persistent sessions,
+// retained messages, wills, keepalive, takeover, queue bounds, expiry, shared subscriptions and v5
+// options, all through in-memory transports and a manual clock.
+#include <gtest/gtest.h>
+
+#include "gateway/config/password.hpp"
+#include "tests/unit/broker_fixture.hpp"
+
+namespace gw::broker::testing {
+namespace {
+
+using mqtt::Reason;
+using mqtt::Version;
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { make_broker(); }
+  void make_broker() {
+    clients_.clear();
+    broker_ = std::make_unique<Broker>(cfg_, clock_, std::make_unique<ConfigAuthenticator>(cfg_.auth));
+  }
+  void TearDown() override { clients_.clear(); }
+
+  Client& client(Version v = Version::V311) {
+    clients_.push_back(std::make_unique<Client>(*broker_, v));
+    return *clients_.back();
+  }
+  static mqtt::Connect connect_packet(const std::string& id, Version v, bool clean = true,
+                                      std::uint16_t ka = 60) {
+    mqtt::Connect c;
+    c.protocol_name = v == Version::V31 ? "MQIsdp" : "MQTT";
+    c.version = v;
+    c.client_id = id;
+    c.clean_start = clean;
+    c.keep_alive = ka;
+    return c;
+  }
+  Client& connected(const std::string& id, Version v = Version::V311, bool clean = true) {
+    auto& c = client(v);
+    c.send(connect_packet(id, v, clean));
+    auto r = c.received();
+    EXPECT_EQ(r.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<mqtt::Connack>(r.at(0)));
+    EXPECT_EQ(std::get<mqtt::Connack>(r.at(0)).reason, Reason::Success);
+    return c;
+  }
+  static void subscribe(Client& c, const std::string& filter, std::uint8_t qos, std::uint16_t id = 1,
+                        mqtt::SubscribeOptions opts = {}, std::uint32_t sub_id = 0) {
+    mqtt::Subscribe s;
+    s.packet_id = id;
+    opts.max_qos = qos;
+    s.subscriptions.push_back({filter, opts});
+    if (sub_id) s.properties.subscription_identifiers.push_back(sub_id);
+    c.send(s);
+    auto r = c.received();
+    ASSERT_GE(r.size(), 1u);
+    auto& ack = std::get<mqtt::Suback>(r.at(0));
+    EXPECT_EQ(ack.packet_id, id);
+  }
+  static void publish(Client& c, const std::string& topic, const std::string& payload, std::uint8_t qos = 0,
+                      bool retain = false, std::uint16_t id = 0) {
+    mqtt::Publish p;
+    p.topic = topic;
+    p.payload = payload;
+    p.qos = qos;
+    p.retain = retain;
+    p.packet_id = qos ? (id ? id : 1) : 0;
+    c.send(p);
+  }
+  void tick_for(Millis ms) {
+    for (Millis t = 0; t < ms; t += 100) {
+      clock_.advance(100);
+      broker_->tick();
+      for (auto& c : clients_) c->notify_closed();
+    }
+  }
+
+  config::Config cfg_ = [] {
+    config::Config c;
+    c.sys_interval_s = 0;
+    return c;
+  }();
+  ManualClock clock_;
+  std::unique_ptr<Broker> broker_;
+  std::vector<std::unique_ptr<Client>> clients_;
+};
+
+TEST_F(BrokerTest, ConnackV5CarriesLimits) {
+  cfg_.limits.receive_maximum = 10;
+  cfg_.limits.topic_alias_maximum = 7;
+  make_broker();
+  auto& c = client(Version::V5);
+  c.send(connect_packet("", Version::V5));
+  auto r = c.received();
+  ASSERT_EQ(r.size(), 1u);
+  auto& ack = std::get<mqtt::Connack>(r[0]);
+  EXPECT_EQ(ack.reason, Reason::Success);
+  EXPECT_EQ(ack.properties.receive_maximum, 10);
+  EXPECT_EQ(ack.properties.topic_alias_maximum, 7);
+  ASSERT_TRUE(ack.properties.assigned_client_identifier.has_value());
+  EXPECT_FALSE(ack.properties.assigned_client_identifier->empty());
+}
+
+TEST_F(BrokerTest, EmptyClientIdWithPersistentSessionRefusedIn311) {
+  auto& c = client(Version::V311);
+  c.send(connect_packet("", Version::V311, /*clean=*/false));
+  auto r = c.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Connack>(r[0]).reason, Reason::ClientIdentifierNotValid);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(BrokerTest, RoutesQos0WithWildcardsAndDollarRule) {
+  auto& sub = connected("sub");
+  subscribe(sub, "sport/#", 0, 1);
+  subscribe(sub, "+/x", 0, 2);
+  subscribe(sub, "#", 0, 3);
+  auto& pub = connected("pub");
+  publish(pub, "sport", "a");
+  publish(pub, "$SYS/x", "hidden");
+  publish(pub, "q/x", "b");
+  auto got = sub.publishes();
+  ASSERT_EQ(got.size(), 2u);  // one delivery per message even with overlapping subscriptions
+  EXPECT_EQ(got[0].topic, "sport");
+  EXPECT_EQ(got[1].topic, "q/x");
+  for (auto& p : got) EXPECT_EQ(p.qos, 0);
+}
+
+TEST_F(BrokerTest, OverlappingSubscriptionsMergeToMaxQosWithAllIdentifiers) {
+  auto& sub = connected("sub", Version::V5);
+  subscribe(sub, "a/+", 0, 1, {}, 11);
+  subscribe(sub, "a/#", 1, 2, {}, 22);
+  auto& pub = connected("pub", Version::V5);
+  publish(pub, "a/b", "m", 1);
+  pub.received();
+  auto got = sub.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 1);
+  auto ids = got[0].properties.subscription_identifiers;
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{11, 22}));
+}
+
+TEST_F(BrokerTest, Qos1InflightWindowThenQueue) {
+  cfg_.limits.max_inflight = 2;
+  make_broker();
+  auto& sub = connected("sub");
+  subscribe(sub, "t", 1);
+  auto& pub = connected("pub");
+  for (int i = 0; i < 5; ++i)
+    publish(pub, "t", std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+  auto acks = pub.received();
+  EXPECT_EQ(acks.size(), 5u);  // each PUBLISH acknowledged to the publisher
+  auto first = sub.publishes();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].payload, "0");
+  EXPECT_EQ(first[1].payload, "1");
+  EXPECT_EQ(broker_->find_session("sub")->queue.size(), 3u);
+  sub.send(mqtt::Ack{mqtt::PacketType::Puback, first[0].packet_id, Reason::Success, {}});
+  auto next = sub.publishes();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].payload, "2");
+  // A duplicate PUBACK changes nothing.
+  sub.send(mqtt::Ack{mqtt::PacketType::Puback, first[0].packet_id, Reason::Success, {}});
+  EXPECT_TRUE(sub.publishes().empty());
+}
+
+TEST_F(BrokerTest, Qos2InboundIsExactlyOnce) {
+  auto& sub = connected("sub");
+  subscribe(sub, "t", 2);
+  auto& pub = connected("pub");
+  publish(pub, "t", "once", 2, false, 7);
+  mqtt::Publish dup;
+  dup.topic = "t";
+  dup.payload = "once";
+  dup.qos = 2;
+  dup.dup = true;
+  dup.packet_id = 7;
+  pub.send(dup);  // retransmission before PUBREL: must not be routed again
+  auto r = pub.received();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::Ack>(r[0]).type, mqtt::PacketType::Pubrec);
+  EXPECT_EQ(std::get<mqtt::Ack>(r[1]).type, mqtt::PacketType::Pubrec);
+  pub.send(mqtt::Ack{mqtt::PacketType::Pubrel, 7, Reason::Success, {}});
+  r = pub.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Ack>(r[0]).type, mqtt::PacketType::Pubcomp);
+  auto got = sub.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 2);
+}
+
+TEST_F(BrokerTest, Qos2OutboundFlow) {
+  auto& sub = connected("sub");
+  subscribe(sub, "t", 2);
+  auto& pub = connected("pub");
+  publish(pub, "t", "x", 2);
+  auto got = sub.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  auto id = got[0].packet_id;
+  sub.send(mqtt::Ack{mqtt::PacketType::Pubrec, id, Reason::Success, {}});
+  auto r = sub.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Ack>(r[0]).type, mqtt::PacketType::Pubrel);
+  EXPECT_EQ(broker_->find_session("sub")->inflight.size(), 1u);
+  sub.send(mqtt::Ack{mqtt::PacketType::Pubcomp, id, Reason::Success, {}});
+  EXPECT_TRUE(broker_->find_session("sub")->inflight.empty());
+}
+
+TEST_F(BrokerTest, PersistentSessionReceivesQueuedMessagesInOrderAndResendsWithDup) {
+  auto& sub = connected("p", Version::V311, /*clean=*/false);
+  subscribe(sub, "t", 1);
+  auto& pub = connected("pub");
+  publish(pub, "t", "0", 1, false, 1);
+  ASSERT_EQ(sub.publishes().size(), 1u);  // in flight, never acknowledged
+  sub.drop();
+  for (int i = 1; i <= 3; ++i)
+    publish(pub, "t", std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+  publish(pub, "t", "qos0-dropped", 0);
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::OfflineQos0), 1u);
+
+  auto& back = client(Version::V311);
+  back.send(connect_packet("p", Version::V311, false));
+  auto r = back.received();
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_TRUE(std::get<mqtt::Connack>(r[0]).session_present);
+  auto& resent = std::get<mqtt::Publish>(r[1]);
+  EXPECT_EQ(resent.payload, "0");
+  EXPECT_TRUE(resent.dup);
+  for (int i = 1; i <= 3; ++i) {
+    auto& p = std::get<mqtt::Publish>(r[static_cast<std::size_t>(i + 1)]);
+    EXPECT_EQ(p.payload, std::to_string(i));
+    EXPECT_FALSE(p.dup);
+  }
+}
+
+TEST_F(BrokerTest, CleanSessionDiscardsOldState) {
+  auto& a = connected("c", Version::V311, false);
+  subscribe(a, "t", 1);
+  a.drop();
+  auto& b = client(Version::V311);
+  b.send(connect_packet("c", Version::V311, true));
+  auto r = b.received();
+  EXPECT_FALSE(std::get<mqtt::Connack>(r.at(0)).session_present);
+  EXPECT_EQ(broker_->subscription_count(), 0u);
+}
+
+TEST_F(BrokerTest, RetainedSetReplaceClear) {
+  auto& pub = connected("pub");
+  publish(pub, "r/1", "old", 0, true);
+  publish(pub, "r/1", "new", 0, true);
+  publish(pub, "r/2", "two", 1, true);
+  EXPECT_EQ(broker_->retained().size(), 2u);
+  auto& s1 = client();
+  s1.send(connect_packet("s1", Version::V311));
+  s1.received();
+  mqtt::Subscribe sub;
+  sub.packet_id = 1;
+  sub.subscriptions.push_back({"r/+", {1}});
+  s1.send(sub);
+  auto r = s1.received();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<mqtt::Suback>(r[0]));  // SUBACK before the retained messages
+  std::vector<std::string> payloads;
+  for (std::size_t i = 1; i < r.size(); ++i) {
+    auto& p = std::get<mqtt::Publish>(r[i]);
+    EXPECT_TRUE(p.retain);
+    payloads.push_back(p.payload);
+  }
+  std::sort(payloads.begin(), payloads.end());
+  EXPECT_EQ(payloads, (std::vector<std::string>{"new", "two"}));
+  publish(pub, "r/1", "", 0, true);  // clear
+  EXPECT_EQ(broker_->retained().size(), 1u);
+  // The live copy of a retained publish reaches existing subscribers with RETAIN=0.
+  publish(pub, "r/2", "live", 0, true);
+  auto live = s1.publishes();
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_FALSE(live[1].retain);
+}
+
+TEST_F(BrokerTest, RetainHandlingAndRetainAsPublished) {
+  auto& pub = connected("pub", Version::V5);
+  publish(pub, "r", "v", 0, true);
+  auto& s = connected("s", Version::V5);
+  mqtt::SubscribeOptions never;
+  never.retain_handling = 2;
+  subscribe(s, "r", 0, 1, never);
+  EXPECT_TRUE(s.publishes().empty());
+  mqtt::SubscribeOptions if_new;
+  if_new.retain_handling = 1;
+  subscribe(s, "r", 0, 2, if_new);  // exists already: nothing sent
+  EXPECT_TRUE(s.publishes().empty());
+  mqtt::SubscribeOptions rap;
+  rap.retain_as_published = true;
+  subscribe(s, "r", 0, 3, rap);
+  s.publishes();
+  publish(pub, "r", "w", 0, true);
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].retain);
+}
+
+TEST_F(BrokerTest, NoLocal) {
+  auto& c = connected("me", Version::V5);
+  mqtt::SubscribeOptions nl;
+  nl.no_local = true;
+  subscribe(c, "t", 0, 1, nl);
+  publish(c, "t", "echo?");
+  EXPECT_TRUE(c.publishes().empty());
+  auto& other = connected("other", Version::V5);
+  publish(other, "t", "from other");
+  EXPECT_EQ(c.publishes().size(), 1u);
+}
+
+TEST_F(BrokerTest, WillOnAbnormalLossNotAfterDisconnect) {
+  auto& watcher = connected("w");
+  subscribe(watcher, "will/#", 0);
+  for (int round = 0; round < 2; ++round) {
+    auto& c = client();
+    auto cp = connect_packet("dying" + std::to_string(round), Version::V311);
+    cp.will = mqtt::Will{"will/" + std::to_string(round), "gone", 0, false, {}};
+    c.send(cp);
+    c.received();
+    if (round == 0) {
+      c.drop();
+    } else {
+      c.send(mqtt::Disconnect{});
+      c.notify_closed();
+    }
+  }
+  auto got = watcher.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "will/0");
+  EXPECT_EQ(got[0].payload, "gone");
+}
+
+TEST_F(BrokerTest, V5DisconnectWithWillPublishesIt) {
+  auto& watcher = connected("w", Version::V5);
+  subscribe(watcher, "will", 0);
+  auto& c = client(Version::V5);
+  auto cp = connect_packet("x", Version::V5);
+  cp.will = mqtt::Will{"will", "bye", 0, false, {}};
+  c.send(cp);
+  c.received();
+  c.send(mqtt::Disconnect{Reason::DisconnectWithWill, {}});
+  c.notify_closed();
+  EXPECT_EQ(watcher.publishes().size(), 1u);
+}
+
+TEST_F(BrokerTest, WillDelayRunsOnManualClockAndIsCancelledByReconnect) {
+  auto& watcher = connected("w", Version::V5);
+  subscribe(watcher, "will", 0);
+  auto make = [&](bool clean) -> Client& {
+    auto& c = client(Version::V5);
+    auto cp = connect_packet("delayed", Version::V5, clean);
+    cp.properties.session_expiry_interval = 100;
+    cp.will = mqtt::Will{"will", "late", 0, false, {}};
+    cp.will->properties.will_delay_interval = 5;
+    c.send(cp);
+    c.received();
+    return c;
+  };
+  make(true).drop();
+  tick_for(3000);
+  EXPECT_TRUE(watcher.publishes().empty());
+  make(false);  // back within the delay: no will
+  tick_for(10000);
+  EXPECT_TRUE(watcher.publishes().empty());
+  clients_.back()->drop();
+  tick_for(4000);
+  EXPECT_TRUE(watcher.publishes().empty());
+  tick_for(2000);
+  EXPECT_EQ(watcher.publishes().size(), 1u);
+}
+
+TEST_F(BrokerTest, KeepaliveTimeoutClosesAndPublishesWill) {
+  auto& watcher = connected("w");
+  subscribe(watcher, "will", 0);
+  auto& c = client();
+  auto cp = connect_packet("sleepy", Version::V311, true, 2);
+  cp.will = mqtt::Will{"will", "timeout", 0, false, {}};
+  c.send(cp);
+  c.received();
+  tick_for(2900);
+  EXPECT_FALSE(c.closed());
+  tick_for(300);
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(watcher.publishes().size(), 1u);
+  EXPECT_EQ(broker_->stats().keepalive_timeouts, 1u);
+}
+
+TEST_F(BrokerTest, PingKeepsAlive) {
+  auto& c = client();
+  c.send(connect_packet("pinger", Version::V311, true, 2));
+  c.received();
+  for (int i = 0; i < 5; ++i) {
+    tick_for(1500);
+    c.send(mqtt::Pingreq{});
+    auto r = c.received();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(std::holds_alternative<mqtt::Pingresp>(r[0]));
+  }
+  EXPECT_FALSE(c.closed());
+}
+
+TEST_F(BrokerTest, ConnectTimeout) {
+  auto& c = client();
+  tick_for(cfg_.limits.connect_timeout_ms + 200);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(BrokerTest, TakeoverDisconnectsTheOldConnection) {
+  auto& a = connected("same", Version::V5);
+  auto& b = client(Version::V5);
+  b.send(connect_packet("same", Version::V5));
+  EXPECT_TRUE(a.closed());
+  auto r = a.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Disconnect>(r[0]).reason, Reason::SessionTakenOver);
+  a.notify_closed();  // the late close of the old socket must not end the new session
+  EXPECT_EQ(std::get<mqtt::Connack>(b.received().at(0)).reason, Reason::Success);
+  EXPECT_NE(broker_->find_session("same"), nullptr);
+  EXPECT_EQ(broker_->find_session("same")->conn, &b.conn());
+}
+
+TEST_F(BrokerTest, QueueFullDropOldestKeepsNewest) {
+  cfg_.limits.max_queued_messages = 3;
+  make_broker();
+  auto& s = connected("q", Version::V311, false);
+  subscribe(s, "t", 1);
+  s.drop();
+  auto& pub = connected("pub");
+  for (int i = 0; i < 5; ++i)
+    publish(pub, "t", std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 2u);
+  auto& back = client();
+  back.send(connect_packet("q", Version::V311, false));
+  auto got = back.publishes();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].payload, "2");
+  EXPECT_EQ(got[2].payload, "4");
+}
+
+TEST_F(BrokerTest, QueueFullDropNewKeepsOldest) {
+  cfg_.limits.max_queued_messages = 3;
+  cfg_.limits.queue_policy = config::QueuePolicy::DropNew;
+  make_broker();
+  auto& s = connected("q", Version::V311, false);
+  subscribe(s, "t", 1);
+  s.drop();
+  auto& pub = connected("pub");
+  for (int i = 0; i < 5; ++i)
+    publish(pub, "t", std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 2u);
+  auto& back = client();
+  back.send(connect_packet("q", Version::V311, false));
+  auto got = back.publishes();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].payload, "0");
+  EXPECT_EQ(got[2].payload, "2");
+}
+
+TEST_F(BrokerTest, SessionExpiryV5) {
+  auto& c = client(Version::V5);
+  auto cp = connect_packet("exp", Version::V5, true);
+  cp.properties.session_expiry_interval = 10;
+  c.send(cp);
+  c.received();
+  subscribe(c, "t", 1);
+  c.drop();
+  tick_for(9000);
+  EXPECT_NE(broker_->find_session("exp"), nullptr);
+  tick_for(2000);
+  EXPECT_EQ(broker_->find_session("exp"), nullptr);
+  EXPECT_EQ(broker_->subscription_count(), 0u);
+}
+
+TEST_F(BrokerTest, MessageExpiryWhileQueued) {
+  auto& c = client(Version::V5);
+  auto cp = connect_packet("off", Version::V5, true);
+  cp.properties.session_expiry_interval = 1000;
+  c.send(cp);
+  c.received();
+  subscribe(c, "t", 1);
+  c.drop();
+  auto& pub = connected("pub", Version::V5);
+  mqtt::Publish p;
+  p.topic = "t";
+  p.payload = "short-lived";
+  p.qos = 1;
+  p.packet_id = 1;
+  p.properties.message_expiry_interval = 5;
+  pub.send(p);
+  p.payload = "long-lived";
+  p.packet_id = 2;
+  p.properties.message_expiry_interval = 60;
+  pub.send(p);
+  tick_for(6000);
+  auto& back = client(Version::V5);
+  back.send(connect_packet("off", Version::V5, false));
+  auto got = back.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "long-lived");
+  ASSERT_TRUE(got[0].properties.message_expiry_interval.has_value());
+  EXPECT_LE(*got[0].properties.message_expiry_interval, 54u);  // the remaining lifetime is forwarded
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::Expired), 1u);
+}
+
+TEST_F(BrokerTest, SlowConsumerDropsQos0AndQueuesQos1) {
+  cfg_.limits.write_high_watermark = 1000;
+  make_broker();
+  auto& s = connected("slow");
+  subscribe(s, "t", 1);
+  auto& pub = connected("pub");
+  s.transport().extra_pending = 5000;  // its socket stopped draining
+  publish(pub, "t", "zero", 0);
+  publish(pub, "t", "one", 1);
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::SlowConsumer), 1u);
+  EXPECT_TRUE(s.publishes().empty());
+  EXPECT_EQ(broker_->find_session("slow")->queue.size(), 1u);
+  s.transport().extra_pending = 0;
+  s.conn().on_drain();
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "one");
+}
+
+TEST_F(BrokerTest, SlowConsumerDisconnectPolicy) {
+  cfg_.limits.write_high_watermark = 1000;
+  cfg_.limits.slow_consumer_policy = config::SlowConsumerPolicy::Disconnect;
+  make_broker();
+  auto& s = connected("slow");
+  subscribe(s, "t", 0);
+  auto& pub = connected("pub");
+  s.transport().extra_pending = 5000;
+  publish(pub, "t", "zero", 0);
+  EXPECT_TRUE(s.closed());
+  EXPECT_FALSE(pub.closed());
+}
+
+TEST_F(BrokerTest, SharedSubscriptionRoundRobin) {
+  auto& a = connected("a", Version::V5);
+  auto& b = connected("b", Version::V5);
+  subscribe(a, "$share/g/job/+", 0);
+  subscribe(b, "$share/g/job/+", 0);
+  auto& pub = connected("pub", Version::V5);
+  for (int i = 0; i < 6; ++i) publish(pub, "job/x", std::to_string(i));
+  EXPECT_EQ(a.publishes().size(), 3u);
+  EXPECT_EQ(b.publishes().size(), 3u);
+}
+
+TEST_F(BrokerTest, InboundTopicAlias) {
+  auto& s = connected("s", Version::V5);
+  subscribe(s, "long/topic/name", 0);
+  auto& pub = connected("pub", Version::V5);
+  mqtt::Publish p;
+  p.topic = "long/topic/name";
+  p.payload = "1";
+  p.properties.topic_alias = 3;
+  pub.send(p);
+  p.topic.clear();
+  p.payload = "2";
+  pub.send(p);
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].topic, "long/topic/name");
+  EXPECT_EQ(got[1].payload, "2");
+  p.properties.topic_alias = 999;  // over the maximum we announced
+  pub.send(p);
+  EXPECT_TRUE(pub.closed());
+  auto r = pub.received();
+  ASSERT_FALSE(r.empty());
+  EXPECT_EQ(std::get<mqtt::Disconnect>(r.back()).reason, Reason::TopicAliasInvalid);
+}
+
+TEST_F(BrokerTest, UserPropertiesPassThrough) {
+  auto& s = connected("s", Version::V5);
+  subscribe(s, "t", 0);
+  auto& pub = connected("pub", Version::V5);
+  mqtt::Publish p;
+  p.topic = "t";
+  p.payload = "x";
+  p.properties.user_properties = {{"k", "v"}, {"k", "v2"}};
+  p.properties.content_type = "text/plain";
+  pub.send(p);
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].properties.user_properties, p.properties.user_properties);
+  EXPECT_EQ(got[0].properties.content_type, "text/plain");
+}
+
+TEST_F(BrokerTest, SecondConnectIsProtocolError) {
+  auto& c = connected("twice", Version::V5);
+  c.send(connect_packet("twice", Version::V5));
+  EXPECT_TRUE(c.closed());
+  auto r = c.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Disconnect>(r[0]).reason, Reason::ProtocolError);
+}
+
+TEST_F(BrokerTest, PacketBeforeConnectCloses) {
+  auto& c = client();
+  c.send(mqtt::Pingreq{});
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.received().empty());
+}
+
+TEST_F(BrokerTest, UsersFromConfig) {
+  cfg_.auth.anonymous = config::AnonymousPolicy::Deny;
+  static const std::uint8_t salt[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  cfg_.auth.users.push_back({"alice", config::hash_password("secret", salt, 1000)});
+  make_broker();
+  auto try_connect = [&](std::optional<std::string> user, std::optional<std::string> pw) {
+    auto& c = client(Version::V311);
+    auto cp = connect_packet("x", Version::V311);
+    cp.username = user;
+    cp.password = pw;
+    c.send(cp);
+    return std::get<mqtt::Connack>(c.received().at(0)).reason;
+  };
+  EXPECT_EQ(try_connect("alice", "secret"), Reason::Success);
+  EXPECT_EQ(try_connect("alice", "wrong"), Reason::BadUserNameOrPassword);
+  EXPECT_EQ(try_connect("bob", "secret"), Reason::BadUserNameOrPassword);
+  EXPECT_EQ(try_connect(std::nullopt, std::nullopt), Reason::NotAuthorized);
+}
+
+TEST_F(BrokerTest, AnonymousOnlyFromLoopbackByDefault) {
+  auto& c = client(Version::V311);
+  c.transport().loopback = false;
+  c.send(connect_packet("remote", Version::V311));
+  EXPECT_EQ(std::get<mqtt::Connack>(c.received().at(0)).reason, Reason::NotAuthorized);
+}
+
+TEST_F(BrokerTest, MaxConnectionsRefusesWithServerBusy) {
+  cfg_.limits.max_connections = 2;
+  make_broker();
+  connected("a", Version::V5);
+  connected("b", Version::V5);
+  auto& c = client(Version::V5);
+  c.send(connect_packet("c", Version::V5));
+  EXPECT_EQ(std::get<mqtt::Connack>(c.received().at(0)).reason, Reason::ServerBusy);
+}
+
+TEST_F(BrokerTest, SysTopicsPublishedOnInterval) {
+  cfg_.sys_interval_s = 1;
+  make_broker();
+  auto& s = connected("s");
+  subscribe(s, "$SYS/broker/clients/connected", 0);
+  tick_for(1100);
+  auto got = s.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "1");
+}
+
+}  // namespace
+}  // namespace gw::broker::testing
