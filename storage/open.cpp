@@ -1,0 +1,131 @@
+// Implementation of open_database. Order matters: PRAGMA quick_check runs before any PRAGMA that writes
+// (journal_mode, auto_vacuum), so a damaged file is left exactly as it was found.
+#include "storage/open.hpp"
+
+#include <string>
+#include <utility>
+
+#include "storage/schema.hpp"
+
+namespace gw::storage {
+namespace {
+
+OpenError fail(Status s, std::string msg) {
+  return OpenError{s, std::move(msg)};
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+OpenError corrupt(const std::string& path, const std::string& detail) {
+  return fail(Status::Corrupt,
+              "database " + path + " is damaged (" + detail +
+                  "); refusing to open it, and it was not modified. Recover the readable "
+                  "rows into a new file, keep the damaged one, and move the new one in place: " +
+                  recovery_command(path));
+}
+
+}  // namespace
+
+std::optional<Synchronous> parse_synchronous(std::string_view name) {
+  if (name == "normal") return Synchronous::Normal;
+  if (name == "full") return Synchronous::Full;
+  return std::nullopt;
+}
+
+std::string recovery_command(const std::string& path) {
+  std::string recovered = path + ".recovered";
+  return "sqlite3 " + shell_quote(path) + " \".recover\" | sqlite3 " + shell_quote(recovered) + " && mv " +
+         shell_quote(path) + " " + shell_quote(path + ".damaged") + " && mv " + shell_quote(recovered) + " " +
+         shell_quote(path);
+}
+
+Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
+  const std::string& path = o.path;
+  int rc = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  if (rc != SQLITE_OK) {
+    return unexpected(
+        fail(status_from_sqlite(rc), "cannot open or create database " + path + ": " + sqlite3_errstr(rc)));
+  }
+  // The integrity check reads every page of the b-trees (quick_check skips index-vs-table checks).
+  std::string check;
+  rc = db.query_text("PRAGMA quick_check", check);
+  if (rc != SQLITE_OK) {
+    Status s = status_from_sqlite(rc);
+    if (s == Status::Corrupt) return unexpected(corrupt(path, db.errmsg()));
+    return unexpected(fail(s, "cannot read database " + path + ": " + db.errmsg()));
+  }
+  if (check != "ok") return unexpected(corrupt(path, "quick_check: " + check));
+
+  OpenInfo info;
+  std::int64_t page_count = 0;
+  db.query_int("PRAGMA page_count", page_count);
+  if (page_count == 0) {
+    // Only possible before the first table exists (https://sqlite.org/pragma.html#pragma_auto_vacuum).
+    db.exec("PRAGMA page_size = 4096");
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
+  }
+  std::string mode;
+  rc = db.query_text("PRAGMA journal_mode = WAL", mode);
+  if (rc != SQLITE_OK || mode != "wal") {
+    Status s = rc != SQLITE_OK ? status_from_sqlite(rc) : Status::ReadOnly;
+    return unexpected(fail(s, "cannot switch database " + path + " to WAL mode (" +
+                                  (rc != SQLITE_OK ? std::string(db.errmsg()) : "journal_mode=" + mode) +
+                                  "); is the file or its directory read-only?"));
+  }
+  std::int64_t page_size = 4096;
+  db.query_int("PRAGMA page_size", page_size);
+  info.page_size = static_cast<std::uint32_t>(page_size);
+
+  std::string pragmas = std::string("PRAGMA synchronous = ") +
+                        (o.synchronous == Synchronous::Full ? "FULL" : "NORMAL") +
+                        "; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;" +
+                        " PRAGMA cache_size = -" + std::to_string(o.cache_kib) +
+                        "; PRAGMA journal_size_limit = " + std::to_string(o.wal_size_limit_bytes) + ";";
+  if (o.max_db_bytes > 0) {
+    // max_page_count never goes below the current size; writes past it fail with SQLITE_FULL.
+    pragmas += " PRAGMA max_page_count = " + std::to_string(o.max_db_bytes / info.page_size) + ";";
+  }
+  rc = db.exec(pragmas.c_str());
+  if (rc != SQLITE_OK) {
+    return unexpected(fail(status_from_sqlite(rc), "cannot configure database " + path + ": " + db.errmsg()));
+  }
+
+  info.schema_before = schema_version(db);
+  if (info.schema_before > kSchemaVersion) {
+    return unexpected(fail(Status::TooNew, "database " + path + " has schema version " +
+                                               std::to_string(info.schema_before) + ", newer than the " +
+                                               std::to_string(kSchemaVersion) +
+                                               " this build knows; refusing to open it (was it written by "
+                                               "a newer netpie-edge?)"));
+  }
+  std::string error;
+  Status s = migrate(db, kSchemaVersion, error);
+  if (s != Status::Ok) return unexpected(fail(s, "database " + path + ": " + error));
+  info.schema_after = schema_version(db);
+
+  // A file made without incremental auto-vacuum (e.g. by an old tool) is converted once by VACUUM, so
+  // freed pages can be returned to the file system later.
+  std::int64_t auto_vacuum = 0;
+  db.query_int("PRAGMA auto_vacuum", auto_vacuum);
+  if (auto_vacuum != 2) {
+    rc = db.exec("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;");
+    if (rc != SQLITE_OK) {
+      return unexpected(
+          fail(status_from_sqlite(rc),
+               "database " + path + ": converting to incremental auto-vacuum failed: " + db.errmsg()));
+    }
+  }
+  return info;
+}
+
+}  // namespace gw::storage

@@ -1,0 +1,316 @@
+// Implementation of the outbox table. Statements are prepared once in prepare(); the queries that walk
+// the queue use the partial index outbox_ready(lane, id) WHERE state = 0.
+#include "storage/outbox_table.hpp"
+
+#include <algorithm>
+
+namespace gw::storage {
+namespace {
+constexpr const char* kColumns =
+    "id, origin, origin_seq, lane, topic, payload, properties, qos, retain, enqueued_unix, attempts, size";
+}
+
+Status OutboxTable::prepare(Db& db) {
+  db_ = &db;
+  std::string sel = std::string("SELECT ") + kColumns + " FROM outbox WHERE state = 0";
+  int rc = prepare_all(
+      db.handle(),
+      {
+          {&insert_,
+           "INSERT INTO outbox(origin, origin_seq, lane, topic, payload, properties, qos, retain, "
+           "enqueued_unix, size, state, attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0)"},
+          {&select_ready_, sel + " ORDER BY lane, id LIMIT ?1"},
+          {&select_ready_lane_, sel + " AND lane = ?2 ORDER BY id LIMIT ?1"},
+          {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
+          {&delete_acked_, "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size"},
+          {&requeue_range_, "UPDATE outbox SET state = 0 WHERE id BETWEEN ?1 AND ?2 AND state = 1"},
+          {&requeue_all_, "UPDATE outbox SET state = 0 WHERE state = 1"},
+          {&max_lane_, "SELECT MAX(lane) FROM outbox WHERE state = 0"},
+          {&oldest_in_lane_, "SELECT id, size FROM outbox WHERE state = 0 AND lane = ?1 ORDER BY id LIMIT 1"},
+          {&delete_one_, "DELETE FROM outbox WHERE id = ?1"},
+          {&scan_, "SELECT id, size, enqueued_unix, state FROM outbox WHERE id > ?1 ORDER BY id LIMIT 256"},
+          {&origin_upsert_,
+           "INSERT INTO outbox_origin(origin, last_seq) VALUES(?1, ?2) "
+           "ON CONFLICT(origin) DO UPDATE SET last_seq = excluded.last_seq"},
+      });
+  return status_from_sqlite(rc);
+}
+
+Status OutboxTable::load(std::uint64_t* requeued) {
+  Db& db = *db_;
+  int rc = db.exec("BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) return status_from_sqlite(rc);
+  Stmt s;
+  rc = s.prepare(db.handle(), "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox");
+  if (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
+    c_.rows = s.col_u64(0);
+    c_.bytes = s.col_u64(1);
+    rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
+  if (rc == SQLITE_OK) {
+    rc = s.step();
+    c_.last_id = rc == SQLITE_ROW ? s.col_u64(0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+  origin_seq_.clear();
+  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT origin, last_seq FROM outbox_origin");
+  while (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
+    origin_seq_[s.col_str(0)] = s.col_u64(1);
+    rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc == SQLITE_OK) rc = requeue_all_.run() == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db.handle());
+  if (requeued) *requeued = static_cast<std::uint64_t>(sqlite3_changes64(db.handle()));
+  s = Stmt();
+  if (rc == SQLITE_OK) rc = db.exec("COMMIT");
+  if (rc != SQLITE_OK && db.in_transaction()) db.exec("ROLLBACK");
+  return status_from_sqlite(rc);
+}
+
+void OutboxTable::begin() {
+  saved_ = c_;
+  origin_undo_.clear();
+}
+
+Status OutboxTable::before_commit() {
+  for (const auto& [origin, old] : origin_undo_) {
+    (void)old;
+    StmtScope scope(origin_upsert_);
+    origin_upsert_.bind_text(1, origin);
+    origin_upsert_.bind_u64(2, origin_seq_[origin]);
+    int rc = origin_upsert_.step();
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  return Status::Ok;
+}
+
+void OutboxTable::committed() {
+  origin_undo_.clear();
+}
+
+void OutboxTable::rolled_back() {
+  // A refusal happened whatever became of the transaction, so its counter is kept.
+  std::uint64_t rejected = c_.drops[static_cast<std::size_t>(DropReason::RejectedFull)];
+  c_ = saved_;
+  c_.drops[static_cast<std::size_t>(DropReason::RejectedFull)] = rejected;
+  for (const auto& [origin, old] : origin_undo_) {
+    if (old == 0) {
+      origin_seq_.erase(origin);
+    } else {
+      origin_seq_[origin] = old;
+    }
+  }
+  origin_undo_.clear();
+}
+
+std::uint64_t OutboxTable::next_origin_seq(const std::string& origin) {
+  auto [it, inserted] = origin_seq_.try_emplace(origin, 0);
+  origin_undo_.try_emplace(origin, inserted ? 0 : it->second);
+  return ++it->second;
+}
+
+Result<bool, Status> OutboxTable::drop_oldest(DropReason reason) {
+  std::int64_t lane = -1;
+  {
+    StmtScope scope(max_lane_);
+    int rc = max_lane_.step();
+    if (rc != SQLITE_ROW) return unexpected(status_from_sqlite(rc));
+    if (max_lane_.col_null(0)) return false;
+    lane = max_lane_.col_int(0);
+  }
+  std::uint64_t id = 0;
+  std::uint64_t size = 0;
+  {
+    StmtScope scope(oldest_in_lane_);
+    oldest_in_lane_.bind(1, lane);
+    int rc = oldest_in_lane_.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return unexpected(status_from_sqlite(rc));
+    id = oldest_in_lane_.col_u64(0);
+    size = oldest_in_lane_.col_u64(1);
+  }
+  delete_one_.bind_u64(1, id);
+  int rc = delete_one_.run();
+  if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
+  c_.rows -= 1;
+  c_.bytes -= size;
+  c_.drops[static_cast<std::size_t>(reason)] += 1;
+  return true;
+}
+
+Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
+  const std::uint64_t size = size_of(m);
+  auto& rejected = c_.drops[static_cast<std::size_t>(DropReason::RejectedFull)];
+  if (limits_.max_bytes > 0 && size > limits_.max_bytes) {
+    rejected += 1;  // could never fit, whatever the policy
+    return unexpected(Status::QuotaExceeded);
+  }
+  while ((limits_.max_rows > 0 && c_.rows + 1 > limits_.max_rows) ||
+         (limits_.max_bytes > 0 && c_.bytes + size > limits_.max_bytes)) {
+    if (limits_.policy == FullPolicy::RejectNew) {
+      rejected += 1;
+      return unexpected(Status::QuotaExceeded);
+    }
+    DropReason reason = (limits_.max_rows > 0 && c_.rows + 1 > limits_.max_rows) ? DropReason::OldestRows
+                                                                                 : DropReason::OldestBytes;
+    auto dropped = drop_oldest(reason);
+    if (!dropped) return unexpected(dropped.error());
+    if (!dropped.value()) {  // everything left is in flight: nothing may be dropped
+      rejected += 1;
+      return unexpected(Status::QuotaExceeded);
+    }
+  }
+  OutboxEnqueued out;
+  out.origin_seq = next_origin_seq(m.origin);
+  {
+    StmtScope scope(insert_);
+    insert_.bind_text(1, m.origin);
+    insert_.bind_u64(2, out.origin_seq);
+    insert_.bind(3, m.lane);
+    insert_.bind_text(4, m.topic);
+    insert_.bind_blob(5, m.payload);
+    insert_.bind_blob(6, m.properties);
+    insert_.bind(7, m.qos);
+    insert_.bind(8, m.retain ? 1 : 0);
+    insert_.bind(9, clock_.unix_seconds());
+    insert_.bind_u64(10, size);
+    int rc = insert_.step();
+    if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
+  }
+  out.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  c_.rows += 1;
+  c_.bytes += size;
+  c_.enqueued += 1;
+  c_.last_id = out.id;
+  return out;
+}
+
+Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out) {
+  Stmt& s = o.lane ? select_ready_lane_ : select_ready_;
+  std::vector<std::uint64_t> ids;
+  {
+    StmtScope scope(s);
+    s.bind(1, o.max_rows);
+    if (o.lane) s.bind(2, *o.lane);
+    std::uint64_t bytes = 0;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      std::uint64_t size = s.col_u64(11);
+      if (!ids.empty() && bytes + size > o.max_bytes) break;
+      bytes += size;
+      OutboxRecord r;
+      r.id = s.col_u64(0);
+      r.msg.origin = s.col_str(1);
+      r.origin_seq = s.col_u64(2);
+      r.msg.lane = static_cast<std::uint8_t>(s.col_int(3));
+      r.msg.topic = s.col_str(4);
+      r.msg.payload = s.col_str(5);
+      r.msg.properties = s.col_str(6);
+      r.msg.qos = static_cast<std::uint8_t>(s.col_int(7));
+      r.msg.retain = s.col_int(8) != 0;
+      r.enqueued_unix = s.col_int(9);
+      r.attempts = static_cast<std::uint32_t>(s.col_int(10));
+      ids.push_back(r.id);
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  if (!o.mark_inflight) return Status::Ok;
+  // Marked after the scan: the rows leave the partial index the scan was walking.
+  Status st = mark_inflight(ids);
+  if (st != Status::Ok) return st;
+  for (OutboxRecord& r : out) {
+    r.inflight = true;
+    r.attempts += 1;
+  }
+  return Status::Ok;
+}
+
+Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
+  for (std::uint64_t id : ids) {
+    mark_.bind_u64(1, id);
+    int rc = mark_.run();
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  return Status::Ok;
+}
+
+Status OutboxTable::ack(const std::vector<IdRange>& ranges, std::uint64_t* deleted) {
+  std::uint64_t n = 0;
+  for (const IdRange& r : ranges) {
+    StmtScope scope(delete_acked_);
+    delete_acked_.bind_u64(1, r.first);
+    delete_acked_.bind_u64(2, r.last);
+    int rc;
+    while ((rc = delete_acked_.step()) == SQLITE_ROW) {
+      c_.bytes -= delete_acked_.col_u64(0);
+      c_.rows -= 1;
+      c_.acked += 1;
+      n += 1;
+    }
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  if (deleted) *deleted = n;
+  return Status::Ok;
+}
+
+Status OutboxTable::requeue(const std::vector<IdRange>& ranges, std::uint64_t* requeued) {
+  std::uint64_t n = 0;
+  if (ranges.empty()) {
+    int rc = requeue_all_.run();
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+    n = static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+  }
+  for (const IdRange& r : ranges) {
+    requeue_range_.bind_u64(1, r.first);
+    requeue_range_.bind_u64(2, r.last);
+    int rc = requeue_range_.run();
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+    n += static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+  }
+  if (requeued) *requeued = n;
+  return Status::Ok;
+}
+
+Status OutboxTable::prune_expired(std::uint64_t* removed) {
+  std::uint64_t n = 0;
+  if (removed) *removed = 0;
+  if (limits_.max_age_s <= 0) return Status::Ok;
+  const std::int64_t cutoff = clock_.unix_seconds() - limits_.max_age_s;
+  std::uint64_t after = 0;
+  bool done = false;
+  while (!done) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> victims;  // id, size
+    std::size_t seen = 0;
+    {
+      StmtScope scope(scan_);
+      scan_.bind_u64(1, after);
+      int rc;
+      while ((rc = scan_.step()) == SQLITE_ROW) {
+        seen += 1;
+        after = scan_.col_u64(0);
+        if (scan_.col_int(2) >= cutoff) {
+          done = true;
+          break;
+        }
+        if (scan_.col_int(3) == 0) victims.emplace_back(after, scan_.col_u64(1));
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
+    }
+    if (seen == 0) done = true;
+    for (const auto& [id, size] : victims) {
+      delete_one_.bind_u64(1, id);
+      int rc = delete_one_.run();
+      if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+      c_.rows -= 1;
+      c_.bytes -= size;
+      c_.drops[static_cast<std::size_t>(DropReason::Expired)] += 1;
+      n += 1;
+    }
+  }
+  if (removed) *removed = n;
+  return Status::Ok;
+}
+
+}  // namespace gw::storage

@@ -1,0 +1,93 @@
+// The outbox table: messages bound for the cloud, kept until the cloud acknowledges them. Runs on the
+// storage thread inside the store's batch transaction; it never commits. It owns the outbox's
+// in-memory counters (rows, bytes, per-origin sequence numbers, drops) and rolls them back with the
+// transaction. Order is by id (assigned at insert, ascending), never by time.
+//
+// Columns: id (AUTOINCREMENT, never reused), origin, origin_seq (1, 2, ... per origin, the last one
+// kept in outbox_origin), lane (0 = highest priority), topic, payload, properties, qos, retain,
+// enqueued_unix (wall clock, for the age bound only), size (bytes counted against max_bytes),
+// state (0 queued, 1 in flight), attempts (times marked in flight).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/result.hpp"
+#include "storage/records.hpp"
+#include "storage/sqlite_db.hpp"
+#include "storage/status.hpp"
+
+namespace gw::storage {
+
+class OutboxTable {
+ public:
+  OutboxTable(const OutboxLimits& limits, const Clock& clock) : limits_(limits), clock_(clock) {}
+
+  Status prepare(Db& db);
+  // Reads the counters and the per-origin sequences, and returns rows left in flight by the previous
+  // run to the queue (the cloud connection they were sent on is gone). Runs its own transaction.
+  Status load(std::uint64_t* requeued = nullptr);
+
+  // Transaction hooks, called by the store around each batch.
+  void begin();
+  Status before_commit();  // writes the per-origin sequences touched in this transaction
+  void committed();
+  void rolled_back();
+
+  // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
+  Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
+  // Queued rows in (lane, id) order; marks them in flight when the options say so.
+  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
+  Status mark_inflight(const std::vector<std::uint64_t>& ids);
+  // Deletes the in-flight rows in the ranges (the cloud acknowledged them).
+  Status ack(const std::vector<IdRange>& ranges, std::uint64_t* deleted = nullptr);
+  // In-flight rows in the ranges go back to the queue; an empty list means every in-flight row.
+  Status requeue(const std::vector<IdRange>& ranges, std::uint64_t* requeued = nullptr);
+  // Removes queued rows older than max_age_s, walking in id order and stopping at the first row young
+  // enough (so a wall clock stepped backwards can only keep rows longer, never drop them early).
+  Status prune_expired(std::uint64_t* removed = nullptr);
+
+  std::uint64_t rows() const { return c_.rows; }
+  std::uint64_t bytes() const { return c_.bytes; }
+  std::uint64_t enqueued_total() const { return c_.enqueued; }
+  std::uint64_t acked_total() const { return c_.acked; }
+  const DropCounters& drops() const { return c_.drops; }
+  std::uint64_t last_id() const { return c_.last_id; }
+  const OutboxLimits& limits() const { return limits_; }
+
+  static std::uint64_t size_of(const OutboxMessage& m) {
+    return m.origin.size() + m.topic.size() + m.payload.size() + m.properties.size();
+  }
+
+ private:
+  struct Counters {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t enqueued = 0;
+    std::uint64_t acked = 0;
+    std::uint64_t last_id = 0;
+    DropCounters drops{};
+  };
+
+  // NotFound-like result: false when nothing queued could be dropped.
+  Result<bool, Status> drop_oldest(DropReason reason);
+  std::uint64_t next_origin_seq(const std::string& origin);
+
+  OutboxLimits limits_;
+  const Clock& clock_;
+  Db* db_ = nullptr;
+  Counters c_;
+  Counters saved_;
+  std::unordered_map<std::string, std::uint64_t> origin_seq_;
+  // Origins touched in the open transaction with their value before it (0 = absent before).
+  std::unordered_map<std::string, std::uint64_t> origin_undo_;
+
+  Stmt insert_, select_ready_, select_ready_lane_, mark_, delete_acked_, requeue_range_, requeue_all_;
+  Stmt max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_;
+};
+
+}  // namespace gw::storage

@@ -1,0 +1,171 @@
+// The plain values the store reads and writes: outbox messages, persistent sessions, retained messages,
+// history entries, and the options that bound them. No broker types: the broker converts to and from
+// these. Payloads and MQTT v5 properties are opaque byte strings here.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw::storage {
+
+// ---- Outbox: messages bound for the cloud -----------------------------------------------------------
+
+// What happens when an enqueue would pass the outbox bound (rows or bytes).
+enum class FullPolicy : std::uint8_t {
+  RejectNew,   // `reject_new`: the new message is refused with Status::QuotaExceeded
+  DropOldest,  // `drop_oldest`: the oldest queued message of the lowest-priority lane is dropped
+};
+std::optional<FullPolicy> parse_full_policy(std::string_view name);  // "reject_new" | "drop_oldest"
+std::string_view to_string(FullPolicy p);
+
+// Why a message left the outbox without being acknowledged by the cloud. Every drop is counted.
+enum class DropReason : std::uint8_t {
+  RejectedFull = 0,  // reject_new refused a new message (rows or bytes bound)
+  OldestRows,        // drop_oldest dropped a queued message to stay within max_rows
+  OldestBytes,       // drop_oldest dropped a queued message to stay within max_bytes
+  Expired,           // older than max_age_s, removed by the prune
+};
+inline constexpr std::size_t kDropReasonCount = 4;
+std::string_view to_string(DropReason r);
+using DropCounters = std::array<std::uint64_t, kDropReasonCount>;
+
+struct OutboxLimits {
+  std::uint64_t max_rows = 1'000'000;
+  std::uint64_t max_bytes = 256ull * 1024 * 1024;  // sum of origin + topic + payload + properties
+  std::int64_t max_age_s = 7 * 24 * 3600;          // 0 = no age bound
+  FullPolicy policy = FullPolicy::RejectNew;
+};
+
+// A message handed to outbox_enqueue.
+struct OutboxMessage {
+  std::string origin;     // who published it (client id, "coap:<addr>", ...); order is kept per origin
+  std::uint8_t lane = 1;  // priority lane: lane 0 is read first; order is kept within a lane
+  std::string topic;
+  std::string payload;     // opaque
+  std::string properties;  // MQTT v5 properties as encoded on the wire; opaque
+  std::uint8_t qos = 1;
+  bool retain = false;
+};
+
+// A row of the outbox as read back.
+struct OutboxRecord {
+  std::uint64_t id = 0;            // global sequence: ascending in enqueue order, never reused
+  std::uint64_t origin_seq = 0;    // 1, 2, 3 ... per origin, never reused
+  std::int64_t enqueued_unix = 0;  // wall clock seconds at enqueue; used for the age bound only
+  std::uint32_t attempts = 0;      // how many times it was marked in flight
+  bool inflight = false;
+  OutboxMessage msg;
+};
+
+// Assigned at enqueue and returned to its completion.
+struct OutboxEnqueued {
+  std::uint64_t id = 0;
+  std::uint64_t origin_seq = 0;
+};
+
+// An inclusive range of outbox ids.
+struct IdRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+// Compresses ids (any order, duplicates allowed) into sorted, disjoint, maximal ranges.
+std::vector<IdRange> to_ranges(std::vector<std::uint64_t> ids);
+
+struct OutboxReadOptions {
+  std::uint32_t max_rows = 256;
+  std::uint64_t max_bytes = 1024 * 1024;  // the first row is returned even if it alone is larger
+  std::optional<std::uint8_t> lane;       // only this lane; otherwise lanes in priority order
+  bool mark_inflight = true;              // mark the returned rows in flight in the same transaction
+};
+
+// ---- Persistent MQTT sessions -----------------------------------------------------------------------
+
+struct Subscription {
+  std::string filter;
+  std::uint8_t qos = 0;
+  bool no_local = false;              // MQTT 5.0 §3.8.3.1
+  bool retain_as_published = false;   // MQTT 5.0 §3.8.3.1
+  std::uint8_t retain_handling = 0;   // MQTT 5.0 §3.8.3.1
+  std::uint32_t subscription_id = 0;  // 0 = none
+};
+
+// Where a session message is in its QoS flow. The store keeps the value; the broker gives it meaning.
+enum class MessageState : std::uint8_t {
+  Queued = 0,        // outbound, not yet sent (no packet id yet, or one reserved)
+  AwaitPuback = 1,   // outbound QoS 1 PUBLISH sent
+  AwaitPubrec = 2,   // outbound QoS 2 PUBLISH sent
+  AwaitPubcomp = 3,  // outbound QoS 2 PUBREL sent
+  AwaitPubrel = 4,   // inbound QoS 2 PUBLISH received, PUBREC sent (MQTT 5.0 §4.3.3)
+};
+
+struct SessionMessage {
+  std::uint64_t seq = 0;  // the broker's order key, unique within the session; loaded in seq order
+  std::uint16_t packet_id = 0;
+  MessageState state = MessageState::Queued;
+  std::uint8_t qos = 1;
+  bool retain = false;
+  std::string topic;
+  std::string payload;
+  std::string properties;
+  std::int64_t expiry_unix = 0;  // 0 = none (MQTT 5 message expiry, as an absolute wall-clock time)
+};
+
+struct SessionMeta {
+  std::string client_id;
+  std::uint32_t expiry_interval_s = 0;  // MQTT 5 session expiry interval (0xFFFFFFFF = never)
+  std::int64_t disconnected_unix = 0;   // 0 = connected when last saved
+  std::string extra;                    // broker-defined blob (will message, protocol level, ...)
+};
+
+struct SessionRecord {
+  SessionMeta meta;
+  std::vector<Subscription> subscriptions;  // sorted by filter
+  std::vector<SessionMessage> messages;     // sorted by seq
+};
+
+// ---- Retained messages ------------------------------------------------------------------------------
+
+struct RetainedMessage {
+  std::string topic;
+  std::string payload;  // an empty payload clears the topic (MQTT 5.0 §3.3.1.3)
+  std::string properties;
+  std::uint8_t qos = 0;
+  std::int64_t expiry_unix = 0;  // 0 = none
+};
+
+// ---- Local history ----------------------------------------------------------------------------------
+
+struct HistoryOptions {
+  std::vector<std::string> filters;        // MQTT topic filters to record; empty = history off
+  std::int64_t max_age_s = 7 * 24 * 3600;  // 0 = no age bound
+  std::uint64_t max_rows = 100'000;        // 0 = no row bound
+};
+
+struct HistoryMessage {
+  std::string topic;
+  std::string payload;
+  std::string properties;
+  std::uint8_t qos = 0;
+};
+
+struct HistoryRecord {
+  std::uint64_t seq = 0;         // ascending in record order; the order to trust
+  std::int64_t stored_unix = 0;  // wall clock seconds when recorded; for display and range queries
+  HistoryMessage msg;
+};
+
+struct HistoryQuery {
+  std::string topic;  // a topic name, or a filter with + and #; empty = every topic
+  std::uint64_t from_seq = 0;
+  std::uint64_t to_seq = std::numeric_limits<std::int64_t>::max();
+  std::int64_t from_unix = std::numeric_limits<std::int64_t>::min();
+  std::int64_t to_unix = std::numeric_limits<std::int64_t>::max();
+  std::uint32_t limit = 1000;  // rows, ascending by seq
+};
+
+}  // namespace gw::storage

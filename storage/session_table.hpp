@@ -1,0 +1,48 @@
+// Persistent MQTT sessions (MQTT 5.0 §4.1): the session row, its subscriptions and its queued and
+// in-flight QoS 1/2 messages, in three SQL tables (sessions, session_subs, session_msgs) that only this
+// file touches. Runs on the storage thread inside the store's transaction; never commits. Each session
+// message is a copy (no sharing between sessions): simple, at the cost of fan-out to many offline
+// persistent sessions writing the payload once per session.
+//
+// session_subs.options packs the MQTT 5 subscription options byte (§3.8.3.1): bits 0-1 QoS, bit 2 No
+// Local, bit 3 Retain As Published, bits 4-5 Retain Handling.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "storage/records.hpp"
+#include "storage/sqlite_db.hpp"
+#include "storage/status.hpp"
+
+namespace gw::storage {
+
+class SessionTable {
+ public:
+  Status prepare(Db& db);
+
+  Status put_meta(const SessionMeta& m);        // insert or update the session row only
+  Status remove(const std::string& client_id);  // the session, its subscriptions and messages
+  Status save(const SessionRecord& r);          // replaces the whole session
+  Status subscribe(const std::string& client_id, const Subscription& s);  // insert or replace by filter
+  Status unsubscribe(const std::string& client_id, const std::string& filter);
+  Status put_message(const std::string& client_id, const SessionMessage& m);  // insert or replace by seq
+  Status update_message(const std::string& client_id, std::uint64_t seq, MessageState state,
+                        std::uint16_t packet_id);
+  Status remove_message(const std::string& client_id, std::uint64_t seq);
+
+  // Deletes sessions whose expiry passed (disconnected_unix + expiry_interval_s <= now_unix); sessions
+  // with interval 0xFFFFFFFF never expire, connected ones (disconnected_unix 0) are kept.
+  Status expire(std::int64_t now_unix, std::uint64_t* removed = nullptr);
+  Status load(std::vector<SessionRecord>& out);
+
+  static std::uint8_t pack_options(const Subscription& s);
+  static void unpack_options(std::uint8_t options, Subscription& s);
+
+ private:
+  Stmt put_meta_, del_session_, del_subs_, del_msgs_, put_sub_, del_sub_, put_msg_, update_msg_, del_msg_;
+  Stmt select_expired_, load_meta_, load_subs_, load_msgs_;
+};
+
+}  // namespace gw::storage

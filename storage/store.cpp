@@ -1,0 +1,720 @@
+// Implementation of the store: the storage thread's loop (gather a batch, apply it in one transaction,
+// commit, post completions), failure handling (roll back, report, retry later), and maintenance
+// (age prune, WAL checkpoint, incremental vacuum). Only the storage thread touches db_ and tables_
+// once open() returned.
+#include "storage/store.hpp"
+
+#include <algorithm>
+#include <future>
+#include <iterator>
+
+#include "gateway/base/log.hpp"
+#include "storage/tables.hpp"
+
+namespace gw::storage {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock;
+
+const char* failure_hint(Status s) {
+  switch (s) {
+    case Status::DiskFull:
+      return "the disk is full or the database reached store.max_db_bytes";
+    case Status::ReadOnly:
+      return "the database file or its file system is read-only";
+    case Status::IoError:
+      return "the storage device reported an I/O error";
+    case Status::Corrupt:
+      return "the database is damaged; stop the daemon and recover it";
+    case Status::Busy:
+      return "another process holds the database";
+    case Status::NoMemory:
+      return "out of memory";
+    default:
+      return "unexpected error";
+  }
+}
+
+}  // namespace
+
+Store::Store(StoreOptions options, const Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      queue_(options_.queue_max_requests, options_.queue_max_bytes) {}
+
+Store::~Store() {
+  close();
+}
+
+Result<std::unique_ptr<Store>, OpenError> Store::open(StoreOptions options, const Clock& clock) {
+  std::unique_ptr<Store> store(new Store(std::move(options), clock));
+  auto r = store->init();
+  if (!r) return unexpected(r.error());
+  return store;
+}
+
+Result<bool, OpenError> Store::init() {
+  DbOptions dbo;
+  dbo.path = options_.path;
+  dbo.synchronous = options_.synchronous;
+  dbo.max_db_bytes = options_.max_db_bytes;
+  dbo.cache_kib = options_.cache_kib;
+  dbo.wal_size_limit_bytes = 2ull * options_.checkpoint_pages * 4096;
+  auto info = open_database(db_, dbo);
+  if (!info) {
+    GW_LOG(Error, "store", "%s", info.error().message.c_str());
+    return unexpected(info.error());
+  }
+  auto fail = [&](Status s, const char* what) {
+    OpenError e{s, "database " + options_.path + ": " + what + ": " + db_.errmsg()};
+    GW_LOG(Error, "store", "%s", e.message.c_str());
+    return unexpected(e);
+  };
+  tables_ = std::make_unique<Tables>(options_.outbox, options_.history, clock_);
+  Status s = tables_->prepare(db_);
+  if (s != Status::Ok) return fail(s, "preparing statements failed");
+  int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"}, {&commit_, "COMMIT"}, {&rollback_, "ROLLBACK"}});
+  if (rc != SQLITE_OK) return fail(status_from_sqlite(rc), "preparing statements failed");
+  std::uint64_t requeued = 0;
+  s = tables_->outbox.load(&requeued);
+  if (s == Status::Ok) s = tables_->history.load();
+  if (s != Status::Ok) return fail(s, "loading counters failed");
+
+  // Our hook replaces SQLite's auto-checkpoint hook: checkpoints are ours (checkpoint_if_needed).
+  sqlite3_wal_hook(db_.handle(), &Store::wal_hook, this);
+  work_stats_.page_size = info->page_size;
+  publish_stats();
+  if (info->schema_before != info->schema_after) {
+    GW_LOG(Info, "store", "database %s: schema migrated from version %d to %d", options_.path.c_str(),
+           info->schema_before, info->schema_after);
+  }
+  GW_LOG(Info, "store",
+         "database %s open: schema %d, outbox %llu rows (%llu were in flight, requeued), "
+         "synchronous=%s, commit window %lld us / %u rows",
+         options_.path.c_str(), info->schema_after, static_cast<unsigned long long>(tables_->outbox.rows()),
+         static_cast<unsigned long long>(requeued),
+         options_.synchronous == Synchronous::Full ? "full" : "normal",
+         static_cast<long long>(options_.commit_window.count()), options_.commit_max_rows);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+Status Store::attach(uv_loop_t* loop) {
+  return completions_.attach(loop) == 0 ? Status::Ok : Status::Internal;
+}
+
+void Store::close() {
+  if (closed_.exchange(true)) return;
+  queue_.close();
+  if (thread_.joinable()) thread_.join();
+  completions_.run();
+  completions_.detach();
+}
+
+// ---- Submission ---------------------------------------------------------------------------------------
+
+Request Store::make(bool durable, std::size_t bytes) const {
+  Request r;
+  auto window = durable ? std::chrono::duration_cast<SteadyTime::duration>(options_.commit_window)
+                        : std::chrono::duration_cast<SteadyTime::duration>(options_.lazy_window);
+  r.deadline = SteadyTime::now() + window;
+  r.bytes = bytes + sizeof(Request);
+  return r;
+}
+
+Status Store::submit(Request&& r) {
+  if (closed_.load(std::memory_order_relaxed)) return Status::Stopped;
+  Status s = queue_.push(std::move(r));
+  if (s == Status::QueueFull) queue_full_.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+template <typename T>
+Status Store::submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
+                            std::function<void(Result<T, Status>)> done) {
+  Request r = make(durable, bytes);
+  if (!done) {
+    r.apply = [work = std::move(work)](Tables& t) {
+      auto res = work(t);
+      return res ? Status::Ok : res.error();
+    };
+    return submit(std::move(r));
+  }
+  auto slot = std::make_shared<std::optional<T>>();
+  r.apply = [work = std::move(work), slot](Tables& t) {
+    auto res = work(t);
+    if (!res) return res.error();
+    slot->emplace(std::move(res.value()));
+    return Status::Ok;
+  };
+  r.done = [done = std::move(done), slot](Status s) {
+    if (s == Status::Ok && slot->has_value()) {
+      done(std::move(**slot));
+    } else {
+      done(unexpected(s == Status::Ok ? Status::Internal : s));
+    }
+  };
+  return submit(std::move(r));
+}
+
+template <typename T>
+Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> work) {
+  auto slot = std::make_shared<std::optional<T>>();
+  std::promise<Status> promise;
+  std::future<Status> result = promise.get_future();
+  Request r = make(true, 0);
+  r.deadline = SteadyTime::now();
+  r.retry = false;
+  r.apply = [work = std::move(work), slot](Tables& t) {
+    auto res = work(t);
+    if (!res) return res.error();
+    slot->emplace(std::move(res.value()));
+    return Status::Ok;
+  };
+  r.on_committed = [&promise](Status s) { promise.set_value(s); };
+  Status s = submit(std::move(r));
+  if (s != Status::Ok) return unexpected(s);
+  s = result.get();
+  if (s != Status::Ok) return unexpected(s);
+  return std::move(**slot);
+}
+
+namespace {
+// Adapts a Status-returning write to the Result shape submit_result takes.
+std::function<Result<bool, Status>(Tables&)> as_result(std::function<Status(Tables&)> f) {
+  return [f = std::move(f)](Tables& t) -> Result<bool, Status> {
+    Status s = f(t);
+    if (s != Status::Ok) return unexpected(s);
+    return true;
+  };
+}
+std::function<void(Result<bool, Status>)> as_done(Store::Done done) {
+  if (!done) return {};
+  return [done = std::move(done)](Result<bool, Status> r) { done(r ? Status::Ok : r.error()); };
+}
+}  // namespace
+
+Status Store::flush() {
+  std::promise<Status> promise;
+  std::future<Status> result = promise.get_future();
+  Request r;
+  r.deadline = SteadyTime::now();
+  r.rows = 0;
+  r.retry = false;
+  r.on_committed = [&promise](Status s) { promise.set_value(s); };
+  Status s = submit(std::move(r));
+  if (s != Status::Ok) return s;
+  return result.get();
+}
+
+// ---- Outbox ------------------------------------------------------------------------------------------
+
+Status Store::outbox_enqueue(OutboxMessage msg, EnqueueDone done) {
+  bool durable = static_cast<bool>(done) || msg.qos > 0 || options_.qos0_durable;
+  std::size_t bytes = OutboxTable::size_of(msg);
+  return submit_result<OutboxEnqueued>(
+      durable, bytes, [m = std::move(msg)](Tables& t) { return t.outbox.enqueue(m); }, std::move(done));
+}
+
+Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
+  Request r = make(true, 0);
+  r.deadline = SteadyTime::now();  // a reader is waiting: close the batch now
+  auto slot = std::make_shared<std::vector<OutboxRecord>>();
+  r.apply = [o, slot](Tables& t) { return t.outbox.read(o, *slot); };
+  r.done = [done = std::move(done), slot](Status s) {
+    if (s == Status::Ok) {
+      done(std::move(*slot));
+    } else {
+      done(unexpected(s));
+    }
+  };
+  return submit(std::move(r));
+}
+
+Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
+  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
+  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([ids = std::move(ids)](Tables& t) {
+                               return t.outbox.mark_inflight(ids);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
+  std::size_t bytes = ranges.size() * sizeof(IdRange);
+  return submit_result<bool>(
+      static_cast<bool>(done), bytes,
+      as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.ack(ranges); }),
+      as_done(std::move(done)));
+}
+
+Status Store::outbox_requeue(std::vector<IdRange> ranges, Done done) {
+  std::size_t bytes = ranges.size() * sizeof(IdRange);
+  return submit_result<bool>(
+      static_cast<bool>(done), bytes,
+      as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
+      as_done(std::move(done)));
+}
+
+Status Store::outbox_prune(Done done) {
+  return submit_result<bool>(static_cast<bool>(done), 0,
+                             as_result([](Tables& t) { return t.outbox.prune_expired(); }),
+                             as_done(std::move(done)));
+}
+
+void Store::set_outbox_listener(std::function<void(std::uint64_t)> listener) {
+  std::lock_guard lk(stats_mutex_);
+  outbox_listener_ = std::move(listener);
+}
+
+// ---- Sessions, retained, kv, history -------------------------------------------------------------------
+
+Status Store::session_save(SessionRecord rec, Done done) {
+  std::size_t bytes = rec.meta.client_id.size() + rec.meta.extra.size();
+  for (const auto& m : rec.messages) bytes += m.topic.size() + m.payload.size() + m.properties.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([rec = std::move(rec)](Tables& t) { return t.sessions.save(rec); }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_put_meta(SessionMeta meta, Done done) {
+  std::size_t bytes = meta.client_id.size() + meta.extra.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([meta = std::move(meta)](Tables& t) {
+                               return t.sessions.put_meta(meta);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_delete(std::string client_id, Done done) {
+  return submit_result<bool>(
+      static_cast<bool>(done), client_id.size(),
+      as_result([id = std::move(client_id)](Tables& t) { return t.sessions.remove(id); }),
+      as_done(std::move(done)));
+}
+
+Status Store::session_subscribe(std::string client_id, Subscription sub, Done done) {
+  std::size_t bytes = client_id.size() + sub.filter.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([id = std::move(client_id), sub = std::move(sub)](Tables& t) {
+                               return t.sessions.subscribe(id, sub);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_unsubscribe(std::string client_id, std::string filter, Done done) {
+  std::size_t bytes = client_id.size() + filter.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([id = std::move(client_id), f = std::move(filter)](Tables& t) {
+                               return t.sessions.unsubscribe(id, f);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_message_put(std::string client_id, SessionMessage msg, Done done) {
+  std::size_t bytes = client_id.size() + msg.topic.size() + msg.payload.size() + msg.properties.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([id = std::move(client_id), m = std::move(msg)](Tables& t) {
+                               return t.sessions.put_message(id, m);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_message_update(std::string client_id, std::uint64_t seq, MessageState state,
+                                     std::uint16_t packet_id, Done done) {
+  std::size_t bytes = client_id.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([id = std::move(client_id), seq, state, packet_id](Tables& t) {
+                               return t.sessions.update_message(id, seq, state, packet_id);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::session_message_delete(std::string client_id, std::uint64_t seq, Done done) {
+  std::size_t bytes = client_id.size();
+  return submit_result<bool>(
+      static_cast<bool>(done), bytes,
+      as_result([id = std::move(client_id), seq](Tables& t) { return t.sessions.remove_message(id, seq); }),
+      as_done(std::move(done)));
+}
+
+Status Store::retained_set(RetainedMessage msg, Done done) {
+  std::size_t bytes = msg.topic.size() + msg.payload.size() + msg.properties.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([m = std::move(msg)](Tables& t) { return t.retained.set(m); }),
+                             as_done(std::move(done)));
+}
+
+Status Store::retained_clear(std::string topic, Done done) {
+  std::size_t bytes = topic.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([topic = std::move(topic)](Tables& t) {
+                               return t.retained.clear(topic);
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::kv_put(std::string key, std::string value, Done done) {
+  std::size_t bytes = key.size() + value.size();
+  return submit_result<bool>(
+      static_cast<bool>(done), bytes,
+      as_result([k = std::move(key), v = std::move(value)](Tables& t) { return t.kv.put(k, v); }),
+      as_done(std::move(done)));
+}
+
+Status Store::kv_erase(std::string key, Done done) {
+  std::size_t bytes = key.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes,
+                             as_result([k = std::move(key)](Tables& t) { return t.kv.erase(k); }),
+                             as_done(std::move(done)));
+}
+
+Status Store::kv_get(std::string key, KvDone done) {
+  std::size_t bytes = key.size();
+  Request r = make(true, bytes);
+  r.deadline = SteadyTime::now();
+  auto slot = std::make_shared<std::optional<std::string>>();
+  r.apply = [k = std::move(key), slot](Tables& t) {
+    auto res = t.kv.get(k);
+    if (!res) return res.error();
+    *slot = std::move(res.value());
+    return Status::Ok;
+  };
+  r.done = [done = std::move(done), slot](Status s) {
+    if (s == Status::Ok) {
+      done(std::move(*slot));
+    } else {
+      done(unexpected(s));
+    }
+  };
+  return submit(std::move(r));
+}
+
+bool Store::history_wants(std::string_view topic) const {
+  return tables_->history.wants(topic);
+}
+
+Status Store::history_record(HistoryMessage msg, Done done) {
+  std::size_t bytes = msg.topic.size() + msg.payload.size() + msg.properties.size();
+  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([m = std::move(msg)](Tables& t) {
+                               auto r = t.history.append(m);
+                               return r ? Status::Ok : r.error();
+                             }),
+                             as_done(std::move(done)));
+}
+
+Status Store::history_query(HistoryQuery q, HistoryDone done) {
+  Request r = make(true, q.topic.size());
+  r.deadline = SteadyTime::now();
+  auto slot = std::make_shared<std::vector<HistoryRecord>>();
+  r.apply = [q = std::move(q), slot](Tables& t) { return t.history.query(q, *slot); };
+  r.done = [done = std::move(done), slot](Status s) {
+    if (s == Status::Ok) {
+      done(std::move(*slot));
+    } else {
+      done(unexpected(s));
+    }
+  };
+  return submit(std::move(r));
+}
+
+Status Store::history_prune(Done done) {
+  return submit_result<bool>(static_cast<bool>(done), 0,
+                             as_result([](Tables& t) { return t.history.prune(); }),
+                             as_done(std::move(done)));
+}
+
+// ---- Startup loads ---------------------------------------------------------------------------------------
+
+Result<std::vector<SessionRecord>, Status> Store::load_sessions() {
+  return call_sync<std::vector<SessionRecord>>(
+      [this](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+        std::uint64_t expired = 0;
+        Status s = t.sessions.expire(clock_.unix_seconds(), &expired);
+        if (s != Status::Ok) return unexpected(s);
+        if (expired > 0) {
+          GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",
+                 static_cast<unsigned long long>(expired));
+        }
+        std::vector<SessionRecord> out;
+        s = t.sessions.load(out);
+        if (s != Status::Ok) return unexpected(s);
+        return out;
+      });
+}
+
+Result<std::vector<RetainedMessage>, Status> Store::load_retained() {
+  return call_sync<std::vector<RetainedMessage>>(
+      [](Tables& t) -> Result<std::vector<RetainedMessage>, Status> {
+        std::vector<RetainedMessage> out;
+        Status s = t.retained.load(out);
+        if (s != Status::Ok) return unexpected(s);
+        return out;
+      });
+}
+
+Result<std::optional<std::string>, Status> Store::kv_get_sync(const std::string& key) {
+  return call_sync<std::optional<std::string>>([key](Tables& t) { return t.kv.get(key); });
+}
+
+Result<std::vector<std::pair<std::string, std::string>>, Status> Store::kv_scan_sync(
+    const std::string& prefix) {
+  using Rows = std::vector<std::pair<std::string, std::string>>;
+  return call_sync<Rows>([prefix](Tables& t) -> Result<Rows, Status> {
+    Rows out;
+    Status s = t.kv.scan(prefix, out);
+    if (s != Status::Ok) return unexpected(s);
+    return out;
+  });
+}
+
+// ---- Observation
+// -------------------------------------------------------------------------------------------
+
+StoreStats Store::stats() const {
+  std::lock_guard lk(stats_mutex_);
+  StoreStats s = stats_;
+  s.queue_full = queue_full_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::size_t Store::run_completions() {
+  return completions_.run();
+}
+
+bool Store::wait_completions(std::chrono::milliseconds timeout) {
+  return completions_.wait(timeout);
+}
+
+// ---- The storage thread
+// --------------------------------------------------------------------------------------
+
+void Store::run() {
+  const auto interval = std::chrono::duration_cast<SteadyTime::duration>(options_.maintenance_interval);
+  next_maintenance_ = SteadyTime::now() + interval;
+  std::vector<Request> batch;
+  const std::size_t max_rows = std::max<std::uint32_t>(1, options_.commit_max_rows);
+  bool open = true;
+  while (open) {
+    batch.clear();
+    open = queue_.next_batch(batch, max_rows, next_maintenance_);
+    if (!batch.empty() || !retry_.empty()) execute(batch);
+    auto now = SteadyTime::now();
+    if (open && now >= next_maintenance_) {
+      maintain();
+      next_maintenance_ = SteadyTime::now() + interval;
+    }
+    if (open && work_stats_.degraded) std::this_thread::sleep_for(options_.retry_backoff);
+  }
+  if (!retry_.empty()) {
+    GW_LOG(Error, "store", "database %s: closing with %zu unwritten requests (no one waits on them): %s",
+           options_.path.c_str(), retry_.size(), std::string(to_string(work_stats_.last_error)).c_str());
+    work_stats_.retry_dropped += retry_.size();
+    retry_.clear();
+  }
+  publish_stats();
+}
+
+void Store::execute(std::vector<Request>& batch) {
+  if (!retry_.empty()) {
+    batch.insert(batch.begin(), std::make_move_iterator(retry_.begin()),
+                 std::make_move_iterator(retry_.end()));
+    retry_.clear();
+  }
+  std::vector<Status> status(batch.size(), Status::Ok);
+  const bool work = std::any_of(batch.begin(), batch.end(), [](const Request& r) { return bool(r.apply); });
+  const std::uint64_t last_id_before = tables_->outbox.last_id();
+  Status fatal = Status::Ok;
+  std::string error_text;
+  std::uint64_t applied = 0;
+  if (work) {
+    int rc = begin_.run();
+    if (rc != SQLITE_DONE) {
+      fatal = status_from_sqlite(rc);
+      error_text = db_.errmsg();
+    } else {
+      tables_->begin();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!batch[i].apply) continue;
+        Status s = batch[i].apply(*tables_);
+        if (fails_transaction(s)) {
+          fatal = s;
+          error_text = db_.errmsg();
+          break;
+        }
+        status[i] = s;
+        applied += 1;
+      }
+      if (fatal == Status::Ok) {
+        fatal = tables_->before_commit();
+        if (fatal != Status::Ok) error_text = db_.errmsg();
+      }
+      if (fatal == Status::Ok) {
+        rc = commit_.run();
+        if (rc != SQLITE_DONE) {
+          fatal = status_from_sqlite(rc);
+          if (fatal == Status::Ok) fatal = Status::Internal;
+          error_text = db_.errmsg();
+        }
+      }
+      if (fatal != Status::Ok) {
+        // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR); ROLLBACK only if not.
+        if (db_.in_transaction()) rollback_.run();
+        tables_->rolled_back();
+      } else {
+        tables_->committed();
+      }
+    }
+  }
+
+  if (fatal != Status::Ok) {
+    note_failure(fatal, error_text);
+  } else if (work) {
+    work_stats_.transactions += 1;
+    work_stats_.requests += applied;
+    if (failures_in_row_ > 0) {
+      GW_LOG(Info, "store", "database %s: writes succeed again after %llu failed transactions",
+             options_.path.c_str(), static_cast<unsigned long long>(failures_in_row_));
+    }
+    failures_in_row_ = 0;
+    work_stats_.degraded = false;
+  }
+
+  std::vector<Completion> out;
+  out.reserve(batch.size() + 1);
+  std::vector<std::pair<std::function<void(Status)>, Status>> committed_hooks;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Request& r = batch[i];
+    Status final = (fatal != Status::Ok && status[i] == Status::Ok) ? fatal : status[i];
+    if (fatal != Status::Ok && r.retry && r.apply && !r.done && !r.on_committed) {
+      retry_.push_back(std::move(r));  // no one waits on it: keep it for the next transaction
+      continue;
+    }
+    if (r.on_committed) committed_hooks.emplace_back(std::move(r.on_committed), final);
+    if (r.done) out.push_back(Completion{std::move(r.done), final});
+  }
+  if (retry_.size() > options_.queue_max_requests) {
+    std::size_t excess = retry_.size() - options_.queue_max_requests;
+    retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(excess));
+    work_stats_.retry_dropped += excess;
+    GW_LOG(Warn, "store", "database %s: gave up %zu unwritten requests no one waits on (retry list full)",
+           options_.path.c_str(), excess);
+  }
+  const std::uint64_t last_id = tables_->outbox.last_id();
+  if (fatal == Status::Ok && last_id != last_id_before) {
+    std::function<void(std::uint64_t)> listener;
+    {
+      std::lock_guard lk(stats_mutex_);
+      listener = outbox_listener_;
+    }
+    if (listener) out.push_back(Completion{[listener, last_id](Status) { listener(last_id); }, Status::Ok});
+  }
+  publish_stats();
+  for (auto& [hook, s] : committed_hooks) hook(s);
+  completions_.post(std::move(out));
+  checkpoint_if_needed();
+}
+
+void Store::note_failure(Status s, const std::string& detail) {
+  failures_in_row_ += 1;
+  work_stats_.failed_transactions += 1;
+  work_stats_.last_error = s;
+  work_stats_.degraded = true;
+  auto now = SteadyTime::now();
+  if (failures_in_row_ == 1) {
+    GW_LOG(
+        Error, "store",
+        "database %s: transaction failed: %s (%s: %s); durable writes are refused with this reason until it "
+        "clears; the store keeps running and retries every %lld ms",
+        options_.path.c_str(), std::string(to_string(s)).c_str(), failure_hint(s), detail.c_str(),
+        static_cast<long long>(options_.retry_backoff.count()));
+    if (s == Status::Corrupt) {
+      GW_LOG(Error, "store", "database %s: recovery command: %s", options_.path.c_str(),
+             recovery_command(options_.path).c_str());
+    }
+    last_failure_log_ = now;
+  } else if (now - last_failure_log_ >= std::chrono::seconds(10)) {
+    GW_LOG(Warn, "store", "database %s: still failing (%s), %llu transactions in a row",
+           options_.path.c_str(), std::string(to_string(s)).c_str(),
+           static_cast<unsigned long long>(failures_in_row_));
+    last_failure_log_ = now;
+  }
+}
+
+void Store::maintain() {
+  std::vector<Request> batch;
+  if (options_.outbox.max_age_s > 0) {
+    Request r;
+    r.retry = false;
+    r.apply = [](Tables& t) { return t.outbox.prune_expired(); };
+    batch.push_back(std::move(r));
+  }
+  if (!options_.history.filters.empty()) {
+    Request r;
+    r.retry = false;
+    r.apply = [](Tables& t) { return t.history.prune(); };
+    batch.push_back(std::move(r));
+  }
+  if (!batch.empty() || !retry_.empty()) execute(batch);
+  if (options_.vacuum_free_pages > 0 && !work_stats_.degraded) {
+    std::int64_t free_pages = 0;
+    if (db_.query_int("PRAGMA freelist_count", free_pages) == SQLITE_OK &&
+        free_pages >= static_cast<std::int64_t>(options_.vacuum_free_pages)) {
+      // Returns the free pages to the file system, so the file shrinks after a backlog drained.
+      if (db_.exec("PRAGMA incremental_vacuum") == SQLITE_OK) {
+        work_stats_.vacuumed_pages += static_cast<std::uint64_t>(free_pages);
+        GW_LOG(Debug, "store", "database %s: returned %lld free pages to the file system",
+               options_.path.c_str(), static_cast<long long>(free_pages));
+      }
+    }
+  }
+  checkpoint_if_needed();
+  publish_stats();
+}
+
+void Store::checkpoint_if_needed() {
+  if (wal_frames_now_ < wal_ckpt_now_ + options_.checkpoint_pages) return;
+  int log = 0;
+  int ckpt = 0;
+  // RESTART: copy the WAL into the database and make the next write start the WAL from the beginning,
+  // so the WAL file is reused rather than grown.
+  int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
+  if (ckpt > 0 && static_cast<std::uint64_t>(ckpt) > wal_ckpt_now_) {
+    work_stats_.checkpointed_pages += static_cast<std::uint64_t>(ckpt) - wal_ckpt_now_;
+    wal_ckpt_now_ = static_cast<std::uint64_t>(ckpt);
+  }
+  if (rc == SQLITE_OK && log == ckpt) {
+    wal_frames_now_ = 0;
+    wal_ckpt_now_ = 0;
+  } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    GW_LOG(Debug, "store", "database %s: checkpoint failed: %s", options_.path.c_str(), db_.errmsg());
+  }
+  publish_stats();
+}
+
+int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
+  auto* s = static_cast<Store*>(self);
+  auto n = static_cast<std::uint64_t>(frames);
+  if (n < s->wal_frames_now_) {  // the WAL restarted from its beginning
+    s->wal_frames_now_ = 0;
+    s->wal_ckpt_now_ = 0;
+  }
+  s->work_stats_.wal_frames += n - s->wal_frames_now_;
+  s->wal_frames_now_ = n;
+  return SQLITE_OK;
+}
+
+void Store::publish_stats() {
+  StoreStats& w = work_stats_;
+  w.bytes_written = w.wal_frames * (w.page_size + 24) + w.checkpointed_pages * w.page_size;
+  if (tables_) {
+    w.outbox_rows = tables_->outbox.rows();
+    w.outbox_bytes = tables_->outbox.bytes();
+    w.outbox_enqueued = tables_->outbox.enqueued_total();
+    w.outbox_acked = tables_->outbox.acked_total();
+    w.outbox_drops = tables_->outbox.drops();
+    w.history_rows = tables_->history.rows();
+    w.history_pruned = tables_->history.pruned_total();
+  }
+  std::lock_guard lk(stats_mutex_);
+  stats_ = w;
+}
+
+}  // namespace gw::storage

@@ -1,0 +1,227 @@
+// The store: one SQLite database (WAL) owned by one storage thread. The loop thread submits requests
+// through a bounded queue and gets its answers as completions that run ON THE LOOP THREAD (through a
+// uv_async_t on its loop) after the transaction that carried the request committed. Writes of a short
+// window share one transaction (group commit). This header is the whole public API of storage/.
+//
+// What is durable when (see storage/README.md for the long form):
+//  - A request with a completion is durable when its completion runs with Status::Ok: its transaction
+//    committed. With synchronous=normal (WAL) it survives a crash of the process; with synchronous=full
+//    it also survives a power loss. Acknowledge a QoS >= 1 PUBLISH only from that completion.
+//  - A write without a completion (QoS 0 outbox messages unless qos0_durable, acks, history) rides with
+//    the next transaction within lazy_window; it may be lost if the process dies before that.
+//  - A completion with an error status means nothing of that request was written.
+//
+// Thread rules: every public method may be called from any thread, but completions run only on the
+// thread that runs the attached loop (or calls run_completions()). close() must be called on that
+// thread. The sync calls (load_*, *_sync, flush) block the caller until the storage thread answers;
+// they are meant for startup, shutdown and tests, not for the loop while it serves.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/result.hpp"
+#include "storage/completion_queue.hpp"
+#include "storage/open.hpp"
+#include "storage/records.hpp"
+#include "storage/request_queue.hpp"
+#include "storage/sqlite_db.hpp"
+#include "storage/status.hpp"
+
+namespace gw::storage {
+
+// Every option with its YAML key (store.*) and default; documented in storage/README.md.
+struct StoreOptions {
+  std::string path = "netpie-edge.db";                   // store.path (the daemon puts it in state_dir)
+  Synchronous synchronous = Synchronous::Normal;         // store.synchronous: normal | full
+  std::chrono::microseconds commit_window{2000};         // store.commit_window_ms: 2
+  std::uint32_t commit_max_rows = 1000;                  // store.commit_max_rows: 1000
+  std::chrono::milliseconds lazy_window{100};            // store.lazy_window_ms: 100
+  bool qos0_durable = false;                             // store.qos0_durable: false
+  std::size_t queue_max_requests = 65536;                // store.queue_max_requests
+  std::size_t queue_max_bytes = 32u * 1024 * 1024;       // store.queue_max_bytes
+  std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;    // store.max_db_bytes (0 = no cap)
+  std::uint32_t cache_kib = 4096;                        // store.cache_kib
+  std::uint32_t checkpoint_pages = 1000;                 // store.checkpoint_pages
+  std::uint32_t vacuum_free_pages = 1024;                // store.vacuum_free_pages (0 = never)
+  std::chrono::milliseconds maintenance_interval{1000};  // store.maintenance_interval_ms
+  std::chrono::milliseconds retry_backoff{250};          // store.retry_backoff_ms
+  OutboxLimits outbox;     // store.outbox.{max_rows, max_bytes, max_age_s, policy}
+  HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
+};
+
+// Counters that add up (outbox: enqueued = rows + acked + sum(drops except rejected_full)).
+struct StoreStats {
+  std::uint64_t transactions = 0;         // committed batch transactions
+  std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
+  Status last_error = Status::Ok;         // of the latest failed transaction
+  bool degraded = false;                  // the latest transaction failed
+  std::uint64_t requests = 0;             // requests applied in committed transactions
+  std::uint64_t queue_full = 0;           // submissions refused with QueueFull
+  std::uint64_t retry_dropped = 0;        // fire-and-forget writes given up (retry list over its bound)
+  std::uint32_t page_size = 4096;
+  std::uint64_t wal_frames = 0;          // pages appended to the WAL
+  std::uint64_t checkpointed_pages = 0;  // pages copied from the WAL into the database file
+  std::uint64_t bytes_written = 0;       // wal_frames * (page_size + 24) + checkpointed_pages * page_size
+  std::uint64_t vacuumed_pages = 0;      // pages returned to the file system by incremental_vacuum
+  std::uint64_t outbox_rows = 0;
+  std::uint64_t outbox_bytes = 0;
+  std::uint64_t outbox_enqueued = 0;
+  std::uint64_t outbox_acked = 0;
+  DropCounters outbox_drops{};  // indexed by DropReason
+  std::uint64_t history_rows = 0;
+  std::uint64_t history_pruned = 0;
+};
+
+struct Tables;
+
+class Store {
+ public:
+  using Done = std::function<void(Status)>;
+  using EnqueueDone = std::function<void(Result<OutboxEnqueued, Status>)>;
+  using ReadDone = std::function<void(Result<std::vector<OutboxRecord>, Status>)>;
+  using KvDone = std::function<void(Result<std::optional<std::string>, Status>)>;
+  using HistoryDone = std::function<void(Result<std::vector<HistoryRecord>, Status>)>;
+
+  // Opens (creating if needed), checks (PRAGMA quick_check), migrates and loads the counters, then
+  // starts the storage thread. A damaged file is refused: OpenError says which file and how to recover
+  // it. `clock` must outlive the store; it gives enqueue and history times (wall clock, age bounds only).
+  static Result<std::unique_ptr<Store>, OpenError> open(StoreOptions options, const Clock& clock);
+  ~Store();  // close()
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Completions run on this loop from now on (call on the loop thread). Without attach(), completions
+  // wait for run_completions().
+  Status attach(uv_loop_t* loop);
+  // Drains the queue (everything submitted commits or fails), stops the thread, runs the remaining
+  // completions on the calling thread and closes the uv_async_t (run the loop once more to free it).
+  void close();
+
+  // ---- Startup and tools: synchronous, blocking -----------------------------------------------------
+  // Sessions whose expiry passed (by the clock's wall time) are deleted first, and counted in the log.
+  Result<std::vector<SessionRecord>, Status> load_sessions();
+  Result<std::vector<RetainedMessage>, Status> load_retained();
+  Result<std::optional<std::string>, Status> kv_get_sync(const std::string& key);
+  Result<std::vector<std::pair<std::string, std::string>>, Status> kv_scan_sync(const std::string& prefix);
+  // Waits until everything submitted before has committed (or failed); returns the last batch status.
+  Status flush();
+
+  // ---- Outbox (uplink) -------------------------------------------------------------------------------
+  // Every submit returns Ok (queued; the completion will run exactly once), QueueFull or Stopped (not
+  // queued; the completion will never run).
+  //
+  // Enqueue: durable when the completion reports Ok; QuotaExceeded when the outbox is full and the
+  // policy is reject_new (answer MQTT 5 PUBACK 0x97). QoS >= 1, or a given completion, or qos0_durable
+  // selects the commit window; a QoS 0 message without completion rides the lazy window.
+  Status outbox_enqueue(OutboxMessage msg, EnqueueDone done = {});
+  // Queued rows in lane order, then id order (so in order per origin within a lane); by default marked
+  // in flight in the same transaction, so two reads never return the same row.
+  Status outbox_read(OutboxReadOptions options, ReadDone done);
+  Status outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done = {});
+  // The cloud acknowledged these ids: their in-flight rows are deleted. Pass ranges of acknowledged ids
+  // only (to_ranges() builds them); queued rows inside a range are never touched.
+  Status outbox_ack(std::vector<IdRange> ranges, Done done = {});
+  // A send failed: in-flight rows in the ranges go back to the queue (an empty list: all in flight).
+  Status outbox_requeue(std::vector<IdRange> ranges, Done done = {});
+  // Applies the age bound now (also done every maintenance_interval).
+  Status outbox_prune(Done done = {});
+  // Runs on the loop thread after each commit that added outbox rows, with the highest id committed:
+  // the uplink's cue to read. Set before attach().
+  void set_outbox_listener(std::function<void(std::uint64_t last_id)> listener);
+
+  // ---- Persistent sessions (broker) ------------------------------------------------------------------
+  Status session_save(SessionRecord record, Done done = {});  // replaces the whole session
+  Status session_put_meta(SessionMeta meta, Done done = {});
+  Status session_delete(std::string client_id, Done done = {});
+  Status session_subscribe(std::string client_id, Subscription sub, Done done = {});
+  Status session_unsubscribe(std::string client_id, std::string filter, Done done = {});
+  Status session_message_put(std::string client_id, SessionMessage msg, Done done = {});  // upsert by seq
+  Status session_message_update(std::string client_id, std::uint64_t seq, MessageState state,
+                                std::uint16_t packet_id, Done done = {});
+  Status session_message_delete(std::string client_id, std::uint64_t seq, Done done = {});
+
+  // ---- Retained messages (broker) --------------------------------------------------------------------
+  Status retained_set(RetainedMessage msg, Done done = {});  // an empty payload clears the topic
+  Status retained_clear(std::string topic, Done done = {});
+
+  // ---- Key/value (tokens) ----------------------------------------------------------------------------
+  Status kv_put(std::string key, std::string value, Done done = {});
+  Status kv_erase(std::string key, Done done = {});
+  Status kv_get(std::string key, KvDone done);
+
+  // ---- Local history ---------------------------------------------------------------------------------
+  // Whether the topic matches a history filter (pure, any thread). Call before history_record.
+  bool history_wants(std::string_view topic) const;
+  Status history_record(HistoryMessage msg, Done done = {});
+  Status history_query(HistoryQuery query, HistoryDone done);
+  Status history_prune(Done done = {});
+
+  // ---- Observation -----------------------------------------------------------------------------------
+  StoreStats stats() const;
+  // Runs the completions posted so far on the calling thread (when no loop is attached); returns how
+  // many ran. wait_completions blocks until at least one is posted or the timeout passes.
+  std::size_t run_completions();
+  bool wait_completions(std::chrono::milliseconds timeout);
+  const StoreOptions& options() const { return options_; }
+  const std::string& path() const { return options_.path; }
+
+ private:
+  Store(StoreOptions options, const Clock& clock);
+  Result<bool, OpenError> init();
+  Status submit(Request&& r);
+  Request make(bool durable, std::size_t bytes) const;
+  template <typename T>
+  Status submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
+                       std::function<void(Result<T, Status>)> done);
+  template <typename T>
+  Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work);
+
+  void run();                                 // the storage thread
+  void execute(std::vector<Request>& batch);  // one transaction
+  void maintain();                            // prune, checkpoint, vacuum
+  void checkpoint_if_needed();
+  void note_failure(Status s, const std::string& detail);
+  void publish_stats();
+  static int wal_hook(void* self, sqlite3* db, const char* name, int frames);
+
+  StoreOptions options_;
+  const Clock& clock_;
+  Db db_;
+  std::unique_ptr<Tables> tables_;
+  RequestQueue queue_;
+  CompletionQueue completions_;
+  std::thread thread_;
+  std::atomic<bool> closed_{false};
+  std::function<void(std::uint64_t)> outbox_listener_;
+
+  // Storage thread only.
+  std::vector<Request> retry_;
+  Stmt begin_, commit_, rollback_;
+  std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
+  std::uint64_t wal_ckpt_now_ = 0;    // of which already checkpointed
+  std::uint64_t failures_in_row_ = 0;
+  std::chrono::steady_clock::time_point last_failure_log_{};
+  std::chrono::steady_clock::time_point next_maintenance_{};
+  std::uint64_t last_listener_id_ = 0;
+
+  mutable std::mutex stats_mutex_;
+  StoreStats stats_;       // storage thread writes a copy here after each batch
+  StoreStats work_stats_;  // storage thread's own copy
+  std::atomic<std::uint64_t> queue_full_{0};
+};
+
+}  // namespace gw::storage

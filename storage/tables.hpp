@@ -1,0 +1,43 @@
+// The table objects the storage thread applies requests to, one per table file. Internal to storage/:
+// only the storage thread touches them once the store is open.
+#pragma once
+
+#include "storage/history_table.hpp"
+#include "storage/kv_table.hpp"
+#include "storage/outbox_table.hpp"
+#include "storage/retained_table.hpp"
+#include "storage/session_table.hpp"
+
+namespace gw::storage {
+
+struct Tables {
+  Tables(const OutboxLimits& outbox_limits, const HistoryOptions& history_options, const Clock& clock)
+      : outbox(outbox_limits, clock), kv(clock), history(history_options, clock) {}
+
+  Status prepare(Db& db) {
+    Status s = outbox.prepare(db);
+    if (s == Status::Ok) s = sessions.prepare(db);
+    if (s == Status::Ok) s = retained.prepare(db);
+    if (s == Status::Ok) s = kv.prepare(db);
+    if (s == Status::Ok) s = history.prepare(db);
+    return s;
+  }
+  void begin() {
+    outbox.begin();
+    history.begin();
+  }
+  Status before_commit() { return outbox.before_commit(); }
+  void committed() { outbox.committed(); }
+  void rolled_back() {
+    outbox.rolled_back();
+    history.rolled_back();
+  }
+
+  OutboxTable outbox;
+  SessionTable sessions;
+  RetainedTable retained;
+  KvTable kv;
+  HistoryTable history;
+};
+
+}  // namespace gw::storage
