@@ -10,6 +10,8 @@ DEB_PACKAGES=(
   libhttp-parser-dev libcoap3-dev libgtest-dev libgmock-dev libbenchmark-dev
   # test peers
   mosquitto mosquitto-clients python3 python3-paho-mqtt libcoap3-bin curl openssl
+  # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)
+  python3-pytest python3-pytest-timeout
 )
 # Node.js and npm: the machine image may ship its own Node 20 with npm; Debian's are used only when absent.
 if ! command -v npm >/dev/null 2>&1; then DEB_PACKAGES+=(nodejs npm); fi
