@@ -1,0 +1,59 @@
+"""Retained messages (MQTT 3.1.1 §3.3.1.3): set, replace, clear with an empty payload, and wildcard delivery.
+
+Absence is checked without sleeping: after subscribing, a live (non-retained) END marker is published to the same
+topic, and everything that arrived before END is what the broker sent for the subscription.
+"""
+import pytest
+
+from peers import VERSIONS, MosquittoSub, mosquitto_pub
+
+
+def _on_subscribe(broker, topic, version, qos=1, filter_=None):
+    """Messages a new subscriber receives before a live END marker on `topic`."""
+    with MosquittoSub(broker, filter_ or topic, version=version, qos=qos) as sub:
+        mosquitto_pub(broker, topic, "END", version=version, qos=1)
+        return [m for m in sub.wait_topic_payload(topic, b"END")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_retained_set_replace_clear(broker, version):
+    topic = f"ret/{version}/temp"
+    mosquitto_pub(broker, topic, "v1", version=version, qos=1, retain=True)
+    got = _on_subscribe(broker, topic, version)
+    assert [(m.text, m.retain) for m in got] == [("v1", True)]
+
+    mosquitto_pub(broker, topic, "v2", version=version, qos=1, retain=True)
+    got = _on_subscribe(broker, topic, version)
+    assert [(m.text, m.retain) for m in got] == [("v2", True)], "the retained message was not replaced"
+
+    mosquitto_pub(broker, topic, version=version, qos=1, retain=True, null=True)  # -r -n clears it
+    got = _on_subscribe(broker, topic, version)
+    assert got == [], "the retained message was not cleared by an empty retained publish"
+
+
+def test_live_delivery_of_retained_publish_has_retain_flag_clear(broker):
+    """To an existing subscription a retained publish is forwarded with RETAIN 0 (3.1.1 §3.3.1.3)."""
+    with MosquittoSub(broker, "ret/live", qos=1) as sub:
+        mosquitto_pub(broker, "ret/live", "x", qos=1, retain=True)
+        msg = sub.wait_message(lambda m: m.text == "x")
+        assert not msg.retain
+    # ...and a later subscriber gets it with RETAIN 1.
+    got = _on_subscribe(broker, "ret/live", "mqttv311")
+    assert [(m.text, m.retain) for m in got] == [("x", True)]
+
+
+def test_retained_with_wildcard_and_qos_downgrade(broker):
+    for i in range(5):
+        mosquitto_pub(broker, f"ret/many/{i}", f"value-{i}", qos=2, retain=True)
+    mosquitto_pub(broker, "ret/other/x", "not-me", qos=1, retain=True)
+    with MosquittoSub(broker, "ret/many/+", qos=0) as sub:
+        got = sub.wait_count(5)
+        mosquitto_pub(broker, "ret/many/end", "END", qos=1)
+        before = sub.wait_topic_payload("ret/many/end", b"END")
+    assert sorted((m.topic, m.text) for m in before) == [(f"ret/many/{i}", f"value-{i}") for i in range(5)]
+    assert all(m.retain and m.qos == 0 for m in got[:5])
+
+
+def test_empty_retained_publish_to_unknown_topic_is_harmless(broker):
+    mosquitto_pub(broker, "ret/never/set", qos=1, retain=True, null=True)
+    assert _on_subscribe(broker, "ret/never/set", "mqttv5") == []
