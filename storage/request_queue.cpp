@@ -8,8 +8,9 @@ Status RequestQueue::push(Request&& r) {
   {
     std::lock_guard lk(m_);
     if (closed_) return Status::Stopped;
-    if (q_.size() >= max_requests_ || (!q_.empty() && bytes_ + r.bytes > max_bytes_))
+    if (!r.control && (q_.size() >= max_requests_ || (!q_.empty() && bytes_ + r.bytes > max_bytes_))) {
       return Status::QueueFull;
+    }
     wake = waiting_ == Waiting::Idle ||
            (waiting_ == Waiting::Gathering && (rows_ + r.rows >= need_rows_ || r.deadline < wake_by_));
     bytes_ += r.bytes;

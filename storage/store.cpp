@@ -201,10 +201,20 @@ Status Store::flush() {
   r.deadline = SteadyTime::now();
   r.rows = 0;
   r.retry = false;
+  r.control = true;
   r.on_committed = [&promise](Status s) { promise.set_value(s); };
   Status s = submit(std::move(r));
   if (s != Status::Ok) return s;
   return result.get();
+}
+
+Status Store::barrier(Done done) {
+  Request r = make(true, 0);
+  r.rows = 0;
+  r.retry = false;
+  r.control = true;
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 // ---- Outbox ------------------------------------------------------------------------------------------

@@ -119,6 +119,10 @@ class Store {
   Result<std::vector<std::pair<std::string, std::string>>, Status> kv_scan_sync(const std::string& prefix);
   // Waits until everything submitted before has committed (or failed); returns the last batch status.
   Status flush();
+  // The asynchronous flush: `done` runs on the loop thread once every request submitted before it has
+  // committed (Ok) or failed (the failing batch's status). Requests commit in submission order, so an
+  // Ok here makes every earlier write durable. Never refused by the queue bound (it carries no data).
+  Status barrier(Done done);
 
   // ---- Outbox (uplink) -------------------------------------------------------------------------------
   // Every submit returns Ok (queued; the completion will run exactly once), QueueFull or Stopped (not

@@ -1,0 +1,616 @@
+// Unit tests for each table's code (storage/*_table.*) against a temporary database, driven directly
+// on the test thread with a manual clock: outbox order, batches, bounds and policies, lanes and age;
+// sessions, retained, kv and history; plus the topic-filter rule used by the history configuration.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "storage/open.hpp"
+#include "storage/tables.hpp"
+#include "storage/topic_filter.hpp"
+
+namespace gw::storage {
+namespace {
+
+std::string make_temp_dir() {
+  char tmpl[] = "/tmp/gw-storage-tables-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  return d ? d : "";
+}
+
+OutboxMessage msg(std::string origin, std::string payload, std::uint8_t lane = 1) {
+  OutboxMessage m;
+  m.origin = std::move(origin);
+  m.topic = "farm/" + m.origin;
+  m.payload = std::move(payload);
+  m.lane = lane;
+  return m;
+}
+
+class TablesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    ASSERT_FALSE(dir_.empty());
+    open_tables();
+  }
+  void TearDown() override {
+    tables_.reset();
+    db_.close();
+    std::filesystem::remove_all(dir_);
+  }
+  void open_tables() {
+    tables_.reset();
+    db_.close();
+    DbOptions o;
+    o.path = dir_ + "/t.db";
+    auto r = open_database(db_, o);
+    ASSERT_TRUE(r) << r.error().message;
+    tables_ = std::make_unique<Tables>(limits_, history_, clock_);
+    ASSERT_EQ(tables_->prepare(db_), Status::Ok) << db_.errmsg();
+    ASSERT_EQ(tables_->outbox.load(&requeued_at_load_), Status::Ok);
+    ASSERT_EQ(tables_->history.load(), Status::Ok);
+  }
+  // Runs `body` inside one transaction, as the store's storage thread does for a batch.
+  void tx(const std::function<void(Tables&)>& body) {
+    ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);
+    tables_->begin();
+    body(*tables_);
+    ASSERT_EQ(tables_->before_commit(), Status::Ok);
+    ASSERT_EQ(db_.exec("COMMIT"), SQLITE_OK) << db_.errmsg();
+    tables_->committed();
+  }
+  OutboxEnqueued enqueue(const OutboxMessage& m) {
+    OutboxEnqueued out;
+    tx([&](Tables& t) {
+      auto r = t.outbox.enqueue(m);
+      ASSERT_TRUE(r) << to_string(r.error());
+      out = r.value();
+    });
+    return out;
+  }
+  Status try_enqueue(const OutboxMessage& m) {
+    Status s = Status::Ok;
+    tx([&](Tables& t) {
+      auto r = t.outbox.enqueue(m);
+      s = r ? Status::Ok : r.error();
+    });
+    return s;
+  }
+  std::vector<OutboxRecord> read(OutboxReadOptions o = {}) {
+    std::vector<OutboxRecord> out;
+    tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(o, out), Status::Ok); });
+    return out;
+  }
+  std::uint64_t drops(DropReason r) const { return tables_->outbox.drops()[static_cast<std::size_t>(r)]; }
+
+  std::string dir_;
+  ManualClock clock_;
+  OutboxLimits limits_;
+  HistoryOptions history_;
+  Db db_;
+  std::unique_ptr<Tables> tables_;
+  std::uint64_t requeued_at_load_ = 0;
+};
+
+// ---- Outbox -------------------------------------------------------------------------------------------
+
+TEST_F(TablesTest, OutboxKeepsOrderPerOriginAcrossInterleavedOrigins) {
+  const std::vector<std::string> origins = {"a", "b", "a", "c", "b", "a", "c", "a"};
+  for (std::size_t i = 0; i < origins.size(); ++i) enqueue(msg(origins[i], std::to_string(i)));
+  auto rows = read(OutboxReadOptions{.max_rows = 100});
+  ASSERT_EQ(rows.size(), origins.size());
+  std::map<std::string, std::uint64_t> last_seq;
+  std::uint64_t last_id = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_GT(rows[i].id, last_id);  // global enqueue order
+    last_id = rows[i].id;
+    EXPECT_EQ(rows[i].msg.origin, origins[i]);
+    EXPECT_EQ(rows[i].msg.payload, std::to_string(i));
+    EXPECT_EQ(rows[i].origin_seq, last_seq[rows[i].msg.origin] + 1);  // 1, 2, 3 ... per origin
+    last_seq[rows[i].msg.origin] = rows[i].origin_seq;
+  }
+  EXPECT_EQ(last_seq["a"], 4u);
+  EXPECT_EQ(last_seq["b"], 2u);
+  EXPECT_EQ(last_seq["c"], 2u);
+}
+
+TEST_F(TablesTest, OutboxBatchReadInflightAckRangeRequeue) {
+  for (int i = 1; i <= 10; ++i) enqueue(msg("dev", std::to_string(i)));
+  auto first = read(OutboxReadOptions{.max_rows = 4});
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(first.front().id, 1u);
+  EXPECT_EQ(first.back().id, 4u);
+  for (const auto& r : first) {
+    EXPECT_TRUE(r.inflight);
+    EXPECT_EQ(r.attempts, 1u);
+  }
+  // A second read does not return rows already in flight.
+  auto second = read(OutboxReadOptions{.max_rows = 4});
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_EQ(second.front().id, 5u);
+
+  // Ack 1-2; requeue 3-4 (a failed send). Ack of a range that also covers queued rows (9, 10) only
+  // deletes in-flight rows.
+  std::uint64_t deleted = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 2}}, &deleted), Status::Ok); });
+  EXPECT_EQ(deleted, 2u);
+  std::uint64_t requeued = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue({IdRange{3, 4}}, &requeued), Status::Ok); });
+  EXPECT_EQ(requeued, 2u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{9, 10}}, &deleted), Status::Ok); });
+  EXPECT_EQ(deleted, 0u);
+  EXPECT_EQ(tables_->outbox.rows(), 8u);
+
+  auto third = read(OutboxReadOptions{.max_rows = 10});
+  std::vector<std::uint64_t> ids;
+  for (const auto& r : third) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{3, 4, 9, 10}));
+  EXPECT_EQ(third[0].attempts, 2u);  // sent twice
+  EXPECT_EQ(third[2].attempts, 1u);
+
+  // Everything in flight now: ack all with ranges built from the acknowledged ids.
+  std::vector<std::uint64_t> acked = {3, 4, 5, 6, 7, 8, 9, 10};
+  EXPECT_EQ(to_ranges(acked).size(), 1u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack(to_ranges(acked), &deleted), Status::Ok); });
+  EXPECT_EQ(deleted, 8u);
+  EXPECT_EQ(tables_->outbox.rows(), 0u);
+  EXPECT_EQ(tables_->outbox.bytes(), 0u);
+  EXPECT_EQ(tables_->outbox.acked_total(), 10u);
+}
+
+TEST_F(TablesTest, OutboxReadRespectsByteBudgetAndCanLeaveRowsQueued) {
+  for (int i = 0; i < 5; ++i) enqueue(msg("d", std::string(100, 'x')));
+  // Each row is 1 + 6 + 100 bytes: 107; a 250-byte budget returns 2.
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .max_bytes = 250, .mark_inflight = false});
+  EXPECT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].inflight);
+  // Not marked: the same rows come back, and can be marked explicitly.
+  rows = read(OutboxReadOptions{.max_rows = 1, .mark_inflight = false});
+  EXPECT_EQ(rows[0].id, 1u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.mark_inflight({1}), Status::Ok); });
+  rows = read(OutboxReadOptions{.max_rows = 1, .mark_inflight = false});
+  EXPECT_EQ(rows[0].id, 2u);
+  // The first row is returned even when it alone is over the budget.
+  rows = read(OutboxReadOptions{.max_rows = 10, .max_bytes = 1});
+  EXPECT_EQ(rows.size(), 1u);
+}
+
+TEST_F(TablesTest, OutboxRejectNewRefusesAndCountsAtRowAndByteBound) {
+  limits_.max_rows = 3;
+  limits_.max_bytes = 1000;
+  limits_.policy = FullPolicy::RejectNew;
+  open_tables();
+  for (int i = 0; i < 3; ++i) enqueue(msg("d", "p"));
+  EXPECT_EQ(try_enqueue(msg("d", "p")), Status::QuotaExceeded);
+  EXPECT_EQ(try_enqueue(msg("e", "p")), Status::QuotaExceeded);
+  EXPECT_EQ(tables_->outbox.rows(), 3u);
+  EXPECT_EQ(drops(DropReason::RejectedFull), 2u);
+  // The refused messages took no sequence number: the next one of origin "d" is 4 once room is made.
+  read(OutboxReadOptions{.max_rows = 1});
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 1}}), Status::Ok); });
+  EXPECT_EQ(enqueue(msg("d", "p")).origin_seq, 4u);
+
+  // Byte bound: a message that would pass max_bytes is refused too.
+  limits_.max_rows = 0;
+  limits_.max_bytes = 100;
+  open_tables();  // 24 bytes stored (3 x 8); 24 + 77 > 100
+  EXPECT_EQ(try_enqueue(msg("d", std::string(70, 'x'))), Status::QuotaExceeded);
+  EXPECT_EQ(drops(DropReason::RejectedFull), 1u);
+}
+
+TEST_F(TablesTest, OutboxDropOldestDropsOldestQueuedOfLowestPriorityLane) {
+  limits_.max_rows = 3;
+  limits_.policy = FullPolicy::DropOldest;
+  open_tables();
+  enqueue(msg("p", "presence", 0));  // id 1, lane 0
+  enqueue(msg("t", "t1", 2));        // id 2, lane 2
+  enqueue(msg("t", "t2", 2));        // id 3, lane 2
+  enqueue(msg("t", "t3", 2));        // id 4: drops id 2 (oldest of the least important lane)
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  std::vector<std::uint64_t> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 3, 4}));
+  EXPECT_EQ(drops(DropReason::OldestRows), 1u);
+  EXPECT_EQ(tables_->outbox.rows(), 3u);
+
+  // Byte bound under drop_oldest: drops as many as needed, counted by its reason.
+  limits_.max_rows = 0;
+  limits_.max_bytes = 400;
+  open_tables();
+  EXPECT_EQ(tables_->outbox.rows(), 3u);  // counters reloaded from the file
+  // 33 bytes stored (15 + 9 + 9); 377 more need 10 freed: ids 3 and 4 (lane 2) go, presence stays.
+  enqueue(msg("t", std::string(370, 'x'), 2));
+  EXPECT_EQ(tables_->outbox.rows(), 2u);
+  EXPECT_EQ(drops(DropReason::OldestBytes), 2u);
+  EXPECT_EQ(tables_->outbox.bytes(), 392u);
+  EXPECT_EQ(read(OutboxReadOptions{.max_rows = 1, .mark_inflight = false})[0].msg.payload, "presence");
+  // enqueued = rows + acked + drops (rejections aside): nothing left silently.
+  EXPECT_EQ(tables_->outbox.enqueued_total(), 1u);
+}
+
+TEST_F(TablesTest, OutboxDropOldestNeverDropsInFlightRows) {
+  limits_.max_rows = 2;
+  limits_.policy = FullPolicy::DropOldest;
+  open_tables();
+  enqueue(msg("d", "1"));
+  enqueue(msg("d", "2"));
+  read(OutboxReadOptions{.max_rows = 2});  // both in flight
+  EXPECT_EQ(try_enqueue(msg("d", "3")), Status::QuotaExceeded);
+  EXPECT_EQ(drops(DropReason::RejectedFull), 1u);
+  EXPECT_EQ(drops(DropReason::OldestRows), 0u);
+}
+
+TEST_F(TablesTest, OutboxPriorityLanesDrainFirstAndKeepOrderWithinLane) {
+  enqueue(msg("a", "a-lane2", 2));
+  enqueue(msg("b", "b-lane0", 0));
+  enqueue(msg("a", "a-lane1", 1));
+  enqueue(msg("b", "b2-lane0", 0));
+  enqueue(msg("a", "a2-lane2", 2));
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  std::vector<std::string> payloads;
+  for (const auto& r : rows) payloads.push_back(r.msg.payload);
+  EXPECT_EQ(payloads, (std::vector<std::string>{"b-lane0", "b2-lane0", "a-lane1", "a-lane2", "a2-lane2"}));
+  // One lane only.
+  rows = read(OutboxReadOptions{.max_rows = 10, .lane = 2});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].msg.payload, "a-lane2");
+  EXPECT_EQ(rows[1].msg.payload, "a2-lane2");
+}
+
+TEST_F(TablesTest, OutboxPruneByAgeWithInjectedClock) {
+  limits_.max_age_s = 60;
+  open_tables();
+  enqueue(msg("d", "old1"));
+  enqueue(msg("d", "old2"));
+  enqueue(msg("d", "old3"));
+  read(OutboxReadOptions{.max_rows = 1, .lane = 1});  // marks "old1" in flight
+  clock_.advance(61'000);
+  enqueue(msg("d", "young"));
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 2u);  // old2 and old3; old1 is in flight and left to its ack or requeue
+  EXPECT_EQ(drops(DropReason::Expired), 2u);
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].msg.payload, "young");
+  EXPECT_EQ(tables_->outbox.rows(), 2u);
+  // Nothing more to prune until time passes.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 0u);
+}
+
+TEST_F(TablesTest, OutboxRestoresAfterReopenAndNeverReusesIdsOrSequences) {
+  enqueue(msg("a", "1"));
+  enqueue(msg("b", "1"));
+  enqueue(msg("a", "2"));
+  read(OutboxReadOptions{.max_rows = 2});  // ids 1, 2 in flight
+  open_tables();                           // as after a restart
+  EXPECT_EQ(requeued_at_load_, 2u);        // what was in flight goes back to the queue
+  EXPECT_EQ(tables_->outbox.rows(), 3u);
+  auto rows = read(OutboxReadOptions{.max_rows = 10});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].attempts, 2u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 3}}), Status::Ok); });
+  EXPECT_EQ(tables_->outbox.rows(), 0u);
+  open_tables();  // empty outbox: ids and per-origin sequences still continue
+  auto e = enqueue(msg("a", "3"));
+  EXPECT_EQ(e.id, 4u);
+  EXPECT_EQ(e.origin_seq, 3u);
+}
+
+TEST_F(TablesTest, OutboxRollbackRestoresCountersAndSequences) {
+  enqueue(msg("a", "1"));
+  ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);
+  tables_->begin();
+  ASSERT_TRUE(tables_->outbox.enqueue(msg("a", "2")));
+  ASSERT_TRUE(tables_->outbox.enqueue(msg("new-origin", "1")));
+  EXPECT_EQ(tables_->outbox.rows(), 3u);
+  ASSERT_EQ(db_.exec("ROLLBACK"), SQLITE_OK);
+  tables_->rolled_back();
+  EXPECT_EQ(tables_->outbox.rows(), 1u);
+  EXPECT_EQ(enqueue(msg("a", "2")).origin_seq, 2u);
+  EXPECT_EQ(enqueue(msg("new-origin", "1")).origin_seq, 1u);
+}
+
+// ---- Sessions ------------------------------------------------------------------------------------------
+
+SessionRecord sample_session(const std::string& id) {
+  SessionRecord r;
+  r.meta.client_id = id;
+  r.meta.expiry_interval_s = 3600;
+  r.meta.disconnected_unix = 0;
+  r.meta.extra = std::string("\x05will", 5);
+  r.subscriptions.push_back(Subscription{"cmd/+", 1, true, false, 2, 7});
+  r.subscriptions.push_back(Subscription{"alerts/#", 2, false, true, 0, 0});
+  SessionMessage queued;
+  queued.seq = 10;
+  queued.state = MessageState::Queued;
+  queued.qos = 1;
+  queued.topic = "cmd/a";
+  queued.payload = std::string("on\0off", 6);
+  SessionMessage inflight;
+  inflight.seq = 11;
+  inflight.packet_id = 42;
+  inflight.state = MessageState::AwaitPubrec;
+  inflight.qos = 2;
+  inflight.retain = true;
+  inflight.topic = "alerts/fire";
+  inflight.payload = "!";
+  inflight.properties = std::string("\x01\x01", 2);
+  inflight.expiry_unix = 1'800'000'000;
+  SessionMessage inbound;
+  inbound.seq = 12;
+  inbound.packet_id = 9;
+  inbound.state = MessageState::AwaitPubrel;
+  inbound.qos = 2;
+  inbound.topic = "up/x";
+  r.messages = {queued, inflight, inbound};
+  return r;
+}
+
+std::vector<SessionRecord> load_sessions(Tables& t) {
+  std::vector<SessionRecord> out;
+  EXPECT_EQ(t.sessions.load(out), Status::Ok);
+  return out;
+}
+
+TEST_F(TablesTest, SessionsSaveLoadWithQueuedAndInflightMessages) {
+  tx([](Tables& t) {
+    ASSERT_EQ(t.sessions.save(sample_session("dev-1")), Status::Ok);
+    ASSERT_EQ(t.sessions.save(sample_session("dev-2")), Status::Ok);
+  });
+  open_tables();  // a restart
+  auto all = load_sessions(*tables_);
+  ASSERT_EQ(all.size(), 2u);
+  const SessionRecord& s = all[0];
+  EXPECT_EQ(s.meta.client_id, "dev-1");
+  EXPECT_EQ(s.meta.expiry_interval_s, 3600u);
+  EXPECT_EQ(s.meta.extra, std::string("\x05will", 5));
+  ASSERT_EQ(s.subscriptions.size(), 2u);
+  EXPECT_EQ(s.subscriptions[0].filter, "alerts/#");  // filter order
+  EXPECT_EQ(s.subscriptions[0].qos, 2);
+  EXPECT_TRUE(s.subscriptions[0].retain_as_published);
+  EXPECT_EQ(s.subscriptions[1].filter, "cmd/+");
+  EXPECT_TRUE(s.subscriptions[1].no_local);
+  EXPECT_EQ(s.subscriptions[1].retain_handling, 2);
+  EXPECT_EQ(s.subscriptions[1].subscription_id, 7u);
+  ASSERT_EQ(s.messages.size(), 3u);
+  EXPECT_EQ(s.messages[0].seq, 10u);
+  EXPECT_EQ(s.messages[0].state, MessageState::Queued);
+  EXPECT_EQ(s.messages[0].payload, std::string("on\0off", 6));
+  EXPECT_EQ(s.messages[1].packet_id, 42);
+  EXPECT_EQ(s.messages[1].state, MessageState::AwaitPubrec);
+  EXPECT_TRUE(s.messages[1].retain);
+  EXPECT_EQ(s.messages[1].properties, std::string("\x01\x01", 2));
+  EXPECT_EQ(s.messages[1].expiry_unix, 1'800'000'000);
+  EXPECT_EQ(s.messages[2].state, MessageState::AwaitPubrel);
+}
+
+TEST_F(TablesTest, SessionsIncrementalUpdatesAndDelete) {
+  tx([](Tables& t) { ASSERT_EQ(t.sessions.save(sample_session("dev-1")), Status::Ok); });
+  tx([](Tables& t) {
+    ASSERT_EQ(t.sessions.update_message("dev-1", 10, MessageState::AwaitPuback, 5), Status::Ok);
+    ASSERT_EQ(t.sessions.remove_message("dev-1", 11), Status::Ok);  // PUBCOMP
+    SessionMessage m;
+    m.seq = 13;
+    m.topic = "cmd/b";
+    m.payload = "x";
+    ASSERT_EQ(t.sessions.put_message("dev-1", m), Status::Ok);
+    ASSERT_EQ(t.sessions.unsubscribe("dev-1", "alerts/#"), Status::Ok);
+    ASSERT_EQ(t.sessions.subscribe("dev-1", Subscription{"cmd/+", 0, false, false, 0, 0}), Status::Ok);
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"dev-1", 60, 1'700'000'500, ""}), Status::Ok);
+  });
+  auto all = load_sessions(*tables_);
+  ASSERT_EQ(all.size(), 1u);
+  const SessionRecord& s = all[0];
+  EXPECT_EQ(s.meta.expiry_interval_s, 60u);
+  EXPECT_EQ(s.meta.disconnected_unix, 1'700'000'500);
+  ASSERT_EQ(s.subscriptions.size(), 1u);
+  EXPECT_EQ(s.subscriptions[0].qos, 0);  // replaced by the new SUBSCRIBE
+  ASSERT_EQ(s.messages.size(), 3u);
+  EXPECT_EQ(s.messages[0].state, MessageState::AwaitPuback);
+  EXPECT_EQ(s.messages[0].packet_id, 5);
+  EXPECT_EQ(s.messages[1].seq, 12u);
+  EXPECT_EQ(s.messages[2].seq, 13u);
+
+  tx([](Tables& t) { ASSERT_EQ(t.sessions.remove("dev-1"), Status::Ok); });
+  EXPECT_TRUE(load_sessions(*tables_).empty());
+  std::int64_t n = -1;
+  ASSERT_EQ(
+      db_.query_int("SELECT (SELECT COUNT(*) FROM session_subs) + (SELECT COUNT(*) FROM session_msgs)", n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 0);
+}
+
+TEST_F(TablesTest, SessionsExpireByIntervalButKeepConnectedAndNeverExpiring) {
+  tx([](Tables& t) {
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"gone", 100, 1000, ""}), Status::Ok);
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"fresh", 100, 1950, ""}), Status::Ok);
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"forever", 0xFFFFFFFFu, 1000, ""}), Status::Ok);
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"connected", 100, 0, ""}), Status::Ok);
+  });
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.sessions.expire(2000, &removed), Status::Ok); });
+  EXPECT_EQ(removed, 1u);
+  auto all = load_sessions(*tables_);
+  std::vector<std::string> ids;
+  for (const auto& s : all) ids.push_back(s.meta.client_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"connected", "forever", "fresh"}));
+}
+
+// ---- Retained ------------------------------------------------------------------------------------------
+
+TEST_F(TablesTest, RetainedSetReplaceClearLoad) {
+  tx([](Tables& t) {
+    ASSERT_EQ(t.retained.set(RetainedMessage{"a/1", "one", "", 1, 0}), Status::Ok);
+    ASSERT_EQ(t.retained.set(RetainedMessage{"a/2", "two", "p", 0, 99}), Status::Ok);
+    ASSERT_EQ(t.retained.set(RetainedMessage{"a/3", "three", "", 2, 0}), Status::Ok);
+  });
+  tx([](Tables& t) {
+    ASSERT_EQ(t.retained.set(RetainedMessage{"a/1", "uno", "", 2, 0}), Status::Ok);  // replace
+    ASSERT_EQ(t.retained.set(RetainedMessage{"a/2", "", "", 0, 0}), Status::Ok);     // empty payload clears
+    ASSERT_EQ(t.retained.clear("a/3"), Status::Ok);
+    ASSERT_EQ(t.retained.clear("never/set"), Status::Ok);
+  });
+  open_tables();
+  std::vector<RetainedMessage> all;
+  ASSERT_EQ(tables_->retained.load(all), Status::Ok);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].topic, "a/1");
+  EXPECT_EQ(all[0].payload, "uno");
+  EXPECT_EQ(all[0].qos, 2);
+}
+
+// ---- Key/value -----------------------------------------------------------------------------------------
+
+TEST_F(TablesTest, KvTokensPutGetReplaceEraseScan) {
+  tx([](Tables& t) {
+    ASSERT_EQ(t.kv.put("netpie/token", "t1"), Status::Ok);
+    ASSERT_EQ(t.kv.put("netpie/secret", std::string("s\0x", 3)), Status::Ok);
+    ASSERT_EQ(t.kv.put("uplink/endpoint", "gb.netpie.io:1883"), Status::Ok);
+  });
+  tx([](Tables& t) { ASSERT_EQ(t.kv.put("netpie/token", "t2"), Status::Ok); });
+  open_tables();
+  auto v = tables_->kv.get("netpie/token");
+  ASSERT_TRUE(v);
+  ASSERT_TRUE(v.value().has_value());
+  EXPECT_EQ(*v.value(), "t2");
+  EXPECT_EQ(*tables_->kv.get("netpie/secret").value(), std::string("s\0x", 3));
+  EXPECT_FALSE(tables_->kv.get("missing").value().has_value());
+  std::vector<std::pair<std::string, std::string>> rows;
+  ASSERT_EQ(tables_->kv.scan("netpie/", rows), Status::Ok);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].first, "netpie/secret");
+  EXPECT_EQ(rows[1].first, "netpie/token");
+  tx([](Tables& t) { ASSERT_EQ(t.kv.erase("netpie/token"), Status::Ok); });
+  EXPECT_FALSE(tables_->kv.get("netpie/token").value().has_value());
+}
+
+// ---- History -------------------------------------------------------------------------------------------
+
+class HistoryTest : public TablesTest {
+ protected:
+  void SetUp() override {
+    history_.filters = {"farm/+/temp", "alerts/#"};
+    history_.max_age_s = 3600;
+    history_.max_rows = 5;
+    TablesTest::SetUp();
+  }
+  std::uint64_t append(const std::string& topic, const std::string& payload) {
+    std::uint64_t seq = 0;
+    tx([&](Tables& t) {
+      auto r = t.history.append(HistoryMessage{topic, payload, "", 0});
+      ASSERT_TRUE(r);
+      seq = r.value();
+    });
+    return seq;
+  }
+  std::vector<HistoryRecord> query(HistoryQuery q) {
+    std::vector<HistoryRecord> out;
+    tx([&](Tables& t) { ASSERT_EQ(t.history.query(q, out), Status::Ok); });
+    return out;
+  }
+};
+
+TEST_F(HistoryTest, WantsOnlyConfiguredFilters) {
+  EXPECT_TRUE(tables_->history.wants("farm/a/temp"));
+  EXPECT_TRUE(tables_->history.wants("alerts"));
+  EXPECT_TRUE(tables_->history.wants("alerts/fire/room1"));
+  EXPECT_FALSE(tables_->history.wants("farm/a/humidity"));
+  EXPECT_FALSE(tables_->history.wants("farm/a/b/temp"));
+}
+
+TEST_F(HistoryTest, QueryByTopicAndBySequenceAndTimeRange) {
+  std::uint64_t s1 = append("farm/a/temp", "20");
+  clock_.advance(10'000);
+  append("farm/b/temp", "30");
+  std::uint64_t s3 = append("farm/a/temp", "21");
+  clock_.advance(10'000);
+  std::uint64_t s4 = append("farm/a/temp", "22");
+  EXPECT_LT(s1, s3);
+  EXPECT_LT(s3, s4);
+
+  auto a = query(HistoryQuery{.topic = "farm/a/temp"});
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].msg.payload, "20");
+  EXPECT_EQ(a[2].msg.payload, "22");
+
+  auto by_seq = query(HistoryQuery{.topic = "farm/a/temp", .from_seq = s3, .to_seq = s4});
+  ASSERT_EQ(by_seq.size(), 2u);
+  EXPECT_EQ(by_seq[0].seq, s3);
+
+  const std::int64_t t0 = clock_.unix_seconds() - 20;
+  auto by_time = query(HistoryQuery{.topic = "farm/a/temp", .from_unix = t0 + 5, .to_unix = t0 + 15});
+  ASSERT_EQ(by_time.size(), 1u);
+  EXPECT_EQ(by_time[0].msg.payload, "21");
+
+  auto wildcard = query(HistoryQuery{.topic = "farm/+/temp", .limit = 3});
+  ASSERT_EQ(wildcard.size(), 3u);
+  EXPECT_EQ(wildcard[1].msg.topic, "farm/b/temp");
+
+  auto all = query(HistoryQuery{});
+  EXPECT_EQ(all.size(), 4u);
+  auto limited = query(HistoryQuery{.topic = "farm/a/temp", .limit = 1});
+  ASSERT_EQ(limited.size(), 1u);
+  EXPECT_EQ(limited[0].seq, s1);
+}
+
+TEST_F(HistoryTest, RetentionByRowsAndByAge) {
+  for (int i = 0; i < 8; ++i) append("farm/a/temp", std::to_string(i));
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.history.prune(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 3u);  // max_rows 5: the oldest three go
+  auto rows = query(HistoryQuery{});
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].msg.payload, "3");
+  EXPECT_EQ(tables_->history.rows(), 5u);
+
+  clock_.advance(3'601'000);
+  append("alerts/x", "new");
+  tx([&](Tables& t) { ASSERT_EQ(t.history.prune(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 5u);  // older than max_age_s
+  rows = query(HistoryQuery{});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].msg.payload, "new");
+  EXPECT_EQ(tables_->history.pruned_total(), 8u);
+}
+
+// ---- Topic filters -------------------------------------------------------------------------------------
+
+TEST(StorageTopicFilter, MqttWildcardRules) {
+  EXPECT_TRUE(topic_matches("a/b", "a/b"));
+  EXPECT_FALSE(topic_matches("a/b", "a/c"));
+  EXPECT_TRUE(topic_matches("a/+", "a/b"));
+  EXPECT_FALSE(topic_matches("a/+", "a/b/c"));
+  EXPECT_TRUE(topic_matches("a/+", "a/"));  // an empty level is a level
+  EXPECT_TRUE(topic_matches("a/#", "a"));   // MQTT 5.0 §4.7.1.2: the parent level too
+  EXPECT_TRUE(topic_matches("a/#", "a/b/c"));
+  EXPECT_TRUE(topic_matches("#", "a/b"));
+  EXPECT_TRUE(topic_matches("+/+", "/x"));
+  EXPECT_FALSE(topic_matches("#", "$SYS/x"));  // §4.7.2
+  EXPECT_FALSE(topic_matches("+/x", "$SYS/x"));
+  EXPECT_TRUE(topic_matches("$SYS/#", "$SYS/x"));
+  EXPECT_FALSE(topic_matches("a/b/c", "a/b"));
+  EXPECT_TRUE(has_wildcard("a/+"));
+  EXPECT_FALSE(has_wildcard("a/b"));
+}
+
+TEST(StorageIdRanges, CompressesIds) {
+  auto r = to_ranges({5, 1, 2, 3, 9, 3, 10});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].first, 1u);
+  EXPECT_EQ(r[0].last, 3u);
+  EXPECT_EQ(r[1].first, 5u);
+  EXPECT_EQ(r[2].last, 10u);
+}
+
+}  // namespace
+}  // namespace gw::storage
