@@ -1,1 +1,451 @@
-// Filled in by the next commit.
+// Unit tests for storage::Store: the storage thread, group commit (one transaction per window, a row
+// cap, every completion after its commit), completions on the loop thread through uv_async, the bounded
+// request queue, full policies seen through completions, and a restart restoring everything.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "storage/store.hpp"
+
+namespace gw::storage {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string make_temp_dir() {
+  char tmpl[] = "/tmp/gw-storage-store-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  return d ? d : "";
+}
+
+// Counts rows through a second connection: what it sees has been committed.
+std::int64_t committed_count(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::int64_t n = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+      n = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+OutboxMessage msg(std::string origin, std::string payload, std::uint8_t qos = 1) {
+  OutboxMessage m;
+  m.origin = std::move(origin);
+  m.topic = "farm/" + m.origin;
+  m.payload = std::move(payload);
+  m.qos = qos;
+  return m;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    ASSERT_FALSE(dir_.empty());
+    options_.path = dir_ + "/store.db";
+    options_.maintenance_interval = std::chrono::hours(1);  // no background transactions in the counts
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {
+    store_.reset();
+    auto r = Store::open(options_, clock_);
+    ASSERT_TRUE(r) << r.error().message;
+    store_ = std::move(r.value());
+  }
+  // Runs completions until `pred` holds (no loop attached), at most 5 s.
+  template <typename Pred>
+  bool run_until(Pred pred) {
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (!pred() && std::chrono::steady_clock::now() < until) {
+      store_->wait_completions(10ms);
+      store_->run_completions();
+    }
+    return pred();
+  }
+
+  std::string dir_;
+  ManualClock clock_;
+  StoreOptions options_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, GroupCommitPutsWritesOfOneWindowInOneTransactionAndCompletesAfterCommit) {
+  options_.commit_window = 300ms;
+  open();
+  const int n = 50;
+  std::atomic<int> completed{0};
+  std::atomic<int> seen_uncommitted{0};
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(store_->outbox_enqueue(msg("dev" + std::to_string(i % 3), std::to_string(i)),
+                                     [&](Result<OutboxEnqueued, Status> r) {
+                                       ASSERT_TRUE(r) << to_string(r.error());
+                                       ids.push_back(r.value().id);
+                                       // The row is visible to another connection: committed.
+                                       std::string q = "SELECT COUNT(*) FROM outbox WHERE id = " +
+                                                       std::to_string(r.value().id);
+                                       if (committed_count(options_.path, q.c_str()) != 1) ++seen_uncommitted;
+                                       if (store_->stats().transactions < 1) ++seen_uncommitted;
+                                       ++completed;
+                                     }),
+              Status::Ok);
+  }
+  // Within the window nothing is committed, so no completion is posted.
+  EXPECT_FALSE(store_->wait_completions(100ms));
+  EXPECT_EQ(store_->run_completions(), 0u);
+  EXPECT_EQ(committed_count(options_.path, "SELECT COUNT(*) FROM outbox"), 0);
+  ASSERT_TRUE(run_until([&] { return completed.load() == n; }));
+  EXPECT_EQ(seen_uncommitted.load(), 0);
+  EXPECT_EQ(store_->stats().transactions, 1u);  // one transaction for the whole window
+  EXPECT_EQ(store_->stats().requests, static_cast<std::uint64_t>(n));
+  for (int i = 1; i < n; ++i) EXPECT_LT(ids[i - 1], ids[i]);  // completions in submission order
+}
+
+TEST_F(StoreTest, RowCapClosesATransactionEarly) {
+  options_.commit_window = 10s;
+  options_.commit_max_rows = 10;
+  open();
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(store_->outbox_enqueue(msg("d", "x"),
+                                     [&](Result<OutboxEnqueued, Status> r) {
+                                       EXPECT_TRUE(r);
+                                       ++completed;
+                                     }),
+              Status::Ok);
+  }
+  // Three full transactions commit without waiting for the 10 s window.
+  ASSERT_TRUE(run_until([&] { return completed.load() == 30; }));
+  EXPECT_EQ(store_->stats().transactions, 3u);
+}
+
+TEST_F(StoreTest, CompletionsRunOnTheLoopThreadThroughUvAsync) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  open();
+  std::uint64_t listened = 0;
+  store_->set_outbox_listener([&](std::uint64_t last_id) { listened = last_id; });
+  ASSERT_EQ(store_->attach(&loop), Status::Ok);
+  const auto loop_thread = std::this_thread::get_id();
+  int done = 0;
+  bool on_loop_thread = true;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(store_->outbox_enqueue(msg("d", "x"),
+                                     [&](Result<OutboxEnqueued, Status> r) {
+                                       EXPECT_TRUE(r);
+                                       on_loop_thread =
+                                           on_loop_thread && std::this_thread::get_id() == loop_thread;
+                                       ++done;
+                                     }),
+              Status::Ok);
+  }
+  std::optional<std::string> token;
+  ASSERT_EQ(store_->kv_put("netpie/token", "abc"), Status::Ok);
+  ASSERT_EQ(store_->kv_get("netpie/token",
+                           [&](Result<std::optional<std::string>, Status> r) {
+                             ASSERT_TRUE(r);
+                             token = r.value();
+                             ++done;
+                           }),
+            Status::Ok);
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while ((done < 4 || listened == 0) && std::chrono::steady_clock::now() < until) uv_run(&loop, UV_RUN_ONCE);
+  EXPECT_EQ(done, 4);
+  EXPECT_TRUE(on_loop_thread);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(*token, "abc");
+  EXPECT_EQ(listened, 3u);
+  store_->close();
+  uv_run(&loop, UV_RUN_DEFAULT);       // lets the uv_async_t close
+  EXPECT_EQ(uv_loop_close(&loop), 0);  // no handle leaked
+}
+
+TEST_F(StoreTest, FullRequestQueueRefusesWithQueueFullAndNeverCallsTheCompletion) {
+  options_.queue_max_requests = 4;
+  options_.commit_window = 10s;  // the storage thread sleeps in its window, so the queue fills
+  open();
+  int accepted = 0;
+  int refused = 0;
+  std::atomic<int> completed{0};
+  for (int i = 0; i < 50; ++i) {
+    Status s = store_->outbox_enqueue(msg("d", "x"), [&](Result<OutboxEnqueued, Status> r) {
+      EXPECT_TRUE(r);
+      ++completed;
+    });
+    if (s == Status::Ok) ++accepted;
+    if (s == Status::QueueFull) ++refused;
+  }
+  EXPECT_EQ(accepted + refused, 50);
+  EXPECT_GT(refused, 0);
+  EXPECT_LE(accepted, 5);  // the bound plus the one the storage thread already took
+  EXPECT_EQ(store_->stats().queue_full, static_cast<std::uint64_t>(refused));
+  EXPECT_EQ(store_->flush(), Status::Ok);  // a flush is never refused, and ends the window
+  ASSERT_TRUE(run_until([&] { return completed.load() == accepted; }));
+  store_->run_completions();
+  EXPECT_EQ(completed.load(), accepted);
+}
+
+TEST_F(StoreTest, OutboxPoliciesReportThroughCompletionsAndCounters) {
+  options_.outbox.max_rows = 2;
+  options_.outbox.policy = FullPolicy::RejectNew;
+  open();
+  std::vector<Status> results;
+  for (int i = 0; i < 3; ++i) {
+    store_->outbox_enqueue(msg("d", "x"), [&](Result<OutboxEnqueued, Status> r) {
+      results.push_back(r ? Status::Ok : r.error());
+    });
+  }
+  ASSERT_TRUE(run_until([&] { return results.size() == 3; }));
+  EXPECT_EQ(results, (std::vector<Status>{Status::Ok, Status::Ok, Status::QuotaExceeded}));
+  auto st = store_->stats();
+  EXPECT_EQ(st.outbox_drops[static_cast<std::size_t>(DropReason::RejectedFull)], 1u);
+  EXPECT_EQ(st.outbox_rows, 2u);
+
+  options_.outbox.policy = FullPolicy::DropOldest;
+  open();
+  results.clear();
+  store_->outbox_enqueue(msg("d", "x"), [&](Result<OutboxEnqueued, Status> r) {
+    results.push_back(r ? Status::Ok : r.error());
+  });
+  ASSERT_TRUE(run_until([&] { return results.size() == 1; }));
+  EXPECT_EQ(results[0], Status::Ok);
+  st = store_->stats();
+  EXPECT_EQ(st.outbox_drops[static_cast<std::size_t>(DropReason::OldestRows)], 1u);
+  EXPECT_EQ(st.outbox_rows, 2u);
+}
+
+TEST_F(StoreTest, UplinkCycleReadAckRequeueThroughTheQueue) {
+  open();
+  for (int i = 0; i < 6; ++i) store_->outbox_enqueue(msg(i % 2 ? "a" : "b", std::to_string(i)));
+  std::vector<OutboxRecord> batch;
+  bool got = false;
+  store_->outbox_read(OutboxReadOptions{.max_rows = 4}, [&](Result<std::vector<OutboxRecord>, Status> r) {
+    ASSERT_TRUE(r);
+    batch = std::move(r.value());
+    got = true;
+  });
+  ASSERT_TRUE(run_until([&] { return got; }));
+  ASSERT_EQ(batch.size(), 4u);
+  // The cloud acknowledged the first two; the send of the other two failed.
+  store_->outbox_ack(to_ranges({batch[0].id, batch[1].id}));
+  store_->outbox_requeue({IdRange{batch[2].id, batch[3].id}});
+  got = false;
+  store_->outbox_read(OutboxReadOptions{.max_rows = 10}, [&](Result<std::vector<OutboxRecord>, Status> r) {
+    ASSERT_TRUE(r);
+    batch = std::move(r.value());
+    got = true;
+  });
+  ASSERT_TRUE(run_until([&] { return got; }));
+  ASSERT_EQ(batch.size(), 4u);
+  EXPECT_EQ(batch[0].msg.payload, "2");
+  EXPECT_EQ(batch[0].attempts, 2u);
+  EXPECT_EQ(batch[3].msg.payload, "5");
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  auto st = store_->stats();
+  EXPECT_EQ(st.outbox_acked, 2u);
+  EXPECT_EQ(st.outbox_rows, 4u);
+  EXPECT_EQ(st.outbox_enqueued, st.outbox_rows + st.outbox_acked);
+}
+
+TEST_F(StoreTest, Qos0WithoutCompletionRidesTheLazyWindowUnlessDurable) {
+  options_.commit_window = 1ms;
+  options_.lazy_window = 400ms;
+  open();
+  store_->outbox_enqueue(msg("d", "qos0", 0));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(store_->stats().transactions, 0u);  // still waiting for company
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(store_->stats().transactions, 1u);
+
+  options_.qos0_durable = true;
+  open();
+  store_->outbox_enqueue(msg("d", "qos0", 0));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(store_->stats().transactions, 1u);
+}
+
+TEST_F(StoreTest, RestartRestoresSessionsRetainedKvOutboxAndHistory) {
+  options_.history.filters = {"farm/#"};
+  open();
+  store_->outbox_enqueue(msg("a", "1"));
+  store_->outbox_enqueue(msg("b", "1"));
+  store_->outbox_enqueue(msg("a", "2"));
+  SessionRecord s;
+  s.meta.client_id = "sensor-1";
+  s.meta.expiry_interval_s = 3600;
+  s.subscriptions.push_back(Subscription{"cmd/#", 1, false, false, 0, 0});
+  SessionMessage m;
+  m.seq = 1;
+  m.packet_id = 3;
+  m.state = MessageState::AwaitPuback;
+  m.topic = "cmd/x";
+  m.payload = "on";
+  s.messages.push_back(m);
+  store_->session_save(s);
+  SessionMessage m2 = m;
+  m2.seq = 2;
+  m2.packet_id = 0;
+  m2.state = MessageState::Queued;
+  store_->session_message_put("sensor-1", m2);
+  store_->retained_set(RetainedMessage{"farm/status", "up", "", 1, 0});
+  store_->kv_put("netpie/token", "tok");
+  ASSERT_TRUE(store_->history_wants("farm/a/temp"));
+  EXPECT_FALSE(store_->history_wants("other"));
+  store_->history_record(HistoryMessage{"farm/a/temp", "21", "", 0});
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  store_->close();
+
+  open();
+  auto sessions = store_->load_sessions();
+  ASSERT_TRUE(sessions);
+  ASSERT_EQ(sessions.value().size(), 1u);
+  EXPECT_EQ(sessions.value()[0].subscriptions.size(), 1u);
+  ASSERT_EQ(sessions.value()[0].messages.size(), 2u);
+  EXPECT_EQ(sessions.value()[0].messages[0].packet_id, 3);
+  EXPECT_EQ(sessions.value()[0].messages[1].state, MessageState::Queued);
+  auto retained = store_->load_retained();
+  ASSERT_TRUE(retained);
+  ASSERT_EQ(retained.value().size(), 1u);
+  EXPECT_EQ(retained.value()[0].payload, "up");
+  auto token = store_->kv_get_sync("netpie/token");
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token.value().value_or(""), "tok");
+  auto scan = store_->kv_scan_sync("netpie/");
+  ASSERT_TRUE(scan);
+  EXPECT_EQ(scan.value().size(), 1u);
+  EXPECT_EQ(store_->stats().outbox_rows, 3u);
+
+  std::vector<OutboxRecord> rows;
+  std::vector<HistoryRecord> history;
+  std::uint64_t next_seq_a = 0;
+  int got = 0;
+  store_->outbox_read(OutboxReadOptions{.max_rows = 10}, [&](Result<std::vector<OutboxRecord>, Status> r) {
+    ASSERT_TRUE(r);
+    rows = r.value();
+    ++got;
+  });
+  store_->history_query(HistoryQuery{.topic = "farm/+/temp"},
+                        [&](Result<std::vector<HistoryRecord>, Status> r) {
+                          ASSERT_TRUE(r);
+                          history = r.value();
+                          ++got;
+                        });
+  store_->outbox_enqueue(msg("a", "3"), [&](Result<OutboxEnqueued, Status> r) {
+    ASSERT_TRUE(r);
+    next_seq_a = r.value().origin_seq;
+    ++got;
+  });
+  ASSERT_TRUE(run_until([&] { return got == 3; }));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].msg.origin, "a");
+  EXPECT_EQ(rows[2].origin_seq, 2u);
+  EXPECT_EQ(next_seq_a, 3u);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].msg.payload, "21");
+}
+
+TEST_F(StoreTest, SessionWritesCompleteAndDeleteRemovesEverything) {
+  open();
+  int ok = 0;
+  auto count_ok = [&](Status s) {
+    EXPECT_EQ(s, Status::Ok);
+    ++ok;
+  };
+  store_->session_put_meta(SessionMeta{"c1", 60, 0, ""}, count_ok);
+  store_->session_subscribe("c1", Subscription{"a/+", 1, false, false, 0, 0}, count_ok);
+  store_->session_subscribe("c1", Subscription{"b", 0, false, false, 0, 0}, count_ok);
+  store_->session_unsubscribe("c1", "b", count_ok);
+  SessionMessage m;
+  m.seq = 5;
+  m.topic = "a/x";
+  store_->session_message_put("c1", m, count_ok);
+  store_->session_message_update("c1", 5, MessageState::AwaitPuback, 17, count_ok);
+  ASSERT_TRUE(run_until([&] { return ok == 6; }));
+  auto loaded = store_->load_sessions();
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded.value().size(), 1u);
+  EXPECT_EQ(loaded.value()[0].subscriptions.size(), 1u);
+  EXPECT_EQ(loaded.value()[0].messages[0].packet_id, 17);
+  store_->session_message_delete("c1", 5, count_ok);
+  store_->session_delete("c1", count_ok);
+  store_->retained_clear("none", count_ok);
+  store_->kv_erase("none", count_ok);
+  ASSERT_TRUE(run_until([&] { return ok == 10; }));
+  EXPECT_TRUE(store_->load_sessions().value().empty());
+}
+
+TEST_F(StoreTest, CloseDrainsTheQueueAndRunsEveryCompletion) {
+  options_.commit_window = 10s;
+  open();
+  int done = 0;
+  for (int i = 0; i < 20; ++i) {
+    store_->outbox_enqueue(msg("d", "x"), [&](Result<OutboxEnqueued, Status> r) {
+      EXPECT_TRUE(r);
+      ++done;
+    });
+  }
+  store_->close();  // does not wait for the 10 s window
+  EXPECT_EQ(done, 20);
+  EXPECT_EQ(committed_count(options_.path, "SELECT COUNT(*) FROM outbox"), 20);
+  EXPECT_EQ(store_->outbox_enqueue(msg("d", "late"), [](Result<OutboxEnqueued, Status>) { FAIL(); }),
+            Status::Stopped);
+}
+
+TEST_F(StoreTest, BytesWrittenCountsWalFramesAndCheckpoints) {
+  options_.checkpoint_pages = 50;
+  open();
+  for (int i = 0; i < 2000; ++i) store_->outbox_enqueue(msg("d", std::string(200, 'x')));
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  auto st = store_->stats();
+  EXPECT_GT(st.wal_frames, 100u);  // ~2000 * 220 bytes is over 100 pages
+  EXPECT_GT(st.checkpointed_pages, 0u);
+  EXPECT_EQ(st.bytes_written, st.wal_frames * (st.page_size + 24) + st.checkpointed_pages * st.page_size);
+}
+
+TEST_F(StoreTest, IncrementalVacuumReturnsSpaceAfterTheBacklogDrains) {
+  options_.vacuum_free_pages = 64;
+  options_.checkpoint_pages = 100;
+  options_.maintenance_interval = 50ms;
+  open();
+  for (int i = 0; i < 2000; ++i) store_->outbox_enqueue(msg("d", std::string(2000, 'x')));
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  const std::int64_t pages_full = committed_count(options_.path, "PRAGMA page_count");
+  EXPECT_GT(pages_full, 1000);
+  bool read = false;
+  store_->outbox_read(OutboxReadOptions{.max_rows = 5000, .max_bytes = 1ull << 30},
+                      [&](Result<std::vector<OutboxRecord>, Status> r) {
+                        ASSERT_TRUE(r);
+                        EXPECT_EQ(r.value().size(), 2000u);
+                        read = true;
+                      });
+  ASSERT_TRUE(run_until([&] { return read; }));
+  store_->outbox_ack({IdRange{1, 2000}});
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (store_->stats().vacuumed_pages == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GT(store_->stats().vacuumed_pages, 900u);
+  EXPECT_LT(committed_count(options_.path, "PRAGMA page_count"), pages_full / 4);
+}
+
+}  // namespace
+}  // namespace gw::storage
