@@ -2,8 +2,12 @@
 #include "protocols/microgear/crypto.hpp"
 
 #include <mbedtls/base64.h>
-#include <mbedtls/constant_time.h>
 #include <mbedtls/md.h>
+
+// mbedTLS 2.28's constant_time.h lacks the extern "C" guard its other public headers have.
+extern "C" {
+#include <mbedtls/constant_time.h>
+}
 
 namespace gw::microgear {
 
