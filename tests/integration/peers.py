@@ -72,7 +72,7 @@ class MosquittoSub:
         self.cmd = cmd
         self.messages: list[Msg] = []
         self.debug: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._suback = threading.Event()
         self._connack = threading.Event()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,0 +1,113 @@
+"""Topic filters (MQTT 3.1.1 §4.7): `+` and `#` wildcards, `sport/#` matching `sport`, and `$` topics.
+
+One paho subscriber per filter; one publisher sends every topic then a marker that every subscriber also
+subscribes to, so each subscriber's set of received topics is complete when its marker arrives.
+"""
+import pytest
+
+from peers import MosquittoSub, mosquitto_pub, paho_connect
+
+TOPICS = ["sport", "sport/", "sport/tennis", "sport/tennis/player1", "sport/tennis/player1/ranking",
+          "sport/badminton/player1", "/finance", "finance", "a/b/c/d", "Sport/tennis"]
+MARKER = "zz/end"
+
+EXPECTED = {
+    "sport/#": {"sport", "sport/", "sport/tennis", "sport/tennis/player1", "sport/tennis/player1/ranking",
+                "sport/badminton/player1"},
+    "sport/tennis/+": {"sport/tennis/player1"},
+    "sport/+": {"sport/", "sport/tennis"},
+    "sport/+/player1": {"sport/tennis/player1", "sport/badminton/player1"},
+    "+": {"sport", "finance"},
+    "+/+": {"sport/", "sport/tennis", "/finance", "Sport/tennis"},
+    "/+": {"/finance"},
+    "#": set(TOPICS),
+    "+/tennis/#": {"sport/tennis", "sport/tennis/player1", "sport/tennis/player1/ranking", "Sport/tennis"},
+    "sport/tennis/player1/#": {"sport/tennis/player1", "sport/tennis/player1/ranking"},
+    "a/+/c/d": {"a/b/c/d"},
+    "+/+/+/+": {"a/b/c/d", "sport/tennis/player1/ranking"},
+    "a/b/c/d": {"a/b/c/d"},
+    "A/b/c/d": set(),
+    "sport/tennis": {"sport/tennis"},
+}
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+def test_wildcard_matching(broker, version):
+    subs = {}
+    try:
+        for i, f in enumerate(EXPECTED):
+            c = paho_connect(broker, version, client_id=f"wc-{version}-{i}")
+            c.subscribe(f, qos=1)
+            c.subscribe(MARKER, qos=1)
+            subs[f] = c
+        for t in TOPICS:
+            mosquitto_pub(broker, t, f"payload of {t}", qos=1, version=version)
+        mosquitto_pub(broker, MARKER, "END", qos=1, version=version)
+        problems = []
+        for f, c in subs.items():
+            deadline_msgs = _until_marker(c)
+            got = [m.topic for m in deadline_msgs if m.topic != MARKER]
+            if set(got) != EXPECTED[f] or len(got) != len(set(got)):
+                problems.append(f"filter {f!r}: got {sorted(got)}, expected {sorted(EXPECTED[f])}")
+            for m in deadline_msgs:
+                if m.topic != MARKER:
+                    assert m.payload == f"payload of {m.topic}".encode()
+        assert not problems, "\n".join(problems)
+    finally:
+        for c in subs.values():
+            c.close()
+
+
+def _until_marker(c, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with c.lock:
+            for i, m in enumerate(c.messages):
+                if m.topic == MARKER:
+                    return list(c.messages[:i])
+        time.sleep(0.01)
+    raise AssertionError(f"no marker within {timeout}s; got {[m.topic for m in c.messages]}")
+
+
+@pytest.mark.broker(sys_interval=1)
+def test_dollar_topics_not_matched_by_leading_wildcards(broker):
+    """`#` and `+/...` do not match topics starting with `$` (3.1.1 §4.7.2); `$SYS/#` does."""
+    with MosquittoSub(broker, "#", qos=0) as hash_all, MosquittoSub(broker, "+/broker/#", qos=0) as plus, \
+            MosquittoSub(broker, "+/+/+/+", qos=0) as plus4, MosquittoSub(broker, "$SYS/#", qos=0) as sys_sub:
+        # Retained $SYS values arrive at once; wait for a live publication (RETAIN 0), made after every
+        # subscription above was acknowledged.
+        sys_sub.wait_message(lambda m: m.topic.startswith("$SYS/") and not m.retain, timeout=10,
+                             what="a live $SYS publication (sys_interval 1)")
+        for s in (hash_all, plus, plus4):
+            mosquitto_pub(broker, "x/broker/clients/connected", "END", qos=1)
+            before = s.wait_topic_payload("x/broker/clients/connected", b"END")
+            leaked = [m.topic for m in before if m.topic.startswith("$")]
+            assert not leaked, f"{s.cmd[-1]} matched $ topics: {leaked[:5]}"
+
+
+SYS_TOPICS = ["$SYS/broker/clients/connected", "$SYS/broker/messages/received", "$SYS/broker/messages/sent",
+              "$SYS/broker/bytes/received", "$SYS/broker/bytes/sent"]
+
+
+@pytest.mark.broker(sys_interval=1)
+def test_sys_topics_published_and_counting(broker):
+    with MosquittoSub(broker, "$SYS/broker/#", qos=0) as sub:
+        values = {}
+        for t in SYS_TOPICS:
+            # A live (RETAIN 0) value, published after this subscriber connected.
+            m = sub.wait_message(lambda m, t=t: m.topic == t and not m.retain, timeout=10, what=t)
+            assert m.text.strip().isdigit(), f"{t} = {m.text!r} is not a non-negative integer"
+            values[t] = int(m.text)
+        assert values["$SYS/broker/clients/connected"] >= 1  # this subscriber
+        # $SYS values are retained: a newcomer gets them immediately.
+        with MosquittoSub(broker, "$SYS/broker/clients/connected", qos=0) as late:
+            m = late.wait_message(lambda m: True, timeout=3, what="the retained clients/connected")
+            assert m.retain
+        start = len(sub.snapshot())
+        mosquitto_pub(broker, "count/t", qos=1, lines=[str(i) for i in range(10)])
+        base = values["$SYS/broker/messages/received"]
+        m = sub.wait_message(
+            lambda m: m.topic == "$SYS/broker/messages/received" and int(m.text) >= base + 10
+            and sub.snapshot().index(m) >= start, timeout=10, what="messages/received grown by the 10 publishes")
+        assert int(m.text) >= base + 10
