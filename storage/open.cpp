@@ -64,7 +64,14 @@ Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
     if (s == Status::Corrupt) return unexpected(corrupt(path, db.errmsg()));
     return unexpected(fail(s, "cannot read database " + path + ": " + db.errmsg()));
   }
-  if (check != "ok") return unexpected(corrupt(path, "quick_check: " + check));
+  if (check != "ok") {
+    // quick_check reports several lines in one row; the log wants one line.
+    for (char& c : check) {
+      if (c == '\n') c = ' ';
+    }
+    if (check.size() > 160) check = check.substr(0, 160) + "...";
+    return unexpected(corrupt(path, "quick_check: " + check));
+  }
 
   OpenInfo info;
   std::int64_t page_count = 0;

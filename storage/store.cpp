@@ -617,8 +617,10 @@ void Store::execute(std::vector<Request>& batch) {
     if (listener) out.push_back(Completion{[listener, last_id](Status) { listener(last_id); }, Status::Ok});
   }
   publish_stats();
-  for (auto& [hook, s] : committed_hooks) hook(s);
+  // Completions are posted before the storage-thread hooks run, so flush() returning means the
+  // completions of everything before it are ready for run_completions().
   completions_.post(std::move(out));
+  for (auto& [hook, s] : committed_hooks) hook(s);
   checkpoint_if_needed();
 }
 
