@@ -238,6 +238,7 @@ class PahoClient:
     version: str
     messages: list = field(default_factory=list)
     connack: object = None
+    connack_properties: object = None
     session_present: bool | None = None
     disconnects: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -308,6 +309,7 @@ def paho_connect(broker: Broker, version: str = "mqttv311", client_id: str = "",
 
     def on_connect(client, userdata, flags, rc, properties=None):
         pc.connack = rc
+        pc.connack_properties = properties
         pc.session_present = bool(flags.get("session present"))
         got.set()
 
