@@ -43,10 +43,15 @@ std::optional<Synchronous> parse_synchronous(std::string_view name) {
 }
 
 std::string recovery_command(const std::string& path) {
-  std::string recovered = path + ".recovered";
-  return "sqlite3 " + shell_quote(path) + " \".recover\" | sqlite3 " + shell_quote(recovered) + " && mv " +
-         shell_quote(path) + " " + shell_quote(path + ".damaged") + " && mv " + shell_quote(recovered) + " " +
-         shell_quote(path);
+  // `.dump` rather than `.recover`: Debian's (and so Raspberry Pi OS's) sqlite3 is built without the
+  // sqlite_dbpage table that `.recover` needs. `.dump` skips unreadable pages and ends with ROLLBACK
+  // when it met any, hence the sed; it does not carry user_version (the schema version), hence the
+  // second step. The damaged file is kept as <file>.damaged.
+  const std::string p = shell_quote(path);
+  const std::string r = shell_quote(path + ".recovered");
+  return "sqlite3 " + p + " .dump | sed 's/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 " + r +
+         "; sqlite3 " + r + " \"PRAGMA user_version = $(sqlite3 " + p + " 'PRAGMA user_version')\" && mv " +
+         p + " " + shell_quote(path + ".damaged") + " && mv " + r + " " + p;
 }
 
 Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
