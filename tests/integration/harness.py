@@ -113,6 +113,24 @@ def _yaml_scalar(v: Any) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class Endpoint:
+    """An address to point clients at (a second listener, or a daemon the harness did not start)."""
+
+    def __init__(self, host: str, port: int, kind: str = "netpie-edge"):
+        self.host, self.port, self.kind = host, port, kind
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def connect_probe(self) -> bool:
+        try:
+            with socket.create_connection(self.address, timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+
 class Broker:
     """One broker process under test. Subclasses know how to configure and start a particular broker."""
 
@@ -325,6 +343,8 @@ class Mosquitto(Broker):
         lines = [
             f"listener {self.port} {HOST}",
             "persistence false",
+            # As root, mosquitto would switch to its own user, which cannot read the test's private temp dir.
+            *(["user root"] if os.geteuid() == 0 else []),
             "log_dest stderr",
             "log_type error", "log_type warning", "log_type notice", "log_type information",
             "connection_messages true",
