@@ -1,0 +1,45 @@
+// Starting and stopping the brokers under test as child processes, each with a generated configuration in
+// its own work directory: netpie-edge (port 0, read back from its ports file) and Mosquitto (a free
+// loopback port picked here), optionally with set_tcp_nodelay. The destructor always stops the child.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gateway/base/result.hpp"
+
+namespace gw::bench {
+
+struct BrokerSpec {
+  enum class Kind { Edge, Mosquitto };
+  std::string label;  // "netpie-edge", "mosquitto", "mosquitto-nodelay"
+  Kind kind = Kind::Edge;
+  std::string binary;
+  bool nodelay = false;             // Mosquitto only: set_tcp_nodelay true
+  std::uint16_t max_inflight = 20;  // QoS 1/2 in flight to one client, in both brokers
+};
+
+class BrokerProcess {
+ public:
+  static Result<std::unique_ptr<BrokerProcess>, std::string> start(const BrokerSpec& spec,
+                                                                   const std::string& workdir);
+  ~BrokerProcess();
+  BrokerProcess(const BrokerProcess&) = delete;
+  BrokerProcess& operator=(const BrokerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  std::uint16_t port() const { return port_; }
+  // SIGTERM, then SIGKILL after 5 s. Returns "" or what went wrong (killed, non-zero exit).
+  std::string stop();
+
+ private:
+  BrokerProcess() = default;
+  pid_t pid_ = 0;
+  std::uint16_t port_ = 0;
+  std::string log_path_;
+};
+
+}  // namespace gw::bench

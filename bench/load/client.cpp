@@ -1,0 +1,191 @@
+// The load generator's connection: TCP on libuv, MQTT framing through the project's codec, and batched
+// writes (a non-blocking write first, a queued uv_write for the rest). Errors close the one connection
+// and are reported to ClientEvents; nothing throws.
+#include "bench/load/client.hpp"
+
+#include <cstring>
+
+namespace gw::bench {
+
+namespace {
+constexpr std::size_t kMaxPacket = 16 * 1024 * 1024;
+}
+
+IoLoop::IoLoop() {
+  uv_loop_init(&loop_);
+  uv_check_init(&loop_, &check_);
+  check_.data = this;
+  uv_check_start(&check_, on_check);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+}
+
+IoLoop::~IoLoop() {
+  close();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void IoLoop::close() {
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&check_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  }
+}
+
+void IoLoop::on_check(uv_check_t* h) {
+  auto* self = static_cast<IoLoop*>(h->data);
+  if (self->before_flush_) self->before_flush_();
+  self->flush_all();
+}
+
+void IoLoop::flush_all() {
+  // Flushing may fail a connection, whose callbacks may send on others: loop until nothing is dirty.
+  while (!dirty_.empty()) {
+    std::vector<Client*> batch;
+    batch.swap(dirty_);
+    for (Client* c : batch) c->flush();
+  }
+}
+
+Client::Client(IoLoop& io, ClientEvents& events, std::uint32_t index)
+    : io_(io), events_(events), index_(index) {}
+
+void Client::connect(const sockaddr* addr) {
+  uv_tcp_init(io_.loop(), &tcp_);
+  tcp_.data = this;
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+  if (rc != 0) fail(uv_err_name(rc));
+}
+
+void Client::on_connect(uv_connect_t* req, int status) {
+  auto* self = static_cast<Client*>(req->data);
+  if (status != 0) {
+    self->fail(uv_err_name(status));
+    return;
+  }
+  if (self->closing_) return;
+  self->open_ = true;
+  uv_tcp_nodelay(&self->tcp_, 1);  // we batch ourselves; Nagle would only add delay
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), on_alloc, on_read);
+  self->events_.on_open(*self);
+}
+
+void Client::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+  auto* self = static_cast<Client*>(h->data);
+  *buf = uv_buf_init(self->io_.read_buf_, sizeof self->io_.read_buf_);
+}
+
+void Client::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* self = static_cast<Client*>(s->data);
+  if (n > 0) {
+    auto bytes =
+        mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n));
+    // A packet split over reads: complete it from the front of this read (a few bytes at a time while
+    // its length is unknown), hand it on, then parse the rest straight from the read buffer.
+    while (!self->in_.empty() && !bytes.empty() && !self->closing_) {
+      auto carried =
+          mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(self->in_.data()), self->in_.size());
+      auto f = mqtt::parse_frame(carried, kMaxPacket);
+      if (f.status == mqtt::FrameStatus::Error) {
+        self->fail(f.error.what);
+        return;
+      }
+      std::size_t want = f.header_len == 0 ? 1 : f.total() - self->in_.size();
+      std::size_t take = want < bytes.size() ? want : bytes.size();
+      self->in_.append(reinterpret_cast<const char*>(bytes.data()), take);
+      bytes = bytes.subspan(take);
+      if (f.header_len != 0 && self->in_.size() == f.total()) {
+        std::string whole;
+        whole.swap(self->in_);
+        self->consume(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(whole.data()), whole.size()));
+      }
+    }
+    if (!bytes.empty() && !self->closing_) self->consume(bytes);
+    return;
+  }
+  if (n < 0) self->fail(n == UV_EOF ? "closed by the broker" : uv_err_name(static_cast<int>(n)));
+}
+
+void Client::consume(mqtt::ByteView data) {
+  std::size_t off = 0;
+  while (off < data.size() && !closing_) {
+    auto frame = mqtt::parse_frame(data.subspan(off), kMaxPacket);
+    if (frame.status == mqtt::FrameStatus::NeedMore) break;
+    if (frame.status == mqtt::FrameStatus::Error) {
+      fail(frame.error.what);
+      return;
+    }
+    events_.on_packet(*this, frame.header, data.subspan(off + frame.header_len, frame.remaining));
+    off += frame.total();
+  }
+  if (off < data.size() && !closing_) {
+    in_.assign(reinterpret_cast<const char*>(data.data() + off), data.size() - off);
+  }
+}
+
+void Client::touch() {
+  if (!dirty_) {
+    dirty_ = true;
+    io_.dirty_.push_back(this);
+  }
+}
+
+void Client::flush() {
+  dirty_ = false;
+  if (!open_ || closing_ || pending_.empty() || writing_active_) return;
+  uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    fail(uv_err_name(n));
+    return;
+  }
+  if (n > 0) pending_.erase(0, static_cast<std::size_t>(n));
+  if (pending_.empty()) return;
+  writing_.swap(pending_);
+  write_req_.data = this;
+  uv_buf_t wb = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &wb, 1, on_write);
+  if (rc != 0) {
+    fail(uv_err_name(rc));
+    return;
+  }
+  writing_active_ = true;
+}
+
+void Client::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<Client*>(req->data);
+  self->writing_active_ = false;
+  self->writing_.clear();
+  if (status != 0) {
+    self->fail(uv_err_name(status));
+    return;
+  }
+  if (!self->pending_.empty()) self->touch();
+}
+
+void Client::fail(const char* why) {
+  if (closing_) return;
+  close_reason_ = why;
+  close();
+}
+
+void Client::close() {
+  if (closing_) return;
+  closing_ = true;
+  auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
+  if (h->loop == nullptr) {  // never initialised
+    closed_ = true;
+    events_.on_closed(*this, close_reason_);
+    return;
+  }
+  if (!uv_is_closing(h)) uv_close(h, on_close);
+}
+
+void Client::on_close(uv_handle_t* h) {
+  auto* self = static_cast<Client*>(h->data);
+  self->closed_ = true;
+  self->open_ = false;
+  self->events_.on_closed(*self, self->close_reason_);
+}
+
+}  // namespace gw::bench

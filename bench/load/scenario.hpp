@@ -1,0 +1,53 @@
+// A benchmark scenario as plain values: who publishes what to whom, at which QoS, rate and payload size,
+// for how long. Scenarios live in bench/scenarios/*.yaml (named as in EMQ's open MQTT benchmark:
+// fan-in, fan-out, p2p, idle connections, QoS 1) and can be overridden from the command line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gateway/base/result.hpp"
+#include "protocols/mqtt/packets.hpp"
+
+namespace gw::bench {
+
+struct Scenario {
+  enum class Kind { Flow, Idle };
+  std::string name;
+  std::string description;
+  Kind kind = Kind::Flow;
+  // Flow: publishers publish to pub_topic, subscribers subscribe to sub_filter. "{i}" in pub_topic is the
+  // publisher's index, "{j}" in sub_filter the subscriber's; delivery is expected wherever the filter
+  // matches the topic, which is how losses are counted.
+  std::uint32_t publishers = 1;
+  std::uint32_t subscribers = 1;
+  std::string pub_topic = "bench/{i}";
+  std::string sub_filter = "bench/#";
+  std::uint8_t qos = 0;         // of the PUBLISH packets sent
+  std::uint8_t sub_qos = 0;     // requested in SUBSCRIBE
+  std::uint32_t payload = 64;   // bytes; at least 24 (the timestamp header)
+  double rate = 0;              // messages per second over all publishers; 0 = as fast as delivered
+  std::uint32_t window = 1000;  // rate 0: messages outstanding (sent, not yet delivered), all publishers
+  double duration_s = 10;
+  double warmup_s = 1;  // excluded from throughput and latency, still counted for losses
+  double drain_s = 5;   // at most this long after the end for the last messages to arrive
+  // Idle: this many connections, CONNECT only.
+  std::uint32_t connections = 10000;
+  mqtt::Version version = mqtt::Version::V311;
+  // What the issue asks of this scenario, checked in the suite's summary: "" (none), "throughput_2x",
+  // "throughput_2x_lossless", "p99_under_1ms", "memory_per_connection".
+  std::string target;
+  // QoS 1/2 messages in flight from the broker to one subscriber, set alike in both brokers' configuration
+  // (netpie-edge limits.max_inflight, Mosquitto max_inflight_messages). 20 is Mosquitto's default.
+  std::uint16_t max_inflight = 20;
+  // Whether the suite also runs Mosquitto with set_tcp_nodelay true for this scenario.
+  bool mosquitto_nodelay = true;
+};
+
+Result<Scenario, std::string> load_scenario(const std::string& path);
+// Applies "key=value" overrides (the same keys as the YAML files).
+Result<bool, std::string> apply_override(Scenario& s, const std::string& key_value);
+std::string expand(const std::string& pattern, const char* var, std::uint32_t n);
+
+}  // namespace gw::bench
