@@ -23,6 +23,8 @@ class HistoryTable {
   Status load();  // row count
   void begin() { saved_rows_ = rows_; }
   void rolled_back() { rows_ = saved_rows_; }
+  std::uint64_t mark() const { return rows_; }
+  void rollback_to(std::uint64_t rows) { rows_ = rows; }
 
   // Whether a topic matches one of the history filters (pure; safe on any thread).
   bool wants(std::string_view topic) const;

@@ -3,6 +3,8 @@
 #include "storage/outbox_table.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 namespace gw::storage {
 namespace {
@@ -69,13 +71,15 @@ Status OutboxTable::load(std::uint64_t* requeued) {
 }
 
 void OutboxTable::begin() {
-  saved_ = c_;
-  origin_undo_.clear();
+  origin_log_.clear();
+  base_ = mark();
 }
 
 Status OutboxTable::before_commit() {
-  for (const auto& [origin, old] : origin_undo_) {
-    (void)old;
+  std::unordered_set<std::string_view> written;
+  for (const auto& entry : origin_log_) {
+    const std::string& origin = entry.first;
+    if (!written.insert(origin).second) continue;
     StmtScope scope(origin_upsert_);
     origin_upsert_.bind_text(1, origin);
     origin_upsert_.bind_u64(2, origin_seq_[origin]);
@@ -86,27 +90,37 @@ Status OutboxTable::before_commit() {
 }
 
 void OutboxTable::committed() {
-  origin_undo_.clear();
+  origin_log_.clear();
 }
 
 void OutboxTable::rolled_back() {
-  // A refusal happened whatever became of the transaction, so its counter is kept.
-  std::uint64_t rejected = c_.drops[static_cast<std::size_t>(DropReason::RejectedFull)];
-  c_ = saved_;
-  c_.drops[static_cast<std::size_t>(DropReason::RejectedFull)] = rejected;
-  for (const auto& [origin, old] : origin_undo_) {
+  rollback_to(base_);
+  origin_log_.clear();
+}
+
+OutboxTable::Mark OutboxTable::mark() const {
+  return Mark{c_, origin_log_.size()};
+}
+
+void OutboxTable::rollback_to(const Mark& m) {
+  const auto kRejected = static_cast<std::size_t>(DropReason::RejectedFull);
+  std::uint64_t rejected = c_.drops[kRejected];
+  c_ = m.c;
+  c_.drops[kRejected] = rejected;
+  while (origin_log_.size() > m.log_size) {
+    auto& [origin, old] = origin_log_.back();
     if (old == 0) {
       origin_seq_.erase(origin);
     } else {
       origin_seq_[origin] = old;
     }
+    origin_log_.pop_back();
   }
-  origin_undo_.clear();
 }
 
 std::uint64_t OutboxTable::next_origin_seq(const std::string& origin) {
   auto [it, inserted] = origin_seq_.try_emplace(origin, 0);
-  origin_undo_.try_emplace(origin, inserted ? 0 : it->second);
+  origin_log_.emplace_back(origin, inserted ? 0 : it->second);
   return ++it->second;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
@@ -24,7 +25,21 @@
 namespace gw::storage {
 
 class OutboxTable {
+  struct Counters {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t enqueued = 0;
+    std::uint64_t acked = 0;
+    std::uint64_t last_id = 0;
+    DropCounters drops{};
+  };
+
  public:
+  struct Mark {
+    Counters c;
+    std::size_t log_size = 0;
+  };
+
   OutboxTable(const OutboxLimits& limits, const Clock& clock) : limits_(limits), clock_(clock) {}
 
   Status prepare(Db& db);
@@ -32,11 +47,15 @@ class OutboxTable {
   // run to the queue (the cloud connection they were sent on is gone). Runs its own transaction.
   Status load(std::uint64_t* requeued = nullptr);
 
-  // Transaction hooks, called by the store around each batch.
+  // Transaction hooks, called by the store around each batch; mark()/rollback_to() bracket one request
+  // inside a savepoint. A rollback keeps the count of refusals (they happened whatever became of it).
+  struct Mark;
   void begin();
   Status before_commit();  // writes the per-origin sequences touched in this transaction
   void committed();
   void rolled_back();
+  Mark mark() const;
+  void rollback_to(const Mark& m);
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
@@ -64,15 +83,6 @@ class OutboxTable {
   }
 
  private:
-  struct Counters {
-    std::uint64_t rows = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t enqueued = 0;
-    std::uint64_t acked = 0;
-    std::uint64_t last_id = 0;
-    DropCounters drops{};
-  };
-
   // NotFound-like result: false when nothing queued could be dropped.
   Result<bool, Status> drop_oldest(DropReason reason);
   std::uint64_t next_origin_seq(const std::string& origin);
@@ -81,10 +91,11 @@ class OutboxTable {
   const Clock& clock_;
   Db* db_ = nullptr;
   Counters c_;
-  Counters saved_;
+  Mark base_;
   std::unordered_map<std::string, std::uint64_t> origin_seq_;
-  // Origins touched in the open transaction with their value before it (0 = absent before).
-  std::unordered_map<std::string, std::uint64_t> origin_undo_;
+  // Every per-origin increment of the open transaction with the value before it (0 = absent before),
+  // to undo in reverse and to know which origins to write at commit.
+  std::vector<std::pair<std::string, std::uint64_t>> origin_log_;
 
   Stmt insert_, select_ready_, select_ready_lane_, mark_, delete_acked_, requeue_range_, requeue_all_;
   Stmt max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_;

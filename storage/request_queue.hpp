@@ -27,6 +27,7 @@ struct Request {
   std::size_t bytes = 0;   // counts against the queue's byte bound
   bool retry = true;       // fire-and-forget writes are kept and tried again after a failed transaction
   bool control = false;    // a flush barrier: carries no data and is never refused by the bound
+  Time first_failure{};    // when a kept fire-and-forget write first failed
   std::function<Status(Tables&)> apply;      // storage thread, inside the batch transaction; may be empty
   std::function<void(Status)> done;          // loop thread, after the commit; may be empty
   std::function<void(Status)> on_committed;  // storage thread, after the commit (sync calls, flush)

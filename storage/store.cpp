@@ -73,7 +73,12 @@ Result<bool, OpenError> Store::init() {
   tables_ = std::make_unique<Tables>(options_.outbox, options_.history, clock_);
   Status s = tables_->prepare(db_);
   if (s != Status::Ok) return fail(s, "preparing statements failed");
-  int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"}, {&commit_, "COMMIT"}, {&rollback_, "ROLLBACK"}});
+  int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"},
+                                      {&commit_, "COMMIT"},
+                                      {&rollback_, "ROLLBACK"},
+                                      {&savepoint_, "SAVEPOINT request"},
+                                      {&release_, "RELEASE request"},
+                                      {&rollback_to_, "ROLLBACK TO request"}});
   if (rc != SQLITE_OK) return fail(status_from_sqlite(rc), "preparing statements failed");
   std::uint64_t requeued = 0;
   s = tables_->outbox.load(&requeued);
@@ -511,7 +516,8 @@ void Store::run() {
       maintain();
       next_maintenance_ = SteadyTime::now() + interval;
     }
-    if (open && work_stats_.degraded) std::this_thread::sleep_for(options_.retry_backoff);
+    // Nothing committed: wait before trying again (requests queue up meanwhile, within the bound).
+    if (open && last_batch_failed_) std::this_thread::sleep_for(options_.retry_backoff);
   }
   if (!retry_.empty()) {
     GW_LOG(Error, "store", "database %s: closing with %zu unwritten requests (no one waits on them): %s",
@@ -520,6 +526,71 @@ void Store::run() {
     retry_.clear();
   }
   publish_stats();
+}
+
+Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
+                              std::string& error_text) {
+  std::fill(status.begin(), status.end(), Status::Ok);
+  int rc = begin_.run();
+  if (rc != SQLITE_DONE) {
+    error_text = db_.errmsg();
+    return status_from_sqlite(rc);
+  }
+  tables_->begin();
+  Status fatal = Status::Ok;
+  for (std::size_t i = 0; i < batch.size() && fatal == Status::Ok; ++i) {
+    if (!batch[i].apply) continue;
+    if (!salvage) {
+      Status s = batch[i].apply(*tables_);
+      if (fails_transaction(s)) {
+        fatal = s;
+        error_text = db_.errmsg();
+      }
+      status[i] = s;
+      continue;
+    }
+    // Salvage: each request in its own savepoint, so one that cannot be written (a full disk) is
+    // rolled back alone and the others, an ack that frees space among them, still commit.
+    rc = savepoint_.run();
+    if (rc != SQLITE_DONE) {
+      fatal = status_from_sqlite(rc);
+      error_text = db_.errmsg();
+      break;
+    }
+    Tables::Mark mark = tables_->mark();
+    Status s = batch[i].apply(*tables_);
+    if (fails_transaction(s)) {
+      error_text = db_.errmsg();
+      if (!db_.in_transaction()) {  // SQLite rolled the whole transaction back by itself
+        fatal = s;
+        break;
+      }
+      rollback_to_.run();
+      tables_->rollback_to(mark);
+    }
+    release_.run();
+    status[i] = s;
+  }
+  if (fatal == Status::Ok) {
+    fatal = tables_->before_commit();
+    if (fatal != Status::Ok) error_text = db_.errmsg();
+  }
+  if (fatal == Status::Ok) {
+    rc = commit_.run();
+    if (rc != SQLITE_DONE) {
+      fatal = status_from_sqlite(rc);
+      if (fatal == Status::Ok) fatal = Status::Internal;
+      error_text = db_.errmsg();
+    }
+  }
+  if (fatal != Status::Ok) {
+    // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR); ROLLBACK only if not.
+    if (db_.in_transaction()) rollback_.run();
+    tables_->rolled_back();
+  } else {
+    tables_->committed();
+  }
+  return fatal;
 }
 
 void Store::execute(std::vector<Request>& batch) {
@@ -533,52 +604,22 @@ void Store::execute(std::vector<Request>& batch) {
   const std::uint64_t last_id_before = tables_->outbox.last_id();
   Status fatal = Status::Ok;
   std::string error_text;
-  std::uint64_t applied = 0;
   if (work) {
-    int rc = begin_.run();
-    if (rc != SQLITE_DONE) {
-      fatal = status_from_sqlite(rc);
-      error_text = db_.errmsg();
-    } else {
-      tables_->begin();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (!batch[i].apply) continue;
-        Status s = batch[i].apply(*tables_);
-        if (fails_transaction(s)) {
-          fatal = s;
-          error_text = db_.errmsg();
-          break;
-        }
-        status[i] = s;
-        applied += 1;
-      }
-      if (fatal == Status::Ok) {
-        fatal = tables_->before_commit();
-        if (fatal != Status::Ok) error_text = db_.errmsg();
-      }
-      if (fatal == Status::Ok) {
-        rc = commit_.run();
-        if (rc != SQLITE_DONE) {
-          fatal = status_from_sqlite(rc);
-          if (fatal == Status::Ok) fatal = Status::Internal;
-          error_text = db_.errmsg();
-        }
-      }
-      if (fatal != Status::Ok) {
-        // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR); ROLLBACK only if not.
-        if (db_.in_transaction()) rollback_.run();
-        tables_->rolled_back();
-      } else {
-        tables_->committed();
-      }
-    }
+    // Fast path: one transaction for the batch. After a failure, and while the store is degraded, the
+    // batch runs in salvage mode (a savepoint per request).
+    bool salvage = work_stats_.degraded;
+    fatal = run_transaction(batch, status, salvage, error_text);
+    if (fatal != Status::Ok && !salvage) fatal = run_transaction(batch, status, true, error_text);
   }
-
-  if (fatal != Status::Ok) {
-    note_failure(fatal, error_text);
+  Status worst = fatal;
+  std::uint64_t applied = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (worst == Status::Ok && fails_transaction(status[i])) worst = status[i];
+    if (fatal == Status::Ok && batch[i].apply && status[i] == Status::Ok) applied += 1;
+  }
+  if (worst != Status::Ok) {
+    note_failure(worst, error_text);
   } else if (work) {
-    work_stats_.transactions += 1;
-    work_stats_.requests += applied;
     if (failures_in_row_ > 0) {
       GW_LOG(Info, "store", "database %s: writes succeed again after %llu failed transactions",
              options_.path.c_str(), static_cast<unsigned long long>(failures_in_row_));
@@ -586,15 +627,27 @@ void Store::execute(std::vector<Request>& batch) {
     failures_in_row_ = 0;
     work_stats_.degraded = false;
   }
+  if (work && fatal == Status::Ok) {
+    work_stats_.transactions += 1;
+    work_stats_.requests += applied;
+  }
 
+  const auto now = SteadyTime::now();
   std::vector<Completion> out;
   out.reserve(batch.size() + 1);
   std::vector<std::pair<std::function<void(Status)>, Status>> committed_hooks;
+  std::size_t given_up = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Request& r = batch[i];
     Status final = (fatal != Status::Ok && status[i] == Status::Ok) ? fatal : status[i];
-    if (fatal != Status::Ok && r.retry && r.apply && !r.done && !r.on_committed) {
-      retry_.push_back(std::move(r));  // no one waits on it: keep it for the next transaction
+    if (fails_transaction(final) && r.retry && r.apply && !r.done && !r.on_committed) {
+      // No one waits on it: keep it for a later transaction, for at most retry_give_up.
+      if (r.first_failure == SteadyTime::time_point{}) r.first_failure = now;
+      if (now - r.first_failure <= options_.retry_give_up) {
+        retry_.push_back(std::move(r));
+      } else {
+        given_up += 1;
+      }
       continue;
     }
     if (r.on_committed) committed_hooks.emplace_back(std::move(r.on_committed), final);
@@ -603,9 +656,12 @@ void Store::execute(std::vector<Request>& batch) {
   if (retry_.size() > options_.queue_max_requests) {
     std::size_t excess = retry_.size() - options_.queue_max_requests;
     retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(excess));
-    work_stats_.retry_dropped += excess;
-    GW_LOG(Warn, "store", "database %s: gave up %zu unwritten requests no one waits on (retry list full)",
-           options_.path.c_str(), excess);
+    given_up += excess;
+  }
+  if (given_up > 0) {
+    work_stats_.retry_dropped += given_up;
+    GW_LOG(Warn, "store", "database %s: gave up %zu unwritten requests no one waits on (%s)",
+           options_.path.c_str(), given_up, std::string(to_string(worst)).c_str());
   }
   const std::uint64_t last_id = tables_->outbox.last_id();
   if (fatal == Status::Ok && last_id != last_id_before) {
@@ -622,6 +678,7 @@ void Store::execute(std::vector<Request>& batch) {
   completions_.post(std::move(out));
   for (auto& [hook, s] : committed_hooks) hook(s);
   checkpoint_if_needed();
+  last_batch_failed_ = fatal != Status::Ok;
 }
 
 void Store::note_failure(Status s, const std::string& detail) {

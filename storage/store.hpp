@@ -59,6 +59,7 @@ struct StoreOptions {
   std::uint32_t vacuum_free_pages = 1024;                // store.vacuum_free_pages (0 = never)
   std::chrono::milliseconds maintenance_interval{1000};  // store.maintenance_interval_ms
   std::chrono::milliseconds retry_backoff{250};          // store.retry_backoff_ms
+  std::chrono::milliseconds retry_give_up{600000};       // store.retry_give_up_ms (10 min)
   OutboxLimits outbox;     // store.outbox.{max_rows, max_bytes, max_age_s, policy}
   HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
 };
@@ -195,8 +196,10 @@ class Store {
   Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work);
 
   void run();                                 // the storage thread
-  void execute(std::vector<Request>& batch);  // one transaction
-  void maintain();                            // prune, checkpoint, vacuum
+  void execute(std::vector<Request>& batch);  // one transaction (two after a failure)
+  Status run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
+                         std::string& error_text);
+  void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
   void note_failure(Status s, const std::string& detail);
   void publish_stats();
@@ -214,7 +217,8 @@ class Store {
 
   // Storage thread only.
   std::vector<Request> retry_;
-  Stmt begin_, commit_, rollback_;
+  Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+  bool last_batch_failed_ = false;
   std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
   std::uint64_t wal_ckpt_now_ = 0;    // of which already checkpointed
   std::uint64_t failures_in_row_ = 0;

@@ -32,6 +32,16 @@ struct Tables {
     outbox.rolled_back();
     history.rolled_back();
   }
+  // The in-memory side of a savepoint around one request.
+  struct Mark {
+    OutboxTable::Mark outbox;
+    std::uint64_t history_rows = 0;
+  };
+  Mark mark() const { return Mark{outbox.mark(), history.mark()}; }
+  void rollback_to(const Mark& m) {
+    outbox.rollback_to(m.outbox);
+    history.rollback_to(m.history_rows);
+  }
 
   OutboxTable outbox;
   SessionTable sessions;

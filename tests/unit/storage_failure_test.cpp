@@ -1,1 +1,237 @@
-// Filled in by the next commit.
+// Unit tests for a full disk: durable writes are refused with a reason (DiskFull), the file stays
+// consistent (PRAGMA integrity_check = ok), the store keeps running, fire-and-forget writes are kept and
+// written later, and writes succeed again by themselves once space returns; no acknowledged row is lost.
+// Two ways to fill up: the database size cap (max_page_count, always) and a 1 MiB tmpfs (root only;
+// skipped elsewhere). Also the mapping of SQLite result codes to Status.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "storage/store.hpp"
+
+namespace gw::storage {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string make_temp_dir() {
+  char tmpl[] = "/tmp/gw-storage-failure-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  return d ? d : "";
+}
+
+std::string query_text(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  std::string out = "error";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(s, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "";
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+OutboxMessage big(std::size_t n) {
+  OutboxMessage m;
+  m.origin = "dev";
+  m.topic = "farm/dev";
+  m.payload.assign(n, 'x');
+  return m;
+}
+
+class DiskFullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir();
+    ASSERT_FALSE(dir_.empty());
+    options_.path = dir_ + "/store.db";
+    options_.retry_backoff = 5ms;
+    options_.maintenance_interval = std::chrono::hours(1);
+    options_.vacuum_free_pages = 0;
+  }
+  void TearDown() override {
+    store_.reset();
+    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
+    fs::remove_all(dir_);
+  }
+  void open() {
+    store_.reset();
+    auto r = Store::open(options_, clock_);
+    ASSERT_TRUE(r) << r.error().message;
+    store_ = std::move(r.value());
+  }
+  // Enqueues one message and waits for its completion.
+  Result<OutboxEnqueued, Status> enqueue_sync(const OutboxMessage& m) {
+    std::optional<Result<OutboxEnqueued, Status>> out;
+    Status s =
+        store_->outbox_enqueue(m, [&](Result<OutboxEnqueued, Status> r) { out.emplace(std::move(r)); });
+    if (s != Status::Ok) return unexpected(s);
+    store_->flush();
+    store_->run_completions();
+    if (!out) return unexpected(Status::Internal);
+    return *out;
+  }
+  // Fills the store until a durable write is refused; returns the ids that were acknowledged.
+  std::vector<std::uint64_t> fill(std::size_t payload, Status& refusal) {
+    std::vector<std::uint64_t> acked;
+    refusal = Status::Ok;
+    for (int i = 0; i < 2000; ++i) {
+      auto r = enqueue_sync(big(payload));
+      if (!r) {
+        refusal = r.error();
+        break;
+      }
+      acked.push_back(r.value().id);
+    }
+    return acked;
+  }
+  std::set<std::uint64_t> ids_in_file() {
+    std::set<std::uint64_t> ids;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(options_.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* s = nullptr;
+      sqlite3_prepare_v2(db, "SELECT id FROM outbox", -1, &s, nullptr);
+      while (sqlite3_step(s) == SQLITE_ROW)
+        ids.insert(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
+      sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return ids;
+  }
+
+  std::string dir_;
+  bool mounted_ = false;
+  ManualClock clock_;
+  StoreOptions options_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(DiskFullTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenRowsAreAcked) {
+  options_.max_db_bytes = 64 * 4096;
+  open();
+  Status refusal = Status::Ok;
+  const std::vector<std::uint64_t> acked = fill(3000, refusal);
+  ASSERT_EQ(refusal, Status::DiskFull);
+  ASSERT_GT(acked.size(), 10u);
+  auto st = store_->stats();
+  EXPECT_TRUE(st.degraded);
+  EXPECT_EQ(st.last_error, Status::DiskFull);
+  EXPECT_GE(st.failed_transactions, 1u);
+  EXPECT_EQ(st.outbox_rows, acked.size());  // counters rolled back with the refused write
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(ids_in_file(), std::set<std::uint64_t>(acked.begin(), acked.end()));
+
+  // Still full: another durable write is refused; a write no one waits on is kept for later.
+  EXPECT_FALSE(enqueue_sync(big(3000)));
+  ASSERT_EQ(store_->kv_put("netpie/token", std::string(3000, 't')), Status::Ok);
+  EXPECT_EQ(store_->flush(), Status::Ok);
+
+  // The uplink drains half of the backlog: the rows are deleted and their pages reused.
+  bool read = false;
+  store_->outbox_read(OutboxReadOptions{.max_rows = static_cast<std::uint32_t>(acked.size() / 2)},
+                      [&](Result<std::vector<OutboxRecord>, Status> r) {
+                        ASSERT_TRUE(r);
+                        std::vector<std::uint64_t> ids;
+                        for (const auto& rec : r.value()) ids.push_back(rec.id);
+                        store_->outbox_ack(to_ranges(ids));
+                        read = true;
+                      });
+  EXPECT_EQ(store_->flush(), Status::Ok);
+  store_->run_completions();
+  ASSERT_TRUE(read);
+  EXPECT_EQ(store_->flush(), Status::Ok);
+
+  // Writes succeed again, by themselves: the kept kv write, then new durable ones.
+  auto again = enqueue_sync(big(3000));
+  ASSERT_TRUE(again) << to_string(again.error());
+  auto token = store_->kv_get_sync("netpie/token");
+  ASSERT_TRUE(token);
+  EXPECT_TRUE(token.value().has_value());
+  EXPECT_FALSE(store_->stats().degraded);
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+  // The unacknowledged half of what was accepted is all there.
+  std::set<std::uint64_t> in_file = ids_in_file();
+  for (std::size_t i = acked.size() / 2; i < acked.size(); ++i) EXPECT_EQ(in_file.count(acked[i]), 1u);
+}
+
+TEST_F(DiskFullTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFreed) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  if (mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+  }
+  mounted_ = true;
+  {
+    std::ofstream ballast(dir_ + "/ballast", std::ios::binary);
+    std::string block(64 * 1024, 'b');
+    for (int i = 0; i < 4; ++i) ballast << block;
+  }
+  options_.max_db_bytes = 0;
+  options_.checkpoint_pages = 32;
+  options_.cache_kib = 256;
+  open();
+  Status refusal = Status::Ok;
+  const std::vector<std::uint64_t> acked = fill(2000, refusal);
+  ASSERT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+  ASSERT_GT(acked.size(), 20u);
+  EXPECT_EQ(store_->stats().last_error, Status::DiskFull);
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+
+  // Still full, and still running.
+  EXPECT_FALSE(enqueue_sync(big(2000)));
+  // Someone frees space; the next write succeeds without any intervention.
+  fs::remove(dir_ + "/ballast");
+  auto again = enqueue_sync(big(2000));
+  ASSERT_TRUE(again) << to_string(again.error());
+  EXPECT_FALSE(store_->stats().degraded);
+  store_->close();
+
+  // Every acknowledged message survived, and the file is consistent after a restart.
+  open();
+  EXPECT_EQ(store_->stats().outbox_rows, acked.size() + 1);
+  std::set<std::uint64_t> in_file = ids_in_file();
+  for (std::uint64_t id : acked) EXPECT_EQ(in_file.count(id), 1u) << id;
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+TEST(StorageStatus, MapsSqliteResultCodes) {
+  EXPECT_EQ(status_from_sqlite(SQLITE_OK), Status::Ok);
+  EXPECT_EQ(status_from_sqlite(SQLITE_DONE), Status::Ok);
+  EXPECT_EQ(status_from_sqlite(SQLITE_FULL), Status::DiskFull);
+  EXPECT_EQ(status_from_sqlite(SQLITE_READONLY), Status::ReadOnly);
+  EXPECT_EQ(status_from_sqlite(SQLITE_READONLY_DBMOVED), Status::ReadOnly);
+  EXPECT_EQ(status_from_sqlite(SQLITE_IOERR), Status::IoError);
+  EXPECT_EQ(status_from_sqlite(SQLITE_IOERR_FSYNC), Status::IoError);
+  EXPECT_EQ(status_from_sqlite(SQLITE_IOERR_SHMSIZE), Status::IoError);
+  EXPECT_EQ(status_from_sqlite(SQLITE_CORRUPT), Status::Corrupt);
+  EXPECT_EQ(status_from_sqlite(SQLITE_NOTADB), Status::Corrupt);
+  EXPECT_EQ(status_from_sqlite(SQLITE_BUSY_SNAPSHOT), Status::Busy);
+  EXPECT_EQ(status_from_sqlite(SQLITE_CANTOPEN), Status::CantOpen);
+  EXPECT_EQ(status_from_sqlite(SQLITE_CONSTRAINT), Status::Internal);
+  EXPECT_TRUE(fails_transaction(Status::DiskFull));
+  EXPECT_TRUE(fails_transaction(Status::ReadOnly));
+  EXPECT_TRUE(fails_transaction(Status::IoError));
+  EXPECT_FALSE(fails_transaction(Status::QuotaExceeded));
+  EXPECT_EQ(to_string(Status::DiskFull), "disk_full");
+  EXPECT_EQ(to_string(Status::QuotaExceeded), "quota_exceeded");
+}
+
+}  // namespace
+}  // namespace gw::storage
