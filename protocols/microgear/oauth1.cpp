@@ -209,6 +209,39 @@ Verdict verify_hmac_sha1(std::string_view method, std::string_view base_uri, con
   return constant_time_equal(expected, *signature) ? Verdict::Ok : Verdict::BadSignature;
 }
 
+Result<Params, HeaderError> request_params(const http::Request& req) {
+  std::optional<AuthorizationHeader> header;
+  if (const std::string* value = req.headers.find("Authorization")) {
+    auto parsed = parse_authorization(*value);
+    if (!parsed) return unexpected(parsed.error());
+    header = std::move(parsed.value());
+  }
+  // RFC 5849 §3.4.1.3.1: the body counts only when it is single-part form-urlencoded.
+  std::optional<Params> body;
+  const std::string_view type = req.headers.get("Content-Type");
+  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
+  if (type.size() >= kForm.size() && http::iequals(type.substr(0, kForm.size()), kForm)) {
+    body = http::parse_query(req.body);
+  }
+  return gather_params(header ? &*header : nullptr, req.query_params, body ? &*body : nullptr);
+}
+
+std::string request_base_uri(const http::Request& req, std::string_view scheme,
+                             std::string_view fallback_host) {
+  std::string_view host = req.authority;
+  if (host.empty()) host = req.headers.get("Host");
+  if (host.empty()) host = fallback_host;
+  return base_string_uri(scheme, host, req.path);
+}
+
+Verdict verify_request(const http::Request& req, std::string_view scheme, std::string_view fallback_host,
+                       std::string_view consumer_secret, std::string_view token_secret) {
+  const auto params = request_params(req);
+  if (!params) return Verdict::MissingParam;
+  return verify_hmac_sha1(req.method, request_base_uri(req, scheme, fallback_host), params.value(),
+                          consumer_secret, token_secret);
+}
+
 TimestampCheck check_timestamp(std::string_view timestamp, std::int64_t now, std::int64_t max_age,
                                std::int64_t max_ahead) {
   // At most 18 digits: fits in int64 without overflow checks.

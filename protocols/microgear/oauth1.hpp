@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "gateway/base/result.hpp"
+#include "protocols/http/request.hpp"
 #include "protocols/http/url_encoding.hpp"
 
 namespace gw::microgear {
@@ -81,6 +82,19 @@ const char* to_string(Verdict v);
 // the constant "sdjkjdf8" (§3.2). Timestamps are checked separately (check_timestamp).
 Verdict verify_hmac_sha1(std::string_view method, std::string_view base_uri, const Params& params,
                          std::string_view consumer_secret, std::string_view token_secret);
+
+// The same three steps for a parsed HTTP request, which is what the gearauth endpoint has:
+// - request_params: the Authorization header's parameters when it is OAuth (none when absent), the
+//   query's, and the body's when Content-Type is application/x-www-form-urlencoded.
+// - request_base_uri: `scheme` (the listener's: "http" or "https"), the authority of an absolute-form
+//   target, else the Host header, else `fallback_host` (the configured gearauth host), and the path.
+// - verify_request: both of the above, then verify_hmac_sha1. A non-OAuth or malformed
+//   Authorization header gives MissingParam.
+Result<Params, HeaderError> request_params(const http::Request& req);
+std::string request_base_uri(const http::Request& req, std::string_view scheme,
+                             std::string_view fallback_host);
+Verdict verify_request(const http::Request& req, std::string_view scheme, std::string_view fallback_host,
+                       std::string_view consumer_secret, std::string_view token_secret);
 
 enum class TimestampCheck { Ok, Malformed, TooOld, TooNew };
 // oauth_timestamp is decimal Unix seconds; accepted when now - max_age <= ts <= now + max_ahead.

@@ -325,5 +325,68 @@ TEST(OAuth1Client, AtokenRequestCarriesTokenVerifierAndRealm) {
   EXPECT_EQ(verify_hmac_sha1("POST", kAtokenUri, h->params, kSecret, r.token_secret), Verdict::Ok);
 }
 
+// ---- From a parsed HTTP request ----
+
+http::Request parse_http(std::string_view bytes) {
+  http::RequestParser parser;
+  EXPECT_EQ(parser.feed(bytes).status, http::ParseStatus::Complete);
+  return parser.take_request();
+}
+
+TEST(OAuth1Request, NodeRequestWithFormContentTypeAndEmptyBody) {
+  const std::string bytes =
+      "POST /api/rtoken HTTP/1.1\r\nHost: ga.netpie.io:8080\r\nAuthorization: " +
+      sign_request(vector_request()).authorization +
+      "\r\nContent-length: 0\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n";
+  const http::Request req = parse_http(bytes);
+  EXPECT_EQ(request_base_uri(req, "http", "unused"), kRtokenUri);
+  EXPECT_EQ(verify_request(req, "http", "unused", kSecret, ""), Verdict::Ok);
+  EXPECT_EQ(verify_request(req, "https", "unused", kSecret, ""), Verdict::BadSignature);
+}
+
+TEST(OAuth1Request, HostlessRequestUsesTheConfiguredHost) {
+  const std::string bytes =
+      "POST /api/rtoken HTTP/1.1\r\nAuthorization: " + sign_request(vector_request()).authorization +
+      "\r\n\r\n";
+  const http::Request req = parse_http(bytes);
+  EXPECT_EQ(verify_request(req, "http", "ga.netpie.io:8080", kSecret, ""), Verdict::Ok);
+  EXPECT_EQ(verify_request(req, "http", "ga.netpie.io", kSecret, ""), Verdict::BadSignature);
+}
+
+TEST(OAuth1Request, AbsoluteFormAuthorityWinsOverHost) {
+  const std::string bytes =
+      "POST http://ga.netpie.io:8080/api/rtoken HTTP/1.1\r\nHost: proxy:3128\r\nAuthorization: " +
+      sign_request(vector_request()).authorization + "\r\n\r\n";
+  EXPECT_EQ(verify_request(parse_http(bytes), "http", "x", kSecret, ""), Verdict::Ok);
+}
+
+TEST(OAuth1Request, ParametersInAFormBodyAndInTheQuery) {
+  ClientRequest c = vector_request();
+  c.extra = {{"extra", "a b"}};
+  const SignedRequest s = sign_request(c);
+  Params body = header_params(s.authorization);
+  const std::string form = http::build_query(body);
+  // All OAuth parameters in the body, the extra one in the query.
+  const std::string bytes =
+      "POST /api/rtoken?extra=a+b HTTP/1.1\r\nHost: ga.netpie.io:8080\r\n"
+      "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\nContent-Length: " +
+      std::to_string(form.size()) + "\r\n\r\n" + form;
+  EXPECT_EQ(verify_request(parse_http(bytes), "http", "x", kSecret, ""), Verdict::Ok);
+  // The same body under another content type is not part of the signature.
+  const std::string other =
+      "POST /api/rtoken?extra=a+b HTTP/1.1\r\nHost: ga.netpie.io:8080\r\n"
+      "Content-Type: text/plain\r\nContent-Length: " +
+      std::to_string(form.size()) + "\r\n\r\n" + form;
+  EXPECT_EQ(verify_request(parse_http(other), "http", "x", kSecret, ""), Verdict::MissingParam);
+}
+
+TEST(OAuth1Request, NonOAuthOrBrokenHeader) {
+  EXPECT_EQ(verify_request(parse_http("POST /api/rtoken HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n"),
+                           "http", "h", kSecret, ""),
+            Verdict::MissingParam);
+  EXPECT_EQ(request_params(parse_http("POST / HTTP/1.1\r\nAuthorization: OAuth a=\"1\r\n\r\n")).error(),
+            HeaderError::Malformed);
+}
+
 }  // namespace
 }  // namespace gw::microgear
