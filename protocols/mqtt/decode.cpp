@@ -239,7 +239,7 @@ Fault decode_publish(Version v, std::uint8_t flags, Reader& r, Publish& p) {
   if (auto f = read_utf8(r, p.topic, "truncated topic name")) return f;
   // MQTT-3.3.2-2: no wildcards in a topic name. An empty name is only legal in 5.0, with a Topic Alias
   // (whether an alias is there is checked by the broker, which owns the alias table).
-  if (p.topic.find_first_of("+#") != std::string::npos) {
+  if (p.topic.find('+') != std::string::npos || p.topic.find('#') != std::string::npos) {
     return Error{Reason::TopicNameInvalid, "wildcard in topic name"};
   }
   if (p.topic.empty() && !is_v5(v)) return Error{Reason::TopicNameInvalid, "empty topic name"};

@@ -15,8 +15,9 @@ namespace {
 constexpr std::size_t kMaxTopicBytes = 65'535;  // a UTF-8 Encoded String's length field is 16 bits
 constexpr std::string_view kSharePrefix = "$share/";
 
+// Two memchr scans are much faster than find_first_of, which tests every byte against the set.
 bool has_wildcard(std::string_view s) {
-  return s.find_first_of("+#") != std::string_view::npos;
+  return std::memchr(s.data(), '+', s.size()) != nullptr || std::memchr(s.data(), '#', s.size()) != nullptr;
 }
 
 // A filter without the $share prefix handling. MQTT 5.0 §4.7.1: '#' must be a whole level and the last
