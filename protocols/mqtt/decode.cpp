@@ -300,7 +300,7 @@ Fault decode_subscribe(Version v, std::uint8_t flags, Reader& r, Subscribe& s) {
       if (sub.options.no_local && parse_shared(sub.filter))
         return protocol_error("No Local on a shared subscription");
     } else {
-      // 3.1.1 MQTT-3-8.3-4: reserved bits or QoS 3 make the packet malformed.
+      // 3.1.1 MQTT-3.8.3-4: reserved bits or QoS 3 make the packet malformed.
       if (v == Version::V311 && (o & 0xFC) != 0) return malformed("requested QoS reserved bits set");
       if (sub.options.max_qos == 3) return malformed("subscription QoS 3");
     }
