@@ -60,6 +60,8 @@ Result<bool, OpenError> Store::init() {
   dbo.max_db_bytes = options_.max_db_bytes;
   dbo.cache_kib = options_.cache_kib;
   dbo.wal_size_limit_bytes = 2ull * options_.checkpoint_pages * 4096;
+  vfs_ = std::make_unique<CountingVfs>();
+  if (vfs_->ok()) dbo.vfs = vfs_->name();
   auto info = open_database(db_, dbo);
   if (!info) {
     GW_LOG(Error, "store", "%s", info.error().message.c_str());
@@ -745,10 +747,8 @@ void Store::checkpoint_if_needed() {
   // RESTART: copy the WAL into the database and make the next write start the WAL from the beginning,
   // so the WAL file is reused rather than grown.
   int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
-  if (ckpt > 0 && static_cast<std::uint64_t>(ckpt) > wal_ckpt_now_) {
-    work_stats_.checkpointed_pages += static_cast<std::uint64_t>(ckpt) - wal_ckpt_now_;
-    wal_ckpt_now_ = static_cast<std::uint64_t>(ckpt);
-  }
+  work_stats_.checkpoints += 1;
+  if (ckpt > 0) wal_ckpt_now_ = std::max(wal_ckpt_now_, static_cast<std::uint64_t>(ckpt));
   if (rc == SQLITE_OK && log == ckpt) {
     wal_frames_now_ = 0;
     wal_ckpt_now_ = 0;
@@ -772,7 +772,10 @@ int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
 
 void Store::publish_stats() {
   StoreStats& w = work_stats_;
-  w.bytes_written = w.wal_frames * (w.page_size + 24) + w.checkpointed_pages * w.page_size;
+  if (vfs_ && vfs_->ok()) {
+    w.bytes_written = vfs_->bytes_written();
+    w.syncs = vfs_->syncs();
+  }
   if (tables_) {
     w.outbox_rows = tables_->outbox.rows();
     w.outbox_bytes = tables_->outbox.bytes();

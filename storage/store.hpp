@@ -35,6 +35,7 @@
 #include "gateway/base/clock.hpp"
 #include "gateway/base/result.hpp"
 #include "storage/completion_queue.hpp"
+#include "storage/counting_vfs.hpp"
 #include "storage/open.hpp"
 #include "storage/records.hpp"
 #include "storage/request_queue.hpp"
@@ -74,10 +75,11 @@ struct StoreStats {
   std::uint64_t queue_full = 0;           // submissions refused with QueueFull
   std::uint64_t retry_dropped = 0;        // fire-and-forget writes given up (retry list over its bound)
   std::uint32_t page_size = 4096;
-  std::uint64_t wal_frames = 0;          // pages appended to the WAL
-  std::uint64_t checkpointed_pages = 0;  // pages copied from the WAL into the database file
-  std::uint64_t bytes_written = 0;       // wal_frames * (page_size + 24) + checkpointed_pages * page_size
-  std::uint64_t vacuumed_pages = 0;      // pages returned to the file system by incremental_vacuum
+  std::uint64_t bytes_written = 0;   // every byte SQLite wrote to the database, WAL and journal files
+  std::uint64_t syncs = 0;           // fsync calls on them
+  std::uint64_t wal_frames = 0;      // pages appended to the WAL (each is page_size + 24 bytes)
+  std::uint64_t checkpoints = 0;     // checkpoints run (the WAL copied back into the database file)
+  std::uint64_t vacuumed_pages = 0;  // pages returned to the file system by incremental_vacuum
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
   std::uint64_t outbox_enqueued = 0;
@@ -207,6 +209,7 @@ class Store {
 
   StoreOptions options_;
   const Clock& clock_;
+  std::unique_ptr<CountingVfs> vfs_;  // declared before db_: outlives the connection
   Db db_;
   std::unique_ptr<Tables> tables_;
   RequestQueue queue_;

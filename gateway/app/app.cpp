@@ -15,7 +15,9 @@
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
+#include "gateway/broker/persistence.hpp"
 #include "gateway/net/tcp_server.hpp"
+#include "storage/store.hpp"
 
 namespace gw::app {
 
@@ -24,6 +26,8 @@ namespace {
 struct Daemon {
   uv_loop_t loop{};
   SteadyClock clock;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<broker::Persistence> persistence;
   std::unique_ptr<broker::Broker> broker;
   std::unique_ptr<net::Net> net;
   uv_timer_t tick{};
@@ -68,6 +72,27 @@ void on_signal(uv_signal_t* h, int signum) {
   stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+storage::StoreOptions store_options(const config::Config& cfg) {
+  const auto& c = cfg.store;
+  storage::StoreOptions o;
+  std::filesystem::path file(c.file);
+  o.path = file.is_absolute() ? file.string() : (std::filesystem::path(cfg.state_dir) / file).string();
+  o.synchronous = storage::parse_synchronous(c.synchronous).value_or(storage::Synchronous::Normal);
+  o.commit_window = std::chrono::microseconds(c.commit_window_us);
+  o.commit_max_rows = c.commit_max_rows;
+  o.qos0_durable = c.qos0_durable;
+  o.max_db_bytes = c.max_db_bytes;
+  o.queue_max_requests = c.queue_max_requests;
+  o.outbox.max_rows = c.outbox_max_rows;
+  o.outbox.max_bytes = c.outbox_max_bytes;
+  o.outbox.max_age_s = c.outbox_max_age_s;
+  o.outbox.policy = storage::parse_full_policy(c.outbox_policy).value_or(storage::FullPolicy::RejectNew);
+  o.history.filters = c.history_filters;
+  o.history.max_age_s = c.history_max_age_s;
+  o.history.max_rows = c.history_max_rows;
+  return o;
+}
+
 bool write_ports_file(const std::string& path, const std::vector<std::string>& lines) {
   std::string tmp = path + ".tmp";
   {
@@ -96,6 +121,25 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   uv_loop_init(&d.loop);
   d.broker =
       std::make_unique<broker::Broker>(cfg, d.clock, std::make_unique<broker::ConfigAuthenticator>(cfg.auth));
+  if (cfg.store.enabled) {
+    auto opened = storage::Store::open(store_options(cfg), d.clock);
+    if (!opened) {
+      GW_LOG(Error, "store", "%s", opened.error().message.c_str());
+      uv_loop_close(&d.loop);
+      return 1;
+    }
+    d.store = std::move(opened).value();
+    d.store->attach(&d.loop);
+    d.persistence = std::make_unique<broker::Persistence>(*d.store, d.clock, cfg.store.outbox_filters);
+    d.broker->set_persistence(d.persistence.get());
+    if (auto r = d.broker->restore(); !r) {
+      GW_LOG(Error, "store", "cannot restore state from %s: %s", d.store->path().c_str(), r.error().c_str());
+      d.store->close();
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&d.loop);
+      return 1;
+    }
+  }
   d.net = std::make_unique<net::Net>(&d.loop, *d.broker);
 
   std::vector<std::string> ports;
@@ -105,6 +149,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       d.net->close_listeners();
       d.net.reset();
+      if (d.store) d.store->close();
       uv_run(&d.loop, UV_RUN_DEFAULT);
       uv_loop_close(&d.loop);
       return 1;
@@ -132,7 +177,12 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   // The loop ends once every handle is closed: listeners, connections, timer and signals.
   d.net.reset();
   uv_run(&d.loop, UV_RUN_DEFAULT);
+  // Everything the broker wrote commits before the store closes; then its async handle is freed.
+  if (d.store) d.store->close();
+  uv_run(&d.loop, UV_RUN_DEFAULT);
   d.broker.reset();
+  d.persistence.reset();
+  d.store.reset();
   int rc = uv_loop_close(&d.loop);
   if (rc != 0) {
     GW_LOG(Error, "app", "loop closed with handles still open: %s", uv_strerror(rc));

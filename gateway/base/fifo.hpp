@@ -15,6 +15,7 @@ class Fifo {
   std::size_t size() const { return v_.size() - head_; }
   T& front() { return v_[head_]; }
   const T& front() const { return v_[head_]; }
+  T& at(std::size_t i) { return v_[head_ + i]; }
   void push_back(T&& x) { v_.push_back(std::move(x)); }
   void pop_front() {
     v_[head_] = T{};

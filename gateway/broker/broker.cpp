@@ -33,11 +33,36 @@ Session* Broker::find_session(std::string_view id) {
 }
 
 void Broker::attach(Connection& c) {
-  connections_.insert(&c);
+  connections_[c.id()] = &c;
 }
 
 void Broker::detach(Connection& c) {
-  connections_.erase(&c);
+  connections_.erase(c.id());
+}
+
+Connection* Broker::connection_by_id(std::uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+Result<bool, std::string> Broker::restore() {
+  if (!persistence_) return false;
+  auto restored = persistence_->restore();
+  if (!restored) return unexpected(restored.error());
+  for (auto& m : restored->retained) retained_.set(m);
+  std::size_t messages = 0;
+  for (auto& s : restored->sessions) {
+    s->stored = true;
+    for (const auto& [filter, sub] : s->subscriptions) {
+      trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
+    }
+    messages += s->queue.size() + s->inflight.size();
+    std::string id = s->client_id;
+    sessions_[id] = std::move(s);
+  }
+  GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
+         restored->sessions.size(), messages, restored->retained.size());
+  return true;
 }
 
 std::string Broker::assign_client_id() {
@@ -81,6 +106,20 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   s->expires_at = 0;
   c.set_session(s);
   ++connected_;
+  if (persistence_) {
+    if (s->persistent() && !present) {
+      persistence_->session_saved(*s);
+      s->stored = true;
+    } else if (s->stored) {
+      if (s->persistent()) {
+        persistence_->session_meta(*s);
+      } else {
+        // Resumed with session expiry 0: it ends with this connection, so the store forgets it now.
+        persistence_->session_deleted(s->client_id);
+        s->stored = false;
+      }
+    }
+  }
   return present;
 }
 
@@ -108,6 +147,7 @@ void Broker::connection_lost(Connection& c) {
     return;
   }
   if (s->expiry_interval != Session::kNeverExpires) s->expires_at = now + Millis(s->expiry_interval) * 1000;
+  if (persistence_ && s->stored) persistence_->session_meta(*s);
 }
 
 void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
@@ -129,6 +169,7 @@ void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
 void Broker::destroy_session(Session& s, DropReason why) {
   if (!s.queue.empty()) stats_.drop(why, s.queue.size());
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
+  if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
   sessions_.erase(s.client_id);
 }
 
@@ -136,7 +177,7 @@ void Broker::tick() {
   const Millis now = clock_.now_ms();
   // Keepalive (MQTT 5.0 §3.1.2.10: one and a half times the interval) and CONNECT timeouts.
   std::vector<Connection*> expired;
-  for (Connection* c : connections_) {
+  for (auto& [_, c] : connections_) {
     if (c->state() == Connection::State::AwaitConnect) {
       if (now - c->created_at() > Millis(limits_.connect_timeout_ms)) expired.push_back(c);
     } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0) {
@@ -203,7 +244,8 @@ void Broker::publish_sys() {
 }
 
 void Broker::shutdown() {
-  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  std::vector<Connection*> all;
+  for (auto& [_, c] : connections_) all.push_back(c);
   for (Connection* c : all) c->close_with(Reason::ServerShuttingDown, "server shutting down");
 }
 

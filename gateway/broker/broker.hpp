@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
 #include "gateway/broker/auth.hpp"
 #include "gateway/broker/connection.hpp"
+#include "gateway/broker/persistence.hpp"
 #include "gateway/broker/retained_store.hpp"
 #include "gateway/broker/session.hpp"
 #include "gateway/broker/stats.hpp"
@@ -50,6 +50,18 @@ class Broker {
   const config::Limits& limits() const { return limits_; }
   const Clock& clock() const { return clock_; }
 
+  // Persistence (optional): set before serving; restore() loads what the store kept.
+  void set_persistence(Persistence* p) { persistence_ = p; }
+  Persistence* persistence() { return persistence_; }
+  Result<bool, std::string> restore();
+  // A QoS >= 1 PUBLISH being routed: failures of durable writes it causes are recorded here.
+  struct PublishTicket {
+    mqtt::Reason reason = mqtt::Reason::Success;
+  };
+  void set_current_ticket(std::shared_ptr<PublishTicket> t) { ticket_ = std::move(t); }
+  Connection* connection_by_id(std::uint64_t id);
+  std::uint64_t next_connection_id() { return ++connection_ids_; }
+
   // Called by Connection.
   void attach(Connection& c);
   void detach(Connection& c);
@@ -71,7 +83,7 @@ class Broker {
  private:
   void deliver(Session& s, Delivery&& d);
   void enqueue(Session& s, Delivery&& d);
-  void send_inflight(Session& s, Delivery&& d);
+  void send_inflight(Session& s, Delivery&& d, bool from_queue);
   void publish_will(const std::string& client_id, mqtt::Will&& will);
   void destroy_session(Session& s, DropReason why);
   void publish_sys();
@@ -84,7 +96,10 @@ class Broker {
   SubscriptionTrie trie_;
   RetainedStore retained_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-  std::unordered_set<Connection*> connections_;
+  std::unordered_map<std::uint64_t, Connection*> connections_;  // by Connection::id()
+  std::uint64_t connection_ids_ = 0;
+  Persistence* persistence_ = nullptr;
+  std::shared_ptr<PublishTicket> ticket_;
   std::size_t connected_ = 0;
   std::uint64_t match_epoch_ = 0;
   std::uint64_t assigned_ids_ = 0;

@@ -11,7 +11,8 @@ namespace gw::broker {
 
 using mqtt::Reason;
 
-Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
+Connection::Connection(Broker& broker, Transport& transport)
+    : broker_(broker), transport_(transport), id_(broker.next_connection_id()) {
   created_ = broker_.clock().now_ms();
   last_rx_ = created_;
   broker_.attach(*this);
@@ -158,7 +159,13 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
           break;
         case mqtt::PacketType::Pubrel: {
           mqtt::Ack comp{mqtt::PacketType::Pubcomp, a.packet_id, Reason::Success, {}};
-          if (session_->inbound_qos2.erase(a.packet_id) == 0) comp.reason = Reason::PacketIdentifierNotFound;
+          auto it = session_->inbound_qos2.find(a.packet_id);
+          if (it == session_->inbound_qos2.end()) {
+            comp.reason = Reason::PacketIdentifierNotFound;
+          } else {
+            if (it->second != 0) broker_.persistence()->message_deleted(*session_, it->second);
+            session_->inbound_qos2.erase(it);
+          }
           send(comp);
           break;
         }
@@ -320,14 +327,17 @@ void Connection::handle_publish(mqtt::Publish& p) {
                    "invalid topic name");
     return;
   }
-  if (p.qos == 2 && session_->inbound_qos2.size() >= broker_.limits().receive_maximum && v5 &&
-      !session_->inbound_qos2.contains(p.packet_id)) {
-    protocol_error(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");  // MQTT 5.0 §3.3.4-9
+  // MQTT 5.0 §3.3.4-9: QoS 1/2 PUBLISH not yet acknowledged count against our Receive Maximum.
+  if (v5 && p.qos > 0 && acks_.size() + session_->inbound_qos2.size() >= broker_.limits().receive_maximum &&
+      !(p.qos == 2 && session_->inbound_qos2.contains(p.packet_id))) {
+    protocol_error(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");
     return;
   }
 
   const bool allowed = broker_.authorizer().can_publish(identity_, p.topic);
-  bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(p.packet_id);
+  const bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(p.packet_id);
+  auto* persistence = broker_.persistence();
+  std::shared_ptr<Broker::PublishTicket> ticket;
   if (!allowed) {
     broker_.stats().drop(DropReason::NotAuthorized);
   } else if (!duplicate) {
@@ -343,17 +353,83 @@ void Connection::handle_publish(mqtt::Publish& p) {
         msg->expiry_at = broker_.clock().now_ms() + Millis(*p.properties.message_expiry_interval) * 1000;
       }
     }
+    if (p.qos > 0 && persistence) {
+      ticket = std::make_shared<Broker::PublishTicket>();
+      broker_.set_current_ticket(ticket);
+    }
     broker_.publish(msg);
+    broker_.set_current_ticket(nullptr);
+    if (p.qos == 2) {
+      std::uint64_t seq = 0;
+      if (persistence && session_->persistent() && session_->stored) {
+        seq = ++session_->last_seq;
+        persistence->inbound_qos2(*session_, seq, p.packet_id);
+      }
+      session_->inbound_qos2[p.packet_id] = seq;
+    }
   }
-  if (p.qos == 1) {
-    mqtt::Ack ack{
-        mqtt::PacketType::Puback, p.packet_id, allowed ? Reason::Success : Reason::NotAuthorized, {}};
+  if (p.qos == 0) return;
+  mqtt::Ack ack{p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec,
+                p.packet_id,
+                allowed ? Reason::Success : Reason::NotAuthorized,
+                {}};
+  if (!allowed && !v5) {
+    // MQTT 3.1.1 has no way to refuse a PUBLISH: acknowledge and drop (as the spec's §4.7 authorization
+    // note allows), so the client does not resend it forever.
+    ack.reason = Reason::Success;
+  }
+  if (!ticket || !persistence->dirty()) {
+    queue_ack(ack);
+    return;
+  }
+  // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
+  // acknowledgement waits until they committed (DESIGN.md "Store and forward").
+  const std::uint64_t number = acks_base_ + acks_.size();
+  acks_.push_back(PendingAck{ack, false, false});
+  persistence->barrier([&b = broker_, conn_id = id_, number, ticket](Reason r) {
+    if (Connection* c = b.connection_by_id(conn_id)) {
+      c->complete_ack(number, r != Reason::Success ? r : ticket->reason);
+    }
+  });
+}
+
+void Connection::queue_ack(const mqtt::Ack& ack) {
+  if (acks_.empty()) {
     send(ack);
-  } else if (p.qos == 2) {
-    if (allowed) session_->inbound_qos2.insert(p.packet_id);
-    mqtt::Ack rec{
-        mqtt::PacketType::Pubrec, p.packet_id, allowed ? Reason::Success : Reason::NotAuthorized, {}};
-    send(rec);
+    return;
+  }
+  acks_.push_back(PendingAck{ack, true, false});
+}
+
+void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
+  if (ticket < acks_base_ || ticket - acks_base_ >= acks_.size()) return;
+  PendingAck& pa = acks_.at(ticket - acks_base_);
+  pa.ready = true;
+  if (reason != Reason::Success) {
+    broker_.stats().store_refusals++;
+    if (pa.ack.type == mqtt::PacketType::Pubrec && session_) {
+      // Not stored: forget the packet id so the client's retransmission is routed again.
+      auto it = session_->inbound_qos2.find(pa.ack.packet_id);
+      if (it != session_->inbound_qos2.end()) {
+        if (it->second != 0) broker_.persistence()->message_deleted(*session_, it->second);
+        session_->inbound_qos2.erase(it);
+      }
+    }
+    if (version_ == mqtt::Version::V5) {
+      pa.ack.reason = reason;
+    } else {
+      pa.suppress = true;
+    }
+  }
+  flush_acks();
+}
+
+void Connection::flush_acks() {
+  while (!acks_.empty() && acks_.front().ready) {
+    PendingAck pa = std::move(acks_.front());
+    acks_.pop_front();
+    ++acks_base_;
+    if (!pa.suppress && state_ == State::Connected) send(pa.ack);
   }
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gateway/base/clock.hpp"
+#include "gateway/base/fifo.hpp"
 #include "gateway/broker/auth.hpp"
 #include "gateway/broker/session.hpp"
 #include "gateway/broker/transport.hpp"
@@ -52,6 +53,10 @@ class Connection {
   bool writable() const;
   std::size_t send_window() const;  // QoS 1/2 messages we may have in flight to this client
 
+  // Completes an acknowledgement deferred until the store committed (see handle_publish).
+  void complete_ack(std::uint64_t ticket, mqtt::Reason reason);
+
+  std::uint64_t id() const { return id_; }
   State state() const { return state_; }
   mqtt::Version version() const { return version_; }
   Session* session() const { return session_; }
@@ -72,9 +77,22 @@ class Connection {
   void handle_disconnect(const mqtt::Disconnect& d);
   void protocol_error(mqtt::Reason reason, const char* why);
   void refuse_connect(mqtt::Reason reason, const char* why);
+  void queue_ack(const mqtt::Ack& ack);
+  void flush_acks();
+
+  // PUBACK/PUBREC go out in the order the PUBLISH packets came (MQTT 3.1.1 §4.6), including those that
+  // wait for a store commit; `ready` marks the ones that may go.
+  struct PendingAck {
+    mqtt::Ack ack;
+    bool ready = false;
+    bool suppress = false;  // MQTT 3.1.1 has no failure ack: a refused message is simply not acknowledged
+  };
 
   Broker& broker_;
   Transport& transport_;
+  std::uint64_t id_;
+  Fifo<PendingAck> acks_;
+  std::uint64_t acks_base_ = 0;  // ticket of acks_.front()
   State state_ = State::AwaitConnect;
   mqtt::Version version_ = mqtt::Version::V311;
   Session* session_ = nullptr;

@@ -18,7 +18,22 @@ namespace gw::broker {
 void Broker::publish(const MessagePtr& msg) {
   if (msg->retain) {
     auto r = retained_.set(msg);
-    if (r == RetainedStore::SetResult::LimitReached) stats_.drop(DropReason::RetainedLimit);
+    if (r == RetainedStore::SetResult::LimitReached) {
+      stats_.drop(DropReason::RetainedLimit);
+    } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {
+      persistence_->retained(*msg);
+    }
+  }
+  // Messages bound for the cloud enter the outbox; a refusal (outbox full under reject_new, disk full)
+  // is reported to the publisher through its ticket. Broker-generated topics ($SYS) never go up.
+  if (persistence_ && !msg->sender.empty() && persistence_->outbox_wants(msg->topic)) {
+    std::function<void(mqtt::Reason)> done;
+    if (ticket_) {
+      done = [t = ticket_](mqtt::Reason r) {
+        if (r != mqtt::Reason::Success && t->reason == mqtt::Reason::Success) t->reason = r;
+      };
+    }
+    persistence_->outbox_enqueue(*msg, std::move(done));
   }
   ++match_epoch_;
   targets_.clear();
@@ -86,6 +101,7 @@ void Broker::deliver(Session& s, Delivery&& d) {
       stats_.drop(DropReason::OfflineQos0);
       return;
     }
+    if (s.persistent() && persistence_) d.seq = ++s.last_seq;
     enqueue(s, std::move(d));
     return;
   }
@@ -104,8 +120,9 @@ void Broker::deliver(Session& s, Delivery&& d) {
     c->send_publish(d, 0, false);
     return;
   }
+  if (s.persistent() && persistence_) d.seq = ++s.last_seq;
   if (s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
-    send_inflight(s, std::move(d));
+    send_inflight(s, std::move(d), false);
   } else {
     enqueue(s, std::move(d));
   }
@@ -119,9 +136,11 @@ void Broker::enqueue(Session& s, Delivery&& d) {
       return;
     }
     s.queued_bytes -= s.queue.front().msg->memory_size();
+    if (s.queue.front().seq != 0) persistence_->message_deleted(s, s.queue.front().seq);
     s.queue.pop_front();
     stats_.drop(DropReason::QueueFull);
   }
+  if (d.seq != 0) persistence_->message_put(s, d, storage::MessageState::Queued, 0);
   s.queued_bytes += size;
   s.queue.push_back(std::move(d));
   if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
@@ -130,10 +149,18 @@ void Broker::enqueue(Session& s, Delivery&& d) {
   }
 }
 
-void Broker::send_inflight(Session& s, Delivery&& d) {
+void Broker::send_inflight(Session& s, Delivery&& d, bool from_queue) {
   InflightOut f;
   f.packet_id = s.next_packet_id();
   f.state = d.qos == 1 ? InflightOut::State::AwaitPuback : InflightOut::State::AwaitPubrec;
+  if (d.seq != 0) {
+    auto st = d.qos == 1 ? storage::MessageState::AwaitPuback : storage::MessageState::AwaitPubrec;
+    if (from_queue) {
+      persistence_->message_state(s, d.seq, st, f.packet_id);
+    } else {
+      persistence_->message_put(s, d, st, f.packet_id);
+    }
+  }
   f.delivery = std::move(d);
   s.conn->send_publish(f.delivery, f.packet_id, false);
   s.inflight.push_back(std::move(f));
@@ -147,15 +174,13 @@ void Broker::pump(Session& s) {
     Delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     s.queued_bytes -= d.msg->memory_size();
-    if (d.msg->expiry_at != 0 && d.msg->expiry_at <= now) {
-      stats_.drop(DropReason::Expired);
+    const bool expired = d.msg->expiry_at != 0 && d.msg->expiry_at <= now;
+    if (expired || !c->fits(d)) {
+      stats_.drop(expired ? DropReason::Expired : DropReason::TooLarge);
+      if (d.seq != 0) persistence_->message_deleted(s, d.seq);
       continue;
     }
-    if (!c->fits(d)) {
-      stats_.drop(DropReason::TooLarge);
-      continue;
-    }
-    send_inflight(s, std::move(d));
+    send_inflight(s, std::move(d), true);
   }
 }
 
@@ -183,6 +208,7 @@ void Broker::on_puback(Connection& c, std::uint16_t id) {
   Session& s = *c.session();
   auto it = find_inflight(s, id);
   if (it == s.inflight.end() || it->state != InflightOut::State::AwaitPuback) return;  // duplicate or unknown
+  if (it->delivery.seq != 0) persistence_->message_deleted(s, it->delivery.seq);
   s.inflight.erase(it);
   pump(s);
 }
@@ -200,11 +226,14 @@ void Broker::on_pubrec(Connection& c, std::uint16_t id, mqtt::Reason reason) {
     return;
   }
   if (static_cast<int>(reason) >= 0x80) {  // the client refused the message: the exchange ends here
+    if (it->delivery.seq != 0) persistence_->message_deleted(s, it->delivery.seq);
     s.inflight.erase(it);
     pump(s);
     return;
   }
   it->state = InflightOut::State::AwaitPubcomp;
+  if (it->delivery.seq != 0)
+    persistence_->message_state(s, it->delivery.seq, storage::MessageState::AwaitPubcomp, id);
   it->delivery.msg = nullptr;  // only the packet id is needed from here on
   c.send_pubrel(id);
 }
@@ -213,6 +242,7 @@ void Broker::on_pubcomp(Connection& c, std::uint16_t id) {
   Session& s = *c.session();
   auto it = find_inflight(s, id);
   if (it == s.inflight.end() || it->state != InflightOut::State::AwaitPubcomp) return;
+  if (it->delivery.seq != 0) persistence_->message_deleted(s, it->delivery.seq);
   s.inflight.erase(it);
   pump(s);
 }

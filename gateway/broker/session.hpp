@@ -9,7 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
@@ -27,6 +27,7 @@ struct Delivery {
   std::uint8_t qos = 0;
   bool retain = false;
   std::vector<std::uint32_t> subscription_ids;  // MQTT 5.0 §3.3.4
+  std::uint64_t seq = 0;  // its key in the store, for persistent sessions (0 = not persisted)
 };
 
 struct InflightOut {
@@ -61,7 +62,9 @@ class Session {
   std::uint64_t queued_bytes = 0;
   std::uint16_t last_packet_id = 0;
 
-  std::unordered_set<std::uint16_t> inbound_qos2;  // PUBLISH QoS 2 received, PUBREL not yet (§4.3.3)
+  // PUBLISH QoS 2 received, PUBREL not yet (MQTT 5.0 §4.3.3): packet id -> store key (0 = not persisted).
+  std::unordered_map<std::uint16_t, std::uint64_t> inbound_qos2;
+  std::uint64_t last_seq = 0;  // store keys of this session's messages
 
   // A will whose delay is running after the connection was lost (MQTT 5.0 §3.1.3.2).
   std::unique_ptr<mqtt::Will> pending_will;
@@ -72,6 +75,8 @@ class Session {
   std::uint8_t match_qos = 0;
   bool match_retain_as_published = false;
   std::vector<std::uint32_t> match_ids;
+
+  bool stored = false;  // written to the store (so its end must delete it there)
 
   bool persistent() const { return expiry_interval != 0; }
   std::uint16_t next_packet_id();

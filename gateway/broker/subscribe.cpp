@@ -51,6 +51,7 @@ void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
     entry.options.max_qos = std::min<std::uint8_t>(item.options.max_qos, 2);
     bool is_new = trie_.add(f, entry);
     s.subscriptions[f] = SessionSubscription{entry.options, sub_id};
+    if (persistence_ && s.stored) persistence_->subscribed(s, f, s.subscriptions[f]);
     ack.reasons.push_back(static_cast<Reason>(entry.options.max_qos));
     // Retained messages: never for shared subscriptions (MQTT 5.0 §4.8.2); per retain handling otherwise.
     if (!shared && (entry.options.retain_handling == 0 || (entry.options.retain_handling == 1 && is_new))) {
@@ -82,6 +83,7 @@ void Broker::unsubscribe(Connection& c, const mqtt::Unsubscribe& u) {
     if (it != s.subscriptions.end()) {
       trie_.remove(f, &s);
       s.subscriptions.erase(it);
+      if (persistence_ && s.stored) persistence_->unsubscribed(s, f);
       existed = true;
     }
     if (c.version() == mqtt::Version::V5)

@@ -57,6 +57,28 @@ struct Auth {
   std::vector<User> users;
 };
 
+// The SQLite store (storage/README.md has the long form of each option).
+struct Store {
+  bool enabled = true;                 // false: nothing persists (sessions and retained live in memory)
+  std::string file = "netpie-edge.db";  // inside state_dir unless absolute
+  std::string synchronous = "normal";  // normal | full
+  std::uint32_t commit_window_us = 2000;  // group commit window
+  std::uint32_t commit_max_rows = 1000;   // group commit row cap
+  bool qos0_durable = false;           // QoS 0 outbox messages wait for a commit too
+  std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;  // 0 = no cap
+  std::uint64_t queue_max_requests = 65536;  // storage request queue bound (policy: refuse, with a reason)
+  // Messages bound for the cloud: local topic filters whose messages enter the outbox.
+  std::vector<std::string> outbox_filters;
+  std::uint64_t outbox_max_rows = 1'000'000;
+  std::uint64_t outbox_max_bytes = 256ull * 1024 * 1024;
+  std::int64_t outbox_max_age_s = 7 * 24 * 3600;  // 0 = no age bound
+  std::string outbox_policy = "reject_new";     // reject_new | drop_oldest
+  // Local history: topic filters recorded for queries, with their retention.
+  std::vector<std::string> history_filters;
+  std::int64_t history_max_age_s = 7 * 24 * 3600;
+  std::uint64_t history_max_rows = 100'000;
+};
+
 struct Config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string log_level = "info";                // trace, debug, info, warn, error
@@ -66,6 +88,7 @@ struct Config {
   std::vector<Listener> listeners{Listener{}};
   Limits limits;
   Auth auth;
+  Store store;
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".

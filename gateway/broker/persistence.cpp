@@ -1,0 +1,263 @@
+// Implementation of the broker's persistence: conversions between broker sessions/messages and the
+// store's plain records. Times cross as wall-clock Unix seconds (the store outlives the process, the
+// monotonic clock does not); order crosses as per-session sequence numbers, never as time.
+#include "gateway/broker/persistence.hpp"
+
+#include "gateway/base/log.hpp"
+#include "protocols/mqtt/property_blob.hpp"
+#include "protocols/mqtt/topic.hpp"
+
+namespace gw::broker {
+
+using storage::MessageState;
+
+mqtt::Reason reason_for(storage::Status st) {
+  switch (st) {
+    case storage::Status::Ok:
+      return mqtt::Reason::Success;
+    case storage::Status::QuotaExceeded:
+      return mqtt::Reason::QuotaExceeded;
+    case storage::Status::QueueFull:
+    case storage::Status::Busy:
+      return mqtt::Reason::ServerBusy;
+    default:
+      return mqtt::Reason::ImplementationSpecificError;  // disk full, read-only, I/O error ...
+  }
+}
+
+Persistence::Persistence(storage::Store& store, const Clock& clock, std::vector<std::string> outbox_filters)
+    : store_(store), clock_(clock), outbox_filters_(std::move(outbox_filters)) {}
+
+void Persistence::submitted(storage::Status st) {
+  if (st == storage::Status::Ok) {
+    dirty_ = true;
+    return;
+  }
+  // The store refused the write (its queue is full or it stopped): counted and logged; the message
+  // stays in memory, so only a crash before the next successful write could lose it.
+  if (refused_++ % 1000 == 0) {
+    GW_LOG(Warn, "store", "write refused (%s); %llu refused so far",
+           std::string(storage::to_string(st)).c_str(), static_cast<unsigned long long>(refused_));
+  }
+}
+
+std::int64_t Persistence::to_unix(Millis deadline) const {
+  if (deadline == 0) return 0;
+  return clock_.unix_seconds() + (deadline - clock_.now_ms() + 999) / 1000;
+}
+
+Millis Persistence::from_unix(std::int64_t unix_s) const {
+  if (unix_s == 0) return 0;
+  Millis at = clock_.now_ms() + (unix_s - clock_.unix_seconds()) * 1000;
+  return at == 0 ? 1 : at;
+}
+
+namespace {
+storage::SessionMeta meta_of(const Session& s, std::int64_t now_unix) {
+  storage::SessionMeta m;
+  m.client_id = s.client_id;
+  m.expiry_interval_s = s.expiry_interval;
+  m.disconnected_unix = s.conn ? 0 : now_unix;
+  return m;
+}
+storage::Subscription sub_of(const std::string& filter, const SessionSubscription& sub) {
+  storage::Subscription out;
+  out.filter = filter;
+  out.qos = sub.options.max_qos;
+  out.no_local = sub.options.no_local;
+  out.retain_as_published = sub.options.retain_as_published;
+  out.retain_handling = sub.options.retain_handling;
+  out.subscription_id = sub.subscription_id;
+  return out;
+}
+}  // namespace
+
+void Persistence::session_saved(const Session& s) {
+  if (!s.persistent()) return;
+  storage::SessionRecord r;
+  r.meta = meta_of(s, clock_.unix_seconds());
+  for (const auto& [filter, sub] : s.subscriptions) r.subscriptions.push_back(sub_of(filter, sub));
+  submitted(store_.session_save(std::move(r)));
+}
+
+void Persistence::session_meta(const Session& s) {
+  if (!s.persistent()) return;
+  submitted(store_.session_put_meta(meta_of(s, clock_.unix_seconds())));
+}
+
+void Persistence::session_deleted(const std::string& client_id) {
+  submitted(store_.session_delete(client_id));
+}
+
+void Persistence::subscribed(const Session& s, const std::string& filter, const SessionSubscription& sub) {
+  if (s.persistent()) submitted(store_.session_subscribe(s.client_id, sub_of(filter, sub)));
+}
+
+void Persistence::unsubscribed(const Session& s, const std::string& filter) {
+  if (s.persistent()) submitted(store_.session_unsubscribe(s.client_id, filter));
+}
+
+void Persistence::message_put(const Session& s, const Delivery& d, MessageState st, std::uint16_t packet_id) {
+  storage::SessionMessage m;
+  m.seq = d.seq;
+  m.packet_id = packet_id;
+  m.state = st;
+  m.qos = d.qos;
+  m.retain = d.retain;
+  m.topic = d.msg->topic;
+  m.payload = d.msg->payload;
+  mqtt::Properties props;
+  if (d.msg->props) props = *d.msg->props;
+  props.subscription_identifiers = d.subscription_ids;
+  m.properties = mqtt::encode_publish_properties(props);
+  m.expiry_unix = to_unix(d.msg->expiry_at);
+  submitted(store_.session_message_put(s.client_id, std::move(m)));
+}
+
+void Persistence::message_state(const Session& s, std::uint64_t seq, MessageState st,
+                                std::uint16_t packet_id) {
+  submitted(store_.session_message_update(s.client_id, seq, st, packet_id));
+}
+
+void Persistence::message_deleted(const Session& s, std::uint64_t seq) {
+  submitted(store_.session_message_delete(s.client_id, seq));
+}
+
+void Persistence::inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id) {
+  storage::SessionMessage m;
+  m.seq = seq;
+  m.packet_id = packet_id;
+  m.state = MessageState::AwaitPubrel;
+  m.qos = 2;
+  submitted(store_.session_message_put(s.client_id, std::move(m)));
+}
+
+void Persistence::retained(const Message& m) {
+  storage::RetainedMessage r;
+  r.topic = m.topic;
+  r.payload = m.payload;
+  if (m.props) r.properties = mqtt::encode_publish_properties(*m.props);
+  r.qos = m.qos;
+  r.expiry_unix = to_unix(m.expiry_at);
+  submitted(store_.retained_set(std::move(r)));
+}
+
+bool Persistence::outbox_wants(std::string_view topic) const {
+  for (const auto& f : outbox_filters_) {
+    if (mqtt::topic_matches(f, topic)) return true;
+  }
+  return false;
+}
+
+void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
+  storage::OutboxMessage o;
+  o.origin = m.sender;
+  o.topic = m.topic;
+  o.payload = m.payload;
+  if (m.props) o.properties = mqtt::encode_publish_properties(*m.props);
+  o.qos = m.qos;
+  o.retain = m.retain;
+  storage::Store::EnqueueDone cb;
+  if (done) {
+    cb = [done = std::move(done)](Result<storage::OutboxEnqueued, storage::Status> r) {
+      done(r.ok() ? mqtt::Reason::Success : reason_for(r.error()));
+    };
+  }
+  auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
+  submitted(st);
+  if (st != storage::Status::Ok && done) done(reason_for(st));
+}
+
+void Persistence::barrier(std::function<void(mqtt::Reason)> done) {
+  dirty_ = false;
+  auto st = store_.barrier([done](storage::Status s) { done(reason_for(s)); });
+  if (st != storage::Status::Ok) {
+    submitted(st);
+    done(reason_for(st));
+  }
+}
+
+MessagePtr Persistence::make_message(const std::string& topic, const std::string& payload,
+                                     const std::string& props, std::uint8_t qos, bool retain,
+                                     std::int64_t expiry_unix) const {
+  auto m = std::make_shared<Message>();
+  m->topic = topic;
+  m->payload = payload;
+  m->qos = qos;
+  m->retain = retain;
+  m->expiry_at = from_unix(expiry_unix);
+  if (!props.empty()) {
+    auto p = mqtt::decode_publish_properties(props);
+    if (p.ok()) {
+      p->subscription_identifiers.clear();
+      m->props = forwarded_properties(*p);
+    }
+  }
+  return m;
+}
+
+Result<Persistence::Restored, std::string> Persistence::restore() {
+  Restored out;
+  auto retained = store_.load_retained();
+  if (!retained)
+    return unexpected("loading retained messages: " + std::string(storage::to_string(retained.error())));
+  for (auto& r : *retained) {
+    out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
+  }
+  auto sessions = store_.load_sessions();
+  if (!sessions) return unexpected("loading sessions: " + std::string(storage::to_string(sessions.error())));
+  const Millis now = clock_.now_ms();
+  const std::int64_t now_unix = clock_.unix_seconds();
+  for (auto& rec : *sessions) {
+    auto s = std::make_unique<Session>(rec.meta.client_id);
+    s->expiry_interval = rec.meta.expiry_interval_s;
+    if (s->expiry_interval != Session::kNeverExpires) {
+      // A session connected when the process died counts as disconnected from now.
+      std::int64_t since = rec.meta.disconnected_unix != 0 ? rec.meta.disconnected_unix : now_unix;
+      s->expires_at = now + (since + static_cast<std::int64_t>(s->expiry_interval) - now_unix) * 1000;
+      if (s->expires_at <= 0) s->expires_at = 1;
+    }
+    for (auto& sub : rec.subscriptions) {
+      SessionSubscription ss;
+      ss.options.max_qos = sub.qos;
+      ss.options.no_local = sub.no_local;
+      ss.options.retain_as_published = sub.retain_as_published;
+      ss.options.retain_handling = sub.retain_handling;
+      ss.subscription_id = sub.subscription_id;
+      s->subscriptions[sub.filter] = ss;
+    }
+    for (auto& m : rec.messages) {
+      s->last_seq = std::max(s->last_seq, m.seq);
+      if (m.state == MessageState::AwaitPubrel) {
+        s->inbound_qos2[m.packet_id] = m.seq;
+        continue;
+      }
+      Delivery d;
+      d.seq = m.seq;
+      d.qos = m.qos;
+      d.retain = m.retain;
+      d.msg = make_message(m.topic, m.payload, m.properties, m.qos, m.retain, m.expiry_unix);
+      if (!m.properties.empty()) {
+        if (auto p = mqtt::decode_publish_properties(m.properties); p.ok())
+          d.subscription_ids = p->subscription_identifiers;
+      }
+      if (m.state == MessageState::Queued) {
+        s->queued_bytes += d.msg->memory_size();
+        s->queue.push_back(std::move(d));
+        continue;
+      }
+      InflightOut f;
+      f.packet_id = m.packet_id;
+      f.state = m.state == MessageState::AwaitPuback   ? InflightOut::State::AwaitPuback
+                : m.state == MessageState::AwaitPubrec ? InflightOut::State::AwaitPubrec
+                                                       : InflightOut::State::AwaitPubcomp;
+      f.delivery = std::move(d);
+      s->last_packet_id = std::max(s->last_packet_id, f.packet_id);
+      s->inflight.push_back(std::move(f));
+    }
+    out.sessions.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace gw::broker

@@ -1,0 +1,74 @@
+// The broker's side of the SQLite store: turns session, retained and outbox changes into store writes,
+// and rebuilds sessions and retained messages at start-up. Writes are fire-and-forget; a QoS >= 1
+// PUBLISH that caused any write is acknowledged only after barrier() reports its transaction committed
+// (the store commits requests in submission order, so the barrier covers every earlier write).
+// Without a store (store.enabled: false, and in most unit tests) the broker runs without one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/broker/session.hpp"
+#include "protocols/mqtt/packets.hpp"
+#include "storage/store.hpp"
+
+namespace gw::broker {
+
+class Persistence {
+ public:
+  Persistence(storage::Store& store, const Clock& clock, std::vector<std::string> outbox_filters);
+
+  // Session metadata and contents. Only persistent sessions are written.
+  void session_saved(const Session& s);  // the whole session (new, or resumed after a clean start)
+  void session_meta(const Session& s);   // expiry or connection state changed
+  void session_deleted(const std::string& client_id);
+  void subscribed(const Session& s, const std::string& filter, const SessionSubscription& sub);
+  void unsubscribed(const Session& s, const std::string& filter);
+  void message_put(const Session& s, const Delivery& d, storage::MessageState st, std::uint16_t packet_id);
+  void message_state(const Session& s, std::uint64_t seq, storage::MessageState st, std::uint16_t packet_id);
+  void message_deleted(const Session& s, std::uint64_t seq);
+  void inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id);  // PUBREC sent
+
+  void retained(const Message& m);
+
+  bool outbox_wants(std::string_view topic) const;
+  // Enqueues for the cloud; `done` (may be empty) gets Success once durable, QuotaExceeded when the
+  // outbox is full under reject_new, or another failure reason.
+  void outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done);
+
+  // Whether any write was submitted since the last barrier.
+  bool dirty() const { return dirty_; }
+  // `done` runs on the loop thread once every write submitted so far committed (Success) or failed.
+  void barrier(std::function<void(mqtt::Reason)> done);
+
+  // Start-up: the persisted sessions and retained messages, converted back.
+  struct Restored {
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<MessagePtr> retained;
+  };
+  Result<Restored, std::string> restore();
+
+  std::uint64_t refused() const { return refused_; }
+
+ private:
+  void submitted(storage::Status st);
+  std::int64_t to_unix(Millis deadline) const;
+  Millis from_unix(std::int64_t unix_s) const;
+  MessagePtr make_message(const std::string& topic, const std::string& payload, const std::string& props,
+                          std::uint8_t qos, bool retain, std::int64_t expiry_unix) const;
+
+  storage::Store& store_;
+  const Clock& clock_;
+  std::vector<std::string> outbox_filters_;
+  bool dirty_ = false;
+  std::uint64_t refused_ = 0;  // writes the store's queue refused
+};
+
+// A store failure as the MQTT reason a publisher is told (MQTT 5.0 §3.4.2.1).
+mqtt::Reason reason_for(storage::Status st);
+
+}  // namespace gw::broker
