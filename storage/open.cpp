@@ -56,7 +56,7 @@ std::string recovery_command(const std::string& path) {
 
 Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
   const std::string& path = o.path;
-  int rc = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  int rc = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, o.vfs);
   if (rc != SQLITE_OK) {
     return unexpected(
         fail(status_from_sqlite(rc), "cannot open or create database " + path + ": " + sqlite3_errstr(rc)));

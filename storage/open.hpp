@@ -27,6 +27,7 @@ struct DbOptions {
   std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;  // becomes PRAGMA max_page_count; 0 = no cap
   std::uint32_t cache_kib = 4096;
   std::uint64_t wal_size_limit_bytes = 16ull * 1024 * 1024;  // PRAGMA journal_size_limit
+  const char* vfs = nullptr;  // a registered VFS name (the store's counting VFS); null = default
 };
 
 struct OpenError {

@@ -44,10 +44,10 @@ int prepare_all(sqlite3* db, std::initializer_list<std::pair<Stmt*, std::string_
   return SQLITE_OK;
 }
 
-int Db::open(const std::string& path, int flags) {
+int Db::open(const std::string& path, int flags, const char* vfs) {
   close();
   path_ = path;
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs);
   if (rc == SQLITE_OK) sqlite3_extended_result_codes(db_, 1);
   return rc;
 }

@@ -75,7 +75,7 @@ class Db {
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
-  int open(const std::string& path, int flags);
+  int open(const std::string& path, int flags, const char* vfs = nullptr);
   void close();
   // Runs SQL that returns no rows we need (DDL, PRAGMA assignments); SQLITE_OK or the error code.
   int exec(const char* sql);

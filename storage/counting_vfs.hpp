@@ -1,0 +1,46 @@
+// A pass-through SQLite VFS that counts what SQLite writes to its files (database, WAL, journals) and
+// how often it syncs them: the flash-wear counter. One instance per store, registered under a unique
+// name and named in sqlite3_open_v2; everything else is forwarded to the default VFS unchanged. The
+// shared-memory index (-shm) is mmap'ed, not written, so it is not counted.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace gw::storage {
+
+class CountingVfs {
+ public:
+  CountingVfs();
+  ~CountingVfs();  // unregisters; close every connection using it first
+  CountingVfs(const CountingVfs&) = delete;
+  CountingVfs& operator=(const CountingVfs&) = delete;
+
+  bool ok() const { return registered_; }
+  const char* name() const { return name_.c_str(); }
+  std::uint64_t bytes_written() const { return bytes_.load(std::memory_order_relaxed); }
+  std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
+  std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+  // Used by the file wrappers.
+  void count_write(int n) {
+    bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+    writes_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_sync() { syncs_.fetch_add(1, std::memory_order_relaxed); }
+  sqlite3_vfs* real() const { return real_; }
+
+ private:
+  sqlite3_vfs vfs_{};
+  sqlite3_vfs* real_ = nullptr;
+  std::string name_;
+  bool registered_ = false;
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> syncs_{0};
+};
+
+}  // namespace gw::storage
