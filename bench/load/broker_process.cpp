@@ -147,7 +147,7 @@ std::string BrokerProcess::stop() {
   if (pid_ == 0) return "";
   kill(pid_, SIGTERM);
   std::string problem;
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < 300; ++i) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = 0;
@@ -163,7 +163,7 @@ std::string BrokerProcess::stop() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = 0;
-  return "did not stop within 5 s of SIGTERM; killed";
+  return "did not exit within 3 s of SIGTERM; killed";
 }
 
 BrokerProcess::~BrokerProcess() {

@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   gw::bench::Target target;
   int pid = 0;
   run->add_option("-s,--scenario", file, "scenario YAML (bench/scenarios/*.yaml)");
-  run->add_option("--set", overrides, "key=value overriding the scenario (e.g. rate=20000)");
+  run->add_option("--set", overrides, "key=value overriding the scenario (e.g. rate=20000)")
+      ->allow_extra_args(false);
   run->add_option("--host", target.host, "broker address (IPv4)");
   run->add_option("-p,--port", target.port, "broker port");
   run->add_option("--pid", pid, "broker process id, to read its CPU time and memory from /proc");
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   suite->add_option("--edge", opt.edge, "netpie-edge binary")->required();
   suite->add_option("--mosquitto", opt.mosquitto, "mosquitto binary (omit to run netpie-edge only)");
   suite->add_option("--runs", opt.runs, "repetitions per broker and scenario")->check(CLI::Range(1, 100));
-  suite->add_option("--set", opt.overrides, "key=value applied to every scenario (e.g. duration=2)");
+  suite->add_option("--set", opt.overrides, "key=value applied to every scenario (e.g. duration=2)")
+      ->allow_extra_args(false);
   suite->add_option("--workdir", opt.workdir, "where the brokers' configurations and logs go");
   suite->add_option("--raw", opt.raw_path, "write every run as a tab-separated line to this file");
   suite->add_option("scenarios", opt.scenario_files, "scenario YAML files")->required();

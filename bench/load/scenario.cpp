@@ -62,6 +62,8 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
         return unexpected("target: unknown '" + v + "'");
       }
       s.target = v;
+    } else if (key == "edge_config") {
+      s.edge_config = v;
     } else if (key == "max_inflight") {
       auto n = std::stoul(v);
       if (n < 1 || n > 65535) return unexpected(std::string("max_inflight: 1 to 65535"));

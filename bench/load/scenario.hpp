@@ -41,6 +41,8 @@ struct Scenario {
   // QoS 1/2 messages in flight from the broker to one subscriber, set alike in both brokers' configuration
   // (netpie-edge limits.max_inflight, Mosquitto max_inflight_messages). 20 is Mosquitto's default.
   std::uint16_t max_inflight = 20;
+  // YAML appended to netpie-edge's generated configuration (e.g. a store section); Mosquitto has none.
+  std::string edge_config;
   // Whether the suite also runs Mosquitto with set_tcp_nodelay true for this scenario.
   bool mosquitto_nodelay = true;
 };

@@ -177,6 +177,7 @@ struct Outcome {
   std::string broker;
   int run;
   RunResult result;
+  std::string stop_problem;
 };
 
 void write_raw(std::ofstream& raw, const Scenario& s, const Outcome& o) {
@@ -243,11 +244,7 @@ int run_suite(const SuiteOptions& opt) {
         } else {
           Target t{"127.0.0.1", (*proc)->port(), (*proc)->pid()};
           o.result = run_scenario(s, t);
-          std::string stop_problem = (*proc)->stop();
-          if (o.result.ok && !stop_problem.empty()) {
-            o.result.ok = false;
-            o.result.error = b.label + " " + stop_problem;
-          }
+          o.stop_problem = (*proc)->stop();
         }
         const RunResult& r = o.result;
         if (!r.ok) all_ok = false;
@@ -265,6 +262,8 @@ int run_suite(const SuiteOptions& opt) {
               static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.duplicates),
               r.broker_cpu_s, r.loadgen_cpu_s, r.error.c_str());
         }
+        if (!o.stop_problem.empty())
+          std::fprintf(stderr, "  note: %s %s\n", b.label.c_str(), o.stop_problem.c_str());
         if (raw.is_open()) write_raw(raw, s, o);
         outcomes.push_back(std::move(o));
       }
@@ -302,6 +301,13 @@ int run_suite(const SuiteOptions& opt) {
       std::printf("%s\n", line.c_str());
     }
     std::size_t failed = 0;
+    std::map<std::string, std::string> stop_notes;
+    for (const auto& o : outcomes) {
+      if (!o.stop_problem.empty()) stop_notes[o.broker] = o.stop_problem;
+    }
+    for (const auto& [broker, what] : stop_notes) {
+      std::printf("\nNote: %s, when stopped after a run: %s\n", broker.c_str(), what.c_str());
+    }
     for (const auto& o : outcomes) {
       if (!o.result.ok) {
         ++failed;
