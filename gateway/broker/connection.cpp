@@ -322,6 +322,11 @@ void Connection::handle_publish(mqtt::Publish& p) {
       topic_aliases_[alias] = p.topic;
     }
   }
+  if (v5 && !p.properties.subscription_identifiers.empty()) {
+    protocol_error(Reason::ProtocolError,
+                   "subscription identifier in a client PUBLISH");  // MQTT 5.0 §3.3.4-6
+    return;
+  }
   if (p.topic.empty() || !mqtt::is_valid_topic_name(p.topic)) {
     protocol_error(v5 && p.topic.empty() ? Reason::ProtocolError : Reason::TopicNameInvalid,
                    "invalid topic name");

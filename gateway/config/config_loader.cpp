@@ -23,14 +23,24 @@
 #include "gateway/config/config.hpp"
 #include "gateway/config/password.hpp"
 #include "gateway/config/units.hpp"
+#include "protocols/mqtt/topic.hpp"
 
 namespace gw::config {
 namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
 
-constexpr std::array<std::string_view, 7> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
-                                                    "listeners", "limits",    "auth"};
+constexpr std::array<std::string_view, 8> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+                                                    "listeners", "limits",    "auth",       "store"};
+constexpr std::array<std::string_view, 10> kStoreKeys{
+    "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
+    "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
+constexpr std::array<std::string_view, 5> kOutboxKeys{"filters", "max_rows", "max_bytes", "max_age_s",
+                                                      "policy"};
+constexpr std::array<std::string_view, 3> kHistoryKeys{"filters", "max_age_s", "max_rows"};
+constexpr std::array<std::string_view, 2> kSynchronousModes{"normal", "full"};
+constexpr std::array<std::string_view, 2> kOutboxPolicies{"reject_new", "drop_oldest"};
+constexpr std::uint64_t kMaxAgeSeconds = 10ull * 365 * 24 * 3600;
 constexpr std::array<std::string_view, 1> kLogKeys{"level"};
 constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
@@ -351,6 +361,18 @@ class Loader {
   void listeners(const YAML::Node& seq, const std::string& path, std::vector<Listener>& out);
   void limits(const YAML::Node& map, const std::string& path, Limits& out);
   void users(const YAML::Node& seq, const std::string& path, std::vector<User>& out);
+  void store(const YAML::Node& map, const std::string& path, Store& out);
+  void filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
+
+  std::optional<bool> boolean(const YAML::Node& v, const std::string& path) {
+    if (v.IsScalar()) {
+      const std::string& s = v.Scalar();
+      if (s == "true" || s == "yes" || s == "on") return true;
+      if (s == "false" || s == "no" || s == "off") return false;
+    }
+    error(v.Mark(), path, "expected true or false, got " + describe(v));
+    return std::nullopt;
+  }
 
   std::string name_;
   std::vector<std::string> errors_;
@@ -382,6 +404,8 @@ void Loader::document(const YAML::Node& root, Config& c) {
       listeners(v, path, c.listeners);
     } else if (key == "limits") {
       limits(v, path, c.limits);
+    } else if (key == "store") {
+      store(v, path, c.store);
     } else if (key == "auth") {
       mapping(v, path, kAuthKeys, [&](std::string_view k, const YAML::Node& a, const std::string& p) {
         if (k == "anonymous") {
@@ -580,6 +604,80 @@ void Loader::users(const YAML::Node& seq, const std::string& path, std::vector<U
     if (!has_hash) error(item.Mark(), p, "missing key \"password_hash\"");
     out.push_back(std::move(u));
   }
+}
+
+void Loader::filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out) {
+  out.clear();
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of MQTT topic filters, got " + describe(seq));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    auto f = string(item, p, /*allow_empty=*/false);
+    if (!f) continue;
+    if (!mqtt::is_valid_filter(*f) || mqtt::parse_shared(*f)) {
+      error(item.Mark(), p, "not a valid MQTT topic filter: " + quote(*f));
+      continue;
+    }
+    out.push_back(*f);
+  }
+}
+
+void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
+  mapping(map, path, kStoreKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "enabled") {
+      if (auto b = boolean(v, p)) out.enabled = *b;
+    } else if (key == "file") {
+      if (auto s = string(v, p, false)) out.file = *s;
+    } else if (key == "synchronous") {
+      if (auto s = word(v, p, kSynchronousModes)) out.synchronous = *s;
+    } else if (key == "commit_window_us") {
+      if (auto n = integer(v, p, 0, 1'000'000)) out.commit_window_us = static_cast<std::uint32_t>(*n);
+    } else if (key == "commit_max_rows") {
+      if (auto n = integer(v, p, 1, 1'000'000)) out.commit_max_rows = static_cast<std::uint32_t>(*n);
+    } else if (key == "qos0_durable") {
+      if (auto b = boolean(v, p)) out.qos0_durable = *b;
+    } else if (key == "max_db_bytes") {
+      if (auto n = byte_size(v, p, 0, 1ull << 44)) {
+        if (*n != 0 && *n < 1024 * 1024) {
+          error(v.Mark(), p, "must be 0 (no cap) or at least 1MiB");
+        } else {
+          out.max_db_bytes = *n;
+        }
+      }
+    } else if (key == "queue_max_requests") {
+      if (auto n = integer(v, p, 16, 10'000'000)) out.queue_max_requests = *n;
+    } else if (key == "outbox") {
+      mapping(v, p, kOutboxKeys, [&](std::string_view k, const YAML::Node& o, const std::string& op) {
+        if (k == "filters") {
+          filters(o, op, out.outbox_filters);
+        } else if (k == "max_rows") {
+          if (auto n = integer(o, op, 1, 1'000'000'000)) out.outbox_max_rows = *n;
+        } else if (k == "max_bytes") {
+          if (auto n = byte_size(o, op, 1024, 1ull << 44)) out.outbox_max_bytes = *n;
+        } else if (k == "max_age_s") {
+          if (auto n = integer(o, op, 0, kMaxAgeSeconds))
+            out.outbox_max_age_s = static_cast<std::int64_t>(*n);
+        } else if (k == "policy") {
+          if (auto s = word(o, op, kOutboxPolicies)) out.outbox_policy = *s;
+        }
+      });
+    } else if (key == "history") {
+      mapping(v, p, kHistoryKeys, [&](std::string_view k, const YAML::Node& h, const std::string& hp) {
+        if (k == "filters") {
+          filters(h, hp, out.history_filters);
+        } else if (k == "max_age_s") {
+          if (auto n = integer(h, hp, 0, kMaxAgeSeconds))
+            out.history_max_age_s = static_cast<std::int64_t>(*n);
+        } else if (k == "max_rows") {
+          if (auto n = integer(h, hp, 0, 1'000'000'000)) out.history_max_rows = *n;
+        }
+      });
+    }
+  });
 }
 
 }  // namespace

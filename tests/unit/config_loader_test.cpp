@@ -95,7 +95,7 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 // structs, which is the reminder to document the new key in conf/ and to compare it here.
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
-               a_auth] = a;
+               a_auth, a_store] = a;
   (void)a_source;  // names the file; differs by design
   EXPECT_EQ(a_log_level, b.log_level);
   EXPECT_EQ(a_state_dir, b.state_dir);
@@ -141,6 +141,53 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(username, b.auth.users[i].username);
     EXPECT_EQ(password_hash, b.auth.users[i].password_hash);
   }
+
+  const Store& bs = b.store;
+  const auto& [enabled, file, synchronous, commit_window_us, commit_max_rows, qos0_durable, max_db_bytes,
+               queue_max_requests, outbox_filters, outbox_max_rows, outbox_max_bytes, outbox_max_age_s,
+               outbox_policy, history_filters, history_max_age_s, history_max_rows] = a_store;
+  EXPECT_EQ(enabled, bs.enabled);
+  EXPECT_EQ(file, bs.file);
+  EXPECT_EQ(synchronous, bs.synchronous);
+  EXPECT_EQ(commit_window_us, bs.commit_window_us);
+  EXPECT_EQ(commit_max_rows, bs.commit_max_rows);
+  EXPECT_EQ(qos0_durable, bs.qos0_durable);
+  EXPECT_EQ(max_db_bytes, bs.max_db_bytes);
+  EXPECT_EQ(queue_max_requests, bs.queue_max_requests);
+  EXPECT_EQ(outbox_filters, bs.outbox_filters);
+  EXPECT_EQ(outbox_max_rows, bs.outbox_max_rows);
+  EXPECT_EQ(outbox_max_bytes, bs.outbox_max_bytes);
+  EXPECT_EQ(outbox_max_age_s, bs.outbox_max_age_s);
+  EXPECT_EQ(outbox_policy, bs.outbox_policy);
+  EXPECT_EQ(history_filters, bs.history_filters);
+  EXPECT_EQ(history_max_age_s, bs.history_max_age_s);
+  EXPECT_EQ(history_max_rows, bs.history_max_rows);
+}
+
+TEST(ConfigStore, ParsesEveryKeyAndRejectsBadValues) {
+  auto r = load_string(
+      "store:\n  enabled: false\n  synchronous: full\n  commit_window_us: 500\n  max_db_bytes: 64MiB\n"
+      "  outbox:\n    filters: [\"sensors/#\", \"+/alarm\"]\n    policy: drop_oldest\n    max_rows: 10\n"
+      "  history:\n    filters: [\"a/b\"]\n    max_rows: 5\n",
+      "s.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->store.enabled);
+  EXPECT_EQ(r->store.synchronous, "full");
+  EXPECT_EQ(r->store.commit_window_us, 500u);
+  EXPECT_EQ(r->store.max_db_bytes, 64ull * 1024 * 1024);
+  EXPECT_EQ(r->store.outbox_filters, (std::vector<std::string>{"sensors/#", "+/alarm"}));
+  EXPECT_EQ(r->store.outbox_policy, "drop_oldest");
+  EXPECT_EQ(r->store.outbox_max_rows, 10u);
+  EXPECT_EQ(r->store.history_filters, (std::vector<std::string>{"a/b"}));
+  EXPECT_EQ(r->store.history_max_rows, 5u);
+
+  auto bad = load_string("store:\n  synchronous: extra\n  outbox:\n    filters: [\"a/#/b\"]\n", "s.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("s.yaml:2:16: store.synchronous: expected one of"), std::string::npos)
+      << bad.error().message;
+  EXPECT_NE(bad.error().message.find("store.outbox.filters[0]: not a valid MQTT topic filter"),
+            std::string::npos)
+      << bad.error().message;
 }
 
 TEST(ConfigShippedFile, LoadsAndEqualsTheEmbeddedDefault) {
@@ -305,7 +352,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth");
+            "listeners, limits, auth, store");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }
