@@ -3,8 +3,6 @@
 #include "storage/outbox_table.hpp"
 
 #include <algorithm>
-#include <string_view>
-#include <unordered_set>
 
 namespace gw::storage {
 namespace {
@@ -19,8 +17,9 @@ Status OutboxTable::prepare(Db& db) {
       db.handle(),
       {
           {&insert_,
-           "INSERT INTO outbox(origin, origin_seq, lane, topic, payload, properties, qos, retain, "
-           "enqueued_unix, size, state, attempts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0)"},
+           "INSERT INTO outbox(id, origin, origin_seq, lane, topic, payload, properties, qos, retain, "
+           "enqueued_unix, size, state, attempts) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, "
+           "0)"},
           {&select_ready_, sel + " ORDER BY lane, id LIMIT ?1"},
           {&select_ready_lane_, sel + " AND lane = ?2 ORDER BY id LIMIT ?1"},
           {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
@@ -34,6 +33,9 @@ Status OutboxTable::prepare(Db& db) {
           {&origin_upsert_,
            "INSERT INTO outbox_origin(origin, last_seq) VALUES(?1, ?2) "
            "ON CONFLICT(origin) DO UPDATE SET last_seq = excluded.last_seq"},
+          {&meta_upsert_,
+           "INSERT INTO outbox_meta(key, value) VALUES('last_id', ?1) "
+           "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
       });
   return status_from_sqlite(rc);
 }
@@ -42,26 +44,44 @@ Status OutboxTable::load(std::uint64_t* requeued) {
   Db& db = *db_;
   int rc = db.exec("BEGIN IMMEDIATE");
   if (rc != SQLITE_OK) return status_from_sqlite(rc);
-  Stmt s;
-  rc = s.prepare(db.handle(), "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox");
-  if (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
-    c_.rows = s.col_u64(0);
-    c_.bytes = s.col_u64(1);
-    rc = SQLITE_OK;
-  }
-  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'");
-  if (rc == SQLITE_OK) {
-    rc = s.step();
-    c_.last_id = rc == SQLITE_ROW ? s.col_u64(0) : 0;
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-  }
+  c_ = Counters{};
   origin_seq_.clear();
-  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT origin, last_seq FROM outbox_origin");
+  unpersisted_.clear();
+  Stmt s;
+  // One scan for the counters and the highest sequence left per origin.
+  rc = s.prepare(db.handle(),
+                 "SELECT origin, MAX(origin_seq), COUNT(*), COALESCE(SUM(size), 0), MAX(id) FROM outbox "
+                 "GROUP BY origin");
   while (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
     origin_seq_[s.col_str(0)] = s.col_u64(1);
+    c_.rows += s.col_u64(2);
+    c_.bytes += s.col_u64(3);
+    c_.last_id = std::max(c_.last_id, s.col_u64(4));
     rc = SQLITE_OK;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT origin, last_seq FROM outbox_origin");
+  std::unordered_map<std::string, std::uint64_t> persisted;
+  while (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
+    persisted[s.col_str(0)] = s.col_u64(1);
+    rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  // Sequences held only by rows still in the table must be written when those rows go.
+  for (auto& [origin, seq] : origin_seq_) {
+    auto it = persisted.find(origin);
+    if (it == persisted.end() || it->second < seq) unpersisted_.insert(origin);
+  }
+  for (const auto& [origin, seq] : persisted) {
+    std::uint64_t& cur = origin_seq_[origin];
+    cur = std::max(cur, seq);
+  }
+  if (rc == SQLITE_OK) rc = s.prepare(db.handle(), "SELECT value FROM outbox_meta WHERE key = 'last_id'");
+  if (rc == SQLITE_OK) {
+    rc = s.step();
+    if (rc == SQLITE_ROW) c_.last_id = std::max(c_.last_id, s.col_u64(0));
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
   if (rc == SQLITE_OK) rc = requeue_all_.run() == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db.handle());
   if (requeued) *requeued = static_cast<std::uint64_t>(sqlite3_changes64(db.handle()));
   s = Stmt();
@@ -72,25 +92,31 @@ Status OutboxTable::load(std::uint64_t* requeued) {
 
 void OutboxTable::begin() {
   origin_log_.clear();
+  deleted_in_tx_ = false;
+  persisted_in_tx_ = false;
   base_ = mark();
 }
 
 Status OutboxTable::before_commit() {
-  std::unordered_set<std::string_view> written;
-  for (const auto& entry : origin_log_) {
-    const std::string& origin = entry.first;
-    if (!written.insert(origin).second) continue;
+  if (!deleted_in_tx_) return Status::Ok;
+  // Rows leave the table: keep what they held of the high-water marks.
+  for (const std::string& origin : unpersisted_) {
     StmtScope scope(origin_upsert_);
     origin_upsert_.bind_text(1, origin);
     origin_upsert_.bind_u64(2, origin_seq_[origin]);
     int rc = origin_upsert_.step();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
+  meta_upsert_.bind_u64(1, c_.last_id);
+  int rc = meta_upsert_.run();
+  if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  persisted_in_tx_ = true;
   return Status::Ok;
 }
 
 void OutboxTable::committed() {
   origin_log_.clear();
+  if (persisted_in_tx_) unpersisted_.clear();
 }
 
 void OutboxTable::rolled_back() {
@@ -121,6 +147,8 @@ void OutboxTable::rollback_to(const Mark& m) {
 std::uint64_t OutboxTable::next_origin_seq(const std::string& origin) {
   auto [it, inserted] = origin_seq_.try_emplace(origin, 0);
   origin_log_.emplace_back(origin, inserted ? 0 : it->second);
+  // Kept across a rollback too: writing a current value later is always right.
+  unpersisted_.insert(origin);
   return ++it->second;
 }
 
@@ -150,6 +178,7 @@ Result<bool, Status> OutboxTable::drop_oldest(DropReason reason) {
   c_.rows -= 1;
   c_.bytes -= size;
   c_.drops[static_cast<std::size_t>(reason)] += 1;
+  deleted_in_tx_ = true;
   return true;
 }
 
@@ -189,10 +218,11 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
     insert_.bind(8, m.retain ? 1 : 0);
     insert_.bind(9, clock_.unix_seconds());
     insert_.bind_u64(10, size);
+    insert_.bind_u64(11, c_.last_id + 1);
     int rc = insert_.step();
     if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
   }
-  out.id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(db_->handle()));
+  out.id = c_.last_id + 1;
   c_.rows += 1;
   c_.bytes += size;
   c_.enqueued += 1;
@@ -262,6 +292,7 @@ Status OutboxTable::ack(const std::vector<IdRange>& ranges, std::uint64_t* delet
       c_.rows -= 1;
       c_.acked += 1;
       n += 1;
+      deleted_in_tx_ = true;
     }
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
@@ -321,6 +352,7 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
       c_.bytes -= size;
       c_.drops[static_cast<std::size_t>(DropReason::Expired)] += 1;
       n += 1;
+      deleted_in_tx_ = true;
     }
   }
   if (removed) *removed = n;

@@ -3,16 +3,20 @@
 // in-memory counters (rows, bytes, per-origin sequence numbers, drops) and rolls them back with the
 // transaction. Order is by id (assigned at insert, ascending), never by time.
 //
-// Columns: id (AUTOINCREMENT, never reused), origin, origin_seq (1, 2, ... per origin, the last one
-// kept in outbox_origin), lane (0 = highest priority), topic, payload, properties, qos, retain,
-// enqueued_unix (wall clock, for the age bound only), size (bytes counted against max_bytes),
-// state (0 queued, 1 in flight), attempts (times marked in flight).
+// Columns: id (never reused), origin, origin_seq (1, 2, ... per origin), lane (0 = highest priority),
+// topic, payload, properties, qos, retain, enqueued_unix (wall clock, for the age bound only), size
+// (bytes counted against max_bytes), state (0 queued, 1 in flight), attempts (times marked in flight).
+//
+// Flash wear: a durable enqueue touches only the outbox b-tree and its index. The high-water marks that
+// keep ids and per-origin sequences from being reused (outbox_meta.last_id, outbox_origin.last_seq) are
+// written only by transactions that delete rows; at load each is max(persisted, highest row left).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -51,7 +55,7 @@ class OutboxTable {
   // inside a savepoint. A rollback keeps the count of refusals (they happened whatever became of it).
   struct Mark;
   void begin();
-  Status before_commit();  // writes the per-origin sequences touched in this transaction
+  Status before_commit();  // writes the high-water marks if this transaction deleted rows
   void committed();
   void rolled_back();
   Mark mark() const;
@@ -94,11 +98,16 @@ class OutboxTable {
   Mark base_;
   std::unordered_map<std::string, std::uint64_t> origin_seq_;
   // Every per-origin increment of the open transaction with the value before it (0 = absent before),
-  // to undo in reverse and to know which origins to write at commit.
+  // to undo in reverse.
   std::vector<std::pair<std::string, std::uint64_t>> origin_log_;
+  // Origins whose sequence moved since the high-water marks were last written, and whether the open
+  // transaction deleted rows (so must write them).
+  std::unordered_set<std::string> unpersisted_;
+  bool deleted_in_tx_ = false;
+  bool persisted_in_tx_ = false;
 
   Stmt insert_, select_ready_, select_ready_lane_, mark_, delete_acked_, requeue_range_, requeue_all_;
-  Stmt max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_;
+  Stmt max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
 };
 
 }  // namespace gw::storage

@@ -16,7 +16,7 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     {1, "outbox, sessions, retained, kv", R"sql(
 CREATE TABLE outbox(
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id INTEGER PRIMARY KEY,
   origin TEXT NOT NULL,
   origin_seq INTEGER NOT NULL,
   topic TEXT NOT NULL,
@@ -30,6 +30,7 @@ CREATE TABLE outbox(
   attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE outbox_origin(origin TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE outbox_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE retained(
   topic TEXT PRIMARY KEY,
   payload BLOB NOT NULL,

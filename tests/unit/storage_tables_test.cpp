@@ -306,6 +306,33 @@ TEST_F(TablesTest, OutboxRestoresAfterReopenAndNeverReusesIdsOrSequences) {
   EXPECT_EQ(e.origin_seq, 3u);
 }
 
+TEST_F(TablesTest, OutboxEnqueueWritesOnlyTheOutboxAndHighWaterMarksFollowDeletes) {
+  // Flash wear: a durable enqueue writes the outbox b-tree and its index, nothing else.
+  enqueue(msg("a", "1"));
+  enqueue(msg("a", "2"));
+  enqueue(msg("b", "1"));
+  std::int64_t n = -1;
+  ASSERT_EQ(
+      db_.query_int("SELECT (SELECT COUNT(*) FROM outbox_origin) + (SELECT COUNT(*) FROM outbox_meta)", n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 0);
+  open_tables();  // sequences continue from the rows themselves
+  auto e = enqueue(msg("a", "3"));
+  EXPECT_EQ(e.id, 4u);
+  EXPECT_EQ(e.origin_seq, 3u);
+  // Deleting the rows writes the high-water marks in the same transaction.
+  read(OutboxReadOptions{.max_rows = 10});
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 4}}), Status::Ok); });
+  ASSERT_EQ(db_.query_int("SELECT value FROM outbox_meta WHERE key = 'last_id'", n), SQLITE_OK);
+  EXPECT_EQ(n, 4);
+  ASSERT_EQ(db_.query_int("SELECT last_seq FROM outbox_origin WHERE origin = 'a'", n), SQLITE_OK);
+  EXPECT_EQ(n, 3);
+  open_tables();
+  e = enqueue(msg("b", "2"));
+  EXPECT_EQ(e.id, 5u);
+  EXPECT_EQ(e.origin_seq, 2u);
+}
+
 TEST_F(TablesTest, OutboxRollbackRestoresCountersAndSequences) {
   enqueue(msg("a", "1"));
   ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);
