@@ -14,12 +14,15 @@
 
 namespace gw::broker {
 
+class Connection;
+
 struct ConnectInfo {
   std::string_view client_id;
   const std::optional<std::string>* username = nullptr;
   const std::optional<std::string>* password = nullptr;
   bool loopback = false;
   std::string_view peer;
+  Connection* conn = nullptr;  // to attach per-connection data (Connection::set_data) on success
 };
 
 struct ClientIdentity {

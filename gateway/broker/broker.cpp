@@ -126,6 +126,13 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
 void Broker::connection_lost(Connection& c) {
   Session* s = c.session();
   if (s == nullptr) return;  // never connected, or taken over
+  struct Notify {
+    Broker& b;
+    Connection& c;
+    ~Notify() {
+      if (b.extension_) b.extension_->on_disconnected(c, c.graceful());
+    }
+  } notify{*this, c};
   --connected_;
   c.set_session(nullptr);
   s->conn = nullptr;

@@ -52,6 +52,9 @@ class Broker {
 
   // Persistence (optional): set before serving; restore() loads what the store kept.
   void set_persistence(Persistence* p) { persistence_ = p; }
+  void set_extension(Extension* e) { extension_ = e; }
+  Extension* extension() { return extension_; }
+  void deliver_to(Session& s, const MessagePtr& m, std::uint8_t qos);
   Persistence* persistence() { return persistence_; }
   Result<bool, std::string> restore();
   // A QoS >= 1 PUBLISH being routed: failures of durable writes it causes are recorded here.
@@ -99,6 +102,7 @@ class Broker {
   std::unordered_map<std::uint64_t, Connection*> connections_;  // by Connection::id()
   std::uint64_t connection_ids_ = 0;
   Persistence* persistence_ = nullptr;
+  Extension* extension_ = nullptr;
   std::shared_ptr<PublishTicket> ticket_;
   std::size_t connected_ = 0;
   std::uint64_t match_epoch_ = 0;

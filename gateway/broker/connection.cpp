@@ -233,7 +233,8 @@ void Connection::handle_connect(mqtt::Connect& c) {
     }
     return;
   }
-  ConnectInfo info{c.client_id, &c.username, &c.password, transport_.peer_is_loopback(), transport_.peer()};
+  ConnectInfo info{c.client_id,       &c.username, &c.password, transport_.peer_is_loopback(),
+                   transport_.peer(), this};
   if (auto r = broker_.authenticate(info); r != Reason::Success) {
     refuse_connect(r, r == Reason::NotAuthorized ? "not authorized" : "bad user name or password");
     return;
@@ -300,6 +301,11 @@ void Connection::handle_connect(mqtt::Connect& c) {
   broker_.stats().bytes_sent += buf.size();
   transport_.send(buf);
   broker_.resume(*this);
+  if (auto* ext = broker_.extension()) ext->on_connected(*this);
+}
+
+void Connection::deliver_direct(const MessagePtr& m, std::uint8_t qos) {
+  if (session_ && state_ == State::Connected) broker_.deliver_to(*session_, m, qos);
 }
 
 void Connection::handle_publish(mqtt::Publish& p) {
@@ -358,12 +364,15 @@ void Connection::handle_publish(mqtt::Publish& p) {
         msg->expiry_at = broker_.clock().now_ms() + Millis(*p.properties.message_expiry_interval) * 1000;
       }
     }
-    if (p.qos > 0 && persistence) {
-      ticket = std::make_shared<Broker::PublishTicket>();
-      broker_.set_current_ticket(ticket);
+    auto* ext = broker_.extension();
+    if (!(ext && ext->on_publish(*this, msg))) {
+      if (p.qos > 0 && persistence) {
+        ticket = std::make_shared<Broker::PublishTicket>();
+        broker_.set_current_ticket(ticket);
+      }
+      broker_.publish(msg);
+      broker_.set_current_ticket(nullptr);
     }
-    broker_.publish(msg);
-    broker_.set_current_ticket(nullptr);
     if (p.qos == 2) {
       std::uint64_t seq = 0;
       if (persistence && session_->persistent() && session_->stored) {
@@ -450,6 +459,7 @@ void Connection::handle_disconnect(const mqtt::Disconnect& d) {
   }
   // A normal DISCONNECT discards the will; reason 0x04 asks for it to be published (MQTT 5.0 §3.14.2.1).
   if (d.reason != Reason::DisconnectWithWill) will_.reset();
+  graceful_ = true;
   state_ = State::Closing;
   transport_.close();
 }

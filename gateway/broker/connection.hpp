@@ -19,6 +19,7 @@
 #include "gateway/base/clock.hpp"
 #include "gateway/base/fifo.hpp"
 #include "gateway/broker/auth.hpp"
+#include "gateway/broker/extension.hpp"
 #include "gateway/broker/session.hpp"
 #include "gateway/broker/transport.hpp"
 #include "protocols/mqtt/codec.hpp"
@@ -55,6 +56,13 @@ class Connection {
 
   // Completes an acknowledgement deferred until the store committed (see handle_publish).
   void complete_ack(std::uint64_t ticket, mqtt::Reason reason);
+
+  // Sends a message to this client whatever its subscriptions (an extension's direct delivery, e.g. a
+  // chat to an alias or an @info push), through its session's normal QoS machinery.
+  void deliver_direct(const MessagePtr& m, std::uint8_t qos);
+  ConnectionData* data() const { return data_.get(); }
+  void set_data(std::unique_ptr<ConnectionData> d) { data_ = std::move(d); }
+  bool graceful() const { return graceful_; }
 
   std::uint64_t id() const { return id_; }
   State state() const { return state_; }
@@ -106,7 +114,8 @@ class Connection {
   std::uint32_t client_max_packet_ = 0;     // 0 = no limit
   std::vector<std::string> topic_aliases_;  // inbound aliases set by the client (index = alias)
   std::string in_;                          // a partial packet carried between reads
-  bool over_watermark_ = false;
+  bool graceful_ = false;                   // DISCONNECT received
+  std::unique_ptr<ConnectionData> data_;
 };
 
 }  // namespace gw::broker

@@ -90,6 +90,13 @@ void Broker::publish(const MessagePtr& msg) {
   }
 }
 
+void Broker::deliver_to(Session& s, const MessagePtr& m, std::uint8_t qos) {
+  Delivery d;
+  d.msg = m;
+  d.qos = std::min(qos, m->qos);
+  deliver(s, std::move(d));
+}
+
 void Broker::deliver(Session& s, Delivery&& d) {
   if (d.msg->expiry_at != 0 && d.msg->expiry_at <= clock_.now_ms()) {
     stats_.drop(DropReason::Expired);
