@@ -13,11 +13,14 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "gateway/config/config.hpp"
@@ -680,6 +683,51 @@ void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
   });
 }
 
+// yaml-cpp 0.7 (Debian 12) cannot be trusted to reject a stray ',' where a document should start:
+// LoadAll() loops forever, allocating (jbeder/yaml-cpp#1040, fixed upstream after 0.7 by #1319), and
+// Load() returns an empty document, which would pass for "all defaults". The event parser shows the
+// stuck state as a second document starting where the first one did, so the stream is walked once
+// with a handler that only records where documents start, before Load() builds the one document.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+struct StreamProblem {
+  YAML::Mark mark;
+  std::string message;
+};
+
+// Nothing if `text` holds at most one YAML document; else where and why not. May throw what yaml-cpp
+// throws for a syntax error.
+std::optional<StreamProblem> check_stream(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  const std::vector<YAML::Mark>& m = starts.marks;
+  while (m.size() < 3 && parser.HandleNextDocument(starts)) {
+    if (m.size() >= 2 && m[m.size() - 1].pos == m[m.size() - 2].pos) {
+      auto at = static_cast<std::size_t>(m.back().pos);
+      std::string_view rest = at < text.size() ? std::string_view(text).substr(at, 1) : std::string_view();
+      return StreamProblem{m.back(), "YAML syntax error: unexpected " + quote(rest)};
+    }
+  }
+  if (m.size() > 1) return StreamProblem{m[1], "expected a single YAML document; another one starts here"};
+  return std::nullopt;
+}
+
 }  // namespace
 
 Config default_config() {
@@ -691,12 +739,15 @@ Result<Config, LoadError> load_string(const std::string& yaml_text, const std::s
   Config config = default_config();
   config.source = name;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(yaml_text);
-    if (docs.size() > 1) {
-      loader.error(docs[1].Mark(), "", "expected one YAML document, found " + std::to_string(docs.size()));
-    } else if (docs.size() == 1) {
-      loader.document(docs[0], config);
+    if (auto problem = check_stream(yaml_text)) {
+      loader.error(problem->mark, "", problem->message);
+    } else {
+      loader.document(YAML::Load(yaml_text), config);
     }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own text for this one is "bad file".
+    loader.error(e.mark, "",
+                 "YAML syntax error: nested more than " + std::to_string(e.depth() - 1) + " levels deep");
   } catch (const YAML::Exception& e) {
     // ParserException and friends carry the position of the offending character.
     loader.error(e.mark, "", "YAML syntax error: " + e.msg);

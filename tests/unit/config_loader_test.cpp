@@ -316,6 +316,23 @@ TEST(ConfigErrors, YamlSyntaxErrorInline) {
             "t.yaml:2:13: YAML syntax error: the referenced anchor is not defined");
 }
 
+TEST(ConfigErrors, StrayCommaIsASyntaxError) {
+  // yaml-cpp 0.7 loops forever in LoadAll() on these and Load() reads them as an empty document
+  // (jbeder/yaml-cpp#1040); the loader must neither hang nor fall back to the defaults.
+  EXPECT_EQ(error_of(","), "t.yaml:1:1: YAML syntax error: unexpected \",\"");
+  EXPECT_EQ(error_of(",a\n"), "t.yaml:1:1: YAML syntax error: unexpected \",\"");
+  EXPECT_EQ(error_of("# comment\n,# another\nlog:\n  level: info\n"),
+            "t.yaml:2:1: YAML syntax error: unexpected \",\"");
+  EXPECT_EQ(error_of("log:\n  level: info\n...\n,\n"), "t.yaml:4:1: YAML syntax error: unexpected \",\"");
+}
+
+TEST(ConfigErrors, DeepNestingIsAnErrorNotACrash) {
+  // yaml-cpp counts its own recursion and gives up past a fixed depth; the parse must stop there too.
+  std::string e = error_of("log: " + std::string(100000, '['));
+  EXPECT_EQ(e.rfind("t.yaml:1:1: YAML syntax error: nested more than ", 0), 0u) << e;
+  EXPECT_NE(e.find(" levels deep"), std::string::npos) << e;
+}
+
 TEST(ConfigErrors, MissingFile) {
   auto r = load_file("/nonexistent/netpie-edge.yaml");
   ASSERT_FALSE(r.ok());
@@ -330,7 +347,9 @@ TEST(ConfigErrors, DirectoryInsteadOfFile) {
 
 TEST(ConfigErrors, MoreThanOneDocument) {
   EXPECT_EQ(error_of("log:\n  level: info\n---\nlog:\n  level: debug\n"),
-            "t.yaml:4:1: expected one YAML document, found 2");
+            "t.yaml:3:1: expected a single YAML document; another one starts here");
+  EXPECT_EQ(error_of("---\n---\n---\n"),
+            "t.yaml:2:1: expected a single YAML document; another one starts here");
 }
 
 TEST(ConfigErrors, TopLevelMustBeAMapping) {
