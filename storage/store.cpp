@@ -102,6 +102,20 @@ Result<bool, OpenError> Store::init() {
          static_cast<unsigned long long>(requeued),
          options_.synchronous == Synchronous::Full ? "full" : "normal",
          static_cast<long long>(options_.commit_window.count()), options_.commit_max_rows);
+  // The checkpointer's own connection: same file, same counting VFS; it never writes a transaction.
+  int crc = ckpt_db_.open(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, dbo.vfs);
+  if (crc == SQLITE_OK) {
+    crc = ckpt_db_.exec(options_.synchronous == Synchronous::Full ? "PRAGMA synchronous = FULL"
+                                                                  : "PRAGMA synchronous = NORMAL");
+  }
+  if (crc == SQLITE_OK) {
+    sqlite3_wal_autocheckpoint(ckpt_db_.handle(), 0);
+    ckpt_thread_ = std::thread([this] { run_checkpointer(); });
+  } else {
+    GW_LOG(Warn, "store",
+           "database %s: no checkpointer connection (%s); checkpoints run on the storage thread",
+           options_.path.c_str(), ckpt_db_.errmsg());
+  }
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -114,6 +128,13 @@ void Store::close() {
   if (closed_.exchange(true)) return;
   queue_.close();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lk(ckpt_m_);
+    ckpt_stop_ = true;
+  }
+  ckpt_cv_.notify_one();
+  if (ckpt_thread_.joinable()) ckpt_thread_.join();
+  ckpt_db_.close();
   completions_.run();
   completions_.detach();
 }
@@ -741,30 +762,53 @@ void Store::maintain() {
 }
 
 void Store::checkpoint_if_needed() {
-  if (wal_frames_now_ < wal_ckpt_now_ + options_.checkpoint_pages) return;
+  const std::uint64_t threshold = std::max<std::uint32_t>(1, options_.checkpoint_pages);
+  if (wal_frames_now_ < threshold) return;
+  if (ckpt_thread_.joinable() && wal_frames_now_ < 4 * threshold) {
+    // The usual case: the checkpointer copies the WAL back on its own connection while this thread
+    // keeps committing; the next write after a complete copy starts the WAL from its beginning.
+    {
+      std::lock_guard lk(ckpt_m_);
+      ckpt_wanted_ = true;
+    }
+    ckpt_cv_.notify_one();
+    return;
+  }
+  // Backstop (the checkpointer cannot keep up, or there is none): RESTART here, which bounds the WAL.
   int log = 0;
   int ckpt = 0;
-  // RESTART: copy the WAL into the database and make the next write start the WAL from the beginning,
-  // so the WAL file is reused rather than grown.
   int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_RESTART, &log, &ckpt);
-  work_stats_.checkpoints += 1;
-  if (ckpt > 0) wal_ckpt_now_ = std::max(wal_ckpt_now_, static_cast<std::uint64_t>(ckpt));
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
   if (rc == SQLITE_OK && log == ckpt) {
     wal_frames_now_ = 0;
-    wal_ckpt_now_ = 0;
   } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     GW_LOG(Debug, "store", "database %s: checkpoint failed: %s", options_.path.c_str(), db_.errmsg());
   }
-  publish_stats();
+}
+
+void Store::run_checkpointer() {
+  while (true) {
+    {
+      std::unique_lock lk(ckpt_m_);
+      ckpt_cv_.wait(lk, [&] { return ckpt_wanted_ || ckpt_stop_; });
+      if (ckpt_stop_) return;
+      ckpt_wanted_ = false;
+    }
+    int log = 0;
+    int ckpt = 0;
+    // PASSIVE: copies what it can without waiting for, or blocking, the writer.
+    int rc = sqlite3_wal_checkpoint_v2(ckpt_db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      GW_LOG(Debug, "store", "database %s: checkpoint failed: %s", options_.path.c_str(), ckpt_db_.errmsg());
+    }
+  }
 }
 
 int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
   auto* s = static_cast<Store*>(self);
   auto n = static_cast<std::uint64_t>(frames);
-  if (n < s->wal_frames_now_) {  // the WAL restarted from its beginning
-    s->wal_frames_now_ = 0;
-    s->wal_ckpt_now_ = 0;
-  }
+  if (n < s->wal_frames_now_) s->wal_frames_now_ = 0;  // the WAL restarted from its beginning
   s->work_stats_.wal_frames += n - s->wal_frames_now_;
   s->wal_frames_now_ = n;
   return SQLITE_OK;
@@ -772,6 +816,7 @@ int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
 
 void Store::publish_stats() {
   StoreStats& w = work_stats_;
+  w.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   if (vfs_ && vfs_->ok()) {
     w.bytes_written = vfs_->bytes_written();
     w.syncs = vfs_->syncs();

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -203,6 +204,7 @@ class Store {
                          std::string& error_text);
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
+  void run_checkpointer();  // the checkpointer thread
   void note_failure(Status s, const std::string& detail);
   void publish_stats();
   static int wal_hook(void* self, sqlite3* db, const char* name, int frames);
@@ -223,7 +225,6 @@ class Store {
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   bool last_batch_failed_ = false;
   std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
-  std::uint64_t wal_ckpt_now_ = 0;    // of which already checkpointed
   std::uint64_t failures_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_log_{};
   std::chrono::steady_clock::time_point next_maintenance_{};
@@ -233,6 +234,15 @@ class Store {
   StoreStats stats_;       // storage thread writes a copy here after each batch
   StoreStats work_stats_;  // storage thread's own copy
   std::atomic<std::uint64_t> queue_full_{0};
+  std::atomic<std::uint64_t> checkpoints_{0};
+
+  // The checkpointer: its own connection and thread, woken by the storage thread.
+  Db ckpt_db_;
+  std::thread ckpt_thread_;
+  std::mutex ckpt_m_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;
+  bool ckpt_stop_ = false;
 };
 
 }  // namespace gw::storage

@@ -178,6 +178,9 @@ StoreOptions options_from(std::int64_t window_us, std::int64_t row_cap, std::int
   o.commit_max_rows = static_cast<std::uint32_t>(row_cap);
   o.synchronous = full ? gw::storage::Synchronous::Full : gw::storage::Synchronous::Normal;
   o.maintenance_interval = std::chrono::seconds(1);
+  // For experiments: GW_BENCH_CHECKPOINT_PAGES overrides store.checkpoint_pages.
+  if (const char* cp = std::getenv("GW_BENCH_CHECKPOINT_PAGES"))
+    o.checkpoint_pages = static_cast<std::uint32_t>(std::atoi(cp));
   return o;
 }
 

@@ -414,6 +414,12 @@ TEST_F(StoreTest, BytesWrittenCountsWalAndCheckpointWrites) {
   open();
   for (int i = 0; i < 2000; ++i) store_->outbox_enqueue(msg("d", std::string(200, 'x')));
   EXPECT_EQ(store_->flush(), Status::Ok);
+  // Checkpoints run on the checkpointer thread, after the commits that asked for them.
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (store_->stats().checkpoints == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+    store_->flush();
+  }
   auto st = store_->stats();
   EXPECT_GT(st.wal_frames, 100u);  // ~2000 * 220 bytes is over 100 pages
   EXPECT_GT(st.checkpoints, 0u);
