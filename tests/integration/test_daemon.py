@@ -1,5 +1,4 @@
 """The netpie-edge process itself: command line, config checking, ports file, log format, signals, restart."""
-import os
 import re
 import signal
 import socket
