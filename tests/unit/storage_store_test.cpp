@@ -195,7 +195,9 @@ TEST_F(StoreTest, FullRequestQueueRefusesWithQueueFullAndNeverCallsTheCompletion
   }
   EXPECT_EQ(accepted + refused, 50);
   EXPECT_GT(refused, 0);
-  EXPECT_LE(accepted, 5);  // the bound plus the one the storage thread already took
+  // The bound is on requests waiting in the queue; the storage thread may already have moved up to
+  // one queue's worth into the batch it gathers (it sleeps in its window after that).
+  EXPECT_LE(accepted, 8);
   EXPECT_EQ(store_->stats().queue_full, static_cast<std::uint64_t>(refused));
   EXPECT_EQ(store_->flush(), Status::Ok);  // a flush is never refused, and ends the window
   ASSERT_TRUE(run_until([&] { return completed.load() == accepted; }));
