@@ -80,7 +80,9 @@ Result<bool, OpenError> Store::init() {
                                       {&rollback_, "ROLLBACK"},
                                       {&savepoint_, "SAVEPOINT request"},
                                       {&release_, "RELEASE request"},
-                                      {&rollback_to_, "ROLLBACK TO request"}});
+                                      {&rollback_to_, "ROLLBACK TO request"},
+                                      {&freelist_, "PRAGMA freelist_count"},
+                                      {&vacuum_, "PRAGMA incremental_vacuum"}});
   if (rc != SQLITE_OK) return fail(status_from_sqlite(rc), "preparing statements failed");
   std::uint64_t requeued = 0;
   s = tables_->outbox.load(&requeued);
@@ -747,10 +749,19 @@ void Store::maintain() {
   if (!batch.empty() || !retry_.empty()) execute(batch);
   if (options_.vacuum_free_pages > 0 && !work_stats_.degraded) {
     std::int64_t free_pages = 0;
-    if (db_.query_int("PRAGMA freelist_count", free_pages) == SQLITE_OK &&
-        free_pages >= static_cast<std::int64_t>(options_.vacuum_free_pages)) {
+    {
+      StmtScope scope(freelist_);
+      if (freelist_.step() == SQLITE_ROW) free_pages = freelist_.col_int(0);
+    }
+    if (free_pages >= static_cast<std::int64_t>(options_.vacuum_free_pages)) {
       // Returns the free pages to the file system, so the file shrinks after a backlog drained.
-      if (db_.exec("PRAGMA incremental_vacuum") == SQLITE_OK) {
+      int rc;
+      {
+        StmtScope scope(vacuum_);
+        while ((rc = vacuum_.step()) == SQLITE_ROW) {
+        }
+      }
+      if (rc == SQLITE_DONE) {
         work_stats_.vacuumed_pages += static_cast<std::uint64_t>(free_pages);
         GW_LOG(Debug, "store", "database %s: returned %lld free pages to the file system",
                options_.path.c_str(), static_cast<long long>(free_pages));

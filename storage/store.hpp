@@ -222,7 +222,7 @@ class Store {
 
   // Storage thread only.
   std::vector<Request> retry_;
-  Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
+  Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_, freelist_, vacuum_;
   bool last_batch_failed_ = false;
   std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
   std::uint64_t failures_in_row_ = 0;
