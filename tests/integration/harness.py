@@ -37,7 +37,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec_fn: the broker gets SIGKILL if the test process dies (a killed ctest run leaves no daemon behind)."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -78,6 +78,18 @@ def raise_nofile(limit: int = 8192) -> None:
     want = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def terminate(proc: subprocess.Popen, timeout: float | None = None) -> int:
+    """SIGTERM and wait; SIGKILL if it does not exit in time (then returns -9). Never leaves the process behind."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(STOP_TIMEOUT if timeout is None else timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        return -signal.SIGKILL
 
 
 def free_port() -> int:
@@ -180,7 +192,7 @@ class Broker:
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log_file,
                                      stderr=self._log_file, cwd=self.dir, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         try:
             self.wait_ready()
         except BaseException:

@@ -114,8 +114,8 @@ def test_clean_exit_on_signal_with_clients_connected(broker_factory, sig):
             c.connect("sig-client", keepalive=60)
             b.signal(sig)
             assert c.read_until_closed(timeout=10) == []  # a 3.1.1 client: closed, no packet
-            rc = b.proc.wait(15)
-    assert rc == 0, b.log_tail()  # (the fixture's stop() also checks the log for sanitizer reports)
+    harness.wait_for(lambda: b.proc.poll() is not None, harness.STOP_TIMEOUT, f"exit after signal {sig}")
+    assert b.proc.returncode == 0, b.log_tail()  # (the fixture's stop() also checks the log for sanitizers)
 
 
 @pytest.mark.broker(log_level="error")
@@ -170,7 +170,7 @@ def test_embedded_default_config(tmp_path):
             pytest.skip("127.0.0.1:1883 is in use on this machine")
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([harness.netpie_edge_bin()], cwd=tmp_path, stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=harness.die_with_parent)
     try:
         default = harness.Endpoint("127.0.0.1", 1883)
         harness.wait_for(default.connect_probe, 10, "the default listener on 127.0.0.1:1883")
@@ -178,7 +178,6 @@ def test_embedded_default_config(tmp_path):
             mosquitto_pub(default, "default/t", "ok", qos=1)
             sub.wait_message(lambda m: m.text == "ok")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(15)
+        rc = harness.terminate(proc)
         log.close()
-    assert rc == 0, (tmp_path / "stderr.log").read_text()
+    assert rc == 0, f"exit code {rc}\n" + (tmp_path / "stderr.log").read_text()
