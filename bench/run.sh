@@ -13,15 +13,16 @@ mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
 work=${WORKDIR:-${TMPDIR:-/tmp}/netpie-bench}
 
 cd "$root"
+mkdir -p "$work"
 echo "== building netpie-edge (preset release) and netpie-bench (build/bench, RelWithDebInfo)" >&2
-cmake --preset release >/dev/null
-cmake --build --preset release --target netpie-edge -j2 >/dev/null
-cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/bench --target netpie-bench -j2 >/dev/null
+build() { "$@" >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; exit 1; }; }
+build cmake --preset release
+build cmake --build --preset release --target netpie-edge -j2
+build cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGW_BUILD_TESTS=OFF
+build cmake --build build/bench --target netpie-bench -j2
 edge=$root/build/release/gateway/netpie-edge
 bench=$root/build/bench/bench/netpie-bench
 
-mkdir -p "$work"
 strip -o "$work/netpie-edge.stripped" "$edge"
 size=$(stat -c %s "$work/netpie-edge.stripped")
 

@@ -117,6 +117,7 @@ class Run final : public ClientEvents {
   std::uint64_t per_pub_window_ = 0;
   std::uint64_t t_setup_ = 0, t0_ = 0, measure_from_ = 0, t_end_ = 0, t_settled_ = 0;
   std::uint64_t last_progress_ = 0;
+  std::uint64_t last_tick_ = 0;
   std::uint64_t scheduled_ = 0;
   std::size_t rr_ = 0;
   std::uint64_t measured_delivered_ = 0, measured_sent_ = 0, unique_ = 0;
@@ -306,6 +307,7 @@ void Run::on_packet(Client& c, std::uint8_t header, mqtt::ByteView body) {
       Pub* p = pub_of(c);
       if (p && p->inflight > 0) {
         --p->inflight;
+        p->last_progress = uv_hrtime();
         std::size_t i = c.index() - subs_.size();
         if (phase_ == Phase::Publishing && !p->ready) {
           p->ready = true;
@@ -440,6 +442,9 @@ void Run::on_tick() {
     return;
   }
   if (s_.rate > 0) {
+    if (last_tick_ != 0 && now >= measure_from_)
+      r_.timer_lag.record(now - last_tick_ > kMs ? now - last_tick_ - kMs : 0);
+    last_tick_ = now;
     // Fixed rate: whatever is due by now, spread round-robin over the publishers; a publisher that cannot
     // take more (socket backed up, QoS window full) loses its slot, which is counted as "behind".
     const auto target = static_cast<std::uint64_t>(s_.rate * static_cast<double>(now - t0_) / 1e9);
@@ -489,7 +494,7 @@ void Run::check_drained(std::uint64_t now) {
     acked = acked && p.inflight == 0;
   }
   const bool all_in = unique_ >= expected && (s_.qos == 0 || acked);
-  if (all_in || now - last_progress_ > 1000 * kMs || now - t_end_ > ns_of(s_.drain_s)) finish("");
+  if (all_in || now - last_progress_ > ns_of(s_.quiet_s) || now - t_end_ > ns_of(s_.drain_s)) finish("");
 }
 
 void Run::on_closed(Client& c, const char* why) {
@@ -518,6 +523,7 @@ void Run::finish(const std::string& error) {
     r_.lost = r_.expected > unique_ ? r_.expected - unique_ : 0;
     const std::uint64_t end = t_end_ ? t_end_ : uv_hrtime();
     r_.window_s = end > measure_from_ && measure_from_ ? static_cast<double>(end - measure_from_) / 1e9 : 0;
+    r_.publish_s = end > t0_ && t0_ ? static_cast<double>(end - t0_) / 1e9 : 0;
     if (r_.window_s > 0) {
       r_.delivered_per_s = static_cast<double>(measured_delivered_) / r_.window_s;
       r_.sent_per_s = static_cast<double>(measured_sent_) / r_.window_s;

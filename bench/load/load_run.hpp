@@ -25,7 +25,8 @@ struct RunResult {
   std::string error;  // why the run is not valid (setup failed, connections lost)
 
   // Flow scenarios. Throughput and latency cover [start + warmup, end); losses cover the whole run.
-  double window_s = 0;
+  double publish_s = 0;        // from the first publish to the end (the CPU figures cover this)
+  double window_s = 0;         // after the warmup (the throughput and latency figures cover this)
   double delivered_per_s = 0;  // PUBLISH packets received by subscribers in the window, per second
   double sent_per_s = 0;       // PUBLISH packets sent by publishers in the window, per second
   std::uint64_t sent = 0;
@@ -39,6 +40,9 @@ struct RunResult {
   std::uint64_t disconnects = 0;
   std::uint64_t unacked = 0;  // QoS 1/2 PUBLISH the broker had not acknowledged at the end
   Histogram latency;          // nanoseconds, publish to delivery, messages sent in the window
+  // Fixed rate: how late the generator's own 1 ms timer fired (nanoseconds). It measures the machine's
+  // scheduling noise, which no broker can beat: a latency figure is only as good as this floor.
+  Histogram timer_lag;
 
   // Idle scenario.
   std::uint32_t connections = 0;

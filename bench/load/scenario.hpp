@@ -32,6 +32,7 @@ struct Scenario {
   double duration_s = 10;
   double warmup_s = 1;  // excluded from throughput and latency, still counted for losses
   double drain_s = 5;   // at most this long after the end for the last messages to arrive
+  double quiet_s = 1;   // the drain also ends after this long without a delivery
   // Idle: this many connections, CONNECT only.
   std::uint32_t connections = 10000;
   mqtt::Version version = mqtt::Version::V311;

@@ -54,8 +54,7 @@ std::vector<Figure> figures_for(const Scenario& s) {
        [](const RunResult& r) {
          const double deliveries = r.delivered_per_s * r.window_s;
          // CPU is read over the whole publishing time, deliveries over the window after warmup: scale.
-         const double cpu_in_window =
-             r.window_s > 0 && r.broker_cpu_s > 0 ? r.broker_cpu_s * r.window_s / (r.window_s + 1e-9) : 0;
+         const double cpu_in_window = r.publish_s > 0 ? r.broker_cpu_s * r.window_s / r.publish_s : 0;
          return deliveries > 0 ? cpu_in_window * 1e6 / deliveries : 0;
        }},
       {"broker peak RSS (MB)", Better::Lower,
@@ -65,6 +64,8 @@ std::vector<Figure> figures_for(const Scenario& s) {
   if (s.rate > 0) {
     f.insert(f.begin() + 7, Figure{"sends behind schedule", Better::Lower,
                                    [](const RunResult& r) { return static_cast<double>(r.behind); }});
+    f.push_back(Figure{"noise floor: generator 1 ms timer late p99 (us)", Better::None,
+                       [](const RunResult& r) { return r.timer_lag.quantile(0.99) / 1000.0; }});
   }
   return f;
 }
