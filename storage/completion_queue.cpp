@@ -11,6 +11,9 @@ int CompletionQueue::attach(uv_loop_t* loop) {
     return rc;
   }
   h->data = this;
+  // The handle alone does not keep the loop alive: sockets and timers do. So a daemon that is shutting
+  // down leaves uv_run once its connections are closed, then close() runs what is left.
+  uv_unref(reinterpret_cast<uv_handle_t*>(h));
   {
     std::lock_guard lk(m_);
     async_ = h;

@@ -166,8 +166,14 @@ TEST_F(StoreTest, CompletionsRunOnTheLoopThreadThroughUvAsync) {
                              ++done;
                            }),
             Status::Ok);
+  // The store's uv_async_t does not keep a loop alive (a daemon's sockets and timers do), so a timer
+  // stands in for them here.
+  uv_timer_t alive;
+  uv_timer_init(&loop, &alive);
+  uv_timer_start(&alive, [](uv_timer_t*) {}, 10, 10);
   auto until = std::chrono::steady_clock::now() + 5s;
   while ((done < 4 || listened == 0) && std::chrono::steady_clock::now() < until) uv_run(&loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(&alive), nullptr);
   EXPECT_EQ(done, 4);
   EXPECT_TRUE(on_loop_thread);
   ASSERT_TRUE(token.has_value());
