@@ -5,12 +5,18 @@
 - check_stream(): the per-publisher order rule for a stream of "<publisher>:<seq>" payloads (outbox rows in id
   order, or the messages a subscriber received).
 - AckLog: follows the files the publishers append their acknowledged seqs to.
+- stop_daemon(): SIGTERM with the harness's checks, a failure recorded instead of raised.
+- AckClient: a paho client whose QoS 1 publishes report the PUBACK reason code (v5) or its absence (3.1.1).
 """
 from __future__ import annotations
 
 import sqlite3
+import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import paho.mqtt.client as paho
 
 DB_NAME = "netpie-edge.db"
 
@@ -145,3 +151,118 @@ class AckLog:
         self._partial = lines.pop()
         self.seqs.extend(int(x) for x in lines if x)
         return len(self.seqs)
+
+
+def stop_daemon(broker, problems: list[str], when: str) -> None:
+    """SIGTERM and the harness's checks (exit 0, no sanitizer report). A failure (e.g. no exit within
+    ITEST_STOP_TIMEOUT: the harness then SIGKILLs it) is recorded, not raised, so the test still checks the
+    database and reports every problem at the end."""
+    try:
+        broker.stop()
+    except AssertionError as e:
+        problems.append(f"clean stop ({when}) failed: {e}")
+
+
+# ---- a paho client that reports each QoS 1 PUBLISH's PUBACK reason (or its absence) ---------------------------
+class _ReasonClient(paho.Client):
+    """paho-mqtt 1.6 parses the v5 PUBACK reason code and then drops it (on_publish only gets the mid); this keeps
+    it. (paho 2.x passes it to on_publish; Debian 12 ships 1.6.1, which this is written for.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.puback_reasons: dict[int, int] = {}
+
+    def _handle_pubackcomp(self, cmd):
+        if cmd == "PUBACK":
+            pkt = self._in_packet["packet"]
+            if len(pkt) >= 2:
+                (mid,) = struct.unpack("!H", bytes(pkt[:2]))
+                # MQTT 5.0 §3.4.2.1: no reason byte means 0x00 Success (and 3.1.1 has none).
+                self.puback_reasons[mid] = pkt[2] if len(pkt) > 2 else 0
+        return super()._handle_pubackcomp(cmd)
+
+
+class AckClient:
+    """A connected paho client (mqttv5 or mqttv311) with its network loop in a thread. publish() returns the mid;
+    wait_puback(mid) returns the PUBACK reason code, or None if no PUBACK came within the timeout."""
+
+    def __init__(self, broker, client_id: str, version: str = "mqttv5", timeout: float = 10.0):
+        self.version = version
+        proto = paho.MQTTv5 if version == "mqttv5" else paho.MQTTv311
+        if proto == paho.MQTTv5:
+            self.client = _ReasonClient(client_id=client_id, protocol=proto)
+        else:
+            self.client = _ReasonClient(client_id=client_id, clean_session=True, protocol=proto)
+        self.client.reconnect_delay_set(60, 120)  # a dropped connection is seen, not silently retried
+        self.messages: list[tuple[str, bytes, int]] = []
+        self.disconnects: list = []
+        self._acked: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        connected = threading.Event()
+        result = {}
+
+        def on_connect(client, userdata, flags, rc, properties=None):
+            result["rc"] = rc
+            connected.set()
+
+        def on_publish(client, userdata, mid):
+            with self._lock:
+                ev = self._acked.setdefault(mid, threading.Event())
+            ev.set()
+
+        def on_message(client, userdata, msg):
+            with self._lock:
+                self.messages.append((msg.topic, bytes(msg.payload), msg.qos))
+
+        def on_disconnect(client, userdata, rc, properties=None):
+            self.disconnects.append(rc)
+
+        self.client.on_connect = on_connect
+        self.client.on_publish = on_publish
+        self.client.on_message = on_message
+        self.client.on_disconnect = on_disconnect
+        kwargs = {"clean_start": True} if proto == paho.MQTTv5 else {}
+        self.client.connect(broker.host, broker.port, keepalive=60, **kwargs)
+        self.client.loop_start()
+        assert connected.wait(timeout), f"{client_id}: no CONNACK within {timeout}s"
+        rc = result["rc"]
+        assert (rc.value if hasattr(rc, "value") else rc) == 0, f"{client_id}: CONNACK {rc}"
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> int:
+        info = self.client.publish(topic, payload, qos=qos)
+        assert info.rc == paho.MQTT_ERR_SUCCESS, f"publish to {topic} returned {info.rc}"
+        with self._lock:
+            self._acked.setdefault(info.mid, threading.Event())
+        return info.mid
+
+    def wait_puback(self, mid: int, timeout: float = 10.0) -> int | None:
+        with self._lock:
+            ev = self._acked.setdefault(mid, threading.Event())
+        if not ev.wait(timeout):
+            return None
+        return self.client.puback_reasons.get(mid, 0)
+
+    def has_puback(self, mid: int) -> bool:
+        with self._lock:
+            ev = self._acked.get(mid)
+        return ev is not None and ev.is_set()
+
+    def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *a: done.set()
+        rc, _ = self.client.subscribe(topic, qos=qos)
+        assert rc == paho.MQTT_ERR_SUCCESS and done.wait(timeout), f"no SUBACK for {topic}"
+
+    def received(self) -> list[tuple[str, bytes, int]]:
+        with self._lock:
+            return list(self.messages)
+
+    def connected(self) -> bool:
+        return self.client.is_connected()
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+        self.client.loop_stop()

@@ -13,6 +13,7 @@ whole run so an orphaned publisher cannot live forever.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import signal
 import sys
@@ -36,6 +37,8 @@ def main() -> int:
     ap.add_argument("--max-runtime", type=float, default=900.0)
     args = ap.parse_args()
 
+    # Stop with the test process that started us (pytest killed by a timeout leaves no publisher behind).
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))

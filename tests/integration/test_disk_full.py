@@ -1,0 +1,321 @@
+"""A full store, driven through the real daemon (DESIGN.md "Store and forward", storage/README.md "Failures",
+conf/netpie-edge.yaml store.max_db_bytes and store.outbox.policy).
+
+When the database cannot grow (a full file system, or store.max_db_bytes) a durable write fails and:
+  - the QoS 1 publisher is refused: MQTT 5 PUBACK 0x83 Implementation specific error (what reason_for() in
+    gateway/broker/persistence.cpp maps disk_full/io_error to, and what conf/netpie-edge.yaml documents);
+    MQTT 3.1.1: no PUBACK at all (shown with a witness: a later non-durable QoS 1 PUBLISH on the same connection is
+    acknowledged, and acknowledgements go out in order, so the durable one's was withheld, not late);
+  - local delivery goes on (QoS 0 on another topic, and the refused message itself to a QoS 0 subscriber);
+  - one ERROR line names the database, disk_full and the cause;
+  - it recovers by itself when space returns (tmpfs case: a filler file is deleted): durable publishes are
+    acknowledged again, and an INFO line says so;
+  - nothing refused was written, nothing acknowledged is missing, and PRAGMA integrity_check = ok after the stop.
+Cases: a 2 MiB tmpfs as state_dir (root only; skipped with the reason when mount is not permitted), the
+store.max_db_bytes cap (1MiB, the minimum; no recovery possible without an uplink to acknowledge rows, so: refusal,
+daemon alive, integrity), the outbox row bound under reject_new (0x97 Quota exceeded), and a persistent session's
+queue while the store is full (an acknowledged message must survive a SIGKILL).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from dura_common import AckClient, db_path, integrity_check, open_db, stop_daemon, store_config
+from harness import wait_for
+
+SUCCESS, UNSPECIFIED, IMPL_SPECIFIC, QUOTA_EXCEEDED = 0x00, 0x80, 0x83, 0x97
+PAD = b"p" * 2048
+FAILED_RX = (r"ERROR store: database \S*netpie-edge\.db: transaction failed: disk_full \(the disk is full or the "
+             r"database reached store\.max_db_bytes")
+RECOVERED_RX = r"INFO  store: database \S*netpie-edge\.db: writes succeed again after \d+ failed transactions"
+
+
+def payload(prefix: str, i: int) -> bytes:
+    return f"{prefix}:{i}:".encode() + PAD
+
+
+def fill_until_refused(pub: AckClient, topic: str, prefix: str, limit: int = 5000, timeout: float = 60.0):
+    """Durable QoS 1 publishes, one at a time, until one is refused. Returns (acknowledged indexes, (index, reason))."""
+    acked: list[int] = []
+    deadline = time.monotonic() + timeout
+    for i in range(1, limit + 1):
+        assert time.monotonic() < deadline, f"no refusal within {timeout}s ({len(acked)} acknowledged)"
+        r = pub.wait_puback(pub.publish(topic, payload(prefix, i)), timeout=10)
+        assert r is not None, f"v5 durable publish {i} got no PUBACK within 10 s (expected 0x00 or a refusal reason)"
+        if r == SUCCESS:
+            acked.append(i)
+            continue
+        return acked, (i, r)
+    raise AssertionError(f"{limit} durable publishes, none refused")
+
+
+BIG = b"b" * 8192  # needs more new pages than the 2 KiB message that was just refused
+
+
+def check_v311_no_puback(b, client_id: str, durable_topic: str, durable_payload: bytes, strict: bool = True) -> bool:
+    """3.1.1 cannot refuse: the refused durable PUBLISH gets no PUBACK; a following non-durable one does, and
+    acknowledgements go out in order, so the first was withheld, not late. Returns whether it was acknowledged
+    (strict: it must not be)."""
+    v3 = AckClient(b, client_id, "mqttv311")
+    try:
+        durable = v3.publish(durable_topic, durable_payload)
+        witness = v3.publish("local/witness", b"witness")
+        assert v3.wait_puback(witness, timeout=10) is not None, \
+            "3.1.1: the non-durable witness publish after the durable one got no PUBACK"
+        acked = v3.has_puback(durable)
+        assert not (strict and acked), "3.1.1: the durable publish was acknowledged while the store is full"
+        assert v3.connected(), "3.1.1: the connection was closed instead of withholding the PUBACK"
+        return acked
+    finally:
+        v3.close()
+
+
+def check_local_delivery(b, pub: AckClient, local: AckClient, refused_payload: bytes) -> None:
+    """Local delivery goes on while durable writes fail: QoS 0 on another topic, and the refused message itself."""
+    pub.publish("local/ping", b"ping-while-full", qos=0)
+    wait_for(lambda: any(p == b"ping-while-full" for _, p, _ in local.received()), 10,
+             "a QoS 0 message on local/ping delivered while the store is full")
+    wait_for(lambda: any(p == refused_payload for _, p, _ in local.received()), 10,
+             "the refused durable message delivered to the local QoS 0 subscriber")
+
+
+def outbox_payloads(path: Path) -> set[bytes]:
+    db = open_db(path)
+    try:
+        return {bytes(r[0]) for r in db.execute("SELECT payload FROM outbox")}
+    finally:
+        db.close()
+
+
+def check_db_after(path: Path, acked: list[bytes], refused: list[bytes], problems: list[str]) -> None:
+    ic = integrity_check(path)
+    stored = outbox_payloads(path)
+    missing = [p[:20] for p in acked if p not in stored]
+    phantom = [p[:20] for p in refused if p in stored]
+    assert ic == "ok", f"PRAGMA integrity_check: {ic}"
+    assert not missing, f"{len(missing)} ACKNOWLEDGED messages not in the outbox: {missing[:10]}"
+    assert not phantom, f"{len(phantom)} REFUSED messages were written to the outbox anyway: {phantom[:10]}"
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.fixture
+def tmpfs_dir(tmp_path):
+    """A 2 MiB tmpfs (root only); unmounted at the end even if the test failed."""
+    d = tmp_path / "full" / "state"
+    d.mkdir(parents=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for state_dir needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(d)], capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (mount -t tmpfs exited {r.returncode}: {r.stderr.strip()})")
+    try:
+        yield d
+    finally:
+        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(d)], capture_output=True, timeout=30)
+
+
+@pytest.mark.netpie_only
+def test_full_file_system_refuses_then_recovers_when_space_returns(broker_factory, tmpfs_dir):
+    """On a full file system the WAL can still be reused after a checkpoint, so some writes may succeed between
+    refusals: every publish is judged on its own (acknowledged = stored, refused = not stored, checked in the file
+    afterwards); the strict "no PUBACK at all" for 3.1.1 is in the size-cap case, where full stays full."""
+    b = broker_factory(name="full", start=False, sys_interval=0, extra={"store": store_config(["dura/#"])})
+    assert b.dir / "state" == tmpfs_dir
+    b.start()
+    local = AckClient(b, "local-sub", "mqttv311")
+    pub = AckClient(b, "pub-v5", "mqttv5")
+    problems: list[str] = []
+    filler = tmpfs_dir / "filler"
+    acked_payloads: list[bytes] = []
+    refused: list[bytes] = []
+    try:
+        local.subscribe("local/#", qos=0)
+        local.subscribe("dura/#", qos=0)
+        # Leave a little room for the database, take the rest.
+        st = os.statvfs(tmpfs_dir)
+        free = st.f_bavail * st.f_frsize
+        with open(filler, "wb") as f:
+            try:
+                f.write(b"\0" * max(0, free - 384 * 1024))
+            except OSError:
+                pass
+        acked, (ri, reason) = fill_until_refused(pub, "dura/full", "fs")
+        acked_payloads += [payload("fs", i) for i in acked]
+        refused.append(payload("fs", ri))
+        print(f"\ndisk full (tmpfs 2 MiB): {len(acked)} acknowledged, publish {ri} refused with 0x{reason:02x}")
+        assert reason == IMPL_SPECIFIC, f"refusal reason 0x{reason:02x}, expected 0x83 (disk full)"
+        b.wait_log(FAILED_RX, timeout=10)
+        check_local_delivery(b, pub, local, payload("fs", ri))
+        v3_payload = b"v311:" + BIG
+        (acked_payloads if check_v311_no_puback(b, "pub-v311", "dura/full", v3_payload, strict=False)
+         else refused).append(v3_payload)
+        n = ri + 1
+        for _ in range(5):  # more while full: each one acknowledged (stored) or refused with 0x83
+            r = pub.wait_puback(pub.publish("dura/full", payload("fs", n)), timeout=10)
+            assert r in (SUCCESS, IMPL_SPECIFIC), f"durable publish while full: reason {r}"
+            (acked_payloads if r == SUCCESS else refused).append(payload("fs", n))
+            n += 1
+        assert b.alive(), f"netpie-edge died while the disk was full\n{b.log_tail()}"
+
+        # Space returns: durable publishes are acknowledged again, by themselves (no restart).
+        filler.unlink()
+        t0 = time.monotonic()
+        while True:
+            r = pub.wait_puback(pub.publish("dura/full", payload("fs", n)), timeout=10)
+            assert r in (SUCCESS, IMPL_SPECIFIC), f"durable publish after space returned: reason {r}"
+            (acked_payloads if r == SUCCESS else refused).append(payload("fs", n))
+            n += 1
+            if r == SUCCESS:
+                break
+            assert time.monotonic() - t0 < 30, "durable publishes still refused 30 s after space returned"
+        print(f"disk full (tmpfs 2 MiB): acknowledged again {time.monotonic() - t0:.2f} s after the filler went")
+        for _ in range(50):  # and they stay acknowledged: room for ~1.6 MiB now, these take ~0.2 MiB
+            assert pub.wait_puback(pub.publish("dura/full", payload("fs", n)), timeout=10) == SUCCESS, \
+                f"durable publish {n} refused after space returned"
+            acked_payloads.append(payload("fs", n))
+            n += 1
+        # The last failure is followed by the INFO line that writes succeed again.
+        text = b.log_text()
+        assert re.search(RECOVERED_RX, text[text.rfind("transaction failed"):]), \
+            f"no 'writes succeed again' line after the last failure\n{b.log_tail()}"
+        v3 = AckClient(b, "pub-v311-after", "mqttv311")
+        try:
+            assert v3.wait_puback(v3.publish("dura/full", b"v311-after"), timeout=10) == SUCCESS, \
+                "3.1.1 durable publish not acknowledged after recovery"
+            acked_payloads.append(b"v311-after")
+        finally:
+            v3.close()
+    finally:
+        pub.close()
+        local.close()
+    stop_daemon(b, problems, "after recovery")
+    check_db_after(db_path(b), acked_payloads, refused, problems)
+
+
+@pytest.mark.netpie_only
+def test_db_size_cap_refuses_durable_publishes_and_keeps_serving(broker_factory):
+    b = broker_factory(name="cap", sys_interval=0, extra={"store": store_config(["dura/#"], max_db_bytes="1MiB")})
+    local = AckClient(b, "local-sub", "mqttv311")
+    pub = AckClient(b, "pub-v5", "mqttv5")
+    problems: list[str] = []
+    try:
+        local.subscribe("local/#", qos=0)
+        local.subscribe("dura/#", qos=0)
+        acked, (ri, reason) = fill_until_refused(pub, "dura/cap", "cap")
+        print(f"\nmax_db_bytes 1MiB: {len(acked)} acknowledged, publish {ri} refused with 0x{reason:02x}")
+        assert reason == IMPL_SPECIFIC, f"refusal reason 0x{reason:02x}, expected 0x83 (store.max_db_bytes)"
+        assert len(acked) > 0
+        b.wait_log(FAILED_RX, timeout=10)
+        refused = [payload("cap", ri)]
+        check_local_delivery(b, pub, local, payload("cap", ri))
+        check_v311_no_puback(b, "pub-v311", "dura/cap", b"v311:" + BIG)
+        refused.append(b"v311:" + BIG)
+        # A QoS 1 publish that needs no store write is still acknowledged at once.
+        assert pub.wait_puback(pub.publish("local/q1", b"q1"), timeout=10) == SUCCESS
+        # Nothing frees rows without an uplink: full stays full. Refused for as long as it lasts (here 3 s, a few
+        # maintenance intervals), still serving.
+        k, t_end = ri + 1, time.monotonic() + 3.0
+        while time.monotonic() < t_end:
+            r = pub.wait_puback(pub.publish("dura/cap", payload("cap", k)), timeout=10)
+            assert r == IMPL_SPECIFIC, f"durable publish {k} at the cap: reason {r}"
+            refused.append(payload("cap", k))
+            k += 1
+        assert b.alive() and pub.connected(), f"netpie-edge or the connection went away\n{b.log_tail()}"
+        # storage/README.md "Failures": one ERROR line, a WARN every 10 s while it lasts, an INFO line when writes
+        # succeed again. Nothing succeeded again here, so: one ERROR line and no "writes succeed again".
+        text = b.log_text()
+        errors_logged, recovered_logged = text.count("transaction failed"), len(re.findall(RECOVERED_RX, text))
+        print(f"max_db_bytes 1MiB: {k - ri} refused in a row; log: {errors_logged} ERROR 'transaction failed', "
+              f"{recovered_logged} INFO 'writes succeed again'")
+        if errors_logged != 1 or recovered_logged != 0:
+            problems.append(f"while the store stayed at store.max_db_bytes (every durable publish refused) the log "
+                            f"has {errors_logged} 'transaction failed' ERROR lines and {recovered_logged} 'writes "
+                            f"succeed again' INFO lines; expected 1 and 0\n{b.log_tail(30)}")
+    finally:
+        pub.close()
+        local.close()
+    stop_daemon(b, problems, "at the cap")
+    check_db_after(db_path(b), [payload("cap", i) for i in acked], refused, problems)
+
+
+@pytest.mark.netpie_only
+def test_outbox_row_bound_reject_new_refuses_with_quota_exceeded(broker_factory):
+    b = broker_factory(name="quota", sys_interval=0,
+                       extra={"store": store_config(["dura/#"], max_rows=20, policy="reject_new")})
+    pub = AckClient(b, "pub-v5", "mqttv5")
+    problems: list[str] = []
+    try:
+        acked, (ri, reason) = fill_until_refused(pub, "dura/quota", "q", limit=100)
+        assert len(acked) == 20 and ri == 21, f"{len(acked)} acknowledged before the refusal of {ri}, expected 20"
+        assert reason == QUOTA_EXCEEDED, f"refusal reason 0x{reason:02x}, expected 0x97 Quota exceeded"
+        check_v311_no_puback(b, "pub-v311", "dura/quota", b"v311-refused")
+        assert b.alive()
+    finally:
+        pub.close()
+    stop_daemon(b, problems, "outbox full")
+    check_db_after(db_path(b), [payload("q", i) for i in acked], [payload("q", ri), b"v311-refused"], problems)
+
+
+@pytest.mark.netpie_only
+def test_persistent_session_message_acknowledged_while_full_survives_sigkill(broker_factory):
+    """A QoS 1 PUBLISH for an offline persistent subscriber needs a store write (its queue). While the store is
+    full that write fails; the publisher must then be refused, or, if it was acknowledged, the message must be
+    delivered after a SIGKILL and a restart ("nothing acknowledged is lost")."""
+    b = broker_factory(name="psfull", sys_interval=0,
+                       extra={"store": store_config(["dura/#"], max_db_bytes="1MiB")})
+    ps = paho.Client(client_id="ps-sub", clean_session=False, protocol=paho.MQTTv311)
+    got = []
+    subscribed = {"ok": False}
+    ps.on_message = lambda c, u, m: got.append(bytes(m.payload))
+    ps.on_subscribe = lambda *a: subscribed.__setitem__("ok", True)
+    ps.connect(b.host, b.port)
+    ps.loop_start()
+    wait_for(ps.is_connected, 10, "ps-sub connected")
+    ps.subscribe("ps/#", qos=1)
+    wait_for(lambda: subscribed["ok"], 10, "ps-sub SUBACK")
+    ps.disconnect()
+    ps.loop_stop()
+    pub = AckClient(b, "pub-v5", "mqttv5")
+    try:
+        fill_until_refused(pub, "dura/ps", "ps-fill")
+        b.wait_log(FAILED_RX, timeout=10)
+        verdicts = []
+        for i in range(1, 11):
+            msg = f"ps-{i}:".encode() + BIG  # far larger than the outbox message just refused
+            verdicts.append((msg, pub.wait_puback(pub.publish("ps/t", msg), timeout=10)))
+    finally:
+        pub.close()
+    acked = [p for p, r in verdicts if r == SUCCESS]
+    print(f"\npersistent session while full: PUBACK reasons {[r for _, r in verdicts]}")
+    assert all(r is not None for _, r in verdicts), f"a publish got no PUBACK at all: {verdicts}"
+    b.kill()
+    b.start()
+    ps = paho.Client(client_id="ps-sub", clean_session=False, protocol=paho.MQTTv311)
+    ps.on_message = lambda c, u, m: got.append(bytes(m.payload))
+    ps.connect(b.host, b.port)
+    ps.loop_start()
+    try:
+        wait_for(ps.is_connected, 10, "ps-sub connected after the restart")
+        # The queue is delivered right after CONNACK; a witness published now arrives after it.
+        w = AckClient(b, "witness", "mqttv5")
+        try:
+            w.wait_puback(w.publish("ps/witness", b"witness"), timeout=10)
+        finally:
+            w.close()
+        wait_for(lambda: b"witness" in got, 10, "the witness delivered to ps-sub")
+    finally:
+        ps.disconnect()
+        ps.loop_stop()
+    lost = [p[:8] for p in acked if p not in got]
+    assert not lost, (f"{len(lost)} of {len(acked)} messages ACKNOWLEDGED (PUBACK 0x00) while the store was full "
+                      f"were lost after SIGKILL + restart: {lost}; delivered: {[p[:8] for p in got]}\n{b.log_tail()}")
