@@ -138,6 +138,7 @@ struct PublishDropped {
   PublishTag tag = 0;
   DropReason reason = DropReason::QueueFull;
 };
+// The PUBACK (QoS 1) or PUBREC (QoS 2) is already among the bytes to send when this is emitted.
 struct MessageReceived {
   Publish publish;  // topic already resolved from a topic alias
 };
@@ -201,6 +202,8 @@ class ClientSession {
   void bytes_received(ByteView data, Millis now);
   // Keepalive, CONNACK timeout and stall detection; call at next_deadline() (or more often).
   void tick(Millis now);
+  // QoS 0 does not wait behind the window, so it may overtake queued QoS 1/2 messages (MQTT orders
+  // messages per QoS level only). A v5 Message Expiry Interval is sent as given, also on redelivery.
   PublishStatus publish(OutboundPublish message, Millis now);
   // Returns the packet id that the SubscribeAcked/UnsubscribeAcked/RequestLost event will carry.
   Result<std::uint16_t, RequestError> subscribe(std::vector<Subscription> subscriptions,
