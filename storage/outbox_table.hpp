@@ -53,7 +53,6 @@ class OutboxTable {
 
   // Transaction hooks, called by the store around each batch; mark()/rollback_to() bracket one request
   // inside a savepoint. A rollback keeps the count of refusals (they happened whatever became of it).
-  struct Mark;
   void begin();
   Status before_commit();  // writes the high-water marks if this transaction deleted rows
   void committed();

@@ -37,7 +37,7 @@ using DropCounters = std::array<std::uint64_t, kDropReasonCount>;
 struct OutboxLimits {
   std::uint64_t max_rows = 1'000'000;
   std::uint64_t max_bytes = 256ull * 1024 * 1024;  // sum of origin + topic + payload + properties
-  std::int64_t max_age_s = 7 * 24 * 3600;          // 0 = no age bound
+  std::int64_t max_age_s = 7ll * 24 * 3600;        // 0 = no age bound
   FullPolicy policy = FullPolicy::RejectNew;
 };
 
@@ -78,9 +78,9 @@ std::vector<IdRange> to_ranges(std::vector<std::uint64_t> ids);
 
 struct OutboxReadOptions {
   std::uint32_t max_rows = 256;
-  std::uint64_t max_bytes = 1024 * 1024;  // the first row is returned even if it alone is larger
-  std::optional<std::uint8_t> lane;       // only this lane; otherwise lanes in priority order
-  bool mark_inflight = true;              // mark the returned rows in flight in the same transaction
+  std::uint64_t max_bytes = 1024ull * 1024;  // the first row is returned even if it alone is larger
+  std::optional<std::uint8_t> lane;          // only this lane; otherwise lanes in priority order
+  bool mark_inflight = true;                 // mark the returned rows in flight in the same transaction
 };
 
 // ---- Persistent MQTT sessions -----------------------------------------------------------------------
@@ -141,9 +141,9 @@ struct RetainedMessage {
 // ---- Local history ----------------------------------------------------------------------------------
 
 struct HistoryOptions {
-  std::vector<std::string> filters;        // MQTT topic filters to record; empty = history off
-  std::int64_t max_age_s = 7 * 24 * 3600;  // 0 = no age bound
-  std::uint64_t max_rows = 100'000;        // 0 = no row bound
+  std::vector<std::string> filters;          // MQTT topic filters to record; empty = history off
+  std::int64_t max_age_s = 7ll * 24 * 3600;  // 0 = no age bound
+  std::uint64_t max_rows = 100'000;          // 0 = no row bound
 };
 
 struct HistoryMessage {

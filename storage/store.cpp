@@ -272,32 +272,32 @@ Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
 }
 
 Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([ids = std::move(ids)](Tables& t) {
-                               return t.outbox.mark_inflight(ids);
-                             }),
-                             as_done(std::move(done)));
+  return submit_result<bool>(
+      durable, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.mark_inflight(ids); }),
+      as_done(std::move(done)));
 }
 
 Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = ranges.size() * sizeof(IdRange);
   return submit_result<bool>(
-      static_cast<bool>(done), bytes,
-      as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.ack(ranges); }),
+      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.ack(ranges); }),
       as_done(std::move(done)));
 }
 
 Status Store::outbox_requeue(std::vector<IdRange> ranges, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = ranges.size() * sizeof(IdRange);
   return submit_result<bool>(
-      static_cast<bool>(done), bytes,
-      as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
+      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
       as_done(std::move(done)));
 }
 
 Status Store::outbox_prune(Done done) {
-  return submit_result<bool>(static_cast<bool>(done), 0,
-                             as_result([](Tables& t) { return t.outbox.prune_expired(); }),
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  return submit_result<bool>(durable, 0, as_result([](Tables& t) { return t.outbox.prune_expired(); }),
                              as_done(std::move(done)));
 }
 
@@ -309,31 +309,34 @@ void Store::set_outbox_listener(std::function<void(std::uint64_t)> listener) {
 // ---- Sessions, retained, kv, history -------------------------------------------------------------------
 
 Status Store::session_save(SessionRecord rec, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = rec.meta.client_id.size() + rec.meta.extra.size();
   for (const auto& m : rec.messages) bytes += m.topic.size() + m.payload.size() + m.properties.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([rec = std::move(rec)](Tables& t) { return t.sessions.save(rec); }),
                              as_done(std::move(done)));
 }
 
 Status Store::session_put_meta(SessionMeta meta, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = meta.client_id.size() + meta.extra.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([meta = std::move(meta)](Tables& t) {
-                               return t.sessions.put_meta(meta);
-                             }),
-                             as_done(std::move(done)));
+  return submit_result<bool>(
+      durable, bytes, as_result([meta = std::move(meta)](Tables& t) { return t.sessions.put_meta(meta); }),
+      as_done(std::move(done)));
 }
 
 Status Store::session_delete(std::string client_id, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  const std::size_t bytes = client_id.size();
   return submit_result<bool>(
-      static_cast<bool>(done), client_id.size(),
-      as_result([id = std::move(client_id)](Tables& t) { return t.sessions.remove(id); }),
+      durable, bytes, as_result([id = std::move(client_id)](Tables& t) { return t.sessions.remove(id); }),
       as_done(std::move(done)));
 }
 
 Status Store::session_subscribe(std::string client_id, Subscription sub, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = client_id.size() + sub.filter.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([id = std::move(client_id), sub = std::move(sub)](Tables& t) {
                                return t.sessions.subscribe(id, sub);
                              }),
@@ -341,8 +344,9 @@ Status Store::session_subscribe(std::string client_id, Subscription sub, Done do
 }
 
 Status Store::session_unsubscribe(std::string client_id, std::string filter, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = client_id.size() + filter.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([id = std::move(client_id), f = std::move(filter)](Tables& t) {
                                return t.sessions.unsubscribe(id, f);
                              }),
@@ -350,8 +354,9 @@ Status Store::session_unsubscribe(std::string client_id, std::string filter, Don
 }
 
 Status Store::session_message_put(std::string client_id, SessionMessage msg, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = client_id.size() + msg.topic.size() + msg.payload.size() + msg.properties.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([id = std::move(client_id), m = std::move(msg)](Tables& t) {
                                return t.sessions.put_message(id, m);
                              }),
@@ -360,8 +365,9 @@ Status Store::session_message_put(std::string client_id, SessionMessage msg, Don
 
 Status Store::session_message_update(std::string client_id, std::uint64_t seq, MessageState state,
                                      std::uint16_t packet_id, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = client_id.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([id = std::move(client_id), seq, state, packet_id](Tables& t) {
                                return t.sessions.update_message(id, seq, state, packet_id);
                              }),
@@ -369,39 +375,43 @@ Status Store::session_message_update(std::string client_id, std::uint64_t seq, M
 }
 
 Status Store::session_message_delete(std::string client_id, std::uint64_t seq, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = client_id.size();
-  return submit_result<bool>(
-      static_cast<bool>(done), bytes,
-      as_result([id = std::move(client_id), seq](Tables& t) { return t.sessions.remove_message(id, seq); }),
-      as_done(std::move(done)));
+  return submit_result<bool>(durable, bytes, as_result([id = std::move(client_id), seq](Tables& t) {
+                               return t.sessions.remove_message(id, seq);
+                             }),
+                             as_done(std::move(done)));
 }
 
 Status Store::retained_set(RetainedMessage msg, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = msg.topic.size() + msg.payload.size() + msg.properties.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([m = std::move(msg)](Tables& t) { return t.retained.set(m); }),
                              as_done(std::move(done)));
 }
 
 Status Store::retained_clear(std::string topic, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = topic.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([topic = std::move(topic)](Tables& t) {
-                               return t.retained.clear(topic);
+  return submit_result<bool>(
+      durable, bytes, as_result([topic = std::move(topic)](Tables& t) { return t.retained.clear(topic); }),
+      as_done(std::move(done)));
+}
+
+Status Store::kv_put(std::string key, std::string value, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  std::size_t bytes = key.size() + value.size();
+  return submit_result<bool>(durable, bytes, as_result([k = std::move(key), v = std::move(value)](Tables& t) {
+                               return t.kv.put(k, v);
                              }),
                              as_done(std::move(done)));
 }
 
-Status Store::kv_put(std::string key, std::string value, Done done) {
-  std::size_t bytes = key.size() + value.size();
-  return submit_result<bool>(
-      static_cast<bool>(done), bytes,
-      as_result([k = std::move(key), v = std::move(value)](Tables& t) { return t.kv.put(k, v); }),
-      as_done(std::move(done)));
-}
-
 Status Store::kv_erase(std::string key, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = key.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes,
+  return submit_result<bool>(durable, bytes,
                              as_result([k = std::move(key)](Tables& t) { return t.kv.erase(k); }),
                              as_done(std::move(done)));
 }
@@ -432,8 +442,9 @@ bool Store::history_wants(std::string_view topic) const {
 }
 
 Status Store::history_record(HistoryMessage msg, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = msg.topic.size() + msg.payload.size() + msg.properties.size();
-  return submit_result<bool>(static_cast<bool>(done), bytes, as_result([m = std::move(msg)](Tables& t) {
+  return submit_result<bool>(durable, bytes, as_result([m = std::move(msg)](Tables& t) {
                                auto r = t.history.append(m);
                                return r ? Status::Ok : r.error();
                              }),
@@ -456,8 +467,8 @@ Status Store::history_query(HistoryQuery q, HistoryDone done) {
 }
 
 Status Store::history_prune(Done done) {
-  return submit_result<bool>(static_cast<bool>(done), 0,
-                             as_result([](Tables& t) { return t.history.prune(); }),
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  return submit_result<bool>(durable, 0, as_result([](Tables& t) { return t.history.prune(); }),
                              as_done(std::move(done)));
 }
 

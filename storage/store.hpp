@@ -54,7 +54,7 @@ struct StoreOptions {
   std::chrono::milliseconds lazy_window{100};            // store.lazy_window_ms: 100
   bool qos0_durable = false;                             // store.qos0_durable: false
   std::size_t queue_max_requests = 65536;                // store.queue_max_requests
-  std::size_t queue_max_bytes = 32u * 1024 * 1024;       // store.queue_max_bytes
+  std::size_t queue_max_bytes = 32ull * 1024 * 1024;     // store.queue_max_bytes
   std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;    // store.max_db_bytes (0 = no cap)
   std::uint32_t cache_kib = 4096;                        // store.cache_kib
   std::uint32_t checkpoint_pages = 1000;                 // store.checkpoint_pages
@@ -228,7 +228,6 @@ class Store {
   std::uint64_t failures_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_log_{};
   std::chrono::steady_clock::time_point next_maintenance_{};
-  std::uint64_t last_listener_id_ = 0;
 
   mutable std::mutex stats_mutex_;
   StoreStats stats_;       // storage thread writes a copy here after each batch
