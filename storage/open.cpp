@@ -67,7 +67,13 @@ Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
   if (rc != SQLITE_OK) {
     Status s = status_from_sqlite(rc);
     if (s == Status::Corrupt) return unexpected(corrupt(path, db.errmsg()));
-    return unexpected(fail(s, "cannot read database " + path + ": " + db.errmsg()));
+    std::string hint;
+    if (s == Status::CantOpen || s == Status::ReadOnly) {
+      hint =
+          " (a WAL database needs its directory writable for the -wal and -shm files: is the file system "
+          "read-only, or are permissions missing?)";
+    }
+    return unexpected(fail(s, "cannot read database " + path + ": " + db.errmsg() + hint));
   }
   if (check != "ok") {
     // quick_check reports several lines in one row; the log wants one line.

@@ -56,7 +56,7 @@ OutboxMessage big(std::size_t n) {
   return m;
 }
 
-class DiskFullTest : public ::testing::Test {
+class StoreFailureTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = make_temp_dir();
@@ -123,7 +123,7 @@ class DiskFullTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(DiskFullTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenRowsAreAcked) {
+TEST_F(StoreFailureTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenRowsAreAcked) {
   options_.max_db_bytes = 64 * 4096;
   open();
   Status refusal = Status::Ok;
@@ -171,7 +171,7 @@ TEST_F(DiskFullTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenR
   for (std::size_t i = acked.size() / 2; i < acked.size(); ++i) EXPECT_EQ(in_file.count(acked[i]), 1u);
 }
 
-TEST_F(DiskFullTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFreed) {
+TEST_F(StoreFailureTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFreed) {
   if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   if (mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) {
     GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
@@ -221,6 +221,32 @@ TEST_F(DiskFullTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFreed)
   for (std::uint64_t id : acked) EXPECT_EQ(in_file.count(id), 1u) << id;
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(StoreFailureTest, ReadOnlyFileSystemAtOpenIsRefusedWithAClearMessage) {
+  if (geteuid() != 0) GTEST_SKIP() << "bind mounts need root";
+  open();
+  ASSERT_EQ(store_->kv_put("k", "v"), Status::Ok);
+  store_.reset();
+  // The same directory, seen through a read-only bind mount.
+  const std::string ro = dir_ + "-ro";
+  fs::create_directory(ro);
+  if (mount(dir_.c_str(), ro.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+      mount(nullptr, ro.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+    umount2(ro.c_str(), MNT_DETACH);
+    fs::remove(ro);
+    GTEST_SKIP() << "cannot make a read-only bind mount: " << std::strerror(errno);
+  }
+  StoreOptions o = options_;
+  o.path = ro + "/store.db";
+  auto r = Store::open(o, clock_);
+  umount2(ro.c_str(), MNT_DETACH);
+  fs::remove(ro);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().status == Status::CantOpen || r.error().status == Status::ReadOnly)
+      << to_string(r.error().status);
+  EXPECT_NE(r.error().message.find(o.path), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("read-only"), std::string::npos) << r.error().message;
 }
 
 TEST(StorageStatus, MapsSqliteResultCodes) {
