@@ -190,3 +190,58 @@ def test_v5_subscriber_receives_properties_from_v311_publisher_none(broker):
         assert not hasattr(m.properties, "UserProperty")
     finally:
         sub.close()
+
+
+# -- subscription options (5.0 §3.8.3.1) ---------------------------------------------------------------------------
+def _sub_opts(c, topic, qos=1, no_local=False, retain_as_published=False, retain_handling=0):
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    c.subscribe(topic, options=SubscribeOptions(qos=qos, noLocal=no_local, retainAsPublished=retain_as_published,
+                                                retainHandling=retain_handling))
+
+
+def test_no_local(broker):
+    c = paho_connect(broker, "mqttv5", client_id="nolocal")
+    try:
+        _sub_opts(c, "nl/t", no_local=True)
+        _sub_opts(c, "nl/end")
+        c.publish("nl/t", "mine", qos=1)
+        mosquitto_pub(broker, "nl/t", "theirs", version="mqttv5", qos=1)
+        c.publish("nl/end", "END", qos=1)
+        got = _until(c, lambda m: m.payload == b"END")
+        assert [m.payload for m in got] == [b"theirs", b"END"]
+    finally:
+        c.close()
+
+
+def test_retain_as_published_and_retain_handling(broker):
+    mosquitto_pub(broker, "rh/t", "old", version="mqttv5", qos=1, retain=True)
+    c = paho_connect(broker, "mqttv5", client_id="rap")
+    try:
+        _sub_opts(c, "rh/t", retain_as_published=True, retain_handling=0)  # gets "old" (RETAIN 1)
+        mosquitto_pub(broker, "rh/t", "new", version="mqttv5", qos=1, retain=True)
+        got = c.wait_count(2)
+        assert [(m.payload, m.retain) for m in got[:2]] == [(b"old", True), (b"new", True)], \
+            "with Retain As Published a live retained publish keeps RETAIN 1"
+    finally:
+        c.close()
+    c = paho_connect(broker, "mqttv5", client_id="rh2")
+    try:
+        _sub_opts(c, "rh/t", retain_handling=2)  # 2: do not send retained messages at subscribe time
+        _sub_opts(c, "rh/end")
+        mosquitto_pub(broker, "rh/end", "END", version="mqttv5", qos=1)
+        got = _until(c, lambda m: m.payload == b"END")
+        assert [m.payload for m in got] == [b"END"], "retain handling 2 still sent the retained message"
+        # 1: send retained only for a new subscription, not when it is repeated.
+        _sub_opts(c, "rh/x", retain_handling=1)
+    finally:
+        c.close()
+    c = paho_connect(broker, "mqttv5", client_id="rh1")
+    try:
+        _sub_opts(c, "rh/t", retain_handling=1)
+        _sub_opts(c, "rh/t", retain_handling=1)  # repeated: no second copy
+        _sub_opts(c, "rh/end")
+        mosquitto_pub(broker, "rh/end", "END", version="mqttv5", qos=1)
+        got = _until(c, lambda m: m.payload == b"END")
+        assert [m.payload for m in got] == [b"new", b"END"]
+    finally:
+        c.close()

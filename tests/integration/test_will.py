@@ -108,3 +108,41 @@ def test_retained_will(broker):
     with MosquittoSub(broker, topic, qos=1) as late:
         msg = late.wait_message(lambda m: m.text == "offline", what="the retained will")
         assert msg.retain
+
+
+def test_v5_will_delay(broker):
+    """5.0 §3.1.3.2.2: the will waits Will Delay Interval seconds after the connection is lost."""
+    import time
+    topic = "will/v5/delayed"
+    with MosquittoSub(broker, topic, qos=1) as sub:
+        c = WillClient(broker, version="mqttv5", client_id="willd", will_topic=topic, will_payload="late",
+                       will_delay=2, session_expiry=60)
+        try:
+            t0 = time.monotonic()
+            c.kill9()
+            sub.wait_message(lambda m: m.text == "late", timeout=8, what="the delayed will")
+            elapsed = time.monotonic() - t0
+        finally:
+            c.close()
+        assert elapsed >= 1.9, f"the will came {elapsed:.2f}s after the loss, before its 2 s delay"
+        assert elapsed <= 4.5, f"the will came {elapsed:.2f}s after the loss, long after its 2 s delay"
+
+
+def test_v5_will_delay_cancelled_by_reconnect(broker):
+    topic = "will/v5/cancelled"
+    with MosquittoSub(broker, topic, qos=1) as sub:
+        c = WillClient(broker, version="mqttv5", client_id="willc5", will_topic=topic, will_payload="nope",
+                       will_delay=3, session_expiry=60)
+        c.kill9()
+        c.close()
+        # Back within the delay (same client id, session resumed): the will is not sent.
+        c2 = WillClient(broker, version="mqttv5", client_id="willc5", will_topic="will/v5/other",
+                        will_payload="x", session_expiry=60, clean_start=False)
+        try:
+            import time
+            time.sleep(3.5)  # the will delay itself must pass for the absence to mean anything
+            mosquitto_pub(broker, topic, "END", qos=1)
+            assert sub.wait_topic_payload(topic, b"END") == []
+        finally:
+            c2.command("disconnect")
+            c2.close()

@@ -1,7 +1,7 @@
 """A paho-mqtt client with a last will, run as a subprocess so a test can SIGKILL it.
 
 Usage: will_client.py JSON  with keys host, port, version (mqttv31|mqttv311|mqttv5), client_id, will_topic,
-will_payload, will_qos, will_retain, will_delay (v5, optional), session_expiry (v5, optional).
+will_payload, will_qos, will_retain, will_delay, session_expiry and clean_start (v5, optional).
 Prints CONNECTED once the broker accepted it, then reads commands from stdin: "disconnect" (clean DISCONNECT,
 reason 0), "disconnect-with-will" (v5 reason 0x04), "exit". Prints DONE after a clean disconnect.
 """
@@ -48,7 +48,7 @@ if v5:
     props = Properties(PacketTypes.CONNECT)
     if args.get("session_expiry") is not None:
         props.SessionExpiryInterval = int(args["session_expiry"])
-    kwargs = {"clean_start": True, "properties": props}
+    kwargs = {"clean_start": bool(args.get("clean_start", True)), "properties": props}
 c.connect(args["host"], int(args["port"]), keepalive=int(args.get("keepalive", 60)), **kwargs)
 c.loop_start()
 if not connected.wait(10):
