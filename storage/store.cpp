@@ -260,7 +260,10 @@ Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
   Request r = make(true, 0);
   r.deadline = SteadyTime::now();  // a reader is waiting: close the batch now
   auto slot = std::make_shared<std::vector<OutboxRecord>>();
-  r.apply = [o, slot](Tables& t) { return t.outbox.read(o, *slot); };
+  r.apply = [o, slot](Tables& t) {
+    slot->clear();  // a batch may be applied twice (salvage after a failure)
+    return t.outbox.read(o, *slot);
+  };
   r.done = [done = std::move(done), slot](Status s) {
     if (s == Status::Ok) {
       done(std::move(*slot));
@@ -455,7 +458,10 @@ Status Store::history_query(HistoryQuery q, HistoryDone done) {
   Request r = make(true, q.topic.size());
   r.deadline = SteadyTime::now();
   auto slot = std::make_shared<std::vector<HistoryRecord>>();
-  r.apply = [q = std::move(q), slot](Tables& t) { return t.history.query(q, *slot); };
+  r.apply = [q = std::move(q), slot](Tables& t) {
+    slot->clear();  // a batch may be applied twice (salvage after a failure)
+    return t.history.query(q, *slot);
+  };
   r.done = [done = std::move(done), slot](Status s) {
     if (s == Status::Ok) {
       done(std::move(*slot));
@@ -578,7 +584,9 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
     if (!batch[i].apply) continue;
     if (!salvage) {
       Status s = batch[i].apply(*tables_);
-      if (fails_transaction(s)) {
+      // Anything but a refusal by policy may have left part of the request applied: start over in
+      // salvage mode, where each request is all or nothing.
+      if (s != Status::Ok && s != Status::QuotaExceeded) {
         fatal = s;
         error_text = db_.errmsg();
       }
@@ -595,7 +603,7 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
     }
     Tables::Mark mark = tables_->mark();
     Status s = batch[i].apply(*tables_);
-    if (fails_transaction(s)) {
+    if (s != Status::Ok && s != Status::QuotaExceeded) {
       error_text = db_.errmsg();
       if (!db_.in_transaction()) {  // SQLite rolled the whole transaction back by itself
         fatal = s;
@@ -649,9 +657,16 @@ void Store::execute(std::vector<Request>& batch) {
   }
   Status worst = fatal;
   std::uint64_t applied = 0;
+  std::size_t internal = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (worst == Status::Ok && fails_transaction(status[i])) worst = status[i];
     if (fatal == Status::Ok && batch[i].apply && status[i] == Status::Ok) applied += 1;
+    if (status[i] == Status::Internal) internal += 1;
+  }
+  if (internal > 0) {
+    GW_LOG(Error, "store", "database %s: %zu requests failed (internal: %s); nothing of them was written",
+           options_.path.c_str(), internal, error_text.c_str());
+    work_stats_.internal_errors += internal;
   }
   if (worst != Status::Ok) {
     note_failure(worst, error_text);

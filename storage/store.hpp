@@ -75,6 +75,7 @@ struct StoreStats {
   std::uint64_t requests = 0;             // requests applied in committed transactions
   std::uint64_t queue_full = 0;           // submissions refused with QueueFull
   std::uint64_t retry_dropped = 0;        // fire-and-forget writes given up (retry list over its bound)
+  std::uint64_t internal_errors = 0;      // requests that failed for a reason that is a bug (logged)
   std::uint32_t page_size = 4096;
   std::uint64_t bytes_written = 0;   // every byte SQLite wrote to the database, WAL and journal files
   std::uint64_t syncs = 0;           // fsync calls on them
