@@ -92,6 +92,7 @@ Result<bool, OpenError> Store::init() {
   // Our hook replaces SQLite's auto-checkpoint hook: checkpoints are ours (checkpoint_if_needed).
   sqlite3_wal_hook(db_.handle(), &Store::wal_hook, this);
   work_stats_.page_size = info->page_size;
+  work_stats_.outbox_rows_at_open = tables_->outbox.rows();
   publish_stats();
   if (info->schema_before != info->schema_after) {
     GW_LOG(Info, "store", "database %s: schema migrated from version %d to %d", options_.path.c_str(),

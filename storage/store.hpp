@@ -66,7 +66,9 @@ struct StoreOptions {
   HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
 };
 
-// Counters that add up (outbox: enqueued = rows + acked + sum(drops except rejected_full)).
+// Counters that add up. Outbox, since open():
+//   outbox_rows_at_open + outbox_enqueued = outbox_rows + outbox_acked + dropped_oldest_* + expired
+// (rejected_full counts messages that never entered).
 struct StoreStats {
   std::uint64_t transactions = 0;         // committed batch transactions
   std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
@@ -82,6 +84,7 @@ struct StoreStats {
   std::uint64_t wal_frames = 0;      // pages appended to the WAL (each is page_size + 24 bytes)
   std::uint64_t checkpoints = 0;     // checkpoints run (the WAL copied back into the database file)
   std::uint64_t vacuumed_pages = 0;  // pages returned to the file system by incremental_vacuum
+  std::uint64_t outbox_rows_at_open = 0;
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
   std::uint64_t outbox_enqueued = 0;

@@ -106,6 +106,7 @@ TEST_F(SchemaTest, V1FixtureMigratesToCurrentKeepingRows) {
 
   auto st = store.stats();
   EXPECT_EQ(st.outbox_rows, 3u);
+  EXPECT_EQ(st.outbox_rows_at_open, 3u);
   EXPECT_EQ(st.outbox_bytes, 42u);
   std::vector<OutboxRecord> rows;
   bool got = false;

@@ -170,7 +170,8 @@ TEST_F(StoreTest, CompletionsRunOnTheLoopThreadThroughUvAsync) {
   // stands in for them here.
   uv_timer_t alive;
   uv_timer_init(&loop, &alive);
-  uv_timer_start(&alive, [](uv_timer_t*) {}, 10, 10);
+  uv_timer_start(
+      &alive, [](uv_timer_t*) {}, 10, 10);
   auto until = std::chrono::steady_clock::now() + 5s;
   while ((done < 4 || listened == 0) && std::chrono::steady_clock::now() < until) uv_run(&loop, UV_RUN_ONCE);
   uv_close(reinterpret_cast<uv_handle_t*>(&alive), nullptr);
@@ -238,6 +239,12 @@ TEST_F(StoreTest, OutboxPoliciesReportThroughCompletionsAndCounters) {
   st = store_->stats();
   EXPECT_EQ(st.outbox_drops[static_cast<std::size_t>(DropReason::OldestRows)], 1u);
   EXPECT_EQ(st.outbox_rows, 2u);
+  // Nothing leaves silently: what was there plus what came equals what is there plus what left.
+  EXPECT_EQ(st.outbox_rows_at_open + st.outbox_enqueued,
+            st.outbox_rows + st.outbox_acked +
+                st.outbox_drops[static_cast<std::size_t>(DropReason::OldestRows)] +
+                st.outbox_drops[static_cast<std::size_t>(DropReason::OldestBytes)] +
+                st.outbox_drops[static_cast<std::size_t>(DropReason::Expired)]);
 }
 
 TEST_F(StoreTest, UplinkCycleReadAckRequeueThroughTheQueue) {
