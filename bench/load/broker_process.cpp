@@ -87,6 +87,7 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "listeners: [{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0}]\n"
       << "limits: {max_connections: 20000, max_queued_messages: 100000, max_inflight: " << spec.max_inflight
       << "}\n";
+    if (!spec.edge_config.empty()) f << spec.edge_config << "\n";
   } else {
     b->port_ = free_loopback_port();
     conf = workdir + "/mosquitto.conf";

@@ -19,6 +19,7 @@ struct BrokerSpec {
   Kind kind = Kind::Edge;
   std::string binary;
   bool nodelay = false;             // Mosquitto only: set_tcp_nodelay true
+  std::string edge_config;          // netpie-edge only: YAML appended to the generated configuration
   std::uint16_t max_inflight = 20;  // QoS 1/2 in flight to one client, in both brokers
 };
 

@@ -232,6 +232,10 @@ int run_suite(const SuiteOptions& opt) {
       if (s.mosquitto_nodelay)
         brokers.push_back({"mosquitto-nodelay", BrokerSpec::Kind::Mosquitto, opt.mosquitto, true});
     }
+    for (auto& b : brokers) {
+      b.max_inflight = s.max_inflight;
+      if (b.kind == BrokerSpec::Kind::Edge) b.edge_config = s.edge_config;
+    }
     std::vector<Outcome> outcomes;
     for (int run = 0; run < opt.runs; ++run) {
       // Alternate the order so that drift on a shared machine does not favour one broker.
