@@ -73,10 +73,10 @@ struct StoreStats {
   std::uint64_t transactions = 0;         // committed batch transactions
   std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
   Status last_error = Status::Ok;         // of the latest failed transaction
-  bool degraded = false;                  // the latest transaction failed
+  bool degraded = false;                  // the latest batch had writes refused (disk full ...)
   std::uint64_t requests = 0;             // requests applied in committed transactions
   std::uint64_t queue_full = 0;           // submissions refused with QueueFull
-  std::uint64_t retry_dropped = 0;        // fire-and-forget writes given up (retry list over its bound)
+  std::uint64_t retry_dropped = 0;        // fire-and-forget writes given up (retry_give_up, or bound)
   std::uint64_t internal_errors = 0;      // requests that failed for a reason that is a bug (logged)
   std::uint32_t page_size = 4096;
   std::uint64_t bytes_written = 0;   // every byte SQLite wrote to the database, WAL and journal files
