@@ -13,7 +13,7 @@ namespace gw::config {
 
 struct Listener {
   std::string name = "mqtt";  // unique; used in logs and in the ports file
-  std::string protocol = "mqtt";  // mqtt (more kinds arrive with later issues: ws, http, coap)
+  std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
 };
@@ -79,6 +79,49 @@ struct Store {
   std::uint64_t history_max_rows = 100'000;
 };
 
+// The HTTP front end (listeners of protocol http): bounds that keep slow or hostile clients from
+// holding it. Past max_connections a new connection gets 503 and is closed.
+struct Http {
+  std::uint32_t max_connections = 256;
+  std::uint64_t max_header_bytes = 8192;     // header section; more -> 431
+  std::uint64_t max_body = 256 * 1024;       // request body; more -> 413
+  std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
+  std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+};
+
+// The NETPIE-compatible local endpoint (gateway/netpie/README.md). Rights filters are relative to the
+// application, as a microgear writes topics ("/sensors/#" means "/<appid>/sensors/#").
+struct NetpieRights {
+  std::vector<std::string> publish{"/#"};
+  std::vector<std::string> subscribe{"/#"};
+  std::uint8_t max_qos = 2;
+};
+struct NetpieKey {
+  std::string key;
+  std::string secret;
+  std::string kind = "device";  // device (permanent token, flag P) | session (one-time token, flag S)
+  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the device
+  bool enabled = true;          // false: MQTT CONNACK 5, no new tokens
+  NetpieRights rights;
+};
+struct NetpieApp {
+  std::string appid;
+  std::vector<NetpieKey> keys;
+};
+struct Netpie {
+  bool enabled = false;
+  std::vector<NetpieApp> apps;
+  std::string endpoint_host;           // broker host in token replies; "" = the host the client called
+  std::uint16_t endpoint_port = 1883;  // broker port in token replies
+  std::uint32_t clock_skew_s = 900;    // OAuth timestamps either way; MQTT username times ahead of us
+  std::uint32_t mqtt_max_age_s = 0;    // MQTT username times behind us; 0 = no bound (mqtt.js reuses it)
+  std::uint32_t request_token_ttl_s = 86400;  // unused request tokens and session tokens are dropped
+  std::uint32_t max_tokens_per_key = 1000;    // live access tokens per key; more -> atoken 403
+  std::uint32_t max_request_tokens = 10000;   // request tokens in all; more -> rtoken 503
+  std::uint32_t postbox_max_messages = 100;   // per postbox; more -> refused (HTTP 507, @error)
+  std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
+};
+
 struct Config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string log_level = "info";                // trace, debug, info, warn, error
@@ -89,6 +132,8 @@ struct Config {
   Limits limits;
   Auth auth;
   Store store;
+  Http http;
+  Netpie netpie;
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".

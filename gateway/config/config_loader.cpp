@@ -33,8 +33,30 @@ namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
 
-constexpr std::array<std::string_view, 8> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
-                                                    "listeners", "limits",    "auth",       "store"};
+constexpr std::array<std::string_view, 10> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+                                                     "listeners", "limits",    "auth",       "store",
+                                                     "http",      "netpie"};
+constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
+                                                    "request_timeout_ms", "idle_timeout_ms"};
+constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
+                                                       "apps",
+                                                       "endpoint_host",
+                                                       "endpoint_port",
+                                                       "clock_skew_s",
+                                                       "mqtt_max_age_s",
+                                                       "request_token_ttl_s",
+                                                       "max_tokens_per_key",
+                                                       "max_request_tokens",
+                                                       "postbox_max_messages",
+                                                       "postbox_max_bytes"};
+constexpr std::array<std::string_view, 2> kNetpieAppKeys{"appid", "keys"};
+constexpr std::array<std::string_view, 6> kNetpieKeyKeys{"key",          "secret",  "kind",
+                                                         "auto_approve", "enabled", "rights"};
+constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscribe", "max_qos"};
+constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
+constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
+constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
+constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (PROTOCOL §1)
 constexpr std::array<std::string_view, 10> kStoreKeys{
     "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
     "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
@@ -50,7 +72,7 @@ constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
-constexpr std::array<std::string_view, 1> kProtocols{"mqtt"};
+constexpr std::array<std::string_view, 2> kProtocols{"mqtt", "http"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
 constexpr std::size_t kMaxUsername = 65535;  // an MQTT UTF-8 string, MQTT 5.0 §1.5.4
@@ -366,6 +388,13 @@ class Loader {
   void users(const YAML::Node& seq, const std::string& path, std::vector<User>& out);
   void store(const YAML::Node& map, const std::string& path, Store& out);
   void filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
+  void http(const YAML::Node& map, const std::string& path, Http& out);
+  void netpie(const YAML::Node& map, const std::string& path, Netpie& out);
+  void netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out);
+  void netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
+                   std::vector<std::pair<std::string, int>>& seen_keys);
+  void netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out);
+  void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
 
   std::optional<bool> boolean(const YAML::Node& v, const std::string& path) {
     if (v.IsScalar()) {
@@ -409,6 +438,10 @@ void Loader::document(const YAML::Node& root, Config& c) {
       limits(v, path, c.limits);
     } else if (key == "store") {
       store(v, path, c.store);
+    } else if (key == "http") {
+      http(v, path, c.http);
+    } else if (key == "netpie") {
+      netpie(v, path, c.netpie);
     } else if (key == "auth") {
       mapping(v, path, kAuthKeys, [&](std::string_view k, const YAML::Node& a, const std::string& p) {
         if (k == "anonymous") {
@@ -449,6 +482,7 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
     YAML::Mark port_mark = item.Mark();
     std::string name_path = p;  // the listener itself when its name is the default one
     bool valid = true;
+    bool port_given = false;
     mapping(item, p, kListenerKeys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
       if (key == "name") {
         name_mark = v.Mark();
@@ -472,6 +506,7 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
                 "expected a numeric IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1, ::), got " + describe(v));
         }
       } else if (key == "port") {
+        port_given = true;
         port_mark = v.Mark();
         if (auto n = integer(v, kp, 0, 65535)) {
           l.port = static_cast<std::uint16_t>(*n);
@@ -480,6 +515,7 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
         }
       }
     });
+    if (!port_given && l.protocol == "http") l.port = kDefaultHttpPort;
     if (valid) {
       // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
       // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
@@ -679,6 +715,223 @@ void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
           if (auto n = integer(h, hp, 0, 1'000'000'000)) out.history_max_rows = *n;
         }
       });
+    }
+  });
+}
+
+void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
+  mapping(map, path, kHttpKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "max_connections") {
+      if (auto n = integer(v, p, 1, 100'000)) out.max_connections = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_header_bytes") {
+      if (auto n = byte_size(v, p, kKiB, kKiB * kKiB)) out.max_header_bytes = *n;
+    } else if (key == "max_body") {
+      if (auto n = byte_size(v, p, kKiB, 64 * kKiB * kKiB)) out.max_body = *n;
+    } else if (key == "request_timeout_ms") {
+      if (auto n = integer(v, p, 100, 3'600'000)) out.request_timeout_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "idle_timeout_ms") {
+      if (auto n = integer(v, p, 100, 3'600'000)) out.idle_timeout_ms = static_cast<std::uint32_t>(*n);
+    }
+  });
+}
+
+namespace {
+// AppIDs and keys travel in MQTT topics, user names ("<key>%<time>"), URL paths and "KEY:SECRET".
+bool is_netpie_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNetpieName) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+// Every client splits the endpoint at ':' (PROTOCOL §5): a DNS name or an IPv4 address, no IPv6.
+bool is_endpoint_host(std::string_view s) {
+  if (s.size() > 253) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+}  // namespace
+
+void Loader::relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out) {
+  out.clear();
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of topic filters starting with '/', got " + describe(seq));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    auto f = string(item, p, /*allow_empty=*/false);
+    if (!f) continue;
+    // Checked as the filter the broker will use: "/<appid>" + f.
+    if (f->front() != '/' || !mqtt::is_valid_filter("/app" + *f)) {
+      error(item.Mark(), p,
+            "expected a topic filter relative to the app, starting with '/', got " + quote(*f));
+      continue;
+    }
+    out.push_back(*f);
+  }
+}
+
+void Loader::netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out) {
+  mapping(map, path, kNetpieRightsKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "publish") {
+      relative_filters(v, p, out.publish);
+    } else if (key == "subscribe") {
+      relative_filters(v, p, out.subscribe);
+    } else if (key == "max_qos") {
+      if (auto n = integer(v, p, 0, 2)) out.max_qos = static_cast<std::uint8_t>(*n);
+    }
+  });
+}
+
+void Loader::netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
+                         std::vector<std::pair<std::string, int>>& seen_keys) {
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of keys, got " + describe(seq));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with key and secret, got " + describe(item));
+      continue;
+    }
+    NetpieKey k;
+    bool has_key = false;
+    bool has_secret = false;
+    mapping(item, p, kNetpieKeyKeys, [&](std::string_view name, const YAML::Node& v, const std::string& kp) {
+      if (name == "key") {
+        has_key = true;
+        if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
+          error(v.Mark(), kp,
+                "expected 1 to " + std::to_string(kMaxNetpieName) +
+                    " letters, digits, '_', '-' or '.', got " + describe(v));
+          return;
+        }
+        const std::string& key = v.Scalar();
+        auto first =
+            std::find_if(seen_keys.begin(), seen_keys.end(), [&](const auto& s) { return s.first == key; });
+        if (first != seen_keys.end()) {
+          error(v.Mark(), kp,
+                "duplicate key " + quote(key) + " (first at line " + std::to_string(first->second) +
+                    "); a key belongs to one app");
+          return;
+        }
+        seen_keys.emplace_back(key, line_of(v.Mark()));
+        k.key = key;
+      } else if (name == "secret") {
+        has_secret = true;
+        // Never echoed: a secret must not end up in a log.
+        bool printable = v.IsScalar() && std::all_of(v.Scalar().begin(), v.Scalar().end(), [](char c) {
+                           return static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
+                         });
+        if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > kMaxNetpieSecret || !printable) {
+          error(v.Mark(), kp,
+                "expected 1 to " + std::to_string(kMaxNetpieSecret) +
+                    " printable characters without spaces (value not shown)");
+          return;
+        }
+        k.secret = v.Scalar();
+      } else if (name == "kind") {
+        if (auto s = word(v, kp, kNetpieKeyKinds)) k.kind = *s;
+      } else if (name == "auto_approve") {
+        if (auto b = boolean(v, kp)) k.auto_approve = *b;
+      } else if (name == "enabled") {
+        if (auto b = boolean(v, kp)) k.enabled = *b;
+      } else if (name == "rights") {
+        netpie_rights(v, kp, k.rights);
+      }
+    });
+    if (!has_key) error(item.Mark(), p, "missing key \"key\"");
+    if (!has_secret) error(item.Mark(), p, "missing key \"secret\"");
+    out.push_back(std::move(k));
+  }
+}
+
+void Loader::netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out) {
+  out.clear();
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of apps, got " + describe(seq));
+    return;
+  }
+  std::vector<std::pair<std::string, int>> seen_apps;
+  std::vector<std::pair<std::string, int>> seen_keys;
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with appid and keys, got " + describe(item));
+      continue;
+    }
+    NetpieApp app;
+    bool has_appid = false;
+    mapping(item, p, kNetpieAppKeys, [&](std::string_view name, const YAML::Node& v, const std::string& kp) {
+      if (name == "appid") {
+        has_appid = true;
+        if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
+          error(v.Mark(), kp,
+                "expected 1 to " + std::to_string(kMaxNetpieName) +
+                    " letters, digits, '_', '-' or '.', got " + describe(v));
+          return;
+        }
+        const std::string& id = v.Scalar();
+        auto first =
+            std::find_if(seen_apps.begin(), seen_apps.end(), [&](const auto& s) { return s.first == id; });
+        if (first != seen_apps.end()) {
+          error(v.Mark(), kp,
+                "duplicate appid " + quote(id) + " (first at line " + std::to_string(first->second) + ")");
+          return;
+        }
+        seen_apps.emplace_back(id, line_of(v.Mark()));
+        app.appid = id;
+      } else {
+        netpie_keys(v, kp, app.keys, seen_keys);
+      }
+    });
+    if (!has_appid) error(item.Mark(), p, "missing key \"appid\"");
+    out.push_back(std::move(app));
+  }
+}
+
+void Loader::netpie(const YAML::Node& map, const std::string& path, Netpie& out) {
+  mapping(map, path, kNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "enabled") {
+      if (auto b = boolean(v, p)) out.enabled = *b;
+    } else if (key == "apps") {
+      netpie_apps(v, p, out.apps);
+    } else if (key == "endpoint_host") {
+      if (v.IsNull()) {
+        out.endpoint_host.clear();
+      } else if (v.IsScalar() && is_endpoint_host(v.Scalar())) {
+        out.endpoint_host = v.Scalar();
+      } else {
+        error(v.Mark(), p,
+              "expected a DNS name or an IPv4 address (clients split the endpoint at ':'), or \"\", got " +
+                  describe(v));
+      }
+    } else if (key == "endpoint_port") {
+      if (auto n = integer(v, p, 1, 65535)) out.endpoint_port = static_cast<std::uint16_t>(*n);
+    } else if (key == "clock_skew_s") {
+      if (auto n = integer(v, p, 0, kMaxAgeSeconds)) out.clock_skew_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "mqtt_max_age_s") {
+      if (auto n = integer(v, p, 0, kMaxAgeSeconds)) out.mqtt_max_age_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "request_token_ttl_s") {
+      if (auto n = integer(v, p, 60, kMaxAgeSeconds))
+        out.request_token_ttl_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_tokens_per_key") {
+      if (auto n = integer(v, p, 1, 1'000'000)) out.max_tokens_per_key = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_request_tokens") {
+      if (auto n = integer(v, p, 1, 1'000'000)) out.max_request_tokens = static_cast<std::uint32_t>(*n);
+    } else if (key == "postbox_max_messages") {
+      if (auto n = integer(v, p, 1, 1'000'000)) out.postbox_max_messages = static_cast<std::uint32_t>(*n);
+    } else if (key == "postbox_max_bytes") {
+      if (auto n = byte_size(v, p, kKiB, kKiB * kKiB * kKiB)) out.postbox_max_bytes = *n;
     }
   });
 }

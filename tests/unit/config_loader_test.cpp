@@ -95,7 +95,7 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 // structs, which is the reminder to document the new key in conf/ and to compare it here.
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
-               a_auth, a_store] = a;
+               a_auth, a_store, a_http, a_netpie] = a;
   (void)a_source;  // names the file; differs by design
   EXPECT_EQ(a_log_level, b.log_level);
   EXPECT_EQ(a_state_dir, b.state_dir);
@@ -162,6 +162,135 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(history_filters, bs.history_filters);
   EXPECT_EQ(history_max_age_s, bs.history_max_age_s);
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
+
+  const auto& [http_max_connections, http_max_header_bytes, http_max_body, http_request_timeout_ms,
+               http_idle_timeout_ms] = a_http;
+  EXPECT_EQ(http_max_connections, b.http.max_connections);
+  EXPECT_EQ(http_max_header_bytes, b.http.max_header_bytes);
+  EXPECT_EQ(http_max_body, b.http.max_body);
+  EXPECT_EQ(http_request_timeout_ms, b.http.request_timeout_ms);
+  EXPECT_EQ(http_idle_timeout_ms, b.http.idle_timeout_ms);
+
+  const Netpie& bn = b.netpie;
+  const auto& [np_enabled, np_apps, np_endpoint_host, np_endpoint_port, np_clock_skew_s, np_mqtt_max_age_s,
+               np_request_token_ttl_s, np_max_tokens_per_key, np_max_request_tokens, np_postbox_max_messages,
+               np_postbox_max_bytes] = a_netpie;
+  EXPECT_EQ(np_enabled, bn.enabled);
+  EXPECT_EQ(np_endpoint_host, bn.endpoint_host);
+  EXPECT_EQ(np_endpoint_port, bn.endpoint_port);
+  EXPECT_EQ(np_clock_skew_s, bn.clock_skew_s);
+  EXPECT_EQ(np_mqtt_max_age_s, bn.mqtt_max_age_s);
+  EXPECT_EQ(np_request_token_ttl_s, bn.request_token_ttl_s);
+  EXPECT_EQ(np_max_tokens_per_key, bn.max_tokens_per_key);
+  EXPECT_EQ(np_max_request_tokens, bn.max_request_tokens);
+  EXPECT_EQ(np_postbox_max_messages, bn.postbox_max_messages);
+  EXPECT_EQ(np_postbox_max_bytes, bn.postbox_max_bytes);
+  ASSERT_EQ(np_apps.size(), bn.apps.size());
+  for (std::size_t i = 0; i < np_apps.size(); ++i) {
+    const auto& [appid, keys] = np_apps[i];
+    EXPECT_EQ(appid, bn.apps[i].appid);
+    ASSERT_EQ(keys.size(), bn.apps[i].keys.size());
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      const NetpieKey& bk = bn.apps[i].keys[j];
+      const auto& [key, secret, kind, auto_approve, key_enabled, rights] = keys[j];
+      EXPECT_EQ(key, bk.key);
+      EXPECT_EQ(secret, bk.secret);
+      EXPECT_EQ(kind, bk.kind);
+      EXPECT_EQ(auto_approve, bk.auto_approve);
+      EXPECT_EQ(key_enabled, bk.enabled);
+      const auto& [publish, subscribe, max_qos] = rights;
+      EXPECT_EQ(publish, bk.rights.publish);
+      EXPECT_EQ(subscribe, bk.rights.subscribe);
+      EXPECT_EQ(max_qos, bk.rights.max_qos);
+    }
+  }
+}
+
+TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
+  auto r = load_string(
+      "listeners:\n  - name: mqtt\n  - name: ga\n    protocol: http\n    bind: 127.0.0.9\n"
+      "http:\n  max_connections: 10\n  max_header_bytes: 2KiB\n  max_body: 4KiB\n"
+      "  request_timeout_ms: 500\n  idle_timeout_ms: 700\n"
+      "netpie:\n  enabled: true\n  endpoint_host: gw.local\n  endpoint_port: 1884\n  clock_skew_s: 60\n"
+      "  mqtt_max_age_s: 3600\n  request_token_ttl_s: 120\n  max_tokens_per_key: 3\n"
+      "  max_request_tokens: 4\n  postbox_max_messages: 5\n  postbox_max_bytes: 2KiB\n"
+      "  apps:\n    - appid: farm\n      keys:\n        - key: K1\n          secret: S1\n"
+      "        - key: K2\n          secret: S2\n          kind: session\n          auto_approve: false\n"
+      "          enabled: false\n          rights:\n            publish: [\"/a/#\"]\n"
+      "            subscribe: [\"/+/b\", \"/c\"]\n            max_qos: 1\n",
+      "n.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->listeners.size(), 2u);
+  EXPECT_EQ(r->listeners[1].protocol, "http");
+  EXPECT_EQ(r->listeners[1].port, 8080);  // the gearauth port when none is given
+  EXPECT_EQ(r->http.max_connections, 10u);
+  EXPECT_EQ(r->http.max_header_bytes, 2048u);
+  EXPECT_EQ(r->http.max_body, 4096u);
+  EXPECT_EQ(r->http.request_timeout_ms, 500u);
+  EXPECT_EQ(r->http.idle_timeout_ms, 700u);
+  const Netpie& n = r->netpie;
+  EXPECT_TRUE(n.enabled);
+  EXPECT_EQ(n.endpoint_host, "gw.local");
+  EXPECT_EQ(n.endpoint_port, 1884);
+  EXPECT_EQ(n.clock_skew_s, 60u);
+  EXPECT_EQ(n.mqtt_max_age_s, 3600u);
+  EXPECT_EQ(n.request_token_ttl_s, 120u);
+  EXPECT_EQ(n.max_tokens_per_key, 3u);
+  EXPECT_EQ(n.max_request_tokens, 4u);
+  EXPECT_EQ(n.postbox_max_messages, 5u);
+  EXPECT_EQ(n.postbox_max_bytes, 2048u);
+  ASSERT_EQ(n.apps.size(), 1u);
+  EXPECT_EQ(n.apps[0].appid, "farm");
+  ASSERT_EQ(n.apps[0].keys.size(), 2u);
+  const NetpieKey& k1 = n.apps[0].keys[0];
+  EXPECT_EQ(k1.key, "K1");
+  EXPECT_EQ(k1.secret, "S1");
+  EXPECT_EQ(k1.kind, "device");
+  EXPECT_TRUE(k1.auto_approve);
+  EXPECT_TRUE(k1.enabled);
+  EXPECT_EQ(k1.rights.publish, (std::vector<std::string>{"/#"}));
+  EXPECT_EQ(k1.rights.max_qos, 2);
+  const NetpieKey& k2 = n.apps[0].keys[1];
+  EXPECT_EQ(k2.kind, "session");
+  EXPECT_FALSE(k2.auto_approve);
+  EXPECT_FALSE(k2.enabled);
+  EXPECT_EQ(k2.rights.publish, (std::vector<std::string>{"/a/#"}));
+  EXPECT_EQ(k2.rights.subscribe, (std::vector<std::string>{"/+/b", "/c"}));
+  EXPECT_EQ(k2.rights.max_qos, 1);
+}
+
+TEST(ConfigNetpie, RejectsBadAppsKeysAndRightsWithoutEchoingSecrets) {
+  const std::string e = error_of(
+      "netpie:\n  endpoint_host: \"::1\"\n  apps:\n    - appid: farm\n      keys:\n"
+      "        - key: \"K%1\"\n          secret: \"has space\"\n"
+      "        - key: K2\n          secret: S\n          kind: other\n"
+      "          rights:\n            publish: [\"a/#\"]\n            max_qos: 3\n"
+      "    - appid: farm\n      keys:\n        - key: K2\n          secret: S\n"
+      "    - keys: []\n");
+  EXPECT_NE(e.find("t.yaml:2:18: netpie.endpoint_host: expected a DNS name or an IPv4 address"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("netpie.apps[0].keys[0].key: expected 1 to 64 letters"), std::string::npos) << e;
+  EXPECT_NE(e.find("netpie.apps[0].keys[0].secret: expected 1 to 256 printable characters"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(e.find("has space"), std::string::npos) << "a secret was echoed: " << e;
+  EXPECT_NE(e.find("netpie.apps[0].keys[1].kind: expected one of device, session"), std::string::npos) << e;
+  EXPECT_NE(e.find("netpie.apps[0].keys[1].rights.publish[0]: expected a topic filter relative to the app"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("netpie.apps[0].keys[1].rights.max_qos: expected an integer from 0 to 2"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("netpie.apps[1].appid: duplicate appid \"farm\" (first at line 4)"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("netpie.apps[1].keys[0].key: duplicate key \"K2\" (first at line 8)"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("netpie.apps[2]: missing key \"appid\""), std::string::npos) << e;
+  EXPECT_NE(error_of("listeners:\n  - protocol: coap\n").find("expected one of mqtt, http"),
+            std::string::npos);
+  EXPECT_NE(error_of("http:\n  max_body: 10\n").find("http.max_body: expected a byte size from 1KiB"),
+            std::string::npos);
 }
 
 TEST(ConfigStore, ParsesEveryKeyAndRejectsBadValues) {
@@ -371,7 +500,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth, store");
+            "listeners, limits, auth, store, http, netpie");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }
@@ -478,7 +607,7 @@ TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
   EXPECT_EQ(error_of("log:\n  level: verbose\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"verbose\"");
   EXPECT_EQ(error_of("listeners:\n  - protocol: coap\n"),
-            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, got \"coap\"");
+            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, got \"coap\"");
 }
 
 // ---- errors: listeners --------------------------------------------------------------------------------
