@@ -37,6 +37,9 @@ class Authenticator {
   virtual mqtt::Reason authenticate(const ConnectInfo& info) = 0;
   virtual bool can_publish(const ClientIdentity&, std::string_view /*topic*/) { return true; }
   virtual bool can_subscribe(const ClientIdentity&, std::string_view /*filter*/) { return true; }
+  // Highest QoS the client may publish with (a higher PUBLISH is refused like an unauthorized one) and
+  // be granted on SUBSCRIBE (a higher request is granted this QoS).
+  virtual std::uint8_t max_qos(const ClientIdentity&) { return 2; }
 };
 
 class ConfigAuthenticator final : public Authenticator {

@@ -52,6 +52,12 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
   }
   std::size_t off = 0;
   while (state_ != State::Closing && off < data.size()) {
+    // MQTT 3.1.1 §3.1.0-1: the first packet must be CONNECT. Judge it by its first byte, so a client
+    // speaking another protocol (an HTTP request, TLS) is closed at once, not after the connect timeout.
+    if (state_ == State::AwaitConnect && (data[off] >> 4) != static_cast<int>(mqtt::PacketType::Connect)) {
+      protocol_error(Reason::ProtocolError, "first packet is not CONNECT");
+      return;
+    }
     std::size_t max = state_ == State::AwaitConnect ? broker_.limits().max_packet_size_before_connect
                                                     : broker_.limits().max_packet_size;
     auto frame = mqtt::parse_frame(data.subspan(off), max);
@@ -345,12 +351,14 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
 
-  const bool allowed = broker_.authorizer().can_publish(identity_, p.topic);
+  const bool allowed = p.qos <= broker_.authorizer().max_qos(identity_) &&
+                       broker_.authorizer().can_publish(identity_, p.topic);
   const bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(p.packet_id);
   auto* persistence = broker_.persistence();
   std::shared_ptr<Broker::PublishTicket> ticket;
   if (!allowed) {
     broker_.stats().drop(DropReason::NotAuthorized);
+    if (auto* ext = broker_.extension()) ext->on_publish_refused(*this, p.topic);
   } else if (!duplicate) {
     auto msg = std::make_shared<Message>();
     msg->topic = std::move(p.topic);

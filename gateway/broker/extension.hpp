@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "gateway/broker/message.hpp"
 
@@ -27,6 +28,9 @@ class Extension {
   // A client PUBLISH, after validation and authorization, before routing. Return true to consume it
   // (it is then acknowledged but not routed).
   virtual bool on_publish(Connection& /*c*/, const MessagePtr& /*m*/) { return false; }
+  // A client PUBLISH the authorization hook refused (it is dropped and counted); e.g. to sanction the
+  // client. May close the connection (close_with()).
+  virtual void on_publish_refused(Connection& /*c*/, std::string_view /*topic*/) {}
 };
 
 }  // namespace gw::broker

@@ -48,7 +48,8 @@ void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
       continue;
     }
     SubEntry entry{&s, item.options, sub_id};
-    entry.options.max_qos = std::min<std::uint8_t>(item.options.max_qos, 2);
+    entry.options.max_qos =
+        std::min<std::uint8_t>({item.options.max_qos, 2, authorizer().max_qos(c.identity())});
     bool is_new = trie_.add(f, entry);
     s.subscriptions[f] = SessionSubscription{entry.options, sub_id};
     if (persistence_ && s.stored) persistence_->subscribed(s, f, s.subscriptions[f]);
