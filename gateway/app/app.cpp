@@ -16,7 +16,9 @@
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/persistence.hpp"
+#include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
+#include "gateway/netpie/endpoint.hpp"
 #include "storage/store.hpp"
 
 namespace gw::app {
@@ -30,6 +32,8 @@ struct Daemon {
   std::unique_ptr<broker::Persistence> persistence;
   std::unique_ptr<broker::Broker> broker;
   std::unique_ptr<net::Net> net;
+  std::unique_ptr<netpie::Endpoint> netpie;  // when netpie.enabled
+  std::unique_ptr<net::HttpServer> http;     // the listeners of protocol http
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
@@ -41,6 +45,7 @@ void stop(Daemon& d, const char* why) {
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
   d.net->close_listeners();
+  d.http->close();
   d.broker->shutdown();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
@@ -93,6 +98,16 @@ storage::StoreOptions store_options(const config::Config& cfg) {
   return o;
 }
 
+net::HttpLimits http_limits(const config::Http& c) {
+  net::HttpLimits l;
+  l.max_connections = c.max_connections;
+  l.parser.max_header_bytes = c.max_header_bytes;
+  l.parser.max_body = c.max_body;
+  l.request_timeout_ms = c.request_timeout_ms;
+  l.idle_timeout_ms = c.idle_timeout_ms;
+  return l;
+}
+
 bool write_ports_file(const std::string& path, const std::vector<std::string>& lines) {
   std::string tmp = path + ".tmp";
   {
@@ -119,8 +134,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   Daemon d;
   d.config_path = config_path;
   uv_loop_init(&d.loop);
-  d.broker =
-      std::make_unique<broker::Broker>(cfg, d.clock, std::make_unique<broker::ConfigAuthenticator>(cfg.auth));
+  std::unique_ptr<broker::Authenticator> auth = std::make_unique<broker::ConfigAuthenticator>(cfg.auth);
+  if (cfg.netpie.enabled) {
+    // Microgear logins first; plain MQTT users fall through to the config's users.
+    d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+    auth = d.netpie->authenticator(std::move(auth));
+  }
+  d.broker = std::make_unique<broker::Broker>(cfg, d.clock, std::move(auth));
   if (cfg.store.enabled) {
     auto opened = storage::Store::open(store_options(cfg), d.clock);
     if (!opened) {
@@ -140,14 +160,34 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
   }
+  if (d.netpie) {
+    if (auto r = d.netpie->open(d.store.get()); !r) {
+      GW_LOG(Error, "netpie", "%s", r.error().c_str());
+      if (d.store) d.store->close();
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&d.loop);
+      return 1;
+    }
+    d.netpie->attach(*d.broker);
+  }
   d.net = std::make_unique<net::Net>(&d.loop, *d.broker);
+  d.http = std::make_unique<net::HttpServer>(&d.loop, http_limits(cfg.http),
+                                             [&d](const http::Request& req, const net::HttpResponder& out) {
+                                               if (d.netpie) {
+                                                 d.netpie->handle(req, out);
+                                               } else {
+                                                 netpie::answer_not_found(req, out);
+                                               }
+                                             });
 
   std::vector<std::string> ports;
   for (const auto& l : cfg.listeners) {
-    auto bound = d.net->listen(l.name, l.bind, l.port);
+    auto bound =
+        l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       d.net->close_listeners();
+      d.http->close();
       d.net.reset();
       if (d.store) d.store->close();
       uv_run(&d.loop, UV_RUN_DEFAULT);
@@ -165,7 +205,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   uv_timer_init(&d.loop, &d.tick);
   d.tick.data = &d;
   uv_timer_start(
-      &d.tick, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->broker->tick(); }, 100, 100);
+      &d.tick,
+      [](uv_timer_t* t) {
+        auto* daemon = static_cast<Daemon*>(t->data);
+        daemon->broker->tick();
+        if (daemon->netpie) daemon->netpie->tick();
+      },
+      100, 100);
   for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {
     uv_signal_init(&d.loop, h);
     h->data = &d;
@@ -176,11 +222,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.
   d.net.reset();
+  d.http.reset();
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // Everything the broker wrote commits before the store closes; then its async handle is freed.
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
   d.broker.reset();
+  d.netpie.reset();  // after the broker, which holds its authenticator and extension
   d.persistence.reset();
   d.store.reset();
   int rc = uv_loop_close(&d.loop);

@@ -1,0 +1,121 @@
+// Admin routes (see admin.hpp):
+//   GET  /admin/requests                  request tokens: waiting for approval or not yet exchanged
+//   POST /admin/approve/<request token>   let the device's /api/atoken succeed
+//   POST /admin/deny/<request token>      forget the request (the device starts over)
+//   GET  /admin/tokens                    access tokens (no secrets), online or not, revoked or not
+//   POST /admin/revoke/<access token>     revoke and disconnect
+//   POST /admin/push/<access token>/<info|error|resetendpoint>   body = payload
+#include "gateway/netpie/admin.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/base/log.hpp"
+#include "gateway/netpie/rest.hpp"
+#include "protocols/http/url_encoding.hpp"
+
+namespace gw::netpie {
+
+namespace {
+using nlohmann::json;
+
+http::Response json_response(const json& j) {
+  http::Response r;
+  r.status = 200;
+  r.content_type = "application/json";
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+}  // namespace
+
+Admin::Admin(Registry& registry, Microgears& gears) : registry_(registry), gears_(gears) {}
+
+bool Admin::handle(const http::Request& req, const net::HttpResponder& out) {
+  const auto seg = http::path_segments(req.path);
+  if (seg.empty() || seg[0] != "admin") return false;
+  if (!out.peer().loopback) {
+    GW_LOG(Info, "netpie", "admin request %s %s from %s refused: not a loopback peer", req.method.c_str(),
+           req.path.c_str(), out.peer().address.c_str());
+    out.respond(rest_status(403, "the admin API answers loopback clients only"));
+    return true;
+  }
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+  const std::string what = seg.size() > 1 ? seg[1] : "";
+  const std::int64_t now = registry_.now();
+
+  if (what == "requests" && seg.size() == 2 && get) {
+    json arr = json::array();
+    for (const RequestToken* rt : registry_.requests()) {
+      arr.push_back(json{{"request_token", rt->token},
+                         {"appid", rt->appid},
+                         {"key", rt->key},
+                         {"verifier", rt->verifier},
+                         {"mgrev", rt->mgrev},
+                         {"peer", rt->peer},
+                         {"age_s", now - rt->created},
+                         {"approved", rt->approved},
+                         {"exchanged", !rt->access_token.empty()}});
+    }
+    out.respond(json_response(arr));
+    return true;
+  }
+  if (what == "tokens" && seg.size() == 2 && get) {
+    json arr = json::array();
+    for (const AccessToken* at : registry_.tokens()) {
+      arr.push_back(json{{"token", at->token},
+                         {"appid", at->appid},
+                         {"key", at->key},
+                         {"kind", at->kind == KeyKind::Device ? "device" : "session"},
+                         {"alias", at->alias},
+                         {"online", gears_.online(at->token)},
+                         {"revoked", at->revoked},
+                         {"age_s", now - at->issued}});
+    }
+    out.respond(json_response(arr));
+    return true;
+  }
+  if ((what == "approve" || what == "deny" || what == "revoke") && seg.size() == 3) {
+    if (!post) {
+      http::Response r = rest_status(405, "POST only");
+      r.headers.add("Allow", "POST");
+      out.respond(std::move(r));
+      return true;
+    }
+    bool ok = what == "approve" ? registry_.approve(seg[2]) : what == "deny" ? registry_.deny(seg[2]) : false;
+    if (what == "revoke") {
+      const AccessToken* at = registry_.access(seg[2]);
+      ok = at != nullptr;
+      if (ok) registry_.revoke(seg[2]);  // already revoked: nothing to do, still done
+    }
+    const char* done = what == "approve" ? "approved " : what == "deny" ? "denied " : "revoked ";
+    out.respond(ok ? rest_status(200, done + seg[2]) : rest_status(404, "no such token: " + seg[2]));
+    return true;
+  }
+  if (what == "push" && seg.size() == 4) {
+    if (!post) {
+      http::Response r = rest_status(405, "POST only");
+      r.headers.add("Allow", "POST");
+      out.respond(std::move(r));
+      return true;
+    }
+    Microgears::Push kind;
+    if (seg[3] == "info") {
+      kind = Microgears::Push::Info;
+    } else if (seg[3] == "error") {
+      kind = Microgears::Push::Error;
+    } else if (seg[3] == "resetendpoint") {
+      kind = Microgears::Push::ResetEndpoint;
+    } else {
+      out.respond(rest_status(400, "push what? info, error or resetendpoint"));
+      return true;
+    }
+    const bool delivered = gears_.push(seg[2], kind, req.body);
+    out.respond(delivered ? rest_status(200, "pushed")
+                          : rest_status(404, "no live connection with that token"));
+    return true;
+  }
+  out.respond(rest_status(404, "no such admin route"));
+  return true;
+}
+
+}  // namespace gw::netpie

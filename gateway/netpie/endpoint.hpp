@@ -1,0 +1,67 @@
+// The NETPIE-compatible local endpoint as one object for the daemon to wire: the registry, postboxes,
+// the microgear broker extension, the MQTT authenticator, and the HTTP handler that routes the
+// gearauth API, the REST API and the admin API (with CORS for the HTML5 microgear). Order of use:
+// construct, authenticator() for the broker, open() once the store is open, attach() once the broker
+// exists, then serve; tick() from the daemon's timer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gateway/base/clock.hpp"
+#include "gateway/base/result.hpp"
+#include "gateway/broker/auth.hpp"
+#include "gateway/broker/broker.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/net/http_server.hpp"
+#include "gateway/netpie/admin.hpp"
+#include "gateway/netpie/gearauth.hpp"
+#include "gateway/netpie/microgears.hpp"
+#include "gateway/netpie/postbox.hpp"
+#include "gateway/netpie/registry.hpp"
+#include "gateway/netpie/rest.hpp"
+#include "protocols/microgear/credentials.hpp"
+#include "storage/store.hpp"
+
+namespace gw::netpie {
+
+// getrandom(2): the kernel's CSPRNG, for tokens and secrets.
+microgear::RandomSource system_random();
+
+class Endpoint {
+ public:
+  Endpoint(const config::Netpie& cfg, const Clock& clock, microgear::RandomSource rng = system_random());
+  ~Endpoint();
+
+  // The broker's authenticator: microgears first, `fallback` (the config's users) for everyone else.
+  std::unique_ptr<broker::Authenticator> authenticator(std::unique_ptr<broker::Authenticator> fallback);
+  // Restores tokens and postboxes from the store (a blocking scan: start-up only) and keeps them there
+  // from now on. Without a store (store.enabled: false) everything lives in memory.
+  Result<std::size_t, std::string> open(storage::Store* store);
+  void attach(broker::Broker& broker);
+
+  void handle(const http::Request& req, const net::HttpResponder& out);
+  void tick();  // sweeps expired tokens, at most once a second
+
+  Registry& registry() { return registry_; }
+  Microgears& gears() { return gears_; }
+  Postboxes& postboxes() { return postboxes_; }
+
+ private:
+  class KvStore;
+  const Clock& clock_;
+  std::unique_ptr<KvStore> kv_;
+  Registry registry_;
+  Postboxes postboxes_;
+  Microgears gears_;
+  Gearauth gearauth_;
+  Rest rest_;
+  Admin admin_;
+  http::CorsPolicy cors_;
+  Millis next_sweep_ = 0;
+};
+
+// The HTTP handler when the NETPIE endpoint is off: 404 for everything.
+void answer_not_found(const http::Request& req, const net::HttpResponder& out);
+
+}  // namespace gw::netpie
