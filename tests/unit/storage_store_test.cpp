@@ -407,6 +407,24 @@ TEST_F(StoreTest, SessionWritesCompleteAndDeleteRemovesEverything) {
   EXPECT_TRUE(store_->load_sessions().value().empty());
 }
 
+TEST_F(StoreTest, BarrierCompletesOnTheLoopAfterEverythingBeforeItCommitted) {
+  options_.commit_window = 100ms;
+  options_.queue_max_requests = 4;
+  open();
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(store_->outbox_enqueue(msg("d", std::to_string(i))), Status::Ok);
+  std::int64_t rows_seen = -1;
+  Status barrier_status = Status::Internal;
+  // Never refused by the bound: it carries no data.
+  ASSERT_EQ(store_->barrier([&](Status s) {
+    barrier_status = s;
+    rows_seen = committed_count(options_.path, "SELECT COUNT(*) FROM outbox");
+  }),
+            Status::Ok);
+  ASSERT_TRUE(run_until([&] { return rows_seen >= 0; }));
+  EXPECT_EQ(barrier_status, Status::Ok);
+  EXPECT_EQ(rows_seen, 4);
+}
+
 TEST_F(StoreTest, CloseDrainsTheQueueAndRunsEveryCompletion) {
   options_.commit_window = 10s;
   open();
