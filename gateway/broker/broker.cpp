@@ -28,7 +28,7 @@ Broker::~Broker() {
 }
 
 Session* Broker::find_session(std::string_view id) {
-  auto it = sessions_.find(std::string(id));
+  auto it = sessions_.find(id);
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
@@ -57,8 +57,8 @@ Result<bool, std::string> Broker::restore() {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
     }
     messages += s->queue.size() + s->inflight.size();
-    std::string id = s->client_id;
-    sessions_[id] = std::move(s);
+    std::string_view id = s->client_id;
+    sessions_.emplace(id, std::move(s));
   }
   GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
          restored->sessions.size(), messages, restored->retained.size());
@@ -99,7 +99,7 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   if (!s) {
     auto fresh = std::make_unique<Session>(client_id);
     s = fresh.get();
-    sessions_[client_id] = std::move(fresh);
+    sessions_.emplace(std::string_view(s->client_id), std::move(fresh));
   }
   s->conn = &c;
   s->expiry_interval = expiry;
@@ -177,7 +177,7 @@ void Broker::destroy_session(Session& s, DropReason why) {
   if (!s.queue.empty()) stats_.drop(why, s.queue.size());
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
   if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
-  sessions_.erase(s.client_id);
+  sessions_.erase(std::string_view(s.client_id));  // destroys s
 }
 
 void Broker::tick() {

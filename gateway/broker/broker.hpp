@@ -98,7 +98,8 @@ class Broker {
   Stats stats_;
   SubscriptionTrie trie_;
   RetainedStore retained_;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  // Keyed by a view of Session::client_id (the session owns the string; it never moves).
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<std::uint64_t, Connection*> connections_;  // by Connection::id()
   std::uint64_t connection_ids_ = 0;
   Persistence* persistence_ = nullptr;
@@ -107,7 +108,14 @@ class Broker {
   std::size_t connected_ = 0;
   std::uint64_t match_epoch_ = 0;
   std::uint64_t assigned_ids_ = 0;
-  std::vector<Session*> targets_;
+  struct Target {
+    Session* session;
+    std::uint8_t qos;
+    bool retain_as_published;
+    std::vector<std::uint32_t> ids;
+  };
+  std::vector<Target> targets_;  // fan-out scratch: one entry per matched session
+  std::size_t target_count_ = 0;
   mqtt::Buffer scratch_;
   Millis started_at_ = 0;
   Millis next_sys_at_ = 0;

@@ -36,7 +36,7 @@ void Broker::publish(const MessagePtr& msg) {
     persistence_->outbox_enqueue(*msg, std::move(done));
   }
   ++match_epoch_;
-  targets_.clear();
+  target_count_ = 0;
   struct SharedPick {
     Session* session;
     SubEntry entry;
@@ -50,15 +50,20 @@ void Broker::publish(const MessagePtr& msg) {
         if (e.options.no_local && s->client_id == msg->sender) return;
         if (s->match_epoch != match_epoch_) {
           s->match_epoch = match_epoch_;
-          s->match_qos = e.options.max_qos;
-          s->match_retain_as_published = e.options.retain_as_published;
-          s->match_ids.clear();
-          targets_.push_back(s);
-        } else {
-          s->match_qos = std::max(s->match_qos, e.options.max_qos);
-          s->match_retain_as_published |= e.options.retain_as_published;
+          s->match_index = static_cast<std::uint32_t>(target_count_);
+          if (target_count_ == targets_.size()) targets_.push_back(Target{});
+          Target& t = targets_[target_count_++];
+          t.session = s;
+          t.qos = e.options.max_qos;
+          t.retain_as_published = e.options.retain_as_published;
+          t.ids.clear();
+          if (e.subscription_id != 0) t.ids.push_back(e.subscription_id);
+          return;
         }
-        if (e.subscription_id != 0) s->match_ids.push_back(e.subscription_id);
+        Target& t = targets_[s->match_index];
+        t.qos = std::max(t.qos, e.options.max_qos);
+        t.retain_as_published |= e.options.retain_as_published;
+        if (e.subscription_id != 0) t.ids.push_back(e.subscription_id);
       },
       [&](SharedGroup& g) {
         // MQTT 5.0 §4.8.2: one member of the group gets it; prefer connected members, round robin.
@@ -72,13 +77,16 @@ void Broker::publish(const MessagePtr& msg) {
           }
         }
       });
-  for (Session* s : targets_) {
+  // Deliveries may publish (a slow consumer's close does not, but stay safe): copy out what is needed
+  // from targets_ per entry before delivering.
+  for (std::size_t i = 0; i < target_count_; ++i) {
+    Target& t = targets_[i];
     Delivery d;
     d.msg = msg;
-    d.qos = std::min(msg->qos, s->match_qos);
-    d.retain = s->match_retain_as_published && msg->retain;  // MQTT 3.1.1 §3.3.1.3: cleared when live
-    d.subscription_ids = s->match_ids;
-    deliver(*s, std::move(d));
+    d.qos = std::min(msg->qos, t.qos);
+    d.retain = t.retain_as_published && msg->retain;  // MQTT 3.1.1 §3.3.1.3: cleared when live
+    d.subscription_ids = t.ids;
+    deliver(*t.session, std::move(d));
   }
   for (auto& pick : shared) {
     Delivery d;

@@ -71,10 +71,9 @@ class Session {
   Millis will_at = 0;
 
   // Scratch for the broker's fan-out: merges overlapping subscriptions into one delivery.
+  // (the merged QoS, flags and identifiers live in the broker's target list, at match_index)
   std::uint64_t match_epoch = 0;
-  std::uint8_t match_qos = 0;
-  bool match_retain_as_published = false;
-  std::vector<std::uint32_t> match_ids;
+  std::uint32_t match_index = 0;
 
   bool stored = false;  // written to the store (so its end must delete it there)
 

@@ -38,7 +38,7 @@ void TcpConnection::start(broker::Broker& b) {
     peer_ = std::string(ip) + ":" + std::to_string(port);
   }
   uv_tcp_nodelay(&handle_, 1);
-  conn_ = std::make_unique<broker::Connection>(b, *this);
+  conn_.emplace(b, *this);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
 }
 
@@ -134,7 +134,7 @@ void TcpConnection::hard_close() {
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
   if (self->conn_) self->conn_->on_closed();
-  self->net_.conns_.erase(self);
+  if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
   delete self;
 }
@@ -152,11 +152,26 @@ Net::~Net() {
   uv_close(reinterpret_cast<uv_handle_t*>(check_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
   close_listeners();
-  for (auto* c : std::vector<TcpConnection*>(conns_.begin(), conns_.end())) c->hard_close();
+  for (TcpConnection* c = head_; c != nullptr; c = c->next_) c->hard_close();
 }
 
 void Net::mark_dirty(TcpConnection* c) {
   dirty_.push_back(c);
+}
+
+void Net::link(TcpConnection* c) {
+  c->next_ = head_;
+  if (head_) head_->prev_ = c;
+  head_ = c;
+  ++count_;
+}
+
+void Net::unlink(TcpConnection* c) {
+  if (c->prev_) c->prev_->next_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  if (head_ == c) head_ = c->next_;
+  c->prev_ = c->next_ = nullptr;
+  --count_;
 }
 
 void Net::on_check(uv_check_t* h) {
@@ -166,7 +181,7 @@ void Net::on_check(uv_check_t* h) {
     std::vector<TcpConnection*> batch;
     batch.swap(self->dirty_);
     for (auto* c : batch) {
-      if (self->conns_.contains(c)) c->flush();
+      c->flush();  // closed connections leave dirty_ in their close callback, so c is alive
     }
   }
 }
@@ -221,12 +236,12 @@ void Net::on_connection(uv_stream_t* server, int status) {
   }
   // A hard cap on sockets protects file descriptors; the broker refuses CONNECTs past max_connections
   // with a reason code, and this cap leaves it room to do so.
-  if (self->conns_.size() >= self->broker_.limits().max_connections + 64) {
+  if (self->count_ >= self->broker_.limits().max_connections + 64) {
     self->broker_.stats().connections_refused++;
     c->hard_close();
     return;
   }
-  self->conns_.insert(c);
+  self->link(c);
   c->start(self->broker_);
 }
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <unordered_set>
 
 #include "gateway/base/result.hpp"
 #include "gateway/broker/broker.hpp"
@@ -44,7 +44,10 @@ class TcpConnection final : public broker::Transport {
 
   Net& net_;
   uv_tcp_t handle_{};
-  std::unique_ptr<broker::Connection> conn_;
+  // The MQTT side lives inside the socket object: one allocation per connection, not two.
+  std::optional<broker::Connection> conn_;
+  TcpConnection* prev_ = nullptr;  // Net's intrusive list of connections (no per-connection node)
+  TcpConnection* next_ = nullptr;
   std::string pending_;  // sent by the broker, not yet handed to libuv
   std::string writing_;  // owned by the write request in progress
   std::unique_ptr<uv_write_t> write_req_;
@@ -65,7 +68,7 @@ class Net {
   Result<std::uint16_t, std::string> listen(const std::string& name, const std::string& host,
                                             std::uint16_t port);
   void close_listeners();
-  std::size_t connections() const { return conns_.size(); }
+  std::size_t connections() const { return count_; }
   uv_loop_t* loop() { return loop_; }
 
  private:
@@ -82,7 +85,10 @@ class Net {
   uv_loop_t* loop_;
   broker::Broker& broker_;
   std::vector<Listener*> listeners_;
-  std::unordered_set<TcpConnection*> conns_;
+  void link(TcpConnection* c);
+  void unlink(TcpConnection* c);
+  TcpConnection* head_ = nullptr;
+  std::size_t count_ = 0;
   std::vector<TcpConnection*> dirty_;
   uv_check_t* check_ = nullptr;
   char read_buf_[64 * 1024];
