@@ -111,3 +111,80 @@ def test_sys_topics_published_and_counting(broker):
             lambda m: m.topic == "$SYS/broker/messages/received" and int(m.text) >= base + 10
             and sub.snapshot().index(m) >= start, timeout=10, what="messages/received grown by the 10 publishes")
         assert int(m.text) >= base + 10
+
+
+import rawmqtt as r  # noqa: E402
+
+
+def _unsubscribe(pid, filters, version):
+    var = r.u16(pid) + (r.props() if version == r.V5 else b"")
+    return r.packet(0xA2, var + b"".join(r.string(f) for f in filters))
+
+
+@pytest.mark.parametrize("version", [r.V311, r.V5])
+def test_unsubscribe_stops_delivery(broker, version):
+    with r.RawClient(broker.address) as c:
+        c.connect(f"unsub-{version}", version=version)
+        c.send(r.subscribe(1, [("un/a", 1), ("un/end", 1)], version=version))
+        c.expect(r.SUBACK)
+        c.send(_unsubscribe(2, ["un/a", "un/never"], version))
+        ack = c.expect(r.UNSUBACK)
+        assert ack.body[:2] == b"\x00\x02"
+        if version == r.V5:
+            # 5.0 §3.11.3: one reason per filter: 0x00 Success, 0x11 No subscription existed.
+            plen, pos = r.read_varint(ack.body, 2)
+            assert ack.body[pos + plen:] == b"\x00\x11", ack
+        mosquitto_pub(broker, "un/a", "after unsubscribe", qos=1)
+        mosquitto_pub(broker, "un/end", "END", qos=1)
+        p = c.expect(r.PUBLISH)
+        assert r.parse_publish(p, version)[0] == "un/end", "a message arrived after UNSUBSCRIBE"
+
+
+def test_overlapping_subscriptions_v311_one_copy_at_highest_qos(broker):
+    """3.1.1 §3.3.5: overlapping filters of one client: delivered respecting the maximum QoS of the matches."""
+    c = paho_connect(broker, "mqttv311", client_id="overlap")
+    try:
+        c.subscribe("ov/#", qos=0)
+        c.subscribe("ov/+", qos=2)
+        # paho hands a QoS 2 message over at PUBREL, so the marker is QoS 2 as well to keep the order.
+        c.subscribe("end/ov", qos=2)
+        mosquitto_pub(broker, "ov/x", "one", qos=2)
+        mosquitto_pub(broker, "end/ov", "END", qos=2)
+        got = _until_marker_topic(c, "end/ov")
+    finally:
+        c.close()
+    assert [m.payload for m in got] == [b"one"], f"{len(got)} copies"
+    assert got[0].qos == 2
+
+
+def _until_marker_topic(c, topic, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with c.lock:
+            for i, m in enumerate(c.messages):
+                if m.topic == topic:
+                    return list(c.messages[:i])
+        time.sleep(0.01)
+    raise AssertionError(f"no {topic} within {timeout}s")
+
+
+@pytest.mark.parametrize("version", [r.V311, r.V5])
+@pytest.mark.parametrize("bad", ["inv/#/x", "inv+", "inv/a#", "inv/+x/y"])
+def test_invalid_topic_filter(broker, version, bad):
+    """An invalid filter (3.1.1 §4.7.1) is refused: SUBACK 0x80 (v5: 0x8F) or the connection is closed; a valid
+    filter in the same SUBSCRIBE is unaffected when the broker answers per filter."""
+    with r.RawClient(broker.address) as c:
+        c.connect(f"inv-{version}", version=version)
+        c.send(r.subscribe(1, [(bad, 0), ("inv/ok", 0)], version=version))
+        try:
+            p = c.read_packet(timeout=5)
+        except r.Closed:
+            return  # closing the connection is allowed
+        if p.type == r.DISCONNECT:
+            assert version == r.V5 and p.reason in (0x8F, 0x81, 0x82), p
+            return
+        assert p.type == r.SUBACK, p
+        codes = p.body[2:] if version != r.V5 else p.body[2 + 1 + p.body[2]:]
+        assert codes[0] in ((0x80,) if version != r.V5 else (0x8F, 0x80)), f"SUBACK codes {codes.hex()}"
+        assert codes[1] == 0x00
