@@ -323,15 +323,17 @@ void Connection::handle_publish(mqtt::Publish& p) {
       protocol_error(Reason::TopicAliasInvalid, "topic alias out of range");
       return;
     }
-    if (topic_aliases_.size() <= alias) topic_aliases_.resize(alias + 1u);
+    if (!topic_aliases_) topic_aliases_ = std::make_unique<std::vector<std::string>>();
+    auto& aliases = *topic_aliases_;
+    if (aliases.size() <= alias) aliases.resize(alias + 1u);
     if (p.topic.empty()) {
-      if (topic_aliases_[alias].empty()) {
+      if (aliases[alias].empty()) {
         protocol_error(Reason::ProtocolError, "unknown topic alias");
         return;
       }
-      p.topic = topic_aliases_[alias];
+      p.topic = aliases[alias];
     } else {
-      topic_aliases_[alias] = p.topic;
+      aliases[alias] = p.topic;
     }
   }
   if (v5 && !p.properties.subscription_identifiers.empty()) {

@@ -111,10 +111,11 @@ class Connection {
   std::uint32_t session_expiry_ = 0;
   std::unique_ptr<mqtt::Will> will_;
   std::uint16_t client_receive_maximum_ = 65535;
-  std::uint32_t client_max_packet_ = 0;     // 0 = no limit
-  std::vector<std::string> topic_aliases_;  // inbound aliases set by the client (index = alias)
-  std::string in_;                          // a partial packet carried between reads
-  bool graceful_ = false;                   // DISCONNECT received
+  std::uint32_t client_max_packet_ = 0;  // 0 = no limit
+  // Inbound aliases set by the client (index = alias); allocated on first use.
+  std::unique_ptr<std::vector<std::string>> topic_aliases_;
+  std::string in_;         // a partial packet carried between reads
+  bool graceful_ = false;  // DISCONNECT received
   std::unique_ptr<ConnectionData> data_;
 };
 

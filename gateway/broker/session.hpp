@@ -14,6 +14,7 @@
 
 #include "gateway/base/clock.hpp"
 #include "gateway/base/fifo.hpp"
+#include "gateway/base/small_map.hpp"
 #include "gateway/broker/message.hpp"
 #include "protocols/mqtt/packets.hpp"
 
@@ -63,7 +64,7 @@ class Session {
   std::uint16_t last_packet_id = 0;
 
   // PUBLISH QoS 2 received, PUBREL not yet (MQTT 5.0 §4.3.3): packet id -> store key (0 = not persisted).
-  std::unordered_map<std::uint16_t, std::uint64_t> inbound_qos2;
+  SmallMap<std::uint16_t, std::uint64_t> inbound_qos2;
   std::uint64_t last_seq = 0;  // store keys of this session's messages
 
   // A will whose delay is running after the connection was lost (MQTT 5.0 §3.1.3.2).

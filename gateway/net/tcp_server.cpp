@@ -74,7 +74,7 @@ void TcpConnection::send(std::string_view bytes) {
 
 void TcpConnection::flush() {
   dirty_ = false;
-  if (pending_.empty() || write_req_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
+  if (pending_.empty() || write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
   uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
   int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
   if (n > 0) pending_.erase(0, static_cast<std::size_t>(n));
@@ -83,12 +83,12 @@ void TcpConnection::flush() {
     return;
   }
   if (!pending_.empty()) {
-    writing_.swap(pending_);
-    write_req_ = std::make_unique<uv_write_t>();
-    write_req_->data = this;
-    uv_buf_t wb = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
-    if (uv_write(write_req_.get(), reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
-      write_req_.reset();
+    write_ = std::make_unique<WriteOp>();
+    write_->data.swap(pending_);
+    write_->req.data = this;
+    uv_buf_t wb = uv_buf_init(write_->data.data(), static_cast<unsigned>(write_->data.size()));
+    if (uv_write(&write_->req, reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
+      write_.reset();
       hard_close();
       return;
     }
@@ -102,8 +102,7 @@ void TcpConnection::flush() {
 
 void TcpConnection::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<TcpConnection*>(req->data);
-  self->write_req_.reset();
-  std::string().swap(self->writing_);
+  self->write_.reset();
   if (status < 0) {
     self->hard_close();
     return;
@@ -120,8 +119,8 @@ void TcpConnection::close() {
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   // Give what is queued (a CONNACK or DISCONNECT with its reason) one chance to go out, then close.
-  if (!write_req_) flush();
-  if (!write_req_) hard_close();
+  if (!write_) flush();
+  if (!write_) hard_close();
 }
 
 void TcpConnection::hard_close() {

@@ -26,7 +26,7 @@ class TcpConnection final : public broker::Transport {
 
   void send(std::string_view bytes) override;
   void close() override;
-  std::size_t pending_bytes() const override { return pending_.size() + writing_.size(); }
+  std::size_t pending_bytes() const override { return pending_.size() + (write_ ? write_->data.size() : 0); }
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
 
@@ -49,8 +49,12 @@ class TcpConnection final : public broker::Transport {
   TcpConnection* prev_ = nullptr;  // Net's intrusive list of connections (no per-connection node)
   TcpConnection* next_ = nullptr;
   std::string pending_;  // sent by the broker, not yet handed to libuv
-  std::string writing_;  // owned by the write request in progress
-  std::unique_ptr<uv_write_t> write_req_;
+  // The write in progress and the bytes it owns; allocated only while a write waits for the kernel.
+  struct WriteOp {
+    uv_write_t req;
+    std::string data;
+  };
+  std::unique_ptr<WriteOp> write_;
   std::string peer_;
   bool loopback_ = false;
   bool dirty_ = false;
