@@ -32,17 +32,32 @@ Session* Broker::find_session(std::string_view id) {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-void Broker::attach(Connection& c) {
-  connections_[c.id()] = &c;
+std::uint64_t Broker::attach(Connection& c) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot] = &c;
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.push_back(&c);
+  }
+  ++connection_count_;
+  return (++connection_ids_ << 32) | slot;
 }
 
 void Broker::detach(Connection& c) {
-  connections_.erase(c.id());
+  const auto slot = static_cast<std::uint32_t>(c.id() & 0xFFFFFFFFu);
+  if (slot >= slots_.size() || slots_[slot] != &c) return;
+  slots_[slot] = nullptr;
+  free_slots_.push_back(slot);
+  --connection_count_;
 }
 
 Connection* Broker::connection_by_id(std::uint64_t id) {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second;
+  const auto slot = static_cast<std::uint32_t>(id & 0xFFFFFFFFu);
+  if (slot >= slots_.size() || slots_[slot] == nullptr || slots_[slot]->id() != id) return nullptr;
+  return slots_[slot];
 }
 
 Result<bool, std::string> Broker::restore() {
@@ -184,7 +199,8 @@ void Broker::tick() {
   const Millis now = clock_.now_ms();
   // Keepalive (MQTT 5.0 §3.1.2.10: one and a half times the interval) and CONNECT timeouts.
   std::vector<Connection*> expired;
-  for (auto& [_, c] : connections_) {
+  for (Connection* c : slots_) {
+    if (c == nullptr) continue;
     if (c->state() == Connection::State::AwaitConnect) {
       if (now - c->created_at() > Millis(limits_.connect_timeout_ms)) expired.push_back(c);
     } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0) {
@@ -252,7 +268,9 @@ void Broker::publish_sys() {
 
 void Broker::shutdown() {
   std::vector<Connection*> all;
-  for (auto& [_, c] : connections_) all.push_back(c);
+  for (Connection* c : slots_) {
+    if (c != nullptr) all.push_back(c);
+  }
   for (Connection* c : all) c->close_with(Reason::ServerShuttingDown, "server shutting down");
 }
 

@@ -41,7 +41,7 @@ class Broker {
 
   const Stats& stats() const { return stats_; }
   Stats& stats() { return stats_; }
-  std::size_t connection_count() const { return connections_.size(); }
+  std::size_t connection_count() const { return connection_count_; }
   std::size_t connected_count() const { return connected_; }
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t subscription_count() const { return trie_.size(); }
@@ -63,10 +63,9 @@ class Broker {
   };
   void set_current_ticket(std::shared_ptr<PublishTicket> t) { ticket_ = std::move(t); }
   Connection* connection_by_id(std::uint64_t id);
-  std::uint64_t next_connection_id() { return ++connection_ids_; }
 
   // Called by Connection.
-  void attach(Connection& c);
+  std::uint64_t attach(Connection& c);  // returns the connection's id
   void detach(Connection& c);
   mqtt::Reason authenticate(const ConnectInfo& info) { return auth_->authenticate(info); }
   Authenticator& authorizer() { return *auth_; }
@@ -100,7 +99,11 @@ class Broker {
   RetainedStore retained_;
   // Keyed by a view of Session::client_id (the session owns the string; it never moves).
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
-  std::unordered_map<std::uint64_t, Connection*> connections_;  // by Connection::id()
+  // Connections by slot; an id is (generation << 32 | slot), so a stale id never finds a newer
+  // connection in a reused slot. 8 bytes per connection, no node allocation.
+  std::vector<Connection*> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::size_t connection_count_ = 0;
   std::uint64_t connection_ids_ = 0;
   Persistence* persistence_ = nullptr;
   Extension* extension_ = nullptr;

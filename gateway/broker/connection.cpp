@@ -11,11 +11,10 @@ namespace gw::broker {
 
 using mqtt::Reason;
 
-Connection::Connection(Broker& broker, Transport& transport)
-    : broker_(broker), transport_(transport), id_(broker.next_connection_id()) {
+Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
   created_ = broker_.clock().now_ms();
   last_rx_ = created_;
-  broker_.attach(*this);
+  id_ = broker_.attach(*this);
 }
 
 Connection::~Connection() = default;
