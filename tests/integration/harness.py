@@ -187,6 +187,8 @@ class Broker:
         raise NotImplementedError
 
     def start(self) -> "Broker":
+        """Starts the broker. A restart (after stop() or kill()) binds the port of the previous run again, with the
+        same state_dir, so clients reconnect to the same address and persistent state can be checked."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.write_config()
         self._log_file = open(self.log_path, "ab")

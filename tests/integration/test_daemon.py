@@ -181,3 +181,13 @@ def test_embedded_default_config(tmp_path):
         rc = harness.terminate(proc)
         log.close()
     assert rc == 0, f"exit code {rc}\n" + (tmp_path / "stderr.log").read_text()
+
+
+def test_ipv6_loopback_listener_and_anonymous(broker_factory):
+    """A listener on ::1 is reported in the ports file, and anonymous: loopback accepts ::1 clients."""
+    b = broker_factory(auth={"anonymous": "loopback"},
+                       extra={"listeners": [{"name": "mqtt", "protocol": "mqtt", "bind": "::1", "port": 0}]})
+    assert b.host == "::1", b.ports
+    with MosquittoSub(b, "v6/t", qos=1) as sub:
+        mosquitto_pub(b, "v6/t", "over ipv6", qos=1)
+        sub.wait_message(lambda m: m.text == "over ipv6")
