@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import random
+import socket
 import sqlite3
 import struct
 import threading
@@ -266,3 +268,25 @@ class AckClient:
         except Exception:
             pass
         self.client.loop_stop()
+
+
+def port_outside_ephemeral_range() -> int:
+    """A free loopback port below the kernel's ephemeral range, for a daemon restarted on the same port many times.
+    A port from the ephemeral range (what port 0 gives) can be taken while the daemon is down: by any outgoing
+    connection, and even by a client reconnecting to it (a loopback TCP self-connect), after which the restart
+    fails with "address already in use"."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    lo, hi = max(1024, low - 12000), max(1025, low - 1)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(lo, hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError(f"no free port in {lo}..{hi}")

@@ -125,7 +125,7 @@ def tmpfs_dir(tmp_path):
 
 
 @pytest.mark.netpie_only
-def test_full_file_system_refuses_then_recovers_when_space_returns(broker_factory, tmpfs_dir):
+def test_full_file_system_refuses_then_recovers_when_space_returns(tmpfs_dir, broker_factory):
     """On a full file system the WAL can still be reused after a checkpoint, so some writes may succeed between
     refusals: every publish is judged on its own (acknowledged = stored, refused = not stored, checked in the file
     afterwards); the strict "no PUBACK at all" for 3.1.1 is in the size-cap case, where full stays full."""

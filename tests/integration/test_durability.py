@@ -19,9 +19,12 @@ stops with SIGTERM, and the SQLite file is read:
   every acknowledged message, per publisher in the same order rule, as many deliveries as its queue held.
 Duplicates (re-sends of stored but unacknowledged messages) are allowed, counted and printed.
 
-DURA_SEED replays a run's kill timing. A longer local run (about 5 minutes):
+The daemon is started on a fixed port below the kernel's ephemeral range (see port_outside_ephemeral_range).
+DURA_SEED replays a run's kill timing. A longer local run (200 kills: about 9 minutes at the default rate, some
+750,000 messages; the restart time grows with the subscriber's stored queue, so a lower DURA_RATE shortens it):
   cd tests/integration && DURA_KILLS=200 NETPIE_EDGE_BIN=$PWD/../../build/dura/gateway/netpie-edge \\
       /usr/bin/python3 run_pytest.py test_durability.py -s
+CI (DURA_KILLS=20) takes about 25 s plus the two clean stops.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import time
 import pytest
 
 from dura_common import AckLog, check_stream, db_path, integrity_check, outbox_rows, parse_payload, \
-    session_message_count, stop_daemon, store_config
+    port_outside_ephemeral_range, session_message_count, stop_daemon, store_config
 from harness import HERE, PYTHON, wait_for
 from peers import paho_connect
 
@@ -92,9 +95,11 @@ def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path):
     rng = random.Random(SEED)
     print(f"\ndurability: seed DURA_SEED={SEED}, kills {KILLS}, publishers {PUBLISHERS}, window {WINDOW}, "
           f"rate {RATE}/s each")
-    b = broker_factory(name="dura", sys_interval=0,
+    b = broker_factory(name="dura", start=False, sys_interval=0,
                        limits={"max_queued_messages": 100000000, "max_queued_bytes": "1TiB"},
                        extra={"store": store_config(["dura/#"])})
+    b.port = port_outside_ephemeral_range()  # kept by the harness across restarts
+    b.start()
 
     # The persistent subscriber: subscribed before anything is published, then away for the whole run.
     sub = paho_connect(b, "mqttv311", client_id=SUB_ID, clean=False)
