@@ -101,6 +101,12 @@ class HttpServer::Conn {
         close_now();
         break;
       case State::Handling:
+        // The handler did not answer in time (a stuck store, a bug): the client is not left hanging.
+        GW_LOG(Warn, "http", "%s: no answer within %u ms, answering 503", peer_.address.c_str(),
+               server_.limits_.request_timeout_ms);
+        keep_alive_ = false;
+        send_response(http::text_response(503, "Service Unavailable: no answer in time\n", true));
+        break;
       case State::Closed:
         break;
     }
@@ -218,6 +224,7 @@ class HttpServer::Conn {
     head_ = req.method == "HEAD";
     keep_alive_ = req.keep_alive && !req.upgrade;
     state_ = State::Handling;
+    deadline_ = now() + server_.limits_.request_timeout_ms;
     stop_reading();
     server_.stats_.requests++;
     std::weak_ptr<Link> link = link_;

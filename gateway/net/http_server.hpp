@@ -10,6 +10,7 @@
 //   Reading            request deadline passed                 Writing   (408, then close)
 //   Reading            idle deadline passed / EOF / error      Closed
 //   Handling           handler responded                       Writing
+//   Handling           no answer within the request deadline   Writing   (503, then close)
 //   Writing            written, keep-alive                     Reading   (pipelined bytes parsed)
 //   Writing            written, close                          Draining  (FIN sent, input discarded)
 //   Draining           EOF / linger deadline                   Closed
@@ -34,7 +35,8 @@ namespace gw::net {
 struct HttpLimits {
   std::size_t max_connections = 256;         // past it: 503 and close
   http::Limits parser;                       // header, URL and body bounds (431, 414, 413)
-  std::uint32_t request_timeout_ms = 10000;  // first byte to last byte of a request; then 408
+  std::uint32_t request_timeout_ms = 10000;  // first to last byte of a request (then 408); also the
+                                             // handler's time to answer (then 503)
   std::uint32_t idle_timeout_ms = 30000;     // between kept-alive requests; then a silent close
   std::uint32_t linger_ms = 2000;            // after a closing response: how long unread input is drained
 };

@@ -8,3 +8,7 @@ gw_unit_test(NAME netpie_unit_tests
           ${CMAKE_CURRENT_LIST_DIR}/netpie_rest_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/netpie_registry_test.cpp
   LIBS gw_netpie)
+
+gw_unit_test(NAME net_http_server_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_http_server_test.cpp
+  LIBS gw_net)
