@@ -217,7 +217,7 @@ def oauth_header(method: str, url: str, key: str, secret: str, token: str = "", 
         params["oauth_token"] = token
     if verifier is not None:
         params["oauth_verifier"] = verifier
-    normalized = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted((pct(k), pct(v)) for k, v in params.items()))
+    normalized = "&".join(f"{k}={v}" for k, v in sorted((pct(k), pct(v)) for k, v in params.items()))
     base = "&".join([method.upper(), pct(url), pct(normalized)])
     digest = hmac.new(f"{pct(secret)}&{pct(token_secret)}".encode(), base.encode(), hashlib.sha1).digest()
     params["oauth_signature"] = base64.b64encode(digest).decode()
