@@ -23,11 +23,12 @@ struct Tables;
 struct Request {
   using Time = std::chrono::steady_clock::time_point;
   Time deadline{};
-  std::uint32_t rows = 1;  // counts against the row cap of a transaction
-  std::size_t bytes = 0;   // counts against the queue's byte bound
-  bool retry = true;       // fire-and-forget writes are kept and tried again after a failed transaction
-  bool control = false;    // a flush barrier: carries no data and is never refused by the bound
-  Time first_failure{};    // when a kept fire-and-forget write first failed
+  std::uint32_t rows = 1;    // counts against the row cap of a transaction
+  std::size_t bytes = 0;     // counts against the queue's byte bound
+  bool retry = true;         // fire-and-forget writes are kept and tried again after a failed transaction
+  bool control = false;      // a flush barrier: carries no data and is never refused by the bound
+  bool maintenance = false;  // the store's own pruning: its success says nothing about writes recovering
+  Time first_failure{};      // when a kept fire-and-forget write first failed
   std::function<Status(Tables&)> apply;      // storage thread, inside the batch transaction; may be empty
   std::function<void(Status)> done;          // loop thread, after the commit; may be empty
   std::function<void(Status)> on_committed;  // storage thread, after the commit (sync calls, flush)

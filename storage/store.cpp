@@ -671,7 +671,9 @@ void Store::execute(std::vector<Request>& batch) {
   }
   if (worst != Status::Ok) {
     note_failure(worst, error_text);
-  } else if (work) {
+  } else if (std::any_of(batch.begin(), batch.end(),
+                         [](const Request& r) { return r.apply && !r.maintenance; })) {
+    // Only a real write proves recovery: a prune that deletes nothing succeeds on a full disk too.
     if (failures_in_row_ > 0) {
       GW_LOG(Info, "store", "database %s: writes succeed again after %llu failed transactions",
              options_.path.c_str(), static_cast<unsigned long long>(failures_in_row_));
@@ -764,12 +766,14 @@ void Store::maintain() {
   if (options_.outbox.max_age_s > 0) {
     Request r;
     r.retry = false;
+    r.maintenance = true;
     r.apply = [](Tables& t) { return t.outbox.prune_expired(); };
     batch.push_back(std::move(r));
   }
   if (!options_.history.filters.empty()) {
     Request r;
     r.retry = false;
+    r.maintenance = true;
     r.apply = [](Tables& t) { return t.history.prune(); };
     batch.push_back(std::move(r));
   }
