@@ -1,6 +1,6 @@
 """Hostile and broken input to the NETPIE endpoint: forged OAuth signatures, stale, future and replayed timestamps,
 wrong MQTT HMAC passwords, oversized request lines, headers and bodies, garbage, slowloris clients and a
-connection flood. Each is refused with the status the clients understand, and nothing else is disturbed: a
+connection flood (and, last, the odd but legitimate requests of embedded clients). Each is refused with the status the clients understand, and nothing else is disturbed: a
 Node microgear witness (connected before the bad input, on this test's own 127.0.12.<n>) still gets chat through
 afterwards, and the API still answers. The OAuth signer and the MQTT credentials are the tests' own
 (netpie_peers.py, written from RFC 5849 and PROTOCOL §6.1), not the daemon's code.
@@ -269,3 +269,32 @@ def test_connection_flood_gets_503_beyond_the_bound(broker_factory, witness_at):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     w.check()
+
+
+def test_embedded_client_quirks_are_tolerated(broker_factory):
+    """Not hostile, only odd: what ESP8266, ESP8266-RTOS and the HTML5 library send (PROTOCOL §3.2, §4, §11.3)."""
+    addr = "127.0.12.7"
+    gw = n.start_gateway(broker_factory, addr)
+    http = gw.ports["http"]
+    # ESP8266-RTOS: "HTTP 1.1" in the request line, no Host; it signed the address it called.
+    auth = n.oauth_header("POST", f"http://{addr}:8080/api/rtoken", n.KEY, n.SECRET, callback=n.callback_for(),
+                          nonce="sdjkjdf8")
+    reply = raw_http(http, f"POST /api/rtoken HTTP 1.1\r\nAuthorization: {auth}\r\nContent-length: 0\r\n\r\n".encode())
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK"), reply
+    assert b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" in head + b"\r\n", reply
+    assert b"Connection: close" in head and b"chunked" not in head
+    assert body.startswith(b"oauth_token=") and b"\n" not in body
+    # ESP8266's GETs: no Host header at all; the answer is read as one line from a fixed column.
+    reply = raw_http(http, b"GET /api/time HTTP/1.1\r\n\r\n")
+    assert reply[:12] == b"HTTP/1.1 200" and abs(int(reply.split(b"\r\n\r\n")[1]) - time.time()) < 5, reply
+    reply = raw_http(http, f"GET /api/endpoint/{n.KEY} HTTP/1.1\r\n\r\n".encode())
+    assert reply.split(b"\r\n\r\n")[1] == f"pie://{addr}:1883".encode(), reply
+    # HTML5 from another origin: the pre-flight and the answer carry CORS headers.
+    status, hdrs, _ = n.curl("OPTIONS", n.base_url(gw) + "/api/rtoken",
+                             headers=["Origin: http://dashboard.lan", "Access-Control-Request-Method: POST",
+                                      "Access-Control-Request-Headers: authorization"])
+    assert status == 200 and hdrs["access-control-allow-origin"] == "*", hdrs
+    assert "authorization" in hdrs["access-control-allow-headers"].lower()
+    status, hdrs, _ = n.curl("GET", n.base_url(gw) + "/api/time", headers=["Origin: http://dashboard.lan"])
+    assert hdrs["access-control-allow-origin"] == "*"
