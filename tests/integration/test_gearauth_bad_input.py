@@ -1,9 +1,10 @@
 """Hostile and broken input to the NETPIE endpoint: forged OAuth signatures, stale, future and replayed timestamps,
 wrong MQTT HMAC passwords, oversized request lines, headers and bodies, garbage, slowloris clients and a
-connection flood (and, last, the odd but legitimate requests of embedded clients). Each is refused with the status the clients understand, and nothing else is disturbed: a
-Node microgear witness (connected before the bad input, on this test's own 127.0.12.<n>) still gets chat through
-afterwards, and the API still answers. The OAuth signer and the MQTT credentials are the tests' own
-(netpie_peers.py, written from RFC 5849 and PROTOCOL §6.1), not the daemon's code.
+connection flood. Each is refused with the status the clients understand, and nothing else is disturbed: a Node
+microgear witness (connected before the bad input, on this test's own 127.0.12.<n>) still gets chat through
+afterwards, and the API still answers. Last, the odd but legitimate requests of embedded clients are accepted.
+The OAuth signer and the MQTT credentials are the tests' own (netpie_peers.py, written from RFC 5849 and
+PROTOCOL §6.1), not the daemon's code.
 """
 import socket
 import time
