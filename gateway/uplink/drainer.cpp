@@ -1,0 +1,160 @@
+// The outbox drainer (drainer.hpp). The store is the only retry queue: the session never holds more
+// than the window, and a lost connection sends every outstanding row back to the store's queue, from
+// where it is read again in order. Duplicates at the cloud are therefore bounded by the window.
+//
+// A row the server refuses (v5 PUBACK >= 0x80, or a local check of a server limit such as its maximum
+// packet size) is acknowledged away and counted: the same row would be refused again on every attempt,
+// and keeping it would block the rows behind it for ever. The caller logs each refusal.
+#include "gateway/uplink/drainer.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace gw::uplink {
+
+Drainer::Drainer(OutboxPort& port, DrainOptions options) : port_(port), options_(std::move(options)) {
+  if (options_.max_batch == 0) options_.max_batch = 1;
+}
+
+void Drainer::start() {
+  ++stats_.requeues;
+  port_.requeue({});
+  more_ = true;
+}
+
+void Drainer::connected(std::uint16_t window, PublishFn publish) {
+  connected_ = true;
+  window_ = std::max<std::uint16_t>(window, 1);
+  publish_ = std::move(publish);
+  more_ = true;
+  pump();
+}
+
+void Drainer::disconnected() {
+  if (!connected_) return;
+  connected_ = false;
+  publish_ = nullptr;
+  ++generation_;
+  reading_ = false;
+  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
+  outstanding_.clear();
+  topics_.clear();
+  ++stats_.requeues;
+  port_.requeue({});
+  more_ = true;
+}
+
+void Drainer::new_rows() {
+  more_ = true;
+  if (reading_) new_during_read_ = true;
+  pump();
+}
+
+void Drainer::settle(std::uint64_t id) {
+  if (outstanding_.erase(id) == 0) return;  // not ours (a stale event): nothing to acknowledge
+  topics_.erase(id);
+  to_ack_.push_back(id);
+}
+
+void Drainer::acked(mqtt::PublishTag tag) {
+  if (!outstanding_.count(tag)) return;
+  ++stats_.acked;
+  settle(tag);
+}
+
+void Drainer::refused(mqtt::PublishTag tag, const std::string& why) {
+  if (!outstanding_.count(tag)) return;
+  ++stats_.refused;
+  auto t = topics_.find(tag);
+  refused_rows_.push_back(RefusedRow{tag, t == topics_.end() ? std::string() : t->second, why});
+  settle(tag);
+}
+
+void Drainer::flush() {
+  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
+  pump();
+}
+
+std::vector<RefusedRow> Drainer::take_refused() {
+  return std::exchange(refused_rows_, {});
+}
+
+void Drainer::pump() {
+  if (!connected_ || reading_ || !more_) return;
+  if (outstanding_.size() >= window_) return;
+  const auto room = static_cast<std::uint32_t>(window_ - outstanding_.size());
+  const std::uint32_t asked = std::min(room, options_.max_batch);
+  const std::uint64_t generation = generation_;
+  reading_ = true;
+  new_during_read_ = false;
+  ++stats_.reads;
+  bool submitted =
+      port_.read(asked, [this, generation, asked](bool ok, std::vector<storage::OutboxRecord> rows) {
+        on_rows(generation, ok, std::move(rows), asked);
+      });
+  if (!submitted) {
+    // The store's queue is full or it is stopping: try again on the next event (ack or new rows).
+    reading_ = false;
+    ++stats_.read_errors;
+  }
+}
+
+void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows,
+                      std::uint32_t asked) {
+  if (generation != generation_) return;  // the connection it was for is gone; requeue covered them
+  reading_ = false;
+  if (!ok) {
+    ++stats_.read_errors;
+    return;  // retried on the next ack or new rows
+  }
+  more_ = rows.size() >= asked || new_during_read_;
+  std::vector<std::uint64_t> back;  // rows the session could not take now
+  for (storage::OutboxRecord& r : rows) {
+    if (!connected_ || !publish_) {
+      back.push_back(r.id);
+      continue;
+    }
+    mqtt::OutboundPublish p;
+    p.topic = options_.topic_prefix + r.msg.topic;
+    p.payload = std::move(r.msg.payload);
+    p.qos = std::min(r.msg.qos, options_.max_qos);
+    p.retain = r.msg.retain;
+    p.tag = r.id;
+    const std::uint8_t qos = p.qos;
+    ++stats_.published;
+    const mqtt::PublishStatus s = publish_(std::move(p));
+    switch (s) {
+      case mqtt::PublishStatus::Sent:
+      case mqtt::PublishStatus::Queued:
+        if (qos == 0) {
+          // QoS 0 has no acknowledgement: written is as far as it goes.
+          ++stats_.acked;
+          to_ack_.push_back(r.id);
+        } else {
+          outstanding_.insert(r.id);
+          topics_.emplace(r.id, std::move(r.msg.topic));
+        }
+        break;
+      case mqtt::PublishStatus::Refused:
+      case mqtt::PublishStatus::Invalid:
+        // Refused already produced a PublishRefused event for this tag; the row is not outstanding, so
+        // that event is ignored and the refusal is recorded here, once.
+        ++stats_.refused;
+        refused_rows_.push_back(RefusedRow{r.id, std::move(r.msg.topic),
+                                           s == mqtt::PublishStatus::Invalid ? "invalid topic" : "refused"});
+        to_ack_.push_back(r.id);
+        break;
+      case mqtt::PublishStatus::QueueFull:
+      case mqtt::PublishStatus::NotConnected:
+        back.push_back(r.id);
+        break;
+    }
+  }
+  if (!back.empty()) {
+    ++stats_.requeues;
+    port_.requeue(storage::to_ranges(std::move(back)));
+  }
+  flush();
+}
+
+}  // namespace gw::uplink

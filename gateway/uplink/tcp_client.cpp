@@ -1,0 +1,191 @@
+// The uplink's TCP transport (tcp_client.hpp). An attempt goes resolve -> connect -> up -> closing;
+// a Conn block is freed when nothing of libuv refers to it any more: the resolver callback has run
+// and the socket handle (if it was initialised) has been closed.
+#include "gateway/uplink/tcp_client.hpp"
+
+#include <cstring>
+#include <memory>
+#include <utility>
+
+namespace gw::uplink {
+
+struct TcpClient::Conn {
+  TcpClient* owner = nullptr;  // null once detached (closed by the caller or the client destroyed)
+  uv_getaddrinfo_t resolve{};
+  uv_connect_t connect_req{};
+  uv_tcp_t tcp{};
+  bool resolving = false;
+  bool tcp_open = false;  // uv_tcp_init done, uv_close not yet completed
+  bool closing = false;
+  bool up = false;
+  std::uint16_t port = 0;
+  std::string pending;  // bytes not yet handed to libuv
+  struct WriteOp {
+    uv_write_t req;
+    std::string data;
+  };
+  std::unique_ptr<WriteOp> writing;
+  char buf[16 * 1024];
+
+  void maybe_free() {
+    if (!resolving && !tcp_open) delete this;
+  }
+  // Ends the attempt: tells the owner (unless detached) and closes the socket.
+  void end(const std::string& why) {
+    if (closing) return;
+    closing = true;
+    up = false;
+    if (owner) {
+      TcpClient* o = owner;
+      owner = nullptr;
+      o->ended(why);
+    }
+    if (resolving) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve));
+    if (tcp_open && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
+        auto* c = static_cast<Conn*>(h->data);
+        c->tcp_open = false;
+        c->maybe_free();
+      });
+    } else {
+      maybe_free();
+    }
+  }
+  void flush() {
+    if (!up || writing || pending.empty()) return;
+    uv_buf_t b = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp), &b, 1);
+    if (n == UV_EAGAIN) n = 0;
+    if (n < 0) {
+      end(std::string("write: ") + uv_strerror(n));
+      return;
+    }
+    pending.erase(0, static_cast<std::size_t>(n));
+    if (pending.empty()) return;
+    writing = std::make_unique<WriteOp>();
+    writing->data = std::move(pending);
+    pending.clear();
+    writing->req.data = this;
+    uv_buf_t wb = uv_buf_init(writing->data.data(), static_cast<unsigned>(writing->data.size()));
+    int rc = uv_write(&writing->req, reinterpret_cast<uv_stream_t*>(&tcp), &wb, 1,
+                      [](uv_write_t* req, int status) {
+                        auto* c = static_cast<Conn*>(req->data);
+                        c->writing.reset();
+                        if (status < 0) {
+                          if (status != UV_ECANCELED) c->end(std::string("write: ") + uv_strerror(status));
+                          return;
+                        }
+                        c->flush();
+                      });
+    if (rc < 0) {
+      writing.reset();
+      end(std::string("write: ") + uv_strerror(rc));
+    }
+  }
+};
+
+TcpClient::TcpClient(uv_loop_t* loop, Callbacks callbacks) : loop_(loop), cb_(std::move(callbacks)) {}
+
+TcpClient::~TcpClient() {
+  if (conn_) {
+    conn_->owner = nullptr;
+    Conn* c = std::exchange(conn_, nullptr);
+    c->end("destroyed");
+  }
+}
+
+bool TcpClient::up() const {
+  return conn_ && conn_->up;
+}
+
+void TcpClient::ended(const std::string& why) {
+  conn_ = nullptr;
+  if (cb_.closed) cb_.closed(why);
+}
+
+void TcpClient::connect(const std::string& host, std::uint16_t port) {
+  if (conn_) return;
+  auto* c = new Conn;
+  c->owner = this;
+  c->port = port;
+  c->resolve.data = c;
+  conn_ = c;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  c->resolving = true;
+  const std::string service = std::to_string(port);
+  int rc = uv_getaddrinfo(
+      loop_, &c->resolve,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* conn = static_cast<Conn*>(req->data);
+        conn->resolving = false;
+        if (conn->closing) {
+          if (res) uv_freeaddrinfo(res);
+          conn->maybe_free();
+          return;
+        }
+        if (status < 0 || !res) {
+          if (res) uv_freeaddrinfo(res);
+          conn->end(std::string("resolve: ") + uv_strerror(status));
+          return;
+        }
+        uv_tcp_init(req->loop, &conn->tcp);
+        conn->tcp.data = conn;
+        conn->tcp_open = true;
+        uv_tcp_nodelay(&conn->tcp, 1);
+        conn->connect_req.data = conn;
+        int crc =
+            uv_tcp_connect(&conn->connect_req, &conn->tcp, res->ai_addr, [](uv_connect_t* creq, int st) {
+              auto* cn = static_cast<Conn*>(creq->data);
+              if (cn->closing) return;  // the close already ended it
+              if (st < 0) {
+                cn->end(std::string("connect: ") + uv_strerror(st));
+                return;
+              }
+              cn->up = true;
+              uv_read_start(
+                  reinterpret_cast<uv_stream_t*>(&cn->tcp),
+                  [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
+                    auto* x = static_cast<Conn*>(h->data);
+                    *b = uv_buf_init(x->buf, sizeof x->buf);
+                  },
+                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                    auto* x = static_cast<Conn*>(s->data);
+                    if (n > 0) {
+                      if (x->owner && x->owner->cb_.data)
+                        x->owner->cb_.data(std::string_view(b->base, static_cast<std::size_t>(n)));
+                    } else if (n < 0) {
+                      x->end(n == UV_EOF ? std::string("closed by peer")
+                                         : std::string("read: ") + uv_strerror(static_cast<int>(n)));
+                    }
+                  });
+              if (cn->owner && cn->owner->cb_.connected) cn->owner->cb_.connected();
+              cn->flush();
+            });
+        uv_freeaddrinfo(res);
+        if (crc < 0) conn->end(std::string("connect: ") + uv_strerror(crc));
+      },
+      host.c_str(), service.c_str(), &hints);
+  if (rc < 0) {
+    c->resolving = false;
+    c->end(std::string("resolve: ") + uv_strerror(rc));
+  }
+}
+
+void TcpClient::write(std::string_view bytes) {
+  if (!conn_ || !conn_->up) return;
+  conn_->pending.append(bytes);
+  conn_->flush();
+}
+
+void TcpClient::close() {
+  if (!conn_) return;
+  Conn* c = std::exchange(conn_, nullptr);
+  c->owner = nullptr;
+  c->flush();  // a last try (a DISCONNECT), never blocking
+  c->end("closed");
+}
+
+}  // namespace gw::uplink
