@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
@@ -19,6 +20,7 @@
 #include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
 #include "gateway/netpie/endpoint.hpp"
+#include "gateway/uplink/mqtt_uplink.hpp"
 #include "storage/store.hpp"
 
 namespace gw::app {
@@ -32,8 +34,9 @@ struct Daemon {
   std::unique_ptr<broker::Persistence> persistence;
   std::unique_ptr<broker::Broker> broker;
   std::unique_ptr<net::Net> net;
-  std::unique_ptr<netpie::Endpoint> netpie;  // when netpie.enabled
-  std::unique_ptr<net::HttpServer> http;     // the listeners of protocol http
+  std::unique_ptr<netpie::Endpoint> netpie;    // when netpie.enabled
+  std::unique_ptr<net::HttpServer> http;       // the listeners of protocol http
+  std::unique_ptr<uplink::MqttUplink> uplink;  // when uplinks is not empty (the store is then enabled)
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
@@ -47,6 +50,7 @@ void stop(Daemon& d, const char* why) {
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
+  if (d.uplink) d.uplink->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -108,6 +112,34 @@ net::HttpLimits http_limits(const config::Http& c) {
   return l;
 }
 
+uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
+  uplink::MqttUplinkOptions o;
+  o.name = u.name;
+  o.host = u.host;
+  o.port = u.port;
+  o.client_id = u.client_id.empty() ? "netpie-edge-" + u.name : u.client_id;
+  if (!u.username.empty()) o.username = u.username;
+  if (!u.password.empty()) o.password = u.password;
+  o.keepalive_s = u.keepalive;
+  o.clean_start = u.clean_start;
+  o.version = u.version == "5" ? mqtt::Version::V5 : mqtt::Version::V311;
+  o.topic_prefix = u.topic_prefix;
+  o.qos = u.qos;
+  o.max_inflight = u.max_inflight;
+  o.backoff.base_ms = u.reconnect_min_ms;
+  o.backoff.cap_ms = u.reconnect_max_ms;
+  return o;
+}
+
+// Reconnect jitter from the operating system's random source (getrandom behind std::random_device):
+// gateways restarted by the same power cut must not reconnect in step.
+uplink::RandomBits random_bits() {
+  auto device = std::make_shared<std::random_device>();
+  return [device]() -> std::uint64_t {
+    return (static_cast<std::uint64_t>((*device)()) << 32) ^ static_cast<std::uint64_t>((*device)());
+  };
+}
+
 bool write_ports_file(const std::string& path, const std::vector<std::string>& lines) {
   std::string tmp = path + ".tmp";
   {
@@ -149,6 +181,12 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
     d.store = std::move(opened).value();
+    if (!cfg.uplinks.empty()) {
+      // The listener must be set before attach(); the uplink itself starts once the listeners are up.
+      d.store->set_outbox_listener([&d](std::uint64_t) {
+        if (d.uplink) d.uplink->new_rows();
+      });
+    }
     d.store->attach(&d.loop);
     d.persistence = std::make_unique<broker::Persistence>(*d.store, d.clock, cfg.store.outbox_filters);
     d.broker->set_persistence(d.persistence.get());
@@ -202,6 +240,12 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     return 1;
   }
 
+  if (!cfg.uplinks.empty() && d.store) {
+    d.uplink = std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock,
+                                                    uplink_options(cfg.uplinks.front()), random_bits());
+    d.uplink->start();
+  }
+
   uv_timer_init(&d.loop, &d.tick);
   d.tick.data = &d;
   uv_timer_start(
@@ -227,6 +271,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   // Everything the broker wrote commits before the store closes; then its async handle is freed.
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
+  d.uplink.reset();  // after the store: its last completions refer to the uplink
   d.broker.reset();
   d.netpie.reset();  // after the broker, which holds its authenticator and extension
   d.persistence.reset();

@@ -122,6 +122,27 @@ struct Netpie {
   std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
 };
 
+// A cloud uplink (gateway/uplink). Only the `mqtt` profile exists so far: plain TCP to any MQTT broker
+// with static credentials. It drains the outbox (store.outbox.filters picks what enters it): each row is
+// published to topic_prefix + its topic, with its retain flag, at min(its QoS, qos).
+struct Uplink {
+  std::string name;              // unique; used in logs
+  std::string profile = "mqtt";  // mqtt (netpie later)
+  std::string host;              // DNS name or numeric address
+  std::uint16_t port = 1883;
+  std::string client_id;         // "" = "netpie-edge-<name>"
+  std::string username;          // "" = none
+  std::string password;          // "" = none
+  std::uint16_t keepalive = 60;  // seconds; 0 = no PINGREQ
+  bool clean_start = false;
+  std::string version = "3.1.1";           // 3.1.1 | 5 (v5 honours the server's receive maximum)
+  std::string topic_prefix;                // prepended to the local topic
+  std::uint8_t qos = 1;                    // 0 | 1: the highest QoS used upstream
+  std::uint16_t max_inflight = 64;         // unacknowledged publishes at once (v5: capped by receive maximum)
+  std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
+  std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
+};
+
 struct Config {
   std::string source = "<embedded default>";  // file name, for messages
   std::string log_level = "info";                // trace, debug, info, warn, error
@@ -134,6 +155,7 @@ struct Config {
   Store store;
   Http http;
   Netpie netpie;
+  std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".

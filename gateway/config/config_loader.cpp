@@ -33,9 +33,17 @@ namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
 
-constexpr std::array<std::string_view, 10> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
-                                                     "http",      "netpie"};
+                                                     "http",      "netpie",    "uplinks"};
+constexpr std::array<std::string_view, 15> kUplinkKeys{
+    "name",         "profile",          "host",
+    "port",         "client_id",        "username",
+    "password",     "keepalive",        "clean_start",
+    "version",      "topic_prefix",     "qos",
+    "max_inflight", "reconnect_min_ms", "reconnect_max_ms"};
+constexpr std::array<std::string_view, 1> kUplinkProfiles{"mqtt"};
+constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
 constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms"};
 constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
@@ -395,6 +403,7 @@ class Loader {
                    std::vector<std::pair<std::string, int>>& seen_keys);
   void netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out);
   void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
+  void uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out);
 
   std::optional<bool> boolean(const YAML::Node& v, const std::string& path) {
     if (v.IsScalar()) {
@@ -416,6 +425,7 @@ void Loader::document(const YAML::Node& root, Config& c) {
     error(root.Mark(), "", "expected a mapping of configuration keys, got " + describe(root));
     return;
   }
+  YAML::Mark uplinks_mark = YAML::Mark::null_mark();
   mapping(root, "", kRootKeys, [&](std::string_view key, const YAML::Node& v, const std::string& path) {
     if (key == "log") {
       mapping(v, path, kLogKeys, [&](std::string_view, const YAML::Node& level, const std::string& p) {
@@ -442,6 +452,9 @@ void Loader::document(const YAML::Node& root, Config& c) {
       http(v, path, c.http);
     } else if (key == "netpie") {
       netpie(v, path, c.netpie);
+    } else if (key == "uplinks") {
+      uplinks(v, path, c.uplinks);
+      uplinks_mark = v.Mark();
     } else if (key == "auth") {
       mapping(v, path, kAuthKeys, [&](std::string_view k, const YAML::Node& a, const std::string& p) {
         if (k == "anonymous") {
@@ -452,6 +465,10 @@ void Loader::document(const YAML::Node& root, Config& c) {
       });
     }
   });
+  // The uplink drains the durable outbox; without the store there is nothing to drain.
+  if (!c.uplinks.empty() && !c.store.enabled) {
+    error(uplinks_mark, "uplinks", "an uplink needs the store (store.enabled: true): it drains the outbox");
+  }
 }
 
 void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vector<Listener>& out) {
@@ -934,6 +951,108 @@ void Loader::netpie(const YAML::Node& map, const std::string& path, Netpie& out)
       if (auto n = byte_size(v, p, kKiB, kKiB * kKiB * kKiB)) out.postbox_max_bytes = *n;
     }
   });
+}
+
+void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out) {
+  out.clear();
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of uplinks, got " + describe(seq));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with name, host and port, got " + describe(item));
+      continue;
+    }
+    if (index > 1) {
+      // One connection drains the one outbox; several would need a row to belong to one uplink.
+      error(item.Mark(), p, "only one uplink is supported so far");
+      continue;
+    }
+    Uplink u;
+    bool has_name = false;
+    bool has_host = false;
+    mapping(item, p, kUplinkKeys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
+      if (key == "name") {
+        has_name = true;
+        if (!v.IsScalar() || !is_listener_name(v.Scalar())) {
+          error(v.Mark(), kp,
+                "expected a name of 1 to " + std::to_string(kMaxListenerName) +
+                    " letters, digits, '_', '-' or '.', got " + describe(v));
+          return;
+        }
+        u.name = v.Scalar();
+      } else if (key == "profile") {
+        if (auto w = word(v, kp, kUplinkProfiles)) u.profile = *w;
+      } else if (key == "host") {
+        has_host = true;
+        auto h = string(v, kp, /*allow_empty=*/false);
+        if (!h) return;
+        if (h->size() > 253 || std::any_of(h->begin(), h->end(), [](char c) {
+              return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+            })) {
+          error(v.Mark(), kp, "expected a DNS name or a numeric address, got " + describe(v));
+          return;
+        }
+        u.host = *h;
+      } else if (key == "port") {
+        if (auto n = integer(v, kp, 1, 65535)) u.port = static_cast<std::uint16_t>(*n);
+      } else if (key == "client_id") {
+        if (v.IsNull()) return;
+        auto id = string(v, kp, /*allow_empty=*/true);
+        if (!id) return;
+        if (id->size() > kMaxUsername) {
+          error(v.Mark(), kp, "must be at most 65535 bytes long");
+          return;
+        }
+        u.client_id = *id;
+      } else if (key == "username" || key == "password") {
+        if (v.IsNull()) return;
+        if (!v.IsScalar() || v.Scalar().size() > kMaxUsername) {
+          // The value is never echoed: it may be a secret.
+          error(v.Mark(), kp, "expected a string of at most 65535 bytes (value not shown)");
+          return;
+        }
+        (key == "username" ? u.username : u.password) = v.Scalar();
+      } else if (key == "keepalive") {
+        if (auto n = integer(v, kp, 0, 65535)) u.keepalive = static_cast<std::uint16_t>(*n);
+      } else if (key == "clean_start") {
+        if (auto b = boolean(v, kp)) u.clean_start = *b;
+      } else if (key == "version") {
+        if (auto w = word(v, kp, kUplinkVersions)) u.version = *w;
+      } else if (key == "topic_prefix") {
+        if (v.IsNull()) return;
+        auto prefix = string(v, kp, /*allow_empty=*/true);
+        if (!prefix) return;
+        // The prefix is glued to a valid topic name: it must not bring wildcards or a NUL.
+        if (prefix->find_first_of(std::string_view("+#\0", 3)) != std::string::npos ||
+            !mqtt::is_valid_topic_name(*prefix + "x")) {
+          error(v.Mark(), kp, "not a valid topic prefix (no '+', '#' or NUL): " + quote(*prefix));
+          return;
+        }
+        u.topic_prefix = *prefix;
+      } else if (key == "qos") {
+        // QoS 2 is not offered: every connection starts a fresh client session (the outbox is the retry
+        // queue), so exactly-once across reconnects would need the packet-id state made durable.
+        if (auto n = integer(v, kp, 0, 1)) u.qos = static_cast<std::uint8_t>(*n);
+      } else if (key == "max_inflight") {
+        if (auto n = integer(v, kp, 1, 65535)) u.max_inflight = static_cast<std::uint16_t>(*n);
+      } else if (key == "reconnect_min_ms") {
+        if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_min_ms = static_cast<std::uint32_t>(*n);
+      } else if (key == "reconnect_max_ms") {
+        if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_max_ms = static_cast<std::uint32_t>(*n);
+      }
+    });
+    if (u.reconnect_max_ms < u.reconnect_min_ms) {
+      error(item.Mark(), p, "reconnect_max_ms must not be below reconnect_min_ms");
+    }
+    if (!has_name) error(item.Mark(), p, "missing key \"name\"");
+    if (!has_host) error(item.Mark(), p, "missing key \"host\"");
+    out.push_back(std::move(u));
+  }
 }
 
 // yaml-cpp 0.7 (Debian 12) cannot be trusted to reject a stray ',' where a document should start:

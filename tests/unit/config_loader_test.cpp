@@ -95,7 +95,7 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 // structs, which is the reminder to document the new key in conf/ and to compare it here.
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
-               a_auth, a_store, a_http, a_netpie] = a;
+               a_auth, a_store, a_http, a_netpie, a_uplinks] = a;
   (void)a_source;  // names the file; differs by design
   EXPECT_EQ(a_log_level, b.log_level);
   EXPECT_EQ(a_state_dir, b.state_dir);
@@ -204,6 +204,97 @@ void expect_same(const Config& a, const Config& b) {
       EXPECT_EQ(max_qos, bk.rights.max_qos);
     }
   }
+
+  ASSERT_EQ(a_uplinks.size(), b.uplinks.size());
+  for (std::size_t i = 0; i < a_uplinks.size(); ++i) {
+    const Uplink& bu = b.uplinks[i];
+    const auto& [u_name, u_profile, u_host, u_port, u_client_id, u_username, u_password, u_keepalive,
+                 u_clean_start, u_version, u_topic_prefix, u_qos, u_max_inflight, u_reconnect_min_ms,
+                 u_reconnect_max_ms] = a_uplinks[i];
+    EXPECT_EQ(u_name, bu.name);
+    EXPECT_EQ(u_profile, bu.profile);
+    EXPECT_EQ(u_host, bu.host);
+    EXPECT_EQ(u_port, bu.port);
+    EXPECT_EQ(u_client_id, bu.client_id);
+    EXPECT_EQ(u_username, bu.username);
+    EXPECT_EQ(u_password, bu.password);
+    EXPECT_EQ(u_keepalive, bu.keepalive);
+    EXPECT_EQ(u_clean_start, bu.clean_start);
+    EXPECT_EQ(u_version, bu.version);
+    EXPECT_EQ(u_topic_prefix, bu.topic_prefix);
+    EXPECT_EQ(u_qos, bu.qos);
+    EXPECT_EQ(u_max_inflight, bu.max_inflight);
+    EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
+    EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
+  }
+}
+
+// ---- uplinks -------------------------------------------------------------------------------------------
+
+TEST(ConfigUplinks, ParsesEveryKey) {
+  auto r = load_string(
+      "store:\n  outbox:\n    filters: [\"up/#\"]\n"
+      "uplinks:\n  - name: cloud\n    profile: mqtt\n    host: broker.example.com\n    port: 8883\n"
+      "    client_id: gw-1\n    username: u\n    password: p w\n    keepalive: 30\n    clean_start: true\n"
+      "    version: \"5\"\n    topic_prefix: site/a/\n    qos: 0\n    max_inflight: 16\n"
+      "    reconnect_min_ms: 200\n    reconnect_max_ms: 5000\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->uplinks.size(), 1u);
+  const Uplink& u = r->uplinks[0];
+  EXPECT_EQ(u.name, "cloud");
+  EXPECT_EQ(u.profile, "mqtt");
+  EXPECT_EQ(u.host, "broker.example.com");
+  EXPECT_EQ(u.port, 8883);
+  EXPECT_EQ(u.client_id, "gw-1");
+  EXPECT_EQ(u.username, "u");
+  EXPECT_EQ(u.password, "p w");
+  EXPECT_EQ(u.keepalive, 30);
+  EXPECT_TRUE(u.clean_start);
+  EXPECT_EQ(u.version, "5");
+  EXPECT_EQ(u.topic_prefix, "site/a/");
+  EXPECT_EQ(u.qos, 0);
+  EXPECT_EQ(u.max_inflight, 16);
+  EXPECT_EQ(u.reconnect_min_ms, 200u);
+  EXPECT_EQ(u.reconnect_max_ms, 5000u);
+}
+
+TEST(ConfigUplinks, DefaultsInsideAnUplink) {
+  auto r = load_string("uplinks:\n  - name: c\n    host: 127.0.0.1\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Uplink& u = r->uplinks.at(0);
+  EXPECT_EQ(u.port, 1883);
+  EXPECT_EQ(u.qos, 1);
+  EXPECT_FALSE(u.clean_start);
+  EXPECT_EQ(u.version, "3.1.1");
+  EXPECT_EQ(u.topic_prefix, "");
+  EXPECT_EQ(u.max_inflight, 64);
+}
+
+TEST(ConfigUplinks, ErrorsArePositioned) {
+  auto bad = [](const std::string& text) {
+    auto r = load_string(text, "t.yaml");
+    EXPECT_FALSE(r.ok()) << text;
+    return r.ok() ? std::string() : r.error().message;
+  };
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    qos: 2\n"),
+            "t.yaml:4:10: uplinks[0].qos: expected an integer from 0 to 1, got \"2\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"),
+            "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, got \"netpie\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    topic_prefix: a/+/\n"),
+            "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
+  EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
+            std::string::npos);
+  EXPECT_EQ(bad("uplinks:\n  - name: a\n    host: h\n  - name: b\n    host: h\n"),
+            "t.yaml:4:5: uplinks[1]: only one uplink is supported so far");
+  EXPECT_EQ(bad("store:\n  enabled: false\nuplinks:\n  - name: c\n    host: h\n"),
+            "t.yaml:4:3: uplinks: an uplink needs the store (store.enabled: true): it drains the outbox");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    reconnect_min_ms: 500\n    reconnect_max_ms: 100\n"),
+            "t.yaml:2:5: uplinks[0]: reconnect_max_ms must not be below reconnect_min_ms");
+  // A password is never echoed.
+  std::string pw = bad("uplinks:\n  - name: c\n    host: h\n    password: [sekrit]\n");
+  EXPECT_EQ(pw.find("sekrit"), std::string::npos) << pw;
 }
 
 TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
@@ -500,7 +591,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth, store, http, netpie");
+            "listeners, limits, auth, store, http, netpie, uplinks");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }

@@ -1,0 +1,175 @@
+"""The `mqtt` uplink against Debian's mosquitto as the cloud: netpie-edge puts up/# into its outbox and drains it
+to an upstream mosquitto on a free loopback port, where a paho witness subscribes.
+
+1. Live: two publishers send QoS 1 messages locally (mosquitto_pub -l); all arrive upstream under the topic
+   prefix, in order per publisher, each exactly once.
+2. Outage: mosquitto is stopped; more messages are published locally and acknowledged (mosquitto_pub exits 0
+   only after every PUBACK), and they are counted in the outbox table of the daemon's SQLite file. mosquitto is
+   started again on the same port; every message arrives, first occurrences in order per publisher, duplicates
+   counted and bounded by the in-flight window, and the outbox ends empty.
+The upstream mosquitto keeps the witness's persistent session across its restart (persistence on), so messages
+the uplink delivers before the witness has reconnected are queued for it, not lost.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import paho.mqtt.client as paho
+import pytest
+
+import harness
+from peers import mosquitto_pub
+
+pytestmark = pytest.mark.netpie_only
+
+MAX_INFLIGHT = 16
+LIVE_PER_PUBLISHER = 200
+OUTAGE_PER_PUBLISHER = 300
+PUBLISHERS = ("a", "b")
+
+
+class UpstreamMosquitto(harness.Mosquitto):
+    """Debian's mosquitto with persistence on, so a subscriber's session and queue survive a restart."""
+
+    def write_config(self) -> None:
+        super().write_config()
+        conf = self.dir / "mosquitto.conf"
+        text = conf.read_text().replace("persistence false", f"persistence true\npersistence_location {self.dir}/")
+        conf.write_text(text + "max_queued_messages 100000\n")
+
+
+class Witness:
+    """A paho subscriber on the upstream with a persistent session; reconnects on its own."""
+
+    def __init__(self, host: str, port: int):
+        self.messages: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = paho.Client(client_id="uplink-witness", clean_session=False, protocol=paho.MQTTv311)
+        self.client.on_connect = lambda c, u, f, rc: c.subscribe("cloud/#", qos=1)
+        self.client.on_subscribe = lambda c, u, mid, granted: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
+        self.client.connect(host, port, keepalive=10)
+        self.client.loop_start()
+        assert self.subscribed.wait(10), "witness: no SUBACK from the upstream mosquitto"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload))
+
+    def snapshot(self) -> list[tuple[str, bytes]]:
+        with self.lock:
+            return list(self.messages)
+
+    def wait_unique(self, n: int, timeout: float) -> list[tuple[str, bytes]]:
+        return harness.wait_for(lambda: len(set(self.snapshot())) >= n and self.snapshot(), timeout,
+                                f"{n} distinct messages upstream (have {len(set(self.snapshot()))})", interval=0.05)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def outbox_rows(edge: harness.Broker) -> int:
+    db = sqlite3.connect(f"file:{edge.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    finally:
+        db.close()
+
+
+def publish_batch(edge: harness.Broker, phase: str, count: int) -> None:
+    """One mosquitto_pub per publisher, in parallel; each sends `count` QoS 1 lines and waits for every PUBACK."""
+    errors: list[str] = []
+
+    def run(p: str) -> None:
+        try:
+            mosquitto_pub(edge, f"up/{p}", qos=1, client_id=f"pub-{p}",
+                          lines=[f"{p}-{phase}-{i:05d}" for i in range(count)], timeout=60)
+        except AssertionError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in PUBLISHERS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def check_order(messages: list[tuple[str, bytes]], phase: str) -> tuple[int, int]:
+    """First occurrences per publisher are in sequence order and complete; returns (received, duplicates)."""
+    received = dupes = 0
+    for p in PUBLISHERS:
+        seen: set[bytes] = set()
+        firsts: list[int] = []
+        for topic, payload in messages:
+            if topic != f"cloud/up/{p}" or not payload.startswith(f"{p}-{phase}-".encode()):
+                continue
+            received += 1
+            if payload in seen:
+                dupes += 1
+                continue
+            seen.add(payload)
+            firsts.append(int(payload.rsplit(b"-", 1)[1]))
+        assert firsts == sorted(firsts), f"publisher {p} ({phase}): out of order upstream: {firsts[:50]} ..."
+        expected = LIVE_PER_PUBLISHER if phase == "live" else OUTAGE_PER_PUBLISHER
+        assert firsts == list(range(expected)), f"publisher {p} ({phase}): missing {set(range(expected)) - set(firsts)}"
+    return received, dupes
+
+
+def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_factory):
+    upstream = UpstreamMosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_inflight": 20})
+    upstream.start()
+    witness = None
+    edge = None
+    try:
+        witness = Witness(upstream.host, upstream.port)
+        edge = broker_factory(name="edge", extra={
+            "store": {"outbox": {"filters": ["up/#"]}},
+            "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "client_id": "edge-uplink",
+                         "version": "5", "topic_prefix": "cloud/", "qos": 1, "keepalive": 5,
+                         "max_inflight": MAX_INFLIGHT, "reconnect_min_ms": 100, "reconnect_max_ms": 500}],
+        })
+        edge.wait_log(r"uplink: cloud: online", timeout=10)
+
+        # 1. Live traffic.
+        t0 = time.monotonic()
+        publish_batch(edge, "live", LIVE_PER_PUBLISHER)
+        live_total = LIVE_PER_PUBLISHER * len(PUBLISHERS)
+        witness.wait_unique(live_total, timeout=20)
+        harness.wait_for(lambda: outbox_rows(edge) == 0, 10, "an empty outbox after the live phase")
+        received, dupes = check_order(witness.snapshot(), "live")
+        print(f"live: {live_total} published, {received} received upstream, {dupes} duplicates, "
+              f"{time.monotonic() - t0:.2f} s")
+        assert dupes == 0, "no connection was lost: nothing may arrive twice"
+
+        # 2. Outage: the cloud goes away; local publishers are still acknowledged, rows wait in the outbox.
+        upstream.stop()
+        edge.wait_log(r"uplink: cloud: connection lost", timeout=10)
+        publish_batch(edge, "outage", OUTAGE_PER_PUBLISHER)
+        outage_total = OUTAGE_PER_PUBLISHER * len(PUBLISHERS)
+        waiting = outbox_rows(edge)
+        print(f"outage: {outage_total} published and acknowledged locally, {waiting} rows in the outbox")
+        assert waiting == outage_total, f"expected {outage_total} rows waiting in the outbox, found {waiting}"
+        assert edge.alive()
+
+        t1 = time.monotonic()
+        upstream.start()  # same port, same persistence file
+        witness.wait_unique(live_total + outage_total, timeout=30)
+        harness.wait_for(lambda: outbox_rows(edge) == 0, 15, "an empty outbox after the reconnect")
+        drained = time.monotonic() - t1
+        received, dupes = check_order(witness.snapshot(), "outage")
+        print(f"after the outage: {received} received upstream for {outage_total} published, {dupes} duplicates "
+              f"(window {MAX_INFLIGHT}), drained in {drained:.2f} s after mosquitto restarted")
+        # The uplink was not connected while these rows were published; only a connection lost with rows in
+        # flight could duplicate, and each such loss resends at most one window.
+        losses = len(edge.log_text().split("uplink: cloud: connection lost")) - 1
+        assert dupes <= MAX_INFLIGHT * losses, f"{dupes} duplicates for {losses} lost connections"
+    finally:
+        if witness:
+            witness.close()
+        upstream.stop(check=False)

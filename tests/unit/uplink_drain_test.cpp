@@ -1,0 +1,249 @@
+// The outbox drainer against fakes: a scripted store (rows, reads completed by the test, every ack and
+// requeue recorded) and a recording publish function standing in for the MQTT session. Checks order,
+// the in-flight window, ack ranges only after PublishAcked, requeue on disconnect and startup, stale
+// reads, refusals acked away, QoS capping and the topic prefix.
+#include "gateway/uplink/drainer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gw::uplink {
+namespace {
+
+using storage::IdRange;
+using storage::OutboxRecord;
+
+class FakeStore final : public OutboxPort {
+ public:
+  bool read(std::uint32_t max_rows, ReadDone done) override {
+    if (refuse_reads) return false;
+    reads.push_back({max_rows, std::move(done)});
+    return true;
+  }
+  void ack(std::vector<IdRange> ranges) override { acks.push_back(std::move(ranges)); }
+  void requeue(std::vector<IdRange> ranges) override { requeues.push_back(std::move(ranges)); }
+
+  // Completes the oldest pending read with rows first..first+n-1 (fewer if `available` runs out).
+  void complete(std::uint64_t first, std::uint32_t available, std::uint8_t qos = 1) {
+    ASSERT_FALSE(reads.empty());
+    auto [max_rows, done] = std::move(reads.front());
+    reads.pop_front();
+    std::vector<OutboxRecord> rows;
+    for (std::uint32_t i = 0; i < std::min(max_rows, available); ++i) {
+      OutboxRecord r;
+      r.id = first + i;
+      r.msg.topic = "up/t" + std::to_string(r.id);
+      r.msg.payload = "p" + std::to_string(r.id);
+      r.msg.qos = qos;
+      r.msg.retain = (r.id % 2) == 0;
+      rows.push_back(std::move(r));
+    }
+    done(true, std::move(rows));
+  }
+
+  struct Read {
+    std::uint32_t max_rows;
+    ReadDone done;
+  };
+  std::deque<Read> reads;
+  std::vector<std::vector<IdRange>> acks;
+  std::vector<std::vector<IdRange>> requeues;
+  bool refuse_reads = false;
+};
+
+struct FakeSession {
+  std::vector<mqtt::OutboundPublish> sent;
+  std::optional<mqtt::PublishStatus> answer;  // default Sent
+  PublishFn fn() {
+    return [this](mqtt::OutboundPublish p) {
+      sent.push_back(std::move(p));
+      return answer.value_or(mqtt::PublishStatus::Sent);
+    };
+  }
+};
+
+bool same(const std::vector<IdRange>& got, std::vector<std::pair<std::uint64_t, std::uint64_t>> want) {
+  if (got.size() != want.size()) return false;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (got[i].first != want[i].first || got[i].last != want[i].second) return false;
+  }
+  return true;
+}
+
+TEST(UplinkDrain, StartupRequeuesEverythingInFlight) {
+  FakeStore store;
+  Drainer d(store, {});
+  d.start();
+  ASSERT_EQ(store.requeues.size(), 1u);
+  EXPECT_TRUE(store.requeues[0].empty());  // empty = every row in flight
+  EXPECT_TRUE(store.reads.empty());        // nothing is read before a connection
+}
+
+TEST(UplinkDrain, PublishesInOrderWithinTheWindowAndAcksOnlyOnPuback) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"cloud/", 1, 256});
+  d.connected(4, session.fn());
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].max_rows, 4u);  // the window, not the batch size
+  store.complete(10, 100);
+  ASSERT_EQ(session.sent.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(session.sent[i].tag, 10 + i);
+    EXPECT_EQ(session.sent[i].topic, "cloud/up/t" + std::to_string(10 + i));
+    EXPECT_EQ(session.sent[i].retain, ((10 + i) % 2) == 0);
+  }
+  EXPECT_EQ(d.outstanding(), 4u);
+  EXPECT_TRUE(store.acks.empty());
+  EXPECT_TRUE(store.reads.empty());  // window full: no read
+
+  d.acked(11);
+  d.acked(10);
+  d.acked(13);
+  d.flush();
+  ASSERT_EQ(store.acks.size(), 1u);
+  EXPECT_TRUE(same(store.acks[0], {{10, 11}, {13, 13}}));
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].max_rows, 3u);  // three slots opened
+  store.complete(14, 100);
+  ASSERT_EQ(session.sent.size(), 7u);
+  EXPECT_EQ(session.sent.back().tag, 16u);
+  EXPECT_EQ(d.outstanding(), 4u);
+}
+
+TEST(UplinkDrain, BatchIsBoundedAndAShortReadMeansCaughtUp) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"", 1, 8});
+  d.connected(100, session.fn());
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].max_rows, 8u);  // bounded batch per read
+  store.complete(1, 8);
+  // A full batch: the next read follows at once (outstanding 8 < window 100).
+  ASSERT_EQ(store.reads.size(), 1u);
+  store.complete(9, 3);  // short: the queue is empty now
+  EXPECT_TRUE(store.reads.empty());
+  EXPECT_EQ(session.sent.size(), 11u);
+  // New rows committed: read again.
+  d.new_rows();
+  ASSERT_EQ(store.reads.size(), 1u);
+  store.complete(12, 0);
+  EXPECT_TRUE(store.reads.empty());
+}
+
+TEST(UplinkDrain, NewRowsDuringAReadAreNotMissed) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"", 1, 8});
+  d.connected(100, session.fn());
+  d.new_rows();                       // while the read is running
+  EXPECT_EQ(store.reads.size(), 1u);  // one read at a time
+  store.complete(1, 2);               // short, but rows arrived meanwhile
+  EXPECT_EQ(store.reads.size(), 1u);
+}
+
+TEST(UplinkDrain, DisconnectWritesAcksThenRequeuesAndDropsStaleReads) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"", 1, 4});
+  d.connected(8, session.fn());
+  store.complete(1, 4);  // 1..4 out, a second read (5..8) pending
+  ASSERT_EQ(store.reads.size(), 1u);
+  d.acked(1);
+  d.acked(2);  // not flushed yet
+  d.disconnected();
+  ASSERT_EQ(store.acks.size(), 1u);
+  EXPECT_TRUE(same(store.acks[0], {{1, 2}}));
+  ASSERT_EQ(store.requeues.size(), 1u);
+  EXPECT_TRUE(store.requeues[0].empty());
+  EXPECT_EQ(d.outstanding(), 0u);
+  // The read issued before the disconnect completes: its rows are not published.
+  store.complete(5, 4);
+  EXPECT_EQ(session.sent.size(), 4u);
+  // A late ack for the lost connection is ignored.
+  d.acked(3);
+  d.flush();
+  EXPECT_EQ(store.acks.size(), 1u);
+
+  // Reconnect: reading starts over from the store's queue.
+  FakeSession again;
+  d.connected(8, again.fn());
+  ASSERT_EQ(store.reads.size(), 1u);
+  store.complete(3, 6);
+  ASSERT_EQ(again.sent.size(), 4u);  // batch bound 4
+  EXPECT_EQ(again.sent[0].tag, 3u);
+}
+
+TEST(UplinkDrain, RefusedRowsAreAckedAwayAndReported) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"", 1, 256});
+  d.connected(2, session.fn());
+  store.complete(1, 2);
+  d.refused(2, "reason 0x87");
+  d.acked(1);
+  d.flush();
+  ASSERT_EQ(store.acks.size(), 1u);
+  EXPECT_TRUE(same(store.acks[0], {{1, 2}}));
+  auto refused = d.take_refused();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].id, 2u);
+  EXPECT_EQ(refused[0].topic, "up/t2");
+  EXPECT_EQ(refused[0].why, "reason 0x87");
+  EXPECT_EQ(d.stats().refused, 1u);
+  EXPECT_EQ(d.stats().acked, 1u);
+
+  // publish() itself refusing (a server limit checked locally): acked away at once.
+  session.answer = mqtt::PublishStatus::Refused;
+  ASSERT_EQ(store.reads.size(), 1u);
+  store.complete(3, 1);
+  ASSERT_EQ(store.acks.size(), 2u);
+  EXPECT_TRUE(same(store.acks[1], {{3, 3}}));
+  EXPECT_EQ(d.stats().refused, 2u);
+}
+
+TEST(UplinkDrain, QueueFullGoesBackToTheStore) {
+  FakeStore store;
+  FakeSession session;
+  session.answer = mqtt::PublishStatus::QueueFull;
+  Drainer d(store, DrainOptions{"", 1, 256});
+  d.connected(2, session.fn());
+  store.complete(5, 2);
+  ASSERT_EQ(store.requeues.size(), 1u);
+  EXPECT_TRUE(same(store.requeues[0], {{5, 6}}));
+  EXPECT_EQ(d.outstanding(), 0u);
+}
+
+TEST(UplinkDrain, QosIsCappedAndQos0IsAckedOnceWritten) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{"", 0, 256});
+  d.connected(4, session.fn());
+  store.complete(1, 2, /*qos=*/1);
+  ASSERT_EQ(session.sent.size(), 2u);  // both written; QoS 0 leaves no row outstanding
+  EXPECT_EQ(session.sent[0].qos, 0);
+  EXPECT_EQ(d.outstanding(), 0u);
+  ASSERT_FALSE(store.acks.empty());
+  EXPECT_TRUE(same(store.acks[0], {{1, 2}}));
+}
+
+TEST(UplinkDrain, ARefusedReadIsRetriedOnTheNextFlush) {
+  FakeStore store;
+  FakeSession session;
+  store.refuse_reads = true;
+  Drainer d(store, {});
+  d.connected(4, session.fn());
+  EXPECT_TRUE(store.reads.empty());
+  EXPECT_EQ(d.stats().read_errors, 1u);
+  store.refuse_reads = false;
+  d.flush();
+  EXPECT_EQ(store.reads.size(), 1u);
+}
+
+}  // namespace
+}  // namespace gw::uplink
