@@ -32,8 +32,10 @@ def test_two_microgears_set_aliases_chat_and_share_app_topics(broker_factory, ag
     addr = "127.0.10.1"
     gw = n.start_gateway(broker_factory, addr)
     a = agents(addr, tmp_path / "a.cache", alias="alpha")
-    b = agents(addr, tmp_path / "b.cache", alias="beta")
     ta = a.wait_ev("connected")["token"]
+    # Its own "aliased" event shows its &present subscription is in place (Node subscribes, then sets the alias).
+    a.wait(lambda e: e["ev"] == "present" and e["data"].get("gear") == ta, what="its own presence")
+    b = agents(addr, tmp_path / "b.cache", alias="beta")
     tb = b.wait_ev("connected")["token"]
     assert len(ta) == 16 and len(tb) == 16 and ta != tb
     # Each learnt of the other: "aliased" presence events carry the token and the alias (PROTOCOL §8).
@@ -79,7 +81,8 @@ def test_absent_events_on_disconnect_and_on_sigkill(broker_factory, agents, tmp_
     addr = "127.0.10.2"
     n.start_gateway(broker_factory, addr)
     watcher = agents(addr, tmp_path / "w.cache", alias="watcher")
-    watcher.wait_ev("connected")
+    tw = watcher.wait_ev("connected")["token"]
+    watcher.wait(lambda e: e["ev"] == "present" and e["data"].get("gear") == tw, what="its own presence")
     g = agents(addr, tmp_path / "g.cache", alias="leaver")
     tg = g.wait_ev("connected")["token"]
     watcher.wait(lambda e: e["ev"] == "present" and e["data"].get("gear") == tg, what="the gear's presence")
