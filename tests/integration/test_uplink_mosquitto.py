@@ -7,11 +7,15 @@ to an upstream mosquitto on a free loopback port, where a paho witness subscribe
    only after every PUBACK), and they are counted in the outbox table of the daemon's SQLite file. mosquitto is
    started again on the same port; every message arrives, first occurrences in order per publisher, duplicates
    counted and bounded by the in-flight window, and the outbox ends empty.
+3. Outage while draining: a larger backlog builds up, mosquitto comes back, and is stopped again while the
+   backlog drains (rows in flight); after the second restart everything arrives, and the duplicates the uplink
+   caused (re-sent rows, which reach the witness without DUP) are at most one window per lost connection.
 The upstream mosquitto keeps the witness's persistent session across its restart (persistence on), so messages
 the uplink delivers before the witness has reconnected are queued for it, not lost.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -27,6 +31,7 @@ pytestmark = pytest.mark.netpie_only
 MAX_INFLIGHT = 16
 LIVE_PER_PUBLISHER = 200
 OUTAGE_PER_PUBLISHER = 300
+DRAIN_PER_PUBLISHER = 3000
 PUBLISHERS = ("a", "b")
 
 
@@ -45,6 +50,8 @@ class Witness:
 
     def __init__(self, host: str, port: int):
         self.messages: list[tuple[str, bytes]] = []
+        self.redelivered = 0  # PUBLISH with DUP from mosquitto to the witness (its own resends, not ours)
+        self.seen: set[tuple[str, bytes]] = set()
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.client = paho.Client(client_id="uplink-witness", clean_session=False, protocol=paho.MQTTv311)
@@ -58,6 +65,11 @@ class Witness:
 
     def _on_message(self, client, userdata, msg) -> None:
         with self.lock:
+            if msg.dup:
+                self.redelivered += 1
+                if (msg.topic, msg.payload) in self.seen:
+                    return  # mosquitto's resend to the witness of a message it already had
+            self.seen.add((msg.topic, msg.payload))
             self.messages.append((msg.topic, msg.payload))
 
     def snapshot(self) -> list[tuple[str, bytes]]:
@@ -79,6 +91,10 @@ def outbox_rows(edge: harness.Broker) -> int:
         return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
     finally:
         db.close()
+
+
+def lost_connections(edge: harness.Broker) -> int:
+    return edge.log_text().count("uplink: cloud: connection lost")
 
 
 def publish_batch(edge: harness.Broker, phase: str, count: int) -> None:
@@ -116,7 +132,7 @@ def check_order(messages: list[tuple[str, bytes]], phase: str) -> tuple[int, int
             seen.add(payload)
             firsts.append(int(payload.rsplit(b"-", 1)[1]))
         assert firsts == sorted(firsts), f"publisher {p} ({phase}): out of order upstream: {firsts[:50]} ..."
-        expected = LIVE_PER_PUBLISHER if phase == "live" else OUTAGE_PER_PUBLISHER
+        expected = {"live": LIVE_PER_PUBLISHER, "outage": OUTAGE_PER_PUBLISHER}.get(phase, DRAIN_PER_PUBLISHER)
         assert firsts == list(range(expected)), f"publisher {p} ({phase}): missing {set(range(expected)) - set(firsts)}"
     return received, dupes
 
@@ -167,8 +183,48 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
               f"(window {MAX_INFLIGHT}), drained in {drained:.2f} s after mosquitto restarted")
         # The uplink was not connected while these rows were published; only a connection lost with rows in
         # flight could duplicate, and each such loss resends at most one window.
-        losses = len(edge.log_text().split("uplink: cloud: connection lost")) - 1
+        losses = lost_connections(edge)
         assert dupes <= MAX_INFLIGHT * losses, f"{dupes} duplicates for {losses} lost connections"
+
+        # 3. The cloud goes away again while a backlog drains, with rows in flight.
+        losses_so_far = lost_connections(edge)
+        upstream.stop()
+        harness.wait_for(lambda: lost_connections(edge) > losses_so_far, 10, "the uplink seeing the cloud go away")
+        publish_batch(edge, "drain", DRAIN_PER_PUBLISHER)
+        drain_total = DRAIN_PER_PUBLISHER * len(PUBLISHERS)
+        assert outbox_rows(edge) == drain_total
+        before = len(witness.snapshot())
+        losses_before = lost_connections(edge)
+        upstream.start()
+        harness.wait_for(lambda: len(witness.snapshot()) - before >= 300, 20, "the backlog starting to drain",
+                         interval=0.005)
+        upstream.stop()  # mid-drain
+        cut_at = len(witness.snapshot()) - before
+        left = outbox_rows(edge)
+        t2 = time.monotonic()
+        upstream.start()
+        witness.wait_unique(live_total + outage_total + drain_total, timeout=40)
+        harness.wait_for(lambda: outbox_rows(edge) == 0, 15, "an empty outbox after the second reconnect")
+        received, dupes = check_order(witness.snapshot(), "drain")
+        losses = lost_connections(edge) - losses_before
+        print(f"outage mid-drain: cut after {cut_at} of {drain_total} arrived ({left} rows still in the outbox), "
+              f"{received} received in all, {dupes} duplicates from {losses} lost connections with rows in flight "
+              f"(bound {MAX_INFLIGHT} each), {witness.redelivered} DUP resends by mosquitto to the witness, "
+              f"drained in {time.monotonic() - t2:.2f} s after the restart")
+        assert 1 <= losses <= 3, f"expected the mid-drain cut to be seen as a lost connection, saw {losses}"
+        assert dupes <= MAX_INFLIGHT * losses, f"{dupes} duplicates for {losses} lost connections"
+
+        # The uplink's own count: every publish beyond one per row is a re-send after a lost connection.
+        edge.stop()
+        m = re.search(r"uplink: cloud: closed \(published (\d+), acked (\d+), refused (\d+)", edge.log_text())
+        assert m, "no closing line from the uplink"
+        published, acked, refused = map(int, m.groups())
+        rows = live_total + outage_total + drain_total
+        all_losses = lost_connections(edge)
+        print(f"uplink totals: {rows} rows, {published} publishes ({published - rows} re-sends), {acked} acked, "
+              f"{refused} refused, {all_losses} lost connections")
+        assert acked == rows and refused == 0
+        assert rows <= published <= rows + MAX_INFLIGHT * all_losses
     finally:
         if witness:
             witness.close()
