@@ -258,6 +258,7 @@ void Broker::publish_sys() {
   put("retained messages/count", retained_.size());
   put("subscriptions/count", trie_.size());
   put("wills/published", stats_.wills_published);
+  put("connections/reads_paused", stats_.reads_paused);
   put("connections/refused", stats_.connections_refused);
   put("connections/protocol_errors", stats_.protocol_errors);
   put("connections/keepalive_timeouts", stats_.keepalive_timeouts);

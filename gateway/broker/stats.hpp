@@ -54,8 +54,10 @@ struct Stats {
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t wills_published = 0;
-  std::uint64_t store_refusals =
-      0;  // QoS 1/2 PUBLISH not acknowledged (or refused) because a store write failed
+  // QoS 1/2 PUBLISH not acknowledged (or refused) because a store write failed.
+  std::uint64_t store_refusals = 0;
+  // A client stopped reading its acks: we stopped reading from it until its output drained.
+  std::uint64_t reads_paused = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(DropReason::kCount)> dropped{};
 
   void drop(DropReason r, std::uint64_t n = 1) { dropped[static_cast<std::size_t>(r)] += n; }

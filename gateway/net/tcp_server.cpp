@@ -53,6 +53,13 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n > 0) {
     self->conn_->on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
                                                        static_cast<std::size_t>(n)));
+    // A client that sends but does not read (its PUBACKs, SUBACKs ... pile up here) is not read from
+    // until its socket drains: its output stays bounded by twice the watermark plus one read's worth.
+    if (!self->closing_ && self->pending_bytes() >= 2 * self->net_.broker_.limits().write_high_watermark) {
+      uv_read_stop(s);
+      self->reading_paused_ = true;
+      self->net_.broker_.stats().reads_paused++;
+    }
     return;
   }
   if (n < 0) {
@@ -97,6 +104,10 @@ void TcpConnection::flush() {
   if (over_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     over_ = false;
     if (conn_ && !closing_) conn_->on_drain();
+  }
+  if (reading_paused_ && !closing_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
+    reading_paused_ = false;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
   }
 }
 

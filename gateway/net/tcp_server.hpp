@@ -59,7 +59,9 @@ class TcpConnection final : public broker::Transport {
   bool loopback_ = false;
   bool dirty_ = false;
   bool closing_ = false;
-  bool over_ = false;  // pending went over the high watermark; on_drain() when it falls below half
+  bool over_ = false;
+  bool reading_paused_ = false;  // output over twice the watermark: reading stops until it drains  // pending
+                                 // went over the high watermark; on_drain() when it falls below half
 };
 
 // Owns the listeners, the shared read buffer, and the per-iteration flush of dirty connections.
