@@ -27,6 +27,7 @@ struct TcpClient::Conn {
   std::unique_ptr<WriteOp> writing;
   char buf[16 * 1024];
 
+  static int start_connect(uv_loop_t* loop, Conn* c, const sockaddr* addr);
   void maybe_free() {
     if (!resolving && !tcp_open) delete this;
   }
@@ -84,6 +85,42 @@ struct TcpClient::Conn {
   }
 };
 
+// Starts the TCP connect of an attempt to a resolved address; returns the libuv status.
+int TcpClient::Conn::start_connect(uv_loop_t* loop, Conn* c, const sockaddr* addr) {
+  uv_tcp_init(loop, &c->tcp);
+  c->tcp.data = c;
+  c->tcp_open = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->connect_req.data = c;
+  return uv_tcp_connect(&c->connect_req, &c->tcp, addr, [](uv_connect_t* creq, int st) {
+    auto* cn = static_cast<Conn*>(creq->data);
+    if (cn->closing) return;  // the close already ended it
+    if (st < 0) {
+      cn->end(std::string("connect: ") + uv_strerror(st));
+      return;
+    }
+    cn->up = true;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&cn->tcp),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
+          auto* x = static_cast<Conn*>(h->data);
+          *b = uv_buf_init(x->buf, sizeof x->buf);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+          auto* x = static_cast<Conn*>(s->data);
+          if (n > 0) {
+            if (x->owner && x->owner->cb_.data)
+              x->owner->cb_.data(std::string_view(b->base, static_cast<std::size_t>(n)));
+          } else if (n < 0) {
+            x->end(n == UV_EOF ? std::string("closed by peer")
+                               : std::string("read: ") + uv_strerror(static_cast<int>(n)));
+          }
+        });
+    if (cn->owner && cn->owner->cb_.connected) cn->owner->cb_.connected();
+    cn->flush();
+  });
+}
+
 TcpClient::TcpClient(uv_loop_t* loop, Callbacks callbacks) : loop_(loop), cb_(std::move(callbacks)) {}
 
 TcpClient::~TcpClient() {
@@ -110,6 +147,14 @@ void TcpClient::connect(const std::string& host, std::uint16_t port) {
   c->port = port;
   c->resolve.data = c;
   conn_ = c;
+  // A numeric address needs no resolver (and nothing that could keep the loop waiting at shutdown).
+  sockaddr_storage numeric{};
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&numeric)) == 0 ||
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&numeric)) == 0) {
+    int rc = Conn::start_connect(loop_, c, reinterpret_cast<const sockaddr*>(&numeric));
+    if (rc < 0) c->end(std::string("connect: ") + uv_strerror(rc));
+    return;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -131,39 +176,7 @@ void TcpClient::connect(const std::string& host, std::uint16_t port) {
           conn->end(std::string("resolve: ") + uv_strerror(status));
           return;
         }
-        uv_tcp_init(req->loop, &conn->tcp);
-        conn->tcp.data = conn;
-        conn->tcp_open = true;
-        uv_tcp_nodelay(&conn->tcp, 1);
-        conn->connect_req.data = conn;
-        int crc =
-            uv_tcp_connect(&conn->connect_req, &conn->tcp, res->ai_addr, [](uv_connect_t* creq, int st) {
-              auto* cn = static_cast<Conn*>(creq->data);
-              if (cn->closing) return;  // the close already ended it
-              if (st < 0) {
-                cn->end(std::string("connect: ") + uv_strerror(st));
-                return;
-              }
-              cn->up = true;
-              uv_read_start(
-                  reinterpret_cast<uv_stream_t*>(&cn->tcp),
-                  [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
-                    auto* x = static_cast<Conn*>(h->data);
-                    *b = uv_buf_init(x->buf, sizeof x->buf);
-                  },
-                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                    auto* x = static_cast<Conn*>(s->data);
-                    if (n > 0) {
-                      if (x->owner && x->owner->cb_.data)
-                        x->owner->cb_.data(std::string_view(b->base, static_cast<std::size_t>(n)));
-                    } else if (n < 0) {
-                      x->end(n == UV_EOF ? std::string("closed by peer")
-                                         : std::string("read: ") + uv_strerror(static_cast<int>(n)));
-                    }
-                  });
-              if (cn->owner && cn->owner->cb_.connected) cn->owner->cb_.connected();
-              cn->flush();
-            });
+        int crc = Conn::start_connect(req->loop, conn, res->ai_addr);
         uv_freeaddrinfo(res);
         if (crc < 0) conn->end(std::string("connect: ") + uv_strerror(crc));
       },

@@ -229,3 +229,56 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         if witness:
             witness.close()
         upstream.stop(check=False)
+
+
+def test_uplink_refuses_a_row_over_the_servers_packet_limit_and_drains_the_rest(tmp_path, broker_factory):
+    """mosquitto announces a maximum packet size in its v5 CONNACK; a row larger than that is refused by the
+    uplink's local check, logged, counted and removed from the outbox (it would be refused for ever), and the
+    rows behind it still go up, in order."""
+    upstream = harness.Mosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_packet_size": 2000})
+    upstream.start()
+    witness = None
+    try:
+        witness = Witness(upstream.host, upstream.port)
+        edge = broker_factory(name="edge", extra={
+            "store": {"outbox": {"filters": ["up/#"]}},
+            "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "version": "5",
+                         "topic_prefix": "cloud/", "reconnect_min_ms": 100, "reconnect_max_ms": 500}],
+        })
+        edge.wait_log(r"uplink: cloud: online", timeout=10)
+        mosquitto_pub(edge, "up/a", "small-1", qos=1)
+        mosquitto_pub(edge, "up/a", "x" * 5000, qos=1)
+        mosquitto_pub(edge, "up/a", "small-2", qos=1)
+        got = witness.wait_unique(2, timeout=10)
+        assert [p for _, p in got] == [b"small-1", b"small-2"], got
+        edge.wait_log(r"uplink: cloud: outbox row \d+ \(topic \"up/a\"\) refused", timeout=5)
+        harness.wait_for(lambda: outbox_rows(edge) == 0, 10, "an empty outbox")
+        edge.stop()
+        assert re.search(r"uplink: cloud: closed \(published 3, acked 2, refused 1", edge.log_text()), edge.log_tail()
+    finally:
+        if witness:
+            witness.close()
+        upstream.stop(check=False)
+
+
+def test_uplink_without_a_cloud_keeps_rows_and_the_daemon_stops_promptly(tmp_path, broker_factory):
+    """No cloud at all: local publishers are acknowledged, rows stay in the outbox across a restart, and SIGTERM
+    still ends the daemon with exit 0 within a second while the uplink is backing off."""
+    port = harness.free_port()  # nothing listens there
+    edge = broker_factory(name="edge", extra={
+        "store": {"outbox": {"filters": ["up/#"]}},
+        "uplinks": [{"name": "cloud", "host": "127.0.0.1", "port": port, "reconnect_min_ms": 50,
+                     "reconnect_max_ms": 200}],
+    })
+    edge.wait_log(r"uplink: cloud: reconnecting in \d+ ms .*connection refused", timeout=10)
+    mosquitto_pub(edge, "up/a", lines=[f"m{i}" for i in range(20)], qos=1)
+    assert outbox_rows(edge) == 20
+    t0 = time.monotonic()
+    assert edge.stop() == 0
+    took = time.monotonic() - t0
+    print(f"SIGTERM to exit while backing off: {took * 1000:.0f} ms")
+    assert took < 1.0, f"took {took:.2f} s to stop"
+    assert outbox_rows(edge) == 20  # nothing was acknowledged by a cloud, nothing left
+    edge.start()
+    edge.wait_log(r"outbox 20 rows", timeout=10)
+    assert outbox_rows(edge) == 20
