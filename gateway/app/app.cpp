@@ -241,8 +241,16 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   }
 
   if (!cfg.uplinks.empty() && d.store) {
-    d.uplink = std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock,
-                                                    uplink_options(cfg.uplinks.front()), random_bits());
+    auto options = uplink_options(cfg.uplinks.front());
+    options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
+    d.uplink = std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock, std::move(options), random_bits());
+    d.uplink->set_sys_publisher([&d](const std::string& topic, const std::string& payload) {
+      auto m = std::make_shared<broker::Message>();
+      m->topic = topic;
+      m->payload = payload;
+      m->retain = true;
+      d.broker->publish(m);
+    });
     d.uplink->start();
   }
 

@@ -95,6 +95,7 @@ void MqttUplink::start() {
          options_.name.c_str(), options_.host.c_str(), options_.port, options_.client_id.c_str(),
          options_.topic_prefix.c_str(), options_.qos);
   next_status_at_ = clock_.now_ms() + options_.status_interval_ms;
+  next_sys_at_ = clock_.now_ms() + options_.sys_interval_ms;
   attempt();
 }
 
@@ -103,8 +104,14 @@ void MqttUplink::new_rows() {
   drainer_.new_rows();
 }
 
+void MqttUplink::set_state(State s) {
+  if (s == state_) return;
+  state_ = s;
+  publish_sys(/*state_only=*/true);
+}
+
 void MqttUplink::attempt() {
-  state_ = State::Connecting;
+  set_state(State::Connecting);
   mqtt::ClientLimits limits;
   limits.max_inflight = options_.max_inflight;
   limits.max_queued = std::max<std::size_t>(options_.max_inflight, 1);
@@ -164,8 +171,8 @@ void MqttUplink::after_input() {
   std::optional<std::string> close_why;
   for (mqtt::Event& e : session_->take_events()) {
     if (auto* c = std::get_if<mqtt::Connected>(&e)) {
-      state_ = State::Online;
       ++stats_.connects;
+      set_state(State::Online);
       backoff_.reset();
       GW_LOG(Info, "uplink", "%s: online (%s:%u, session present %d, window %u, backlog %llu rows)",
              options_.name.c_str(), options_.host.c_str(), options_.port, c->session_present ? 1 : 0,
@@ -217,7 +224,7 @@ void MqttUplink::schedule_reconnect() {
   if (state_ == State::Closed) return;
   const Millis delay = backoff_.next();
   reconnect_at_ = clock_.now_ms() + delay;
-  state_ = State::Backoff;
+  set_state(State::Backoff);
   GW_LOG(Info, "uplink", "%s: reconnecting in %lld ms (attempt %u%s%s)", options_.name.c_str(),
          static_cast<long long>(delay), backoff_.attempts(),
          last_error_.empty() ? "" : ", last error: ", last_error_.c_str());
@@ -230,6 +237,7 @@ void MqttUplink::arm_timer() {
   const Millis now = clock_.now_ms();
   Millis at = now + 1000;  // at least once a second: retry a refused store read, status line
   if (state_ == State::Backoff) at = std::min(at, reconnect_at_);
+  if (options_.sys_interval_ms > 0) at = std::min(at, next_sys_at_);
   if (session_) {
     if (auto d = session_->next_deadline()) at = std::min(at, *d);
   }
@@ -247,6 +255,10 @@ void MqttUplink::on_timer() {
   if (now >= next_status_at_) {
     next_status_at_ = now + options_.status_interval_ms;
     log_status();
+  }
+  if (options_.sys_interval_ms > 0 && now >= next_sys_at_) {
+    next_sys_at_ = now + options_.sys_interval_ms;
+    publish_sys(/*state_only=*/false);
   }
   if (session_) {
     session_->tick(now);
@@ -282,10 +294,40 @@ void MqttUplink::log_status() {
   });
 }
 
+void MqttUplink::publish_sys(bool state_only) {
+  if (!sys_ || options_.sys_interval_ms <= 0) return;
+  const std::string base = "$SYS/broker/uplink/" + options_.name + "/";
+  sys_(base + "state", to_string(state_));
+  if (state_only) return;
+  const storage::StoreStats s = store_.stats();
+  const MqttUplinkStats u = stats();
+  sys_(base + "backlog/rows", std::to_string(s.outbox_rows));
+  sys_(base + "backlog/bytes", std::to_string(s.outbox_bytes));
+  sys_(base + "published", std::to_string(u.drain.published));
+  sys_(base + "acked", std::to_string(u.drain.acked));
+  sys_(base + "refused", std::to_string(u.drain.refused));
+  sys_(base + "connects", std::to_string(u.connects));
+  sys_(base + "disconnects", std::to_string(u.disconnects));
+  // The oldest queued row's age needs a look into the store (not marked in flight); "" when none is queued.
+  storage::OutboxReadOptions peek;
+  peek.max_rows = 1;
+  peek.mark_inflight = false;
+  SysPublish sys = sys_;
+  const Clock& clock = clock_;
+  store_.outbox_read(peek, [sys, alive = sys_alive_, topic = base + "backlog/oldest_s",
+                            &clock](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
+    if (!*alive) return;  // the uplink closed meanwhile (the daemon is stopping)
+    std::int64_t age = 0;
+    if (r && !r.value().empty()) age = clock.unix_seconds() - r.value().front().enqueued_unix;
+    sys(topic, std::to_string(std::max<std::int64_t>(age, 0)));
+  });
+}
+
 void MqttUplink::close() {
   if (state_ == State::Closed) return;
   const bool online = state_ == State::Online;
   state_ = State::Closed;
+  *sys_alive_ = false;
   if (session_ && online) {
     session_->disconnect(mqtt::Reason::Success, clock_.now_ms());
     mqtt::Buffer out = session_->take_bytes();

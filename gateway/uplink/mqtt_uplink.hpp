@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +36,11 @@ struct MqttUplinkOptions {
   std::uint16_t max_inflight = 64;
   BackoffPolicy backoff;
   Millis status_interval_ms = 30'000;  // a status log line this often while there is a backlog
+  Millis sys_interval_ms = 0;          // $SYS/broker/uplink/<name>/... this often; 0 = off
 };
+
+// Publishes one retained $SYS value locally (the daemon hands it to the broker).
+using SysPublish = std::function<void(const std::string& topic, const std::string& payload)>;
 
 // Counters for logs and status; they add up with the store's: every row acked here left the outbox.
 struct MqttUplinkStats {
@@ -55,6 +60,10 @@ class MqttUplink {
   MqttUplink(const MqttUplink&) = delete;
   MqttUplink& operator=(const MqttUplink&) = delete;
 
+  // $SYS/broker/uplink/<name>/{state, backlog/rows, backlog/bytes, backlog/oldest_s (0: none queued),
+  // published, acked, refused, connects, disconnects}, every sys_interval_ms and on state changes (state
+  // only). Set before start().
+  void set_sys_publisher(SysPublish publish) { sys_ = std::move(publish); }
   // Requeues rows a previous run left in flight, then connects.
   void start();
   // The store's outbox listener: new rows were committed.
@@ -76,6 +85,8 @@ class MqttUplink {
   void arm_timer();
   void on_timer();
   void log_status();
+  void publish_sys(bool state_only);
+  void set_state(State s);
 
   uv_loop_t* loop_;
   storage::Store& store_;
@@ -90,6 +101,9 @@ class MqttUplink {
   State state_ = State::Idle;
   Millis reconnect_at_ = 0;
   Millis next_status_at_ = 0;
+  Millis next_sys_at_ = 0;
+  SysPublish sys_;
+  std::shared_ptr<bool> sys_alive_ = std::make_shared<bool>(true);  // false once closed
   std::string last_error_;
   MqttUplinkStats stats_;
 };

@@ -24,7 +24,7 @@ import paho.mqtt.client as paho
 import pytest
 
 import harness
-from peers import mosquitto_pub
+from peers import mosquitto_pub, paho_connect
 
 pytestmark = pytest.mark.netpie_only
 
@@ -265,7 +265,7 @@ def test_uplink_without_a_cloud_keeps_rows_and_the_daemon_stops_promptly(tmp_pat
     """No cloud at all: local publishers are acknowledged, rows stay in the outbox across a restart, and SIGTERM
     still ends the daemon with exit 0 within a second while the uplink is backing off."""
     port = harness.free_port()  # nothing listens there
-    edge = broker_factory(name="edge", extra={
+    edge = broker_factory(name="edge", sys_interval=1, extra={
         "store": {"outbox": {"filters": ["up/#"]}},
         "uplinks": [{"name": "cloud", "host": "127.0.0.1", "port": port, "reconnect_min_ms": 50,
                      "reconnect_max_ms": 200}],
@@ -273,6 +273,22 @@ def test_uplink_without_a_cloud_keeps_rows_and_the_daemon_stops_promptly(tmp_pat
     edge.wait_log(r"uplink: cloud: reconnecting in \d+ ms .*connection refused", timeout=10)
     mosquitto_pub(edge, "up/a", lines=[f"m{i}" for i in range(20)], qos=1)
     assert outbox_rows(edge) == 20
+    # The uplink's state and backlog as $SYS topics on the local broker (sys_interval 1 s).
+    sys = paho_connect(edge)
+    sys.subscribe("$SYS/broker/uplink/cloud/#", qos=0)
+
+    def latest() -> dict[str, bytes]:
+        with sys.lock:
+            return {m.topic.rsplit("uplink/cloud/", 1)[1]: m.payload for m in sys.messages}
+
+    harness.wait_for(lambda: latest().get("backlog/rows") == b"20" and "backlog/oldest_s" in latest(), 5,
+                     "$SYS backlog/rows = 20")
+    values = latest()
+    sys.close()
+    print(f"$SYS/broker/uplink/cloud: {values}")
+    assert values["state"] in (b"backoff", b"connecting"), values
+    assert 0 <= int(values["backlog/oldest_s"]) < 60, values
+    assert values["acked"] == b"0" and values["connects"] == b"0", values
     t0 = time.monotonic()
     assert edge.stop() == 0
     took = time.monotonic() - t0
