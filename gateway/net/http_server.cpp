@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "gateway/base/log.hpp"
+#include "gateway/net/listen.hpp"
 
 namespace gw::net {
 
@@ -336,25 +337,15 @@ HttpServer::~HttpServer() {
 
 Result<std::uint16_t, std::string> HttpServer::listen(const std::string& name, const std::string& host,
                                                       std::uint16_t port) {
-  sockaddr_storage addr{};
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
-    return unexpected(std::string("listener ") + name + ": bad bind address '" + host + "'");
-  }
   auto* l = new Listener{this, name, {}};
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
-  int rc = uv_tcp_bind(&l->handle, reinterpret_cast<sockaddr*>(&addr), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 256, on_connection);
-  if (rc != 0) {
+  auto bound = bind_and_listen(&l->handle, name, host, port, 256, on_connection);
+  if (!bound) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
              [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-    return unexpected(std::string("listener ") + name + ": cannot listen on " + host + ":" +
-                      std::to_string(port) + ": " + uv_strerror(rc));
+    return bound;
   }
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(&l->handle, reinterpret_cast<sockaddr*>(&bound), &len);
   listeners_.push_back(l);
   if (timer_ == nullptr) {
     timer_ = new uv_timer_t;
@@ -366,7 +357,7 @@ Result<std::uint16_t, std::string> HttpServer::listen(const std::string& name, c
     uv_timer_start(timer_, on_timer, every, every);
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));  // connections and listeners keep the loop alive
   }
-  return sock_name(bound).port;
+  return *bound;
 }
 
 void HttpServer::close_listeners() {

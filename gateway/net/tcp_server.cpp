@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "gateway/base/log.hpp"
+#include "gateway/net/listen.hpp"
 
 namespace gw::net {
 
@@ -198,28 +199,16 @@ void Net::on_check(uv_check_t* h) {
 
 Result<std::uint16_t, std::string> Net::listen(const std::string& name, const std::string& host,
                                                std::uint16_t port) {
-  sockaddr_storage addr{};
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
-    return unexpected(std::string("listener ") + name + ": bad bind address '" + host + "'");
-  }
   auto* l = new Listener{this, name, {}};
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
-  int rc = uv_tcp_bind(&l->handle, reinterpret_cast<sockaddr*>(&addr), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 1024, on_connection);
-  if (rc != 0) {
+  auto bound = bind_and_listen(&l->handle, name, host, port, 1024, on_connection);
+  if (!bound) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
              [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-    return unexpected(std::string("listener ") + name + ": cannot listen on " + host + ":" +
-                      std::to_string(port) + ": " + uv_strerror(rc));
+    return bound;
   }
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(&l->handle, reinterpret_cast<sockaddr*>(&bound), &len);
-  std::uint16_t actual =
-      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  std::uint16_t actual = *bound;
   listeners_.push_back(l);
   return actual;
 }
