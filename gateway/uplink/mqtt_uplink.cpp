@@ -167,7 +167,6 @@ void MqttUplink::after_input() {
     arm_timer();
     return;
   }
-  const Millis now = clock_.now_ms();
   std::optional<std::string> close_why;
   for (mqtt::Event& e : session_->take_events()) {
     if (auto* c = std::get_if<mqtt::Connected>(&e)) {
@@ -216,7 +215,6 @@ void MqttUplink::after_input() {
     on_transport_closed(*close_why);
     return;
   }
-  (void)now;
   arm_timer();
 }
 
