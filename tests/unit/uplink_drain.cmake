@@ -3,3 +3,8 @@
 gw_unit_test(NAME uplink_drain_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/uplink_drain_test.cpp
   LIBS gw_uplink)
+
+# The uplink on a real libuv loop with a real store and a fake MQTT server (loopback TCP).
+gw_unit_test(NAME uplink_loop_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/uplink_loop_test.cpp
+  LIBS gw_uplink)
