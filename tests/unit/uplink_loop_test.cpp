@@ -214,8 +214,15 @@ class UplinkLoop : public ::testing::Test {
       m.topic = "up/dev";
       m.payload = "m" + std::to_string(i);
       m.qos = 1;
-      ASSERT_EQ(store_->outbox_enqueue(std::move(m)), storage::Status::Ok);
+      ASSERT_EQ(store_->outbox_enqueue(std::move(m),
+                                       [this](Result<storage::OutboxEnqueued, storage::Status> r) {
+                                         if (r) ++committed_;
+                                       }),
+                storage::Status::Ok);
     }
+    // Durable before the test looks at the store's counters (they follow commits).
+    const int want = from + count;
+    ASSERT_TRUE(run_until([&] { return committed_ == want; }));
   }
 
   // Runs the loop until `pred` holds, at most 10 s.
@@ -251,6 +258,7 @@ class UplinkLoop : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<FakeServer> server_;
   std::unique_ptr<MqttUplink> uplink_;
+  int committed_ = 0;
 };
 
 TEST_F(UplinkLoop, DrainsInOrderAndPicksUpNewRows) {
