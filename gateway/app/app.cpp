@@ -166,7 +166,8 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   Daemon d;
   d.config_path = config_path;
   uv_loop_init(&d.loop);
-  std::unique_ptr<broker::Authenticator> auth = std::make_unique<broker::ConfigAuthenticator>(cfg.auth);
+  std::unique_ptr<broker::Authenticator> auth =
+      std::make_unique<broker::ConfigAuthenticator>(cfg.auth, &d.clock);
   if (cfg.netpie.enabled) {
     // Microgear logins first; plain MQTT users fall through to the config's users.
     d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
@@ -243,7 +244,8 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (!cfg.uplinks.empty() && d.store) {
     auto options = uplink_options(cfg.uplinks.front());
     options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
-    d.uplink = std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock, std::move(options), random_bits());
+    d.uplink =
+        std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock, std::move(options), random_bits());
     d.uplink->set_sys_publisher([&d](const std::string& topic, const std::string& payload) {
       auto m = std::make_shared<broker::Message>();
       m->topic = topic;

@@ -15,7 +15,8 @@ std::string sha256(std::string_view s) {
 }
 }  // namespace
 
-ConfigAuthenticator::ConfigAuthenticator(const config::Auth& auth) : anonymous_(auth.anonymous) {
+ConfigAuthenticator::ConfigAuthenticator(const config::Auth& auth, const Clock* clock)
+    : anonymous_(auth.anonymous), clock_(clock) {
   for (const auto& u : auth.users) users_[u.username] = u.password_hash;
 }
 
@@ -43,6 +44,15 @@ mqtt::Reason ConfigAuthenticator::authenticate(const ConnectInfo& info) {
   std::string digest = sha256(password);
   auto v = verified_.find(name);
   if (v != verified_.end() && v->second == digest) return mqtt::Reason::Success;
+  if (clock_) {
+    const Millis now = clock_->now_ms();
+    if (now - budget_window_ >= 1000) {
+      budget_window_ = now;
+      budget_used_ = 0;
+    }
+    if (budget_used_ >= kVerificationsPerSecond) return mqtt::Reason::ServerBusy;
+    ++budget_used_;
+  }
   if (!config::verify_password(password, it->second)) return mqtt::Reason::BadUserNameOrPassword;
   verified_[name] = digest;
   return mqtt::Reason::Success;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "gateway/base/clock.hpp"
 #include "gateway/config/config.hpp"
 #include "protocols/mqtt/packets.hpp"
 
@@ -44,7 +45,11 @@ class Authenticator {
 
 class ConfigAuthenticator final : public Authenticator {
  public:
-  explicit ConfigAuthenticator(const config::Auth& auth);
+  // PBKDF2 runs on the loop thread (about 50 ms here at 100,000 iterations), so password checks that are
+  // not already cached are bounded to kVerificationsPerSecond; past it a CONNECT is refused with Server
+  // Busy (3.1.1: server unavailable) and the client retries later. Without a clock there is no bound.
+  static constexpr int kVerificationsPerSecond = 4;
+  explicit ConfigAuthenticator(const config::Auth& auth, const Clock* clock = nullptr);
   mqtt::Reason authenticate(const ConnectInfo& info) override;
 
  private:
@@ -53,6 +58,9 @@ class ConfigAuthenticator final : public Authenticator {
   // PBKDF2 costs tens of milliseconds on a small board; a verified password is remembered (as its
   // SHA-256) so reconnect storms do not stall the loop. Cleared with the object on reload.
   std::unordered_map<std::string, std::string> verified_;
+  const Clock* clock_;
+  Millis budget_window_ = 0;  // start of the current one-second window
+  int budget_used_ = 0;
 };
 
 }  // namespace gw::broker

@@ -624,6 +624,24 @@ TEST_F(BrokerTest, UsersFromConfig) {
   EXPECT_EQ(try_connect(std::nullopt, std::nullopt), Reason::NotAuthorized);
 }
 
+TEST_F(BrokerTest, PasswordChecksAreBoundedPerSecondButCachedPasswordsPass) {
+  static const std::uint8_t salt[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  config::Auth auth;
+  auth.users.push_back({"alice", config::hash_password("secret", salt, 1000)});
+  ConfigAuthenticator a(auth, &clock_);
+  const std::optional<std::string> user = "alice", good = "secret", bad = "guess";
+  ConnectInfo ok{"c", &user, &good, true, "p", nullptr};
+  ConnectInfo wrong{"c", &user, &bad, true, "p", nullptr};
+  EXPECT_EQ(a.authenticate(ok), Reason::Success);  // verified once: cached from now on
+  for (int i = 1; i < ConfigAuthenticator::kVerificationsPerSecond; ++i) {
+    EXPECT_EQ(a.authenticate(wrong), Reason::BadUserNameOrPassword);
+  }
+  EXPECT_EQ(a.authenticate(wrong), Reason::ServerBusy);  // the second's budget is spent
+  EXPECT_EQ(a.authenticate(ok), Reason::Success);        // a cached password does not need it
+  clock_.advance(1000);
+  EXPECT_EQ(a.authenticate(wrong), Reason::BadUserNameOrPassword);
+}
+
 TEST_F(BrokerTest, AnonymousOnlyFromLoopbackByDefault) {
   auto& c = client(Version::V311);
   c.transport().loopback = false;
