@@ -12,7 +12,7 @@
 namespace gw::config {
 
 struct Listener {
-  std::string name = "mqtt";  // unique; used in logs and in the ports file
+  std::string name = "mqtt";      // unique; used in logs and in the ports file
   std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
@@ -28,11 +28,11 @@ enum class SlowConsumerPolicy {
 
 struct Limits {
   std::uint32_t max_connections = 10000;
-  std::uint32_t max_packet_size = 1024 * 1024;        // bytes, whole packet, after CONNECT
+  std::uint32_t max_packet_size = 1024 * 1024;           // bytes, whole packet, after CONNECT
   std::uint32_t max_packet_size_before_connect = 16384;  // bytes, the first packet
-  std::uint32_t connect_timeout_ms = 10000;            // CONNECT must arrive within this
-  std::uint16_t receive_maximum = 64;  // QoS 1/2 in flight from a client (advertised in v5 CONNACK)
-  std::uint16_t max_inflight = 64;     // QoS 1/2 in flight to a client (capped by its receive maximum)
+  std::uint32_t connect_timeout_ms = 10000;              // CONNECT must arrive within this
+  std::uint16_t receive_maximum = 64;        // QoS 1/2 in flight from a client (advertised in v5 CONNACK)
+  std::uint16_t max_inflight = 64;           // QoS 1/2 in flight to a client (capped by its receive maximum)
   std::uint32_t max_queued_messages = 1000;  // per session, waiting for a slot or for the client
   std::uint64_t max_queued_bytes = 16ull * 1024 * 1024;  // per session
   QueuePolicy queue_policy = QueuePolicy::DropOldest;
@@ -59,12 +59,12 @@ struct Auth {
 
 // The SQLite store (storage/README.md has the long form of each option).
 struct Store {
-  bool enabled = true;                 // false: nothing persists (sessions and retained live in memory)
-  std::string file = "netpie-edge.db";  // inside state_dir unless absolute
-  std::string synchronous = "normal";  // normal | full
+  bool enabled = true;                    // false: nothing persists (sessions and retained live in memory)
+  std::string file = "netpie-edge.db";    // inside state_dir unless absolute
+  std::string synchronous = "normal";     // normal | full
   std::uint32_t commit_window_us = 2000;  // group commit window
   std::uint32_t commit_max_rows = 1000;   // group commit row cap
-  bool qos0_durable = false;           // QoS 0 outbox messages wait for a commit too
+  bool qos0_durable = false;              // QoS 0 outbox messages wait for a commit too
   std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;  // 0 = no cap
   std::uint64_t queue_max_requests = 65536;  // storage request queue bound (policy: refuse, with a reason)
   // Messages bound for the cloud: local topic filters whose messages enter the outbox.
@@ -72,7 +72,7 @@ struct Store {
   std::uint64_t outbox_max_rows = 1'000'000;
   std::uint64_t outbox_max_bytes = 256ull * 1024 * 1024;
   std::int64_t outbox_max_age_s = 7 * 24 * 3600;  // 0 = no age bound
-  std::string outbox_policy = "reject_new";     // reject_new | drop_oldest
+  std::string outbox_policy = "reject_new";       // reject_new | drop_oldest
   // Local history: topic filters recorded for queries, with their retention.
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;
@@ -144,11 +144,11 @@ struct Uplink {
 };
 
 struct Config {
-  std::string source = "<embedded default>";  // file name, for messages
-  std::string log_level = "info";                // trace, debug, info, warn, error
+  std::string source = "<embedded default>";      // file name, for messages
+  std::string log_level = "info";                 // trace, debug, info, warn, error
   std::string state_dir = "./netpie-edge-state";  // SQLite database and other state
-  std::string ports_file;                        // if set: "<name> <host> <port>" per listener
-  std::uint32_t sys_interval_s = 10;             // $SYS/broker/... publish period; 0 = off
+  std::string ports_file;                         // if set: "<name> <host> <port>" per listener
+  std::uint32_t sys_interval_s = 10;              // $SYS/broker/... publish period; 0 = off
   std::vector<Listener> listeners{Listener{}};
   Limits limits;
   Auth auth;

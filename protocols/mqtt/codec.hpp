@@ -20,18 +20,18 @@ using Buffer = std::string;
 
 struct Error {
   Reason reason = Reason::MalformedPacket;  // MalformedPacket, ProtocolError, PacketTooLarge, ...
-  const char* what = "";                   // static text for logs, e.g. "remaining length over 4 bytes"
+  const char* what = "";                    // static text for logs, e.g. "remaining length over 4 bytes"
 };
 
 // ---- Framing (MQTT 3.1.1 §2.2, MQTT 5.0 §2.1) ----
 enum class FrameStatus { NeedMore, Ok, Error };
 struct Frame {
   FrameStatus status = FrameStatus::NeedMore;
-  std::uint8_t header = 0;          // first byte: type << 4 | flags
-  std::size_t header_len = 0;       // 1 + bytes of the remaining-length varint
-  std::size_t remaining = 0;        // remaining length
+  std::uint8_t header = 0;     // first byte: type << 4 | flags
+  std::size_t header_len = 0;  // 1 + bytes of the remaining-length varint
+  std::size_t remaining = 0;   // remaining length
   std::size_t total() const { return header_len + remaining; }
-  Error error;                      // when status == Error
+  Error error;  // when status == Error
 };
 // Looks at the start of `buf`. Error with MalformedPacket for a varint longer than 4 bytes;
 // PacketTooLarge when header_len + remaining > max_packet (checked as soon as the length is known,
@@ -73,7 +73,8 @@ void encode(const Packet& p, Version v, Buffer& out);
 // Hot path for the broker's fan-out: one PUBLISH from parts, without building a Publish value.
 // `props` may be null (no properties); ignored unless v == V5.
 void encode_publish(Buffer& out, Version v, std::string_view topic, std::string_view payload,
-                    std::uint8_t qos, bool retain, bool dup, std::uint16_t packet_id, const Properties* props);
+                    std::uint8_t qos, bool retain, bool dup, std::uint16_t packet_id,
+                    const Properties* props);
 
 // Size the whole encoded packet would have (for maximum packet size checks before sending).
 std::size_t publish_size(Version v, std::string_view topic, std::size_t payload_len, std::uint8_t qos,
