@@ -45,9 +45,10 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
   last_rx_ = broker_.clock().now_ms();
   // Parse straight from the read buffer; only a trailing partial packet is copied into in_.
   mqtt::ByteView data = bytes;
-  if (!in_.empty()) {
-    in_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    data = mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(in_.data()), in_.size());
+  const bool buffered = in_ != nullptr;
+  if (buffered) {
+    in_->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    data = mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(in_->data()), in_->size());
   }
   std::size_t off = 0;
   while (state_ != State::Closing && off < data.size()) {
@@ -70,15 +71,15 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
     if (!handle_packet(frame.header, body)) break;
   }
   if (state_ == State::Closing) {
-    in_.clear();
+    in_.reset();
     return;
   }
-  if (!in_.empty()) {
-    in_.erase(0, off);
+  if (buffered) {
+    in_->erase(0, off);
   } else if (off < data.size()) {
-    in_.assign(reinterpret_cast<const char*>(data.data() + off), data.size() - off);
+    in_ = std::make_unique<std::string>(reinterpret_cast<const char*>(data.data() + off), data.size() - off);
   }
-  if (in_.empty()) std::string().swap(in_);  // idle connections hold no buffer
+  if (in_ && in_->empty()) in_.reset();  // idle connections hold no buffer
 }
 
 void Connection::protocol_error(Reason reason, const char* why) {
@@ -346,7 +347,7 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
   // MQTT 5.0 §3.3.4-9: QoS 1/2 PUBLISH not yet acknowledged count against our Receive Maximum.
-  if (v5 && p.qos > 0 && acks_.size() + session_->inbound_qos2.size() >= broker_.limits().receive_maximum &&
+  if (v5 && p.qos > 0 && pending_acks() + session_->inbound_qos2.size() >= broker_.limits().receive_maximum &&
       !(p.qos == 2 && session_->inbound_qos2.contains(p.packet_id))) {
     protocol_error(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");
     return;
@@ -407,8 +408,9 @@ void Connection::handle_publish(mqtt::Publish& p) {
   }
   // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
   // acknowledgement waits until they committed (DESIGN.md "Store and forward").
-  const std::uint64_t number = acks_base_ + acks_.size();
-  acks_.push_back(PendingAck{ack, false, false});
+  if (!acks_) acks_ = std::make_unique<AckQueue>();
+  const std::uint64_t number = acks_->base + acks_->q.size();
+  acks_->q.push_back(PendingAck{ack, false, false});
   persistence->barrier([&b = broker_, conn_id = id_, number, ticket](Reason r) {
     if (Connection* c = b.connection_by_id(conn_id)) {
       c->complete_ack(number, r != Reason::Success ? r : ticket->reason);
@@ -417,16 +419,16 @@ void Connection::handle_publish(mqtt::Publish& p) {
 }
 
 void Connection::queue_ack(const mqtt::Ack& ack) {
-  if (acks_.empty()) {
+  if (pending_acks() == 0) {
     send(ack);
     return;
   }
-  acks_.push_back(PendingAck{ack, true, false});
+  acks_->q.push_back(PendingAck{ack, true, false});
 }
 
 void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
-  if (ticket < acks_base_ || ticket - acks_base_ >= acks_.size()) return;
-  PendingAck& pa = acks_.at(ticket - acks_base_);
+  if (!acks_ || ticket < acks_->base || ticket - acks_->base >= acks_->q.size()) return;
+  PendingAck& pa = acks_->q.at(ticket - acks_->base);
   pa.ready = true;
   if (reason != Reason::Success) {
     broker_.stats().store_refusals++;
@@ -448,10 +450,10 @@ void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
 }
 
 void Connection::flush_acks() {
-  while (!acks_.empty() && acks_.front().ready) {
-    PendingAck pa = std::move(acks_.front());
-    acks_.pop_front();
-    ++acks_base_;
+  while (acks_ && !acks_->q.empty() && acks_->q.front().ready) {
+    PendingAck pa = std::move(acks_->q.front());
+    acks_->q.pop_front();
+    ++acks_->base;
     if (!pa.suppress && state_ == State::Connected) send(pa.ack);
   }
 }

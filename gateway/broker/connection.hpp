@@ -99,8 +99,13 @@ class Connection {
   Broker& broker_;
   Transport& transport_;
   std::uint64_t id_;
-  Fifo<PendingAck> acks_;
-  std::uint64_t acks_base_ = 0;  // ticket of acks_.front()
+  // Allocated with the first deferred acknowledgement (idle connections do not pay for it).
+  struct AckQueue {
+    Fifo<PendingAck> q;
+    std::uint64_t base = 0;  // ticket of q.front()
+  };
+  std::unique_ptr<AckQueue> acks_;
+  std::size_t pending_acks() const { return acks_ ? acks_->q.size() : 0; }
   State state_ = State::AwaitConnect;
   mqtt::Version version_ = mqtt::Version::V311;
   Session* session_ = nullptr;
@@ -114,8 +119,8 @@ class Connection {
   std::uint32_t client_max_packet_ = 0;  // 0 = no limit
   // Inbound aliases set by the client (index = alias); allocated on first use.
   std::unique_ptr<std::vector<std::string>> topic_aliases_;
-  std::string in_;         // a partial packet carried between reads
-  bool graceful_ = false;  // DISCONNECT received
+  std::unique_ptr<std::string> in_;  // a partial packet carried between reads; null when none
+  bool graceful_ = false;            // DISCONNECT received
   std::unique_ptr<ConnectionData> data_;
 };
 
