@@ -77,8 +77,8 @@ void Broker::publish(const MessagePtr& msg) {
           }
         }
       });
-  // Deliveries may publish (a slow consumer's close does not, but stay safe): copy out what is needed
-  // from targets_ per entry before delivering.
+  // deliver() never publishes (closing a slow consumer only starts an asynchronous close), so targets_
+  // stays as the match filled it for the whole loop.
   for (std::size_t i = 0; i < target_count_; ++i) {
     Target& t = targets_[i];
     Delivery d;
