@@ -180,7 +180,7 @@ void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
   msg->payload = std::move(will.payload);
   msg->qos = will.qos;
   msg->retain = will.retain;
-  msg->sender = client_id;
+  msg->sender = std::make_shared<const std::string>(client_id);
   msg->props = forwarded_properties(will.properties);
   if (will.properties.message_expiry_interval) {
     msg->expiry_at = clock_.now_ms() + Millis(*will.properties.message_expiry_interval) * 1000;

@@ -367,7 +367,9 @@ void Connection::handle_publish(mqtt::Publish& p) {
     msg->payload = std::move(p.payload);
     msg->qos = p.qos;
     msg->retain = p.retain;
-    msg->sender = identity_.client_id;
+    if (!sender_ || *sender_ != identity_.client_id)
+      sender_ = std::make_shared<const std::string>(identity_.client_id);
+    msg->sender = sender_;
     if (v5) {
       msg->props = forwarded_properties(p.properties);
       if (p.properties.message_expiry_interval) {

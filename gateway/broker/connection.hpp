@@ -122,6 +122,7 @@ class Connection {
   std::unique_ptr<std::string> in_;  // a partial packet carried between reads; null when none
   bool graceful_ = false;            // DISCONNECT received
   std::unique_ptr<ConnectionData> data_;
+  std::shared_ptr<const std::string> sender_;  // the client id shared by its messages (made on first PUBLISH)
 };
 
 }  // namespace gw::broker

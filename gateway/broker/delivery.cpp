@@ -26,7 +26,7 @@ void Broker::publish(const MessagePtr& msg) {
   }
   // Messages bound for the cloud enter the outbox; a refusal (outbox full under reject_new, disk full)
   // is reported to the publisher through its ticket. Broker-generated topics ($SYS) never go up.
-  if (persistence_ && !msg->sender.empty() && persistence_->outbox_wants(msg->topic)) {
+  if (persistence_ && !msg->sender_id().empty() && persistence_->outbox_wants(msg->topic)) {
     std::function<void(mqtt::Reason)> done;
     if (ticket_) {
       done = [t = ticket_](mqtt::Reason r) {
@@ -47,7 +47,7 @@ void Broker::publish(const MessagePtr& msg) {
       msg->topic,
       [&](const SubEntry& e) {
         Session* s = e.session;
-        if (e.options.no_local && s->client_id == msg->sender) return;
+        if (e.options.no_local && s->client_id == msg->sender_id()) return;
         if (s->match_epoch != match_epoch_) {
           s->match_epoch = match_epoch_;
           s->match_index = static_cast<std::uint32_t>(target_count_);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "gateway/base/clock.hpp"
 #include "protocols/mqtt/packets.hpp"
@@ -20,7 +21,11 @@ struct Message {
   // response topic, correlation data, user properties). Null when there are none.
   std::shared_ptr<const mqtt::Properties> props;
   Millis expiry_at = 0;  // monotonic deadline from Message Expiry Interval; 0 = never expires
-  std::string sender;    // client id of the publisher, for no-local (MQTT 5.0 §3.8.3.1)
+  // Client id of the publisher, for no-local (MQTT 5.0 §3.8.3.1) and the outbox origin; shared with the
+  // connection, so a message does not copy (and, past 15 bytes, allocate) the id. Null for the broker.
+  std::shared_ptr<const std::string> sender;
+
+  std::string_view sender_id() const { return sender ? std::string_view(*sender) : std::string_view(); }
 
   std::size_t memory_size() const { return sizeof(Message) + topic.size() + payload.size(); }
 };

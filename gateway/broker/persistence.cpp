@@ -151,7 +151,7 @@ bool Persistence::outbox_wants(std::string_view topic) const {
 
 void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
   storage::OutboxMessage o;
-  o.origin = m.sender;
+  o.origin = std::string(m.sender_id());
   o.topic = m.topic;
   o.payload = m.payload;
   if (m.props) o.properties = mqtt::encode_publish_properties(*m.props);

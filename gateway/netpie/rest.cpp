@@ -179,7 +179,7 @@ void Rest::publish(const Key& key, std::string topic, const http::Request& req,
   // QoS 1 unless the key is limited to 0: the answer then means "stored where it had to be".
   m->qos = std::min<std::uint8_t>(1, key.rights.max_qos);
   m->retain = http::find_param(req.query_params, "retain") != nullptr;
-  m->sender = "rest:" + key.key;
+  m->sender = std::make_shared<const std::string>("rest:" + key.key);
   auto* persistence = broker_->persistence();
   auto ticket = std::make_shared<broker::Broker::PublishTicket>();
   if (persistence && m->qos > 0) broker_->set_current_ticket(ticket);
