@@ -257,13 +257,15 @@ Status Store::outbox_enqueue(OutboxMessage msg, EnqueueDone done) {
       durable, bytes, [m = std::move(msg)](Tables& t) { return t.outbox.enqueue(m); }, std::move(done));
 }
 
-Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
-  Request r = make(true, 0);
+template <typename T>
+Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::vector<T>&)> read,
+                          std::function<void(Result<std::vector<T>, Status>)> done) {
+  Request r = make(true, bytes);
   r.deadline = SteadyTime::now();  // a reader is waiting: close the batch now
-  auto slot = std::make_shared<std::vector<OutboxRecord>>();
-  r.apply = [o, slot](Tables& t) {
+  auto slot = std::make_shared<std::vector<T>>();
+  r.apply = [read = std::move(read), slot](Tables& t) {
     slot->clear();  // a batch may be applied twice (salvage after a failure)
-    return t.outbox.read(o, *slot);
+    return read(t, *slot);
   };
   r.done = [done = std::move(done), slot](Status s) {
     if (s == Status::Ok) {
@@ -273,6 +275,11 @@ Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
     }
   };
   return submit(std::move(r));
+}
+
+Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
+  return submit_read<OutboxRecord>(
+      0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
 }
 
 Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
@@ -456,21 +463,11 @@ Status Store::history_record(HistoryMessage msg, Done done) {
 }
 
 Status Store::history_query(HistoryQuery q, HistoryDone done) {
-  Request r = make(true, q.topic.size());
-  r.deadline = SteadyTime::now();
-  auto slot = std::make_shared<std::vector<HistoryRecord>>();
-  r.apply = [q = std::move(q), slot](Tables& t) {
-    slot->clear();  // a batch may be applied twice (salvage after a failure)
-    return t.history.query(q, *slot);
-  };
-  r.done = [done = std::move(done), slot](Status s) {
-    if (s == Status::Ok) {
-      done(std::move(*slot));
-    } else {
-      done(unexpected(s));
-    }
-  };
-  return submit(std::move(r));
+  const std::size_t bytes = q.topic.size();
+  return submit_read<HistoryRecord>(
+      bytes,
+      [q = std::move(q)](Tables& t, std::vector<HistoryRecord>& rows) { return t.history.query(q, rows); },
+      std::move(done));
 }
 
 Status Store::history_prune(Done done) {

@@ -196,6 +196,11 @@ class Store {
   Result<bool, OpenError> init();
   Status submit(Request&& r);
   Request make(bool durable, std::size_t bytes) const;
+  // A read that a caller waits for: closes the batch at once; `read` fills the rows (cleared first, as
+  // a failed batch is applied again request by request).
+  template <typename T>
+  Status submit_read(std::size_t bytes, std::function<Status(Tables&, std::vector<T>&)> read,
+                     std::function<void(Result<std::vector<T>, Status>)> done);
   template <typename T>
   Status submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
                        std::function<void(Result<T, Status>)> done);
