@@ -56,3 +56,20 @@ def broker(request, broker_factory):
 @pytest.fixture
 def kind():
     return harness.broker_kind()
+
+
+@pytest.fixture
+def agents():
+    """Starts official Node microgears (netpie_peers.MicrogearAgent) and closes them after the test."""
+    import netpie_peers
+
+    made = []
+
+    def make(*args, **kw):
+        a = netpie_peers.MicrogearAgent(*args, **kw)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.close()

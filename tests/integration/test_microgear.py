@@ -14,20 +14,6 @@ from peers import MosquittoSub, mosquitto_pub
 pytestmark = pytest.mark.netpie_only
 
 
-@pytest.fixture
-def agents():
-    made = []
-
-    def make(*args, **kw):
-        a = n.MicrogearAgent(*args, **kw)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.close()
-
-
 def test_two_microgears_set_aliases_chat_and_share_app_topics(broker_factory, agents, tmp_path):
     addr = "127.0.10.1"
     gw = n.start_gateway(broker_factory, addr)

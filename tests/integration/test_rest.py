@@ -14,20 +14,6 @@ pytestmark = pytest.mark.netpie_only
 AUTH = f"{n.KEY}:{n.SECRET}"
 
 
-@pytest.fixture
-def agents():
-    made = []
-
-    def make(*args, **kw):
-        a = n.MicrogearAgent(*args, **kw)
-        made.append(a)
-        return a
-
-    yield make
-    for a in made:
-        a.close()
-
-
 def test_rest_publish_reaches_a_microgear(broker_factory, agents, tmp_path):
     addr = "127.0.11.1"
     gw = n.start_gateway(broker_factory, addr)
