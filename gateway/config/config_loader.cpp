@@ -276,6 +276,15 @@ std::optional<Address> parse_address(const std::string& text) {
   return std::nullopt;
 }
 
+// AppIDs and keys travel in MQTT topics, user names ("<key>%<time>"), URL paths and "KEY:SECRET".
+bool is_netpie_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNetpieName) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
 class Loader {
  public:
   explicit Loader(std::string name) : name_(std::move(name)) {}
@@ -404,6 +413,28 @@ class Loader {
   void netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out);
   void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out);
+
+  // A NETPIE name (appid, key): 1 to kMaxNetpieName of [A-Za-z0-9_.-], unique among `seen` (name, line).
+  std::optional<std::string> netpie_unique_name(const YAML::Node& v, const std::string& path,
+                                                std::vector<std::pair<std::string, int>>& seen,
+                                                const char* what, const char* note) {
+    if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
+      error(v.Mark(), path,
+            "expected 1 to " + std::to_string(kMaxNetpieName) + " letters, digits, '_', '-' or '.', got " +
+                describe(v));
+      return std::nullopt;
+    }
+    const std::string& name = v.Scalar();
+    auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
+    if (first != seen.end()) {
+      error(v.Mark(), path,
+            std::string("duplicate ") + what + " " + quote(name) + " (first at line " +
+                std::to_string(first->second) + ")" + note);
+      return std::nullopt;
+    }
+    seen.emplace_back(name, line_of(v.Mark()));
+    return name;
+  }
 
   std::optional<bool> boolean(const YAML::Node& v, const std::string& path) {
     if (v.IsScalar()) {
@@ -753,14 +784,6 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
 }
 
 namespace {
-// AppIDs and keys travel in MQTT topics, user names ("<key>%<time>"), URL paths and "KEY:SECRET".
-bool is_netpie_name(std::string_view s) {
-  if (s.empty() || s.size() > kMaxNetpieName) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
-  });
-}
 // Every client splits the endpoint at ':' (PROTOCOL §5): a DNS name or an IPv4 address, no IPv6.
 bool is_endpoint_host(std::string_view s) {
   if (s.size() > 253) return false;
@@ -824,23 +847,8 @@ void Loader::netpie_keys(const YAML::Node& seq, const std::string& path, std::ve
     mapping(item, p, kNetpieKeyKeys, [&](std::string_view name, const YAML::Node& v, const std::string& kp) {
       if (name == "key") {
         has_key = true;
-        if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
-          error(v.Mark(), kp,
-                "expected 1 to " + std::to_string(kMaxNetpieName) +
-                    " letters, digits, '_', '-' or '.', got " + describe(v));
-          return;
-        }
-        const std::string& key = v.Scalar();
-        auto first =
-            std::find_if(seen_keys.begin(), seen_keys.end(), [&](const auto& s) { return s.first == key; });
-        if (first != seen_keys.end()) {
-          error(v.Mark(), kp,
-                "duplicate key " + quote(key) + " (first at line " + std::to_string(first->second) +
-                    "); a key belongs to one app");
-          return;
-        }
-        seen_keys.emplace_back(key, line_of(v.Mark()));
-        k.key = key;
+        if (auto key = netpie_unique_name(v, kp, seen_keys, "key", "; a key belongs to one app"))
+          k.key = *key;
       } else if (name == "secret") {
         has_secret = true;
         // Never echoed: a secret must not end up in a log.
@@ -891,22 +899,7 @@ void Loader::netpie_apps(const YAML::Node& seq, const std::string& path, std::ve
     mapping(item, p, kNetpieAppKeys, [&](std::string_view name, const YAML::Node& v, const std::string& kp) {
       if (name == "appid") {
         has_appid = true;
-        if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
-          error(v.Mark(), kp,
-                "expected 1 to " + std::to_string(kMaxNetpieName) +
-                    " letters, digits, '_', '-' or '.', got " + describe(v));
-          return;
-        }
-        const std::string& id = v.Scalar();
-        auto first =
-            std::find_if(seen_apps.begin(), seen_apps.end(), [&](const auto& s) { return s.first == id; });
-        if (first != seen_apps.end()) {
-          error(v.Mark(), kp,
-                "duplicate appid " + quote(id) + " (first at line " + std::to_string(first->second) + ")");
-          return;
-        }
-        seen_apps.emplace_back(id, line_of(v.Mark()));
-        app.appid = id;
+        if (auto id = netpie_unique_name(v, kp, seen_apps, "appid", "")) app.appid = *id;
       } else {
         netpie_keys(v, kp, app.keys, seen_keys);
       }
