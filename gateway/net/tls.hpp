@@ -1,0 +1,132 @@
+// TLS over memory buffers with mbedTLS 2.28: no sockets, so one engine serves the uplink's client
+// connections now and a TLS listener later. A context (CA chain, own certificate and key, the random
+// generator) is loaded once, is immutable afterwards and is shared by every session; a TlsSession is one
+// connection's record layer and handshake, fed with ciphertext and drained of plaintext and ciphertext by
+// its owner. Use both from one thread (the loop): the context's random generator is shared, not locked.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway/base/result.hpp"
+
+namespace gw::net {
+
+// The client side of a TLS connection, as the uplink's config holds it.
+struct TlsClientOptions {
+  bool enabled = false;
+  std::string ca_file;      // PEM; "" = the system bundle (kSystemCaBundle)
+  std::string server_name;  // SNI and the name checked; "" = the host connected to
+  bool verify = true;       // false: any certificate is accepted (tests, private networks)
+  std::string cert_file;    // client certificate (PEM), optional; needs key_file
+  std::string key_file;
+};
+
+// The server side: a certificate and its key, and optionally the CA that client certificates must
+// chain to (set: a client without a valid certificate fails the handshake).
+struct TlsServerOptions {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+};
+
+inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+struct TlsState;  // the mbedTLS configuration, certificates, key and random generator (tls.cpp)
+
+// A loaded configuration, shared by sessions through a shared_ptr and never changed after load().
+template <typename Options>
+class TlsContext {
+ public:
+  // Reads and checks the files once. Errors name the option and the file, e.g.
+  // "tls.ca_file /x/ca.pem: cannot read: No such file or directory".
+  static Result<std::shared_ptr<const TlsContext>, std::string> load(const Options& options);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+  const Options& options() const { return options_; }
+  const TlsState& state() const { return *state_; }
+
+ private:
+  explicit TlsContext(Options options);
+  Options options_;
+  std::unique_ptr<TlsState> state_;
+};
+using TlsClientContext = TlsContext<TlsClientOptions>;
+using TlsServerContext = TlsContext<TlsServerOptions>;
+extern template class TlsContext<TlsClientOptions>;
+extern template class TlsContext<TlsServerOptions>;
+
+// One TLS connection over memory. The owner moves bytes: ciphertext read from the socket goes to
+// feed(), plaintext comes out of take_plain(); plaintext to send goes to write(), ciphertext for the
+// socket comes out of take_cipher() (call it after every feed(), write() and close(): a handshake
+// step, an alert or close_notify may be waiting). Nothing throws; a failure is a state plus error().
+//
+//   state        | event                                  | next
+//   Handshaking  | handshake messages complete            | Open (writes made meanwhile are sent)
+//   Handshaking  | verify failure, alert, bad record      | Failed (error() says why)
+//   Open         | close_notify from the peer             | Closed (peer_closed())
+//   Open         | close()                                | Closed (close_notify in take_cipher())
+//   Open         | bad record, fatal alert, buffer bound  | Failed
+//   Closed/Failed| anything                               | unchanged; feed() and write() are ignored
+//
+// Bounds: plaintext not yet taken stops decryption at kMaxPlainBuffered (ciphertext then waits in the
+// input buffer; take_plain() resumes it); ciphertext fed but not yet decrypted is limited to
+// kMaxCipherBuffered, and plaintext written before the handshake ends or ciphertext not yet taken to
+// kMaxOutBuffered; passing either fails the session with "... buffer over N bytes". A socket owner that
+// takes plaintext and ciphertext after every call never comes near them.
+class TlsSession {
+ public:
+  enum class State { Handshaking, Open, Closed, Failed };
+
+  static constexpr std::size_t kMaxPlainBuffered = 1 << 20;
+  static constexpr std::size_t kMaxCipherBuffered = (1 << 20) + (32 << 10);
+  static constexpr std::size_t kMaxOutBuffered = 4 << 20;
+
+  // A client session; `host` is the name or address connected to, checked against the certificate
+  // unless the options name another server_name. The ClientHello is ready in take_cipher() at once.
+  TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host);
+  // A server session; it waits for the ClientHello.
+  explicit TlsSession(std::shared_ptr<const TlsServerContext> context);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  void feed(std::string_view cipher);
+  std::string take_plain();
+  // Encrypts at once when Open; before that, keeps the plaintext until the handshake is done.
+  void write(std::string_view plain);
+  std::string take_cipher();
+  bool has_cipher() const { return !cipher_out_.empty(); }
+  // Sends close_notify (RFC 5246 §7.2.1) and stops; pending plaintext is written first.
+  void close();
+
+  State state() const { return state_; }
+  bool handshake_done() const { return state_ == State::Open || (state_ == State::Closed && was_open_); }
+  bool peer_closed() const { return peer_closed_; }
+  const std::string& error() const { return error_; }
+  // The protocol and cipher suite agreed, e.g. "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256".
+  std::string describe() const;
+
+  struct Engine;  // the mbedTLS context and its I/O hooks (tls.cpp)
+
+ private:
+  void step();  // drives the handshake, then decryption, as far as the input allows
+  void fail(std::string why);
+  void encrypt(std::string_view plain);
+
+  std::unique_ptr<Engine> engine_;
+  State state_ = State::Handshaking;
+  bool was_open_ = false;
+  bool peer_closed_ = false;
+  std::string error_;
+  std::string cipher_in_;  // fed, not yet consumed by mbedTLS; consumed from cipher_in_pos_
+  std::size_t cipher_in_pos_ = 0;
+  std::string plain_out_;
+  std::string plain_pending_;  // written before the handshake finished
+  std::string cipher_out_;
+};
+
+}  // namespace gw::net
