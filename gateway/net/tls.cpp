@@ -224,23 +224,24 @@ Result<bool, std::string> configure(TlsState& s, const TlsServerOptions& options
 
 }  // namespace
 
-template <typename Options>
-TlsContext<Options>::TlsContext(Options options)
-    : options_(std::move(options)), state_(std::make_unique<TlsState>()) {}
+TlsContextBase::TlsContextBase() : state_(std::make_unique<TlsState>()) {}
+TlsContextBase::~TlsContextBase() = default;
 
-template <typename Options>
-TlsContext<Options>::~TlsContext() = default;
-
-template <typename Options>
-Result<std::shared_ptr<const TlsContext<Options>>, std::string> TlsContext<Options>::load(
-    const Options& options) {
-  std::shared_ptr<TlsContext> ctx(new TlsContext(options));
+Result<std::shared_ptr<const TlsClientContext>, std::string> TlsClientContext::load(
+    const TlsClientOptions& options) {
+  std::shared_ptr<TlsClientContext> ctx(new TlsClientContext);
+  ctx->options_ = options;
   if (auto r = configure(*ctx->state_, options); !r) return unexpected(r.error());
-  return std::shared_ptr<const TlsContext>(std::move(ctx));
+  return std::shared_ptr<const TlsClientContext>(std::move(ctx));
 }
 
-template class TlsContext<TlsClientOptions>;
-template class TlsContext<TlsServerOptions>;
+Result<std::shared_ptr<const TlsServerContext>, std::string> TlsServerContext::load(
+    const TlsServerOptions& options) {
+  std::shared_ptr<TlsServerContext> ctx(new TlsServerContext);
+  ctx->options_ = options;
+  if (auto r = configure(*ctx->state_, options); !r) return unexpected(r.error());
+  return std::shared_ptr<const TlsServerContext>(std::move(ctx));
+}
 
 // ---- sessions ----
 
@@ -353,10 +354,11 @@ std::string describe_setup_error(int rc) {
 }
 }  // namespace
 
-TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host) {
+TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host,
+                       std::string_view server_name) {
   const TlsState& st = context->state();
-  const std::string name =
-      context->options().server_name.empty() ? std::string(host) : context->options().server_name;
+  const std::string& configured = context->options().server_name;
+  const std::string name(!server_name.empty() ? server_name : !configured.empty() ? configured : host);
   engine_ = std::make_unique<Engine>(this, context, &st, true, name);
   int rc = mbedtls_ssl_setup(&engine_->ssl, &st.conf);
   if (rc == 0) rc = mbedtls_ssl_set_hostname(&engine_->ssl, name.c_str());

@@ -37,27 +37,39 @@ inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.c
 struct TlsState;  // the mbedTLS configuration, certificates, key and random generator (tls.cpp)
 
 // A loaded configuration, shared by sessions through a shared_ptr and never changed after load().
-template <typename Options>
-class TlsContext {
+class TlsContextBase {
  public:
-  // Reads and checks the files once. Errors name the option and the file, e.g.
-  // "tls.ca_file /x/ca.pem: cannot read: No such file or directory".
-  static Result<std::shared_ptr<const TlsContext>, std::string> load(const Options& options);
-  ~TlsContext();
-  TlsContext(const TlsContext&) = delete;
-  TlsContext& operator=(const TlsContext&) = delete;
-  const Options& options() const { return options_; }
   const TlsState& state() const { return *state_; }
 
- private:
-  explicit TlsContext(Options options);
-  Options options_;
+ protected:
+  TlsContextBase();
+  ~TlsContextBase();
+  TlsContextBase(const TlsContextBase&) = delete;
+  TlsContextBase& operator=(const TlsContextBase&) = delete;
   std::unique_ptr<TlsState> state_;
 };
-using TlsClientContext = TlsContext<TlsClientOptions>;
-using TlsServerContext = TlsContext<TlsServerOptions>;
-extern template class TlsContext<TlsClientOptions>;
-extern template class TlsContext<TlsServerOptions>;
+
+// load() reads and checks the files once. Errors name the option and the file, e.g.
+// "tls.ca_file /x/ca.pem: cannot read: No such file or directory".
+class TlsClientContext : public TlsContextBase {
+ public:
+  static Result<std::shared_ptr<const TlsClientContext>, std::string> load(const TlsClientOptions& options);
+  const TlsClientOptions& options() const { return options_; }
+
+ private:
+  TlsClientContext() = default;
+  TlsClientOptions options_;
+};
+
+class TlsServerContext : public TlsContextBase {
+ public:
+  static Result<std::shared_ptr<const TlsServerContext>, std::string> load(const TlsServerOptions& options);
+  const TlsServerOptions& options() const { return options_; }
+
+ private:
+  TlsServerContext() = default;
+  TlsServerOptions options_;
+};
 
 // One TLS connection over memory. The owner moves bytes: ciphertext read from the socket goes to
 // feed(), plaintext comes out of take_plain(); plaintext to send goes to write(), ciphertext for the
@@ -85,9 +97,11 @@ class TlsSession {
   static constexpr std::size_t kMaxCipherBuffered = (1 << 20) + (32 << 10);
   static constexpr std::size_t kMaxOutBuffered = 4 << 20;
 
-  // A client session; `host` is the name or address connected to, checked against the certificate
-  // unless the options name another server_name. The ClientHello is ready in take_cipher() at once.
-  TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host);
+  // A client session to `host` (the name or address connected to). The name checked against the
+  // certificate and sent as SNI is `server_name` if given, else the options' server_name, else `host`.
+  // The ClientHello is ready in take_cipher() at once.
+  TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host,
+             std::string_view server_name = {});
   // A server session; it waits for the ClientHello.
   explicit TlsSession(std::shared_ptr<const TlsServerContext> context);
   ~TlsSession();

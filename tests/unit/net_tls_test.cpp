@@ -141,6 +141,11 @@ TEST(TlsSession, ServerNameOptionReplacesTheHost) {
   EXPECT_EQ(
       q.client.error(),
       "certificate verify failed for other.example: certificate name mismatch (expected other.example)");
+  // The session's own server_name wins over the options'.
+  TlsSession client(client_context(o), "127.0.0.1", "localhost");
+  TlsSession server(presenting("server"));
+  pump(client, server);
+  EXPECT_TRUE(client.handshake_done()) << client.error();
 }
 
 TEST(TlsSession, ExpiredCertificate) {
