@@ -3,6 +3,7 @@
 add_executable(netpie-bench
   ${CMAKE_CURRENT_LIST_DIR}/broker_process.cpp
   ${CMAKE_CURRENT_LIST_DIR}/client.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/drain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/load_run.cpp
   ${CMAKE_CURRENT_LIST_DIR}/main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/proc_stats.cpp

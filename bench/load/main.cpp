@@ -29,6 +29,10 @@ int run_one(const std::string& file, const std::vector<std::string>& overrides, 
       return 1;
     }
   }
+  if (s.kind == gw::bench::Scenario::Kind::Drain) {
+    std::fprintf(stderr, "netpie-bench: a drain scenario starts its own brokers: use `suite`\n");
+    return 1;
+  }
   auto r = gw::bench::run_scenario(s, t);
   if (s.kind == gw::bench::Scenario::Kind::Idle) {
     std::printf("%s: %u connections in %.2f s, broker RSS %.0f B per connection, peak %llu kB\n",

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <exception>
 
 namespace gw::bench {
@@ -17,8 +18,11 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
     } else if (key == "description") {
       s.description = v;
     } else if (key == "kind") {
-      if (v != "flow" && v != "idle") return unexpected(std::string("kind: flow or idle"));
-      s.kind = v == "idle" ? Scenario::Kind::Idle : Scenario::Kind::Flow;
+      if (v != "flow" && v != "idle" && v != "drain")
+        return unexpected(std::string("kind: flow, idle or drain"));
+      s.kind = v == "idle"    ? Scenario::Kind::Idle
+               : v == "drain" ? Scenario::Kind::Drain
+                              : Scenario::Kind::Flow;
     } else if (key == "publishers") {
       s.publishers = static_cast<std::uint32_t>(std::stoul(v));
     } else if (key == "subscribers") {
@@ -70,6 +74,17 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
       auto n = std::stoul(v);
       if (n < 1 || n > 65535) return unexpected(std::string("max_inflight: 1 to 65535"));
       s.max_inflight = static_cast<std::uint16_t>(n);
+    } else if (key == "messages") {
+      s.messages = std::stoull(v);
+      if (s.messages == 0) return unexpected(std::string("messages: at least 1"));
+    } else if (key == "uplink_inflight") {
+      for (std::size_t at = 0; at <= v.size();) {
+        auto comma = std::min(v.find(',', at), v.size());
+        auto n = std::stoul(v.substr(at, comma - at));
+        if (n < 1 || n > 65535) return unexpected(std::string("uplink_inflight: values 1 to 65535"));
+        at = comma + 1;
+      }
+      s.uplink_inflight = v;
     } else if (key == "mosquitto_nodelay") {
       s.mosquitto_nodelay = v == "true" || v == "1" || v == "yes";
     } else {

@@ -13,7 +13,7 @@
 namespace gw::bench {
 
 struct Scenario {
-  enum class Kind { Flow, Idle };
+  enum class Kind { Flow, Idle, Drain };
   std::string name;
   std::string description;
   Kind kind = Kind::Flow;
@@ -46,6 +46,11 @@ struct Scenario {
   std::string edge_config;
   // Whether the suite also runs Mosquitto with set_tcp_nodelay true for this scenario.
   bool mosquitto_nodelay = true;
+  // Drain (bench/load/drain.hpp): `messages` are queued in netpie-edge's outbox while its upstream Mosquitto
+  // is down (by `publishers` at QoS 1, `window` outstanding in all), then the upstream starts and the
+  // uplink drains them; once for each uplink max_inflight in the comma-separated `uplink_inflight`.
+  std::uint64_t messages = 1000000;
+  std::string uplink_inflight = "64";
 };
 
 Result<Scenario, std::string> load_scenario(const std::string& path);

@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "bench/load/broker_process.hpp"
+#include "bench/load/drain.hpp"
 #include "bench/load/load_run.hpp"
 #include "bench/load/scenario.hpp"
 
@@ -226,6 +227,10 @@ int run_suite(const SuiteOptions& opt) {
       opt.runs);
   std::vector<std::string> summary;
   for (const auto& s : scenarios) {
+    if (s.kind == Scenario::Kind::Drain) {  // starts and restarts its brokers itself; its own table
+      if (!run_drain_scenario(s, opt)) all_ok = false;
+      continue;
+    }
     std::vector<BrokerSpec> brokers{{"netpie-edge", BrokerSpec::Kind::Edge, opt.edge, false}};
     if (!opt.mosquitto.empty()) {
       brokers.push_back({"mosquitto", BrokerSpec::Kind::Mosquitto, opt.mosquitto, false});
