@@ -1,5 +1,6 @@
 // Implementation of the outbox table. Statements are prepared once in prepare(); the queries that walk
-// the queue use the partial index outbox_ready(lane, id) WHERE state = 0.
+// the queue use the partial index outbox_ready(dest, lane, id) WHERE state = 0, one destination at a
+// time (drop_oldest visits each destination that has rows, known from the in-memory backlog).
 #include "storage/outbox_table.hpp"
 
 #include <algorithm>
@@ -7,7 +8,8 @@
 namespace gw::storage {
 namespace {
 constexpr const char* kColumns =
-    "id, origin, origin_seq, lane, topic, payload, properties, qos, retain, enqueued_unix, attempts, size";
+    "id, origin, origin_seq, lane, topic, payload, properties, qos, retain, enqueued_unix, attempts, size, "
+    "dest";
 }
 
 Status OutboxTable::prepare(Db& db) {
@@ -18,18 +20,24 @@ Status OutboxTable::prepare(Db& db) {
       {
           {&insert_,
            "INSERT INTO outbox(id, origin, origin_seq, lane, topic, payload, properties, qos, retain, "
-           "enqueued_unix, size, state, attempts) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, "
-           "0)"},
-          {&select_ready_, sel + " ORDER BY lane, id LIMIT ?1"},
-          {&select_ready_lane_, sel + " AND lane = ?2 ORDER BY id LIMIT ?1"},
+           "enqueued_unix, size, dest, state, attempts) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+           "?12, 0, 0)"},
+          {&select_ready_, sel + " AND dest = ?3 ORDER BY lane, id LIMIT ?1"},
+          {&select_ready_lane_, sel + " AND dest = ?3 AND lane = ?2 ORDER BY id LIMIT ?1"},
           {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
-          {&delete_acked_, "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size"},
+          {&delete_acked_,
+           "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size, dest"},
           {&requeue_range_, "UPDATE outbox SET state = 0 WHERE id BETWEEN ?1 AND ?2 AND state = 1"},
           {&requeue_all_, "UPDATE outbox SET state = 0 WHERE state = 1"},
-          {&max_lane_, "SELECT MAX(lane) FROM outbox WHERE state = 0"},
-          {&oldest_in_lane_, "SELECT id, size FROM outbox WHERE state = 0 AND lane = ?1 ORDER BY id LIMIT 1"},
+          {&requeue_dest_, "UPDATE outbox SET state = 0 WHERE state = 1 AND dest = ?1"},
+          {&claim_, "UPDATE outbox SET dest = ?2 WHERE dest = ?1 RETURNING size"},
+          // Both walk one destination's part of outbox_ready (the descending scan finds its last lane).
+          {&max_lane_, "SELECT lane FROM outbox WHERE state = 0 AND dest = ?1 ORDER BY lane DESC LIMIT 1"},
+          {&oldest_in_lane_,
+           "SELECT id, size FROM outbox WHERE state = 0 AND dest = ?1 AND lane = ?2 ORDER BY id LIMIT 1"},
           {&delete_one_, "DELETE FROM outbox WHERE id = ?1"},
-          {&scan_, "SELECT id, size, enqueued_unix, state FROM outbox WHERE id > ?1 ORDER BY id LIMIT 256"},
+          {&scan_,
+           "SELECT id, size, enqueued_unix, state, dest FROM outbox WHERE id > ?1 ORDER BY id LIMIT 256"},
           {&origin_upsert_,
            "INSERT INTO outbox_origin(origin, last_seq) VALUES(?1, ?2) "
            "ON CONFLICT(origin) DO UPDATE SET last_seq = excluded.last_seq"},
@@ -48,15 +56,20 @@ Status OutboxTable::load(std::uint64_t* requeued) {
   origin_seq_.clear();
   unpersisted_.clear();
   Stmt s;
-  // One scan for the counters and the highest sequence left per origin.
-  rc = s.prepare(db.handle(),
-                 "SELECT origin, MAX(origin_seq), COUNT(*), COALESCE(SUM(size), 0), MAX(id) FROM outbox "
-                 "GROUP BY origin");
+  // One scan for the counters, the backlog per destination and the highest sequence left per origin.
+  rc =
+      s.prepare(db.handle(),
+                "SELECT origin, dest, MAX(origin_seq), COUNT(*), COALESCE(SUM(size), 0), MAX(id) FROM outbox "
+                "GROUP BY origin, dest");
   while (rc == SQLITE_OK && (rc = s.step()) == SQLITE_ROW) {
-    origin_seq_[s.col_str(0)] = s.col_u64(1);
-    c_.rows += s.col_u64(2);
-    c_.bytes += s.col_u64(3);
-    c_.last_id = std::max(c_.last_id, s.col_u64(4));
+    std::uint64_t& seq = origin_seq_[s.col_str(0)];
+    seq = std::max(seq, s.col_u64(2));
+    OutboxBacklog& b = c_.dests[s.col_str(1)];
+    b.rows += s.col_u64(3);
+    b.bytes += s.col_u64(4);
+    c_.rows += s.col_u64(3);
+    c_.bytes += s.col_u64(4);
+    c_.last_id = std::max(c_.last_id, s.col_u64(5));
     rc = SQLITE_OK;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
@@ -152,31 +165,70 @@ std::uint64_t OutboxTable::next_origin_seq(const std::string& origin) {
   return ++it->second;
 }
 
+void OutboxTable::count_in(std::string_view dest, std::uint64_t size) {
+  auto it = c_.dests.find(dest);
+  if (it == c_.dests.end()) it = c_.dests.emplace(std::string(dest), OutboxBacklog{}).first;
+  it->second.rows += 1;
+  it->second.bytes += size;
+  c_.rows += 1;
+  c_.bytes += size;
+}
+
+void OutboxTable::count_out(std::string_view dest, std::uint64_t size) {
+  c_.rows -= 1;
+  c_.bytes -= size;
+  auto it = c_.dests.find(dest);
+  if (it == c_.dests.end()) return;  // cannot happen: every row was counted in at load or enqueue
+  it->second.rows -= 1;
+  it->second.bytes -= size;
+  if (it->second.rows == 0) c_.dests.erase(it);
+}
+
+OutboxBacklog OutboxTable::backlog(std::string_view dest) const {
+  auto it = c_.dests.find(dest);
+  return it == c_.dests.end() ? OutboxBacklog{} : it->second;
+}
+
 Result<bool, Status> OutboxTable::drop_oldest(DropReason reason) {
+  // The bound is global: the victim is the oldest queued row (lowest id) of the lowest-priority lane
+  // (highest lane number) over every destination. Each destination with rows is asked for its last
+  // lane, then the destinations on that lane for their oldest row: two index seeks per destination.
   std::int64_t lane = -1;
-  {
+  std::vector<const std::string*> on_lane;
+  for (const auto& [dest, backlog] : c_.dests) {
     StmtScope scope(max_lane_);
+    max_lane_.bind_text(1, dest);
     int rc = max_lane_.step();
+    if (rc == SQLITE_DONE) continue;  // everything of this destination is in flight
     if (rc != SQLITE_ROW) return unexpected(status_from_sqlite(rc));
-    if (max_lane_.col_null(0)) return false;
-    lane = max_lane_.col_int(0);
+    const std::int64_t l = max_lane_.col_int(0);
+    if (l > lane) {
+      lane = l;
+      on_lane.clear();
+    }
+    if (l == lane) on_lane.push_back(&dest);
   }
   std::uint64_t id = 0;
   std::uint64_t size = 0;
-  {
+  const std::string* victim_dest = nullptr;
+  for (const std::string* dest : on_lane) {
     StmtScope scope(oldest_in_lane_);
-    oldest_in_lane_.bind(1, lane);
+    oldest_in_lane_.bind_text(1, *dest);
+    oldest_in_lane_.bind(2, lane);
     int rc = oldest_in_lane_.step();
-    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_DONE) continue;
     if (rc != SQLITE_ROW) return unexpected(status_from_sqlite(rc));
-    id = oldest_in_lane_.col_u64(0);
-    size = oldest_in_lane_.col_u64(1);
+    if (victim_dest == nullptr || oldest_in_lane_.col_u64(0) < id) {
+      id = oldest_in_lane_.col_u64(0);
+      size = oldest_in_lane_.col_u64(1);
+      victim_dest = dest;
+    }
   }
+  if (victim_dest == nullptr) return false;
   delete_one_.bind_u64(1, id);
   int rc = delete_one_.run();
   if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
-  c_.rows -= 1;
-  c_.bytes -= size;
+  count_out(*victim_dest, size);  // may erase the entry *victim_dest points into: last use
   c_.drops[static_cast<std::size_t>(reason)] += 1;
   deleted_in_tx_ = true;
   return true;
@@ -219,12 +271,12 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
     insert_.bind(9, clock_.unix_seconds());
     insert_.bind_u64(10, size);
     insert_.bind_u64(11, c_.last_id + 1);
+    insert_.bind_text(12, m.dest);
     int rc = insert_.step();
     if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
   }
   out.id = c_.last_id + 1;
-  c_.rows += 1;
-  c_.bytes += size;
+  count_in(m.dest, size);
   c_.enqueued += 1;
   c_.last_id = out.id;
   return out;
@@ -237,6 +289,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     StmtScope scope(s);
     s.bind(1, o.max_rows);
     if (o.lane) s.bind(2, *o.lane);
+    s.bind_text(3, o.dest);
     std::uint64_t bytes = 0;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
@@ -255,6 +308,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       r.msg.retain = s.col_int(8) != 0;
       r.enqueued_unix = s.col_int(9);
       r.attempts = static_cast<std::uint32_t>(s.col_int(10));
+      r.msg.dest = s.col_str(12);
       ids.push_back(r.id);
       out.push_back(std::move(r));
     }
@@ -288,8 +342,7 @@ Status OutboxTable::ack(const std::vector<IdRange>& ranges, std::uint64_t* delet
     delete_acked_.bind_u64(2, r.last);
     int rc;
     while ((rc = delete_acked_.step()) == SQLITE_ROW) {
-      c_.bytes -= delete_acked_.col_u64(0);
-      c_.rows -= 1;
+      count_out(delete_acked_.col_view(1), delete_acked_.col_u64(0));
       c_.acked += 1;
       n += 1;
       deleted_in_tx_ = true;
@@ -318,6 +371,39 @@ Status OutboxTable::requeue(const std::vector<IdRange>& ranges, std::uint64_t* r
   return Status::Ok;
 }
 
+Status OutboxTable::requeue_dest(const std::string& dest, std::uint64_t* requeued) {
+  requeue_dest_.bind_text(1, dest);
+  int rc = requeue_dest_.run();
+  if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  if (requeued) *requeued = static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+  return Status::Ok;
+}
+
+Result<OutboxBacklog, Status> OutboxTable::claim(const std::string& from, const std::string& to) {
+  OutboxBacklog moved;
+  // Nothing to move (the usual case at every start after the first): no table scan.
+  if (from == to || !c_.dests.count(from)) return moved;
+  {
+    StmtScope scope(claim_);
+    claim_.bind_text(1, from);
+    claim_.bind_text(2, to);
+    int rc;
+    while ((rc = claim_.step()) == SQLITE_ROW) {
+      moved.rows += 1;
+      moved.bytes += claim_.col_u64(0);
+    }
+    if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
+  }
+  // Every row of `from` moved; the totals do not change.
+  c_.dests.erase(from);
+  if (moved.rows > 0) {
+    OutboxBacklog& dst = c_.dests[to];
+    dst.rows += moved.rows;
+    dst.bytes += moved.bytes;
+  }
+  return moved;
+}
+
 Status OutboxTable::prune_expired(std::uint64_t* removed) {
   std::uint64_t n = 0;
   if (removed) *removed = 0;
@@ -326,7 +412,12 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
   std::uint64_t after = 0;
   bool done = false;
   while (!done) {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> victims;  // id, size
+    struct Victim {
+      std::uint64_t id;
+      std::uint64_t size;
+      std::string dest;
+    };
+    std::vector<Victim> victims;
     std::size_t seen = 0;
     {
       StmtScope scope(scan_);
@@ -339,17 +430,16 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
           done = true;
           break;
         }
-        if (scan_.col_int(3) == 0) victims.emplace_back(after, scan_.col_u64(1));
+        if (scan_.col_int(3) == 0) victims.push_back(Victim{after, scan_.col_u64(1), scan_.col_str(4)});
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
     }
     if (seen == 0) done = true;
-    for (const auto& [id, size] : victims) {
-      delete_one_.bind_u64(1, id);
+    for (const Victim& v : victims) {
+      delete_one_.bind_u64(1, v.id);
       int rc = delete_one_.run();
       if (rc != SQLITE_DONE) return status_from_sqlite(rc);
-      c_.rows -= 1;
-      c_.bytes -= size;
+      count_out(v.dest, v.size);
       c_.drops[static_cast<std::size_t>(DropReason::Expired)] += 1;
       n += 1;
       deleted_in_tx_ = true;

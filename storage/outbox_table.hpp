@@ -1,11 +1,17 @@
 // The outbox table: messages bound for the cloud, kept until the cloud acknowledges them. Runs on the
 // storage thread inside the store's batch transaction; it never commits. It owns the outbox's
-// in-memory counters (rows, bytes, per-origin sequence numbers, drops) and rolls them back with the
-// transaction. Order is by id (assigned at insert, ascending), never by time.
+// in-memory counters (rows, bytes, per-destination backlog, per-origin sequence numbers, drops) and
+// rolls them back with the transaction. Order is by id (assigned at insert, ascending), never by time.
 //
 // Columns: id (never reused), origin, origin_seq (1, 2, ... per origin), lane (0 = highest priority),
-// topic, payload, properties, qos, retain, enqueued_unix (wall clock, for the age bound only), size
-// (bytes counted against max_bytes), state (0 queued, 1 in flight), attempts (times marked in flight).
+// dest (the uplink the row is for; '' = none named), topic, payload, properties, qos, retain,
+// enqueued_unix (wall clock, for the age bound only), size (bytes counted against max_bytes), state
+// (0 queued, 1 in flight), attempts (times marked in flight).
+//
+// Destinations share the bounds: max_rows, max_bytes, max_age_s and the full policy apply to the whole
+// table, and drop_oldest picks the oldest queued row of the lowest-priority lane whatever its
+// destination, so one uplink that stays away long cannot fill the disk on behalf of the others, but can
+// push their rows out (see storage/README.md, "The outbox").
 //
 // Flash wear: a durable enqueue touches only the outbox b-tree and its index. The high-water marks that
 // keep ids and per-origin sequences from being reused (outbox_meta.last_id, outbox_origin.last_seq) are
@@ -13,8 +19,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -29,9 +38,15 @@
 namespace gw::storage {
 
 class OutboxTable {
+ public:
+  // Backlog per destination; a destination without rows has no entry.
+  using Backlogs = std::map<std::string, OutboxBacklog, std::less<>>;
+
+ private:
   struct Counters {
-    std::uint64_t rows = 0;
+    std::uint64_t rows = 0;  // the totals: the sums over `dests`
     std::uint64_t bytes = 0;
+    Backlogs dests;
     std::uint64_t enqueued = 0;
     std::uint64_t acked = 0;
     std::uint64_t last_id = 0;
@@ -62,19 +77,26 @@ class OutboxTable {
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
-  // Queued rows in (lane, id) order; marks them in flight when the options say so.
+  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
   Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
   // Deletes the in-flight rows in the ranges (the cloud acknowledged them).
   Status ack(const std::vector<IdRange>& ranges, std::uint64_t* deleted = nullptr);
-  // In-flight rows in the ranges go back to the queue; an empty list means every in-flight row.
+  // In-flight rows in the ranges go back to the queue; an empty list means every in-flight row of every
+  // destination (the single-uplink form; requeue_dest is the per-uplink one).
   Status requeue(const std::vector<IdRange>& ranges, std::uint64_t* requeued = nullptr);
+  // Every in-flight row of one destination goes back to the queue.
+  Status requeue_dest(const std::string& dest, std::uint64_t* requeued = nullptr);
+  // Every row of `from` (queued or in flight) now belongs to `to`; returns what moved.
+  Result<OutboxBacklog, Status> claim(const std::string& from, const std::string& to);
   // Removes queued rows older than max_age_s, walking in id order and stopping at the first row young
   // enough (so a wall clock stepped backwards can only keep rows longer, never drop them early).
   Status prune_expired(std::uint64_t* removed = nullptr);
 
   std::uint64_t rows() const { return c_.rows; }
   std::uint64_t bytes() const { return c_.bytes; }
+  OutboxBacklog backlog(std::string_view dest) const;
+  const Backlogs& backlogs() const { return c_.dests; }
   std::uint64_t enqueued_total() const { return c_.enqueued; }
   std::uint64_t acked_total() const { return c_.acked; }
   const DropCounters& drops() const { return c_.drops; }
@@ -88,6 +110,9 @@ class OutboxTable {
  private:
   // NotFound-like result: false when nothing queued could be dropped.
   Result<bool, Status> drop_oldest(DropReason reason);
+  // Count one row of `size` bytes in or out, in the totals and in its destination's backlog.
+  void count_in(std::string_view dest, std::uint64_t size);
+  void count_out(std::string_view dest, std::uint64_t size);
   std::uint64_t next_origin_seq(const std::string& origin);
 
   OutboxLimits limits_;
@@ -106,7 +131,7 @@ class OutboxTable {
   bool persisted_in_tx_ = false;
 
   Stmt insert_, select_ready_, select_ready_lane_, mark_, delete_acked_, requeue_range_, requeue_all_;
-  Stmt max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
+  Stmt requeue_dest_, claim_, max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
 };
 
 }  // namespace gw::storage

@@ -1,4 +1,5 @@
-// Names of the policy enums (as they appear in the YAML config) and the id-range helper.
+// Names of the policy enums (as they appear in the YAML config), the destination name rule and the
+// id-range helper.
 #include "storage/records.hpp"
 
 #include <algorithm>
@@ -27,6 +28,14 @@ std::string_view to_string(DropReason r) {
       return "expired";
   }
   return "?";
+}
+
+bool valid_dest(std::string_view dest) {
+  if (dest.size() > kMaxDestLength) return false;
+  return std::all_of(dest.begin(), dest.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
 }
 
 std::vector<IdRange> to_ranges(std::vector<std::uint64_t> ids) {

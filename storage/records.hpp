@@ -41,6 +41,14 @@ struct OutboxLimits {
   FullPolicy policy = FullPolicy::RejectNew;
 };
 
+// Destinations: every outbox row belongs to one uplink, named by `dest`. A name is 1-64 characters of
+// A-Z a-z 0-9 _ - . ; the empty name is the destination of rows written before destinations existed
+// (schema 2) and of callers that do not set one. The bounds and the full policy are global across
+// destinations (the disk is shared); reads, requeue_all and the backlog counters are per destination.
+inline constexpr std::size_t kMaxDestLength = 64;
+// True for '' and for a valid uplink name; the store refuses anything else at submission.
+bool valid_dest(std::string_view dest);
+
 // A message handed to outbox_enqueue.
 struct OutboxMessage {
   std::string origin;     // who published it (client id, "coap:<addr>", ...); order is kept per origin
@@ -50,6 +58,7 @@ struct OutboxMessage {
   std::string properties;  // MQTT v5 properties as encoded on the wire; opaque
   std::uint8_t qos = 1;
   bool retain = false;
+  std::string dest;  // the uplink this row is for ('' = none named; see valid_dest)
 };
 
 // A row of the outbox as read back.
@@ -77,10 +86,25 @@ struct IdRange {
 std::vector<IdRange> to_ranges(std::vector<std::uint64_t> ids);
 
 struct OutboxReadOptions {
+  std::string dest;  // only this destination's rows ('' = the rows no uplink name was given for)
   std::uint32_t max_rows = 256;
   std::uint64_t max_bytes = 1024ull * 1024;  // the first row is returned even if it alone is larger
   std::optional<std::uint8_t> lane;          // only this lane; otherwise lanes in priority order
   bool mark_inflight = true;                 // mark the returned rows in flight in the same transaction
+};
+
+// Rows and bytes (as counted against max_bytes) still in the outbox for one destination: queued or in
+// flight, everything not yet acknowledged, dropped or expired.
+struct OutboxBacklog {
+  std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;
+  friend bool operator==(const OutboxBacklog&, const OutboxBacklog&) = default;
+};
+
+// One destination with rows in the outbox (Store::outbox_dests).
+struct OutboxDest {
+  std::string dest;
+  OutboxBacklog backlog;
 };
 
 // ---- Persistent MQTT sessions -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // The migrations. Version 1 is the first released schema (outbox, sessions, retained, kv); version 2
-// adds outbox priority lanes and the local history. Column meanings are in the table files.
+// adds outbox priority lanes and the local history; version 3 gives every outbox row a destination
+// (the uplink it is for; rows already there get '') and makes the ready index per destination. Column
+// meanings are in the table files.
 #include "storage/schema.hpp"
 
 #include <cstdio>
@@ -78,6 +80,11 @@ CREATE TABLE history(
   properties BLOB NOT NULL
 );
 CREATE INDEX history_topic ON history(topic, seq);
+)sql"},
+    {3, "outbox destinations", R"sql(
+ALTER TABLE outbox ADD COLUMN dest TEXT NOT NULL DEFAULT '';
+DROP INDEX outbox_ready;
+CREATE INDEX outbox_ready ON outbox(dest, lane, id) WHERE state = 0;
 )sql"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

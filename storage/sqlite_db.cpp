@@ -29,11 +29,11 @@ int Stmt::run() {
   return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
-std::string Stmt::col_str(int i) const {
+std::string_view Stmt::col_view(int i) const {
   const void* p = sqlite3_column_blob(s_, i);
   int n = sqlite3_column_bytes(s_, i);
   if (p == nullptr || n <= 0) return {};
-  return std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
+  return std::string_view(static_cast<const char*>(p), static_cast<std::size_t>(n));
 }
 
 int prepare_all(sqlite3* db, std::initializer_list<std::pair<Stmt*, std::string_view>> list) {

@@ -45,7 +45,9 @@ class Stmt {
   std::int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
   std::uint64_t col_u64(int i) const { return static_cast<std::uint64_t>(sqlite3_column_int64(s_, i)); }
   bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-  std::string col_str(int i) const;  // TEXT or BLOB as bytes
+  std::string col_str(int i) const { return std::string(col_view(i)); }  // TEXT or BLOB as bytes
+  // The same bytes without a copy; valid until the next step or reset.
+  std::string_view col_view(int i) const;
 
   sqlite3_stmt* get() const { return s_; }
 

@@ -251,6 +251,7 @@ Status Store::barrier(Done done) {
 // ---- Outbox ------------------------------------------------------------------------------------------
 
 Status Store::outbox_enqueue(OutboxMessage msg, EnqueueDone done) {
+  if (!valid_dest(msg.dest)) return Status::Internal;
   bool durable = static_cast<bool>(done) || msg.qos > 0 || options_.qos0_durable;
   std::size_t bytes = OutboxTable::size_of(msg);
   return submit_result<OutboxEnqueued>(
@@ -278,6 +279,7 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
 }
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
+  if (!valid_dest(o.dest)) return Status::Internal;
   return submit_read<OutboxRecord>(
       0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
 }
@@ -304,6 +306,35 @@ Status Store::outbox_requeue(std::vector<IdRange> ranges, Done done) {
   return submit_result<bool>(
       durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
       as_done(std::move(done)));
+}
+
+Status Store::outbox_requeue_all(std::string dest, Done done) {
+  if (!valid_dest(dest)) return Status::Internal;
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  const std::size_t bytes = dest.size();
+  return submit_result<bool>(
+      durable, bytes, as_result([dest = std::move(dest)](Tables& t) { return t.outbox.requeue_dest(dest); }),
+      as_done(std::move(done)));
+}
+
+Status Store::outbox_claim(std::string from_dest, std::string to_dest, ClaimDone done) {
+  if (!valid_dest(from_dest) || !valid_dest(to_dest)) return Status::Internal;
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  const std::size_t bytes = from_dest.size() + to_dest.size();
+  return submit_result<OutboxBacklog>(
+      durable, bytes,
+      [from = std::move(from_dest), to = std::move(to_dest)](Tables& t) { return t.outbox.claim(from, to); },
+      std::move(done));
+}
+
+Status Store::outbox_dests(DestsDone done) {
+  return submit_read<OutboxDest>(
+      0,
+      [](Tables& t, std::vector<OutboxDest>& out) {
+        for (const auto& [dest, backlog] : t.outbox.backlogs()) out.push_back(OutboxDest{dest, backlog});
+        return Status::Ok;
+      },
+      std::move(done));
 }
 
 Status Store::outbox_prune(Done done) {
@@ -528,6 +559,12 @@ StoreStats Store::stats() const {
   StoreStats s = stats_;
   s.queue_full = queue_full_.load(std::memory_order_relaxed);
   return s;
+}
+
+OutboxBacklog Store::outbox_backlog(std::string_view dest) const {
+  std::lock_guard lk(stats_mutex_);
+  auto it = backlogs_.find(dest);
+  return it == backlogs_.end() ? OutboxBacklog{} : it->second;
 }
 
 std::size_t Store::run_completions() {
@@ -869,8 +906,11 @@ void Store::publish_stats() {
     w.history_rows = tables_->history.rows();
     w.history_pruned = tables_->history.pruned_total();
   }
+  // Copied only when it changed: batches that only read, mark or requeue leave it alone.
+  const bool backlogs_changed = tables_ && backlogs_ != tables_->outbox.backlogs();
   std::lock_guard lk(stats_mutex_);
   stats_ = w;
+  if (backlogs_changed) backlogs_ = tables_->outbox.backlogs();
 }
 
 }  // namespace gw::storage

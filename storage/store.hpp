@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,7 +69,8 @@ struct StoreOptions {
 
 // Counters that add up. Outbox, since open():
 //   outbox_rows_at_open + outbox_enqueued = outbox_rows + outbox_acked + dropped_oldest_* + expired
-// (rejected_full counts messages that never entered).
+// (rejected_full counts messages that never entered). outbox_rows and outbox_bytes are the totals over
+// every destination: the sums of Store::outbox_backlog over the destinations outbox_dests lists.
 struct StoreStats {
   std::uint64_t transactions = 0;         // committed batch transactions
   std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
@@ -103,6 +105,8 @@ class Store {
   using ReadDone = std::function<void(Result<std::vector<OutboxRecord>, Status>)>;
   using KvDone = std::function<void(Result<std::optional<std::string>, Status>)>;
   using HistoryDone = std::function<void(Result<std::vector<HistoryRecord>, Status>)>;
+  using ClaimDone = std::function<void(Result<OutboxBacklog, Status>)>;
+  using DestsDone = std::function<void(Result<std::vector<OutboxDest>, Status>)>;
 
   // Opens (creating if needed), checks (PRAGMA quick_check), migrates and loads the counters, then
   // starts the storage thread. A damaged file is refused: OpenError says which file and how to recover
@@ -134,21 +138,39 @@ class Store {
 
   // ---- Outbox (uplink) -------------------------------------------------------------------------------
   // Every submit returns Ok (queued; the completion will run exactly once), QueueFull or Stopped (not
-  // queued; the completion will never run).
+  // queued; the completion will never run). A destination name that fails valid_dest() is a bug in the
+  // caller: the submit returns Internal and nothing is queued.
+  //
+  // Each row belongs to one destination (OutboxMessage::dest, an uplink name; '' = none named). Reads,
+  // requeue_all and the backlog are per destination; ids are global, so ack and requeue by id ranges
+  // need none. The bounds and the full policy are global across destinations (storage/README.md).
   //
   // Enqueue: durable when the completion reports Ok; QuotaExceeded when the outbox is full and the
   // policy is reject_new (answer MQTT 5 PUBACK 0x97). QoS >= 1, or a given completion, or qos0_durable
   // selects the commit window; a QoS 0 message without completion rides the lazy window.
   Status outbox_enqueue(OutboxMessage msg, EnqueueDone done = {});
-  // Queued rows in lane order, then id order (so in order per origin within a lane); by default marked
-  // in flight in the same transaction, so two reads never return the same row.
+  // Queued rows of options.dest in lane order, then id order (so in order per origin within a lane); by
+  // default marked in flight in the same transaction, so two reads never return the same row.
   Status outbox_read(OutboxReadOptions options, ReadDone done);
   Status outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done = {});
   // The cloud acknowledged these ids: their in-flight rows are deleted. Pass ranges of acknowledged ids
   // only (to_ranges() builds them); queued rows inside a range are never touched.
   Status outbox_ack(std::vector<IdRange> ranges, Done done = {});
-  // A send failed: in-flight rows in the ranges go back to the queue (an empty list: all in flight).
+  // A send failed: in-flight rows in the ranges go back to the queue, whatever their destination. An
+  // empty list means every in-flight row of EVERY destination: the single-uplink form, kept for the
+  // callers written before destinations; an uplink among several uses outbox_requeue_all(dest).
   Status outbox_requeue(std::vector<IdRange> ranges, Done done = {});
+  // The connection of uplink `dest` is gone: every in-flight row of `dest` goes back to the queue; the
+  // rows other uplinks have in flight stay in flight.
+  Status outbox_requeue_all(std::string dest, Done done = {});
+  // Every row of `from_dest`, queued or in flight, now belongs to `to_dest` (UPDATE outbox SET dest =
+  // to WHERE dest = from); the completion gets what moved. For startup, before the uplinks read: give
+  // the rows written before destinations existed (dest '') to the first configured uplink, or take the
+  // rows of an uplink removed from the config from it. Costs a table scan unless from_dest has no rows.
+  Status outbox_claim(std::string from_dest, std::string to_dest, ClaimDone done = {});
+  // The destinations that have rows (queued or in flight), with their backlog, sorted by name; after
+  // everything submitted before it. For the startup warning about rows whose uplink is not configured.
+  Status outbox_dests(DestsDone done);
   // Applies the age bound now (also done every maintenance_interval).
   Status outbox_prune(Done done = {});
   // Runs on the loop thread after each commit that added outbox rows, with the highest id committed:
@@ -184,6 +206,9 @@ class Store {
 
   // ---- Observation -----------------------------------------------------------------------------------
   StoreStats stats() const;
+  // Rows and bytes of one destination's backlog as of the last batch (queued or in flight), from memory:
+  // cheap on any thread ($SYS backlog topics). A destination without rows gives {0, 0}.
+  OutboxBacklog outbox_backlog(std::string_view dest) const;
   // Runs the completions posted so far on the calling thread (when no loop is attached); returns how
   // many ran. wait_completions blocks until at least one is posted or the timeout passes.
   std::size_t run_completions();
@@ -241,6 +266,9 @@ class Store {
   mutable std::mutex stats_mutex_;
   StoreStats stats_;       // storage thread writes a copy here after each batch
   StoreStats work_stats_;  // storage thread's own copy
+  // The outbox backlog per destination, published with stats_ (written under stats_mutex_ by the
+  // storage thread only, which may therefore read it without the lock).
+  std::map<std::string, OutboxBacklog, std::less<>> backlogs_;
   std::atomic<std::uint64_t> queue_full_{0};
   std::atomic<std::uint64_t> checkpoints_{0};
 

@@ -1,7 +1,7 @@
 # Unit tests for storage/: each table's code against a temporary database, the request queue's batching
-# rule, the store's thread, group commit and completions, migrations from a committed schema-1 fixture,
-# corrupt and read-only files, and a full disk (a 1 MiB tmpfs when run as root, else skipped; the
-# database size cap always).
+# rule, the store's thread, group commit and completions, outbox destinations, migrations from committed
+# schema-1 and schema-2 fixtures, corrupt and read-only files, and a full disk (a 1 MiB tmpfs when run as
+# root, else skipped; the database size cap always).
 gw_unit_test(NAME storage_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/storage_tables_test.cpp

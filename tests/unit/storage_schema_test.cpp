@@ -1,6 +1,7 @@
 // Unit tests for opening the database: a fresh file gets WAL, incremental auto-vacuum and the current
-// schema; the committed schema-1 fixture (fixtures/storage/v1.db, made from v1.sql) migrates keeping its
-// rows; damaged files and files from a newer schema are refused with a clear message and left untouched.
+// schema; the committed schema-1 and schema-2 fixtures (fixtures/storage/v1.db and v2.db, made from
+// v1.sql and v2.sql) migrate keeping their rows (outbox rows get the destination ''); damaged files and
+// files from a newer schema are refused with a clear message and left untouched.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,9 +63,50 @@ class SchemaTest : public ::testing::Test {
     fs::copy_file(fixture(name), to);
     return to;
   }
+  // Opens a copy of the fixture with the store, which migrates it; `path` is the copy's.
+  std::unique_ptr<Store> open_copy(const char* name, std::string& path) {
+    path = copy_fixture(name);
+    StoreOptions o;
+    o.path = path;
+    o.maintenance_interval = std::chrono::hours(1);
+    auto r = Store::open(o, clock_);
+    if (!r) {
+      ADD_FAILURE() << r.error().message;
+      return nullptr;
+    }
+    return std::move(r.value());
+  }
+  // The fixture stands for databases written by an older release: its schema must be what migrations
+  // 1 .. version create, or the migration test proves nothing.
+  void expect_fixture_is_migrations_up_to(const char* name, int version) {
+    Db fresh;
+    ASSERT_EQ(fresh.open(dir_ + "/fresh.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE), SQLITE_OK);
+    std::string error;
+    ASSERT_EQ(migrate(fresh, version, error), Status::Ok) << error;
+    Db old;
+    ASSERT_EQ(old.open(fixture(name), SQLITE_OPEN_READONLY), SQLITE_OK);
+    const char* q = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name";
+    EXPECT_EQ(dump(fresh, q), dump(old, q));
+    EXPECT_EQ(dump(old, "PRAGMA user_version"), std::to_string(version) + "\n");
+  }
   std::string dir_;
   ManualClock clock_;
 };
+
+// Submits a request through `submit` (given the completion), waits for the commit, and returns what the
+// completion received; a failure or a missing completion fails the test.
+template <typename T, typename Submit>
+T completed(Store& store, Submit submit) {
+  std::optional<Result<T, Status>> got;
+  EXPECT_EQ(submit([&](Result<T, Status> r) { got.emplace(std::move(r)); }), Status::Ok);
+  EXPECT_EQ(store.flush(), Status::Ok);
+  store.run_completions();
+  if (!got || !*got) {
+    ADD_FAILURE() << "no successful completion";
+    return T{};
+  }
+  return std::move(got->value());
+}
 
 TEST_F(SchemaTest, FreshDatabaseGetsWalIncrementalVacuumAndCurrentSchema) {
   Db db;
@@ -82,27 +125,14 @@ TEST_F(SchemaTest, FreshDatabaseGetsWalIncrementalVacuumAndCurrentSchema) {
 }
 
 TEST_F(SchemaTest, V1FixtureIsExactlyMigrationOne) {
-  // The fixture stands for databases written by the first release: its schema must be what migration 1
-  // creates, or the migration test below proves nothing.
-  Db fresh;
-  ASSERT_EQ(fresh.open(dir_ + "/m1.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE), SQLITE_OK);
-  std::string error;
-  ASSERT_EQ(migrate(fresh, 1, error), Status::Ok) << error;
-  Db v1;
-  ASSERT_EQ(v1.open(fixture("v1.db"), SQLITE_OPEN_READONLY), SQLITE_OK);
-  const char* q = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name";
-  EXPECT_EQ(dump(fresh, q), dump(v1, q));
-  EXPECT_EQ(dump(v1, "PRAGMA user_version"), "1\n");
+  expect_fixture_is_migrations_up_to("v1.db", 1);
 }
 
 TEST_F(SchemaTest, V1FixtureMigratesToCurrentKeepingRows) {
-  const std::string path = copy_fixture("v1.db");
-  StoreOptions o;
-  o.path = path;
-  o.maintenance_interval = std::chrono::hours(1);
-  auto r = Store::open(o, clock_);
-  ASSERT_TRUE(r) << r.error().message;
-  Store& store = *r.value();
+  std::string path;
+  auto opened = open_copy("v1.db", path);
+  ASSERT_TRUE(opened);
+  Store& store = *opened;
 
   auto st = store.stats();
   EXPECT_EQ(st.outbox_rows, 3u);
@@ -122,7 +152,9 @@ TEST_F(SchemaTest, V1FixtureMigratesToCurrentKeepingRows) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].msg.origin, "dev-a");
   EXPECT_EQ(rows[0].msg.payload, "21");
-  EXPECT_EQ(rows[0].msg.lane, 1);  // the column migration 2 added, with its default
+  EXPECT_EQ(rows[0].msg.lane, 1);   // the column migration 2 added, with its default
+  EXPECT_EQ(rows[0].msg.dest, "");  // the column migration 3 added, with its default
+  EXPECT_EQ(store.outbox_backlog(""), (OutboxBacklog{3, 42}));
   EXPECT_EQ(rows[1].msg.origin, "dev-b");
   EXPECT_EQ(rows[2].msg.payload, "22");
   EXPECT_EQ(rows[2].msg.qos, 2);
@@ -167,6 +199,81 @@ TEST_F(SchemaTest, V1FixtureMigratesToCurrentKeepingRows) {
   EXPECT_EQ(
       dump(db, "SELECT name FROM sqlite_master WHERE name IN ('history', 'outbox_ready') ORDER BY name"),
       "history\noutbox_ready\n");
+}
+
+TEST_F(SchemaTest, V2FixtureIsExactlyMigrationsOneAndTwo) {
+  expect_fixture_is_migrations_up_to("v2.db", 2);
+}
+
+TEST_F(SchemaTest, V2FixtureMigratesGivingEveryRowTheEmptyDestination) {
+  std::string path;
+  auto opened = open_copy("v2.db", path);
+  ASSERT_TRUE(opened);
+  Store& store = *opened;
+  auto read = [&](OutboxReadOptions ro) {
+    return completed<std::vector<OutboxRecord>>(store,
+                                                [&](auto done) { return store.outbox_read(ro, done); });
+  };
+
+  auto st = store.stats();
+  EXPECT_EQ(st.outbox_rows, 5u);
+  EXPECT_EQ(st.outbox_bytes, 86u);
+  EXPECT_EQ(store.outbox_backlog(""), (OutboxBacklog{5, 86}));
+  EXPECT_EQ(store.outbox_backlog("netpie"), (OutboxBacklog{0, 0}));
+  auto dests = completed<std::vector<OutboxDest>>(store, [&](auto done) { return store.outbox_dests(done); });
+  ASSERT_EQ(dests.size(), 1u);
+  EXPECT_EQ(dests[0].dest, "");
+  EXPECT_EQ(dests[0].backlog, (OutboxBacklog{5, 86}));
+
+  // Every row is the empty destination's, in lane order then id order, as before the migration.
+  EXPECT_TRUE(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false}).empty());
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  std::vector<std::uint64_t> ids;
+  for (const auto& row : rows) {
+    ids.push_back(row.id);
+    EXPECT_EQ(row.msg.dest, "");
+  }
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{6, 7, 8, 5, 9}));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].msg.topic, "presence/dev-a");
+  EXPECT_EQ(rows[0].msg.lane, 0);
+  EXPECT_TRUE(rows[0].msg.retain);
+  EXPECT_EQ(rows[1].msg.payload, "23");
+  EXPECT_EQ(rows[1].msg.qos, 2);
+  EXPECT_FALSE(rows[1].inflight);  // was in flight when the old version stopped: back in the queue
+  EXPECT_EQ(rows[1].attempts, 2u);
+  EXPECT_EQ(rows[3].msg.lane, 2);
+
+  // Ids and per-origin sequences continue from the old file's high-water marks.
+  auto enqueue = [&](OutboxMessage m) {
+    return completed<OutboxEnqueued>(store, [&](auto done) { return store.outbox_enqueue(m, done); });
+  };
+  auto e = enqueue(OutboxMessage{.origin = "dev-a", .topic = "farm/t1", .payload = "24", .dest = "netpie"});
+  EXPECT_EQ(e.id, 13u);
+  EXPECT_EQ(e.origin_seq, 6u);
+  e = enqueue(OutboxMessage{.origin = "gone", .topic = "farm/x", .payload = "1", .dest = "netpie"});
+  EXPECT_EQ(e.id, 14u);
+  EXPECT_EQ(e.origin_seq, 10u);
+
+  // The daemon's first start after the upgrade: the old rows go to the first configured uplink.
+  auto moved =
+      completed<OutboxBacklog>(store, [&](auto done) { return store.outbox_claim("", "netpie", done); });
+  EXPECT_EQ(moved, (OutboxBacklog{5, 86}));
+  EXPECT_EQ(store.outbox_backlog(""), (OutboxBacklog{0, 0}));
+  EXPECT_EQ(store.outbox_backlog("netpie"), (OutboxBacklog{7, 86 + 5 + 7 + 2 + 4 + 6 + 1}));
+  ids.clear();
+  for (const auto& row : read(OutboxReadOptions{.dest = "netpie", .max_rows = 10})) ids.push_back(row.id);
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{6, 7, 8, 13, 14, 5, 9}));
+  store.close();
+
+  Db db;
+  ASSERT_EQ(db.open(path, SQLITE_OPEN_READONLY), SQLITE_OK);
+  EXPECT_EQ(dump(db, "PRAGMA user_version"), std::to_string(kSchemaVersion) + "\n");
+  EXPECT_EQ(dump(db, "PRAGMA integrity_check"), "ok\n");
+  EXPECT_EQ(dump(db, "SELECT sql FROM sqlite_master WHERE name = 'outbox_ready'"),
+            "CREATE INDEX outbox_ready ON outbox(dest, lane, id) WHERE state = 0\n");
+  EXPECT_EQ(dump(db, "SELECT dest, COUNT(*) FROM outbox GROUP BY dest"), "netpie|7\n");
+  EXPECT_EQ(dump(db, "SELECT topic FROM history"), "farm/t1\n");
 }
 
 TEST_F(SchemaTest, CorruptFileIsRefusedWithTheRecoveryCommandAndLeftUntouched) {

@@ -1,5 +1,6 @@
 // Unit tests for each table's code (storage/*_table.*) against a temporary database, driven directly
-// on the test thread with a manual clock: outbox order, batches, bounds and policies, lanes and age;
+// on the test thread with a manual clock: outbox order, batches, bounds and policies, lanes and age,
+// destinations (reads, requeue, claim and backlog per uplink; bounds shared);
 // sessions, retained, kv and history; plus the topic-filter rule used by the history configuration.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -25,13 +26,20 @@ std::string make_temp_dir() {
   return d ? d : "";
 }
 
-OutboxMessage msg(std::string origin, std::string payload, std::uint8_t lane = 1) {
+OutboxMessage msg(std::string origin, std::string payload, std::uint8_t lane = 1, std::string dest = "") {
   OutboxMessage m;
   m.origin = std::move(origin);
   m.topic = "farm/" + m.origin;
   m.payload = std::move(payload);
   m.lane = lane;
+  m.dest = std::move(dest);
   return m;
+}
+
+std::vector<std::uint64_t> ids_of(const std::vector<OutboxRecord>& rows) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
 }
 
 class TablesTest : public ::testing::Test {
@@ -90,6 +98,24 @@ class TablesTest : public ::testing::Test {
     return out;
   }
   std::uint64_t drops(DropReason r) const { return tables_->outbox.drops()[static_cast<std::size_t>(r)]; }
+  OutboxBacklog backlog(std::string_view dest) const { return tables_->outbox.backlog(dest); }
+  // The per-destination backlogs add up to the totals, and agree with the table itself.
+  void expect_backlogs_add_up() const {
+    OutboxBacklog sum;
+    for (const auto& [dest, b] : tables_->outbox.backlogs()) {
+      EXPECT_GT(b.rows, 0u) << "an empty destination is listed: '" << dest << "'";
+      sum.rows += b.rows;
+      sum.bytes += b.bytes;
+    }
+    EXPECT_EQ(sum.rows, tables_->outbox.rows());
+    EXPECT_EQ(sum.bytes, tables_->outbox.bytes());
+    Stmt s;
+    ASSERT_EQ(s.prepare(db_.handle(), "SELECT dest, COUNT(*), SUM(size) FROM outbox GROUP BY dest"),
+              SQLITE_OK);
+    OutboxTable::Backlogs in_table;
+    while (s.step() == SQLITE_ROW) in_table[s.col_str(0)] = OutboxBacklog{s.col_u64(1), s.col_u64(2)};
+    EXPECT_EQ(in_table, tables_->outbox.backlogs());
+  }
 
   std::string dir_;
   ManualClock clock_;
@@ -345,6 +371,205 @@ TEST_F(TablesTest, OutboxRollbackRestoresCountersAndSequences) {
   EXPECT_EQ(tables_->outbox.rows(), 1u);
   EXPECT_EQ(enqueue(msg("a", "2")).origin_seq, 2u);
   EXPECT_EQ(enqueue(msg("new-origin", "1")).origin_seq, 1u);
+}
+
+// ---- Outbox destinations -------------------------------------------------------------------------------
+
+TEST_F(TablesTest, OutboxReadsReturnOnlyTheirDestinationInLaneThenIdOrder) {
+  enqueue(msg("a", "n-lane2", 2, "netpie"));   // 1
+  enqueue(msg("b", "c-lane1", 1, "corp"));     // 2
+  enqueue(msg("a", "n-lane1", 1, "netpie"));   // 3
+  enqueue(msg("p", "n-lane0", 0, "netpie"));   // 4
+  enqueue(msg("b", "c-lane0", 0, "corp"));     // 5
+  enqueue(msg("a", "legacy", 1));              // 6, dest ''
+  enqueue(msg("b", "c2-lane1", 1, "corp"));    // 7
+  enqueue(msg("a", "n2-lane1", 1, "netpie"));  // 8
+  auto n = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false});
+  EXPECT_EQ(ids_of(n), (std::vector<std::uint64_t>{4, 3, 8, 1}));
+  for (const auto& r : n) EXPECT_EQ(r.msg.dest, "netpie");
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "corp", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{5, 2, 7}));
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{6}));
+  EXPECT_TRUE(read(OutboxReadOptions{.dest = "nobody", .max_rows = 10}).empty());
+  // One lane of one destination.
+  EXPECT_EQ(
+      ids_of(read(OutboxReadOptions{.dest = "corp", .max_rows = 10, .lane = 1, .mark_inflight = false})),
+      (std::vector<std::uint64_t>{2, 7}));
+  // Marking one destination's rows in flight leaves the other's queued.
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "netpie", .max_rows = 2})),
+            (std::vector<std::uint64_t>{4, 3}));
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "corp", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{5, 2, 7}));
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10})),
+            (std::vector<std::uint64_t>{8, 1}));
+}
+
+TEST_F(TablesTest, OutboxRequeueOfOneDestinationLeavesTheOthersInFlight) {
+  for (int i = 0; i < 3; ++i) enqueue(msg("a", std::to_string(i), 1, "netpie"));  // ids 1, 2, 3
+  for (int i = 0; i < 3; ++i) enqueue(msg("b", std::to_string(i), 1, "corp"));    // ids 4, 5, 6
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10})),
+            (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "corp", .max_rows = 10})),
+            (std::vector<std::uint64_t>{4, 5, 6}));
+  std::uint64_t requeued = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue_dest("netpie", &requeued), Status::Ok); });
+  EXPECT_EQ(requeued, 3u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue_dest("nobody", &requeued), Status::Ok); });
+  EXPECT_EQ(requeued, 0u);
+  // corp's rows are still in flight: not read again, but its acks still delete them.
+  EXPECT_TRUE(read(OutboxReadOptions{.dest = "corp", .max_rows = 10}).empty());
+  auto again = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  EXPECT_EQ(ids_of(again), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(again[0].attempts, 2u);
+  std::uint64_t deleted = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{4, 5}}, &deleted), Status::Ok); });
+  EXPECT_EQ(deleted, 2u);
+  EXPECT_EQ(backlog("corp").rows, 1u);
+  // The single-uplink form, an empty list, still means every in-flight row of every destination.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue({}, &requeued), Status::Ok); });
+  EXPECT_EQ(requeued, 4u);  // netpie 1-3 and corp 6
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "corp", .max_rows = 10})), (std::vector<std::uint64_t>{6}));
+  expect_backlogs_add_up();
+}
+
+TEST_F(TablesTest, OutboxClaimMovesRowsAndBacklogAndSurvivesReopen) {
+  enqueue(msg("a", "1"));                  // 1, dest '' (written before destinations)
+  enqueue(msg("a", "22", 0));              // 2, ''
+  enqueue(msg("b", "333", 1, "removed"));  // 3
+  enqueue(msg("b", "4444", 1, "netpie"));  // 4
+  read(OutboxReadOptions{.max_rows = 1});  // id 2 ('' lane 0) in flight
+  const OutboxBacklog legacy = backlog("");
+  EXPECT_EQ(legacy, (OutboxBacklog{2, 8 + 9}));  // size = origin 1 + topic 6 + payload
+  const OutboxBacklog netpie_before = backlog("netpie");
+  const auto rows_before = tables_->outbox.rows();
+  const auto bytes_before = tables_->outbox.bytes();
+
+  Result<OutboxBacklog, Status> moved = OutboxBacklog{};
+  tx([&](Tables& t) { moved = t.outbox.claim("", "netpie"); });
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved.value(), legacy);  // queued and in-flight rows alike
+  EXPECT_EQ(backlog(""), (OutboxBacklog{0, 0}));
+  EXPECT_EQ(tables_->outbox.backlogs().count(""), 0u);
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{netpie_before.rows + 2, netpie_before.bytes + legacy.bytes}));
+  EXPECT_EQ(tables_->outbox.rows(), rows_before);
+  EXPECT_EQ(tables_->outbox.bytes(), bytes_before);
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{1, 4}));  // 2 is still in flight; it now belongs to netpie
+  // A claim of a destination without rows, or onto itself, moves nothing.
+  tx([&](Tables& t) { moved = t.outbox.claim("", "netpie"); });
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved.value(), (OutboxBacklog{0, 0}));
+  tx([&](Tables& t) { moved = t.outbox.claim("netpie", "netpie"); });
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved.value(), (OutboxBacklog{0, 0}));
+  // An uplink removed from the config: its rows handed to nobody ('').
+  tx([&](Tables& t) { moved = t.outbox.claim("removed", ""); });
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved.value(), (OutboxBacklog{1, 1 + 6 + 3}));
+  EXPECT_EQ(backlog("removed"), (OutboxBacklog{0, 0}));
+  EXPECT_EQ(backlog(""), (OutboxBacklog{1, 10}));
+  expect_backlogs_add_up();
+
+  const OutboxTable::Backlogs before_reopen = tables_->outbox.backlogs();
+  open_tables();
+  EXPECT_EQ(tables_->outbox.backlogs(), before_reopen);
+  expect_backlogs_add_up();
+}
+
+TEST_F(TablesTest, OutboxBacklogPerDestinationFollowsEnqueueAckDropAndPrune) {
+  limits_.max_rows = 5;
+  limits_.max_age_s = 60;
+  limits_.policy = FullPolicy::DropOldest;
+  open_tables();
+  enqueue(msg("a", "1", 1, "netpie"));    // 1: 1 + 6 + 1 = 8 bytes
+  enqueue(msg("b", "22", 1, "corp"));     // 2: 9 bytes
+  enqueue(msg("a", "333", 1, "netpie"));  // 3: 10 bytes
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{2, 18}));
+  EXPECT_EQ(backlog("corp"), (OutboxBacklog{1, 9}));
+  expect_backlogs_add_up();
+
+  read(OutboxReadOptions{.dest = "netpie", .max_rows = 1});                      // id 1 in flight
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 3}}), Status::Ok); });  // only 1 was in flight
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{1, 10}));
+  EXPECT_EQ(tables_->outbox.acked_total(), 1u);
+  expect_backlogs_add_up();
+
+  // The bound is global: corp's lane 2 row is the lowest priority, so it goes first although netpie's
+  // rows are older.
+  enqueue(msg("b", "44", 2, "corp"));    // 4
+  enqueue(msg("a", "55", 1, "netpie"));  // 5
+  enqueue(msg("c", "66", 1, "other"));   // 6: 4 rows before, 5 after: no drop yet
+  EXPECT_EQ(tables_->outbox.rows(), 5u);
+  enqueue(msg("a", "77", 1, "netpie"));  // 7: drops id 4 (corp, lane 2)
+  EXPECT_EQ(drops(DropReason::OldestRows), 1u);
+  EXPECT_EQ(backlog("corp"), (OutboxBacklog{1, 9}));
+  enqueue(msg("a", "88", 1, "netpie"));  // 8: every row is lane 1 now: drops the oldest, id 2 (corp)
+  EXPECT_EQ(drops(DropReason::OldestRows), 2u);
+  EXPECT_EQ(backlog("corp"), (OutboxBacklog{0, 0}));
+  enqueue(msg("c", "99", 1, "other"));  // 9: drops id 3 (netpie)
+  EXPECT_EQ(drops(DropReason::OldestRows), 3u);
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{5, 7, 8}));
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{3, 27}));
+  EXPECT_EQ(backlog("other"), (OutboxBacklog{2, 18}));
+  expect_backlogs_add_up();
+
+  // Age: everything above is old; netpie's id 5 is in flight and stays.
+  read(OutboxReadOptions{.dest = "netpie", .max_rows = 1});
+  clock_.advance(61'000);
+  enqueue(msg("b", "young", 1, "corp"));  // 10: drops id 6 (other, the oldest queued)
+  EXPECT_EQ(drops(DropReason::OldestRows), 4u);
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 3u);  // 7 and 8 (netpie), 9 (other)
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{1, 9}));
+  EXPECT_EQ(backlog("other"), (OutboxBacklog{0, 0}));
+  EXPECT_EQ(backlog("corp"), (OutboxBacklog{1, 12}));
+  expect_backlogs_add_up();
+  // enqueued = rows + acked + drops, over all destinations together.
+  EXPECT_EQ(tables_->outbox.enqueued_total(),
+            tables_->outbox.rows() + tables_->outbox.acked_total() + drops(DropReason::OldestRows) +
+                drops(DropReason::OldestBytes) + drops(DropReason::Expired));
+  open_tables();
+  EXPECT_EQ(backlog("netpie"), (OutboxBacklog{1, 9}));
+  EXPECT_EQ(backlog("corp"), (OutboxBacklog{1, 12}));
+  expect_backlogs_add_up();
+}
+
+TEST_F(TablesTest, OutboxRejectNewBoundIsSharedByAllDestinations) {
+  limits_.max_rows = 3;
+  open_tables();
+  enqueue(msg("a", "1", 1, "netpie"));
+  enqueue(msg("a", "2", 1, "netpie"));
+  enqueue(msg("b", "1", 1, "corp"));
+  EXPECT_EQ(try_enqueue(msg("c", "1", 1, "other")), Status::QuotaExceeded);  // other has no rows yet
+  EXPECT_EQ(try_enqueue(msg("b", "2", 1, "corp")), Status::QuotaExceeded);
+  EXPECT_EQ(drops(DropReason::RejectedFull), 2u);
+  EXPECT_EQ(backlog("other"), (OutboxBacklog{0, 0}));
+  EXPECT_EQ(backlog("corp").rows, 1u);
+  // Byte bound, across destinations too.
+  limits_.max_rows = 0;
+  limits_.max_bytes = 32;
+  open_tables();                                                              // 24 bytes stored (3 x 8)
+  EXPECT_EQ(try_enqueue(msg("c", "xx", 1, "other")), Status::QuotaExceeded);  // 24 + 9 > 32
+  EXPECT_EQ(try_enqueue(msg("c", "x", 1, "other")), Status::Ok);              // 24 + 8 fits
+}
+
+TEST_F(TablesTest, OutboxRollbackRestoresTheBacklogPerDestination) {
+  enqueue(msg("a", "1", 1, "netpie"));
+  enqueue(msg("b", "1"));
+  const OutboxTable::Backlogs before = tables_->outbox.backlogs();
+  ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);
+  tables_->begin();
+  ASSERT_TRUE(tables_->outbox.enqueue(msg("a", "2", 1, "netpie")));
+  ASSERT_TRUE(tables_->outbox.enqueue(msg("c", "1", 1, "corp")));
+  ASSERT_TRUE(tables_->outbox.claim("", "netpie"));
+  EXPECT_EQ(backlog("netpie").rows, 3u);
+  ASSERT_EQ(db_.exec("ROLLBACK"), SQLITE_OK);
+  tables_->rolled_back();
+  EXPECT_EQ(tables_->outbox.backlogs(), before);
+  expect_backlogs_add_up();
 }
 
 // ---- Sessions ------------------------------------------------------------------------------------------
