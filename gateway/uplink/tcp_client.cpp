@@ -1,7 +1,10 @@
-// The uplink's TCP transport (tcp_client.hpp). An attempt goes resolve -> connect -> up -> closing;
-// a Conn block is freed when nothing of libuv refers to it any more: the resolver callback has run
-// and the socket handle (if it was initialised) has been closed.
+// The uplink's TCP transport (tcp_client.hpp). An attempt goes resolve -> connect -> [TLS handshake] ->
+// up -> closing; a Conn block is freed when nothing of libuv refers to it any more: the resolver
+// callback has run and the socket handle (if it was initialised) has been closed. With TLS, the socket
+// carries the session's ciphertext and the owner sees only plaintext (pump_tls).
 #include "gateway/uplink/tcp_client.hpp"
+
+#include "gateway/net/tls.hpp"
 
 #include <cstring>
 #include <memory>
@@ -17,9 +20,12 @@ struct TcpClient::Conn {
   bool resolving = false;
   bool tcp_open = false;  // uv_tcp_init done, uv_close not yet completed
   bool closing = false;
-  bool up = false;
+  bool tcp_up = false;  // the socket is connected: writes may go
+  bool up = false;      // the owner was told `connected` (TLS: after the handshake)
   std::uint16_t port = 0;
-  std::string pending;  // bytes not yet handed to libuv
+  std::string host;
+  std::unique_ptr<net::TlsSession> tls;  // set when the owner asked for TLS
+  std::string pending;                   // bytes not yet handed to libuv (TLS: ciphertext)
   struct WriteOp {
     uv_write_t req;
     std::string data;
@@ -28,6 +34,9 @@ struct TcpClient::Conn {
   char buf[16 * 1024];
 
   static int start_connect(uv_loop_t* loop, Conn* c, const sockaddr* addr);
+  void on_tcp_up();
+  void received(std::string_view bytes);
+  void pump_tls();
   void maybe_free() {
     if (!resolving && !tcp_open) delete this;
   }
@@ -36,6 +45,7 @@ struct TcpClient::Conn {
     if (closing) return;
     closing = true;
     up = false;
+    tcp_up = false;
     if (owner) {
       TcpClient* o = owner;
       owner = nullptr;
@@ -53,7 +63,7 @@ struct TcpClient::Conn {
     }
   }
   void flush() {
-    if (!up || writing || pending.empty()) return;
+    if (!tcp_up || writing || pending.empty()) return;
     uv_buf_t b = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp), &b, 1);
     if (n == UV_EAGAIN) n = 0;
@@ -99,26 +109,71 @@ int TcpClient::Conn::start_connect(uv_loop_t* loop, Conn* c, const sockaddr* add
       cn->end(std::string("connect: ") + uv_strerror(st));
       return;
     }
-    cn->up = true;
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&cn->tcp),
-        [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
-          auto* x = static_cast<Conn*>(h->data);
-          *b = uv_buf_init(x->buf, sizeof x->buf);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-          auto* x = static_cast<Conn*>(s->data);
-          if (n > 0) {
-            if (x->owner && x->owner->cb_.data)
-              x->owner->cb_.data(std::string_view(b->base, static_cast<std::size_t>(n)));
-          } else if (n < 0) {
-            x->end(n == UV_EOF ? std::string("closed by peer")
-                               : std::string("read: ") + uv_strerror(static_cast<int>(n)));
-          }
-        });
-    if (cn->owner && cn->owner->cb_.connected) cn->owner->cb_.connected();
-    cn->flush();
+    cn->on_tcp_up();
   });
+}
+
+void TcpClient::Conn::on_tcp_up() {
+  tcp_up = true;
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&tcp),
+      [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
+        auto* x = static_cast<Conn*>(h->data);
+        *b = uv_buf_init(x->buf, sizeof x->buf);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+        auto* x = static_cast<Conn*>(s->data);
+        if (n > 0) {
+          x->received(std::string_view(b->base, static_cast<std::size_t>(n)));
+        } else if (n < 0) {
+          x->end(n == UV_EOF ? std::string("closed by peer")
+                             : std::string("read: ") + uv_strerror(static_cast<int>(n)));
+        }
+      });
+  if (tls) {
+    pump_tls();  // the ClientHello
+    return;
+  }
+  up = true;
+  if (owner && owner->cb_.connected) owner->cb_.connected();
+  flush();
+}
+
+void TcpClient::Conn::received(std::string_view bytes) {
+  if (!tls) {
+    if (owner && owner->cb_.data) owner->cb_.data(bytes);
+    return;
+  }
+  tls->feed(bytes);
+  pump_tls();
+}
+
+// After anything fed to or written through the session: its ciphertext goes to the socket, the end of
+// the handshake becomes `connected`, plaintext becomes `data`, and a failure or the peer's close_notify
+// ends the attempt. Every owner callback may close or destroy the client, hence the `closing` checks.
+void TcpClient::Conn::pump_tls() {
+  pending += tls->take_cipher();
+  flush();
+  if (closing) return;
+  if (!up && tls->handshake_done()) {
+    up = true;
+    if (owner && owner->cb_.connected) owner->cb_.connected();
+    if (closing) return;
+  }
+  for (std::string plain = tls->take_plain(); !plain.empty(); plain = tls->take_plain()) {
+    if (owner && owner->cb_.data) owner->cb_.data(plain);
+    if (closing) return;
+  }
+  if (tls->state() == net::TlsSession::State::Failed) {
+    pending += tls->take_cipher();  // the alert, if mbedTLS made one
+    flush();
+    end(tls->error());
+  } else if (tls->peer_closed()) {
+    end("closed by peer (TLS close_notify)");
+  } else if (tls->has_cipher()) {
+    pending += tls->take_cipher();
+    flush();
+  }
 }
 
 TcpClient::TcpClient(uv_loop_t* loop, Callbacks callbacks) : loop_(loop), cb_(std::move(callbacks)) {}
@@ -129,6 +184,11 @@ TcpClient::~TcpClient() {
     Conn* c = std::exchange(conn_, nullptr);
     c->end("destroyed");
   }
+}
+
+void TcpClient::set_tls(std::shared_ptr<const net::TlsClientContext> context, std::string server_name) {
+  tls_ = std::move(context);
+  tls_server_name_ = std::move(server_name);
 }
 
 bool TcpClient::up() const {
@@ -145,6 +205,8 @@ void TcpClient::connect(const std::string& host, std::uint16_t port) {
   auto* c = new Conn;
   c->owner = this;
   c->port = port;
+  c->host = host;
+  if (tls_) c->tls = std::make_unique<net::TlsSession>(tls_, host, tls_server_name_);
   c->resolve.data = c;
   conn_ = c;
   // A numeric address needs no resolver (and nothing that could keep the loop waiting at shutdown).
@@ -189,6 +251,11 @@ void TcpClient::connect(const std::string& host, std::uint16_t port) {
 
 void TcpClient::write(std::string_view bytes) {
   if (!conn_ || !conn_->up) return;
+  if (conn_->tls) {
+    conn_->tls->write(bytes);
+    conn_->pump_tls();
+    return;
+  }
   conn_->pending.append(bytes);
   conn_->flush();
 }
@@ -197,6 +264,10 @@ void TcpClient::close() {
   if (!conn_) return;
   Conn* c = std::exchange(conn_, nullptr);
   c->owner = nullptr;
+  if (c->tls && c->tcp_up) {
+    c->tls->close();
+    c->pending += c->tls->take_cipher();
+  }
   c->flush();  // a last try (a DISCONNECT), never blocking
   c->end("closed");
 }

@@ -19,3 +19,8 @@ endfunction()
 gw_tls_test(NAME net_tls_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_tls_test.cpp
   LIBS gw_tls)
+
+# The uplink's TcpClient with TLS and its HttpClient on a real loop, against an in-process server.
+gw_tls_test(NAME uplink_tls_loop_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/uplink_tls_loop_test.cpp
+  LIBS gw_uplink)
