@@ -4,21 +4,26 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
+#include "gateway/app/http_port.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
+#include "gateway/broker/extension.hpp"
 #include "gateway/broker/persistence.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
+#include "gateway/net/tls.hpp"
 #include "gateway/netpie/endpoint.hpp"
 #include "gateway/uplink/mqtt_uplink.hpp"
 #include "storage/store.hpp"
@@ -34,9 +39,11 @@ struct Daemon {
   std::unique_ptr<broker::Persistence> persistence;
   std::unique_ptr<broker::Broker> broker;
   std::unique_ptr<net::Net> net;
-  std::unique_ptr<netpie::Endpoint> netpie;    // when netpie.enabled
-  std::unique_ptr<net::HttpServer> http;       // the listeners of protocol http
-  std::unique_ptr<uplink::MqttUplink> uplink;  // when uplinks is not empty (the store is then enabled)
+  std::unique_ptr<netpie::Endpoint> netpie;                  // when netpie.enabled
+  std::unique_ptr<net::HttpServer> http;                     // the listeners of protocol http
+  std::vector<std::unique_ptr<uplink::MqttUplink>> uplinks;  // one per config uplink (the store is on)
+  broker::ExtensionChain extensions;                         // NETPIE microgears, then device presence
+  std::unique_ptr<broker::Extension> presence;
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
@@ -50,7 +57,7 @@ void stop(Daemon& d, const char* why) {
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
-  if (d.uplink) d.uplink->close();
+  for (auto& u : d.uplinks) u->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -112,22 +119,54 @@ net::HttpLimits http_limits(const config::Http& c) {
   return l;
 }
 
+// Which client messages enter the outbox and for which uplink: each uplink's up rules, and
+// store.outbox.filters for the first uplink (or for none yet: '' rows wait for an uplink).
+std::vector<broker::OutboxRoute> outbox_routes(const config::Config& c) {
+  std::vector<broker::OutboxRoute> routes;
+  const std::string first = c.uplinks.empty() ? std::string() : c.uplinks.front().name;
+  for (const config::Uplink& u : c.uplinks) {
+    for (const config::RelayUp& r : u.up) routes.push_back({r.filter, u.name, r.lane});
+  }
+  for (const std::string& f : c.store.outbox_filters) routes.push_back({f, first, 1});
+  return routes;
+}
+
 uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   uplink::MqttUplinkOptions o;
   o.name = u.name;
   o.host = u.host;
-  o.port = u.port;
+  o.port = u.port != 0 ? u.port : (u.tls.enabled ? 8883 : 1883);
   o.client_id = u.client_id.empty() ? "netpie-edge-" + u.name : u.client_id;
   if (!u.username.empty()) o.username = u.username;
   if (!u.password.empty()) o.password = u.password;
   o.keepalive_s = u.keepalive;
   o.clean_start = u.clean_start;
   o.version = u.version == "5" ? mqtt::Version::V5 : mqtt::Version::V311;
+  for (const config::RelayUp& r : u.up) o.up.push_back({r.filter, r.strip, r.prefix, r.qos, r.lane});
+  for (const config::RelayDown& r : u.down) o.down.push_back({r.filter, r.strip, r.prefix, r.qos, 1});
   o.topic_prefix = u.topic_prefix;
   o.qos = u.qos;
   o.max_inflight = u.max_inflight;
+  o.rate_limit = u.rate_limit;
   o.backoff.base_ms = u.reconnect_min_ms;
   o.backoff.cap_ms = u.reconnect_max_ms;
+  o.presence_topic = u.presence.topic;
+  o.presence_devices = u.presence.devices;
+  o.tls_server_name = u.tls.server_name;
+  if (u.profile == "netpie") {
+    uplink::NetpieLogin n;
+    n.flow.app_id = u.netpie.appid;
+    n.flow.gear_key = u.netpie.key;
+    n.flow.gear_secret = u.netpie.secret;
+    n.flow.alias = u.netpie.alias;
+    n.flow.auth_host = u.host;
+    n.flow.auth_tls = u.tls.enabled;
+    n.flow.auth_port = u.netpie.auth_port != 0 ? u.netpie.auth_port : u.port;
+    n.flow.mqtt_tls = u.tls.enabled;
+    n.flow.mqtt_port = u.netpie.mqtt_port;
+    n.flow.retry = o.backoff;
+    o.netpie = std::move(n);
+  }
   return o;
 }
 
@@ -138,6 +177,113 @@ uplink::RandomBits random_bits() {
   return [device]() -> std::uint64_t {
     return (static_cast<std::uint64_t>((*device)()) << 32) ^ static_cast<std::uint64_t>((*device)());
   };
+}
+
+// Local device presence for the uplinks that relay it: every MQTT client's connect and end, with why.
+class PresenceRelay final : public broker::Extension {
+ public:
+  explicit PresenceRelay(std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks) : uplinks_(uplinks) {}
+  void on_connected(broker::Connection& c) override { tell(c, true, "connect"); }
+  void on_disconnected(broker::Connection& c, bool graceful) override {
+    std::string why = "connection lost";
+    if (graceful) {
+      why = "disconnect";
+    } else if (c.close_reason() == mqtt::Reason::KeepAliveTimeout) {
+      why = "keepalive timeout";
+    } else if (static_cast<unsigned>(c.close_reason()) >= 0x80) {
+      char code[48];
+      std::snprintf(code, sizeof code, "closed by the gateway (reason 0x%02x)",
+                    static_cast<unsigned>(c.close_reason()));
+      why = code;
+    }
+    tell(c, false, why);
+  }
+
+ private:
+  void tell(broker::Connection& c, bool online, const std::string& why) {
+    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why);
+  }
+  std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks_;
+};
+
+// Creates and starts every configured uplink: TLS contexts loaded (a bad file stops the start with its
+// name), rows from before destinations given to the first uplink, rows of removed uplinks reported.
+std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
+  // Rows queued before destinations existed, or while no uplink was configured, go to the first uplink.
+  d.store->outbox_claim("", cfg.uplinks.front().name, [](Result<storage::OutboxBacklog, storage::Status> r) {
+    if (r && r.value().rows > 0) {
+      GW_LOG(Info, "uplink", "%llu outbox rows without an uplink given to the first uplink",
+             static_cast<unsigned long long>(r.value().rows));
+    }
+  });
+  std::vector<std::string> names;
+  for (const auto& u : cfg.uplinks) names.push_back(u.name);
+  d.store->outbox_dests([names](Result<std::vector<storage::OutboxDest>, storage::Status> r) {
+    if (!r) return;
+    for (const storage::OutboxDest& dest : r.value()) {
+      if (std::find(names.begin(), names.end(), dest.dest) != names.end()) continue;
+      GW_LOG(Warn, "uplink",
+             "%llu outbox rows are for uplink \"%s\", which is not configured; they stay queued until it is",
+             static_cast<unsigned long long>(dest.backlog.rows), dest.dest.c_str());
+    }
+  });
+  bool any_presence = false;
+  for (std::size_t i = 0; i < cfg.uplinks.size(); ++i) {
+    const config::Uplink& u = cfg.uplinks[i];
+    auto options = uplink_options(u);
+    options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
+    const std::string where = "uplinks[" + std::to_string(i) + "] (" + u.name + "): ";
+    if (u.tls.enabled) {
+      net::TlsClientOptions t{true,         u.tls.ca_file,   u.tls.server_name,
+                              u.tls.verify, u.tls.cert_file, u.tls.key_file};
+      auto ctx = net::TlsClientContext::load(t);
+      if (!ctx) return where + ctx.error();
+      options.tls = std::move(ctx).value();
+      if (!u.tls.verify) {
+        GW_LOG(Warn, "uplink", "%s: tls.verify is off: any certificate is accepted", u.name.c_str());
+      }
+    }
+    any_presence = any_presence || !u.presence.devices.empty();
+    auto up =
+        std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock, std::move(options), random_bits());
+    up->set_sys_publisher([&d](const std::string& topic, const std::string& payload) {
+      auto m = std::make_shared<broker::Message>();
+      m->topic = topic;
+      m->payload = payload;
+      m->retain = true;
+      d.broker->publish(m);
+    });
+    up->set_local_publisher([&d](uplink::LocalMessage lm) {
+      // No sender: a message that came down never enters the outbox again.
+      auto m = std::make_shared<broker::Message>();
+      m->topic = std::move(lm.topic);
+      m->payload = std::move(lm.payload);
+      m->qos = lm.qos;
+      m->retain = lm.retain;
+      if (d.netpie) {
+        d.netpie->gears().route(m);  // chat reaches alias holders, then the subscribers
+      } else {
+        d.broker->publish(m);
+      }
+    });
+    if (u.profile == "netpie") {
+      up->set_http(uplink::make_http_port(&d.loop, up->tls_context()));
+    }
+    d.uplinks.push_back(std::move(up));
+  }
+  if (d.netpie) {
+    d.netpie->gears().set_alias_listener([&d](const std::string& appid, const std::string& alias, bool held) {
+      for (auto& u : d.uplinks) u->local_alias(appid, alias, held);
+    });
+  }
+  if (any_presence) {
+    d.presence = std::make_unique<PresenceRelay>(d.uplinks);
+    if (broker::Extension* e = d.broker->extension(); e != nullptr && e != &d.extensions) d.extensions.add(e);
+    d.extensions.add(d.presence.get());
+    d.broker->set_extension(&d.extensions);
+  }
+  for (auto& u : d.uplinks) u->start();
+  return std::nullopt;
 }
 
 bool write_ports_file(const std::string& path, const std::vector<std::string>& lines) {
@@ -183,13 +329,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     }
     d.store = std::move(opened).value();
     if (!cfg.uplinks.empty()) {
-      // The listener must be set before attach(); the uplink itself starts once the listeners are up.
+      // The listener must be set before attach(); the uplinks themselves start once the listeners are up.
       d.store->set_outbox_listener([&d](std::uint64_t) {
-        if (d.uplink) d.uplink->new_rows();
+        for (auto& u : d.uplinks) u->new_rows();
       });
     }
     d.store->attach(&d.loop);
-    d.persistence = std::make_unique<broker::Persistence>(*d.store, d.clock, cfg.store.outbox_filters);
+    d.persistence = std::make_unique<broker::Persistence>(*d.store, d.clock, outbox_routes(cfg));
     d.broker->set_persistence(d.persistence.get());
     if (auto r = d.broker->restore(); !r) {
       GW_LOG(Error, "store", "cannot restore state from %s: %s", d.store->path().c_str(), r.error().c_str());
@@ -242,18 +388,17 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   }
 
   if (!cfg.uplinks.empty() && d.store) {
-    auto options = uplink_options(cfg.uplinks.front());
-    options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
-    d.uplink =
-        std::make_unique<uplink::MqttUplink>(&d.loop, *d.store, d.clock, std::move(options), random_bits());
-    d.uplink->set_sys_publisher([&d](const std::string& topic, const std::string& payload) {
-      auto m = std::make_shared<broker::Message>();
-      m->topic = topic;
-      m->payload = payload;
-      m->retain = true;
-      d.broker->publish(m);
-    });
-    d.uplink->start();
+    if (auto failed = start_uplinks(d, cfg)) {
+      GW_LOG(Error, "uplink", "%s", failed->c_str());
+      stop(d, "start-up error");
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      d.net.reset();
+      d.http.reset();
+      d.store->close();
+      uv_run(&d.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&d.loop);
+      return 1;
+    }
   }
 
   uv_timer_init(&d.loop, &d.tick);
@@ -281,7 +426,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   // Everything the broker wrote commits before the store closes; then its async handle is freed.
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
-  d.uplink.reset();  // after the store: its last completions refer to the uplink
+  d.uplinks.clear();  // after the store: its last completions refer to the uplinks
   d.broker.reset();
   d.netpie.reset();  // after the broker, which holds its authenticator and extension
   d.persistence.reset();

@@ -103,6 +103,7 @@ void Connection::protocol_error(Reason reason, const char* why) {
 
 void Connection::close_with(Reason reason, const char* why) {
   if (state_ == State::Closing) return;
+  close_reason_ = reason;
   if (state_ == State::Connected && version_ == mqtt::Version::V5 && static_cast<int>(reason) >= 0x80) {
     mqtt::Disconnect d;
     d.reason = reason;

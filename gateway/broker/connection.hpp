@@ -63,6 +63,8 @@ class Connection {
   ConnectionData* data() const { return data_.get(); }
   void set_data(std::unique_ptr<ConnectionData> d) { data_ = std::move(d); }
   bool graceful() const { return graceful_; }
+  // Why the broker closed it (close_with); Success when the client or the network ended it.
+  mqtt::Reason close_reason() const { return close_reason_; }
 
   std::uint64_t id() const { return id_; }
   State state() const { return state_; }
@@ -121,6 +123,7 @@ class Connection {
   std::unique_ptr<std::vector<std::string>> topic_aliases_;
   std::unique_ptr<std::string> in_;  // a partial packet carried between reads; null when none
   bool graceful_ = false;            // DISCONNECT received
+  mqtt::Reason close_reason_ = mqtt::Reason::Success;
   std::unique_ptr<ConnectionData> data_;
   std::shared_ptr<const std::string> sender_;  // the client id shared by its messages (made on first PUBLISH)
 };

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "gateway/broker/message.hpp"
 
@@ -31,6 +32,32 @@ class Extension {
   // A client PUBLISH the authorization hook refused (it is dropped and counted); e.g. to sanction the
   // client. May close the connection (close_with()).
   virtual void on_publish_refused(Connection& /*c*/, std::string_view /*topic*/) {}
+};
+
+// Several extensions behind the broker's one slot, called in the order added. on_publish stops at the
+// first that consumes the message.
+class ExtensionChain final : public Extension {
+ public:
+  void add(Extension* e) { chain_.push_back(e); }
+  bool empty() const { return chain_.empty(); }
+  void on_connected(Connection& c) override {
+    for (Extension* e : chain_) e->on_connected(c);
+  }
+  void on_disconnected(Connection& c, bool graceful) override {
+    for (Extension* e : chain_) e->on_disconnected(c, graceful);
+  }
+  bool on_publish(Connection& c, const MessagePtr& m) override {
+    for (Extension* e : chain_) {
+      if (e->on_publish(c, m)) return true;
+    }
+    return false;
+  }
+  void on_publish_refused(Connection& c, std::string_view topic) override {
+    for (Extension* e : chain_) e->on_publish_refused(c, topic);
+  }
+
+ private:
+  std::vector<Extension*> chain_;
 };
 
 }  // namespace gw::broker

@@ -3,6 +3,8 @@
 // monotonic clock does not); order crosses as per-session sequence numbers, never as time.
 #include "gateway/broker/persistence.hpp"
 
+#include <algorithm>
+
 #include "gateway/base/log.hpp"
 #include "protocols/mqtt/property_blob.hpp"
 #include "protocols/mqtt/topic.hpp"
@@ -25,8 +27,8 @@ mqtt::Reason reason_for(storage::Status st) {
   }
 }
 
-Persistence::Persistence(storage::Store& store, const Clock& clock, std::vector<std::string> outbox_filters)
-    : store_(store), clock_(clock), outbox_filters_(std::move(outbox_filters)) {}
+Persistence::Persistence(storage::Store& store, const Clock& clock, std::vector<OutboxRoute> routes)
+    : store_(store), clock_(clock), routes_(std::move(routes)) {}
 
 void Persistence::submitted(storage::Status st) {
   if (st == storage::Status::Ok) {
@@ -143,29 +145,56 @@ void Persistence::retained(const Message& m) {
 }
 
 bool Persistence::outbox_wants(std::string_view topic) const {
-  for (const auto& f : outbox_filters_) {
-    if (mqtt::topic_matches(f, topic)) return true;
-  }
-  return false;
+  return std::any_of(routes_.begin(), routes_.end(),
+                     [&](const OutboxRoute& r) { return mqtt::topic_matches(r.filter, topic); });
 }
 
 void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
-  storage::OutboxMessage o;
-  o.origin = std::string(m.sender_id());
-  o.topic = m.topic;
-  o.payload = m.payload;
-  if (m.props) o.properties = mqtt::encode_publish_properties(*m.props);
-  o.qos = m.qos;
-  o.retain = m.retain;
-  storage::Store::EnqueueDone cb;
-  if (done) {
-    cb = [done = std::move(done)](Result<storage::OutboxEnqueued, storage::Status> r) {
-      done(r.ok() ? mqtt::Reason::Success : reason_for(r.error()));
-    };
+  // One row per destination, from its first matching route.
+  std::vector<const OutboxRoute*> picked;
+  for (const OutboxRoute& r : routes_) {
+    if (!mqtt::topic_matches(r.filter, m.topic)) continue;
+    const bool seen =
+        std::any_of(picked.begin(), picked.end(), [&](const OutboxRoute* p) { return p->dest == r.dest; });
+    if (!seen) picked.push_back(&r);
   }
-  auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
-  submitted(st);
-  if (st != storage::Status::Ok && done) done(reason_for(st));
+  if (picked.empty()) {
+    if (done) done(mqtt::Reason::Success);
+    return;
+  }
+  // `done` runs once, after the last row's answer, with the first failure if any.
+  struct Join {
+    std::size_t pending;
+    mqtt::Reason reason = mqtt::Reason::Success;
+    std::function<void(mqtt::Reason)> done;
+    void one(mqtt::Reason r) {
+      if (r != mqtt::Reason::Success && reason == mqtt::Reason::Success) reason = r;
+      if (--pending == 0 && done) done(reason);
+    }
+  };
+  auto join = std::make_shared<Join>(Join{picked.size(), mqtt::Reason::Success, std::move(done)});
+  std::string props;
+  if (m.props) props = mqtt::encode_publish_properties(*m.props);
+  for (const OutboxRoute* r : picked) {
+    storage::OutboxMessage o;
+    o.origin = std::string(m.sender_id());
+    o.dest = r->dest;
+    o.lane = r->lane;
+    o.topic = m.topic;
+    o.payload = m.payload;
+    o.properties = props;
+    o.qos = m.qos;
+    o.retain = m.retain;
+    storage::Store::EnqueueDone cb;
+    if (join->done) {
+      cb = [join](Result<storage::OutboxEnqueued, storage::Status> res) {
+        join->one(res.ok() ? mqtt::Reason::Success : reason_for(res.error()));
+      };
+    }
+    auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
+    submitted(st);
+    if (st != storage::Status::Ok && join->done) join->one(reason_for(st));
+  }
 }
 
 void Persistence::barrier(std::function<void(mqtt::Reason)> done) {

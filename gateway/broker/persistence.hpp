@@ -18,9 +18,17 @@
 
 namespace gw::broker {
 
+// Which client messages enter the outbox, and for which uplink: a message gets one row per uplink
+// (dest) whose routes it matches, in the lane of that uplink's first matching route.
+struct OutboxRoute {
+  std::string filter;
+  std::string dest;  // the uplink name ('' = none yet: the rows wait for an uplink to claim them)
+  std::uint8_t lane = 1;
+};
+
 class Persistence {
  public:
-  Persistence(storage::Store& store, const Clock& clock, std::vector<std::string> outbox_filters);
+  Persistence(storage::Store& store, const Clock& clock, std::vector<OutboxRoute> routes);
 
   // Session metadata and contents. Only persistent sessions are written.
   void session_saved(const Session& s);  // the whole session (new, or resumed after a clean start)
@@ -36,8 +44,9 @@ class Persistence {
   void retained(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
-  // Enqueues for the cloud; `done` (may be empty) gets Success once durable, QuotaExceeded when the
-  // outbox is full under reject_new, or another failure reason.
+  // Enqueues for the cloud, one row per uplink the routes pick; `done` (may be empty) runs once: Success
+  // when every row is durable, else the first failure (QuotaExceeded when the outbox is full under
+  // reject_new, ...).
   void outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done);
 
   // Whether any write was submitted since the last barrier.
@@ -63,7 +72,7 @@ class Persistence {
 
   storage::Store& store_;
   const Clock& clock_;
-  std::vector<std::string> outbox_filters_;
+  std::vector<OutboxRoute> routes_;
   bool dirty_ = false;
   std::uint64_t refused_ = 0;  // writes the store's queue refused
 };

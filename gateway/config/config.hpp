@@ -122,25 +122,85 @@ struct Netpie {
   std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
 };
 
-// A cloud uplink (gateway/uplink). Only the `mqtt` profile exists so far: plain TCP to any MQTT broker
-// with static credentials. It drains the outbox (store.outbox.filters picks what enters it): each row is
-// published to topic_prefix + its topic, with its retain flag, at min(its QoS, qos).
+// TLS towards a cloud endpoint (the uplink's broker and, for the netpie profile, the token server).
+struct UplinkTls {
+  bool enabled = true;      // TLS by default; false = plain TCP
+  std::string ca_file;      // PEM CA bundle; "" = the system bundle (/etc/ssl/certs/ca-certificates.crt)
+  std::string server_name;  // SNI and the name the certificate must carry; "" = host
+  bool verify = true;       // false: any certificate is accepted (logged as a warning at start)
+  std::string cert_file;    // client certificate (PEM), optional; needs key_file
+  std::string key_file;
+  bool operator==(const UplinkTls&) const = default;
+};
+
+// A relay rule upward: local messages on `filter` go to this uplink, to the cloud topic
+// prefix + (topic without `strip`), at min(their QoS, qos), in priority lane `lane` (0 drains first).
+struct RelayUp {
+  std::string filter;
+  std::string strip;  // a leading part of the local topic removed first ("" = none)
+  std::string prefix;
+  std::uint8_t qos = 1;
+  std::uint8_t lane = 1;
+  bool operator==(const RelayUp&) const = default;
+};
+// A relay rule downward: cloud messages on `filter` (subscribed upstream at `qos`) are published
+// locally on prefix + (topic without `strip`).
+struct RelayDown {
+  std::string filter;
+  std::string strip;
+  std::string prefix;
+  std::uint8_t qos = 1;
+  bool operator==(const RelayDown&) const = default;
+};
+
+// The netpie profile's device identity (NETPIE 2015 microgear protocol).
+struct UplinkNetpie {
+  std::string appid;
+  std::string key;
+  std::string secret;
+  std::string alias;            // the gateway's own alias; "" = none
+  std::uint16_t auth_port = 0;  // token server port; 0 = 8081 with TLS, 8080 without
+  std::uint16_t mqtt_port = 0;  // broker port; 0 = 8883 with TLS, else the port the token endpoint names
+  bool operator==(const UplinkNetpie&) const = default;
+};
+
+// Presence relayed through this uplink. "" turns a part off.
+struct UplinkPresence {
+  // The gateway's own status: "online" published retained on every connect, "offline" as the last
+  // will (retained) when the connection is lost without a DISCONNECT.
+  std::string topic;
+  // Local device presence: <devices><client id> gets {"event":..., "reason":...} (retained) on
+  // connect, clean disconnect, keepalive timeout and other losses; queued in the outbox (lane 0).
+  std::string devices;
+  bool operator==(const UplinkPresence&) const = default;
+};
+
+// A cloud uplink (gateway/uplink). Profiles: `mqtt` (any MQTT 3.1.1/5 broker with static credentials
+// or a client certificate) and `netpie` (NETPIE 2015: token flow, HMAC password, AppID topics).
+// Messages reach an uplink's outbox share through its `up` rules (and store.outbox.filters, which feed
+// the first uplink); `down` rules bring cloud topics to local subscribers.
 struct Uplink {
-  std::string name;              // unique; used in logs
-  std::string profile = "mqtt";  // mqtt (netpie later)
-  std::string host;              // DNS name or numeric address
-  std::uint16_t port = 1883;
-  std::string client_id;         // "" = "netpie-edge-<name>"
-  std::string username;          // "" = none
-  std::string password;          // "" = none
+  std::string name;              // unique; used in logs, $SYS topics and as the outbox destination
+  std::string profile = "mqtt";  // mqtt | netpie
+  std::string host;              // broker (mqtt) or token server (netpie): DNS name or numeric address
+  std::uint16_t port = 0;        // mqtt: 0 = 8883 with TLS, 1883 without; netpie: see netpie.auth_port
+  UplinkTls tls;
+  std::string client_id;         // mqtt: "" = "netpie-edge-<name>"
+  std::string username;          // mqtt: "" = none
+  std::string password;          // mqtt: "" = none
+  UplinkNetpie netpie;           // netpie profile only
   std::uint16_t keepalive = 60;  // seconds; 0 = no PINGREQ
   bool clean_start = false;
-  std::string version = "3.1.1";           // 3.1.1 | 5 (v5 honours the server's receive maximum)
-  std::string topic_prefix;                // prepended to the local topic
-  std::uint8_t qos = 1;                    // 0 | 1: the highest QoS used upstream
+  std::string version = "3.1.1";  // 3.1.1 | 5 (v5 honours the server's receive maximum)
+  std::string topic_prefix;       // rows with no matching up rule: prepended to the local topic
+  std::uint8_t qos = 1;           // 0 | 1: the highest QoS for rows with no matching up rule
+  std::vector<RelayUp> up;
+  std::vector<RelayDown> down;
+  UplinkPresence presence;
   std::uint16_t max_inflight = 64;         // unacknowledged publishes at once (v5: capped by receive maximum)
   std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
+  std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
 };
 
 struct Config {

@@ -32,17 +32,40 @@ namespace gw::config {
 namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
+constexpr std::size_t kMaxUplinks = 8;
 
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 15> kUplinkKeys{
-    "name",         "profile",          "host",
-    "port",         "client_id",        "username",
-    "password",     "keepalive",        "clean_start",
-    "version",      "topic_prefix",     "qos",
-    "max_inflight", "reconnect_min_ms", "reconnect_max_ms"};
-constexpr std::array<std::string_view, 1> kUplinkProfiles{"mqtt"};
+constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
+                                                       "profile",
+                                                       "host",
+                                                       "port",
+                                                       "tls",
+                                                       "client_id",
+                                                       "username",
+                                                       "password",
+                                                       "netpie",
+                                                       "keepalive",
+                                                       "clean_start",
+                                                       "version",
+                                                       "topic_prefix",
+                                                       "qos",
+                                                       "up",
+                                                       "down",
+                                                       "presence",
+                                                       "max_inflight",
+                                                       "reconnect_min_ms",
+                                                       "reconnect_max_ms",
+                                                       "rate_limit"};
+constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
+constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
+                                                         "verify",  "cert_file", "key_file"};
+constexpr std::array<std::string_view, 6> kUplinkNetpieKeys{"appid", "key",       "secret",
+                                                            "alias", "auth_port", "mqtt_port"};
+constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
+constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
+constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
 constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms"};
@@ -413,6 +436,23 @@ class Loader {
   void netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out);
   void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out);
+  void uplink_tls(const YAML::Node& map, const std::string& path, UplinkTls& out);
+  void uplink_netpie(const YAML::Node& map, const std::string& path, UplinkNetpie& out);
+  void relay_rules(const YAML::Node& seq, const std::string& path, Uplink& u, bool up);
+  std::optional<std::string> topic_part(const YAML::Node& v, const std::string& path);
+  std::optional<std::string> topic_filter(const YAML::Node& v, const std::string& path);
+
+  // Calls each(item, path) for every element of a list; a null node is an empty list.
+  template <typename Fn>
+  void list(const YAML::Node& seq, const std::string& path, const char* what, Fn&& each) {
+    if (seq.IsNull()) return;
+    if (!seq.IsSequence()) {
+      error(seq.Mark(), path, std::string("expected a list of ") + what + ", got " + describe(seq));
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& item : seq) each(item, element(path, index++));
+  }
 
   // A NETPIE name (appid, key): 1 to kMaxNetpieName of [A-Za-z0-9_.-], unique among `seen` (name, line).
   std::optional<std::string> netpie_unique_name(const YAML::Node& v, const std::string& path,
@@ -693,24 +733,22 @@ void Loader::users(const YAML::Node& seq, const std::string& path, std::vector<U
   }
 }
 
+// A non-shared MQTT topic filter.
+std::optional<std::string> Loader::topic_filter(const YAML::Node& v, const std::string& path) {
+  auto f = string(v, path, /*allow_empty=*/false);
+  if (!f) return std::nullopt;
+  if (!mqtt::is_valid_filter(*f) || mqtt::parse_shared(*f)) {
+    error(v.Mark(), path, "not a valid MQTT topic filter: " + quote(*f));
+    return std::nullopt;
+  }
+  return f;
+}
+
 void Loader::filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out) {
   out.clear();
-  if (seq.IsNull()) return;
-  if (!seq.IsSequence()) {
-    error(seq.Mark(), path, "expected a list of MQTT topic filters, got " + describe(seq));
-    return;
-  }
-  std::size_t index = 0;
-  for (const auto& item : seq) {
-    const std::string p = element(path, index++);
-    auto f = string(item, p, /*allow_empty=*/false);
-    if (!f) continue;
-    if (!mqtt::is_valid_filter(*f) || mqtt::parse_shared(*f)) {
-      error(item.Mark(), p, "not a valid MQTT topic filter: " + quote(*f));
-      continue;
-    }
-    out.push_back(*f);
-  }
+  list(seq, path, "MQTT topic filters", [&](const YAML::Node& item, const std::string& p) {
+    if (auto f = topic_filter(item, p)) out.push_back(*f);
+  });
 }
 
 void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
@@ -946,6 +984,94 @@ void Loader::netpie(const YAML::Node& map, const std::string& path, Netpie& out)
   });
 }
 
+// A topic prefix or strip part: glued to or cut from a valid topic name, so no wildcards or NUL.
+std::optional<std::string> Loader::topic_part(const YAML::Node& v, const std::string& path) {
+  if (v.IsNull()) return std::string();
+  auto part = string(v, path, /*allow_empty=*/true);
+  if (!part) return std::nullopt;
+  if (part->find_first_of(std::string_view("+#\0", 3)) != std::string::npos ||
+      !mqtt::is_valid_topic_name(*part + "x")) {
+    error(v.Mark(), path, "not a valid topic prefix (no '+', '#' or NUL): " + quote(*part));
+    return std::nullopt;
+  }
+  return part;
+}
+
+// A file name for TLS material: not checked for existence here (the daemon reports an unreadable file
+// with its path when it loads it), only that it is a string.
+void Loader::uplink_tls(const YAML::Node& map, const std::string& path, UplinkTls& out) {
+  mapping(map, path, kUplinkTlsKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "enabled") {
+      if (auto b = boolean(v, p)) out.enabled = *b;
+    } else if (key == "verify") {
+      if (auto b = boolean(v, p)) out.verify = *b;
+    } else if (key == "server_name") {
+      if (auto s = string(v, p, true)) out.server_name = *s;
+    } else if (auto s = v.IsNull() ? std::optional<std::string>("") : string(v, p, true)) {
+      (key == "ca_file" ? out.ca_file : key == "cert_file" ? out.cert_file : out.key_file) = *s;
+    }
+  });
+  if (out.cert_file.empty() != out.key_file.empty()) {
+    error(map.Mark(), path, "cert_file and key_file go together (a client certificate needs its key)");
+  }
+}
+
+void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, UplinkNetpie& out) {
+  mapping(map, path, kUplinkNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "auth_port" || key == "mqtt_port") {
+      if (auto n = integer(v, p, 0, 65535)) (key == "auth_port" ? out.auth_port : out.mqtt_port) = *n;
+    } else if (key == "secret") {
+      if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > 256) {
+        error(v.Mark(), p, "expected a non-empty string of at most 256 bytes (value not shown)");
+        return;
+      }
+      out.secret = v.Scalar();
+    } else if (key == "alias" && (v.IsNull() || (v.IsScalar() && v.Scalar().empty()))) {
+      out.alias.clear();
+    } else if (v.IsScalar() && is_netpie_name(v.Scalar())) {
+      (key == "appid" ? out.appid : key == "key" ? out.key : out.alias) = v.Scalar();
+    } else {
+      error(v.Mark(), p,
+            "expected 1 to " + std::to_string(kMaxNetpieName) + " letters, digits, '_', '-' or '.', got " +
+                describe(v));
+    }
+  });
+}
+
+void Loader::relay_rules(const YAML::Node& seq, const std::string& path, Uplink& u, bool up) {
+  list(seq, path, "relay rules", [&](const YAML::Node& item, const std::string& p) {
+    RelayUp rule;  // a down rule uses the same fields but lane
+    bool has_filter = false;
+    const auto keys = up ? std::span<const std::string_view>(kRelayUpKeys)
+                         : std::span<const std::string_view>(kRelayDownKeys);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with at least \"filter\", got " + describe(item));
+      return;
+    }
+    mapping(item, p, keys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
+      if (key == "filter") {
+        has_filter = true;
+        if (auto f = topic_filter(v, kp)) rule.filter = *f;
+      } else if (key == "strip" || key == "prefix") {
+        if (auto part = topic_part(v, kp)) (key == "strip" ? rule.strip : rule.prefix) = *part;
+      } else if (key == "qos") {
+        // QoS 2 is not offered: see Loader::uplinks, key qos.
+        if (auto n = integer(v, kp, 0, 1)) rule.qos = static_cast<std::uint8_t>(*n);
+      } else if (key == "lane") {
+        if (auto n = integer(v, kp, 0, 15)) rule.lane = static_cast<std::uint8_t>(*n);
+      }
+    });
+    if (!has_filter) {
+      error(item.Mark(), p, "missing key \"filter\"");
+    } else if (up) {
+      u.up.push_back(std::move(rule));
+    } else {
+      u.down.push_back(
+          RelayDown{std::move(rule.filter), std::move(rule.strip), std::move(rule.prefix), rule.qos});
+    }
+  });
+}
+
 void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out) {
   out.clear();
   if (seq.IsNull()) return;
@@ -954,20 +1080,22 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
     return;
   }
   std::size_t index = 0;
+  std::vector<std::pair<std::string, int>> names;
   for (const auto& item : seq) {
     const std::string p = element(path, index++);
     if (!item.IsMap()) {
       error(item.Mark(), p, "expected a mapping with name, host and port, got " + describe(item));
       continue;
     }
-    if (index > 1) {
-      // One connection drains the one outbox; several would need a row to belong to one uplink.
-      error(item.Mark(), p, "only one uplink is supported so far");
+    if (index > kMaxUplinks) {
+      error(item.Mark(), p, "at most " + std::to_string(kMaxUplinks) + " uplinks");
       continue;
     }
     Uplink u;
     bool has_name = false;
     bool has_host = false;
+    bool has_mqtt_login = false;
+    YAML::Mark netpie_mark = YAML::Mark::null_mark();
     mapping(item, p, kUplinkKeys, [&](std::string_view key, const YAML::Node& v, const std::string& kp) {
       if (key == "name") {
         has_name = true;
@@ -977,6 +1105,16 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
                     " letters, digits, '_', '-' or '.', got " + describe(v));
           return;
         }
+        auto first =
+            std::find_if(names.begin(), names.end(), [&](const auto& n) { return n.first == v.Scalar(); });
+        if (first != names.end()) {
+          error(v.Mark(), kp,
+                "duplicate uplink name " + quote(v.Scalar()) + " (first at line " +
+                    std::to_string(first->second) +
+                    "); the name keeps each uplink's share of the outbox apart");
+          return;
+        }
+        names.emplace_back(v.Scalar(), line_of(v.Mark()));
         u.name = v.Scalar();
       } else if (key == "profile") {
         if (auto w = word(v, kp, kUplinkProfiles)) u.profile = *w;
@@ -992,9 +1130,15 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         }
         u.host = *h;
       } else if (key == "port") {
-        if (auto n = integer(v, kp, 1, 65535)) u.port = static_cast<std::uint16_t>(*n);
+        if (auto n = integer(v, kp, 0, 65535)) u.port = static_cast<std::uint16_t>(*n);
+      } else if (key == "tls") {
+        uplink_tls(v, kp, u.tls);
+      } else if (key == "netpie") {
+        netpie_mark = v.Mark();
+        uplink_netpie(v, kp, u.netpie);
       } else if (key == "client_id") {
         if (v.IsNull()) return;
+        has_mqtt_login = true;
         auto id = string(v, kp, /*allow_empty=*/true);
         if (!id) return;
         if (id->size() > kMaxUsername) {
@@ -1004,6 +1148,7 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         u.client_id = *id;
       } else if (key == "username" || key == "password") {
         if (v.IsNull()) return;
+        has_mqtt_login = true;
         if (!v.IsScalar() || v.Scalar().size() > kMaxUsername) {
           // The value is never echoed: it may be a secret.
           error(v.Mark(), kp, "expected a string of at most 65535 bytes (value not shown)");
@@ -1017,26 +1162,27 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       } else if (key == "version") {
         if (auto w = word(v, kp, kUplinkVersions)) u.version = *w;
       } else if (key == "topic_prefix") {
-        if (v.IsNull()) return;
-        auto prefix = string(v, kp, /*allow_empty=*/true);
-        if (!prefix) return;
-        // The prefix is glued to a valid topic name: it must not bring wildcards or a NUL.
-        if (prefix->find_first_of(std::string_view("+#\0", 3)) != std::string::npos ||
-            !mqtt::is_valid_topic_name(*prefix + "x")) {
-          error(v.Mark(), kp, "not a valid topic prefix (no '+', '#' or NUL): " + quote(*prefix));
-          return;
-        }
-        u.topic_prefix = *prefix;
+        if (auto part = topic_part(v, kp)) u.topic_prefix = *part;
       } else if (key == "qos") {
         // QoS 2 is not offered: every connection starts a fresh client session (the outbox is the retry
         // queue), so exactly-once across reconnects would need the packet-id state made durable.
         if (auto n = integer(v, kp, 0, 1)) u.qos = static_cast<std::uint8_t>(*n);
+      } else if (key == "up" || key == "down") {
+        relay_rules(v, kp, u, key == "up");
+      } else if (key == "presence") {
+        mapping(v, kp, kUplinkPresenceKeys,
+                [&](std::string_view k, const YAML::Node& pv, const std::string& pp) {
+                  if (auto part = topic_part(pv, pp))
+                    (k == "topic" ? u.presence.topic : u.presence.devices) = *part;
+                });
       } else if (key == "max_inflight") {
         if (auto n = integer(v, kp, 1, 65535)) u.max_inflight = static_cast<std::uint16_t>(*n);
       } else if (key == "reconnect_min_ms") {
         if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_min_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "reconnect_max_ms") {
         if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_max_ms = static_cast<std::uint32_t>(*n);
+      } else if (key == "rate_limit") {
+        if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {
@@ -1044,6 +1190,21 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
     }
     if (!has_name) error(item.Mark(), p, "missing key \"name\"");
     if (!has_host) error(item.Mark(), p, "missing key \"host\"");
+    if (u.profile == "netpie") {
+      if (u.netpie.appid.empty() || u.netpie.key.empty() || u.netpie.secret.empty()) {
+        error(netpie_mark.is_null() ? item.Mark() : netpie_mark, child(p, "netpie"),
+              "the netpie profile needs appid, key and secret");
+      }
+      if (has_mqtt_login) {
+        error(item.Mark(), p,
+              "client_id, username and password belong to the mqtt profile; the netpie profile logs in "
+              "with its token (netpie.key and netpie.secret)");
+      }
+      if (u.version != "3.1.1")
+        error(item.Mark(), child(p, "version"), "the netpie profile speaks MQTT 3.1.1");
+    } else if (!netpie_mark.is_null()) {
+      error(netpie_mark, child(p, "netpie"), "only for profile: netpie");
+    }
     out.push_back(std::move(u));
   }
 }

@@ -91,28 +91,28 @@ void Microgears::on_disconnected(broker::Connection& c, bool graceful) {
 void Microgears::forget(std::uint64_t conn_id) {
   auto it = live_.find(conn_id);
   if (it == live_.end()) return;
-  if (!it->second.alias.empty()) {
-    auto a = aliases_.find(alias_key(it->second.appid, it->second.alias));
-    if (a != aliases_.end()) {
-      std::erase(a->second, conn_id);
-      if (a->second.empty()) aliases_.erase(a);
-    }
-  }
+  release_alias(conn_id, it->second);
   auto t = by_token_.find(it->second.token);
   if (t != by_token_.end() && t->second == conn_id) by_token_.erase(t);
   live_.erase(it);
 }
 
+void Microgears::release_alias(std::uint64_t conn_id, const Live& live) {
+  if (live.alias.empty()) return;
+  auto a = aliases_.find(alias_key(live.appid, live.alias));
+  if (a == aliases_.end()) return;
+  std::erase(a->second, conn_id);
+  if (!a->second.empty()) return;
+  aliases_.erase(a);
+  if (alias_listener_) alias_listener_(live.appid, live.alias, false);
+}
+
 void Microgears::set_alias(std::uint64_t conn_id, Live& live, std::string alias) {
-  if (!live.alias.empty()) {
-    auto a = aliases_.find(alias_key(live.appid, live.alias));
-    if (a != aliases_.end()) {
-      std::erase(a->second, conn_id);
-      if (a->second.empty()) aliases_.erase(a);
-    }
-  }
+  release_alias(conn_id, live);
   live.alias = std::move(alias);
-  aliases_[alias_key(live.appid, live.alias)].push_back(conn_id);
+  auto& holders = aliases_[alias_key(live.appid, live.alias)];
+  holders.push_back(conn_id);
+  if (holders.size() == 1 && alias_listener_) alias_listener_(live.appid, live.alias, true);
 }
 
 void Microgears::presence(const std::string& appid, std::string_view topic, const std::string& token,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -57,6 +58,10 @@ class Microgears final : public broker::Extension {
   // Closes the live connection of a token (after revocation).
   void disconnect(std::string_view token, const char* why);
   std::size_t alias_holders(std::string_view appid, std::string_view alias) const;
+  // Told when an alias gets its first live holder (held) and loses its last one: the netpie uplink
+  // subscribes the cloud chat topic of each alias held here.
+  using AliasListener = std::function<void(const std::string& appid, const std::string& alias, bool held)>;
+  void set_alias_listener(AliasListener l) { alias_listener_ = std::move(l); }
 
  private:
   struct Live {
@@ -66,6 +71,7 @@ class Microgears final : public broker::Extension {
   };
   static std::string alias_key(std::string_view appid, std::string_view alias);
   void set_alias(std::uint64_t conn_id, Live& live, std::string alias);
+  void release_alias(std::uint64_t conn_id, const Live& live);
   void forget(std::uint64_t conn_id);
   void presence(const std::string& appid, std::string_view topic, const std::string& token,
                 const std::string& alias, std::string_view type);
@@ -77,6 +83,7 @@ class Microgears final : public broker::Extension {
   Registry& registry_;
   Postboxes& postboxes_;
   broker::Broker* broker_ = nullptr;
+  AliasListener alias_listener_;
   std::unordered_map<std::uint64_t, Live> live_;                         // by connection id
   std::unordered_map<std::string, std::uint64_t> by_token_;              // token -> connection id
   std::unordered_map<std::string, std::vector<std::uint64_t>> aliases_;  // appid '\0' alias -> ids

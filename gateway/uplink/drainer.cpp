@@ -79,10 +79,28 @@ std::vector<RefusedRow> Drainer::take_refused() {
   return std::exchange(refused_rows_, {});
 }
 
+std::optional<Millis> Drainer::refill(Millis now) {
+  if (options_.rate_limit == 0) return std::nullopt;
+  const double cap = options_.rate_limit;
+  if (refilled_at_ < 0) {
+    credit_ = cap;
+  } else if (now > refilled_at_) {
+    credit_ = std::min(cap, credit_ + static_cast<double>(now - refilled_at_) * cap / 1000.0);
+  }
+  refilled_at_ = now;
+  pump();
+  if (!connected_ || !more_ || credit_ >= 1.0) return std::nullopt;
+  return now + static_cast<Millis>((1.0 - credit_) * 1000.0 / cap) + 1;
+}
+
 void Drainer::pump() {
   if (!connected_ || reading_ || !more_) return;
   if (outstanding_.size() >= window_) return;
-  const auto room = static_cast<std::uint32_t>(window_ - outstanding_.size());
+  auto room = static_cast<std::uint32_t>(window_ - outstanding_.size());
+  if (options_.rate_limit != 0) {
+    room = std::min<std::uint32_t>(room, static_cast<std::uint32_t>(std::max(credit_, 0.0)));
+    if (room == 0) return;  // refill() reads again when credit has grown
+  }
   const std::uint32_t asked = std::min(room, options_.max_batch);
   const std::uint64_t generation = generation_;
   reading_ = true;
@@ -114,10 +132,19 @@ void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::Ou
       back.push_back(r.id);
       continue;
     }
+    if (options_.rate_limit != 0) credit_ -= 1.0;
+    auto mapped = map_up(options_.rules, options_.topic_prefix, options_.max_qos, r.msg.topic, r.msg.qos);
+    if (!mapped) {
+      ++stats_.refused;
+      refused_rows_.push_back(
+          RefusedRow{r.id, std::move(r.msg.topic), "the relay rule gives no valid topic"});
+      to_ack_.push_back(r.id);
+      continue;
+    }
     mqtt::OutboundPublish p;
-    p.topic = options_.topic_prefix + r.msg.topic;
+    p.topic = std::move(mapped->topic);
     p.payload = std::move(r.msg.payload);
-    p.qos = std::min(r.msg.qos, options_.max_qos);
+    p.qos = mapped->qos;
     p.retain = r.msg.retain;
     p.tag = r.id;
     const std::uint8_t qos = p.qos;

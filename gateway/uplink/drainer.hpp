@@ -8,12 +8,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "gateway/base/clock.hpp"
 #include "protocols/mqtt/client_session.hpp"
+#include "protocols/uplink/relay.hpp"
 #include "storage/records.hpp"
 
 namespace gw::uplink {
@@ -34,9 +37,11 @@ class OutboxPort {
 using PublishFn = std::function<mqtt::PublishStatus(mqtt::OutboundPublish)>;
 
 struct DrainOptions {
-  std::string topic_prefix;       // prepended to the local topic
-  std::uint8_t max_qos = 1;       // the rule's QoS: each row goes up at min(row QoS, this)
+  std::vector<RelayRule> rules;   // up rules: the first match maps the local topic and caps the QoS
+  std::string topic_prefix;       // rows no rule matches: prepended to the local topic
+  std::uint8_t max_qos = 1;       // rows no rule matches: each goes up at min(row QoS, this)
   std::uint32_t max_batch = 256;  // rows per store read, so one loop turn handles a bounded amount
+  std::uint32_t rate_limit = 0;   // rows per second (token bucket, one second of burst); 0 = unlimited
 };
 
 struct DrainStats {
@@ -74,6 +79,9 @@ class Drainer {
   void refused(mqtt::PublishTag tag, const std::string& why);
   // Writes the collected acknowledgements as ranges and reads more if the window has room.
   void flush();
+  // With a rate limit: adds the credit earned since the last call, then reads if it allows. Returns when
+  // credit would next allow a row while rows wait (nullopt: no limit, or nothing waits).
+  std::optional<Millis> refill(Millis now);
 
   // Refusals since the last call, for the log.
   std::vector<RefusedRow> take_refused();
@@ -101,6 +109,8 @@ class Drainer {
   std::vector<std::uint64_t> to_ack_;
   std::vector<RefusedRow> refused_rows_;
   std::unordered_map<std::uint64_t, std::string> topics_;  // outstanding id -> local topic (for logs)
+  double credit_ = 0;                                      // rate limit: rows allowed now
+  Millis refilled_at_ = -1;
   DrainStats stats_;
 };
 

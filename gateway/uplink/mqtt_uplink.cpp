@@ -1,27 +1,98 @@
-// The `mqtt` uplink (mqtt_uplink.hpp). State table:
+// The cloud uplink (mqtt_uplink.hpp). State table (mqtt profile):
 //
 //   state       input                         action                                        next
 //   Idle        start()                       requeue in-flight rows, resolve + connect      Connecting
-//   Connecting  socket up                     CONNECT (fresh session)                        Connecting
-//   Connecting  CONNACK accepted              backoff reset, drainer reads                   Online
-//   Connecting  socket error / CONNACK refused / timeout   requeue, backoff timer            Backoff
+//   Connecting  socket (and TLS) up           CONNECT (fresh session; will = presence)       Connecting
+//   Connecting  CONNACK accepted              backoff reset, subscribe down rules, "online",  Online
+//                                             drainer reads
+//   Connecting  socket/TLS error / CONNACK refused / timeout   requeue, backoff timer        Backoff
 //   Online      socket lost / CloseTransport  acks written, in-flight rows requeued          Backoff
 //   Backoff     timer                         resolve + connect                              Connecting
 //   any         close()                       DISCONNECT if online, close socket and timer   Closed
+//
+// The netpie profile puts the token flow in front: start() reads the cached token, the flow's actions
+// (HTTP requests, cache writes, waits) run in LoggingIn, and its ConnectMqtt starts Connecting with the
+// token's credentials. CONNACK results and lost connections go back to the flow, which decides (a new
+// token after CONNACK 4, a wait after 5); its waits replace the uplink's own backoff.
 #include "gateway/uplink/mqtt_uplink.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "gateway/base/log.hpp"
+#include "protocols/mqtt/topic.hpp"
 
 namespace gw::uplink {
+namespace {
+
+constexpr std::size_t kEchoMemory = 256;  // chat messages remembered for echo detection
+constexpr Millis kEchoWindowMs = 30'000;  // ... for this long
+constexpr std::string_view kGearname = "/gearname/";
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::uint64_t chat_hash(std::string_view topic, std::string_view payload) {
+  // FNV-1a over topic, a separator and payload: collisions only cost a dropped echo check.
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(topic);
+  mix(std::string_view("\0", 1));
+  mix(payload);
+  return h;
+}
+
+std::string token_to_json(const CachedToken& t) {
+  nlohmann::json j{{"key", t.gear_key},
+                   {"token", t.token},
+                   {"secret", t.secret},
+                   {"endpoint", microgear::format_endpoint(t.endpoint)},
+                   {"flag", std::string(1, static_cast<char>(t.flag))}};
+  return j.dump();
+}
+
+std::optional<CachedToken> token_from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  CachedToken t;
+  auto str = [&](const char* k) -> std::optional<std::string> {
+    auto it = j.find(k);
+    if (it == j.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  auto key = str("key");
+  auto token = str("token");
+  auto secret = str("secret");
+  auto endpoint = str("endpoint");
+  auto flag = str("flag");
+  if (!key || !token || !secret || !endpoint || !flag || *flag != "P") return std::nullopt;
+  auto e = microgear::parse_endpoint(*endpoint);
+  if (!e) return std::nullopt;
+  t.gear_key = *key;
+  t.token = *token;
+  t.secret = *secret;
+  t.endpoint = std::move(e).value();
+  t.flag = microgear::TokenFlag::Persistent;
+  return t;
+}
+
+}  // namespace
 
 const char* to_string(MqttUplink::State s) {
   switch (s) {
     case MqttUplink::State::Idle:
       return "idle";
+    case MqttUplink::State::LoggingIn:
+      return "logging_in";
     case MqttUplink::State::Connecting:
       return "connecting";
     case MqttUplink::State::Online:
@@ -40,6 +111,7 @@ class MqttUplink::StorePort final : public OutboxPort {
   StorePort(MqttUplink& up, storage::Store& store) : up_(up), store_(store) {}
   bool read(std::uint32_t max_rows, ReadDone done) override {
     storage::OutboxReadOptions o;
+    o.dest = up_.options_.name;
     o.max_rows = max_rows;
     o.mark_inflight = true;
     auto s = store_.outbox_read(
@@ -54,7 +126,14 @@ class MqttUplink::StorePort final : public OutboxPort {
     return s == storage::Status::Ok;
   }
   void ack(std::vector<storage::IdRange> ranges) override { store_.outbox_ack(std::move(ranges)); }
-  void requeue(std::vector<storage::IdRange> ranges) override { store_.outbox_requeue(std::move(ranges)); }
+  void requeue(std::vector<storage::IdRange> ranges) override {
+    // Empty: every row of this uplink in flight (other uplinks' rows stay in flight).
+    if (ranges.empty()) {
+      store_.outbox_requeue_all(up_.options_.name);
+    } else {
+      store_.outbox_requeue(std::move(ranges));
+    }
+  }
 
  private:
   MqttUplink& up_;
@@ -67,15 +146,30 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
       store_(store),
       clock_(clock),
       options_(std::move(options)),
-      backoff_(options_.backoff, random_between_from(std::move(random))),
+      backoff_(options_.backoff, random_between_from(random)),
       port_(std::make_unique<StorePort>(*this, store)),
-      drainer_(*port_, DrainOptions{options_.topic_prefix, options_.qos, 256}),
+      drainer_(*port_,
+               DrainOptions{options_.up, options_.topic_prefix, options_.qos, 256, options_.rate_limit}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
                                 [this](const std::string& why) { on_transport_closed(why); }}) {
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
+  if (options_.tls) tcp_.set_tls(options_.tls, options_.tls_server_name);
+  if (options_.netpie) {
+    auto bits = random;
+    flow_ = std::make_unique<TokenFlow>(
+        options_.netpie->flow,
+        [bits](std::span<std::uint8_t> out) {
+          for (std::size_t i = 0; i < out.size(); i += 8) {
+            std::uint64_t v = bits();
+            for (std::size_t k = 0; k < 8 && i + k < out.size(); ++k)
+              out[i + k] = static_cast<std::uint8_t>(v >> (8 * k));
+          }
+        },
+        random_between_from(bits));
+  }
 }
 
 MqttUplink::~MqttUplink() {
@@ -91,11 +185,98 @@ MqttUplinkStats MqttUplink::stats() const {
 void MqttUplink::start() {
   if (state_ != State::Idle) return;
   drainer_.start();
-  GW_LOG(Info, "uplink", "%s: mqtt uplink to %s:%u as %s (topic prefix \"%s\", qos %u)",
-         options_.name.c_str(), options_.host.c_str(), options_.port, options_.client_id.c_str(),
-         options_.topic_prefix.c_str(), options_.qos);
+  const char* transport = options_.tls ? "TLS" : "plain TCP";
+  if (flow_) {
+    GW_LOG(Info, "uplink", "%s: netpie uplink, app %s, key %s, token server %s (%s), %zu up / %zu down rules",
+           options_.name.c_str(), options_.netpie->flow.app_id.c_str(),
+           options_.netpie->flow.gear_key.c_str(), options_.host.c_str(), transport, options_.up.size(),
+           options_.down.size());
+  } else {
+    GW_LOG(Info, "uplink", "%s: mqtt uplink to %s:%u (%s) as %s, %zu up / %zu down rules",
+           options_.name.c_str(), options_.host.c_str(), options_.port, transport, options_.client_id.c_str(),
+           options_.up.size(), options_.down.size());
+  }
   next_status_at_ = clock_.now_ms() + options_.status_interval_ms;
   next_sys_at_ = clock_.now_ms() + options_.sys_interval_ms;
+  if (!flow_) {
+    attempt();
+    return;
+  }
+  set_state(State::LoggingIn);
+  // The cached device token, if any: a restart reuses it instead of asking the token server again.
+  auto st = store_.kv_get("uplink/" + options_.name + "/token",
+                          [this, alive = alive_](Result<std::optional<std::string>, storage::Status> r) {
+                            if (!*alive) return;
+                            on_cached_token(r ? std::move(r).value() : std::nullopt);
+                          });
+  if (st != storage::Status::Ok) on_cached_token(std::nullopt);
+  arm_timer();
+}
+
+void MqttUplink::on_cached_token(std::optional<std::string> value) {
+  std::optional<CachedToken> cached;
+  if (value) {
+    cached = token_from_json(*value);
+    if (!cached)
+      GW_LOG(Warn, "uplink", "%s: the cached token is unreadable; asking for a new one",
+             options_.name.c_str());
+  }
+  if (cached)
+    GW_LOG(Info, "uplink", "%s: using the cached token %s", options_.name.c_str(), cached->token.c_str());
+  flow(Start{std::move(cached)});
+}
+
+// Applies one input to the token flow and performs what it asks.
+void MqttUplink::flow(const TokenInput& input) {
+  if (!flow_ || state_ == State::Closed) return;
+  const auto actions = flow_->handle(input, clock_.unix_seconds());
+  for (const TokenAction& a : actions) {
+    std::visit(
+        Overloaded{
+            [&](const HttpRequest& r) {
+              if (!http_) {
+                last_error_ = "no HTTP client";
+                return;
+              }
+              GW_LOG(Debug, "uplink", "%s: %s %s", options_.name.c_str(), r.method.c_str(), r.url.c_str());
+              http_->request(r, [this, alive = alive_](std::variant<HttpResponse, HttpFailed> res) {
+                if (!*alive) return;
+                if (auto* f = std::get_if<HttpFailed>(&res)) {
+                  GW_LOG(Warn, "uplink", "%s: token server: %s", options_.name.c_str(), f->what.c_str());
+                  flow(*f);
+                } else {
+                  const auto& ok = std::get<HttpResponse>(res);
+                  if (ok.status != 200) {
+                    GW_LOG(Info, "uplink", "%s: token server answered %d", options_.name.c_str(), ok.status);
+                  }
+                  flow(ok);
+                }
+              });
+            },
+            [&](const CacheStore& c) {
+              store_.kv_put("uplink/" + options_.name + "/token", token_to_json(c.token));
+            },
+            [&](const CacheErase&) {
+              GW_LOG(Info, "uplink", "%s: dropping the cached token", options_.name.c_str());
+              store_.kv_erase("uplink/" + options_.name + "/token");
+            },
+            [&](const ConnectMqtt& c) { connect_mqtt(c); },
+            [&](const Wait& w) {
+              flow_wait_until_ = clock_.now_ms() + w.ms;
+              if (state_ != State::Online) set_state(State::Backoff);
+            },
+        },
+        a);
+  }
+  arm_timer();
+}
+
+void MqttUplink::connect_mqtt(const ConnectMqtt& c) {
+  options_.client_id = c.client_id;
+  options_.username = c.username;
+  options_.password = c.password;
+  connect_host_ = c.host;
+  connect_port_ = c.port;
   attempt();
 }
 
@@ -114,7 +295,7 @@ void MqttUplink::attempt() {
   set_state(State::Connecting);
   mqtt::ClientLimits limits;
   limits.max_inflight = options_.max_inflight;
-  limits.max_queued = std::max<std::size_t>(options_.max_inflight, 1);
+  limits.max_queued = std::max<std::size_t>(options_.max_inflight, 1) + 1;  // + the presence message
   session_ = std::make_unique<mqtt::ClientSession>(limits);
   mqtt::ConnectOptions co;
   co.version = options_.version;
@@ -123,8 +304,15 @@ void MqttUplink::attempt() {
   co.password = options_.password;
   co.keep_alive_s = options_.keepalive_s;
   co.clean_start = options_.clean_start;
+  if (!options_.presence_topic.empty()) {
+    co.will = mqtt::Will{options_.presence_topic, "offline", 1, true, {}};
+  }
   session_->connect(std::move(co), clock_.now_ms());
-  tcp_.connect(options_.host, options_.port);
+  if (flow_) {
+    tcp_.connect(connect_host_, connect_port_);
+  } else {
+    tcp_.connect(options_.host, options_.port);
+  }
   arm_timer();
 }
 
@@ -157,9 +345,152 @@ void MqttUplink::on_transport_closed(const std::string& why) {
            options_.name.c_str(), why.c_str(), outstanding);
   } else {
     ++stats_.connect_failures;
-    last_error_ = why;
+    if (last_error_.empty()) last_error_ = why;
+    GW_LOG(Warn, "uplink", "%s: cannot connect to %s:%u: %s", options_.name.c_str(),
+           (flow_ ? connect_host_ : options_.host).c_str(), flow_ ? connect_port_ : options_.port,
+           last_error_.c_str());
+  }
+  if (flow_) {
+    last_error_.clear();
+    if (refused_reason_) {
+      flow(ConnackResult{*std::exchange(refused_reason_, std::nullopt)});
+    } else {
+      flow(ConnectionLost{});
+    }
+    return;
   }
   schedule_reconnect();
+}
+
+void MqttUplink::on_connected(const mqtt::Connected& c) {
+  ++stats_.connects;
+  set_state(State::Online);
+  backoff_.reset();
+  if (flow_) flow(ConnackResult{mqtt::Reason::Success});
+  const storage::OutboxBacklog backlog = store_.outbox_backlog(options_.name);
+  GW_LOG(Info, "uplink", "%s: online (%s:%u, session present %d, window %u, backlog %llu rows)",
+         options_.name.c_str(), (flow_ ? connect_host_ : options_.host).c_str(),
+         flow_ ? connect_port_ : options_.port, c.session_present ? 1 : 0, session_->window(),
+         static_cast<unsigned long long>(backlog.rows));
+  const Millis now = clock_.now_ms();
+  // Subscriptions: the down rules, and (netpie) chat to the aliases local microgears hold.
+  std::vector<mqtt::Subscription> subs;
+  for (const RelayRule& r : options_.down) {
+    mqtt::Subscription s;
+    s.filter = r.filter;
+    s.options.max_qos = r.qos;
+    subs.push_back(std::move(s));
+  }
+  if (flow_ && options_.netpie->relay_chat) {
+    for (const std::string& alias : aliases_) {
+      mqtt::Subscription s;
+      s.filter = chat_topic(alias);
+      subs.push_back(std::move(s));
+    }
+  }
+  if (!subs.empty()) (void)session_->subscribe(std::move(subs), {}, now);
+  if (flow_ && !options_.netpie->flow.alias.empty()) {
+    // The gateway's own alias (PROTOCOL §7.2): chat to it comes down like any other subscribed topic.
+    mqtt::OutboundPublish a;
+    a.topic = "/" + options_.netpie->flow.app_id + "/@setalias/" + options_.netpie->flow.alias;
+    (void)session_->publish(std::move(a), now);
+  }
+  if (!options_.presence_topic.empty()) {
+    mqtt::OutboundPublish p;  // tag 0: not an outbox row
+    p.topic = options_.presence_topic;
+    p.payload = "online";
+    p.qos = 1;
+    p.retain = true;
+    (void)session_->publish(std::move(p), now);
+  }
+  drainer_.connected(session_->window(), [this](mqtt::OutboundPublish p) {
+    if (!session_) return mqtt::PublishStatus::NotConnected;
+    if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
+      remember_sent(p.topic, p.payload);
+    }
+    return session_->publish(std::move(p), clock_.now_ms());
+  });
+  credit_at_ = drainer_.refill(now);
+}
+
+std::string MqttUplink::chat_topic(const std::string& alias) const {
+  return "/" + options_.netpie->flow.app_id + "/gearname/" + alias;
+}
+
+void MqttUplink::remember_sent(const std::string& topic, const std::string& payload) {
+  const Millis now = clock_.now_ms();
+  if (sent_chat_.size() >= kEchoMemory) sent_chat_.erase(sent_chat_.begin());
+  sent_chat_.emplace_back(chat_hash(topic, payload), now);
+}
+
+void MqttUplink::on_message(mqtt::Publish&& p) {
+  LocalMessage m;
+  if (auto local = map_down(options_.down, p.topic)) {
+    m.topic = std::move(*local);
+  } else if (flow_ && options_.netpie->relay_chat && p.topic.size() > chat_topic("").size() &&
+             p.topic.compare(0, chat_topic("").size(), chat_topic("")) == 0 &&
+             aliases_.count(p.topic.substr(chat_topic("").size()))) {
+    // Chat to an alias a local microgear holds. One we sent up ourselves comes back through the same
+    // subscription (MQTT 3.1.1 has no no-local): the local holders had it already.
+    const std::uint64_t h = chat_hash(p.topic, p.payload);
+    const Millis now = clock_.now_ms();
+    auto it = std::find_if(sent_chat_.begin(), sent_chat_.end(),
+                           [&](const auto& e) { return e.first == h && now - e.second <= kEchoWindowMs; });
+    if (it != sent_chat_.end()) {
+      sent_chat_.erase(it);
+      ++stats_.echoes;
+      return;
+    }
+    m.topic = p.topic;  // the same namespace locally: the microgears extension routes it to the holders
+  } else {
+    ++stats_.unmatched;
+    GW_LOG(Debug, "uplink", "%s: a cloud message on %s matches no down rule; ignored", options_.name.c_str(),
+           p.topic.c_str());
+    return;
+  }
+  m.payload = std::move(p.payload);
+  m.qos = p.qos;
+  m.retain = p.retain;
+  ++stats_.received;
+  if (local_) local_(std::move(m));
+}
+
+void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason) {
+  if (options_.presence_devices.empty() || state_ == State::Closed) return;
+  storage::OutboxMessage m;
+  m.origin = "$presence";
+  m.dest = options_.name;
+  m.lane = 0;
+  m.topic = options_.presence_devices + client_id;
+  if (!mqtt::is_valid_topic_name(m.topic)) return;
+  nlohmann::json j{{"client_id", client_id},
+                   {"event", online ? "online" : "offline"},
+                   {"reason", reason},
+                   {"time", clock_.unix_seconds()}};
+  m.payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  m.qos = 1;
+  m.retain = true;
+  ++stats_.presence_events;
+  auto st = store_.outbox_enqueue(std::move(m),
+                                  [this, alive = alive_](Result<storage::OutboxEnqueued, storage::Status> r) {
+                                    if (*alive && !r) ++stats_.presence_refused;
+                                  });
+  if (st != storage::Status::Ok) ++stats_.presence_refused;
+}
+
+void MqttUplink::local_alias(const std::string& appid, const std::string& alias, bool held) {
+  if (!flow_ || !options_.netpie->relay_chat || appid != options_.netpie->flow.app_id) return;
+  if (held ? !aliases_.insert(alias).second : aliases_.erase(alias) == 0) return;
+  if (state_ != State::Online || !session_) return;
+  const Millis now = clock_.now_ms();
+  if (held) {
+    mqtt::Subscription s;
+    s.filter = chat_topic(alias);
+    (void)session_->subscribe({std::move(s)}, {}, now);
+  } else {
+    (void)session_->unsubscribe({chat_topic(alias)}, {}, now);
+  }
+  after_input();
 }
 
 void MqttUplink::after_input() {
@@ -170,16 +501,7 @@ void MqttUplink::after_input() {
   std::optional<std::string> close_why;
   for (mqtt::Event& e : session_->take_events()) {
     if (auto* c = std::get_if<mqtt::Connected>(&e)) {
-      ++stats_.connects;
-      set_state(State::Online);
-      backoff_.reset();
-      GW_LOG(Info, "uplink", "%s: online (%s:%u, session present %d, window %u, backlog %llu rows)",
-             options_.name.c_str(), options_.host.c_str(), options_.port, c->session_present ? 1 : 0,
-             session_->window(), static_cast<unsigned long long>(store_.stats().outbox_rows));
-      drainer_.connected(session_->window(), [this](mqtt::OutboundPublish p) {
-        return session_ ? session_->publish(std::move(p), clock_.now_ms())
-                        : mqtt::PublishStatus::NotConnected;
-      });
+      on_connected(*c);
       if (!session_) break;
     } else if (auto* a = std::get_if<mqtt::PublishAcked>(&e)) {
       drainer_.acked(a->tag);
@@ -189,11 +511,21 @@ void MqttUplink::after_input() {
       drainer_.refused(r->tag, why);
     } else if (auto* d = std::get_if<mqtt::PublishDropped>(&e)) {
       // Not expected (RejectNew, and the drainer never fills the queue): the row goes back to the store.
-      port_->requeue(storage::to_ranges({d->tag}));
+      if (d->tag != 0) port_->requeue(storage::to_ranges({d->tag}));
+    } else if (auto* m = std::get_if<mqtt::MessageReceived>(&e)) {
+      on_message(std::move(m->publish));
+    } else if (auto* sa = std::get_if<mqtt::SubscribeAcked>(&e)) {
+      for (mqtt::Reason reason : sa->reasons) {
+        if (static_cast<unsigned>(reason) >= 0x80) {
+          GW_LOG(Warn, "uplink", "%s: the cloud refused a subscription (reason 0x%02x)",
+                 options_.name.c_str(), static_cast<unsigned>(reason));
+        }
+      }
     } else if (auto* cr = std::get_if<mqtt::ConnackRefused>(&e)) {
       GW_LOG(Warn, "uplink", "%s: CONNACK refused (reason 0x%02x)", options_.name.c_str(),
              static_cast<unsigned>(cr->reason));
       last_error_ = "CONNACK refused";
+      refused_reason_ = cr->reason;
     } else if (auto* ct = std::get_if<mqtt::CloseTransport>(&e)) {
       close_why = std::string("session: ") + mqtt::to_string(ct->why);
       break;
@@ -234,7 +566,9 @@ void MqttUplink::arm_timer() {
   if (!timer_ || state_ == State::Closed) return;
   const Millis now = clock_.now_ms();
   Millis at = now + 1000;  // at least once a second: retry a refused store read, status line
-  if (state_ == State::Backoff) at = std::min(at, reconnect_at_);
+  if (state_ == State::Backoff && !flow_) at = std::min(at, reconnect_at_);
+  if (flow_wait_until_) at = std::min(at, *flow_wait_until_);
+  if (credit_at_) at = std::min(at, *credit_at_);
   if (options_.sys_interval_ms > 0) at = std::min(at, next_sys_at_);
   if (session_) {
     if (auto d = session_->next_deadline()) at = std::min(at, *d);
@@ -246,7 +580,12 @@ void MqttUplink::arm_timer() {
 
 void MqttUplink::on_timer() {
   const Millis now = clock_.now_ms();
-  if (state_ == State::Backoff && now >= reconnect_at_) {
+  if (flow_wait_until_ && now >= *flow_wait_until_) {
+    flow_wait_until_.reset();
+    flow(TimerFired{});
+    if (state_ == State::Closed) return;
+  }
+  if (!flow_ && state_ == State::Backoff && now >= reconnect_at_) {
     attempt();
     return;
   }
@@ -260,6 +599,7 @@ void MqttUplink::on_timer() {
   }
   if (session_) {
     session_->tick(now);
+    credit_at_ = drainer_.refill(now);
     after_input();  // also pumps the drainer and re-arms
   } else {
     arm_timer();
@@ -267,10 +607,11 @@ void MqttUplink::on_timer() {
 }
 
 void MqttUplink::log_status() {
-  const storage::StoreStats s = store_.stats();
+  const storage::OutboxBacklog s = store_.outbox_backlog(options_.name);
   const DrainStats& d = drainer_.stats();
-  if (s.outbox_rows == 0 && state_ == State::Online) return;  // nothing worth a line
+  if (s.rows == 0 && state_ == State::Online) return;  // nothing worth a line
   storage::OutboxReadOptions peek;
+  peek.dest = options_.name;
   peek.max_rows = 1;
   peek.mark_inflight = false;
   const std::string name = options_.name;
@@ -285,8 +626,8 @@ void MqttUplink::log_status() {
         Info, "uplink",
         "%s: status %s, backlog %llu rows (%llu bytes), oldest queued %lld s, in flight %zu, published %llu, "
         "acked %llu, refused %llu",
-        name.c_str(), state, static_cast<unsigned long long>(s.outbox_rows),
-        static_cast<unsigned long long>(s.outbox_bytes), age, outstanding,
+        name.c_str(), state, static_cast<unsigned long long>(s.rows),
+        static_cast<unsigned long long>(s.bytes), age, outstanding,
         static_cast<unsigned long long>(d.published), static_cast<unsigned long long>(d.acked),
         static_cast<unsigned long long>(d.refused));
   });
@@ -297,10 +638,11 @@ void MqttUplink::publish_sys(bool state_only) {
   const std::string base = "$SYS/broker/uplink/" + options_.name + "/";
   sys_(base + "state", to_string(state_));
   if (state_only) return;
-  const storage::StoreStats s = store_.stats();
+  const storage::OutboxBacklog s = store_.outbox_backlog(options_.name);
   const MqttUplinkStats u = stats();
-  sys_(base + "backlog/rows", std::to_string(s.outbox_rows));
-  sys_(base + "backlog/bytes", std::to_string(s.outbox_bytes));
+  sys_(base + "backlog/rows", std::to_string(s.rows));
+  sys_(base + "backlog/bytes", std::to_string(s.bytes));
+  sys_(base + "received", std::to_string(u.received));
   sys_(base + "published", std::to_string(u.drain.published));
   sys_(base + "acked", std::to_string(u.drain.acked));
   sys_(base + "refused", std::to_string(u.drain.refused));
@@ -308,11 +650,12 @@ void MqttUplink::publish_sys(bool state_only) {
   sys_(base + "disconnects", std::to_string(u.disconnects));
   // The oldest queued row's age needs a look into the store (not marked in flight); "" when none is queued.
   storage::OutboxReadOptions peek;
+  peek.dest = options_.name;
   peek.max_rows = 1;
   peek.mark_inflight = false;
   SysPublish sys = sys_;
   const Clock& clock = clock_;
-  store_.outbox_read(peek, [sys, alive = sys_alive_, topic = base + "backlog/oldest_s",
+  store_.outbox_read(peek, [sys, alive = alive_, topic = base + "backlog/oldest_s",
                             &clock](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
     if (!*alive) return;  // the uplink closed meanwhile (the daemon is stopping)
     std::int64_t age = 0;
@@ -325,13 +668,15 @@ void MqttUplink::close() {
   if (state_ == State::Closed) return;
   const bool online = state_ == State::Online;
   state_ = State::Closed;
-  *sys_alive_ = false;
+  *alive_ = false;
   if (session_ && online) {
     session_->disconnect(mqtt::Reason::Success, clock_.now_ms());
     mqtt::Buffer out = session_->take_bytes();
     if (!out.empty()) tcp_.write(out);
   }
   tcp_.close();
+  http_.reset();  // its handles close now, and are freed by the loop's next turns
+  if (flow_) flow_->handle(Stop{}, clock_.unix_seconds());
   session_.reset();
   drainer_.disconnected();  // acks written, in-flight rows back to the queue (before the store closes)
   const DrainStats& d = drainer_.stats();

@@ -1,7 +1,12 @@
-// The `mqtt` uplink profile over plain TCP: one connection to a cloud MQTT broker with static
-// credentials, fed from the durable outbox by the Drainer. It owns the socket (TcpClient), one timer
-// (session deadlines, reconnect backoff, the status line) and a fresh mqtt::ClientSession per
-// connection; the store is the only retry queue. Runs on the loop thread; close() before destruction.
+// One cloud uplink: a connection to a cloud MQTT broker fed from this uplink's share of the durable
+// outbox by the Drainer, and cloud topics brought down to local subscribers. Two profiles share it:
+//   mqtt    static credentials (or a client certificate) to any MQTT 3.1.1/5 broker;
+//   netpie  the NETPIE 2015 microgear login: the token flow (protocols/uplink/token_flow) over HTTP(S)
+//           gives the MQTT client id, user name and HMAC password, with the access token cached in the
+//           store's key/value table across restarts.
+// It owns the socket (TcpClient, plain or TLS), one timer (session deadlines, backoff, token-flow waits,
+// rate limit, status) and a fresh mqtt::ClientSession per connection; the store is the only retry queue.
+// Runs on the loop thread; close() before destruction.
 #pragma once
 
 #include <uv.h>
@@ -10,49 +15,96 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <variant>
 
 #include "gateway/base/clock.hpp"
 #include "gateway/uplink/drainer.hpp"
 #include "gateway/uplink/tcp_client.hpp"
 #include "protocols/mqtt/client_session.hpp"
 #include "protocols/uplink/backoff.hpp"
+#include "protocols/uplink/relay.hpp"
+#include "protocols/uplink/token_flow.hpp"
 #include "storage/store.hpp"
+
+namespace gw::net {
+class TlsClientContext;
+}
 
 namespace gw::uplink {
 
+// The netpie profile's login and namespace.
+struct NetpieLogin {
+  TokenFlowConfig flow;  // app id, key, secret, alias, token server, ports, TLS
+  // Chat to an alias held by a local microgear (/<appid>/gearname/<alias>) is subscribed upstream while
+  // the alias is held, and delivered locally.
+  bool relay_chat = true;
+};
+
 struct MqttUplinkOptions {
-  std::string name = "cloud";
-  std::string host;
+  std::string name = "cloud";  // also the outbox destination
+  std::string host;            // mqtt: the broker; netpie: the token server (flow.auth_host)
   std::uint16_t port = 1883;
   std::string client_id;
   std::optional<std::string> username;
   std::optional<std::string> password;
   std::uint16_t keepalive_s = 60;
   bool clean_start = false;
-  std::string topic_prefix;
+  std::vector<RelayRule> up;    // local -> cloud topic mapping (the outbox rows were chosen by them)
+  std::vector<RelayRule> down;  // cloud filters subscribed and mapped to local topics
+  std::string topic_prefix;     // rows no up rule matches
   std::uint8_t qos = 1;
   mqtt::Version version = mqtt::Version::V311;  // V311 or V5 (v5: the server's receive maximum)
   std::uint16_t max_inflight = 64;
+  std::uint32_t rate_limit = 0;  // rows per second upward; 0 = none
   BackoffPolicy backoff;
-  Millis status_interval_ms = 30'000;  // a status log line this often while there is a backlog
-  Millis sys_interval_ms = 0;          // $SYS/broker/uplink/<name>/... this often; 0 = off
+  std::string presence_topic;    // the gateway's status ("online" retained / "offline" as will); "" = off
+  std::string presence_devices;  // device presence topic prefix; "" = off
+  std::optional<NetpieLogin> netpie;
+  std::shared_ptr<const net::TlsClientContext> tls;  // null: plain TCP
+  std::string tls_server_name;                       // "" = the host connected to
+  Millis status_interval_ms = 30'000;                // a status log line this often while there is a backlog
+  Millis sys_interval_ms = 0;                        // $SYS/broker/uplink/<name>/... this often; 0 = off
 };
 
 // Publishes one retained $SYS value locally (the daemon hands it to the broker).
 using SysPublish = std::function<void(const std::string& topic, const std::string& payload)>;
+// Delivers a message that came down from the cloud to local subscribers. It is never relayed up again
+// (the daemon publishes it without a sender, and only client messages enter the outbox).
+struct LocalMessage {
+  std::string topic;
+  std::string payload;
+  std::uint8_t qos = 0;
+  bool retain = false;
+};
+using LocalPublish = std::function<void(LocalMessage)>;
+
+// One HTTP request of the token flow; `done` runs later on the loop thread (never inside request()).
+class HttpPort {
+ public:
+  virtual ~HttpPort() = default;
+  using Done = std::function<void(std::variant<HttpResponse, HttpFailed>)>;
+  virtual void request(const HttpRequest& r, Done done) = 0;
+  virtual void cancel() = 0;  // the pending request's completion will not run
+};
 
 // Counters for logs and status; they add up with the store's: every row acked here left the outbox.
 struct MqttUplinkStats {
   std::uint64_t connects = 0;          // CONNACK accepted
-  std::uint64_t connect_failures = 0;  // resolve/connect errors and CONNACK refusals
+  std::uint64_t connect_failures = 0;  // resolve/connect/TLS errors and CONNACK refusals
   std::uint64_t disconnects = 0;       // connections lost after CONNACK
+  std::uint64_t received = 0;          // messages that came down and were published locally
+  std::uint64_t unmatched = 0;         // messages that came down and no down rule or alias wanted
+  std::uint64_t echoes = 0;            // chat that came back down after going up, dropped
+  std::uint64_t presence_events = 0;   // device presence events queued for the cloud
+  std::uint64_t presence_refused = 0;  // device presence events the store refused (full, disk)
   DrainStats drain;
 };
 
 class MqttUplink {
  public:
-  enum class State { Idle, Connecting, Online, Backoff, Closed };
+  enum class State { Idle, LoggingIn, Connecting, Online, Backoff, Closed };
 
   MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& clock, MqttUplinkOptions options,
              RandomBits random);
@@ -61,32 +113,52 @@ class MqttUplink {
   MqttUplink& operator=(const MqttUplink&) = delete;
 
   // $SYS/broker/uplink/<name>/{state, backlog/rows, backlog/bytes, backlog/oldest_s (0: none queued),
-  // published, acked, refused, connects, disconnects}, every sys_interval_ms and on state changes (state
-  // only). Set before start().
+  // published, acked, refused, connects, disconnects, received}, every sys_interval_ms and on state
+  // changes (state only). Set before start().
   void set_sys_publisher(SysPublish publish) { sys_ = std::move(publish); }
-  // Requeues rows a previous run left in flight, then connects.
+  void set_local_publisher(LocalPublish publish) { local_ = std::move(publish); }
+  // The netpie profile's HTTP client (required for it). Set before start().
+  void set_http(std::unique_ptr<HttpPort> http) { http_ = std::move(http); }
+  // Requeues this uplink's rows a previous run left in flight, then connects (netpie: reads the cached
+  // token first).
   void start();
   // The store's outbox listener: new rows were committed.
   void new_rows();
+  // A local device connected (online) or went away; `reason`: "disconnect", "keepalive timeout",
+  // "connection lost", "taken over", ... Queued in the outbox as a retained message on
+  // presence_devices + client_id (lane 0), so it survives outages in order. No-op when off.
+  void device_presence(const std::string& client_id, bool online, const std::string& reason);
+  // netpie profile: a local microgear of this app started (held) or stopped holding `alias`.
+  void local_alias(const std::string& appid, const std::string& alias, bool held);
   // Sends DISCONNECT if online, closes the socket and the timer (run the loop to free them).
   void close();
 
   State state() const { return state_; }
+  const std::string& name() const { return options_.name; }
+  const std::shared_ptr<const net::TlsClientContext>& tls_context() const { return options_.tls; }
   MqttUplinkStats stats() const;
 
  private:
   class StorePort;
   void attempt();
+  void connect_mqtt(const ConnectMqtt& c);
   void on_transport_up();
   void on_bytes(std::string_view bytes);
   void on_transport_closed(const std::string& why);
   void after_input();  // events, bytes out, timer
+  void on_connected(const mqtt::Connected& c);
+  void on_message(mqtt::Publish&& p);
   void schedule_reconnect();
   void arm_timer();
   void on_timer();
   void log_status();
   void publish_sys(bool state_only);
   void set_state(State s);
+  // netpie profile
+  void flow(const TokenInput& input);
+  void on_cached_token(std::optional<std::string> value);
+  std::string chat_topic(const std::string& alias) const;
+  void remember_sent(const std::string& topic, const std::string& payload);
 
   uv_loop_t* loop_;
   storage::Store& store_;
@@ -102,10 +174,23 @@ class MqttUplink {
   Millis reconnect_at_ = 0;
   Millis next_status_at_ = 0;
   Millis next_sys_at_ = 0;
+  std::optional<Millis> credit_at_;  // rate limit: when the next row is allowed
   SysPublish sys_;
-  std::shared_ptr<bool> sys_alive_ = std::make_shared<bool>(true);  // false once closed
+  LocalPublish local_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once closed
   std::string last_error_;
   MqttUplinkStats stats_;
+  // netpie profile
+  std::unique_ptr<TokenFlow> flow_;
+  std::unique_ptr<HttpPort> http_;
+  std::optional<Millis> flow_wait_until_;
+  std::string connect_host_;  // the broker the token's endpoint names
+  std::uint16_t connect_port_ = 0;
+  std::optional<mqtt::Reason> refused_reason_;  // the CONNACK refusal of the attempt ending now
+  std::set<std::string> aliases_;               // locally held aliases of our app: chat subscriptions
+  // Chat this uplink sent up recently (hash of topic and payload, with when): the same message coming
+  // back down through our own chat subscription is an echo, not new chat. Bounded (kEchoMemory).
+  std::vector<std::pair<std::uint64_t, Millis>> sent_chat_;
 };
 
 const char* to_string(MqttUplink::State s);

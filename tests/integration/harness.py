@@ -15,6 +15,7 @@ import re
 import resource
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -320,6 +321,14 @@ class NetpieEdge(Broker):
 
     def write_config(self) -> None:
         self.config_path.write_text(to_yaml(self.config_dict()) + "\n")
+
+    def outbox_rows(self) -> int:
+        """Rows in the outbox table of the daemon's SQLite file (read-only, beside the running daemon)."""
+        db = sqlite3.connect(f"file:{self.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        finally:
+            db.close()
 
     def command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]

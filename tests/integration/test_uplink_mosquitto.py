@@ -16,7 +16,6 @@ the uplink delivers before the witness has reconnected are queued for it, not lo
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 
@@ -85,14 +84,6 @@ class Witness:
         self.client.loop_stop()
 
 
-def outbox_rows(edge: harness.Broker) -> int:
-    db = sqlite3.connect(f"file:{edge.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
-    finally:
-        db.close()
-
-
 def lost_connections(edge: harness.Broker) -> int:
     return edge.log_text().count("uplink: cloud: connection lost")
 
@@ -147,6 +138,7 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         edge = broker_factory(name="edge", extra={
             "store": {"outbox": {"filters": ["up/#"]}},
             "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "client_id": "edge-uplink",
+                         "tls": {"enabled": False},
                          "version": "5", "topic_prefix": "cloud/", "qos": 1, "keepalive": 5,
                          "max_inflight": MAX_INFLIGHT, "reconnect_min_ms": 100, "reconnect_max_ms": 500}],
         })
@@ -157,7 +149,7 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         publish_batch(edge, "live", LIVE_PER_PUBLISHER)
         live_total = LIVE_PER_PUBLISHER * len(PUBLISHERS)
         witness.wait_unique(live_total, timeout=20)
-        harness.wait_for(lambda: outbox_rows(edge) == 0, 10, "an empty outbox after the live phase")
+        harness.wait_for(lambda: edge.outbox_rows() == 0, 10, "an empty outbox after the live phase")
         received, dupes = check_order(witness.snapshot(), "live")
         print(f"live: {live_total} published, {received} received upstream, {dupes} duplicates, "
               f"{time.monotonic() - t0:.2f} s")
@@ -168,7 +160,7 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         edge.wait_log(r"uplink: cloud: connection lost", timeout=10)
         publish_batch(edge, "outage", OUTAGE_PER_PUBLISHER)
         outage_total = OUTAGE_PER_PUBLISHER * len(PUBLISHERS)
-        waiting = outbox_rows(edge)
+        waiting = edge.outbox_rows()
         print(f"outage: {outage_total} published and acknowledged locally, {waiting} rows in the outbox")
         assert waiting == outage_total, f"expected {outage_total} rows waiting in the outbox, found {waiting}"
         assert edge.alive()
@@ -176,7 +168,7 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         t1 = time.monotonic()
         upstream.start()  # same port, same persistence file
         witness.wait_unique(live_total + outage_total, timeout=30)
-        harness.wait_for(lambda: outbox_rows(edge) == 0, 15, "an empty outbox after the reconnect")
+        harness.wait_for(lambda: edge.outbox_rows() == 0, 15, "an empty outbox after the reconnect")
         drained = time.monotonic() - t1
         received, dupes = check_order(witness.snapshot(), "outage")
         print(f"after the outage: {received} received upstream for {outage_total} published, {dupes} duplicates "
@@ -192,20 +184,20 @@ def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_fa
         harness.wait_for(lambda: lost_connections(edge) > losses_so_far, 10, "the uplink seeing the cloud go away")
         publish_batch(edge, "drain", DRAIN_PER_PUBLISHER)
         drain_total = DRAIN_PER_PUBLISHER * len(PUBLISHERS)
-        assert outbox_rows(edge) == drain_total
+        assert edge.outbox_rows() == drain_total
         before = len(witness.snapshot())
         losses_before = lost_connections(edge)
         upstream.start()
         # The uplink runs ahead of mosquitto's delivery to the witness: watch the outbox itself shrink.
-        harness.wait_for(lambda: outbox_rows(edge) <= drain_total - 500, 20, "the backlog starting to drain",
+        harness.wait_for(lambda: edge.outbox_rows() <= drain_total - 500, 20, "the backlog starting to drain",
                          interval=0.005)
         upstream.stop()  # mid-drain
         cut_at = len(witness.snapshot()) - before
-        left = outbox_rows(edge)
+        left = edge.outbox_rows()
         t2 = time.monotonic()
         upstream.start()
         witness.wait_unique(live_total + outage_total + drain_total, timeout=40)
-        harness.wait_for(lambda: outbox_rows(edge) == 0, 15, "an empty outbox after the second reconnect")
+        harness.wait_for(lambda: edge.outbox_rows() == 0, 15, "an empty outbox after the second reconnect")
         received, dupes = check_order(witness.snapshot(), "drain")
         losses = lost_connections(edge) - losses_before
         print(f"outage mid-drain: cut after {cut_at} of {drain_total} arrived ({left} rows still in the outbox), "
@@ -244,6 +236,7 @@ def test_uplink_refuses_a_row_over_the_servers_packet_limit_and_drains_the_rest(
         edge = broker_factory(name="edge", extra={
             "store": {"outbox": {"filters": ["up/#"]}},
             "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "version": "5",
+                         "tls": {"enabled": False},
                          "topic_prefix": "cloud/", "reconnect_min_ms": 100, "reconnect_max_ms": 500}],
         })
         edge.wait_log(r"uplink: cloud: online", timeout=10)
@@ -253,7 +246,7 @@ def test_uplink_refuses_a_row_over_the_servers_packet_limit_and_drains_the_rest(
         got = witness.wait_unique(2, timeout=10)
         assert [p for _, p in got] == [b"small-1", b"small-2"], got
         edge.wait_log(r"uplink: cloud: outbox row \d+ \(topic \"up/a\"\) refused", timeout=5)
-        harness.wait_for(lambda: outbox_rows(edge) == 0, 10, "an empty outbox")
+        harness.wait_for(lambda: edge.outbox_rows() == 0, 10, "an empty outbox")
         edge.stop()
         assert re.search(r"uplink: cloud: closed \(published 3, acked 2, refused 1", edge.log_text()), edge.log_tail()
     finally:
@@ -268,12 +261,12 @@ def test_uplink_without_a_cloud_keeps_rows_and_the_daemon_stops_promptly(tmp_pat
     port = harness.free_port()  # nothing listens there
     edge = broker_factory(name="edge", sys_interval=1, extra={
         "store": {"outbox": {"filters": ["up/#"]}},
-        "uplinks": [{"name": "cloud", "host": "127.0.0.1", "port": port, "reconnect_min_ms": 50,
+        "uplinks": [{"name": "cloud", "host": "127.0.0.1", "port": port, "tls": {"enabled": False}, "reconnect_min_ms": 50,
                      "reconnect_max_ms": 200}],
     })
     edge.wait_log(r"uplink: cloud: reconnecting in \d+ ms .*connection refused", timeout=10)
     mosquitto_pub(edge, "up/a", lines=[f"m{i}" for i in range(20)], qos=1)
-    assert outbox_rows(edge) == 20
+    assert edge.outbox_rows() == 20
     # The uplink's state and backlog as $SYS topics on the local broker (sys_interval 1 s).
     sys = paho_connect(edge)
     sys.subscribe("$SYS/broker/uplink/cloud/#", qos=0)
@@ -295,7 +288,7 @@ def test_uplink_without_a_cloud_keeps_rows_and_the_daemon_stops_promptly(tmp_pat
     took = time.monotonic() - t0
     print(f"SIGTERM to exit while backing off: {took * 1000:.0f} ms")
     assert took < 1.0, f"took {took:.2f} s to stop"
-    assert outbox_rows(edge) == 20  # nothing was acknowledged by a cloud, nothing left
+    assert edge.outbox_rows() == 20  # nothing was acknowledged by a cloud, nothing left
     edge.start()
     edge.wait_log(r"outbox 20 rows", timeout=10)
-    assert outbox_rows(edge) == 20
+    assert edge.outbox_rows() == 20

@@ -208,21 +208,41 @@ void expect_same(const Config& a, const Config& b) {
   ASSERT_EQ(a_uplinks.size(), b.uplinks.size());
   for (std::size_t i = 0; i < a_uplinks.size(); ++i) {
     const Uplink& bu = b.uplinks[i];
-    const auto& [u_name, u_profile, u_host, u_port, u_client_id, u_username, u_password, u_keepalive,
-                 u_clean_start, u_version, u_topic_prefix, u_qos, u_max_inflight, u_reconnect_min_ms,
-                 u_reconnect_max_ms] = a_uplinks[i];
+    const auto& [u_name, u_profile, u_host, u_port, u_tls, u_client_id, u_username, u_password, u_netpie,
+                 u_keepalive, u_clean_start, u_version, u_topic_prefix, u_qos, u_up, u_down, u_presence,
+                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit] = a_uplinks[i];
     EXPECT_EQ(u_name, bu.name);
     EXPECT_EQ(u_profile, bu.profile);
     EXPECT_EQ(u_host, bu.host);
     EXPECT_EQ(u_port, bu.port);
+    const auto& [t_enabled, t_ca_file, t_server_name, t_verify, t_cert_file, t_key_file] = u_tls;
+    EXPECT_EQ(t_enabled, bu.tls.enabled);
+    EXPECT_EQ(t_ca_file, bu.tls.ca_file);
+    EXPECT_EQ(t_server_name, bu.tls.server_name);
+    EXPECT_EQ(t_verify, bu.tls.verify);
+    EXPECT_EQ(t_cert_file, bu.tls.cert_file);
+    EXPECT_EQ(t_key_file, bu.tls.key_file);
     EXPECT_EQ(u_client_id, bu.client_id);
     EXPECT_EQ(u_username, bu.username);
     EXPECT_EQ(u_password, bu.password);
+    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port] = u_netpie;
+    EXPECT_EQ(n_appid, bu.netpie.appid);
+    EXPECT_EQ(n_key, bu.netpie.key);
+    EXPECT_EQ(n_secret, bu.netpie.secret);
+    EXPECT_EQ(n_alias, bu.netpie.alias);
+    EXPECT_EQ(n_auth_port, bu.netpie.auth_port);
+    EXPECT_EQ(n_mqtt_port, bu.netpie.mqtt_port);
     EXPECT_EQ(u_keepalive, bu.keepalive);
     EXPECT_EQ(u_clean_start, bu.clean_start);
     EXPECT_EQ(u_version, bu.version);
     EXPECT_EQ(u_topic_prefix, bu.topic_prefix);
     EXPECT_EQ(u_qos, bu.qos);
+    EXPECT_EQ(u_up, bu.up);
+    EXPECT_EQ(u_down, bu.down);
+    const auto& [p_topic, p_devices] = u_presence;
+    EXPECT_EQ(p_topic, bu.presence.topic);
+    EXPECT_EQ(p_devices, bu.presence.devices);
+    EXPECT_EQ(u_rate_limit, bu.rate_limit);
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
     EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
@@ -259,11 +279,49 @@ TEST(ConfigUplinks, ParsesEveryKey) {
   EXPECT_EQ(u.reconnect_max_ms, 5000u);
 }
 
+TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
+  auto r = load_string(
+      "uplinks:\n"
+      "  - name: company\n    host: h\n"
+      "    tls: {enabled: true, ca_file: /ca.pem, server_name: broker.local, verify: false,\n"
+      "          cert_file: /c.pem, key_file: /k.pem}\n"
+      "    up:\n      - {filter: alarm/#, prefix: site/alarm/, qos: 1, lane: 0}\n"
+      "      - {filter: \"#\", strip: local/, prefix: site/, qos: 0}\n"
+      "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
+      "    presence: {topic: site/gw/status, devices: site/devices/}\n"
+      "    rate_limit: 500\n"
+      "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
+      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883}\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->uplinks.size(), 2u);
+  const Uplink& u = r->uplinks[0];
+  EXPECT_EQ(u.tls, (UplinkTls{true, "/ca.pem", "broker.local", false, "/c.pem", "/k.pem"}));
+  ASSERT_EQ(u.up.size(), 2u);
+  EXPECT_EQ(u.up[0], (RelayUp{"alarm/#", "", "site/alarm/", 1, 0}));
+  EXPECT_EQ(u.up[1], (RelayUp{"#", "local/", "site/", 0, 1}));
+  ASSERT_EQ(u.down.size(), 1u);
+  EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
+  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
+  EXPECT_EQ(u.rate_limit, 500u);
+  const Uplink& n = r->uplinks[1];
+  EXPECT_EQ(n.profile, "netpie");
+  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883}));
+  EXPECT_TRUE(n.tls.enabled);  // TLS unless turned off
+}
+
 TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   auto r = load_string("uplinks:\n  - name: c\n    host: 127.0.0.1\n", "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   const Uplink& u = r->uplinks.at(0);
-  EXPECT_EQ(u.port, 1883);
+  EXPECT_EQ(u.port, 0);  // 8883 with TLS, 1883 without
+  EXPECT_TRUE(u.tls.enabled);
+  EXPECT_TRUE(u.tls.verify);
+  EXPECT_EQ(u.tls.ca_file, "");
+  EXPECT_TRUE(u.up.empty());
+  EXPECT_TRUE(u.down.empty());
+  EXPECT_EQ(u.presence, UplinkPresence{});
+  EXPECT_EQ(u.rate_limit, 0u);
   EXPECT_EQ(u.qos, 1);
   EXPECT_FALSE(u.clean_start);
   EXPECT_EQ(u.version, "3.1.1");
@@ -280,14 +338,36 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    qos: 2\n"),
             "t.yaml:4:10: uplinks[0].qos: expected an integer from 0 to 1, got \"2\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: nope\n"),
+            "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, netpie, got \"nope\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"),
-            "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, got \"netpie\"");
+            "t.yaml:2:5: uplinks[0].netpie: the netpie profile needs appid, key and secret");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n    username: u\n"
+                "    netpie: {appid: a, key: k, secret: s}\n"),
+            "t.yaml:2:5: uplinks[0]: client_id, username and password belong to the mqtt profile; the netpie "
+            "profile logs in with its token (netpie.key and netpie.secret)");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    netpie: {appid: a}\n"),
+            "t.yaml:4:13: uplinks[0].netpie: only for profile: netpie");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    tls: {cert_file: /c.pem}\n"),
+            "t.yaml:4:10: uplinks[0].tls: cert_file and key_file go together (a client certificate needs its "
+            "key)");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    up:\n      - {prefix: x/}\n"),
+            "t.yaml:5:9: uplinks[0].up[0]: missing key \"filter\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    up:\n      - {filter: a/#/b}\n"),
+            "t.yaml:5:18: uplinks[0].up[0].filter: not a valid MQTT topic filter: \"a/#/b\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    down:\n      - {filter: a, lane: 0}\n"),
+      "t.yaml:5:21: uplinks[0].down[0]: unknown key \"lane\"; expected one of: filter, strip, prefix, qos");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    up:\n      - {filter: a, lane: 16}\n"),
+            "t.yaml:5:27: uplinks[0].up[0].lane: expected an integer from 0 to 15, got \"16\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    topic_prefix: a/+/\n"),
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
             std::string::npos);
-  EXPECT_EQ(bad("uplinks:\n  - name: a\n    host: h\n  - name: b\n    host: h\n"),
-            "t.yaml:4:5: uplinks[1]: only one uplink is supported so far");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: a\n    host: h\n  - name: a\n    host: h\n"),
+      "t.yaml:4:11: uplinks[1].name: duplicate uplink name \"a\" (first at line 2); the name keeps each "
+      "uplink's share of the outbox apart");
   EXPECT_EQ(bad("store:\n  enabled: false\nuplinks:\n  - name: c\n    host: h\n"),
             "t.yaml:4:3: uplinks: an uplink needs the store (store.enabled: true): it drains the outbox");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    reconnect_min_ms: 500\n    reconnect_max_ms: 100\n"),

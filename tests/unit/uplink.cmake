@@ -8,4 +8,5 @@ gw_unit_test(NAME mqtt_client_session_test
 gw_unit_test(NAME uplink_unit_tests
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/uplink_backoff_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/uplink_token_flow_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/uplink_relay_test.cpp
   LIBS gw_uplink_core)

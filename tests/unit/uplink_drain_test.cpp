@@ -87,7 +87,7 @@ TEST(UplinkDrain, StartupRequeuesEverythingInFlight) {
 TEST(UplinkDrain, PublishesInOrderWithinTheWindowAndAcksOnlyOnPuback) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"cloud/", 1, 256});
+  Drainer d(store, DrainOptions{{}, "cloud/", 1, 256});
   d.connected(4, session.fn());
   ASSERT_EQ(store.reads.size(), 1u);
   EXPECT_EQ(store.reads[0].max_rows, 4u);  // the window, not the batch size
@@ -119,7 +119,7 @@ TEST(UplinkDrain, PublishesInOrderWithinTheWindowAndAcksOnlyOnPuback) {
 TEST(UplinkDrain, BatchIsBoundedAndAShortReadMeansCaughtUp) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"", 1, 8});
+  Drainer d(store, DrainOptions{{}, "", 1, 8});
   d.connected(100, session.fn());
   ASSERT_EQ(store.reads.size(), 1u);
   EXPECT_EQ(store.reads[0].max_rows, 8u);  // bounded batch per read
@@ -139,7 +139,7 @@ TEST(UplinkDrain, BatchIsBoundedAndAShortReadMeansCaughtUp) {
 TEST(UplinkDrain, NewRowsDuringAReadAreNotMissed) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"", 1, 8});
+  Drainer d(store, DrainOptions{{}, "", 1, 8});
   d.connected(100, session.fn());
   d.new_rows();                       // while the read is running
   EXPECT_EQ(store.reads.size(), 1u);  // one read at a time
@@ -150,7 +150,7 @@ TEST(UplinkDrain, NewRowsDuringAReadAreNotMissed) {
 TEST(UplinkDrain, DisconnectWritesAcksThenRequeuesAndDropsStaleReads) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"", 1, 4});
+  Drainer d(store, DrainOptions{{}, "", 1, 4});
   d.connected(8, session.fn());
   store.complete(1, 4);  // 1..4 out, a second read (5..8) pending
   ASSERT_EQ(store.reads.size(), 1u);
@@ -182,7 +182,7 @@ TEST(UplinkDrain, DisconnectWritesAcksThenRequeuesAndDropsStaleReads) {
 TEST(UplinkDrain, RefusedRowsAreAckedAwayAndReported) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"", 1, 256});
+  Drainer d(store, DrainOptions{{}, "", 1, 256});
   d.connected(2, session.fn());
   store.complete(1, 2);
   d.refused(2, "reason 0x87");
@@ -211,7 +211,7 @@ TEST(UplinkDrain, QueueFullGoesBackToTheStore) {
   FakeStore store;
   FakeSession session;
   session.answer = mqtt::PublishStatus::QueueFull;
-  Drainer d(store, DrainOptions{"", 1, 256});
+  Drainer d(store, DrainOptions{{}, "", 1, 256});
   d.connected(2, session.fn());
   store.complete(5, 2);
   ASSERT_EQ(store.requeues.size(), 1u);
@@ -222,7 +222,7 @@ TEST(UplinkDrain, QueueFullGoesBackToTheStore) {
 TEST(UplinkDrain, QosIsCappedAndQos0IsAckedOnceWritten) {
   FakeStore store;
   FakeSession session;
-  Drainer d(store, DrainOptions{"", 0, 256});
+  Drainer d(store, DrainOptions{{}, "", 0, 256});
   d.connected(4, session.fn());
   store.complete(1, 2, /*qos=*/1);
   ASSERT_EQ(session.sent.size(), 2u);  // both written; QoS 0 leaves no row outstanding
@@ -243,6 +243,53 @@ TEST(UplinkDrain, ARefusedReadIsRetriedOnTheNextFlush) {
   store.refuse_reads = false;
   d.flush();
   EXPECT_EQ(store.reads.size(), 1u);
+}
+
+TEST(UplinkDrain, RelayRulesMapTopicsAndCapQosAndABadRewriteIsRefused) {
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.rules = {{"up/t1", "up/", "site/", 0, 0}, {"up/t2", "up/t2", "", 1, 1}, {"#", "", "all/", 1, 1}};
+  o.topic_prefix = "unused/";
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  store.complete(1, 3);
+  ASSERT_EQ(session.sent.size(), 2u);  // row 2 rewrites to "" and is refused, not sent
+  EXPECT_EQ(session.sent[0].topic, "site/t1");
+  EXPECT_EQ(session.sent[0].qos, 0);  // the rule caps the QoS
+  EXPECT_EQ(session.sent[1].topic, "all/up/t3");
+  EXPECT_EQ(session.sent[1].qos, 1);
+  auto refused = d.take_refused();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].id, 2u);
+  EXPECT_EQ(refused[0].topic, "up/t2");
+  EXPECT_EQ(d.stats().refused, 1u);
+  ASSERT_FALSE(store.acks.empty());
+  EXPECT_TRUE(same(store.acks[0], {{1, 2}}));  // the QoS 0 row and the refused row leave the store
+}
+
+TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.rate_limit = 10;
+  Drainer d(store, o);
+  d.connected(100, session.fn());
+  EXPECT_TRUE(store.reads.empty());  // no credit before the first refill
+  EXPECT_FALSE(d.refill(0).has_value());
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].max_rows, 10u);  // one second of burst
+  store.complete(1, 1000);
+  ASSERT_EQ(session.sent.size(), 10u);
+  for (std::uint64_t id = 1; id <= 10; ++id) d.acked(id);
+  d.flush();
+  EXPECT_TRUE(store.reads.empty());  // the window has room, the credit does not
+  auto next = d.refill(0);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next, 101);  // one row's worth of credit takes 100 ms
+  EXPECT_FALSE(d.refill(350).has_value());
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].max_rows, 3u);  // 350 ms at 10/s
 }
 
 }  // namespace

@@ -211,6 +211,7 @@ class UplinkLoop : public ::testing::Test {
     for (int i = from; i < from + count; ++i) {
       storage::OutboxMessage m;
       m.origin = "dev";
+      m.dest = "t";  // the uplink's name: its share of the outbox
       m.topic = "up/dev";
       m.payload = "m" + std::to_string(i);
       m.qos = 1;
