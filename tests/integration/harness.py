@@ -422,6 +422,21 @@ class Mosquitto(Broker):
             time.sleep(0.02)
 
 
+class PersistentMosquitto(Mosquitto):
+    """mosquitto as a cloud for uplink tests: persistence on in its own directory, so a subscriber's persistent
+    session and its queue survive a restart (SIGTERM saves them), and room for `max_queued` messages per client."""
+
+    max_queued = 100_000
+
+    def write_config(self) -> None:
+        super().write_config()
+        conf = self.dir / "mosquitto.conf"
+        lines = [ln for ln in conf.read_text().splitlines()
+                 if not ln.startswith(("persistence ", "max_queued_messages "))]
+        lines += ["persistence true", f"persistence_location {self.dir}/", f"max_queued_messages {self.max_queued}"]
+        conf.write_text("\n".join(lines) + "\n")
+
+
 _hash_cache: dict[str, str] = {}
 
 

@@ -34,16 +34,6 @@ DRAIN_PER_PUBLISHER = 3000
 PUBLISHERS = ("a", "b")
 
 
-class UpstreamMosquitto(harness.Mosquitto):
-    """Debian's mosquitto with persistence on, so a subscriber's session and queue survive a restart."""
-
-    def write_config(self) -> None:
-        super().write_config()
-        conf = self.dir / "mosquitto.conf"
-        text = conf.read_text().replace("persistence false", f"persistence true\npersistence_location {self.dir}/")
-        conf.write_text(text + "max_queued_messages 100000\n")
-
-
 class Witness:
     """A paho subscriber on the upstream with a persistent session; reconnects on its own."""
 
@@ -129,7 +119,7 @@ def check_order(messages: list[tuple[str, bytes]], phase: str) -> tuple[int, int
 
 
 def test_uplink_drains_outbox_to_mosquitto_through_an_outage(tmp_path, broker_factory):
-    upstream = UpstreamMosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_inflight": 20})
+    upstream = harness.PersistentMosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_inflight": 20})
     upstream.start()
     witness = None
     edge = None
