@@ -250,7 +250,9 @@ struct TlsSession::Engine {
   std::shared_ptr<const void> context;  // keeps the configuration alive
   const TlsState* state;
   bool client;
-  std::string host;  // the name checked (client) for messages and the IP address rule
+  std::string host;  // the name checked (client), for messages
+  unsigned char ip[16] = {};
+  std::size_t ip_len = 0;  // host is an IPv4 (4) or IPv6 (16) literal
   mbedtls_ssl_context ssl;
 
   Engine(TlsSession* o, std::shared_ptr<const void> ctx, const TlsState* st, bool is_client, std::string h)
@@ -273,28 +275,19 @@ struct TlsSession::Engine {
     return static_cast<int>(n);
   }
 
-  // mbedTLS 2.28 matches the expected name against the CN and DNS names only. When the host is an IP
-  // literal, an iPAddress subjectAltName equal to it is a match too (RFC 6125 §6.2.1; RFC 5280 §4.2.1.6:
-  // 4 or 16 bytes in network order).
+  // mbedTLS 2.28 checks a name against the CN and the DNS names only, and would send an IP address as
+  // SNI, which RFC 6066 §3 forbids. So an IP literal is not given to mbedTLS as the hostname (no SNI, no
+  // CN check); this callback matches it against the iPAddress subjectAltNames instead (RFC 6125 §6.2.1;
+  // RFC 5280 §4.2.1.6: 4 or 16 bytes in network order) and flags a mismatch as mbedTLS would.
   static int verify(void* p, mbedtls_x509_crt* crt, int depth, std::uint32_t* flags) {
     const auto* e = static_cast<const Engine*>(p);
-    if (depth != 0 || (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) == 0) return 0;
-    unsigned char ip[16];
-    std::size_t ip_len = 0;
-    if (inet_pton(AF_INET, e->host.c_str(), ip) == 1) {
-      ip_len = 4;
-    } else if (inet_pton(AF_INET6, e->host.c_str(), ip) == 1) {
-      ip_len = 16;
-    } else {
-      return 0;
-    }
+    if (depth != 0 || e->ip_len == 0) return 0;
     for (const mbedtls_x509_sequence* san = &crt->subject_alt_names; san != nullptr; san = san->next) {
       if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
-          san->buf.len == ip_len && std::memcmp(san->buf.p, ip, ip_len) == 0) {
-        *flags &= ~static_cast<std::uint32_t>(MBEDTLS_X509_BADCERT_CN_MISMATCH);
-        break;
-      }
+          san->buf.len == e->ip_len && std::memcmp(san->buf.p, e->ip, e->ip_len) == 0)
+        return 0;
     }
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
     return 0;
   }
 
@@ -361,7 +354,14 @@ TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::str
   const std::string name(!server_name.empty() ? server_name : !configured.empty() ? configured : host);
   engine_ = std::make_unique<Engine>(this, context, &st, true, name);
   int rc = mbedtls_ssl_setup(&engine_->ssl, &st.conf);
-  if (rc == 0) rc = mbedtls_ssl_set_hostname(&engine_->ssl, name.c_str());
+  Engine& e = *engine_;
+  if (inet_pton(AF_INET, name.c_str(), e.ip) == 1) {
+    e.ip_len = 4;
+  } else if (inet_pton(AF_INET6, name.c_str(), e.ip) == 1) {
+    e.ip_len = 16;
+  } else if (rc == 0) {
+    rc = mbedtls_ssl_set_hostname(&e.ssl, name.c_str());
+  }
   if (rc != 0) {
     fail(describe_setup_error(rc));
     return;

@@ -167,6 +167,31 @@ TEST_F(TlsInterop, HttpClientCertificateForOpensslServer) {
   EXPECT_EQ(without.error().rfind("TLS handshake refused by the peer: alert ", 0), 0u) << without.error();
 }
 
+// SNI (RFC 6066 §3): s_server switches to its second certificate when the client names `-servername`.
+TEST_F(TlsInterop, ServerNameIndication) {
+  {
+    // The name is sent: asking for "other.example" gets the server's second certificate.
+    std::optional<Child> server;
+    const auto port = s_server(server, {"-servername", "other.example", "-cert2", cert_path("other-name.crt"),
+                                        "-key2", cert_path("other-name.key")});
+    net::TlsClientOptions o;
+    o.ca_file = cert_path("ca.crt");
+    o.server_name = "other.example";
+    auto ok = get(client_context(o), port);
+    ASSERT_TRUE(ok.ok()) << ok.error();
+    EXPECT_EQ(ok->status, 200);
+  }
+  {
+    // An IP address is not sent as SNI: a server switching on "127.0.0.1" keeps its default certificate.
+    std::optional<Child> server;
+    const auto port = s_server(server, {"-servername", "127.0.0.1", "-cert2", cert_path("other-name.crt"),
+                                        "-key2", cert_path("other-name.key")});
+    auto ok = get(trusting("ca.crt"), port);
+    ASSERT_TRUE(ok.ok()) << ok.error();
+    EXPECT_EQ(ok->status, 200);
+  }
+}
+
 // s_client sends "hello\n"; our server answers "pong" and closes with close_notify.
 TEST_F(TlsInterop, OpensslClientAgainstOurServer) {
   for (bool mutual : {false, true}) {
