@@ -15,6 +15,7 @@ import pytest
 
 import harness
 import netpie_peers as n
+from peers import MosquittoSub, mosquitto_pub
 
 pytestmark = pytest.mark.netpie_only
 
@@ -100,3 +101,47 @@ def test_edge_relays_to_a_netpie_cloud_and_chat_comes_back_down(broker_factory, 
     dev2.wait_ev("connected")
     dev2.send(op="publish", topic="/room/temp", msg="22.0")
     dash.wait_ev("message", msg="22.0", timeout=20)
+
+
+def test_edge_waits_for_approval_and_replaces_a_revoked_token(broker_factory, tmp_path):
+    """Against B's real token API: a key that needs the owner's approval keeps A in the atoken 401 loop until the
+    owner approves; a token the owner revokes ends A's connection, its reconnect gets CONNACK 4, and A drops the
+    cached token and gets a new one, after which messages flow again."""
+    cloud = n.start_gateway(broker_factory, "127.0.21.3", name="cloud")
+    edge = n.start_gateway(broker_factory, "127.0.21.4", name="edge", log_level="debug", extra={
+        "store": {"enabled": True},
+        "uplinks": [edge_uplink(host="127.0.21.3", netpie={"appid": n.APPID, "key": n.APPROVAL_KEY,
+                                                            "secret": n.APPROVAL_SECRET, "alias": "edge-b"})]})
+    # Not approved yet: atoken answers 401 and A asks again (100 ms doubling); it is not online.
+    edge.wait_log(r"token server answered 401", timeout=10)
+    status, requests = n.curl_json("GET", n.base_url(cloud) + "/admin/requests")
+    assert status == 200, requests
+    waiting = [r for r in requests if r.get("key") == n.APPROVAL_KEY and not r.get("approved")]
+    assert waiting, f"no request of the edge waits for approval: {requests}"
+    assert "uplink: netpie: online" not in edge.log_text()
+    status, _ = n.curl_json("POST", n.base_url(cloud) + f"/admin/approve/{waiting[0]['request_token']}")
+    assert status == 200
+    edge.wait_log(r"uplink: netpie: online", timeout=30)
+
+    with MosquittoSub(cloud, f"/{n.APPID}/#") as sub:
+        mosquitto_pub(edge, f"/{n.APPID}/before", "1", qos=1)
+        sub.wait_topic_payload(f"/{n.APPID}/before", b"1")
+
+        # The owner revokes the edge's token: B closes the connection, the cached token is refused with CONNACK 4,
+        # the edge drops it and logs in again from the request token.
+        status, tokens = n.curl_json("GET", n.base_url(cloud) + "/admin/tokens")
+        mine = [t for t in tokens if t.get("alias") == "edge-b" and not t.get("revoked")]
+        assert len(mine) == 1, tokens
+        status, _ = n.curl_json("POST", n.base_url(cloud) + f"/admin/revoke/{mine[0]['token']}")
+        assert status == 200
+        edge.wait_log(r"CONNACK refused \(reason 0x86\)", timeout=15)
+        edge.wait_log(r"dropping the cached token", timeout=5)
+        # A new request token needs approval again for this key: approve it.
+        def pending():
+            _, reqs = n.curl_json("GET", n.base_url(cloud) + "/admin/requests")
+            return [r for r in reqs if r.get("key") == n.APPROVAL_KEY and not r.get("approved")]
+        again = harness.wait_for(pending, 15, "a new request token from the edge")
+        n.curl_json("POST", n.base_url(cloud) + f"/admin/approve/{again[0]['request_token']}")
+        harness.wait_for(lambda: edge.log_text().count("uplink: netpie: online") >= 2, 30, "the edge online again")
+        mosquitto_pub(edge, f"/{n.APPID}/after", "2", qos=1)
+        sub.wait_topic_payload(f"/{n.APPID}/after", b"2")
