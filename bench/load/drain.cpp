@@ -48,7 +48,8 @@ std::string edge_config(const Scenario& s, std::uint16_t upstream_port, std::uin
   std::ostringstream y;
   y << "store: {max_db_bytes: 8GiB, outbox: {filters: ['bench/#'], max_rows: " << rows
     << ", max_bytes: 4GiB}}\n"
-    << "uplinks: [{name: " << kUplink << ", profile: mqtt, host: 127.0.0.1, port: " << upstream_port
+    << "uplinks: [{name: " << kUplink
+    << ", profile: mqtt, tls: {enabled: false}, host: 127.0.0.1, port: " << upstream_port
     << ", client_id: nb-drain-uplink, version: '5', topic_prefix: up/, qos: 1, keepalive: 60, max_inflight: "
     << inflight << ", reconnect_min_ms: 50, reconnect_max_ms: 100}]\n";
   return y.str();

@@ -63,7 +63,7 @@ def uplink_config(upstream_port: int, max_inflight: int) -> dict:
     return {
         "store": {"synchronous": "normal", "outbox": {"filters": ["up/#"], "max_rows": 10_000_000,
                                                       "max_bytes": "1GiB"}},
-        "uplinks": [{"name": NAME, "profile": "mqtt", "host": "127.0.0.1", "port": upstream_port,
+        "uplinks": [{"name": NAME, "profile": "mqtt", "host": "127.0.0.1", "port": upstream_port, "tls": {"enabled": False},
                      "client_id": "edge-uplink", "version": "5", "topic_prefix": "cloud/", "qos": 1,
                      "keepalive": 5, "max_inflight": max_inflight,
                      "reconnect_min_ms": 100, "reconnect_max_ms": 500}],
