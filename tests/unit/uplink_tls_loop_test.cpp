@@ -312,6 +312,47 @@ TEST_F(UplinkHttp, BodyUntilTheServerCloses) {
   }
 }
 
+// Each byte of the response in its own write and TLS record, so records and reads split it anywhere.
+TEST_F(UplinkHttp, ResponseInOneByteRecords) {
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  TestStreamServer server(&loop_, presenting("server"), [&response](Conn& c) {
+    if (c.in.find("\r\n\r\na=b") == std::string::npos) return;
+    c.in.clear();
+    for (char ch : response) c.send(std::string(1, ch));
+  });
+  HttpClient client(&loop_, trusting("ca.crt"));
+  const auto out = fetch(client, post(server.port(), true));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(out.value().body, "abcde");
+  server.close();
+}
+
+// RFC 9110 §15.2: an interim 1xx response comes before the final one; §9.3.2: a HEAD response has no body
+// even when it announces a length.
+TEST_F(UplinkHttp, InterimResponseAndHead) {
+  TestStreamServer server(
+      &loop_, nullptr,
+      answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"));
+  HttpClient client(&loop_, nullptr);
+  const auto out = fetch(client, post(server.port()));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(out.value().status, 201);
+  EXPECT_EQ(out.value().body, "ok");
+
+  TestStreamServer head_server(&loop_, nullptr, answer("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"));
+  HttpRequest head = post(head_server.port());
+  head.method = "HEAD";
+  head.headers = {{"Host", "127.0.0.1"}};
+  head.body.clear();
+  const auto h = fetch(client, head);
+  ASSERT_TRUE(h.ok()) << h.error();
+  EXPECT_EQ(h.value().status, 200);
+  EXPECT_EQ(h.value().body, "");
+  head_server.close();
+  server.close();
+}
+
 TEST_F(UplinkHttp, TruncatedResponse) {
   TestStreamServer server(&loop_, nullptr,
                           answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", nullptr, true));
