@@ -17,7 +17,12 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 stamp="$out/.made-by"
 want=$(sha256sum "$0" | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+names="ca wrong-ca server client wrong-client other-name expired"
+complete=yes
+for n in $names; do
+  [ -f "$out/$n.crt" ] && [ -f "$out/$n.key" ] || complete=no
+done
+if [ "$complete" = yes ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
@@ -87,7 +92,7 @@ openssl req -new -key expired.key -subj "/O=netpie-edge tests/CN=localhost" -out
 openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt -notext \
   -startdate 20200101000000Z -enddate 20210101000000Z -extfile server.ext 2>/dev/null
 
-for n in ca wrong-ca server client wrong-client other-name expired; do
+for n in $names; do
   mv -f "$n.crt" "$n.key" "$out/"
 done
 echo "$want" >"$stamp"
