@@ -352,7 +352,7 @@ TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::str
   const TlsState& st = context->state();
   const std::string& configured = context->options().server_name;
   const std::string name(!server_name.empty() ? server_name : !configured.empty() ? configured : host);
-  engine_ = std::make_unique<Engine>(this, context, &st, true, name);
+  engine_ = std::make_unique<Engine>(this, std::move(context), &st, true, name);
   int rc = mbedtls_ssl_setup(&engine_->ssl, &st.conf);
   Engine& e = *engine_;
   if (inet_pton(AF_INET, name.c_str(), e.ip) == 1) {
@@ -373,7 +373,7 @@ TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::str
 
 TlsSession::TlsSession(std::shared_ptr<const TlsServerContext> context) {
   const TlsState& st = context->state();
-  engine_ = std::make_unique<Engine>(this, context, &st, false, std::string());
+  engine_ = std::make_unique<Engine>(this, std::move(context), &st, false, std::string());
   const int rc = mbedtls_ssl_setup(&engine_->ssl, &st.conf);
   if (rc != 0) {
     fail(describe_setup_error(rc));

@@ -102,7 +102,7 @@ class TlsSession {
   // The ClientHello is ready in take_cipher() at once.
   TlsSession(std::shared_ptr<const TlsClientContext> context, std::string_view host,
              std::string_view server_name = {});
-  // A server session; it waits for the ClientHello.
+  // A server session; it waits for the ClientHello. Neither constructor accepts a null context.
   explicit TlsSession(std::shared_ptr<const TlsServerContext> context);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
