@@ -96,17 +96,16 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
     // resumes the session and the will has a delay (MQTT 5.0 §3.1.3.2.2).
     Connection* old = s->conn;
     GW_LOG(Info, "broker", "client %s taken over by %s", client_id.c_str(), c.transport().peer().c_str());
-    auto& will = old->will();
+    auto will = old->take_will();
     bool delayed = will && will->properties.will_delay_interval.value_or(0) > 0;
     if (will && !(delayed && !clean_start)) publish_will(client_id, std::move(*will));
-    will.reset();
     old->set_session(nullptr);
     s->conn = nullptr;
     old->close_with(Reason::SessionTakenOver, "session taken over");
   }
   if (s && s->pending_will && !clean_start) s->pending_will.reset();  // reconnected within the will delay
   if (s && clean_start) {
-    if (s->pending_will) publish_will(client_id, std::move(*s->pending_will));
+    if (s->pending_will) publish_will(client_id, std::move(s->pending_will->will));
     destroy_session(*s, DropReason::SessionExpired);
     s = nullptr;
   }
@@ -152,17 +151,16 @@ void Broker::connection_lost(Connection& c) {
   c.set_session(nullptr);
   s->conn = nullptr;
   const Millis now = clock_.now_ms();
-  if (auto& will = c.will()) {
+  if (auto will = c.take_will()) {
     std::uint32_t delay = will->properties.will_delay_interval.value_or(0);
     if (delay > 0 && s->persistent()) {
       // MQTT 5.0 §3.1.3.2.2: published after the delay, or when the session ends if sooner.
       std::uint32_t wait = std::min(delay, s->expiry_interval);
-      s->pending_will = std::move(will);
-      s->will_at = now + Millis(wait) * 1000;
+      s->pending_will =
+          std::make_unique<PendingWill>(PendingWill{std::move(*will), now + Millis(wait) * 1000});
     } else {
       publish_will(s->client_id, std::move(*will));
     }
-    will.reset();
   }
   if (!s->persistent()) {
     destroy_session(*s, DropReason::SessionExpired);
@@ -221,14 +219,14 @@ void Broker::tick() {
     next_expiry_scan_ = now + 1000;
     std::vector<Session*> ended;
     for (auto& [_, s] : sessions_) {
-      if (s->pending_will && s->will_at <= now) {
-        publish_will(s->client_id, std::move(*s->pending_will));
+      if (s->pending_will && s->pending_will->at <= now) {
+        publish_will(s->client_id, std::move(s->pending_will->will));
         s->pending_will.reset();
       }
       if (!s->conn && s->expires_at != 0 && s->expires_at <= now) ended.push_back(s.get());
     }
     for (Session* s : ended) {
-      if (s->pending_will) publish_will(s->client_id, std::move(*s->pending_will));
+      if (s->pending_will) publish_will(s->client_id, std::move(s->pending_will->will));
       GW_LOG(Debug, "broker", "session %s expired", s->client_id.c_str());
       destroy_session(*s, DropReason::SessionExpired);
     }

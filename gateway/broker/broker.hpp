@@ -109,7 +109,7 @@ class Broker {
   Extension* extension_ = nullptr;
   std::shared_ptr<PublishTicket> ticket_;
   std::size_t connected_ = 0;
-  std::uint64_t match_epoch_ = 0;
+  std::uint32_t match_epoch_ = 0;  // 0 is never current: a new session starts unmarked
   std::uint64_t assigned_ids_ = 0;
   struct Target {
     Session* session;

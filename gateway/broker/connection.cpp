@@ -12,8 +12,7 @@ namespace gw::broker {
 using mqtt::Reason;
 
 Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
-  created_ = broker_.clock().now_ms();
-  last_rx_ = created_;
+  last_rx_ = broker_.clock().now_ms();
   id_ = broker_.attach(*this);
 }
 
@@ -42,13 +41,14 @@ std::size_t Connection::send_window() const {
 void Connection::on_data(std::span<const std::uint8_t> bytes) {
   if (state_ == State::Closing) return;
   broker_.stats().bytes_received += bytes.size();
-  last_rx_ = broker_.clock().now_ms();
-  // Parse straight from the read buffer; only a trailing partial packet is copied into in_.
+  if (state_ != State::AwaitConnect) last_rx_ = broker_.clock().now_ms();  // else: the accept time
+  // Parse straight from the read buffer; only a trailing partial packet is copied into extras_->in.
   mqtt::ByteView data = bytes;
-  const bool buffered = in_ != nullptr;
+  std::unique_ptr<std::string>* in = extras_ ? &extras_->in : nullptr;
+  const bool buffered = in && *in;
   if (buffered) {
-    in_->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    data = mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(in_->data()), in_->size());
+    (*in)->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    data = mqtt::ByteView(reinterpret_cast<const std::uint8_t*>((*in)->data()), (*in)->size());
   }
   std::size_t off = 0;
   while (state_ != State::Closing && off < data.size()) {
@@ -70,16 +70,19 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
     off += frame.total();
     if (!handle_packet(frame.header, body)) break;
   }
+  // handle_packet may have created the extras (a will, deferred acks): look again.
+  in = extras_ ? &extras_->in : nullptr;
   if (state_ == State::Closing) {
-    in_.reset();
+    if (in) in->reset();
     return;
   }
   if (buffered) {
-    in_->erase(0, off);
+    (*in)->erase(0, off);
+    if ((*in)->empty()) in->reset();  // idle connections hold no buffer
   } else if (off < data.size()) {
-    in_ = std::make_unique<std::string>(reinterpret_cast<const char*>(data.data() + off), data.size() - off);
+    extras().in =
+        std::make_unique<std::string>(reinterpret_cast<const char*>(data.data() + off), data.size() - off);
   }
-  if (in_ && in_->empty()) in_.reset();  // idle connections hold no buffer
 }
 
 void Connection::protocol_error(Reason reason, const char* why) {
@@ -294,10 +297,11 @@ void Connection::handle_connect(mqtt::Connect& c) {
     ack.properties.maximum_packet_size = limits.max_packet_size;
     ack.properties.topic_alias_maximum = limits.topic_alias_maximum;
   }
-  if (c.will) will_ = std::make_unique<mqtt::Will>(std::move(*c.will));
+  if (c.will) extras().will = std::make_unique<mqtt::Will>(std::move(*c.will));
 
   ack.session_present = broker_.open_session(*this, client_id, c.clean_start, expiry);
   state_ = State::Connected;
+  last_rx_ = broker_.clock().now_ms();  // keepalive runs from the CONNECT
   broker_.stats().connections_accepted++;
   GW_LOG(Debug, "broker", "client %s connected from %s (level %d, keepalive %u, session %s)",
          client_id.c_str(), transport_.peer().c_str(), static_cast<int>(version_), keep_alive_,
@@ -324,8 +328,9 @@ void Connection::handle_publish(mqtt::Publish& p) {
       protocol_error(Reason::TopicAliasInvalid, "topic alias out of range");
       return;
     }
-    if (!topic_aliases_) topic_aliases_ = std::make_unique<std::vector<std::string>>();
-    auto& aliases = *topic_aliases_;
+    auto& slot = extras().topic_aliases;
+    if (!slot) slot = std::make_unique<std::vector<std::string>>();
+    auto& aliases = *slot;
     if (aliases.size() <= alias) aliases.resize(alias + 1u);
     if (p.topic.empty()) {
       if (aliases[alias].empty()) {
@@ -368,9 +373,10 @@ void Connection::handle_publish(mqtt::Publish& p) {
     msg->payload = std::move(p.payload);
     msg->qos = p.qos;
     msg->retain = p.retain;
-    if (!sender_ || *sender_ != identity_.client_id)
-      sender_ = std::make_shared<const std::string>(identity_.client_id);
-    msg->sender = sender_;
+    auto& sender = extras().sender;
+    if (!sender || *sender != identity_.client_id)
+      sender = std::make_shared<const std::string>(identity_.client_id);
+    msg->sender = sender;
     if (v5) {
       msg->props = forwarded_properties(p.properties);
       if (p.properties.message_expiry_interval) {
@@ -411,9 +417,10 @@ void Connection::handle_publish(mqtt::Publish& p) {
   }
   // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
   // acknowledgement waits until they committed (DESIGN.md "Store and forward").
-  if (!acks_) acks_ = std::make_unique<AckQueue>();
-  const std::uint64_t number = acks_->base + acks_->q.size();
-  acks_->q.push_back(PendingAck{ack, false, false});
+  auto& acks = extras().acks;
+  if (!acks) acks = std::make_unique<AckQueue>();
+  const std::uint64_t number = acks->base + acks->q.size();
+  acks->q.push_back(PendingAck{ack, false, false});
   persistence->barrier([&b = broker_, conn_id = id_, number, ticket](Reason r) {
     if (Connection* c = b.connection_by_id(conn_id)) {
       c->complete_ack(number, r != Reason::Success ? r : ticket->reason);
@@ -426,12 +433,13 @@ void Connection::queue_ack(const mqtt::Ack& ack) {
     send(ack);
     return;
   }
-  acks_->q.push_back(PendingAck{ack, true, false});
+  extras_->acks->q.push_back(PendingAck{ack, true, false});
 }
 
 void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
-  if (!acks_ || ticket < acks_->base || ticket - acks_->base >= acks_->q.size()) return;
-  PendingAck& pa = acks_->q.at(ticket - acks_->base);
+  AckQueue* acks = extras_ ? extras_->acks.get() : nullptr;
+  if (!acks || ticket < acks->base || ticket - acks->base >= acks->q.size()) return;
+  PendingAck& pa = acks->q.at(ticket - acks->base);
   pa.ready = true;
   if (reason != Reason::Success) {
     broker_.stats().store_refusals++;
@@ -453,10 +461,11 @@ void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
 }
 
 void Connection::flush_acks() {
-  while (acks_ && !acks_->q.empty() && acks_->q.front().ready) {
-    PendingAck pa = std::move(acks_->q.front());
-    acks_->q.pop_front();
-    ++acks_->base;
+  AckQueue* acks = extras_ ? extras_->acks.get() : nullptr;
+  while (acks && !acks->q.empty() && acks->q.front().ready) {
+    PendingAck pa = std::move(acks->q.front());
+    acks->q.pop_front();
+    ++acks->base;
     if (!pa.suppress && state_ == State::Connected) send(pa.ack);
   }
 }
@@ -472,7 +481,7 @@ void Connection::handle_disconnect(const mqtt::Disconnect& d) {
     if (session_) session_->expiry_interval = session_expiry_;
   }
   // A normal DISCONNECT discards the will; reason 0x04 asks for it to be published (MQTT 5.0 §3.14.2.1).
-  if (d.reason != Reason::DisconnectWithWill) will_.reset();
+  if (d.reason != Reason::DisconnectWithWill && extras_) extras_->will.reset();
   graceful_ = true;
   state_ = State::Closing;
   transport_.close();

@@ -60,8 +60,8 @@ class Connection {
   // Sends a message to this client whatever its subscriptions (an extension's direct delivery, e.g. a
   // chat to an alias or an @info push), through its session's normal QoS machinery.
   void deliver_direct(const MessagePtr& m, std::uint8_t qos);
-  ConnectionData* data() const { return data_.get(); }
-  void set_data(std::unique_ptr<ConnectionData> d) { data_ = std::move(d); }
+  ConnectionData* data() const { return extras_ ? extras_->data.get() : nullptr; }
+  void set_data(std::unique_ptr<ConnectionData> d) { extras().data = std::move(d); }
   bool graceful() const { return graceful_; }
   // Why the broker closed it (close_with); Success when the client or the network ended it.
   mqtt::Reason close_reason() const { return close_reason_; }
@@ -74,9 +74,10 @@ class Connection {
   const ClientIdentity& identity() const { return identity_; }
   Transport& transport() { return transport_; }
   std::uint16_t keep_alive() const { return keep_alive_; }
-  Millis last_activity() const { return last_rx_; }
-  Millis created_at() const { return created_; }
-  std::unique_ptr<mqtt::Will>& will() { return will_; }
+  Millis last_activity() const { return last_rx_; }  // once Connected
+  Millis created_at() const { return last_rx_; }     // while AwaitConnect
+  mqtt::Will* will() { return extras_ ? extras_->will.get() : nullptr; }
+  std::unique_ptr<mqtt::Will> take_will() { return extras_ ? std::move(extras_->will) : nullptr; }
   std::uint32_t session_expiry_requested() const { return session_expiry_; }
 
  private:
@@ -98,34 +99,45 @@ class Connection {
     bool suppress = false;  // MQTT 3.1.1 has no failure ack: a refused message is simply not acknowledged
   };
 
-  Broker& broker_;
-  Transport& transport_;
-  std::uint64_t id_;
-  // Allocated with the first deferred acknowledgement (idle connections do not pay for it).
+  // Allocated with the first deferred acknowledgement.
   struct AckQueue {
     Fifo<PendingAck> q;
     std::uint64_t base = 0;  // ticket of q.front()
   };
-  std::unique_ptr<AckQueue> acks_;
-  std::size_t pending_acks() const { return acks_ ? acks_->q.size() : 0; }
-  State state_ = State::AwaitConnect;
-  mqtt::Version version_ = mqtt::Version::V311;
+  // What many connections never need, in one block allocated on first use: an idle MQTT 3.1.1
+  // client without a will has none.
+  struct Extras {
+    std::unique_ptr<AckQueue> acks;
+    std::unique_ptr<mqtt::Will> will;
+    std::unique_ptr<std::vector<std::string>> topic_aliases;  // inbound, set by the client (index = alias)
+    std::unique_ptr<std::string> in;  // a partial packet carried between reads; null when none
+    std::unique_ptr<ConnectionData> data;
+    std::shared_ptr<const std::string> sender;  // the client id shared by its messages (first PUBLISH)
+  };
+  Extras& extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+  }
+  std::size_t pending_acks() const { return extras_ && extras_->acks ? extras_->acks->q.size() : 0; }
+
+  // Laid out by size, small fields last (an idle connection lives inside its socket object).
+  Broker& broker_;
+  Transport& transport_;
+  std::uint64_t id_;
   Session* session_ = nullptr;
   ClientIdentity identity_;
-  std::uint16_t keep_alive_ = 0;
-  Millis created_ = 0;
+  // While AwaitConnect, when the connection was accepted (the connect timeout runs from it); from the
+  // CONNECT on, when the client last sent anything (keepalive). One field serves both states.
   Millis last_rx_ = 0;
+  std::unique_ptr<Extras> extras_;
   std::uint32_t session_expiry_ = 0;
-  std::unique_ptr<mqtt::Will> will_;
-  std::uint16_t client_receive_maximum_ = 65535;
   std::uint32_t client_max_packet_ = 0;  // 0 = no limit
-  // Inbound aliases set by the client (index = alias); allocated on first use.
-  std::unique_ptr<std::vector<std::string>> topic_aliases_;
-  std::unique_ptr<std::string> in_;  // a partial packet carried between reads; null when none
-  bool graceful_ = false;            // DISCONNECT received
+  std::uint16_t keep_alive_ = 0;
+  std::uint16_t client_receive_maximum_ = 65535;
+  State state_ = State::AwaitConnect;
+  mqtt::Version version_ = mqtt::Version::V311;
+  bool graceful_ = false;  // DISCONNECT received
   mqtt::Reason close_reason_ = mqtt::Reason::Success;
-  std::unique_ptr<ConnectionData> data_;
-  std::shared_ptr<const std::string> sender_;  // the client id shared by its messages (made on first PUBLISH)
 };
 
 }  // namespace gw::broker

@@ -35,7 +35,11 @@ void Broker::publish(const MessagePtr& msg) {
     }
     persistence_->outbox_enqueue(*msg, std::move(done));
   }
-  ++match_epoch_;
+  if (++match_epoch_ == 0) {
+    // The epoch wrapped (2^32 messages): forget every session's mark so no stale one matches again.
+    for (auto& [_, s] : sessions_) s->match_epoch = 0;
+    match_epoch_ = 1;
+  }
   target_count_ = 0;
   struct SharedPick {
     Session* session;
