@@ -11,14 +11,14 @@
 
 namespace gw::net {
 
-TcpConnection::TcpConnection(Net& net) : net_(net) {
+TcpConnection::TcpConnection(Net& net) : net_(net), conn_(net.broker_, *this) {
   uv_tcp_init(net.loop_, &handle_);
   handle_.data = this;
 }
 
 TcpConnection::~TcpConnection() = default;
 
-void TcpConnection::start(broker::Broker& b) {
+void TcpConnection::start() {
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -39,7 +39,6 @@ void TcpConnection::start(broker::Broker& b) {
     peer_ = std::string(ip) + ":" + std::to_string(port);
   }
   uv_tcp_nodelay(&handle_, 1);
-  conn_.emplace(b, *this);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
 }
 
@@ -52,8 +51,8 @@ void TcpConnection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* self = static_cast<TcpConnection*>(s->data);
   if (n > 0) {
-    self->conn_->on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
-                                                       static_cast<std::size_t>(n)));
+    self->conn_.on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                                      static_cast<std::size_t>(n)));
     // A client that sends but does not read (its PUBACKs, SUBACKs ... pile up here) is not read from
     // until its socket drains: its output stays bounded by twice the watermark plus one read's worth.
     if (!self->closing_ && self->pending_bytes() >= 2 * self->net_.broker_.limits().write_high_watermark) {
@@ -72,7 +71,8 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 
 void TcpConnection::send(std::string_view bytes) {
   if (closing_) return;
-  pending_.append(bytes);
+  if (!pending_) pending_ = std::make_unique<std::string>();
+  pending_->append(bytes);
   if (!dirty_) {
     dirty_ = true;
     net_.mark_dirty(this);
@@ -82,17 +82,19 @@ void TcpConnection::send(std::string_view bytes) {
 
 void TcpConnection::flush() {
   dirty_ = false;
-  if (pending_.empty() || write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
-  uv_buf_t b = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+  if (!pending_ || pending_->empty() || write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_)))
+    return;
+  std::string& pending = *pending_;
+  uv_buf_t b = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
   int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
-  if (n > 0) pending_.erase(0, static_cast<std::size_t>(n));
+  if (n > 0) pending.erase(0, static_cast<std::size_t>(n));
   if (n < 0 && n != UV_EAGAIN) {
     hard_close();
     return;
   }
-  if (!pending_.empty()) {
+  if (!pending.empty()) {
     write_ = std::make_unique<WriteOp>();
-    write_->data.swap(pending_);
+    write_->data.swap(pending);
     write_->req.data = this;
     uv_buf_t wb = uv_buf_init(write_->data.data(), static_cast<unsigned>(write_->data.size()));
     if (uv_write(&write_->req, reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
@@ -101,10 +103,13 @@ void TcpConnection::flush() {
       return;
     }
   }
-  if (pending_.capacity() > 64 * 1024 && pending_.empty()) std::string().swap(pending_);
+  // Keep a heap buffer of a busy connection (up to 64 KiB), so it is not grown again for every batch;
+  // an empty one without heap capacity (e.g. after the CONNACK) costs nothing to make again.
+  if (pending.empty() && (pending.capacity() > 64 * 1024 || pending.capacity() <= std::string().capacity()))
+    pending_.reset();
   if (over_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     over_ = false;
-    if (conn_ && !closing_) conn_->on_drain();
+    if (!closing_) conn_.on_drain();
   }
   if (reading_paused_ && !closing_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     reading_paused_ = false;
@@ -119,7 +124,7 @@ void TcpConnection::on_write(uv_write_t* req, int status) {
     self->hard_close();
     return;
   }
-  if (self->closing_ && self->pending_.empty()) {
+  if (self->closing_ && (!self->pending_ || self->pending_->empty())) {
     self->hard_close();
     return;
   }
@@ -144,7 +149,7 @@ void TcpConnection::hard_close() {
 
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
-  if (self->conn_) self->conn_->on_closed();
+  self->conn_.on_closed();
   if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
   delete self;
@@ -241,7 +246,7 @@ void Net::on_connection(uv_stream_t* server, int status) {
     return;
   }
   self->link(c);
-  c->start(self->broker_);
+  c->start();
 }
 
 }  // namespace gw::net

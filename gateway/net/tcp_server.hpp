@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "gateway/base/result.hpp"
@@ -26,12 +25,14 @@ class TcpConnection final : public broker::Transport {
 
   void send(std::string_view bytes) override;
   void close() override;
-  std::size_t pending_bytes() const override { return pending_.size() + (write_ ? write_->data.size() : 0); }
+  std::size_t pending_bytes() const override {
+    return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0);
+  }
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
 
   uv_tcp_t* handle() { return &handle_; }
-  void start(broker::Broker& b);
+  void start();
 
  private:
   friend class Net;
@@ -44,11 +45,14 @@ class TcpConnection final : public broker::Transport {
 
   Net& net_;
   uv_tcp_t handle_{};
-  // The MQTT side lives inside the socket object: one allocation per connection, not two.
-  std::optional<broker::Connection> conn_;
+  // The MQTT side lives inside the socket object: one allocation per connection, not two. It exists
+  // from the accept on (a socket refused before start() is still closed through it).
+  broker::Connection conn_;
   TcpConnection* prev_ = nullptr;  // Net's intrusive list of connections (no per-connection node)
   TcpConnection* next_ = nullptr;
-  std::string pending_;  // sent by the broker, not yet handed to libuv
+  // Sent by the broker, not yet handed to libuv. Null while there is none and no capacity worth keeping,
+  // so an idle connection holds no output buffer.
+  std::unique_ptr<std::string> pending_;
   // The write in progress and the bytes it owns; allocated only while a write waits for the kernel.
   struct WriteOp {
     uv_write_t req;
