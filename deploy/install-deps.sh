@@ -10,6 +10,7 @@ DEB_PACKAGES=(
   libhttp-parser-dev libcoap3-dev libgtest-dev libgmock-dev libbenchmark-dev
   # test peers
   mosquitto mosquitto-clients python3 python3-paho-mqtt libcoap3-bin curl openssl
+  socat  # a TLS terminator in front of a gateway standing in for the NETPIE cloud (test_uplink_tls.py)
   # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)
   python3-pytest python3-pytest-timeout
 )

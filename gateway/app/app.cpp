@@ -390,12 +390,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (!cfg.uplinks.empty() && d.store) {
     if (auto failed = start_uplinks(d, cfg)) {
       GW_LOG(Error, "uplink", "%s", failed->c_str());
-      stop(d, "start-up error");
-      uv_run(&d.loop, UV_RUN_DEFAULT);
+      for (auto& u : d.uplinks) u->close();
+      d.net->close_listeners();
+      d.http->close();
       d.net.reset();
-      d.http.reset();
       d.store->close();
       uv_run(&d.loop, UV_RUN_DEFAULT);
+      d.uplinks.clear();
       uv_loop_close(&d.loop);
       return 1;
     }

@@ -70,6 +70,17 @@ class GearauthTest : public EndpointTest {
                      signed_header("/api/atoken", key, secret, rt.token, rt.secret, std::nullopt, "mygear"),
                      "ga.netpie.io:8080"));
   }
+  // An rtoken Authorization header signed for `base_uri` with a chosen nonce.
+  std::string rtoken_header(const std::string& base_uri, const std::string& nonce) {
+    microgear::ClientRequest c;
+    c.base_uri = base_uri;
+    c.consumer_key = kKey;
+    c.consumer_secret = kSecret;
+    c.callback = callback();
+    c.nonce = nonce;
+    c.timestamp = clock_.unix_seconds();
+    return microgear::sign_request(c).authorization;
+  }
   int nonce_ = 0;
 };
 
@@ -113,6 +124,26 @@ TEST_F(GearauthTest, ForgedSignaturesAreRefusedWith401) {
   EXPECT_TRUE(endpoint_->registry().requests().empty()) << "no request token for a refused request";
 }
 
+TEST_F(GearauthTest, AnHttpsSignatureIsAcceptedBehindATlsTerminator) {
+  // A TLS microgear signs https://<host>:8081/...; a terminator hands the request to our plain listener
+  // with that Host. The scheme may be either; host, port and path must still match.
+  microgear::ClientRequest c;
+  c.base_uri = "https://ga.netpie.io:8081/api/rtoken";
+  c.consumer_key = kKey;
+  c.consumer_secret = kSecret;
+  c.callback = callback();
+  c.nonce = "tlsnonce1";
+  c.timestamp = clock_.unix_seconds();
+  const std::string auth = microgear::sign_request(c).authorization;
+  EXPECT_EQ(http(post("/api/rtoken", auth, "ga.netpie.io:8080"))->status(), 401) << "another port";
+  EXPECT_EQ(http(post("/api/rtoken", auth, "ga.netpie.io:8081"))->status(), 200);
+  c.base_uri = "ftp://ga.netpie.io:8081/api/rtoken";
+  c.nonce = "tlsnonce2";
+  EXPECT_EQ(
+      http(post("/api/rtoken", microgear::sign_request(c).authorization, "ga.netpie.io:8081"))->status(), 401)
+      << "only http and https";
+}
+
 TEST_F(GearauthTest, StaleFutureAndReplayedTimestampsAreRefused) {
   // The default skew is 900 s either way.
   clock_.advance(901'000);
@@ -131,16 +162,10 @@ TEST_F(GearauthTest, StaleFutureAndReplayedTimestampsAreRefused) {
   // ESP8266-RTOS reuses a constant nonce; fresh timestamps make fresh signatures, which pass.
   for (int i = 0; i < 3; ++i) {
     clock_.advance(1000);
-    microgear::ClientRequest c;
-    c.base_uri = "http://ga.netpie.io:8080/api/rtoken";
-    c.consumer_key = kKey;
-    c.consumer_secret = kSecret;
-    c.callback = callback();
-    c.nonce = "sdjkjdf8";
-    c.timestamp = clock_.unix_seconds();
-    EXPECT_EQ(
-        http(post("/api/rtoken", microgear::sign_request(c).authorization, "ga.netpie.io:8080"))->status(),
-        200);
+    EXPECT_EQ(http(post("/api/rtoken", rtoken_header("http://ga.netpie.io:8080/api/rtoken", "sdjkjdf8"),
+                        "ga.netpie.io:8080"))
+                  ->status(),
+              200);
   }
 }
 
