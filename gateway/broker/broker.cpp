@@ -22,14 +22,13 @@ Broker::Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Au
 }
 
 Broker::~Broker() {
-  for (auto& [_, s] : sessions_) {
-    for (const auto& [filter, sub] : s->subscriptions) trie_.remove(filter, s.get());
-  }
+  sessions_.for_each([&](Session& s) {
+    for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
+  });
 }
 
 Session* Broker::find_session(std::string_view id) {
-  auto it = sessions_.find(id);
-  return it == sessions_.end() ? nullptr : it->second.get();
+  return sessions_.find(id);
 }
 
 std::uint64_t Broker::attach(Connection& c) {
@@ -72,8 +71,7 @@ Result<bool, std::string> Broker::restore() {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
     }
     messages += s->queue.size() + s->inflight.size();
-    std::string_view id = s->client_id;
-    sessions_.emplace(id, std::move(s));
+    sessions_.insert(std::move(s));
   }
   GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
          restored->sessions.size(), messages, restored->retained.size());
@@ -89,8 +87,7 @@ std::string Broker::assign_client_id() {
 
 bool Broker::open_session(Connection& c, const std::string& client_id, bool clean_start,
                           std::uint32_t expiry) {
-  auto it = sessions_.find(client_id);
-  Session* s = it == sessions_.end() ? nullptr : it->second.get();
+  Session* s = sessions_.find(client_id);
   if (s && s->conn && s->conn != &c) {
     // Session takeover (MQTT 5.0 §3.1.4-3). The old connection's will goes out unless the new one
     // resumes the session and the will has a delay (MQTT 5.0 §3.1.3.2.2).
@@ -111,9 +108,7 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   }
   bool present = s != nullptr;
   if (!s) {
-    auto fresh = std::make_unique<Session>(client_id);
-    s = fresh.get();
-    sessions_.emplace(std::string_view(s->client_id), std::move(fresh));
+    s = sessions_.insert(std::make_unique<Session>(client_id));
   }
   s->conn = &c;
   s->expiry_interval = expiry;
@@ -190,7 +185,7 @@ void Broker::destroy_session(Session& s, DropReason why) {
   if (!s.queue.empty()) stats_.drop(why, s.queue.size());
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
   if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
-  sessions_.erase(std::string_view(s.client_id));  // destroys s
+  sessions_.erase(&s);  // destroys s
 }
 
 void Broker::tick() {
@@ -218,13 +213,13 @@ void Broker::tick() {
   if (now >= next_expiry_scan_) {
     next_expiry_scan_ = now + 1000;
     std::vector<Session*> ended;
-    for (auto& [_, s] : sessions_) {
-      if (s->pending_will && s->pending_will->at <= now) {
-        publish_will(s->client_id, std::move(s->pending_will->will));
-        s->pending_will.reset();
+    sessions_.for_each([&](Session& s) {
+      if (s.pending_will && s.pending_will->at <= now) {
+        publish_will(s.client_id, std::move(s.pending_will->will));
+        s.pending_will.reset();
       }
-      if (!s->conn && s->expires_at != 0 && s->expires_at <= now) ended.push_back(s.get());
-    }
+      if (!s.conn && s.expires_at != 0 && s.expires_at <= now) ended.push_back(&s);
+    });
     for (Session* s : ended) {
       if (s->pending_will) publish_will(s->client_id, std::move(s->pending_will->will));
       GW_LOG(Debug, "broker", "session %s expired", s->client_id.c_str());

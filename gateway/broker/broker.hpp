@@ -97,8 +97,7 @@ class Broker {
   Stats stats_;
   SubscriptionTrie trie_;
   RetainedStore retained_;
-  // Keyed by a view of Session::client_id (the session owns the string; it never moves).
-  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
+  SessionTable sessions_;
   // Connections by slot; an id is (generation << 32 | slot), so a stale id never finds a newer
   // connection in a reused slot. 8 bytes per connection, no node allocation.
   std::vector<Connection*> slots_;

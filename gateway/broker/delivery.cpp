@@ -37,7 +37,7 @@ void Broker::publish(const MessagePtr& msg) {
   }
   if (++match_epoch_ == 0) {
     // The epoch wrapped (2^32 messages): forget every session's mark so no stale one matches again.
-    for (auto& [_, s] : sessions_) s->match_epoch = 0;
+    sessions_.for_each([](Session& s) { s.match_epoch = 0; });
     match_epoch_ = 1;
   }
   target_count_ = 0;

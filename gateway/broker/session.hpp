@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -132,6 +133,41 @@ class Session {
 
   bool persistent() const { return expiry_interval != 0; }
   std::uint16_t next_packet_id();
+};
+
+// The broker's sessions by client id, owning them: open addressing with linear probing over one array
+// of pointers (8 bytes a slot, at most 70% full), so a session costs no hash node. Erasing shifts the
+// entries after it back (no tombstones). Iteration order is unspecified, as with std::unordered_map.
+class SessionTable {
+ public:
+  SessionTable() = default;
+  ~SessionTable();
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  std::size_t size() const { return size_; }
+  Session* find(std::string_view client_id) const;
+  // Takes a session whose client id is not in the table yet.
+  Session* insert(std::unique_ptr<Session> s);
+  // Removes and destroys a session of this table.
+  void erase(Session* s);
+  // Calls f(Session&) for each session; f must not insert or erase.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (Session* s : slots_) {
+      if (s != nullptr) f(*s);
+    }
+  }
+
+ private:
+  std::size_t home(std::string_view client_id) const {
+    return std::hash<std::string_view>{}(client_id) & (slots_.size() - 1);
+  }
+  std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+  void grow();
+
+  std::vector<Session*> slots_;  // a power of two long, or empty
+  std::size_t size_ = 0;
 };
 
 }  // namespace gw::broker
