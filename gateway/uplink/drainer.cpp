@@ -1,6 +1,8 @@
 // The outbox drainer (drainer.hpp). The store is the only retry queue: the session never holds more
 // than the window, and a lost connection sends every outstanding row back to the store's queue, from
-// where it is read again in order. Duplicates at the cloud are therefore bounded by the window.
+// where it is read again in order. Duplicates at the cloud are therefore bounded by the window. Reads
+// run ahead of the window (at most max_batch rows held, the next read once half of them are gone), so
+// a backlog drains without waiting on a store round trip per freed slot.
 //
 // A row the server refuses (v5 PUBACK >= 0x80, or a local check of a server limit such as its maximum
 // packet size) is acknowledged away and counted: the same row would be refused again on every attempt,
@@ -36,6 +38,7 @@ void Drainer::disconnected() {
   publish_ = nullptr;
   ++generation_;
   reading_ = false;
+  ready_.clear();  // marked in flight in the store: the requeue below covers them
   if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
   outstanding_.clear();
   topics_.clear();
@@ -71,8 +74,8 @@ void Drainer::refused(mqtt::PublishTag tag, const std::string& why) {
 }
 
 void Drainer::flush() {
+  pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
   if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
-  pump();
 }
 
 std::vector<RefusedRow> Drainer::take_refused() {
@@ -89,19 +92,17 @@ std::optional<Millis> Drainer::refill(Millis now) {
   }
   refilled_at_ = now;
   pump();
-  if (!connected_ || !more_ || credit_ >= 1.0) return std::nullopt;
+  if (!connected_ || (ready_.empty() && !more_) || credit_ >= 1.0) return std::nullopt;
   return now + static_cast<Millis>((1.0 - credit_) * 1000.0 / cap) + 1;
 }
 
 void Drainer::pump() {
-  if (!connected_ || reading_ || !more_) return;
-  if (outstanding_.size() >= window_) return;
-  auto room = static_cast<std::uint32_t>(window_ - outstanding_.size());
-  if (options_.rate_limit != 0) {
-    room = std::min<std::uint32_t>(room, static_cast<std::uint32_t>(std::max(credit_, 0.0)));
-    if (room == 0) return;  // refill() reads again when credit has grown
-  }
-  const std::uint32_t asked = std::min(room, options_.max_batch);
+  if (!connected_) return;
+  publish_ready();
+  // Read ahead: the next batch is fetched while the window is still busy with the last one, so the
+  // window never waits for a store round trip. At most max_batch rows are held here.
+  if (reading_ || !more_ || ready_.size() > options_.max_batch / 2) return;
+  const auto asked = static_cast<std::uint32_t>(options_.max_batch - ready_.size());
   const std::uint64_t generation = generation_;
   reading_ = true;
   new_during_read_ = false;
@@ -126,13 +127,19 @@ void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::Ou
     return;  // retried on the next ack or new rows
   }
   more_ = rows.size() >= asked || new_during_read_;
+  for (storage::OutboxRecord& r : rows) ready_.push_back(std::move(r));
+  flush();
+}
+
+void Drainer::publish_ready() {
   std::vector<std::uint64_t> back;  // rows the session could not take now
-  for (storage::OutboxRecord& r : rows) {
-    if (!connected_ || !publish_) {
-      back.push_back(r.id);
-      continue;
+  while (!ready_.empty() && outstanding_.size() < window_ && publish_) {
+    if (options_.rate_limit != 0) {
+      if (credit_ < 1.0) break;  // refill() publishes again when credit has grown
+      credit_ -= 1.0;
     }
-    if (options_.rate_limit != 0) credit_ -= 1.0;
+    storage::OutboxRecord r = std::move(ready_.front());
+    ready_.pop_front();
     auto mapped = map_up(options_.rules, options_.topic_prefix, options_.max_qos, r.msg.topic, r.msg.qos);
     if (!mapped) {
       ++stats_.refused;
@@ -173,7 +180,11 @@ void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::Ou
         break;
       case mqtt::PublishStatus::QueueFull:
       case mqtt::PublishStatus::NotConnected:
+        // The session cannot take more now: this row and the ones read behind it go back to the store.
         back.push_back(r.id);
+        for (const storage::OutboxRecord& rest : ready_) back.push_back(rest.id);
+        ready_.clear();
+        more_ = true;
         break;
     }
   }
@@ -181,7 +192,6 @@ void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::Ou
     ++stats_.requeues;
     port_.requeue(storage::to_ranges(std::move(back)));
   }
-  flush();
 }
 
 }  // namespace gw::uplink

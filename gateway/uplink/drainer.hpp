@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,7 +41,7 @@ struct DrainOptions {
   std::vector<RelayRule> rules;   // up rules: the first match maps the local topic and caps the QoS
   std::string topic_prefix;       // rows no rule matches: prepended to the local topic
   std::uint8_t max_qos = 1;       // rows no rule matches: each goes up at min(row QoS, this)
-  std::uint32_t max_batch = 256;  // rows per store read, so one loop turn handles a bounded amount
+  std::uint32_t max_batch = 256;  // rows read ahead at most; each read asks for what is missing
   std::uint32_t rate_limit = 0;   // rows per second (token bucket, one second of burst); 0 = unlimited
 };
 
@@ -92,6 +93,7 @@ class Drainer {
 
  private:
   void pump();
+  void publish_ready();  // from the read-ahead into the window
   void on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows,
                std::uint32_t asked);
   void settle(std::uint64_t id);  // leaves the window, to be acknowledged to the store
@@ -109,6 +111,7 @@ class Drainer {
   std::vector<std::uint64_t> to_ack_;
   std::vector<RefusedRow> refused_rows_;
   std::unordered_map<std::uint64_t, std::string> topics_;  // outstanding id -> local topic (for logs)
+  std::deque<storage::OutboxRecord> ready_;                // read (in flight in the store), not yet published
   double credit_ = 0;                                      // rate limit: rows allowed now
   Millis refilled_at_ = -1;
   DrainStats stats_;

@@ -32,6 +32,12 @@ constexpr std::size_t kEchoMemory = 256;  // chat messages remembered for echo d
 constexpr Millis kEchoWindowMs = 30'000;  // ... for this long
 constexpr std::string_view kGearname = "/gearname/";
 
+// Rows the drainer reads ahead of the window: at least 256 (one store round trip per 128 rows or more), and
+// a whole window when it is larger, up to 4096 rows (a read is also bounded to 1 MiB).
+std::uint32_t read_ahead(std::uint16_t max_inflight) {
+  return std::clamp<std::uint32_t>(max_inflight, 256, 4096);
+}
+
 template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
@@ -148,8 +154,8 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
       options_(std::move(options)),
       backoff_(options_.backoff, random_between_from(random)),
       port_(std::make_unique<StorePort>(*this, store)),
-      drainer_(*port_,
-               DrainOptions{options_.up, options_.topic_prefix, options_.qos, 256, options_.rate_limit}),
+      drainer_(*port_, DrainOptions{options_.up, options_.topic_prefix, options_.qos,
+                                    read_ahead(options_.max_inflight), options_.rate_limit}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
                                 [this](const std::string& why) { on_transport_closed(why); }}) {

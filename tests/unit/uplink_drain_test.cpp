@@ -90,7 +90,7 @@ TEST(UplinkDrain, PublishesInOrderWithinTheWindowAndAcksOnlyOnPuback) {
   Drainer d(store, DrainOptions{{}, "cloud/", 1, 256});
   d.connected(4, session.fn());
   ASSERT_EQ(store.reads.size(), 1u);
-  EXPECT_EQ(store.reads[0].max_rows, 4u);  // the window, not the batch size
+  EXPECT_EQ(store.reads[0].max_rows, 256u);  // read ahead of the window, up to the batch
   store.complete(10, 100);
   ASSERT_EQ(session.sent.size(), 4u);
   for (std::size_t i = 0; i < 4; ++i) {
@@ -108,9 +108,7 @@ TEST(UplinkDrain, PublishesInOrderWithinTheWindowAndAcksOnlyOnPuback) {
   d.flush();
   ASSERT_EQ(store.acks.size(), 1u);
   EXPECT_TRUE(same(store.acks[0], {{10, 11}, {13, 13}}));
-  ASSERT_EQ(store.reads.size(), 1u);
-  EXPECT_EQ(store.reads[0].max_rows, 3u);  // three slots opened
-  store.complete(14, 100);
+  EXPECT_TRUE(store.reads.empty());  // the three freed slots are filled from the read-ahead
   ASSERT_EQ(session.sent.size(), 7u);
   EXPECT_EQ(session.sent.back().tag, 16u);
   EXPECT_EQ(d.outstanding(), 4u);
@@ -200,6 +198,7 @@ TEST(UplinkDrain, RefusedRowsAreAckedAwayAndReported) {
 
   // publish() itself refusing (a server limit checked locally): acked away at once.
   session.answer = mqtt::PublishStatus::Refused;
+  d.new_rows();
   ASSERT_EQ(store.reads.size(), 1u);
   store.complete(3, 1);
   ASSERT_EQ(store.acks.size(), 2u);
@@ -275,21 +274,43 @@ TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
   o.rate_limit = 10;
   Drainer d(store, o);
   d.connected(100, session.fn());
-  EXPECT_TRUE(store.reads.empty());  // no credit before the first refill
-  EXPECT_FALSE(d.refill(0).has_value());
-  ASSERT_EQ(store.reads.size(), 1u);
-  EXPECT_EQ(store.reads[0].max_rows, 10u);  // one second of burst
+  ASSERT_EQ(store.reads.size(), 1u);  // reading ahead is not limited ...
   store.complete(1, 1000);
-  ASSERT_EQ(session.sent.size(), 10u);
+  EXPECT_TRUE(session.sent.empty());                   // ... publishing is: no credit before the first refill
+  EXPECT_EQ(d.refill(0), std::optional<Millis>(101));  // rows wait: the next one is allowed in 100 ms
+  ASSERT_EQ(session.sent.size(), 10u);                 // one second of burst
   for (std::uint64_t id = 1; id <= 10; ++id) d.acked(id);
   d.flush();
-  EXPECT_TRUE(store.reads.empty());  // the window has room, the credit does not
+  EXPECT_EQ(session.sent.size(), 10u);  // the window has room, the credit does not
   auto next = d.refill(0);
   ASSERT_TRUE(next.has_value());
-  EXPECT_EQ(*next, 101);  // one row's worth of credit takes 100 ms
-  EXPECT_FALSE(d.refill(350).has_value());
+  EXPECT_EQ(*next, 101);                                          // one row's worth of credit takes 100 ms
+  EXPECT_EQ(d.refill(350), std::optional<Millis>(350 + 50 + 1));  // 0.5 credit left
+  EXPECT_EQ(session.sent.size(), 13u);                            // 350 ms at 10/s
+}
+
+TEST(UplinkDrain, ReadAheadIsBoundedAndRefilledAtHalf) {
+  FakeStore store;
+  FakeSession session;
+  Drainer d(store, DrainOptions{{}, "", 1, 8});
+  d.connected(2, session.fn());
   ASSERT_EQ(store.reads.size(), 1u);
-  EXPECT_EQ(store.reads[0].max_rows, 3u);  // 350 ms at 10/s
+  EXPECT_EQ(store.reads[0].max_rows, 8u);
+  store.complete(1, 8);
+  EXPECT_EQ(session.sent.size(), 2u);  // the window
+  EXPECT_TRUE(store.reads.empty());    // 6 held: more than half of 8
+  d.acked(1);
+  d.acked(2);
+  d.flush();
+  EXPECT_EQ(session.sent.size(), 4u);
+  ASSERT_EQ(store.reads.size(), 1u);  // 4 held now: read what is missing
+  EXPECT_EQ(store.reads[0].max_rows, 4u);
+  // A disconnect drops the read-ahead: its rows are in flight in the store and the requeue covers them.
+  d.disconnected();
+  ASSERT_EQ(store.requeues.size(), 1u);
+  EXPECT_TRUE(store.requeues[0].empty());
+  store.complete(9, 4);  // the stale read
+  EXPECT_EQ(session.sent.size(), 4u);
 }
 
 }  // namespace
