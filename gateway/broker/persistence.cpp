@@ -10,6 +10,13 @@
 #include "protocols/mqtt/topic.hpp"
 
 namespace gw::broker {
+namespace {
+
+bool is_sys_topic(std::string_view topic) {
+  return topic.substr(0, 5) == "$SYS/";
+}
+
+}  // namespace
 
 using storage::MessageState;
 
@@ -135,6 +142,8 @@ void Persistence::inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_
 }
 
 void Persistence::retained(const Message& m) {
+  // $SYS values describe this process; a restart publishes fresh ones (mosquitto does not keep them either).
+  if (is_sys_topic(m.topic)) return;
   storage::RetainedMessage r;
   r.topic = m.topic;
   r.payload = m.payload;
@@ -231,6 +240,11 @@ Result<Persistence::Restored, std::string> Persistence::restore() {
   if (!retained)
     return unexpected("loading retained messages: " + std::string(storage::to_string(retained.error())));
   for (auto& r : *retained) {
+    if (is_sys_topic(r.topic)) {
+      // Written by versions that kept $SYS values: the dead process's numbers are dropped, not restored.
+      submitted(store_.retained_clear(r.topic));
+      continue;
+    }
     out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
   }
   auto sessions = store_.load_sessions();

@@ -57,3 +57,27 @@ def test_retained_with_wildcard_and_qos_downgrade(broker):
 def test_empty_retained_publish_to_unknown_topic_is_harmless(broker):
     mosquitto_pub(broker, "ret/never/set", qos=1, retain=True, null=True)
     assert _on_subscribe(broker, "ret/never/set", "mqttv5") == []
+
+
+@pytest.mark.netpie_only
+def test_sys_values_are_not_kept_in_the_store(broker_factory):
+    """$SYS values describe the running process: they are retained in memory but never written to the store, so
+    a restarted daemon does not hand out the dead process's numbers. A client's retained message is written."""
+    import sqlite3
+
+    import harness
+    b = broker_factory(sys_interval=1)
+    with MosquittoSub(b, "$SYS/broker/uptime") as sub:
+        sub.wait_count(1, timeout=5)
+    mosquitto_pub(b, "keep/me", "v", retain=True, qos=1)
+
+    def stored() -> list[str]:
+        db = sqlite3.connect(f"file:{b.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
+        try:
+            return [r[0] for r in db.execute("SELECT topic FROM retained")]
+        finally:
+            db.close()
+    harness.wait_for(lambda: "keep/me" in stored(), 5, "the client's retained message in the store")
+    assert not [t for t in stored() if t.startswith("$SYS/")], stored()
+    b.restart()
+    assert "restored 0 sessions (0 messages) and 1 retained messages" in b.log_text(), b.log_tail()
