@@ -9,7 +9,7 @@ namespace gw::storage {
 namespace {
 constexpr const char* kColumns =
     "id, origin, origin_seq, lane, topic, payload, properties, qos, retain, enqueued_unix, attempts, size, "
-    "dest";
+    "dest, released";
 }
 
 Status OutboxTable::prepare(Db& db) {
@@ -25,6 +25,8 @@ Status OutboxTable::prepare(Db& db) {
           {&select_ready_, sel + " AND dest = ?3 ORDER BY lane, id LIMIT ?1"},
           {&select_ready_lane_, sel + " AND dest = ?3 AND lane = ?2 ORDER BY id LIMIT ?1"},
           {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
+          // A row released already is not written again (no page change, no WAL frame).
+          {&release_, "UPDATE outbox SET released = 1 WHERE id = ?1 AND released = 0"},
           {&delete_acked_,
            "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size, dest"},
           {&requeue_range_, "UPDATE outbox SET state = 0 WHERE id BETWEEN ?1 AND ?2 AND state = 1"},
@@ -309,6 +311,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       r.enqueued_unix = s.col_int(9);
       r.attempts = static_cast<std::uint32_t>(s.col_int(10));
       r.msg.dest = s.col_str(12);
+      r.released = s.col_int(13) != 0;
       ids.push_back(r.id);
       out.push_back(std::move(r));
     }
@@ -331,6 +334,18 @@ Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
     int rc = mark_.run();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
+  return Status::Ok;
+}
+
+Status OutboxTable::release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked) {
+  std::uint64_t n = 0;
+  for (std::uint64_t id : ids) {
+    release_.bind_u64(1, id);
+    int rc = release_.run();
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+    n += static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+  }
+  if (marked) *marked = n;
   return Status::Ok;
 }
 

@@ -6,7 +6,9 @@
 // Columns: id (never reused), origin, origin_seq (1, 2, ... per origin), lane (0 = highest priority),
 // dest (the uplink the row is for; '' = none named), topic, payload, properties, qos, retain,
 // enqueued_unix (wall clock, for the age bound only), size (bytes counted against max_bytes), state
-// (0 queued, 1 in flight), attempts (times marked in flight).
+// (0 queued, 1 in flight), attempts (times marked in flight), released (1 once the cloud answered PUBREC
+// to a QoS 2 send: the uplink then sends PUBREL for the row, not the PUBLISH; only set, never cleared,
+// and gone with the row).
 //
 // Destinations share the bounds: max_rows, max_bytes, max_age_s and the full policy apply to the whole
 // table, and drop_oldest picks the oldest queued row of the lowest-priority lane whatever its
@@ -80,6 +82,9 @@ class OutboxTable {
   // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
   Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
+  // Sets released on the rows with these ids, queued or in flight; an id without a row (acknowledged,
+  // dropped, expired) is skipped. `marked` counts the rows that were not released before.
+  Status release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked = nullptr);
   // Deletes the in-flight rows in the ranges (the cloud acknowledged them).
   Status ack(const std::vector<IdRange>& ranges, std::uint64_t* deleted = nullptr);
   // In-flight rows in the ranges go back to the queue; an empty list means every in-flight row of every
@@ -130,7 +135,8 @@ class OutboxTable {
   bool deleted_in_tx_ = false;
   bool persisted_in_tx_ = false;
 
-  Stmt insert_, select_ready_, select_ready_lane_, mark_, delete_acked_, requeue_range_, requeue_all_;
+  Stmt insert_, select_ready_, select_ready_lane_, mark_, release_, delete_acked_, requeue_range_,
+      requeue_all_;
   Stmt requeue_dest_, claim_, max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
 };
 

@@ -68,6 +68,9 @@ struct OutboxRecord {
   std::int64_t enqueued_unix = 0;  // wall clock seconds at enqueue; used for the age bound only
   std::uint32_t attempts = 0;      // how many times it was marked in flight
   bool inflight = false;
+  // QoS 2 (MQTT 5.0 §4.3.3): the cloud answered PUBREC, so it owns the message; the uplink sends PUBREL
+  // for this row, never the PUBLISH again. Set by Store::outbox_release; kept by requeue and restart.
+  bool released = false;
   OutboxMessage msg;
 };
 

@@ -1,6 +1,7 @@
 // The migrations. Version 1 is the first released schema (outbox, sessions, retained, kv); version 2
 // adds outbox priority lanes and the local history; version 3 gives every outbox row a destination
-// (the uplink it is for; rows already there get '') and makes the ready index per destination. Column
+// (the uplink it is for; rows already there get '') and makes the ready index per destination; version 4
+// adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0). Column
 // meanings are in the table files.
 #include "storage/schema.hpp"
 
@@ -85,6 +86,9 @@ CREATE INDEX history_topic ON history(topic, seq);
 ALTER TABLE outbox ADD COLUMN dest TEXT NOT NULL DEFAULT '';
 DROP INDEX outbox_ready;
 CREATE INDEX outbox_ready ON outbox(dest, lane, id) WHERE state = 0;
+)sql"},
+    {4, "outbox released mark", R"sql(
+ALTER TABLE outbox ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 )sql"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

@@ -292,6 +292,14 @@ Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
       as_done(std::move(done)));
 }
 
+Status Store::outbox_release(std::vector<std::uint64_t> ids, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
+  return submit_result<bool>(durable, bytes,
+                             as_result([ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); }),
+                             as_done(std::move(done)));
+}
+
 Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = ranges.size() * sizeof(IdRange);

@@ -153,6 +153,14 @@ class Store {
   // default marked in flight in the same transaction, so two reads never return the same row.
   Status outbox_read(OutboxReadOptions options, ReadDone done);
   Status outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done = {});
+  // QoS 2 to the cloud: the cloud answered PUBREC for these ids (it owns the messages now). Sets the
+  // rows' `released` mark, queued or in flight, so that after a reconnect or a restart the uplink sends
+  // PUBREL for them, not the PUBLISH again. Call with a completion and send PUBREL only from it with
+  // Status::Ok: the mark is durable then (commit window, like every write someone waits on). An id
+  // without a row (acknowledged or dropped meanwhile) is not an error. Requeue, requeue_all, claim and
+  // the restart keep the mark; ack deletes the row with it; drop_oldest and the age bound may drop a
+  // released row like any other.
+  Status outbox_release(std::vector<std::uint64_t> ids, Done done = {});
   // The cloud acknowledged these ids: their in-flight rows are deleted. Pass ranges of acknowledged ids
   // only (to_ranges() builds them); queued rows inside a range are never touched.
   Status outbox_ack(std::vector<IdRange> ranges, Done done = {});

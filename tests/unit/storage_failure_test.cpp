@@ -1,6 +1,7 @@
 // Unit tests for a full disk: durable writes are refused with a reason (DiskFull), the file stays
 // consistent (PRAGMA integrity_check = ok), the store keeps running, fire-and-forget writes are kept and
-// written later, and writes succeed again by themselves once space returns; no acknowledged row is lost.
+// written later, and writes succeed again by themselves once space returns; no acknowledged row is lost;
+// a QoS 2 release mark is reported Ok only when committed, and a refused one left nothing in the file.
 // Two ways to fill up: the database size cap (max_page_count, always) and a 1 MiB tmpfs (root only;
 // skipped elsewhere). Also the mapping of SQLite result codes to Status.
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -76,6 +78,24 @@ class StoreFailureTest : public ::testing::Test {
     auto r = Store::open(options_, clock_);
     ASSERT_TRUE(r) << r.error().message;
     store_ = std::move(r.value());
+  }
+  // Mounts a 1 MiB tmpfs on the test directory with 256 KiB of ballast in it (removed to free space) and
+  // sets options that fit it; returns why it cannot (not root, no tmpfs): the test skips then.
+  std::string mount_small_tmpfs() {
+    if (geteuid() != 0) return "mounting a tmpfs needs root";
+    if (mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) {
+      return std::string("cannot mount a tmpfs: ") + std::strerror(errno);
+    }
+    mounted_ = true;
+    {
+      std::ofstream ballast(dir_ + "/ballast", std::ios::binary);
+      std::string block(64 * 1024, 'b');
+      for (int i = 0; i < 4; ++i) ballast << block;
+    }
+    options_.max_db_bytes = 0;
+    options_.checkpoint_pages = 32;
+    options_.cache_kib = 256;
+    return "";
   }
   // Enqueues one message and waits for its completion.
   Result<OutboxEnqueued, Status> enqueue_sync(const OutboxMessage& m) {
@@ -172,19 +192,8 @@ TEST_F(StoreFailureTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversW
 }
 
 TEST_F(StoreFailureTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFreed) {
-  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
-  if (mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
-  }
-  mounted_ = true;
-  {
-    std::ofstream ballast(dir_ + "/ballast", std::ios::binary);
-    std::string block(64 * 1024, 'b');
-    for (int i = 0; i < 4; ++i) ballast << block;
-  }
-  options_.max_db_bytes = 0;
-  options_.checkpoint_pages = 32;
-  options_.cache_kib = 256;
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
   open();
   Status refusal = Status::Ok;
   std::vector<std::uint64_t> acked = fill(2000, refusal);
@@ -219,6 +228,77 @@ TEST_F(StoreFailureTest, FullFileSystemRefusesWithReasonAndRecoversWhenSpaceIsFr
   EXPECT_EQ(store_->stats().outbox_rows, acked.size() + 1);
   std::set<std::uint64_t> in_file = ids_in_file();
   for (std::uint64_t id : acked) EXPECT_EQ(in_file.count(id), 1u) << id;
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(StoreFailureTest, ReleaseOnAFullFileSystemCompletesOnlyWithWhatTheFileHolds) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  Status refusal = Status::Ok;
+  const std::vector<std::uint64_t> acked = fill(2000, refusal);
+  ASSERT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+  ASSERT_GT(acked.size(), 20u);
+
+  // Releases the row `id` (not released before) and returns the completion's status; the completion
+  // also reads, through another connection, what the file holds for the row at that moment.
+  auto release = [&](std::uint64_t id, std::string& in_file) {
+    std::optional<Status> got;
+    const std::string q = "SELECT released FROM outbox WHERE id = " + std::to_string(id);
+    EXPECT_EQ(store_->outbox_release({id},
+                                     [&](Status s) {
+                                       got = s;
+                                       in_file = query_text(options_.path, q.c_str());
+                                     }),
+              Status::Ok);
+    store_->flush();
+    store_->run_completions();
+    return got.value_or(Status::Internal);
+  };
+  // Keep going until a release itself is refused (one released row is one WAL frame, which may still
+  // fit where an enqueue did not; small enqueues in between take what is left). An Ok must mean the
+  // mark is committed; a refusal must mean nothing of it was written.
+  std::set<std::uint64_t> released;
+  std::uint64_t refused_id = 0;
+  for (std::size_t i = 0; i < acked.size() && refused_id == 0; ++i) {
+    std::string in_file;
+    const Status s = release(acked[i], in_file);
+    if (s == Status::Ok) {
+      EXPECT_EQ(in_file, "1") << acked[i];
+      released.insert(acked[i]);
+      enqueue_sync(big(200));
+    } else {
+      EXPECT_EQ(s, Status::DiskFull) << to_string(s);
+      EXPECT_EQ(in_file, "0") << acked[i];
+      refused_id = acked[i];
+    }
+  }
+  ASSERT_NE(refused_id, 0u) << "no release was refused on the full file system";
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+
+  // Space comes back: the same release now succeeds, by itself.
+  fs::remove(dir_ + "/ballast");
+  std::string in_file;
+  EXPECT_EQ(release(refused_id, in_file), Status::Ok);
+  EXPECT_EQ(in_file, "1");
+  released.insert(refused_id);
+  store_->close();
+
+  // Every release whose completion said Ok is in the file after a restart, and no other.
+  open();
+  std::optional<Result<std::vector<OutboxRecord>, Status>> rows;
+  ASSERT_EQ(store_->outbox_read(
+                OutboxReadOptions{.max_rows = 100000, .max_bytes = 1ull << 30, .mark_inflight = false},
+                [&](Result<std::vector<OutboxRecord>, Status> r) { rows.emplace(std::move(r)); }),
+            Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(rows && *rows);
+  std::set<std::uint64_t> released_in_file;
+  for (const OutboxRecord& r : rows->value())
+    if (r.released) released_in_file.insert(r.id);
+  EXPECT_EQ(released_in_file, released);
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 }

@@ -1,7 +1,8 @@
 // Unit tests for opening the database: a fresh file gets WAL, incremental auto-vacuum and the current
-// schema; the committed schema-1 and schema-2 fixtures (fixtures/storage/v1.db and v2.db, made from
-// v1.sql and v2.sql) migrate keeping their rows (outbox rows get the destination ''); damaged files and
-// files from a newer schema are refused with a clear message and left untouched.
+// schema; the committed schema-1, -2 and -3 fixtures (fixtures/storage/v1.db, v2.db and v3.db, made
+// from v1.sql, v2.sql and v3.sql) migrate keeping their rows (outbox rows get the destination '' and
+// released 0); damaged files and files from a newer schema are refused with a clear message and left
+// untouched.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -108,6 +109,11 @@ T completed(Store& store, Submit submit) {
   return std::move(got->value());
 }
 
+// The outbox rows an outbox_read with these options returns, through the store's queue.
+std::vector<OutboxRecord> read_outbox(Store& store, OutboxReadOptions ro) {
+  return completed<std::vector<OutboxRecord>>(store, [&](auto done) { return store.outbox_read(ro, done); });
+}
+
 TEST_F(SchemaTest, FreshDatabaseGetsWalIncrementalVacuumAndCurrentSchema) {
   Db db;
   DbOptions o;
@@ -210,10 +216,6 @@ TEST_F(SchemaTest, V2FixtureMigratesGivingEveryRowTheEmptyDestination) {
   auto opened = open_copy("v2.db", path);
   ASSERT_TRUE(opened);
   Store& store = *opened;
-  auto read = [&](OutboxReadOptions ro) {
-    return completed<std::vector<OutboxRecord>>(store,
-                                                [&](auto done) { return store.outbox_read(ro, done); });
-  };
 
   auto st = store.stats();
   EXPECT_EQ(st.outbox_rows, 5u);
@@ -226,12 +228,14 @@ TEST_F(SchemaTest, V2FixtureMigratesGivingEveryRowTheEmptyDestination) {
   EXPECT_EQ(dests[0].backlog, (OutboxBacklog{5, 86}));
 
   // Every row is the empty destination's, in lane order then id order, as before the migration.
-  EXPECT_TRUE(read(OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false}).empty());
-  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  EXPECT_TRUE(read_outbox(store, OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false})
+                  .empty());
+  auto rows = read_outbox(store, OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
   std::vector<std::uint64_t> ids;
   for (const auto& row : rows) {
     ids.push_back(row.id);
     EXPECT_EQ(row.msg.dest, "");
+    EXPECT_FALSE(row.released);
   }
   EXPECT_EQ(ids, (std::vector<std::uint64_t>{6, 7, 8, 5, 9}));
   ASSERT_EQ(rows.size(), 5u);
@@ -262,7 +266,8 @@ TEST_F(SchemaTest, V2FixtureMigratesGivingEveryRowTheEmptyDestination) {
   EXPECT_EQ(store.outbox_backlog(""), (OutboxBacklog{0, 0}));
   EXPECT_EQ(store.outbox_backlog("netpie"), (OutboxBacklog{7, 86 + 5 + 7 + 2 + 4 + 6 + 1}));
   ids.clear();
-  for (const auto& row : read(OutboxReadOptions{.dest = "netpie", .max_rows = 10})) ids.push_back(row.id);
+  for (const auto& row : read_outbox(store, OutboxReadOptions{.dest = "netpie", .max_rows = 10}))
+    ids.push_back(row.id);
   EXPECT_EQ(ids, (std::vector<std::uint64_t>{6, 7, 8, 13, 14, 5, 9}));
   store.close();
 
@@ -273,6 +278,62 @@ TEST_F(SchemaTest, V2FixtureMigratesGivingEveryRowTheEmptyDestination) {
   EXPECT_EQ(dump(db, "SELECT sql FROM sqlite_master WHERE name = 'outbox_ready'"),
             "CREATE INDEX outbox_ready ON outbox(dest, lane, id) WHERE state = 0\n");
   EXPECT_EQ(dump(db, "SELECT dest, COUNT(*) FROM outbox GROUP BY dest"), "netpie|7\n");
+  EXPECT_EQ(dump(db, "SELECT topic FROM history"), "farm/t1\n");
+}
+
+TEST_F(SchemaTest, V3FixtureIsExactlyMigrationsOneToThree) {
+  expect_fixture_is_migrations_up_to("v3.db", 3);
+}
+
+TEST_F(SchemaTest, V3FixtureMigratesKeepingEveryRowUnreleased) {
+  std::string path;
+  auto opened = open_copy("v3.db", path);
+  ASSERT_TRUE(opened);
+  Store& store = *opened;
+
+  EXPECT_EQ(store.stats().outbox_rows, 4u);
+  EXPECT_EQ(store.outbox_backlog("netpie"), (OutboxBacklog{3, 14 + 14 + 28}));
+  EXPECT_EQ(store.outbox_backlog("corp.main"), (OutboxBacklog{1, 14}));
+  auto rows = read_outbox(store, OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false});
+  std::vector<std::uint64_t> ids;
+  for (const auto& row : rows) {
+    ids.push_back(row.id);
+    EXPECT_FALSE(row.released) << row.id;  // the column migration 4 added, with its default
+    EXPECT_EQ(row.msg.dest, "netpie");
+  }
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{24, 21, 22}));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].msg.qos, 2);
+  EXPECT_FALSE(rows[2].inflight);  // was in flight when the old version stopped: back in the queue
+  EXPECT_EQ(rows[2].attempts, 1u);
+  auto corp =
+      read_outbox(store, OutboxReadOptions{.dest = "corp.main", .max_rows = 10, .mark_inflight = false});
+  ASSERT_EQ(corp.size(), 1u);
+  EXPECT_FALSE(corp[0].released);
+  EXPECT_EQ(corp[0].msg.payload, "56");
+
+  // The mark works on the migrated rows, and ids continue from the old file's high-water mark.
+  std::optional<Status> released;
+  ASSERT_EQ(store.outbox_release({22}, [&](Status s) { released = s; }), Status::Ok);
+  ASSERT_EQ(store.flush(), Status::Ok);
+  store.run_completions();
+  EXPECT_EQ(released, Status::Ok);
+  rows = read_outbox(store, OutboxReadOptions{.dest = "netpie", .max_rows = 10, .mark_inflight = false});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(rows[2].released);
+  EXPECT_FALSE(rows[0].released);
+  auto e = completed<OutboxEnqueued>(store, [&](auto done) {
+    return store.outbox_enqueue(OutboxMessage{.origin = "dev-a", .topic = "farm/t1", .dest = "netpie"}, done);
+  });
+  EXPECT_EQ(e.id, 25u);
+  EXPECT_EQ(e.origin_seq, 10u);
+  store.close();
+
+  Db db;
+  ASSERT_EQ(db.open(path, SQLITE_OPEN_READONLY), SQLITE_OK);
+  EXPECT_EQ(dump(db, "PRAGMA user_version"), std::to_string(kSchemaVersion) + "\n");
+  EXPECT_EQ(dump(db, "PRAGMA integrity_check"), "ok\n");
+  EXPECT_EQ(dump(db, "SELECT id, released FROM outbox ORDER BY id"), "21|0\n22|1\n23|0\n24|0\n25|0\n");
   EXPECT_EQ(dump(db, "SELECT topic FROM history"), "farm/t1\n");
 }
 

@@ -1,7 +1,8 @@
 // Unit tests for storage::Store: the storage thread, group commit (one transaction per window, a row
 // cap, every completion after its commit), completions on the loop thread through uv_async, the bounded
 // request queue, full policies seen through completions, outbox destinations (per-uplink reads, requeue,
-// claim, listing and the backlog counters the loop reads), and a restart restoring everything.
+// claim, listing and the backlog counters the loop reads), the QoS 2 released mark, and a restart
+// restoring everything.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -387,6 +388,75 @@ TEST_F(StoreTest, OutboxDestinationsThroughTheQueueAndBacklogCountersOnTheCallin
   EXPECT_EQ(store_->outbox_backlog("corp.main"), corp);
   EXPECT_EQ(store_->outbox_backlog(std::string(kMaxDestLength, 'a')).rows, 1u);
   expect_totals();
+}
+
+TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithinTheCommitWindowAndSurvivesRequeueAndRestart) {
+  options_.commit_window = 300ms;
+  options_.lazy_window = 60s;  // a release waiting for the lazy window would never complete in this test
+  open();
+  auto read = [&](OutboxReadOptions o) {
+    return completed<std::vector<OutboxRecord>>([&](auto done) { return store_->outbox_read(o, done); });
+  };
+  auto released_ids = [](const std::vector<OutboxRecord>& rows) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& r : rows)
+      if (r.released) ids.push_back(r.id);
+    return ids;
+  };
+  for (int i = 0; i < 3; ++i) {
+    OutboxMessage m = msg("d", std::to_string(i), 2);
+    m.dest = "netpie";
+    store_->outbox_enqueue(m);
+  }
+  ASSERT_EQ(store_->flush(), Status::Ok);
+  auto sent = read(OutboxReadOptions{.dest = "netpie", .max_rows = 2});  // 1, 2 in flight
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_TRUE(released_ids(sent).empty());
+
+  // PUBREC for 2, and an id whose row is gone (acknowledged or dropped): Ok, and only after the commit.
+  const std::uint64_t id = sent[1].id;
+  const std::string q = "SELECT released FROM outbox WHERE id = " + std::to_string(id);
+  std::optional<Status> done;
+  std::int64_t released_in_file = -1;
+  ASSERT_EQ(store_->outbox_release({id, 999},
+                                   [&](Status s) {
+                                     done = s;
+                                     released_in_file = committed_count(
+                                         options_.path, q.c_str());  // another connection: committed
+                                   }),
+            Status::Ok);
+  EXPECT_FALSE(store_->wait_completions(100ms));  // within the window nothing is committed
+  EXPECT_EQ(store_->run_completions(), 0u);
+  EXPECT_EQ(committed_count(options_.path, q.c_str()), 0);
+  if (!run_until([&] { return done.has_value(); })) {
+    store_->close();  // runs the late completion while what it writes to is still alive
+    FAIL() << "the release did not complete within 5 s: it waited for more than the commit window";
+  }
+  EXPECT_EQ(done, Status::Ok);
+  EXPECT_EQ(released_in_file, 1);
+  // A release of ids that have no row at all completes Ok too.
+  done.reset();
+  ASSERT_EQ(store_->outbox_release({12345}, [&](Status s) { done = s; }), Status::Ok);
+  ASSERT_TRUE(run_until([&] { return done.has_value(); }));
+  EXPECT_EQ(done, Status::Ok);
+
+  // The connection drops: requeue_all keeps the mark, the next read returns it.
+  ASSERT_EQ(store_->outbox_requeue_all("netpie"), Status::Ok);
+  auto again = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(released_ids(again), (std::vector<std::uint64_t>{id}));
+  // A restart with the rows in flight: back in the queue, still released.
+  store_->close();
+  open();
+  again = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(released_ids(again), (std::vector<std::uint64_t>{id}));
+  // PUBCOMP: the ack deletes it.
+  done.reset();
+  ASSERT_EQ(store_->outbox_ack({IdRange{id, id}}, [&](Status s) { done = s; }), Status::Ok);
+  ASSERT_TRUE(run_until([&] { return done.has_value(); }));
+  EXPECT_EQ(committed_count(options_.path, "SELECT COUNT(*) FROM outbox WHERE released = 1"), 0);
+  EXPECT_EQ(store_->stats().outbox_rows, 2u);
 }
 
 TEST_F(StoreTest, Qos0WithoutCompletionRidesTheLazyWindowUnlessDurable) {

@@ -1,6 +1,6 @@
 // Unit tests for each table's code (storage/*_table.*) against a temporary database, driven directly
 // on the test thread with a manual clock: outbox order, batches, bounds and policies, lanes and age,
-// destinations (reads, requeue, claim and backlog per uplink; bounds shared);
+// destinations (reads, requeue, claim and backlog per uplink; bounds shared), the released mark;
 // sessions, retained, kv and history; plus the topic-filter rule used by the history configuration.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -570,6 +570,100 @@ TEST_F(TablesTest, OutboxRollbackRestoresTheBacklogPerDestination) {
   tables_->rolled_back();
   EXPECT_EQ(tables_->outbox.backlogs(), before);
   expect_backlogs_add_up();
+}
+
+// ---- Outbox released mark (QoS 2: the cloud answered PUBREC) -----------------------------------------
+
+TEST_F(TablesTest, OutboxReleaseIsReadBackAndKeptByRequeueClaimAndReopenUntilTheAck) {
+  for (int i = 1; i <= 4; ++i) enqueue(msg("a", std::to_string(i), 1, "netpie"));  // ids 1-4
+  auto sent = read(OutboxReadOptions{.dest = "netpie", .max_rows = 2});            // 1, 2 in flight
+  ASSERT_EQ(ids_of(sent), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_FALSE(sent[0].released);
+  EXPECT_FALSE(sent[1].released);
+
+  // PUBREC for 1 (in flight); 3 is queued (released before a requeue, say); 99 was never there.
+  std::uint64_t marked = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1, 3, 99}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 2u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 0u);  // released already: not written again
+  std::int64_t n = -1;
+  ASSERT_EQ(
+      db_.query_int(
+          "SELECT group_concat(id) = '1,3' FROM (SELECT id FROM outbox WHERE released = 1 ORDER BY id)", n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(tables_->outbox.rows(), 4u);  // the mark moves no counter
+  expect_backlogs_add_up();
+
+  auto released_ids = [](const std::vector<OutboxRecord>& rows) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& r : rows)
+      if (r.released) ids.push_back(r.id);
+    return ids;
+  };
+  // A failed send: requeue by range keeps the mark.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue({IdRange{1, 2}}), Status::Ok); });
+  auto rows = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(released_ids(rows), (std::vector<std::uint64_t>{1, 3}));
+  // The connection is lost: requeue_all keeps it, and so does the single-uplink form.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue_dest("netpie"), Status::Ok); });
+  rows = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  EXPECT_EQ(released_ids(rows), (std::vector<std::uint64_t>{1, 3}));
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.requeue({}), Status::Ok); });
+  // A claim moves the rows with their mark (queued and in flight alike).
+  read(OutboxReadOptions{.dest = "netpie", .max_rows = 1});  // 1 in flight
+  tx([&](Tables& t) { ASSERT_TRUE(t.outbox.claim("netpie", "corp")); });
+  rows = read(OutboxReadOptions{.dest = "corp", .max_rows = 10, .mark_inflight = false});
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{2, 3, 4}));
+  EXPECT_EQ(released_ids(rows), (std::vector<std::uint64_t>{3}));
+  // A restart requeues what was in flight (1) and keeps the mark.
+  open_tables();
+  EXPECT_EQ(requeued_at_load_, 1u);
+  rows = read(OutboxReadOptions{.dest = "corp", .max_rows = 10});
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(released_ids(rows), (std::vector<std::uint64_t>{1, 3}));
+  // PUBCOMP: the ack deletes the row, mark and all; a release of it afterwards is not an error.
+  std::uint64_t deleted = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.ack({IdRange{1, 1}}, &deleted), Status::Ok); });
+  EXPECT_EQ(deleted, 1u);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 0u);
+  ASSERT_EQ(db_.query_int("SELECT COUNT(*) FROM outbox WHERE released = 1", n), SQLITE_OK);
+  EXPECT_EQ(n, 1);  // 3
+  expect_backlogs_add_up();
+}
+
+TEST_F(TablesTest, OutboxReleaseRollsBackWithItsTransaction) {
+  enqueue(msg("a", "1"));
+  ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);
+  tables_->begin();
+  ASSERT_EQ(tables_->outbox.release({1}), Status::Ok);
+  ASSERT_EQ(db_.exec("ROLLBACK"), SQLITE_OK);
+  tables_->rolled_back();
+  auto rows = read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].released);
+}
+
+TEST_F(TablesTest, OutboxDropOldestAndTheAgeBoundDropReleasedRowsLikeAnyOther) {
+  limits_.max_rows = 2;
+  limits_.max_age_s = 60;
+  limits_.policy = FullPolicy::DropOldest;
+  open_tables();
+  enqueue(msg("a", "1"));  // 1
+  enqueue(msg("a", "2"));  // 2
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1, 2}), Status::Ok); });
+  enqueue(msg("a", "3"));  // drops 1, released and queued
+  EXPECT_EQ(drops(DropReason::OldestRows), 1u);
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{2, 3}));
+  clock_.advance(61'000);
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 2u);  // 2 (released) and 3
+  EXPECT_EQ(tables_->outbox.rows(), 0u);
 }
 
 // ---- Sessions ------------------------------------------------------------------------------------------
