@@ -1055,8 +1055,7 @@ void Loader::relay_rules(const YAML::Node& seq, const std::string& path, Uplink&
       } else if (key == "strip" || key == "prefix") {
         if (auto part = topic_part(v, kp)) (key == "strip" ? rule.strip : rule.prefix) = *part;
       } else if (key == "qos") {
-        // QoS 2 is not offered: see Loader::uplinks, key qos.
-        if (auto n = integer(v, kp, 0, 1)) rule.qos = static_cast<std::uint8_t>(*n);
+        if (auto n = integer(v, kp, 0, 2)) rule.qos = static_cast<std::uint8_t>(*n);
       } else if (key == "lane") {
         if (auto n = integer(v, kp, 0, 15)) rule.lane = static_cast<std::uint8_t>(*n);
       }
@@ -1164,9 +1163,7 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       } else if (key == "topic_prefix") {
         if (auto part = topic_part(v, kp)) u.topic_prefix = *part;
       } else if (key == "qos") {
-        // QoS 2 is not offered: every connection starts a fresh client session (the outbox is the retry
-        // queue), so exactly-once across reconnects would need the packet-id state made durable.
-        if (auto n = integer(v, kp, 0, 1)) u.qos = static_cast<std::uint8_t>(*n);
+        if (auto n = integer(v, kp, 0, 2)) u.qos = static_cast<std::uint8_t>(*n);
       } else if (key == "up" || key == "down") {
         relay_rules(v, kp, u, key == "up");
       } else if (key == "presence") {
@@ -1190,6 +1187,13 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
     }
     if (!has_name) error(item.Mark(), p, "missing key \"name\"");
     if (!has_host) error(item.Mark(), p, "missing key \"host\"");
+    // Exactly once across reconnects needs the server to keep our QoS 2 packet ids: a session that
+    // survives the connection.
+    const bool qos2 =
+        u.qos == 2 || std::any_of(u.up.begin(), u.up.end(), [](const RelayUp& r) { return r.qos == 2; });
+    if (qos2 && u.clean_start) {
+      error(item.Mark(), p, "QoS 2 upstream needs clean_start: false (the server must keep the session)");
+    }
     if (u.profile == "netpie") {
       if (u.netpie.appid.empty() || u.netpie.key.empty() || u.netpie.secret.empty()) {
         error(netpie_mark.is_null() ? item.Mark() : netpie_mark, child(p, "netpie"),

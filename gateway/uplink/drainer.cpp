@@ -24,10 +24,11 @@ void Drainer::start() {
   more_ = true;
 }
 
-void Drainer::connected(std::uint16_t window, PublishFn publish) {
+void Drainer::connected(std::uint16_t window, PublishFn publish, ReleaseFn release) {
   connected_ = true;
   window_ = std::max<std::uint16_t>(window, 1);
   publish_ = std::move(publish);
+  release_ = std::move(release);
   more_ = true;
   pump();
 }
@@ -36,6 +37,9 @@ void Drainer::disconnected() {
   if (!connected_) return;
   connected_ = false;
   publish_ = nullptr;
+  release_ = nullptr;
+  to_release_
+      .clear();  // the next connection resends these PUBLISHes (DUP, same id); the server answers PUBREC
   ++generation_;
   reading_ = false;
   ready_.clear();  // marked in flight in the store: the requeue below covers them
@@ -73,7 +77,25 @@ void Drainer::refused(mqtt::PublishTag tag, const std::string& why) {
   settle(tag);
 }
 
+void Drainer::received(mqtt::PublishTag tag) {
+  if (outstanding_.count(tag)) to_release_.push_back(tag);
+}
+
 void Drainer::flush() {
+  if (!to_release_.empty()) {
+    auto ids = std::exchange(to_release_, {});
+    port_.release(ids, [this, generation = generation_, ids](bool ok) {
+      if (!ok) {
+        stats_.release_errors += ids.size();  // no PUBREL: the stall check reconnects, PUBREC comes again
+        return;
+      }
+      stats_.released += ids.size();
+      if (generation != generation_ || !release_) return;  // that connection is gone
+      for (std::uint64_t id : ids) {
+        if (outstanding_.count(id)) release_(id);
+      }
+    });
+  }
   pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
   if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
 }
@@ -154,6 +176,11 @@ void Drainer::publish_ready() {
     p.qos = mapped->qos;
     p.retain = r.msg.retain;
     p.tag = r.id;
+    if (p.qos > 0) {
+      p.packet_id = packet_id_of(r.id);
+      p.dup = r.attempts > 1;                 // read before: it may have reached the cloud
+      p.released = r.released && p.qos == 2;  // the cloud answered PUBREC before: only PUBREL is left
+    }
     const std::uint8_t qos = p.qos;
     ++stats_.published;
     const mqtt::PublishStatus s = publish_(std::move(p));

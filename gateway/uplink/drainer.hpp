@@ -32,10 +32,19 @@ class OutboxPort {
   virtual bool read(std::uint32_t max_rows, ReadDone done) = 0;
   virtual void ack(std::vector<storage::IdRange> ranges) = 0;
   virtual void requeue(std::vector<storage::IdRange> ranges) = 0;  // empty: every row in flight
+  // QoS 2: the cloud owns these rows (PUBREC); `done(true)` once that is durable, `done(false)` if not.
+  virtual void release(std::vector<std::uint64_t> ids, std::function<void(bool ok)> done) = 0;
 };
 
-// The MQTT side: the live session's publish().
+// The packet id of a row: derived from its id, so that a QoS 2 message keeps its id across connections
+// and restarts without storing it (ids cycle 1..65535; a clash with a message still in flight waits).
+inline std::uint16_t packet_id_of(std::uint64_t row_id) {
+  return static_cast<std::uint16_t>((row_id - 1) % 65535 + 1);
+}
+
+// The MQTT side: the live session's publish(), and its release() of a held PUBREL.
 using PublishFn = std::function<mqtt::PublishStatus(mqtt::OutboundPublish)>;
+using ReleaseFn = std::function<void(mqtt::PublishTag)>;
 
 struct DrainOptions {
   std::vector<RelayRule> rules;   // up rules: the first match maps the local topic and caps the QoS
@@ -52,6 +61,8 @@ struct DrainStats {
   std::uint64_t requeues = 0;   // requeue requests (disconnects, startup, session queue full)
   std::uint64_t reads = 0;      // store reads issued
   std::uint64_t read_errors = 0;
+  std::uint64_t released = 0;        // QoS 2 rows recorded as owned by the cloud (PUBREC), then PUBREL
+  std::uint64_t release_errors = 0;  // such records the store could not write (PUBREL not sent)
 };
 
 // A row the drainer gave up on: the caller logs it (the drainer does not log).
@@ -68,7 +79,7 @@ class Drainer {
   // Startup: rows left in flight by a previous run go back to the queue before the first read.
   void start();
   // A connection is up (CONNACK accepted); `window` is the session's min(our limit, server receive max).
-  void connected(std::uint16_t window, PublishFn publish);
+  void connected(std::uint16_t window, PublishFn publish, ReleaseFn release = {});
   // The connection ended: acknowledgements already received are written, then every in-flight row goes
   // back to the queue (in that order: the store applies requests in submission order). A read still
   // running is discarded when it completes (its rows were covered by the requeue).
@@ -78,6 +89,9 @@ class Drainer {
   // Session events, then flush() once per batch of events.
   void acked(mqtt::PublishTag tag);
   void refused(mqtt::PublishTag tag, const std::string& why);
+  // QoS 2: PUBREC arrived. Recorded in the store (with the other records of this batch, in flush()); the
+  // PUBREL goes out once that committed, so a crash never loses the fact that the cloud has the message.
+  void received(mqtt::PublishTag tag);
   // Writes the collected acknowledgements as ranges and reads more if the window has room.
   void flush();
   // With a rate limit: adds the credit earned since the last call, then reads if it allows. Returns when
@@ -101,6 +115,8 @@ class Drainer {
   OutboxPort& port_;
   DrainOptions options_;
   PublishFn publish_;
+  ReleaseFn release_;
+  std::vector<std::uint64_t> to_release_;
   bool connected_ = false;
   std::uint16_t window_ = 0;
   bool reading_ = false;

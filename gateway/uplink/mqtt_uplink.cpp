@@ -28,8 +28,9 @@
 namespace gw::uplink {
 namespace {
 
-constexpr std::size_t kEchoMemory = 256;  // chat messages remembered for echo detection
-constexpr Millis kEchoWindowMs = 30'000;  // ... for this long
+constexpr std::uint32_t kSessionExpiryS = 7 * 24 * 3600;  // v5, clean_start false: a week offline
+constexpr std::size_t kEchoMemory = 256;                  // chat messages remembered for echo detection
+constexpr Millis kEchoWindowMs = 30'000;                  // ... for this long
 constexpr std::string_view kGearname = "/gearname/";
 
 // Rows the drainer reads ahead of the window: at least 256 (one store round trip per 128 rows or more), and
@@ -132,6 +133,13 @@ class MqttUplink::StorePort final : public OutboxPort {
     return s == storage::Status::Ok;
   }
   void ack(std::vector<storage::IdRange> ranges) override { store_.outbox_ack(std::move(ranges)); }
+  void release(std::vector<std::uint64_t> ids, std::function<void(bool ok)> done) override {
+    auto st = store_.outbox_release(std::move(ids), [this, done](storage::Status s) {
+      done(s == storage::Status::Ok);
+      up_.after_input();  // the PUBRELs it let out
+    });
+    if (st != storage::Status::Ok) done(false);
+  }
   void requeue(std::vector<storage::IdRange> ranges) override {
     // Empty: every row of this uplink in flight (other uplinks' rows stay in flight).
     if (ranges.empty()) {
@@ -302,6 +310,7 @@ void MqttUplink::attempt() {
   mqtt::ClientLimits limits;
   limits.max_inflight = options_.max_inflight;
   limits.max_queued = std::max<std::size_t>(options_.max_inflight, 1) + 1;  // + the presence message
+  limits.hold_pubrel = true;  // QoS 2: "the cloud has it" is made durable before PUBREL (Drainer::received)
   session_ = std::make_unique<mqtt::ClientSession>(limits);
   mqtt::ConnectOptions co;
   co.version = options_.version;
@@ -310,6 +319,8 @@ void MqttUplink::attempt() {
   co.password = options_.password;
   co.keep_alive_s = options_.keepalive_s;
   co.clean_start = options_.clean_start;
+  // v5: a session that is not clean must outlive the connection, or the server forgets QoS 2 state.
+  if (!options_.clean_start && options_.version == mqtt::Version::V5) co.session_expiry_s = kSessionExpiryS;
   if (!options_.presence_topic.empty()) {
     co.will = mqtt::Will{options_.presence_topic, "offline", 1, true, {}};
   }
@@ -409,13 +420,18 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
     p.retain = true;
     (void)session_->publish(std::move(p), now);
   }
-  drainer_.connected(session_->window(), [this](mqtt::OutboundPublish p) {
-    if (!session_) return mqtt::PublishStatus::NotConnected;
-    if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
-      remember_sent(p.topic, p.payload);
-    }
-    return session_->publish(std::move(p), clock_.now_ms());
-  });
+  drainer_.connected(
+      session_->window(),
+      [this](mqtt::OutboundPublish p) {
+        if (!session_) return mqtt::PublishStatus::NotConnected;
+        if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
+          remember_sent(p.topic, p.payload);
+        }
+        return session_->publish(std::move(p), clock_.now_ms());
+      },
+      [this](mqtt::PublishTag tag) {
+        if (session_) session_->release(tag, clock_.now_ms());
+      });
   credit_at_ = drainer_.refill(now);
 }
 
@@ -511,6 +527,8 @@ void MqttUplink::after_input() {
       if (!session_) break;
     } else if (auto* a = std::get_if<mqtt::PublishAcked>(&e)) {
       drainer_.acked(a->tag);
+    } else if (auto* rc = std::get_if<mqtt::PublishReceived>(&e)) {
+      drainer_.received(rc->tag);
     } else if (auto* r = std::get_if<mqtt::PublishRefused>(&e)) {
       char why[32];
       std::snprintf(why, sizeof why, "reason 0x%02x", static_cast<unsigned>(r->reason));

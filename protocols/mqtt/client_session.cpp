@@ -298,7 +298,8 @@ void ClientSession::after_session_lost() {
   inbound_qos2_.clear();
   std::deque<Queued> again;
   for (InFlight& f : inflight_) {
-    if (f.stage == Stage::AwaitPubcomp) {  // PUBREC received: the server owns it
+    if (f.stage == Stage::AwaitPubcomp ||
+        f.stage == Stage::AwaitRelease) {  // PUBREC received: the server owns it
       ++stats_.acked;
       events_.push_back(PublishAcked{f.tag});
     } else if (limits_.session_lost_policy == SessionLostPolicy::Abandon) {
@@ -327,6 +328,10 @@ PublishStatus ClientSession::publish(OutboundPublish m, Millis now) {
   q.packet.topic = std::move(m.topic);
   q.packet.payload = std::move(m.payload);
   q.packet.properties = std::move(m.properties);
+  q.packet.packet_id = m.qos == 0 ? 0 : m.packet_id;
+  q.packet.dup = m.dup && m.qos > 0;
+  q.released = m.released && m.qos == 2 && m.packet_id != 0;
+  if (q.packet.packet_id != 0 && id_in_use(q.packet.packet_id)) return PublishStatus::QueueFull;
 
   if (m.qos == 0) {
     if (state_ != State::Connected) return PublishStatus::NotConnected;
@@ -335,10 +340,11 @@ PublishStatus ClientSession::publish(OutboundPublish m, Millis now) {
   const bool can_send_now =
       state_ == State::Connected && queue_.empty() && sent_here_ < window() && sent_here_ == inflight_.size();
   if (can_send_now) {
-    if (const auto id = allocate_id()) {
-      q.packet.packet_id = *id;
-      return transmit(std::move(q), now) ? PublishStatus::Sent : PublishStatus::Refused;
+    if (q.packet.packet_id == 0) {
+      if (const auto id = allocate_id()) q.packet.packet_id = *id;
     }
+    if (q.packet.packet_id != 0)
+      return transmit(std::move(q), now) ? PublishStatus::Sent : PublishStatus::Refused;
   }
   if (queue_.size() >= limits_.max_queued) {
     if (limits_.queue_policy == QueueFullPolicy::RejectNew || queue_.empty()) {
@@ -358,6 +364,21 @@ PublishStatus ClientSession::publish(OutboundPublish m, Millis now) {
 // client must not send what they forbid). QoS 1/2 enter the in-flight list.
 bool ClientSession::transmit(Queued&& q, Millis now) {
   const Publish& p = q.packet;
+  if (q.released) {
+    // The server took it on an earlier connection (PUBREC): only the release is left.
+    write(Ack{PacketType::Pubrel, p.packet_id, Reason::Success, {}}, now);
+    ++stats_.pubrels_resent;
+    InFlight f;
+    f.packet = std::move(q.packet);
+    f.tag = q.tag;
+    f.stage = Stage::AwaitPubcomp;
+    f.sent_here = true;
+    const std::uint16_t id = f.packet.packet_id;
+    inflight_.push_back(std::move(f));
+    by_id_[id] = std::prev(inflight_.end());
+    if (sent_here_++ == 0) last_progress_at_ = now;
+    return true;
+  }
   std::optional<Reason> refusal;
   if (p.qos > server_.maximum_qos) {
     refusal = Reason::QosNotSupported;
@@ -398,6 +419,7 @@ void ClientSession::pump(Millis now) {
     for (InFlight& f : inflight_) {
       if (sent_here_ >= w) return;
       if (f.sent_here) continue;
+      if (f.stage == Stage::AwaitRelease) continue;  // the caller releases it; it holds no slot to fill
       if (f.stage == Stage::AwaitPubcomp) {
         write(Ack{PacketType::Pubrel, f.packet.packet_id, Reason::Success, {}}, now);
         ++stats_.pubrels_resent;
@@ -411,11 +433,16 @@ void ClientSession::pump(Millis now) {
     }
   }
   while (!queue_.empty() && sent_here_ < w) {
-    const auto id = allocate_id();
-    if (!id) return;
-    Queued q = std::move(queue_.front());
+    Queued& front = queue_.front();
+    if (front.packet.packet_id == 0) {
+      const auto id = allocate_id();
+      if (!id) return;
+      front.packet.packet_id = *id;
+    } else if (id_in_use(front.packet.packet_id)) {
+      return;  // a caller-chosen id still held by an earlier message: wait for its acknowledgement
+    }
+    Queued q = std::move(front);
     queue_.pop_front();
-    q.packet.packet_id = *id;
     transmit(std::move(q), now);
   }
 }
@@ -437,12 +464,18 @@ void ClientSession::on_ack(const Ack& a, Millis now) {
           finish(a.packet_id, a.reason, now);
           return;
         }
-        f->stage = Stage::AwaitPubcomp;
         last_progress_at_ = now;
+        if (limits_.hold_pubrel) {
+          f->stage = Stage::AwaitRelease;
+          events_.push_back(PublishReceived{f->tag});
+          return;
+        }
+        f->stage = Stage::AwaitPubcomp;
         write(Ack{PacketType::Pubrel, a.packet_id, Reason::Success, {}}, now);
         return;
       }
       ++stats_.duplicate_acks;
+      if (f != nullptr && f->stage == Stage::AwaitRelease) return;  // PUBREL waits for release()
       // A repeated PUBREC still gets its PUBREL so that the server can finish; for an id we do not
       // know, MQTT 5.0 §3.6.2.1 has PUBREL 0x92 (3.1.1 has no reason code: a plain PUBREL).
       if (f == nullptr) {
@@ -592,7 +625,24 @@ void ClientSession::on_suback(std::uint16_t id, RequestKind kind, std::vector<Re
   }
 }
 
+bool ClientSession::release(PublishTag tag, Millis now) {
+  auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                         [&](const InFlight& f) { return f.tag == tag && f.stage == Stage::AwaitRelease; });
+  if (it == inflight_.end()) return false;
+  it->stage = Stage::AwaitPubcomp;
+  if (state_ == State::Connected && it->sent_here) {
+    write(Ack{PacketType::Pubrel, it->packet.packet_id, Reason::Success, {}}, now);
+  } else {
+    it->sent_here = false;  // pump() sends the PUBREL on the next connection
+  }
+  return true;
+}
+
 // ---- Packet ids ----
+
+bool ClientSession::id_in_use(std::uint16_t id) const {
+  return by_id_.count(id) != 0 || requests_.count(id) != 0;
+}
 
 // Round robin over 1..65535, skipping ids held by in-flight publishes and pending requests
 // (MQTT 5.0 §2.2.1: an id is free again once its acknowledgement has arrived).
@@ -600,7 +650,7 @@ std::optional<std::uint16_t> ClientSession::allocate_id() {
   for (std::uint32_t n = 0; n < 65535; ++n) {
     const std::uint16_t id = next_id_;
     next_id_ = next_id_ == 65535 ? 1 : static_cast<std::uint16_t>(next_id_ + 1);
-    if (by_id_.count(id) == 0 && requests_.count(id) == 0) return id;
+    if (!id_in_use(id)) return id;
   }
   return std::nullopt;
 }

@@ -51,6 +51,9 @@ struct ClientLimits {
   Millis connack_timeout_ms = 10'000;       // CONNECT sent, no CONNACK: close
   Millis ping_timeout_ms = 10'000;          // PINGREQ sent, then no PINGRESP nor any packet: close
   Millis stall_timeout_ms = 60'000;         // publishes in flight and no acknowledgement: close; 0 = off
+  // QoS 2: on PUBREC, emit PublishReceived and send PUBREL only when release() is called (so that a caller
+  // with durable state can record "the server owns it" first). false: PUBREL goes out at once.
+  bool hold_pubrel = false;
 };
 
 // One CONNECT's worth of options. The NETPIE profile builds a new password per connection (§6.1), so
@@ -77,6 +80,12 @@ struct OutboundPublish {
   bool retain = false;
   Properties properties;  // v5 only (dropped for 3.1.1)
   PublishTag tag = 0;
+  // A caller with its own durable numbering (the uplink derives the id from the outbox row) chooses the
+  // packet id of a QoS 1/2 message; 0 = the session allocates one. An id in use gives QueueFull.
+  std::uint16_t packet_id = 0;
+  bool dup = false;  // a re-delivery from an earlier connection (MQTT 3.1.1 §3.3.1.1)
+  // QoS 2 whose PUBREC arrived on an earlier connection: send PUBREL for packet_id, not the PUBLISH.
+  bool released = false;
 };
 
 enum class PublishStatus {
@@ -138,6 +147,10 @@ struct PublishDropped {
   PublishTag tag = 0;
   DropReason reason = DropReason::QueueFull;
 };
+// hold_pubrel: the server answered PUBREC (it owns the message); PUBREL waits for release(tag).
+struct PublishReceived {
+  PublishTag tag = 0;
+};
 // The PUBACK (QoS 1) or PUBREC (QoS 2) is already among the bytes to send when this is emitted.
 struct MessageReceived {
   Publish publish;  // topic already resolved from a topic alias
@@ -163,9 +176,9 @@ struct Disconnected {
   CloseReason why = CloseReason::TransportLost;
   Reason reason = Reason::Success;
 };
-using Event =
-    std::variant<Connected, ConnackRefused, PublishAcked, PublishRefused, PublishDropped, MessageReceived,
-                 SubscribeAcked, UnsubscribeAcked, RequestLost, CloseTransport, Disconnected>;
+using Event = std::variant<Connected, ConnackRefused, PublishAcked, PublishRefused, PublishDropped,
+                           PublishReceived, MessageReceived, SubscribeAcked, UnsubscribeAcked, RequestLost,
+                           CloseTransport, Disconnected>;
 
 struct ClientStats {
   std::uint64_t publishes_sent = 0;    // first transmissions, all QoS
@@ -205,6 +218,9 @@ class ClientSession {
   // QoS 0 does not wait behind the window, so it may overtake queued QoS 1/2 messages (MQTT orders
   // messages per QoS level only). A v5 Message Expiry Interval is sent as given, also on redelivery.
   PublishStatus publish(OutboundPublish message, Millis now);
+  // hold_pubrel: sends the PUBREL of a QoS 2 message whose PUBREC was reported by PublishReceived (or, when
+  // not connected, on the next connection). false: no such message.
+  bool release(PublishTag tag, Millis now);
   // Returns the packet id that the SubscribeAcked/UnsubscribeAcked/RequestLost event will carry.
   Result<std::uint16_t, RequestError> subscribe(std::vector<Subscription> subscriptions,
                                                 Properties properties, Millis now);
@@ -230,7 +246,7 @@ class ClientSession {
   const Connected& server() const { return server_; }  // what the last CONNACK announced
 
  private:
-  enum class Stage { AwaitPuback, AwaitPubrec, AwaitPubcomp };
+  enum class Stage { AwaitPuback, AwaitPubrec, AwaitRelease, AwaitPubcomp };
   struct InFlight {
     Publish packet;  // packet_id assigned; dup set once it has been transmitted
     PublishTag tag = 0;
@@ -238,8 +254,9 @@ class ClientSession {
     bool sent_here = false;  // transmitted (PUBLISH or PUBREL) on the current connection
   };
   struct Queued {
-    Publish packet;  // packet_id 0 until transmitted
+    Publish packet;  // packet_id 0 until transmitted, unless the caller chose it
     PublishTag tag = 0;
+    bool released = false;  // QoS 2 past PUBREC on an earlier connection: PUBREL only
   };
   enum class RequestKind { Subscribe, Unsubscribe };
 
@@ -257,6 +274,7 @@ class ClientSession {
   void protocol_error(Reason reason, Millis now);
   void request_close(CloseReason why, Reason reason);
   std::optional<std::uint16_t> allocate_id();
+  bool id_in_use(std::uint16_t id) const;
   Millis keepalive_ms() const { return static_cast<Millis>(server_.keep_alive_s) * 1000; }
   // The level of the current (or last) connection, whatever connect() has been given since.
   Version version() const { return sent_options_.version; }

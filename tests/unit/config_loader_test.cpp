@@ -335,8 +335,12 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
     EXPECT_FALSE(r.ok()) << text;
     return r.ok() ? std::string() : r.error().message;
   };
-  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    qos: 2\n"),
-            "t.yaml:4:10: uplinks[0].qos: expected an integer from 0 to 1, got \"2\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    qos: 3\n"),
+            "t.yaml:4:10: uplinks[0].qos: expected an integer from 0 to 2, got \"3\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    clean_start: true\n    up:\n      - {filter: a, qos: "
+          "2}\n"),
+      "t.yaml:2:5: uplinks[0]: QoS 2 upstream needs clean_start: false (the server must keep the session)");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: nope\n"),
             "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, netpie, got \"nope\"");

@@ -369,6 +369,94 @@ TEST_F(SessionTest, Qos2FullFlowWithDuplicates) {
   EXPECT_EQ(s().inflight(), 0u);
 }
 
+TEST_F(SessionTest, HeldPubrelWaitsForReleaseAndARepeatedPubrecDoesNotBypassIt) {
+  ClientLimits l;
+  l.hold_pubrel = true;
+  make(l);
+  establish();
+  events();
+  EXPECT_EQ(pub(2, 9), PublishStatus::Sent);
+  const Publish p = as<Publish>(sent().at(0));
+  feed(ack(PacketType::Pubrec, p.packet_id));
+  EXPECT_EQ(single<PublishReceived>(events()).tag, 9u);
+  EXPECT_FALSE(s().has_bytes()) << "no PUBREL before release()";
+  feed(ack(PacketType::Pubrec, p.packet_id));  // repeated: still held
+  EXPECT_FALSE(s().has_bytes());
+  EXPECT_TRUE(events().empty());
+  EXPECT_FALSE(s().release(10, now()));  // not a held message
+  EXPECT_TRUE(s().release(9, now()));
+  const Ack rel = as<Ack>(sent().at(0));
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, p.packet_id);
+  EXPECT_FALSE(s().release(9, now()));  // once
+  feed(ack(PacketType::Pubcomp, p.packet_id));
+  EXPECT_EQ(single<PublishAcked>(events()).tag, 9u);
+  EXPECT_EQ(s().inflight(), 0u);
+}
+
+TEST_F(SessionTest, CallerChosenIdsDupAndReleasedMessages) {
+  make();
+  establish();
+  events();
+  OutboundPublish m{"up/t", "a", 2, false, {}, 7};
+  m.packet_id = 500;
+  m.dup = true;
+  EXPECT_EQ(s().publish(m, now()), PublishStatus::Sent);
+  const Publish p = as<Publish>(sent().at(0));
+  EXPECT_EQ(p.packet_id, 500);
+  EXPECT_TRUE(p.dup);
+  // The same id again while it is in flight: refused as QueueFull (the caller keeps the row).
+  OutboundPublish clash{"up/t", "b", 1, false, {}, 8};
+  clash.packet_id = 500;
+  EXPECT_EQ(s().publish(clash, now()), PublishStatus::QueueFull);
+  // A QoS 2 message the server already took on an earlier connection: PUBREL, no PUBLISH.
+  OutboundPublish done{"up/t", "c", 2, false, {}, 11};
+  done.packet_id = 501;
+  done.released = true;
+  EXPECT_EQ(s().publish(done, now()), PublishStatus::Sent);
+  const Ack rel = as<Ack>(sent().at(0));
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, 501);
+  feed(ack(PacketType::Pubcomp, 501));
+  EXPECT_EQ(single<PublishAcked>(events()).tag, 11u);
+  // Allocated ids skip the caller's.
+  EXPECT_EQ(pub(1, 12), PublishStatus::Sent);
+  EXPECT_NE(as<Publish>(sent().at(0)).packet_id, 500);
+}
+
+TEST_F(SessionTest, AHeldMessageCountsAsTakenWhenTheServerLostTheSession) {
+  ClientLimits l;
+  l.hold_pubrel = true;
+  make(l);
+  establish(options(false));
+  events();
+  pub(2, 4);
+  const std::uint16_t id = as<Publish>(sent().at(0)).packet_id;
+  feed(ack(PacketType::Pubrec, id));
+  EXPECT_EQ(single<PublishReceived>(events()).tag, 4u);
+  s().transport_lost(now());
+  events();
+  EXPECT_TRUE(s().release(4, now()));  // released while offline: PUBREL on the next connection
+  reconnect(/*session_present=*/true);
+  events();
+  const Ack rel = as<Ack>(sent().at(0));
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, id);
+  // A second message held when the session is lost: the server had taken it (PUBREC), so it is acked.
+  pub(2, 5);
+  const std::uint16_t id5 = as<Publish>(sent().at(0)).packet_id;
+  feed(ack(PacketType::Pubrec, id5));
+  events();
+  s().transport_lost(now());
+  events();
+  reconnect(/*session_present=*/false);
+  bool acked5 = false;
+  for (const Event& e : events()) {
+    if (auto* a = std::get_if<PublishAcked>(&e); a && a->tag == 5) acked5 = true;
+  }
+  EXPECT_TRUE(acked5);
+}
+
 TEST_F(SessionTest, PubcompNotFoundStillCompletes) {
   make({}, Version::V5);
   establish();

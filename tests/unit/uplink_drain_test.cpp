@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -27,9 +28,13 @@ class FakeStore final : public OutboxPort {
   }
   void ack(std::vector<IdRange> ranges) override { acks.push_back(std::move(ranges)); }
   void requeue(std::vector<IdRange> ranges) override { requeues.push_back(std::move(ranges)); }
+  void release(std::vector<std::uint64_t> ids, std::function<void(bool)> done) override {
+    releases.push_back({std::move(ids), std::move(done)});
+  }
 
   // Completes the oldest pending read with rows first..first+n-1 (fewer if `available` runs out).
-  void complete(std::uint64_t first, std::uint32_t available, std::uint8_t qos = 1) {
+  void complete(std::uint64_t first, std::uint32_t available, std::uint8_t qos = 1,
+                std::uint32_t attempts = 1) {
     ASSERT_FALSE(reads.empty());
     auto [max_rows, done] = std::move(reads.front());
     reads.pop_front();
@@ -41,6 +46,8 @@ class FakeStore final : public OutboxPort {
       r.msg.payload = "p" + std::to_string(r.id);
       r.msg.qos = qos;
       r.msg.retain = (r.id % 2) == 0;
+      r.attempts = attempts;
+      r.released = std::find(released_ids.begin(), released_ids.end(), r.id) != released_ids.end();
       rows.push_back(std::move(r));
     }
     done(true, std::move(rows));
@@ -53,7 +60,14 @@ class FakeStore final : public OutboxPort {
   std::deque<Read> reads;
   std::vector<std::vector<IdRange>> acks;
   std::vector<std::vector<IdRange>> requeues;
+  struct Release {
+    std::vector<std::uint64_t> ids;
+    std::function<void(bool)> done;
+  };
+  std::vector<Release> releases;
   bool refuse_reads = false;
+  std::vector<std::uint64_t>
+      released_ids;  // rows complete() marks as released (PUBREC on an earlier connection)
 };
 
 struct FakeSession {
@@ -287,6 +301,53 @@ TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
   EXPECT_EQ(*next, 101);                                          // one row's worth of credit takes 100 ms
   EXPECT_EQ(d.refill(350), std::optional<Millis>(350 + 50 + 1));  // 0.5 credit left
   EXPECT_EQ(session.sent.size(), 13u);                            // 350 ms at 10/s
+}
+
+TEST(UplinkDrain, Qos2RowsKeepTheirPacketIdAndPubrelWaitsForTheDurableRecord) {
+  FakeStore store;
+  FakeSession session;
+  std::vector<mqtt::PublishTag> released;
+  Drainer d(store, DrainOptions{{}, "", 2, 256});
+  d.connected(8, session.fn(), [&](mqtt::PublishTag t) { released.push_back(t); });
+  store.released_ids = {3};
+  store.complete(1, 3, /*qos=*/2, /*attempts=*/2);
+  ASSERT_EQ(session.sent.size(), 3u);
+  EXPECT_EQ(session.sent[0].packet_id, packet_id_of(1));
+  EXPECT_EQ(session.sent[0].packet_id, 1);
+  EXPECT_TRUE(session.sent[0].dup);  // read before: attempts > 1
+  EXPECT_FALSE(session.sent[0].released);
+  EXPECT_TRUE(session.sent[2].released);  // PUBREC came on an earlier connection: PUBREL only
+  EXPECT_EQ(packet_id_of(65535), 65535);
+  EXPECT_EQ(packet_id_of(65536), 1);
+
+  d.received(1);
+  d.received(2);
+  d.received(99);  // not outstanding: ignored
+  EXPECT_TRUE(released.empty());
+  d.flush();
+  ASSERT_EQ(store.releases.size(), 1u);
+  EXPECT_EQ(store.releases[0].ids, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE(released.empty()) << "no PUBREL before the record is durable";
+  store.releases[0].done(true);
+  EXPECT_EQ(released, (std::vector<mqtt::PublishTag>{1, 2}));
+  EXPECT_EQ(d.stats().released, 2u);
+
+  // A failed record: no PUBREL (the stall check reconnects and PUBREC comes again).
+  d.received(3);
+  d.flush();
+  ASSERT_EQ(store.releases.size(), 2u);
+  store.releases[1].done(false);
+  EXPECT_EQ(released.size(), 2u);
+  EXPECT_EQ(d.stats().release_errors, 1u);
+
+  // A record that commits after the connection is gone releases nothing on the next one.
+  d.acked(1);
+  d.acked(2);
+  d.received(3);
+  d.flush();
+  d.disconnected();
+  store.releases.back().done(true);
+  EXPECT_EQ(released.size(), 2u);
 }
 
 TEST(UplinkDrain, ReadAheadIsBoundedAndRefilledAtHalf) {
