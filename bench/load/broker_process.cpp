@@ -103,6 +103,9 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "log_dest stderr\n"
       << "log_type error\n"
       << "log_type warning\n";
+    // As root, mosquitto switches to its own user, which cannot reach a work directory under a private
+    // parent (a CI checkout in a mode-700 mktemp directory): its persistence file would not be written.
+    if (geteuid() == 0) f << "user root\n";
     if (spec.nodelay) f << "set_tcp_nodelay true\n";
     // Saved only when it exits (SIGTERM), read back when it starts again.
     // An offline persistent session also queues QoS 0 messages (a subscriber reconnecting after a restart).
