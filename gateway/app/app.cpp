@@ -66,6 +66,20 @@ void stop(Daemon& d, const char* why) {
   }
 }
 
+// A start-up failure: closes whatever has been opened so far (uplinks, listeners, the store), lets the
+// loop free the handles, and gives the exit code.
+int abort_start(Daemon& d) {
+  for (auto& u : d.uplinks) u->close();
+  if (d.net) d.net->close_listeners();
+  if (d.http) d.http->close();
+  d.net.reset();
+  if (d.store) d.store->close();
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  d.uplinks.clear();
+  uv_loop_close(&d.loop);
+  return 1;
+}
+
 void on_signal(uv_signal_t* h, int signum) {
   auto& d = *static_cast<Daemon*>(h->data);
   if (signum == SIGHUP) {
@@ -324,8 +338,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     auto opened = storage::Store::open(store_options(cfg), d.clock);
     if (!opened) {
       GW_LOG(Error, "store", "%s", opened.error().message.c_str());
-      uv_loop_close(&d.loop);
-      return 1;
+      return abort_start(d);
     }
     d.store = std::move(opened).value();
     if (!cfg.uplinks.empty()) {
@@ -339,19 +352,13 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     d.broker->set_persistence(d.persistence.get());
     if (auto r = d.broker->restore(); !r) {
       GW_LOG(Error, "store", "cannot restore state from %s: %s", d.store->path().c_str(), r.error().c_str());
-      d.store->close();
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      uv_loop_close(&d.loop);
-      return 1;
+      return abort_start(d);
     }
   }
   if (d.netpie) {
     if (auto r = d.netpie->open(d.store.get()); !r) {
       GW_LOG(Error, "netpie", "%s", r.error().c_str());
-      if (d.store) d.store->close();
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      uv_loop_close(&d.loop);
-      return 1;
+      return abort_start(d);
     }
     d.netpie->attach(*d.broker);
   }
@@ -371,34 +378,20 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
         l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
-      d.net->close_listeners();
-      d.http->close();
-      d.net.reset();
-      if (d.store) d.store->close();
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      uv_loop_close(&d.loop);
-      return 1;
+      return abort_start(d);
     }
     GW_LOG(Info, "net", "listening %s on %s:%u", l.name.c_str(), l.bind.c_str(), *bound);
     ports.push_back(l.name + " " + l.bind + " " + std::to_string(*bound));
   }
   if (!cfg.ports_file.empty() && !write_ports_file(cfg.ports_file, ports)) {
     GW_LOG(Error, "app", "cannot write ports file %s: %s", cfg.ports_file.c_str(), std::strerror(errno));
-    return 1;
+    return abort_start(d);
   }
 
   if (!cfg.uplinks.empty() && d.store) {
     if (auto failed = start_uplinks(d, cfg)) {
       GW_LOG(Error, "uplink", "%s", failed->c_str());
-      for (auto& u : d.uplinks) u->close();
-      d.net->close_listeners();
-      d.http->close();
-      d.net.reset();
-      d.store->close();
-      uv_run(&d.loop, UV_RUN_DEFAULT);
-      d.uplinks.clear();
-      uv_loop_close(&d.loop);
-      return 1;
+      return abort_start(d);
     }
   }
 
