@@ -29,7 +29,7 @@ namespace gw::uplink {
 namespace {
 
 constexpr std::uint32_t kSessionExpiryS = 7 * 24 * 3600;  // v5, clean_start false: a week offline
-constexpr std::size_t kEchoMemory = 256;                  // chat messages remembered for echo detection
+constexpr std::size_t kEchoMemory = 256;                  // chat messages remembered for echo detection ...
 constexpr Millis kEchoWindowMs = 30'000;                  // ... for this long
 constexpr std::string_view kGearname = "/gearname/";
 
@@ -45,18 +45,6 @@ struct Overloaded : Ts... {
 };
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
-
-std::uint64_t chat_hash(std::string_view topic, std::string_view payload) {
-  // FNV-1a over topic, a separator and payload: collisions only cost a dropped echo check.
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  };
-  mix(topic);
-  mix(std::string_view("\0", 1));
-  mix(payload);
-  return h;
-}
 
 std::string token_to_json(const CachedToken& t) {
   nlohmann::json j{{"key", t.gear_key},
@@ -166,12 +154,16 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
                                     read_ahead(options_.max_inflight), options_.rate_limit}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
-                                [this](const std::string& why) { on_transport_closed(why); }}) {
+                                [this](const std::string& why) { on_transport_closed(why); }}),
+      echoes_(kEchoMemory, kEchoWindowMs) {
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
   if (options_.tls) tcp_.set_tls(options_.tls, options_.tls_server_name);
+  connect_host_ = options_.host;  // netpie: replaced by the broker the token's endpoint names
+  connect_port_ = options_.port;
   if (options_.netpie) {
+    chat_prefix_ = "/" + options_.netpie->flow.app_id + "/gearname/";
     auto bits = random;
     flow_ = std::make_unique<TokenFlow>(
         options_.netpie->flow,
@@ -325,11 +317,7 @@ void MqttUplink::attempt() {
     co.will = mqtt::Will{options_.presence_topic, "offline", 1, true, {}};
   }
   session_->connect(std::move(co), clock_.now_ms());
-  if (flow_) {
-    tcp_.connect(connect_host_, connect_port_);
-  } else {
-    tcp_.connect(options_.host, options_.port);
-  }
+  tcp_.connect(connect_host_, connect_port_);
   arm_timer();
 }
 
@@ -363,9 +351,8 @@ void MqttUplink::on_transport_closed(const std::string& why) {
   } else {
     ++stats_.connect_failures;
     if (last_error_.empty()) last_error_ = why;
-    GW_LOG(Warn, "uplink", "%s: cannot connect to %s:%u: %s", options_.name.c_str(),
-           (flow_ ? connect_host_ : options_.host).c_str(), flow_ ? connect_port_ : options_.port,
-           last_error_.c_str());
+    GW_LOG(Warn, "uplink", "%s: cannot connect to %s:%u: %s", options_.name.c_str(), connect_host_.c_str(),
+           connect_port_, last_error_.c_str());
   }
   if (flow_) {
     last_error_.clear();
@@ -386,9 +373,8 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
   if (flow_) flow(ConnackResult{mqtt::Reason::Success});
   const storage::OutboxBacklog backlog = store_.outbox_backlog(options_.name);
   GW_LOG(Info, "uplink", "%s: online (%s:%u, session present %d, window %u, backlog %llu rows)",
-         options_.name.c_str(), (flow_ ? connect_host_ : options_.host).c_str(),
-         flow_ ? connect_port_ : options_.port, c.session_present ? 1 : 0, session_->window(),
-         static_cast<unsigned long long>(backlog.rows));
+         options_.name.c_str(), connect_host_.c_str(), connect_port_, c.session_present ? 1 : 0,
+         session_->window(), static_cast<unsigned long long>(backlog.rows));
   const Millis now = clock_.now_ms();
   // Subscriptions: the down rules, and (netpie) chat to the aliases local microgears hold.
   std::vector<mqtt::Subscription> subs;
@@ -398,7 +384,7 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
     s.options.max_qos = r.qos;
     subs.push_back(std::move(s));
   }
-  if (flow_ && options_.netpie->relay_chat) {
+  if (flow_) {
     for (const std::string& alias : aliases_) {
       mqtt::Subscription s;
       s.filter = chat_topic(alias);
@@ -425,7 +411,7 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
       [this](mqtt::OutboundPublish p) {
         if (!session_) return mqtt::PublishStatus::NotConnected;
         if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
-          remember_sent(p.topic, p.payload);
+          echoes_.sent(p.topic, p.payload, clock_.now_ms());
         }
         return session_->publish(std::move(p), clock_.now_ms());
       },
@@ -436,30 +422,19 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
 }
 
 std::string MqttUplink::chat_topic(const std::string& alias) const {
-  return "/" + options_.netpie->flow.app_id + "/gearname/" + alias;
-}
-
-void MqttUplink::remember_sent(const std::string& topic, const std::string& payload) {
-  const Millis now = clock_.now_ms();
-  if (sent_chat_.size() >= kEchoMemory) sent_chat_.erase(sent_chat_.begin());
-  sent_chat_.emplace_back(chat_hash(topic, payload), now);
+  return chat_prefix_ + alias;
 }
 
 void MqttUplink::on_message(mqtt::Publish&& p) {
   LocalMessage m;
   if (auto local = map_down(options_.down, p.topic)) {
     m.topic = std::move(*local);
-  } else if (flow_ && options_.netpie->relay_chat && p.topic.size() > chat_topic("").size() &&
-             p.topic.compare(0, chat_topic("").size(), chat_topic("")) == 0 &&
-             aliases_.count(p.topic.substr(chat_topic("").size()))) {
+  } else if (flow_ && p.topic.size() > chat_prefix_.size() &&
+             p.topic.compare(0, chat_prefix_.size(), chat_prefix_) == 0 &&
+             aliases_.count(p.topic.substr(chat_prefix_.size()))) {
     // Chat to an alias a local microgear holds. One we sent up ourselves comes back through the same
     // subscription (MQTT 3.1.1 has no no-local): the local holders had it already.
-    const std::uint64_t h = chat_hash(p.topic, p.payload);
-    const Millis now = clock_.now_ms();
-    auto it = std::find_if(sent_chat_.begin(), sent_chat_.end(),
-                           [&](const auto& e) { return e.first == h && now - e.second <= kEchoWindowMs; });
-    if (it != sent_chat_.end()) {
-      sent_chat_.erase(it);
+    if (echoes_.is_echo(p.topic, p.payload, clock_.now_ms())) {
       ++stats_.echoes;
       return;
     }
@@ -501,7 +476,7 @@ void MqttUplink::device_presence(const std::string& client_id, bool online, cons
 }
 
 void MqttUplink::local_alias(const std::string& appid, const std::string& alias, bool held) {
-  if (!flow_ || !options_.netpie->relay_chat || appid != options_.netpie->flow.app_id) return;
+  if (!flow_ || appid != options_.netpie->flow.app_id) return;
   if (held ? !aliases_.insert(alias).second : aliases_.erase(alias) == 0) return;
   if (state_ != State::Online || !session_) return;
   const Millis now = clock_.now_ms();

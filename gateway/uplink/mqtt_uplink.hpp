@@ -36,10 +36,9 @@ namespace gw::uplink {
 
 // The netpie profile's login and namespace.
 struct NetpieLogin {
-  TokenFlowConfig flow;  // app id, key, secret, alias, token server, ports, TLS
   // Chat to an alias held by a local microgear (/<appid>/gearname/<alias>) is subscribed upstream while
   // the alias is held, and delivered locally.
-  bool relay_chat = true;
+  TokenFlowConfig flow;  // app id, key, secret, alias, token server, ports, TLS
 };
 
 struct MqttUplinkOptions {
@@ -158,7 +157,6 @@ class MqttUplink {
   void flow(const TokenInput& input);
   void on_cached_token(std::optional<std::string> value);
   std::string chat_topic(const std::string& alias) const;
-  void remember_sent(const std::string& topic, const std::string& payload);
 
   uv_loop_t* loop_;
   storage::Store& store_;
@@ -184,13 +182,14 @@ class MqttUplink {
   std::unique_ptr<TokenFlow> flow_;
   std::unique_ptr<HttpPort> http_;
   std::optional<Millis> flow_wait_until_;
-  std::string connect_host_;  // the broker the token's endpoint names
+  std::string connect_host_;  // mqtt: options_.host; netpie: the broker the token's endpoint names
   std::uint16_t connect_port_ = 0;
+  std::string chat_prefix_;                     // netpie: "/<appid>/gearname/"
   std::optional<mqtt::Reason> refused_reason_;  // the CONNACK refusal of the attempt ending now
   std::set<std::string> aliases_;               // locally held aliases of our app: chat subscriptions
-  // Chat this uplink sent up recently (hash of topic and payload, with when): the same message coming
-  // back down through our own chat subscription is an echo, not new chat. Bounded (kEchoMemory).
-  std::vector<std::pair<std::uint64_t, Millis>> sent_chat_;
+  // Chat this uplink sent up recently: the same message coming back down through our own chat
+  // subscription is an echo, not new chat.
+  EchoFilter echoes_;
 };
 
 const char* to_string(MqttUplink::State s);

@@ -35,4 +35,35 @@ std::optional<std::string> map_down(const std::vector<RelayRule>& rules, std::st
   return rewrite(cloud_topic, r->strip, r->prefix);
 }
 
+namespace {
+
+// FNV-1a over topic, a NUL and payload: a collision costs one wrongly dropped or kept message.
+std::uint64_t message_hash(std::string_view topic, std::string_view payload) {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(topic);
+  mix(std::string_view("\0", 1));
+  mix(payload);
+  return h;
+}
+
+}  // namespace
+
+void EchoFilter::sent(std::string_view topic, std::string_view payload, Millis now) {
+  while (!sent_.empty() && (sent_.size() >= capacity_ || now - sent_.front().at > window_ms_))
+    sent_.pop_front();
+  if (capacity_ > 0) sent_.push_back(Sent{message_hash(topic, payload), now});
+}
+
+bool EchoFilter::is_echo(std::string_view topic, std::string_view payload, Millis now) {
+  const std::uint64_t h = message_hash(topic, payload);
+  auto it = std::find_if(sent_.begin(), sent_.end(),
+                         [&](const Sent& s) { return s.hash == h && now - s.at <= window_ms_; });
+  if (it == sent_.end()) return false;
+  sent_.erase(it);
+  return true;
+}
+
 }  // namespace gw::uplink

@@ -3,11 +3,15 @@
 // it publishes an outbox row and when a subscribed cloud message arrives.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "gateway/base/clock.hpp"
 
 namespace gw::uplink {
 
@@ -41,5 +45,27 @@ std::optional<UpMapping> map_up(const std::vector<RelayRule>& rules, std::string
 // The local topic for a cloud message: by the first matching down rule. nullopt: no rule matches (the
 // message is not for us) or the rewrite gives no valid topic.
 std::optional<std::string> map_down(const std::vector<RelayRule>& rules, std::string_view cloud_topic);
+
+// Messages this gateway sent up, remembered so that the same message coming back down a subscription of
+// ours (MQTT 3.1.1 has no no-local) is recognised as an echo. Keeps a hash of topic and payload for at
+// most `window_ms`, and at most `capacity` of them: past it the oldest is forgotten (its echo, if it still
+// comes, is then delivered as new).
+class EchoFilter {
+ public:
+  EchoFilter(std::size_t capacity, Millis window_ms) : capacity_(capacity), window_ms_(window_ms) {}
+  void sent(std::string_view topic, std::string_view payload, Millis now);
+  // True once per remembered message: the echo is consumed.
+  bool is_echo(std::string_view topic, std::string_view payload, Millis now);
+  std::size_t size() const { return sent_.size(); }
+
+ private:
+  struct Sent {
+    std::uint64_t hash;
+    Millis at;
+  };
+  std::size_t capacity_;
+  Millis window_ms_;
+  std::deque<Sent> sent_;  // oldest first
+};
 
 }  // namespace gw::uplink

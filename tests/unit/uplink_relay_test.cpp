@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace gw::uplink {
 namespace {
 
@@ -59,6 +61,29 @@ TEST(Relay, MapDownNeedsAMatchingRule) {
   EXPECT_EQ(map_down(rules, "/app/cmd/led"), "cloud/cmd/led");
   EXPECT_EQ(map_down(rules, "/app/other"), std::nullopt);
   EXPECT_EQ(map_down({}, "/app/cmd/led"), std::nullopt);
+}
+
+TEST(EchoFilter, AnEchoIsRecognisedOnceWithinTheWindow) {
+  EchoFilter f(4, 1000);
+  f.sent("/app/gearname/a", "hi", 0);
+  EXPECT_FALSE(f.is_echo("/app/gearname/a", "other", 10));  // same topic, other payload
+  EXPECT_FALSE(f.is_echo("/app/gearname/b", "hi", 10));     // same payload, other topic
+  EXPECT_TRUE(f.is_echo("/app/gearname/a", "hi", 10));
+  EXPECT_FALSE(f.is_echo("/app/gearname/a", "hi", 20)) << "consumed: the same chat sent again is new";
+  f.sent("/app/gearname/a", "late", 0);
+  EXPECT_FALSE(f.is_echo("/app/gearname/a", "late", 1001)) << "past the window";
+}
+
+TEST(EchoFilter, PastTheCapacityTheOldestIsForgotten) {
+  EchoFilter f(3, 1000);
+  for (int i = 0; i < 5; ++i) f.sent("t", std::to_string(i), i);
+  EXPECT_EQ(f.size(), 3u);
+  EXPECT_FALSE(f.is_echo("t", "0", 10));
+  EXPECT_FALSE(f.is_echo("t", "1", 10));
+  EXPECT_TRUE(f.is_echo("t", "2", 10));
+  EXPECT_TRUE(f.is_echo("t", "4", 10));
+  f.sent("t", "x", 5000);  // expired entries go when a new one is remembered
+  EXPECT_EQ(f.size(), 1u);
 }
 
 }  // namespace
