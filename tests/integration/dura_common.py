@@ -7,18 +7,24 @@
 - AckLog: follows the files the publishers append their acknowledged seqs to.
 - stop_daemon(): SIGTERM with the harness's checks, a failure recorded instead of raised.
 - AckClient: a paho client whose QoS 1 publishes report the PUBACK reason code (v5) or its absence (3.1.1).
+- start_publishers() / stop_publishers(): dura_publisher.py processes (test_durability.py, test_uplink_outage.py).
 """
 from __future__ import annotations
 
+import json
 import random
+import signal
 import socket
 import sqlite3
 import struct
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as paho
+
+from harness import HERE, PYTHON
 
 DB_NAME = "netpie-edge.db"
 
@@ -43,6 +49,47 @@ def open_db(path: Path) -> sqlite3.Connection:
     """Read-only: `mode=ro` never writes; the -wal and -shm files next to it are read as SQLite would."""
     assert path.exists(), f"no database file {path}"
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+
+def start_publishers(broker, workdir: Path, count: int, topic_prefix: str, window: int, rate: float, drain: int,
+                     max_runtime: int) -> tuple[list[str], list[subprocess.Popen], dict[str, "AckLog"]]:
+    """`count` dura_publisher.py processes pub1..pubN on <topic_prefix>/<name>, each appending the seqs it got a
+    PUBACK for to <workdir>/acks-<name>.txt (followed by an AckLog)."""
+    names = [f"pub{i + 1}" for i in range(count)]
+    procs, logs = [], {}
+    for name in names:
+        acks = workdir / f"acks-{name}.txt"
+        acks.unlink(missing_ok=True)
+        logs[name] = AckLog(acks)
+        procs.append(subprocess.Popen(
+            [PYTHON, str(HERE / "dura_publisher.py"), "--host", broker.host, "--port", str(broker.port),
+             "--client-id", name, "--topic", f"{topic_prefix}/{name}", "--acks", str(acks), "--window", str(window),
+             "--rate", str(rate), "--drain", str(drain), "--max-runtime", str(max_runtime)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
+    return names, procs, logs
+
+
+def stop_publishers(procs: list[subprocess.Popen], timeout: float = 30) -> list[dict]:
+    """SIGTERM, then each publisher's summary (its last stdout line, JSON); asserts every one exited cleanly."""
+    summaries, errors = [], []
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate(timeout=10)
+            errors.append(f"publisher did not exit within {timeout} s of SIGTERM; stderr: {err[-2000:]}")
+            continue
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        if p.returncode != 0 or not lines:
+            errors.append(f"publisher exited {p.returncode}; stdout: {out[-2000:]} stderr: {err[-2000:]}")
+            continue
+        summaries.append(json.loads(lines[-1]))
+    assert not errors, "\n".join(errors)
+    return summaries
 
 
 def integrity_check(path: Path) -> str:

@@ -322,13 +322,16 @@ class NetpieEdge(Broker):
     def write_config(self) -> None:
         self.config_path.write_text(to_yaml(self.config_dict()) + "\n")
 
-    def outbox_rows(self) -> int:
-        """Rows in the outbox table of the daemon's SQLite file (read-only, beside the running daemon)."""
+    def query_state(self, sql: str) -> list[tuple]:
+        """Rows of a query on the daemon's SQLite file, opened read-only (safe beside the running daemon)."""
         db = sqlite3.connect(f"file:{self.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
         try:
-            return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            return db.execute(sql).fetchall()
         finally:
             db.close()
+
+    def outbox_rows(self) -> int:
+        return self.query_state("SELECT count(*) FROM outbox")[0][0]
 
     def command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]

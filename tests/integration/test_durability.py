@@ -28,18 +28,15 @@ CI (DURA_KILLS=20) takes about 25 s, some 80,000 messages.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
-import subprocess
 import time
 
 import pytest
 
-from dura_common import AckLog, check_stream, db_path, integrity_check, outbox_rows, parse_payload, \
-    port_outside_ephemeral_range, session_message_count, stop_daemon, store_config
-from harness import HERE, PYTHON, wait_for
+from dura_common import check_stream, db_path, integrity_check, outbox_rows, parse_payload, \
+    port_outside_ephemeral_range, session_message_count, start_publishers, stop_daemon, stop_publishers, store_config
+from harness import wait_for
 from peers import paho_connect
 
 KILLS = int(os.environ.get("DURA_KILLS", "20"))
@@ -50,43 +47,6 @@ SEED = int(os.environ.get("DURA_SEED", str(random.SystemRandom().randrange(1 << 
 DELAY = (0.2, 1.5)  # seconds between "every publisher acknowledged again" and the next SIGKILL
 SUB_ID = "dura-sub"
 PROGRESS_TIMEOUT = 20.0  # after a restart, every publisher must get an acknowledgement within this
-
-
-def _start_publishers(broker, workdir) -> tuple[list[str], list[subprocess.Popen], dict[str, AckLog]]:
-    names = [f"pub{i + 1}" for i in range(PUBLISHERS)]
-    procs, logs = [], {}
-    for name in names:
-        acks = workdir / f"acks-{name}.txt"
-        acks.unlink(missing_ok=True)
-        logs[name] = AckLog(acks)
-        procs.append(subprocess.Popen(
-            [PYTHON, str(HERE / "dura_publisher.py"), "--host", broker.host, "--port", str(broker.port),
-             "--client-id", name, "--topic", f"dura/{name}", "--acks", str(acks), "--window", str(WINDOW),
-             "--rate", str(RATE), "--drain", "10", "--max-runtime", str(60 + 15 * KILLS)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
-    return names, procs, logs
-
-
-def _stop_publishers(procs: list[subprocess.Popen]) -> list[dict]:
-    summaries, errors = [], []
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate(timeout=10)
-            errors.append(f"publisher did not exit within 30 s of SIGTERM; stderr: {err[-2000:]}")
-            continue
-        lines = [ln for ln in out.splitlines() if ln.strip()]
-        if p.returncode != 0 or not lines:
-            errors.append(f"publisher exited {p.returncode}; stdout: {out[-2000:]} stderr: {err[-2000:]}")
-            continue
-        summaries.append(json.loads(lines[-1]))
-    assert not errors, "\n".join(errors)
-    return summaries
 
 
 @pytest.mark.netpie_only
@@ -106,7 +66,8 @@ def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path):
     sub.subscribe("dura/#", qos=1)
     sub.disconnect()
 
-    names, procs, logs = _start_publishers(b, tmp_path)
+    names, procs, logs = start_publishers(b, tmp_path, PUBLISHERS, "dura", WINDOW, RATE, drain=10,
+                                              max_runtime=60 + 15 * KILLS)
     started = time.monotonic()
     restarts: list[float] = []
     try:
@@ -139,7 +100,7 @@ def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path):
                 p.kill()
                 p.wait(10)
         raise
-    summaries = _stop_publishers(procs)
+    summaries = stop_publishers(procs)
     load_s = time.monotonic() - started
     problems: list[str] = []  # reported at the end, so one failure does not hide the others
     stop_daemon(b, problems, "after the load")  # SIGTERM: exit 0, no sanitizer report

@@ -63,8 +63,6 @@ def test_empty_retained_publish_to_unknown_topic_is_harmless(broker):
 def test_sys_values_are_not_kept_in_the_store(broker_factory):
     """$SYS values describe the running process: they are retained in memory but never written to the store, so
     a restarted daemon does not hand out the dead process's numbers. A client's retained message is written."""
-    import sqlite3
-
     import harness
     b = broker_factory(sys_interval=1)
     with MosquittoSub(b, "$SYS/broker/uptime") as sub:
@@ -72,11 +70,7 @@ def test_sys_values_are_not_kept_in_the_store(broker_factory):
     mosquitto_pub(b, "keep/me", "v", retain=True, qos=1)
 
     def stored() -> list[str]:
-        db = sqlite3.connect(f"file:{b.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
-        try:
-            return [r[0] for r in db.execute("SELECT topic FROM retained")]
-        finally:
-            db.close()
+        return [r[0] for r in b.query_state("SELECT topic FROM retained")]
     harness.wait_for(lambda: "keep/me" in stored(), 5, "the client's retained message in the store")
     assert not [t for t in stored() if t.startswith("$SYS/")], stored()
     b.restart()

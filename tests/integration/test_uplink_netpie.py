@@ -9,8 +9,6 @@ Both gateways bind addresses of their own (127.0.21.x), since the Node library u
 """
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 import harness
@@ -85,11 +83,7 @@ def test_edge_relays_to_a_netpie_cloud_and_chat_comes_back_down(broker_factory, 
     assert len(copies) == 1, f"the local chat arrived {len(copies)} times: {copies}\n{edge.log_tail()}"
 
     # The device token is cached in A's store and reused after a restart: no new rtoken request on B.
-    db = sqlite3.connect(f"file:{edge.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = db.execute("SELECT key FROM kv WHERE key = 'uplink/netpie/token'").fetchall()
-    finally:
-        db.close()
+    rows = edge.query_state("SELECT key FROM kv WHERE key = 'uplink/netpie/token'")
     assert rows, "the uplink's access token is not cached in the store"
     before = token_requests(edge)
     assert before >= 1, "the first login made no request-token call"

@@ -26,11 +26,8 @@ A larger local run: OUTAGE_MESSAGES=500000 (OUTAGE_RATE, messages per second per
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -39,8 +36,8 @@ import paho.mqtt.client as paho
 import pytest
 
 import harness
-from dura_common import AckLog, port_outside_ephemeral_range
-from harness import HERE, PYTHON, wait_for
+from dura_common import port_outside_ephemeral_range, start_publishers, stop_publishers
+from harness import wait_for
 
 pytestmark = pytest.mark.netpie_only
 
@@ -145,14 +142,6 @@ class Witness:
         self.client.loop_stop()
 
 
-def outbox_rows(edge: harness.Broker) -> int:
-    db = sqlite3.connect(f"file:{edge.dir / 'state' / 'netpie-edge.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
-    finally:
-        db.close()
-
-
 def log_count(edge: harness.Broker, what: str) -> int:
     return edge.log_text().count(f"uplink: {NAME}: {what}")
 
@@ -169,38 +158,6 @@ def duplicate_bound(lost_connections: int, kills: int) -> int:
     Nothing else may duplicate: the upstream's SIGTERM is seen by the uplink as a lost connection (counted from
     A's log), and the witness's session is persistent."""
     return MAX_INFLIGHT * (lost_connections + kills) + PUB_WINDOW * PUBLISHERS * kills
-
-
-def start_publishers(edge: harness.Broker, workdir) -> tuple[list[str], list[subprocess.Popen], dict[str, AckLog]]:
-    names = [f"pub{i + 1}" for i in range(PUBLISHERS)]
-    procs, logs = [], {}
-    for name in names:
-        acks = workdir / f"acks-{name}.txt"
-        acks.unlink(missing_ok=True)
-        logs[name] = AckLog(acks)
-        procs.append(subprocess.Popen(
-            [PYTHON, str(HERE / "dura_publisher.py"), "--host", edge.host, "--port", str(edge.port),
-             "--client-id", name, "--topic", f"up/{name}", "--acks", str(acks), "--window", str(PUB_WINDOW),
-             "--rate", str(RATE), "--drain", "20", "--max-runtime", "1800"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
-    return names, procs, logs
-
-
-def stop_publishers(procs: list[subprocess.Popen]) -> list[dict]:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    out = []
-    for p in procs:
-        try:
-            stdout, stderr = p.communicate(timeout=40)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            stdout, stderr = p.communicate(timeout=10)
-        lines = [ln for ln in stdout.splitlines() if ln.strip()]
-        assert p.returncode == 0 and lines, f"publisher exited {p.returncode}: {stdout[-1000:]} {stderr[-2000:]}"
-        out.append(json.loads(lines[-1]))
-    return out
 
 
 @pytest.mark.timeout(240 + MESSAGES // 500)
@@ -223,7 +180,8 @@ def test_uplink_keeps_every_acknowledged_message_through_outages_and_a_sigkill(t
         print(f"\noutage: {MESSAGES} messages from {PUBLISHERS} publishers ({RATE:.0f}/s each, window {PUB_WINDOW}), "
               f"uplink max_inflight {MAX_INFLIGHT}, upstream mosquitto on port {upstream.port}")
 
-        names, procs, logs = start_publishers(edge, tmp_path)
+        names, procs, logs = start_publishers(edge, tmp_path, PUBLISHERS, "up", PUB_WINDOW, RATE, drain=20,
+                                              max_runtime=1800)
 
         def acked_total() -> int:
             for p in procs:
@@ -242,7 +200,7 @@ def test_uplink_keeps_every_acknowledged_message_through_outages_and_a_sigkill(t
         upstream.stop()
         wait_for(lambda: log_count(edge, "connection lost") > lost_before, 10, "the uplink seeing the cloud go")
         time.sleep(DOWN_S)  # the outage itself: its length is the point, nothing to poll for
-        backlog1 = outbox_rows(edge)
+        backlog1 = edge.outbox_rows()
         online_before = log_count(edge, "online")
         upstream.start()
         wait_for(lambda: log_count(edge, "online") > online_before, 10, "the uplink back online after phase 1")
@@ -257,13 +215,13 @@ def test_uplink_keeps_every_acknowledged_message_through_outages_and_a_sigkill(t
         wait_for(lambda: log_count(edge, "connection lost") > lost_before, 10, "the uplink seeing the cloud go")
         base = acked_total()
         wait_for(lambda: acked_total() >= base + min(2000, MESSAGES // 20), 30, "a backlog building up")
-        backlog_at_kill = outbox_rows(edge)
+        backlog_at_kill = edge.outbox_rows()
         assert backlog_at_kill > 0, "no backlog in the outbox while the upstream is down"
         edge.kill()
         kills = 1
         edge.start()  # same port, same database; the publishers reconnect and re-send their unacknowledged
         wait_for(lambda: acked_total() >= base + min(4000, MESSAGES // 10), 30, "publishers back after the kill")
-        backlog2 = outbox_rows(edge)
+        backlog2 = edge.outbox_rows()
         assert backlog2 >= backlog_at_kill, f"outbox went from {backlog_at_kill} to {backlog2} rows with no cloud"
         online_before = log_count(edge, "online")
         upstream.start()
@@ -273,7 +231,7 @@ def test_uplink_keeps_every_acknowledged_message_through_outages_and_a_sigkill(t
 
         # ---- the rest of the stream, then everything acknowledged must arrive -------------------------------------
         wait_acked(MESSAGES, "the whole stream")
-        summaries = stop_publishers(procs)
+        summaries = stop_publishers(procs, timeout=40)
         procs = []
         stream_s = time.monotonic() - t_start
         for n in names:
@@ -286,7 +244,7 @@ def test_uplink_keeps_every_acknowledged_message_through_outages_and_a_sigkill(t
                      interval=0.1)
         except AssertionError:
             pass  # reported below, with what is missing
-        wait_for(lambda: outbox_rows(edge) == 0, 30, "an empty outbox at the end", interval=0.1)
+        wait_for(lambda: edge.outbox_rows() == 0, 30, "an empty outbox at the end", interval=0.1)
         settle = time.monotonic() - t_wait
         lost_connections = log_count(edge, "connection lost")
         windows = {int(w) for w in re.findall(rf"uplink: {NAME}: online \(.*window (\d+)", edge.log_text())}
