@@ -368,6 +368,9 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
             std::string::npos);
+  std::string nine = "uplinks:\n";
+  for (int i = 0; i < 9; ++i) nine += "  - {name: u" + std::to_string(i) + ", host: h}\n";
+  EXPECT_EQ(bad(nine), "t.yaml:10:5: uplinks[8]: at most 8 uplinks");
   EXPECT_EQ(
       bad("uplinks:\n  - name: a\n    host: h\n  - name: a\n    host: h\n"),
       "t.yaml:4:11: uplinks[1].name: duplicate uplink name \"a\" (first at line 2); the name keeps each "
