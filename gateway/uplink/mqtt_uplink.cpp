@@ -605,28 +605,35 @@ void MqttUplink::on_timer() {
   }
 }
 
-void MqttUplink::log_status() {
-  const storage::OutboxBacklog s = store_.outbox_backlog(options_.name);
-  const DrainStats& d = drainer_.stats();
-  if (s.rows == 0 && state_ == State::Online) return;  // nothing worth a line
+// The age of this uplink's oldest queued row (a peek into the store, not marked in flight); nullopt when
+// none is queued or the read failed. `done` does not run once the uplink is closed.
+void MqttUplink::oldest_queued_age(std::function<void(std::optional<std::int64_t>)> done) {
   storage::OutboxReadOptions peek;
   peek.dest = options_.name;
   peek.max_rows = 1;
   peek.mark_inflight = false;
-  const std::string name = options_.name;
-  const char* state = to_string(state_);
-  const std::size_t outstanding = drainer_.outstanding();
   const Clock& clock = clock_;
-  store_.outbox_read(peek, [=, &clock](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
-    long long age = -1;
-    if (r && !r.value().empty())
-      age = static_cast<long long>(clock.unix_seconds() - r.value().front().enqueued_unix);
+  store_.outbox_read(peek, [done = std::move(done), alive = alive_,
+                            &clock](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
+    if (!*alive) return;  // the uplink closed meanwhile (the daemon is stopping)
+    std::optional<std::int64_t> age;
+    if (r && !r.value().empty()) age = clock.unix_seconds() - r.value().front().enqueued_unix;
+    done(age);
+  });
+}
+
+void MqttUplink::log_status() {
+  const storage::OutboxBacklog s = store_.outbox_backlog(options_.name);
+  const DrainStats& d = drainer_.stats();
+  if (s.rows == 0 && state_ == State::Online) return;  // nothing worth a line
+  oldest_queued_age([=, name = options_.name, state = to_string(state_),
+                     outstanding = drainer_.outstanding()](std::optional<std::int64_t> age) {
     GW_LOG(
         Info, "uplink",
         "%s: status %s, backlog %llu rows (%llu bytes), oldest queued %lld s, in flight %zu, published %llu, "
         "acked %llu, refused %llu",
         name.c_str(), state, static_cast<unsigned long long>(s.rows),
-        static_cast<unsigned long long>(s.bytes), age, outstanding,
+        static_cast<unsigned long long>(s.bytes), static_cast<long long>(age.value_or(-1)), outstanding,
         static_cast<unsigned long long>(d.published), static_cast<unsigned long long>(d.acked),
         static_cast<unsigned long long>(d.refused));
   });
@@ -647,19 +654,9 @@ void MqttUplink::publish_sys(bool state_only) {
   sys_(base + "refused", std::to_string(u.drain.refused));
   sys_(base + "connects", std::to_string(u.connects));
   sys_(base + "disconnects", std::to_string(u.disconnects));
-  // The oldest queued row's age needs a look into the store (not marked in flight); "" when none is queued.
-  storage::OutboxReadOptions peek;
-  peek.dest = options_.name;
-  peek.max_rows = 1;
-  peek.mark_inflight = false;
-  SysPublish sys = sys_;
-  const Clock& clock = clock_;
-  store_.outbox_read(peek, [sys, alive = alive_, topic = base + "backlog/oldest_s",
-                            &clock](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
-    if (!*alive) return;  // the uplink closed meanwhile (the daemon is stopping)
-    std::int64_t age = 0;
-    if (r && !r.value().empty()) age = clock.unix_seconds() - r.value().front().enqueued_unix;
-    sys(topic, std::to_string(std::max<std::int64_t>(age, 0)));
+  // 0 when none is queued.
+  oldest_queued_age([sys = sys_, topic = base + "backlog/oldest_s"](std::optional<std::int64_t> age) {
+    sys(topic, std::to_string(std::max<std::int64_t>(age.value_or(0), 0)));
   });
 }
 

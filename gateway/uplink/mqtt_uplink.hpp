@@ -151,6 +151,7 @@ class MqttUplink {
   void arm_timer();
   void on_timer();
   void log_status();
+  void oldest_queued_age(std::function<void(std::optional<std::int64_t>)> done);
   void publish_sys(bool state_only);
   void set_state(State s);
   // netpie profile
