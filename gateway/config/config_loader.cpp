@@ -454,17 +454,22 @@ class Loader {
     for (const auto& item : seq) each(item, element(path, index++));
   }
 
-  // A NETPIE name (appid, key): 1 to kMaxNetpieName of [A-Za-z0-9_.-], unique among `seen` (name, line).
+  // A NETPIE name (appid, key, alias): 1 to kMaxNetpieName of [A-Za-z0-9_.-].
+  std::optional<std::string> netpie_name(const YAML::Node& v, const std::string& path) {
+    if (v.IsScalar() && is_netpie_name(v.Scalar())) return v.Scalar();
+    error(v.Mark(), path,
+          "expected 1 to " + std::to_string(kMaxNetpieName) + " letters, digits, '_', '-' or '.', got " +
+              describe(v));
+    return std::nullopt;
+  }
+
+  // A NETPIE name, unique among `seen` (name, line).
   std::optional<std::string> netpie_unique_name(const YAML::Node& v, const std::string& path,
                                                 std::vector<std::pair<std::string, int>>& seen,
                                                 const char* what, const char* note) {
-    if (!v.IsScalar() || !is_netpie_name(v.Scalar())) {
-      error(v.Mark(), path,
-            "expected 1 to " + std::to_string(kMaxNetpieName) + " letters, digits, '_', '-' or '.', got " +
-                describe(v));
-      return std::nullopt;
-    }
-    const std::string& name = v.Scalar();
+    auto checked = netpie_name(v, path);
+    if (!checked) return std::nullopt;
+    const std::string& name = *checked;
     auto first = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == name; });
     if (first != seen.end()) {
       error(v.Mark(), path,
@@ -1027,13 +1032,9 @@ void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, Uplin
       }
       out.secret = v.Scalar();
     } else if (key == "alias" && (v.IsNull() || (v.IsScalar() && v.Scalar().empty()))) {
-      out.alias.clear();
-    } else if (v.IsScalar() && is_netpie_name(v.Scalar())) {
-      (key == "appid" ? out.appid : key == "key" ? out.key : out.alias) = v.Scalar();
-    } else {
-      error(v.Mark(), p,
-            "expected 1 to " + std::to_string(kMaxNetpieName) + " letters, digits, '_', '-' or '.', got " +
-                describe(v));
+      out.alias.clear();  // no alias
+    } else if (auto name = netpie_name(v, p)) {
+      (key == "appid" ? out.appid : key == "key" ? out.key : out.alias) = *name;
     }
   });
 }
