@@ -368,6 +368,12 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
             std::string::npos);
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n    netpie: {appid: a, key: k, secret: " +
+          std::string(257, 's') + "}\n"),
+      "t.yaml:5:40: uplinks[0].netpie.secret: expected a non-empty string of at most 256 bytes (value not "
+      "shown)\n"
+      "t.yaml:5:13: uplinks[0].netpie: the netpie profile needs appid, key and secret");
   std::string nine = "uplinks:\n";
   for (int i = 0; i < 9; ++i) nine += "  - {name: u" + std::to_string(i) + ", host: h}\n";
   EXPECT_EQ(bad(nine), "t.yaml:10:5: uplinks[8]: at most 8 uplinks");
