@@ -113,7 +113,19 @@ void TcpConnection::flush() {
   }
   if (reading_paused_ && !closing_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     reading_paused_ = false;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+    if (!flow_paused_) uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+  }
+}
+
+void TcpConnection::set_flow_paused(bool paused) {
+  if (paused == flow_paused_) return;
+  flow_paused_ = paused;
+  if (closing_) return;
+  auto* s = reinterpret_cast<uv_stream_t*>(&handle_);
+  if (paused) {
+    uv_read_stop(s);
+  } else if (!reading_paused_) {
+    uv_read_start(s, on_alloc, on_read);
   }
 }
 
@@ -136,8 +148,9 @@ void TcpConnection::close() {
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   // Give what is queued (a CONNACK or DISCONNECT with its reason) one chance to go out, then close.
+  // A peer with a write stuck over the watermark does not read: it would never let the close finish.
   if (!write_) flush();
-  if (!write_) hard_close();
+  if (!write_ || pending_bytes() >= net_.broker_.limits().write_high_watermark) hard_close();
 }
 
 void TcpConnection::hard_close() {
