@@ -160,7 +160,7 @@ def test_unapproved_key_waits_until_the_owner_approves(broker_factory, agents, t
     gw = n.start_gateway(broker_factory, addr, log_level="debug")
     g = agents(addr, tmp_path / "g.cache", key=n.APPROVAL_KEY, secret=n.APPROVAL_SECRET, alias="newdevice")
     # It got a request token and keeps asking /api/atoken, which answers 401.
-    gw.wait_log(r"newdevice .*waits for approval: request token (\w{16})")
+    gw.wait_log(r"newdevice .*waits for approval of its key: request token (\w{16})")
     pending = n.curl_json("GET", f"{n.base_url(gw)}/admin/requests")[1]
     assert len(pending) == 1 and pending[0]["approved"] is False
     assert pending[0]["key"] == n.APPROVAL_KEY and pending[0]["verifier"] == "newdevice"

@@ -110,3 +110,14 @@ def test_esp8266_drops_a_token_the_gateway_does_not_know(broker_factory):
     other, other_secret = n.get_token(gw)
     assert esp_get(gw, f"/api/revoke/{other}/{n.revoke_code(other, 'x' * 32, n.SECRET)}") == (403, "FAILED")
     assert esp_connect(gw, other, other_secret) == 0
+
+
+def test_endpoint_port_other_than_1883_is_warned_about(broker_factory):
+    """Node 0.8, ESP8266 1.2, Python 1.2 and C# use 1883 whatever the endpoint names (docs/netpie-protocol.md §5):
+    the answer still names endpoint_port (for the libraries that read it) and the start log says what the others
+    will do."""
+    addr = "127.0.33.3"
+    gw = n.start_gateway(broker_factory, addr, netpie={"endpoint_port": 11883})
+    gw.wait_log(r"netpie\.endpoint_port is 11883, but the Node .* connect to 1883")
+    gw.wait_log(r"no mqtt listener on netpie\.endpoint_port 11883")
+    assert esp_get(gw, f"/api/endpoint/{n.KEY}") == (200, f"pie://{addr}:11883")

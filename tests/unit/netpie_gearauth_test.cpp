@@ -330,6 +330,28 @@ TEST_F(GearauthTest, EndpointAndTime) {
   EXPECT_EQ(http(get("/api/endpoint/" + std::string(kKey)))->body(), "pie://gw.lan:11883");
 }
 
+// Node 0.8.1, ESP8266 1.2.4 and Python 1.2 connect to 1883 whatever the endpoint says (§5): a config that
+// moves the broker elsewhere is told so at start.
+TEST(EndpointPortWarnings, SaidWhenTheFixedPortLibrariesWouldMissTheBroker) {
+  config::Config c = netpie_config();
+  c.listeners = {config::Listener{"mqtt", "mqtt", "0.0.0.0", 1883},
+                 config::Listener{"http", "http", "0.0.0.0", 8080}};
+  EXPECT_TRUE(endpoint_port_warnings(c).empty()) << "the default: endpoint and listener on 1883";
+  c.netpie.endpoint_port = 11883;
+  auto w = endpoint_port_warnings(c);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[0].find("ignore the endpoint's port and connect to 1883"), std::string::npos) << w[0];
+  EXPECT_NE(w[1].find("no mqtt listener on netpie.endpoint_port 11883"), std::string::npos) << w[1];
+  c.listeners[0].port = 11883;
+  w = endpoint_port_warnings(c);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[1].find("no mqtt listener on port 1883"), std::string::npos) << w[1];
+  c.listeners.push_back(config::Listener{"node", "mqtt", "0.0.0.0", 1883});
+  EXPECT_EQ(endpoint_port_warnings(c).size(), 1u) << "both listeners: only the note on the ignored port";
+  c.netpie.enabled = false;
+  EXPECT_TRUE(endpoint_port_warnings(c).empty());
+}
+
 TEST_F(GearauthTest, RevokeWithTheVectorRevokeCode) {
   seed_vector_token();
   ASSERT_NE(endpoint_->registry().access(kToken), nullptr);
