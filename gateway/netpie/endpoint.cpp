@@ -90,7 +90,7 @@ void Endpoint::tick() {
 }
 
 void Endpoint::handle(const http::Request& req, const net::HttpResponder& out) {
-  // The HTML5 microgear calls the API cross-origin with an Authorization header (PROTOCOL §4).
+  // The HTML5 microgear calls the API cross-origin with an Authorization header (docs/netpie-protocol.md §4).
   if (http::is_cors_preflight(req)) {
     out.respond(http::cors_preflight_response(req, cors_));
     return;

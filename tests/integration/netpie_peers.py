@@ -1,6 +1,7 @@
 """Helpers for the NETPIE local endpoint tests: a gateway config with apps and keys, the official Node microgear
 (js/microgear_agent.js) as a long-running agent, curl, and the tests' own OAuth 1.0a signer and microgear MQTT
-credentials written from the protocol text (RFC 5849, PROTOCOL §3.2 and §6.1), not from the daemon's code.
+credentials written from the protocol text (RFC 5849, docs/netpie-protocol.md §3.2 and §6.1), not from the
+daemon's code.
 
 The Node library uses the fixed ports 8080 (gearauth) and 1883 (MQTT) of the host it is given, so every test
 starts its gateway on an address of its own, 127.0.<file>.<test>, with both listeners bound to it; tests then run
@@ -249,7 +250,7 @@ def callback_for(appid: str = APPID, verifier: str = "NJS1b") -> str:
 
 
 def mqtt_credentials(token: str, token_secret: str, key: str, secret: str, t: int | None = None):
-    """PROTOCOL §6.1: (client id, user name, password)."""
+    """docs/netpie-protocol.md §6.1: (client id, user name, password)."""
     username = f"{key}%{int(time.time()) if t is None else t}"
     digest = hmac.new(f"{token_secret}&{secret}".encode(), f"{token}%{username}".encode(), hashlib.sha1).digest()
     return token, username, base64.b64encode(digest).decode()

@@ -4,7 +4,7 @@ connection flood. Each is refused with the status the clients understand, and no
 microgear witness (connected before the bad input, on this test's own 127.0.12.<n>) still gets chat through
 afterwards, and the API still answers. Last, the odd but legitimate requests of embedded clients are accepted.
 The OAuth signer and the MQTT credentials are the tests' own (netpie_peers.py, written from RFC 5849 and
-PROTOCOL §6.1), not the daemon's code.
+docs/netpie-protocol.md §6.1), not the daemon's code.
 """
 import socket
 import time
@@ -63,7 +63,7 @@ def witness_at(tmp_path):
 
 
 def test_the_tests_own_signer_reproduces_the_protocol_vector():
-    """PROTOCOL §3.2's worked example, so a refusal below is the gateway's doing, not the signer's."""
+    """The worked example of docs/netpie-protocol.md §3.2: a refusal below is the gateway's doing, not the signer's."""
     h = n.oauth_header("POST", "http://ga.netpie.io:8080/api/rtoken", "sXfqDcXHzbFXiLk",
                        "DNonzg2ivwS8ceksykGntrfQjxbL98",
                        callback="scope=&appid=myappid&mgrev=NJS1b&verifier=mygear",
@@ -169,7 +169,7 @@ def test_wrong_mqtt_hmac_and_bad_tokens_get_connack_4(broker_factory, witness_at
     assert connack(cid, *n.mqtt_credentials(token, secret, n.KEY, n.SECRET, int(time.time()) + 3600)[1:]) == 4, \
         "user name time in the future"
     assert connack("UnknownToken0000", *n.mqtt_credentials("UnknownToken0000", secret, n.KEY, n.SECRET)[1:]) == 4
-    assert connack(cid, user, pw) == 0, "the right credentials (PROTOCOL §6.1 computed by the test)"
+    assert connack(cid, user, pw) == 0, "the right credentials (§6.1, computed by the test)"
     w.check()
 
 
@@ -254,7 +254,8 @@ def test_connection_flood_gets_503_beyond_the_bound(broker_factory, witness_at):
 
 
 def test_embedded_client_quirks_are_tolerated(broker_factory):
-    """Not hostile, only odd: what ESP8266, ESP8266-RTOS and the HTML5 library send (PROTOCOL §3.2, §4, §11.3)."""
+    """Not hostile, only odd: what ESP8266, ESP8266-RTOS and the HTML5 library send (docs/netpie-protocol.md §3.2,
+    §4, §11.3)."""
     addr = "127.0.12.7"
     gw = n.start_gateway(broker_factory, addr)
     http = gw.ports["http"]

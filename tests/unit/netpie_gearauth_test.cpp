@@ -1,7 +1,7 @@
-// The gearauth API through the endpoint's HTTP router: the PROTOCOL §3.2 request-token vector, the
-// access-token exchange and its approval, the §6.1 revoke-code vector, /api/endpoint and /api/time,
-// the OAuth2-style endpoints, CORS, and every refusal (forged or foreign signature, stale, future and
-// replayed timestamps, unknown keys and tokens) with the status the clients expect.
+// The gearauth API through the endpoint's HTTP router: the docs/netpie-protocol.md §3.2 request-token vector,
+// the access-token exchange and its approval, the §6.1 revoke-code vector, /api/endpoint and /api/time, the
+// OAuth2-style endpoints, CORS, and every refusal (forged or foreign signature, stale, future and replayed
+// timestamps, unknown keys and tokens) with the status the clients expect.
 #include <gtest/gtest.h>
 
 #include "protocols/microgear/gearauth.hpp"
