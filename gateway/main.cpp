@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   cli.add_option("-c,--config", config_path, "YAML configuration file (default: the embedded default)");
   cli.add_flag("--check-config", check, "validate the configuration and exit");
   cli.add_flag("--hash-password", hash, "read a password on stdin, print its hash for auth.users");
-  cli.set_version_flag("--version", std::string("netpie-edge ") + NETPIE_EDGE_VERSION);
+  cli.set_version_flag("--version", gw::app::version_text());
   CLI11_PARSE(cli, argc, argv);
 
   if (hash) {
