@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     << ".SH EXIT STATUS\n"
     << "0 after SIGTERM or SIGINT and a clean stop, or a successful \\fB\\-\\-check\\-config\\fR; 1 for "
        "a configuration error or a failed start (a port in use, a state directory in use or not "
-       "writable); 2 or more for a command line error.\n"
+       "writable); above 100 for a command line error (CLI11's exit codes).\n"
     << ".SH SEE ALSO\n\\fBmosquitto\\fR(8)\n";
   f.flush();
   if (!f) {
