@@ -92,7 +92,7 @@ class MicrogearAgent:
     def __init__(self, gearauth: str, cache: Path, key: str = KEY, secret: str = SECRET, alias: str | None = None,
                  appid: str = APPID, present: bool = True, absent: bool = True):
         assert (HERE / "node_modules" / "microgear").exists(), \
-            "the microgear npm package is not installed (npm ci in tests/integration)"
+            "the microgear npm package is not installed (deploy/install-deps.sh --test)"
         args = {"gearauth": gearauth, "appid": appid, "key": key, "secret": secret, "cache": str(cache),
                 "present": present, "absent": absent}
         if alias:
