@@ -366,7 +366,9 @@ class Loader {
       }
       seen.emplace_back(key, line_of(k.Mark()));
       if (positions_ != nullptr) {
-        const YAML::Mark& at = entry.second.Mark().is_null() ? k.Mark() : entry.second.Mark();
+        // An empty value's mark is where the next token starts; the key is where the reader looks.
+        const bool empty = entry.second.IsNull() || entry.second.Mark().is_null();
+        const YAML::Mark& at = empty ? k.Mark() : entry.second.Mark();
         (*positions_)[child(path, key)] = Position{at.line + 1, at.column + 1};
       }
       each(std::string_view(key), entry.second, child(path, key));
