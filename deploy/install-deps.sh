@@ -6,8 +6,9 @@
 #   deploy/install-deps.sh --check [--test]   install nothing; list what is missing, exit 1 if anything is
 # Idempotent and non-interactive: it says what it installed, or "nothing to install". It installs and never
 # stops, kills or reconfigures anything: a Mosquitto broker (the system service the mosquitto package
-# starts, or any other) is left running, and no test needs port 1883 free (they bind port 0, or their own
-# 127.0.x.y loopback addresses, which Debian's default broker on 127.0.0.1 and ::1 does not block).
+# starts, or any other) is left running. Tests bind port 0, or their own 127.0.x.y loopback addresses, which
+# Debian's default broker (127.0.0.1 and ::1 port 1883) does not block; the one test of the embedded default on
+# 127.0.0.1:1883 skips, naming the holder, when that port is taken.
 set -euo pipefail
 
 test_deps=no
@@ -89,6 +90,7 @@ if [ "$npm_missing" = yes ]; then
   fi
   echo "install-deps: installing npm packages of tests/integration/package-lock.json as $owner"
   (cd "$npm_dir" && "${as_owner[@]}" npm ci --no-audit --no-fund --silent)
+  # shellcheck disable=SC2016  # $1 and $2 are the inner shell's arguments
   (cd "$npm_dir" && "${as_owner[@]}" sh -c 'echo "$1" >"$2"' sh "$want" "$npm_stamp")
   echo "install-deps: installed npm packages: $(cd "$npm_dir" && node -p \
     "Object.entries(require('./package.json').dependencies).map(([n, v]) => n + '@' + v).join(' ')")"
