@@ -17,7 +17,7 @@ for arg in "$@"; do
   case "$arg" in
     --test) test_deps=yes ;;
     --check) check=yes ;;
-    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
