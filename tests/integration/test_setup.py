@@ -174,7 +174,7 @@ def test_check_config_accepts_good_tls_files(tmp_path, certs):
     assert not (tmp_path / "state").exists(), "--check-config created the state directory"
 
 
-def test_check_config_names_a_state_dir_that_cannot_be_created(tmp_path):
+def test_check_config_names_unusable_state_and_ports_directories(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     f = tmp_path / "c.yaml"
@@ -183,6 +183,12 @@ def test_check_config_names_a_state_dir_that_cannot_be_created(tmp_path):
     assert p.returncode == 1, p.stdout + p.stderr
     assert re.search(rf"^{re.escape(str(f))}:2:\d+: state_dir: .*{re.escape(str(blocker))} is not a directory",
                      p.stderr, re.M), p.stderr
+    # The ports file's directory must exist (the daemon writes the file, not the directory).
+    f.write_text(f"ports_file: {tmp_path / 'no-such-dir' / 'ports'}\n")
+    p = run(["--check-config", "-c", str(f)])
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert re.search(rf"^{re.escape(str(f))}:1:\d+: ports_file: {re.escape(str(tmp_path / 'no-such-dir'))}: no such "
+                     "directory", p.stderr, re.M), p.stderr
     # The same through --state-dir, for the embedded default.
     p = run(["--check-config", "--state-dir", str(blocker / "x")])
     assert p.returncode == 1 and "<embedded default>: state_dir: " in p.stderr, p.stderr
