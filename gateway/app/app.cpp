@@ -335,6 +335,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (cfg.netpie.enabled) {
     // Microgear logins first; plain MQTT users fall through to the config's users.
     d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+    for (const std::string& w : netpie::endpoint_port_warnings(cfg)) GW_LOG(Warn, "netpie", "%s", w.c_str());
     auth = d.netpie->authenticator(std::move(auth));
   }
   d.broker = std::make_unique<broker::Broker>(cfg, d.clock, std::move(auth));

@@ -113,7 +113,8 @@ bool RequestParser::start_message(std::string_view line) {
   if (ends_with(line, "\n")) line.remove_suffix(1);
   if (ends_with(line, "\r")) line.remove_suffix(1);
   std::string fixed(line);
-  // ESP8266-RTOS writes "POST /api/rtoken HTTP 1.1" (PROTOCOL §3.2); repair only that exact form.
+  // ESP8266-RTOS writes "POST /api/rtoken HTTP 1.1" (docs/netpie-protocol.md §3.2); repair only that exact
+  // form.
   if (ends_with(fixed, " HTTP 1.1") || ends_with(fixed, " HTTP 1.0")) {
     fixed[fixed.size() - 4] = '/';
     req_.version_repaired = true;
