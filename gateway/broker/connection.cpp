@@ -428,8 +428,8 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
   // The acknowledgement waits: for the commit of the durable writes this message caused (outbox, a
-  // persistent session's queue, retained; DESIGN.md "Store and forward"), and/or for room at the
-  // subscribers whose queues it filled (flow_hold). It goes once both are met, in PUBLISH order.
+  // persistent session's queue, retained; storage/README.md "What is durable when"), and/or for room at
+  // the subscribers whose queues it filled (flow_hold). It goes once both are met, in PUBLISH order.
   auto& acks = extras().acks;
   if (!acks) acks = std::make_unique<AckQueue>();
   const std::uint64_t number = acks->base + acks->q.size();
