@@ -31,11 +31,13 @@ class Broker {
   Broker& operator=(const Broker&) = delete;
 
   // Routes a message to every matching subscription (and stores it if retained). `msg->sender` is the
-  // publishing client id ("" for the broker itself). Admission comes first: a message that cannot be
-  // accepted everywhere it must go (the outbox full under reject_new, a stored subscriber's quota) is
-  // refused with that reason, counted as dropped/refused, and delivered nowhere; else Success.
+  // publishing client id ("" for the broker itself). Returns Success (messages without a publishing
+  // connection are never refused).
   mqtt::Reason publish(const MessagePtr& msg);
-  // The same for a PUBLISH from a client: subscribers without room hold `from` back (flow control).
+  // The same for a PUBLISH from a client: subscribers without room hold `from` back (flow control), and
+  // admission comes first for QoS 1/2: a message that cannot be accepted everywhere it must go (the
+  // outbox full under reject_new, a stored subscriber's quota) is refused with that reason, counted as
+  // dropped/refused, and delivered nowhere.
   mqtt::Reason publish_from(Connection& from, const MessagePtr& msg);
   // Keepalive, connect timeouts, delayed wills, session expiry, message expiry, $SYS. Call often
   // (every 100-250 ms); it is cheap when nothing is due.

@@ -29,9 +29,11 @@ Reason Broker::publish(const MessagePtr& msg) {
   // Admission before delivery: a refused message must not reach anyone, or the client's retry of it
   // makes a duplicate. What can be known now is checked now; a write that fails later, at its commit,
   // is what README "What an acknowledgement promises" describes.
-  // QoS 0 has no acknowledgement to carry a refusal: it stays best effort (the outbox alone drops it).
+  // Only a client's QoS 1/2 PUBLISH has an acknowledgement to carry a refusal; the rest (QoS 0, wills,
+  // the gateway's own messages) stays best effort: the outbox alone may refuse it, local delivery goes on.
   const bool to_outbox = persistence_ && !msg->sender_id().empty() && persistence_->outbox_wants(msg->topic);
-  if (to_outbox && msg->qos > 0) {
+  const bool refusable = publisher_ != nullptr && msg->qos > 0;
+  if (to_outbox && refusable) {
     if (Reason r = persistence_->outbox_admit(*msg); r != Reason::Success) {
       stats_.drop(DropReason::Refused);
       return r;
@@ -84,7 +86,7 @@ Reason Broker::publish(const MessagePtr& msg) {
         }
       });
   // Stored sessions' quotas are checked before anything is routed.
-  if (persistence_ && msg->qos > 0) {
+  if (persistence_ && refusable) {
     auto admit = [&](Session& s, std::uint8_t max_qos) {
       if (!s.persistent() || std::min(msg->qos, max_qos) == 0) return Reason::Success;
       Delivery probe;
