@@ -801,6 +801,24 @@ TEST_F(FlowTest, OnePublisherBlockedOnTwoSubscribersWaitsForBoth) {
   EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 0u);
 }
 
+TEST_F(FlowTest, AQos2PublishersPubrecWaitsForRoomToo) {
+  auto& pub = connected("pub");
+  std::uint16_t next = 1;
+  auto& sub = full_subscriber("sub", pub, next);
+  publish(pub, "t", "q2", 2, false, 9);
+  EXPECT_TRUE(pub.transport().flow_paused);
+  EXPECT_TRUE(pub.received().empty());  // no PUBREC yet
+  sub.received();
+  puback(sub, 1);
+  puback(sub, 2);
+  auto got = pub.received();
+  ASSERT_EQ(got.size(), 1u);
+  const auto& rec = std::get<mqtt::Ack>(got[0]);
+  EXPECT_EQ(rec.type, mqtt::PacketType::Pubrec);
+  EXPECT_EQ(rec.packet_id, 9);
+  EXPECT_FALSE(pub.transport().flow_paused);
+}
+
 TEST_F(FlowTest, ASubscriberThatLeavesReleasesItsPublishers) {
   auto& pub = connected("pub");
   std::uint16_t next = 1;
