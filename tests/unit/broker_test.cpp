@@ -715,6 +715,19 @@ class FlowTest : public BrokerTest {
     EXPECT_FALSE(pub.transport().flow_paused);
     return sub;
   }
+  // A publisher "pub" held back by a full subscriber "sub" with its message `id` at `qos`.
+  struct Held {
+    Client& pub;
+    Client& sub;
+  };
+  Held held(std::uint8_t qos, std::uint16_t id) {
+    auto& pub = connected("pub");
+    std::uint16_t next = 1;
+    auto& sub = full_subscriber("sub", pub, next);
+    publish(pub, "t", "held", qos, false, id);
+    EXPECT_TRUE(pub.transport().flow_paused);
+    return {pub, sub};
+  }
 };
 
 TEST_F(FlowTest, APublisherWaitsForRoomAndLosesNothing) {
@@ -802,11 +815,7 @@ TEST_F(FlowTest, OnePublisherBlockedOnTwoSubscribersWaitsForBoth) {
 }
 
 TEST_F(FlowTest, AQos2PublishersPubrecWaitsForRoomToo) {
-  auto& pub = connected("pub");
-  std::uint16_t next = 1;
-  auto& sub = full_subscriber("sub", pub, next);
-  publish(pub, "t", "q2", 2, false, 9);
-  EXPECT_TRUE(pub.transport().flow_paused);
+  auto [pub, sub] = held(2, 9);
   EXPECT_TRUE(pub.received().empty());  // no PUBREC yet
   sub.received();
   puback(sub, 1);
@@ -820,11 +829,7 @@ TEST_F(FlowTest, AQos2PublishersPubrecWaitsForRoomToo) {
 }
 
 TEST_F(FlowTest, ASubscriberThatLeavesReleasesItsPublishers) {
-  auto& pub = connected("pub");
-  std::uint16_t next = 1;
-  auto& sub = full_subscriber("sub", pub, next);
-  publish(pub, "t", "4", 1, false, 4);
-  EXPECT_TRUE(pub.transport().flow_paused);
+  auto [pub, sub] = held(1, 4);
   sub.drop();  // clean session: it ends, its queue with it (counted), and the publisher goes on
   EXPECT_EQ(pubacks(pub), (std::vector<std::uint16_t>{4}));
   EXPECT_FALSE(pub.transport().flow_paused);
