@@ -41,11 +41,7 @@ void Broker::publish(const MessagePtr& msg) {
     match_epoch_ = 1;
   }
   target_count_ = 0;
-  struct SharedPick {
-    Session* session;
-    SubEntry entry;
-  };
-  thread_local std::vector<SharedPick> shared;
+  std::vector<SharedPick>& shared = shared_picks_;
   shared.clear();
   trie_.match(
       msg->topic,
@@ -81,6 +77,7 @@ void Broker::publish(const MessagePtr& msg) {
           }
         }
       });
+  if (refuses_any(*msg)) return;
   // deliver() never publishes (closing a slow consumer only starts an asynchronous close), so targets_
   // stays as the match filled it for the whole loop.
   for (std::size_t i = 0; i < target_count_; ++i) {
@@ -140,7 +137,8 @@ void Broker::deliver(Session& s, Delivery&& d) {
     return;
   }
   if (s.persistent() && persistence_) d.seq = ++s.last_seq;
-  if (s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
+  const bool tail = s.stored_tail && s.stored_tail->rows > 0;  // older messages wait in the store
+  if (s.queue.empty() && !tail && s.inflight.size() < c->send_window() && c->writable()) {
     send_inflight(s, std::move(d), false);
   } else {
     enqueue(s, std::move(d));
@@ -148,6 +146,10 @@ void Broker::deliver(Session& s, Delivery&& d) {
 }
 
 void Broker::enqueue(Session& s, Delivery&& d) {
+  if (s.persistent() && persistence_) {
+    enqueue_stored(s, std::move(d));
+    return;
+  }
   const std::size_t size = d.msg->memory_size();
   while (s.queue.size() >= limits_.max_queued_messages || s.queued_bytes + size > limits_.max_queued_bytes) {
     if (limits_.queue_policy == config::QueuePolicy::DropNew || s.queue.empty()) {
@@ -162,6 +164,10 @@ void Broker::enqueue(Session& s, Delivery&& d) {
   if (d.seq != 0) persistence_->message_put(s, d, storage::MessageState::Queued, 0);
   s.queued_bytes += size;
   s.queue.push_back(std::move(d));
+  close_if_slow(s);
+}
+
+void Broker::close_if_slow(Session& s) {
   if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
       limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
     s.conn->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
@@ -193,6 +199,7 @@ void Broker::pump(Session& s) {
     Delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     s.queued_bytes -= d.msg->memory_size();
+    if (s.stored_tail) s.stored_tail->window_bytes -= stored_size(d);
     const bool expired = d.msg->expiry_at != 0 && d.msg->expiry_at <= now;
     if (expired || !c->fits(d)) {
       stats_.drop(expired ? DropReason::Expired : DropReason::TooLarge);
@@ -201,6 +208,7 @@ void Broker::pump(Session& s) {
     }
     send_inflight(s, std::move(d), true);
   }
+  if (s.stored_tail) read_stored(s);
 }
 
 void Broker::resume(Connection& c) {
