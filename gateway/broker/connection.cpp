@@ -416,9 +416,9 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
   // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
-  // acknowledgement waits until they committed (DESIGN.md "Store and forward"). A message refused while
-  // routing (a persistent session's queue full under reject_new) takes the same path, so its refusal
-  // stays in order with the acknowledgements before it.
+  // acknowledgement waits until they committed (storage/README.md "What is durable when"). A message
+  // refused while routing (a persistent session's queue full under reject_new) takes the same path, so
+  // its refusal stays in order with the acknowledgements before it.
   auto& acks = extras().acks;
   if (!acks) acks = std::make_unique<AckQueue>();
   const std::uint64_t number = acks->base + acks->q.size();
