@@ -128,11 +128,12 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
     } else if (s->stored) {
       if (s->persistent()) {
         persistence_->session_meta(*s);
-      } else {
+      } else if (!s->stored_tail) {
         // Resumed with session expiry 0: it ends with this connection, so the store forgets it now.
         persistence_->session_deleted(s->client_id);
         s->stored = false;
       }
+      // (With a stored queue it is still read from the store: the store forgets it when it ends.)
     }
   }
   return present;

@@ -146,7 +146,7 @@ void Broker::deliver(Session& s, Delivery&& d) {
 }
 
 void Broker::enqueue(Session& s, Delivery&& d) {
-  if (s.persistent() && persistence_) {
+  if ((s.persistent() || s.stored_tail) && persistence_) {
     enqueue_stored(s, std::move(d));
     return;
   }

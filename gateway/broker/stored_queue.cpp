@@ -30,7 +30,7 @@ std::uint64_t minus(std::uint64_t a, std::uint64_t b) {
 }  // namespace
 
 bool Broker::session_queue_full(const Session& s, std::uint64_t bytes) const {
-  if (!persistence_ || !s.persistent() || !session_queue_.reject_new) return false;
+  if (!persistence_ || !(s.persistent() || s.stored_tail) || !session_queue_.reject_new) return false;
   const StoredTail* q = s.stored_tail.get();
   const std::uint64_t rows = s.queue.size() + (q ? q->rows : 0);
   const std::uint64_t queued_bytes = q ? q->window_bytes + q->bytes : 0;
@@ -100,6 +100,8 @@ void Broker::enqueue_stored(Session& s, Delivery&& d) {
     s.stored_tail->id = ++stored_ids_;
   }
   StoredTail& q = *s.stored_tail;
+  // A session resumed with expiry 0 keeps its stored queue until it ends: later messages join it in order.
+  if (d.seq == 0) d.seq = ++s.last_seq;
   const std::uint64_t bytes = stored_size(d);
   if (!make_room(s, bytes)) {
     // reject_new: publish refused client messages already (refuses_any); this is a will or a message

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from dura_common import AckClient, db_path, integrity_check, store_config
+from dura_common import AckClient, db_path, integrity_check, session_message_count, store_config
 from harness import vm_rss_kib, wait_for
 from peers import MosquittoSub, mosquitto_pub, paho_connect
 
@@ -200,3 +200,26 @@ def test_reject_new_refuses_the_publish_and_it_reaches_nobody(broker_factory):
     assert sys_counter(b, "session_queue_rejected", 2) == 2
     got = receive_queue(b, "sqr-sub", "sqr/#", "mqttv311", 10, 10, timeout=60)
     assert got == list(range(1, 11)), got
+
+
+@pytest.mark.netpie_only
+@pytest.mark.timeout(300)
+def test_resumed_with_expiry_zero_still_gets_its_stored_queue(broker_factory):
+    """MQTT 5.0 §3.1.2.11.2: a session resumed with Session Expiry 0 goes on until the connection ends, queue
+    included. Its queue is in the store: it is read from there (not forgotten at CONNECT), in order, and the
+    store forgets the session when it ends."""
+    b = broker_factory(name="sqz", sys_interval=0,
+                       extra={"store": store_config([], session_queue={"memory_rows": 16})})
+    subscribe_offline(b, "sqz-sub", "sqz/#", version="mqttv5")
+    publish_all(b, "sqz-pub", "sqz/t", 500)
+    sub = paho_connect(b, "mqttv5", client_id="sqz-sub", clean=False, session_expiry=0)
+    try:
+        assert sub.session_present
+        sub.publish("sqz/t", b"501:live", qos=1)  # published while the stored queue drains: it comes last
+        got = [seq_of(m.payload) for m in sub.wait_count(501, timeout=60)]
+        sub.disconnect()
+    finally:
+        sub.close()
+    assert got == list(range(1, 502)), got[:20]
+    b.stop()
+    assert session_message_count(db_path(b), "sqz-sub") == 0
