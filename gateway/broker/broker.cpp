@@ -2,6 +2,7 @@
 // (immediate and delayed); keepalive and connect timeouts; and the $SYS/broker counters.
 #include "gateway/broker/broker.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -16,7 +17,10 @@ Broker::Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Au
       sys_interval_s_(cfg.sys_interval_s),
       clock_(clock),
       auth_(std::move(auth)),
-      retained_(cfg.limits.max_retained) {
+      retained_(cfg.limits.max_retained),
+      session_queue_{cfg.store.session_queue_max_rows, cfg.store.session_queue_max_bytes,
+                     cfg.store.session_queue_policy != "drop_oldest",
+                     std::max<std::uint32_t>(cfg.store.session_queue_memory_rows, 1)} {
   started_at_ = clock_.now_ms();
   next_sys_at_ = started_at_ + Millis(sys_interval_s_) * 1000;
 }
@@ -61,7 +65,8 @@ Connection* Broker::connection_by_id(std::uint64_t id) {
 
 Result<bool, std::string> Broker::restore() {
   if (!persistence_) return false;
-  auto restored = persistence_->restore();
+  // Queues stay in the store: a session's head is paged in when its client connects.
+  auto restored = persistence_->restore(0);
   if (!restored) return unexpected(restored.error());
   for (auto& m : restored->retained) retained_.set(m);
   std::size_t messages = 0;
@@ -70,7 +75,8 @@ Result<bool, std::string> Broker::restore() {
     for (const auto& [filter, sub] : s->subscriptions) {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
     }
-    messages += s->queue.size() + s->inflight.size();
+    messages += s->queue.size() + s->inflight.size() + (s->stored_tail ? s->stored_tail->rows : 0);
+    if (s->stored_tail) s->stored_tail->id = ++stored_ids_;
     sessions_.insert(std::move(s));
   }
   GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
@@ -122,11 +128,12 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
     } else if (s->stored) {
       if (s->persistent()) {
         persistence_->session_meta(*s);
-      } else {
+      } else if (!s->stored_tail) {
         // Resumed with session expiry 0: it ends with this connection, so the store forgets it now.
         persistence_->session_deleted(s->client_id);
         s->stored = false;
       }
+      // (With a stored queue it is still read from the store: the store forgets it when it ends.)
     }
   }
   return present;
@@ -163,6 +170,7 @@ void Broker::connection_lost(Connection& c) {
   }
   if (s->expiry_interval != Session::kNeverExpires) s->expires_at = now + Millis(s->expiry_interval) * 1000;
   if (persistence_ && s->stored) persistence_->session_meta(*s);
+  release_window(*s);
   release_waiters(*s);  // offline, it holds no one back: its queue_policy applies from now on
 }
 
@@ -183,7 +191,8 @@ void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
 }
 
 void Broker::destroy_session(Session& s, DropReason why) {
-  if (!s.queue.empty()) stats_.drop(why, s.queue.size());
+  const std::uint64_t queued = s.queue.size() + (s.stored_tail ? s.stored_tail->rows : 0);
+  if (queued != 0) stats_.drop(why, queued);
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
   if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
   const std::vector<std::uint64_t> waiters = take_waiters(s);
@@ -244,6 +253,7 @@ void Broker::tick() {
         s.pending_will.reset();
       }
       if (!s.conn && s.expires_at != 0 && s.expires_at <= now) ended.push_back(&s);
+      if (s.conn && s.stored_tail) read_stored(s);  // a read that failed is tried again
     });
     for (Session* s : ended) {
       if (s->pending_will) publish_will(s->client_id, std::move(s->pending_will->will));

@@ -88,15 +88,16 @@ class Broker {
   void unsubscribe(Connection& c, const mqtt::Unsubscribe& u);
   void pump(Session& s);
   std::string assign_client_id();
+  // Admission for store.session_queue.policy reject_new: whether a QoS >= 1 message of `bytes` (topic +
+  // payload) must be refused because this persistent session's stored queue is at its bound. Always
+  // false under drop_oldest, without a store, and for sessions that are not persistent. Broker::publish
+  // asks it for every matched session before delivering anywhere, so a refused publish reaches nobody.
+  bool session_queue_full(const Session& s, std::uint64_t bytes) const;
   mqtt::Buffer& scratch() { return scratch_; }
 
  private:
   void deliver(Session& s, Delivery&& d);
   void enqueue(Session& s, Delivery&& d);
-  // The queue of a session whose messages the store keeps (persistent, store enabled).
-  void enqueue_stored(Session& s, Delivery&& d);
-  // Admission of a message for a stored session (its quota under reject_new), before anything is routed.
-  mqtt::Reason admit_stored(Session& s, const Delivery& d);
   // Applies queue_policy until a message of `size` bytes fits; false: the new message is the one dropped.
   bool make_room(Session& s, std::size_t size);
   bool queue_full(const Session& s, std::size_t size) const;
@@ -121,6 +122,17 @@ class Broker {
   std::unordered_map<const Session*, Waiters> full_;  // only sessions that hold someone back
   Connection* publisher_ = nullptr;                   // the client whose PUBLISH is being routed
   void send_inflight(Session& s, Delivery&& d, bool from_queue);
+  void close_if_slow(Session& s);
+  // Persistent sessions with a store (stored_queue.cpp): the queue lives in the store, its head in memory.
+  void enqueue_stored(Session& s, Delivery&& d);
+  bool make_stored_room(Session& s,
+                        std::uint64_t bytes);  // applies the policy; false: the message is refused
+  void read_stored(Session& s);                // pages the next rows in if the head ran low
+  void on_stored_rows(const std::string& client_id, std::uint64_t read, std::uint32_t asked, bool ok,
+                      std::vector<Delivery> rows);
+  void release_window(Session& s);  // the client left: the head is dropped from memory (kept in the store)
+  Session* find_tail(const std::string& client_id, std::uint64_t tail_id);
+  bool refuses_any(const Message& m);  // publish's reject_new admission over the matched sessions
   void publish_will(const std::string& client_id, mqtt::Will&& will);
   void destroy_session(Session& s, DropReason why);
   void publish_sys();
@@ -152,8 +164,20 @@ class Broker {
     std::vector<std::uint32_t> ids;
   };
   std::vector<Target> targets_;  // fan-out scratch: one entry per matched session
+  struct SharedPick {
+    Session* session;
+    SubEntry entry;
+  };
+  std::vector<SharedPick> shared_picks_;  // fan-out scratch: the member each shared group picked
   std::size_t target_count_ = 0;
   mqtt::Buffer scratch_;
+  struct SessionQueueLimits {
+    std::uint64_t max_rows;
+    std::uint64_t max_bytes;
+    bool reject_new;
+    std::uint32_t memory_rows;
+  } session_queue_;
+  std::uint64_t stored_ids_ = 0;  // StoredTail::id and ::reading numbers
   Millis started_at_ = 0;
   Millis next_sys_at_ = 0;
   Millis next_expiry_scan_ = 0;

@@ -45,11 +45,7 @@ Reason Broker::publish(const MessagePtr& msg) {
     match_epoch_ = 1;
   }
   target_count_ = 0;
-  struct SharedPick {
-    Session* session;
-    SubEntry entry;
-  };
-  thread_local std::vector<SharedPick> shared;
+  std::vector<SharedPick>& shared = shared_picks_;
   shared.clear();
   trie_.match(
       msg->topic,
@@ -85,25 +81,9 @@ Reason Broker::publish(const MessagePtr& msg) {
           }
         }
       });
-  // Stored sessions' quotas are checked before anything is routed.
-  if (persistence_ && refusable) {
-    auto admit = [&](Session& s, std::uint8_t max_qos) {
-      if (!s.persistent() || std::min(msg->qos, max_qos) == 0) return Reason::Success;
-      Delivery probe;
-      probe.msg = msg;
-      probe.qos = std::min(msg->qos, max_qos);
-      return admit_stored(s, probe);
-    };
-    Reason r = Reason::Success;
-    for (std::size_t i = 0; i < target_count_ && r == Reason::Success; ++i)
-      r = admit(*targets_[i].session, targets_[i].qos);
-    for (std::size_t i = 0; i < shared.size() && r == Reason::Success; ++i)
-      r = admit(*shared[i].session, shared[i].entry.options.max_qos);
-    if (r != Reason::Success) {
-      stats_.drop(DropReason::Refused);
-      return r;
-    }
-  }
+  // Persistent sessions' stored queues (store.session_queue under reject_new) are checked before anything
+  // is routed (stored_queue.cpp).
+  if (refusable && refuses_any(*msg)) return Reason::QuotaExceeded;
   if (msg->retain) {
     auto r = retained_.set(msg);
     if (r == RetainedStore::SetResult::LimitReached) {
@@ -189,7 +169,8 @@ void Broker::deliver(Session& s, Delivery&& d) {
     return;
   }
   if (s.persistent() && persistence_) d.seq = ++s.last_seq;
-  if (s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
+  const bool tail = s.stored_tail && s.stored_tail->rows > 0;  // older messages wait in the store
+  if (s.queue.empty() && !tail && s.inflight.size() < c->send_window() && c->writable()) {
     send_inflight(s, std::move(d), false);
   } else {
     enqueue(s, std::move(d));
@@ -215,7 +196,7 @@ bool Broker::make_room(Session& s, std::size_t size) {
 }
 
 void Broker::enqueue(Session& s, Delivery&& d) {
-  if (s.persistent() && persistence_) {
+  if ((s.persistent() || s.stored_tail) && persistence_) {
     enqueue_stored(s, std::move(d));
     return;
   }
@@ -229,25 +210,14 @@ void Broker::enqueue(Session& s, Delivery&& d) {
   }
   s.queued_bytes += size;
   s.queue.push_back(std::move(d));
+  close_if_slow(s);
+}
+
+void Broker::close_if_slow(Session& s) {
   if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
       limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
     s.conn->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
   }
-}
-
-void Broker::enqueue_stored(Session& s, Delivery&& d) {
-  if (!make_room(s, d.msg->memory_size())) return;
-  if (d.seq != 0) persistence_->message_put(s, d, storage::MessageState::Queued, 0);
-  s.queued_bytes += d.msg->memory_size();
-  s.queue.push_back(std::move(d));
-  if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
-      limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
-    s.conn->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
-  }
-}
-
-Reason Broker::admit_stored(Session&, const Delivery&) {
-  return Reason::Success;  // stored sessions' queues have no quota of their own yet (storage/README.md)
 }
 
 bool Broker::may_hold(const Session& s) const {
@@ -322,6 +292,7 @@ void Broker::pump(Session& s) {
     Delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     s.queued_bytes -= d.msg->memory_size();
+    if (s.stored_tail) s.stored_tail->window_bytes -= stored_size(d);
     const bool expired = d.msg->expiry_at != 0 && d.msg->expiry_at <= now;
     if (expired || !c->fits(d)) {
       stats_.drop(expired ? DropReason::Expired : DropReason::TooLarge);
@@ -330,6 +301,7 @@ void Broker::pump(Session& s) {
     }
     send_inflight(s, std::move(d), true);
   }
+  if (s.stored_tail) read_stored(s);
   release_if_room(s);
 }
 

@@ -18,6 +18,9 @@ enum class DropReason : std::uint8_t {
   RetainedLimit,   // a new retained topic past max_retained
   SessionExpired,  // queued messages discarded with their expired session
   Refused,         // refused before routing (outbox full under reject_new ...): delivered nowhere
+  // A persistent session's stored queue at store.session_queue.max_rows/max_bytes:
+  SessionQueueOldest,    // drop_oldest dropped its oldest queued message
+  SessionQueueRejected,  // reject_new refused the publish (v5 PUBACK 0x97, 3.1.1 none) or a will
   kCount,
 };
 
@@ -41,6 +44,10 @@ constexpr std::string_view drop_reason_name(DropReason r) {
       return "session_expired";
     case DropReason::Refused:
       return "refused";
+    case DropReason::SessionQueueOldest:
+      return "session_queue_oldest";
+    case DropReason::SessionQueueRejected:
+      return "session_queue_rejected";
     case DropReason::kCount:
       break;
   }

@@ -88,6 +88,12 @@ struct Store {
   std::uint64_t outbox_max_bytes = 256ull * 1024 * 1024;
   std::int64_t outbox_max_age_s = 7 * 24 * 3600;  // 0 = no age bound
   std::string outbox_policy = "reject_new";       // reject_new | drop_oldest
+  // Persistent sessions' queues (store.session_queue): kept in the store, bounded per session; only
+  // `memory_rows` of a connected session's queue are held in memory (storage/README.md).
+  std::uint64_t session_queue_max_rows = 1'000'000;
+  std::uint64_t session_queue_max_bytes = 256ull * 1024 * 1024;  // topic + payload
+  std::string session_queue_policy = "reject_new";               // reject_new | drop_oldest
+  std::uint32_t session_queue_memory_rows = 256;
   // Local history: topic filters recorded for queries, with their retention.
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;

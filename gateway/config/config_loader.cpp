@@ -88,14 +88,16 @@ constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
 constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
 constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
 constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
-constexpr std::array<std::string_view, 10> kStoreKeys{
-    "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
-    "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
+constexpr std::array<std::string_view, 11> kStoreKeys{
+    "enabled",         "file",         "synchronous",  "commit_window_us",
+    "commit_max_rows", "qos0_durable", "max_db_bytes", "queue_max_requests",
+    "outbox",          "history",      "session_queue"};
+constexpr std::array<std::string_view, 4> kSessionQueueKeys{"max_rows", "max_bytes", "policy", "memory_rows"};
 constexpr std::array<std::string_view, 5> kOutboxKeys{"filters", "max_rows", "max_bytes", "max_age_s",
                                                       "policy"};
 constexpr std::array<std::string_view, 3> kHistoryKeys{"filters", "max_age_s", "max_rows"};
 constexpr std::array<std::string_view, 2> kSynchronousModes{"normal", "full"};
-constexpr std::array<std::string_view, 2> kOutboxPolicies{"reject_new", "drop_oldest"};
+constexpr std::array<std::string_view, 2> kFullPolicies{"reject_new", "drop_oldest"};
 constexpr std::uint64_t kMaxAgeSeconds = 10ull * 365 * 24 * 3600;
 constexpr std::array<std::string_view, 1> kLogKeys{"level"};
 constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
@@ -809,7 +811,20 @@ void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
           if (auto n = integer(o, op, 0, kMaxAgeSeconds))
             out.outbox_max_age_s = static_cast<std::int64_t>(*n);
         } else if (k == "policy") {
-          if (auto s = word(o, op, kOutboxPolicies)) out.outbox_policy = *s;
+          if (auto s = word(o, op, kFullPolicies)) out.outbox_policy = *s;
+        }
+      });
+    } else if (key == "session_queue") {
+      mapping(v, p, kSessionQueueKeys, [&](std::string_view k, const YAML::Node& o, const std::string& op) {
+        if (k == "max_rows") {
+          if (auto n = integer(o, op, 1, 1'000'000'000)) out.session_queue_max_rows = *n;
+        } else if (k == "max_bytes") {
+          if (auto n = byte_size(o, op, 1024, 1ull << 44)) out.session_queue_max_bytes = *n;
+        } else if (k == "policy") {
+          if (auto s = word(o, op, kFullPolicies)) out.session_queue_policy = *s;
+        } else if (k == "memory_rows") {
+          if (auto n = integer(o, op, 1, 65'535))
+            out.session_queue_memory_rows = static_cast<std::uint32_t>(*n);
         }
       });
     } else if (key == "history") {

@@ -151,7 +151,8 @@ void expect_same(const Config& a, const Config& b) {
   const Store& bs = b.store;
   const auto& [enabled, file, synchronous, commit_window_us, commit_max_rows, qos0_durable, max_db_bytes,
                queue_max_requests, outbox_filters, outbox_max_rows, outbox_max_bytes, outbox_max_age_s,
-               outbox_policy, history_filters, history_max_age_s, history_max_rows] = a_store;
+               outbox_policy, session_queue_max_rows, session_queue_max_bytes, session_queue_policy,
+               session_queue_memory_rows, history_filters, history_max_age_s, history_max_rows] = a_store;
   EXPECT_EQ(enabled, bs.enabled);
   EXPECT_EQ(file, bs.file);
   EXPECT_EQ(synchronous, bs.synchronous);
@@ -165,6 +166,10 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(outbox_max_bytes, bs.outbox_max_bytes);
   EXPECT_EQ(outbox_max_age_s, bs.outbox_max_age_s);
   EXPECT_EQ(outbox_policy, bs.outbox_policy);
+  EXPECT_EQ(session_queue_max_rows, bs.session_queue_max_rows);
+  EXPECT_EQ(session_queue_max_bytes, bs.session_queue_max_bytes);
+  EXPECT_EQ(session_queue_policy, bs.session_queue_policy);
+  EXPECT_EQ(session_queue_memory_rows, bs.session_queue_memory_rows);
   EXPECT_EQ(history_filters, bs.history_filters);
   EXPECT_EQ(history_max_age_s, bs.history_max_age_s);
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
