@@ -12,7 +12,7 @@
 //   anything else, HttpFailed      Wait(backoff)                             WaitingRtoken WaitingRtoken
 //   TimerFired                     HttpRequest rtoken                        RequestingRtoken
 //   RequestingAtoken  200 with a valid reply         CacheStore (flag P only), ConnectMqtt     Connecting
-//   RequestingAtoken  401 (§3.3: not yet)            Wait(100 ms doubling to 30 s)             WaitingAtoken
+//   RequestingAtoken  401 (§3.3: not yet)            Wait(its own backoff, same policy)        WaitingAtoken
 //   WaitingAtoken     TimerFired                     HttpRequest atoken, same request token RequestingAtoken
 //   RequestingAtoken  500, other, bad body, failed   Wait(backoff), request token forgotten    WaitingRtoken
 //   Connecting        CONNACK 0                      backoff reset                             Online
@@ -72,8 +72,8 @@ const char* to_string(TokenFlow::State s) {
 TokenFlow::TokenFlow(TokenFlowConfig config, microgear::RandomSource nonce_bytes, RandomBetween jitter)
     : config_(std::move(config)),
       nonce_bytes_(std::move(nonce_bytes)),
-      backoff_(config_.retry, std::move(jitter)),
-      unauthorized_delay_(std::max<Millis>(config_.unauthorized_initial_ms, 1)) {}
+      backoff_(config_.retry, jitter),
+      unauthorized_(config_.retry, std::move(jitter)) {}
 
 std::vector<TokenAction> TokenFlow::handle(const TokenInput& input, std::int64_t unix_now) {
   Actions out;
@@ -99,7 +99,7 @@ void TokenFlow::on_start(const Start& s, std::int64_t unix_now, Actions& out) {
     return;
   }
   backoff_.reset();
-  unauthorized_delay_ = std::max<Millis>(config_.unauthorized_initial_ms, 1);
+  unauthorized_.reset();
   if (s.cached) {
     // A token issued to another key, or a session token that should never have been stored (§2),
     // is thrown away.
@@ -123,7 +123,7 @@ void TokenFlow::on_http(const HttpResponse* r, std::int64_t unix_now, Actions& o
       auto reply = microgear::parse_rtoken_body(r->body);
       if (reply) {
         request_token_ = std::move(reply).value();
-        unauthorized_delay_ = std::max<Millis>(config_.unauthorized_initial_ms, 1);
+        unauthorized_.reset();
         request_atoken(unix_now, out);
         return;
       }
@@ -156,8 +156,7 @@ void TokenFlow::on_http(const HttpResponse* r, std::int64_t unix_now, Actions& o
     // §3.3: not authorized yet (owner approval pending): same request token, growing delay.
     ++stats_.unauthorized;
     state_ = State::WaitingAtoken;
-    out.emplace_back(Wait{unauthorized_delay_});
-    unauthorized_delay_ = std::min(unauthorized_delay_ * 2, std::max(config_.unauthorized_max_ms, Millis{1}));
+    out.emplace_back(Wait{unauthorized_.next()});
     return;
   }
   // 500 ("request token not found", §3.3) or any other failure: start again from rtoken, as the

@@ -36,12 +36,11 @@ struct TokenFlowConfig {
   bool mqtt_tls = true;
   // 0: 8883 with TLS (the endpoint names the plain port, §5); without TLS the endpoint's port, else 1883.
   std::uint16_t mqtt_port = 0;
-  // atoken 401 ("not authorized yet"): retry after a delay that doubles from 100 ms to 30 s, as the
-  // Node.js microgear does (§3.3).
-  Millis unauthorized_initial_ms = 100;
-  Millis unauthorized_max_ms = 30'000;
-  // Every other failure (HTTP errors, 500 from atoken, CONNACK 4 and 5, a lost connection) waits with
-  // decorrelated jitter before the next attempt; reset once online.
+  // Every wait of the flow uses this one policy (the uplink's reconnect_min_ms .. reconnect_max_ms), with
+  // decorrelated jitter. Two delays grow under it: the one after failures (HTTP errors, 500 from atoken,
+  // CONNACK 4 and 5, a lost connection), reset once online; and the one between atoken retries while the
+  // server answers 401 (§3.3, approval pending), reset with each new request token. (The Node.js
+  // microgear doubles its 401 delay from 100 ms to 30 s; one policy keeps the configured bounds true.)
   BackoffPolicy retry{1'000, 60'000};
 };
 
@@ -140,7 +139,6 @@ class TokenFlow {
   State state() const { return state_; }
   // The access token in use (from the cache or atoken), if any.
   const std::optional<CachedToken>& token() const { return token_; }
-  Millis next_unauthorized_delay() const { return unauthorized_delay_; }
   const TokenFlowStats& stats() const { return stats_; }
 
  private:
@@ -163,12 +161,12 @@ class TokenFlow {
 
   TokenFlowConfig config_;
   microgear::RandomSource nonce_bytes_;
-  Backoff backoff_;
+  Backoff backoff_;       // after failures
+  Backoff unauthorized_;  // between atoken retries on 401
   State state_ = State::Idle;
   std::optional<microgear::RequestTokenReply> request_token_;
   std::optional<CachedToken> token_;
   bool token_cached_ = false;  // token_ is what the cache holds
-  Millis unauthorized_delay_;
   TokenFlowStats stats_;
 };
 

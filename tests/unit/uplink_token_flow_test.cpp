@@ -1,8 +1,8 @@
 // The microgear token flow (protocols/uplink/token_flow.hpp), branch by branch: rtoken and atoken
 // requests checked against the PROTOCOL §3.2 signature vector and verified with the server-side OAuth
-// code, the 401 loop with its growing and capped delay, 500 and other failures restarting from rtoken,
-// CONNACK 4 and 5, the cached token, flag S, lost connections and stale inputs. Time is a number the
-// test advances; jitter always draws its highest value, so every delay is exact.
+// code, the 401 loop with its growing delay under the one retry policy, 500 and other failures restarting
+// from rtoken, CONNACK 4 and 5, the cached token, flag S, lost connections and stale inputs. Time is a number
+// the test advances; jitter always draws its highest value, so every delay is exact.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -234,9 +234,10 @@ TEST_F(TokenFlowTest, CachedSessionTokenIsErased) {
 
 // ---- 401: wait and retry with a growing delay ----
 
-TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenWithADoublingCappedDelay) {
+TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenUnderTheRetryPolicy) {
   reach_atoken();
-  const std::vector<Millis> want{100, 200, 400, 800, 1'600, 3'200, 6'400, 12'800, 25'600, 30'000, 30'000};
+  // The default policy (1 s .. 60 s); jitter draws its highest value: base * 3, then * 3, up to the cap.
+  const std::vector<Millis> want{3'000, 9'000, 27'000, 60'000, 60'000};
   for (Millis expected : want) {
     EXPECT_EQ(only<Wait>(in(HttpResponse{401, "not yet"})).ms, expected);
     EXPECT_EQ(flow_.state(), TokenFlow::State::WaitingAtoken);
@@ -256,16 +257,37 @@ TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenWithADoublingCapp
   EXPECT_TRUE(std::holds_alternative<ConnectMqtt>(actions[1]));
 }
 
+// The uplink's reconnect_min_ms / reconnect_max_ms bound the 401 wait like every other wait (it used to
+// double from 100 ms to 30 s whatever the configuration said).
+TEST(TokenFlowUnauthorized, WaitsStayWithinTheConfiguredBounds) {
+  TokenFlowConfig c = vector_config();
+  c.retry = BackoffPolicy{50, 300};
+  for (bool highest : {true, false}) {
+    TokenFlow flow(c, nonce_bytes, [highest](std::int64_t lo, std::int64_t hi) { return highest ? hi : lo; });
+    only<HttpRequest>(flow.handle(Start{}, kTime));
+    only<HttpRequest>(flow.handle(HttpResponse{200, rtoken_body()}, kTime));
+    for (int i = 0; i < 12; ++i) {
+      const Millis ms = only<Wait>(flow.handle(HttpResponse{401, ""}, kTime)).ms;
+      EXPECT_GE(ms, 50) << "retry " << i;
+      EXPECT_LE(ms, 300) << "retry " << i;
+      if (highest && i >= 1) {
+        EXPECT_EQ(ms, 300) << "retry " << i;  // 150, then the cap
+      }
+      only<HttpRequest>(flow.handle(TimerFired{}, kTime));
+    }
+  }
+}
+
 TEST_F(TokenFlowTest, UnauthorizedDelayStartsOverWithANewRequestToken) {
   reach_atoken();
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 100);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 3'000);
   only<HttpRequest>(in(TimerFired{}));
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 200);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 9'000);
   only<HttpRequest>(in(TimerFired{}));
   in(HttpResponse{500, ""});  // request token rejected: from rtoken again
   only<HttpRequest>(in(TimerFired{}));
   only<HttpRequest>(in(HttpResponse{200, rtoken_body()}));
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 100);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 3'000);
 }
 
 // ---- 500 and other atoken failures: start again from rtoken ----
