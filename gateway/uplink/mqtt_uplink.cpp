@@ -24,6 +24,7 @@
 
 #include "gateway/base/log.hpp"
 #include "protocols/mqtt/topic.hpp"
+#include "protocols/uplink/connack_text.hpp"
 
 namespace gw::uplink {
 namespace {
@@ -521,9 +522,9 @@ void MqttUplink::after_input() {
         }
       }
     } else if (auto* cr = std::get_if<mqtt::ConnackRefused>(&e)) {
-      GW_LOG(Warn, "uplink", "%s: CONNACK refused (reason 0x%02x)", options_.name.c_str(),
-             static_cast<unsigned>(cr->reason));
-      last_error_ = "CONNACK refused";
+      last_error_ = connack_text(options_.version, cr->reason);
+      GW_LOG(Warn, "uplink", "%s: the server refused the connection: %s", options_.name.c_str(),
+             last_error_.c_str());
       refused_reason_ = cr->reason;
     } else if (auto* ct = std::get_if<mqtt::CloseTransport>(&e)) {
       close_why = std::string("session: ") + mqtt::to_string(ct->why);

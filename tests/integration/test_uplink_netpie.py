@@ -128,7 +128,7 @@ def test_edge_waits_for_approval_and_replaces_a_revoked_token(broker_factory, tm
         assert len(mine) == 1, tokens
         status, _ = n.curl_json("POST", n.base_url(cloud) + f"/admin/revoke/{mine[0]['token']}")
         assert status == 200
-        edge.wait_log(r"CONNACK refused \(reason 0x86\)", timeout=15)
+        edge.wait_log(r"the server refused the connection: CONNACK 4 \(bad user name or password\)", timeout=15)
         edge.wait_log(r"dropping the cached token", timeout=5)
         # A new request token needs approval again for this key: approve it.
         def pending():
