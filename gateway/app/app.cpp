@@ -54,10 +54,12 @@ void stop(Daemon& d, const char* why) {
   if (d.stopping) return;
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
+  // The uplinks first: they stay up (bounded by stop_timeout_ms) for the offline status and the device
+  // events the connections the broker now closes produce.
+  for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
-  for (auto& u : d.uplinks) u->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -166,6 +168,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
     uplink::NetpieLogin n;

@@ -201,6 +201,7 @@ struct Uplink {
   std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
+  std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
 };
 
 struct Config {

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxUplinks = 8;
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
+constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
                                                        "port",
@@ -57,7 +57,8 @@ constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
                                                        "max_inflight",
                                                        "reconnect_min_ms",
                                                        "reconnect_max_ms",
-                                                       "rate_limit"};
+                                                       "rate_limit",
+                                                       "stop_timeout_ms"};
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
@@ -1181,6 +1182,8 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_max_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "rate_limit") {
         if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
+      } else if (key == "stop_timeout_ms") {
+        if (auto n = integer(v, kp, 0, 60'000)) u.stop_timeout_ms = static_cast<std::uint32_t>(*n);
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {

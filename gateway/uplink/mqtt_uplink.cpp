@@ -8,6 +8,9 @@
 //   Connecting  socket/TLS error / CONNACK refused / timeout   requeue, backoff timer        Backoff
 //   Online      socket lost / CloseTransport  acks written, in-flight rows requeued          Backoff
 //   Backoff     timer                         resolve + connect                              Connecting
+//   Online      stop()                        status "offline"; drain the device events     Online (stopping)
+//   stopping    all went up / stop_timeout_ms / connection lost    close()                Closed
+//   any         stop() when not online        wait for the device events to be queued, close()  Closed
 //   any         close()                       DISCONNECT if online, close socket and timer   Closed
 //
 // The netpie profile puts the token flow in front: start() reads the cached token, the flow's actions
@@ -337,6 +340,18 @@ void MqttUplink::on_bytes(std::string_view bytes) {
 
 void MqttUplink::on_transport_closed(const std::string& why) {
   if (state_ == State::Closed) return;
+  status_unacked_ = 0;
+  if (stopping_) {
+    // No reconnect while stopping: what did not go up stays in the outbox for the next start.
+    if (session_) {
+      session_->transport_lost(clock_.now_ms());
+      session_->take_events();
+      session_.reset();
+    }
+    GW_LOG(Warn, "uplink", "%s: connection lost while stopping (%s)", options_.name.c_str(), why.c_str());
+    close();
+    return;
+  }
   const bool was_online = state_ == State::Online;
   if (session_) {
     session_->transport_lost(clock_.now_ms());
@@ -399,14 +414,7 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
     a.topic = "/" + options_.netpie->flow.app_id + "/@setalias/" + options_.netpie->flow.alias;
     (void)session_->publish(std::move(a), now);
   }
-  if (!options_.presence_topic.empty()) {
-    mqtt::OutboundPublish p;  // tag 0: not an outbox row
-    p.topic = options_.presence_topic;
-    p.payload = "online";
-    p.qos = 1;
-    p.retain = true;
-    (void)session_->publish(std::move(p), now);
-  }
+  if (!options_.presence_topic.empty()) publish_status("online");
   drainer_.connected(
       session_->window(),
       [this](mqtt::OutboundPublish p) {
@@ -420,6 +428,17 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
         if (session_) session_->release(tag, clock_.now_ms());
       });
   credit_at_ = drainer_.refill(now);
+}
+
+// The gateway's own status on presence_topic: retained, QoS 1, tag 0 (not an outbox row).
+void MqttUplink::publish_status(const char* status) {
+  mqtt::OutboundPublish p;
+  p.topic = options_.presence_topic;
+  p.payload = status;
+  p.qos = 1;
+  p.retain = true;
+  const mqtt::PublishStatus st = session_->publish(std::move(p), clock_.now_ms());
+  if (st == mqtt::PublishStatus::Sent || st == mqtt::PublishStatus::Queued) ++status_unacked_;
 }
 
 std::string MqttUplink::chat_topic(const std::string& alias) const {
@@ -455,6 +474,11 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
 
 void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason) {
   if (options_.presence_devices.empty() || state_ == State::Closed) return;
+  if (online) {
+    ++devices_online_[client_id];
+  } else if (auto it = devices_online_.find(client_id); it != devices_online_.end() && --it->second == 0) {
+    devices_online_.erase(it);
+  }
   storage::OutboxMessage m;
   m.origin = "$presence";
   m.dest = options_.name;
@@ -469,11 +493,24 @@ void MqttUplink::device_presence(const std::string& client_id, bool online, cons
   m.qos = 1;
   m.retain = true;
   ++stats_.presence_events;
-  auto st = store_.outbox_enqueue(std::move(m),
-                                  [this, alive = alive_](Result<storage::OutboxEnqueued, storage::Status> r) {
-                                    if (*alive && !r) ++stats_.presence_refused;
-                                  });
-  if (st != storage::Status::Ok) ++stats_.presence_refused;
+  // While stopping, the row's id is kept until the cloud acknowledges it. The store runs completions in
+  // submission order, so this one (with the id) comes before the read that could carry the row up.
+  const bool awaited = stopping_;
+  if (awaited) ++stop_enqueues_;
+  auto st = store_.outbox_enqueue(
+      std::move(m), [this, alive = alive_, awaited](Result<storage::OutboxEnqueued, storage::Status> r) {
+        if (!*alive) return;
+        if (!r) ++stats_.presence_refused;
+        if (!awaited) return;
+        --stop_enqueues_;
+        if (r) stop_rows_.insert(r.value().id);
+        if (stop_done()) close();
+      });
+  if (st != storage::Status::Ok) {
+    ++stats_.presence_refused;
+    if (awaited) --stop_enqueues_;
+  }
+  if (stopping_ && stop_done()) close();
 }
 
 void MqttUplink::local_alias(const std::string& appid, const std::string& alias, bool held) {
@@ -502,13 +539,20 @@ void MqttUplink::after_input() {
       on_connected(*c);
       if (!session_) break;
     } else if (auto* a = std::get_if<mqtt::PublishAcked>(&e)) {
-      drainer_.acked(a->tag);
+      if (a->tag == 0) {
+        if (status_unacked_ > 0) --status_unacked_;
+      } else {
+        drainer_.acked(a->tag);
+        stop_rows_.erase(a->tag);
+      }
     } else if (auto* rc = std::get_if<mqtt::PublishReceived>(&e)) {
       drainer_.received(rc->tag);
     } else if (auto* r = std::get_if<mqtt::PublishRefused>(&e)) {
       char why[32];
       std::snprintf(why, sizeof why, "reason 0x%02x", static_cast<unsigned>(r->reason));
+      if (r->tag == 0 && status_unacked_ > 0) --status_unacked_;
       drainer_.refused(r->tag, why);
+      stop_rows_.erase(r->tag);
     } else if (auto* d = std::get_if<mqtt::PublishDropped>(&e)) {
       // Not expected (RejectNew, and the drainer never fills the queue): the row goes back to the store.
       if (d->tag != 0) port_->requeue(storage::to_ranges({d->tag}));
@@ -547,6 +591,10 @@ void MqttUplink::after_input() {
     on_transport_closed(*close_why);
     return;
   }
+  if (stopping_ && stop_done()) {
+    close();
+    return;
+  }
   arm_timer();
 }
 
@@ -569,6 +617,7 @@ void MqttUplink::arm_timer() {
   if (state_ == State::Backoff && !flow_) at = std::min(at, reconnect_at_);
   if (flow_wait_until_) at = std::min(at, *flow_wait_until_);
   if (credit_at_) at = std::min(at, *credit_at_);
+  if (stopping_) at = std::min(at, stop_deadline_);
   if (options_.sys_interval_ms > 0) at = std::min(at, next_sys_at_);
   if (session_) {
     if (auto d = session_->next_deadline()) at = std::min(at, *d);
@@ -580,12 +629,16 @@ void MqttUplink::arm_timer() {
 
 void MqttUplink::on_timer() {
   const Millis now = clock_.now_ms();
-  if (flow_wait_until_ && now >= *flow_wait_until_) {
+  if (stopping_ && (now >= stop_deadline_ || stop_done())) {
+    close();
+    return;
+  }
+  if (flow_wait_until_ && now >= *flow_wait_until_ && !stopping_) {
     flow_wait_until_.reset();
     flow(TimerFired{});
     if (state_ == State::Closed) return;
   }
-  if (!flow_ && state_ == State::Backoff && now >= reconnect_at_) {
+  if (!flow_ && state_ == State::Backoff && now >= reconnect_at_ && !stopping_) {
     attempt();
     return;
   }
@@ -661,8 +714,41 @@ void MqttUplink::publish_sys(bool state_only) {
   });
 }
 
+void MqttUplink::stop() {
+  if (state_ == State::Closed || stopping_) return;
+  stopping_ = true;
+  stop_started_ = clock_.now_ms();
+  stop_deadline_ = stop_started_ + std::max<Millis>(options_.stop_timeout_ms, 0);
+  const bool online = state_ == State::Online && session_;
+  if (online && !options_.presence_topic.empty()) publish_status("offline");  // what the will would say
+  GW_LOG(Info, "uplink", "%s: stopping (%s, %zu local devices connected; at most %lld ms)",
+         options_.name.c_str(), online ? "online" : to_string(state_), devices_online_.size(),
+         static_cast<long long>(options_.stop_timeout_ms));
+  if (options_.stop_timeout_ms <= 0 || stop_done()) {
+    close();
+    return;
+  }
+  after_input();  // the status goes out now; the timer watches the deadline
+}
+
+// Every local device reported gone (its event queued), and, online, the status and those events
+// acknowledged by the cloud. Not online nothing more can go up: the events wait in the outbox.
+bool MqttUplink::stop_done() const {
+  if (!devices_online_.empty()) return false;
+  if (state_ != State::Online) return true;
+  return status_unacked_ == 0 && stop_enqueues_ == 0 && stop_rows_.empty();
+}
+
 void MqttUplink::close() {
   if (state_ == State::Closed) return;
+  if (stopping_) {
+    const bool done = stop_done();
+    log::logf(done ? log::Level::Info : log::Level::Warn, "uplink",
+              "%s: stop %s after %lld ms (%zu devices still connected, %zu device events not acknowledged%s)",
+              options_.name.c_str(), done ? "complete" : "cut short",
+              static_cast<long long>(clock_.now_ms() - stop_started_), devices_online_.size(),
+              stop_rows_.size() + stop_enqueues_, status_unacked_ > 0 ? ", status not acknowledged" : "");
+  }
   const bool online = state_ == State::Online;
   state_ = State::Closed;
   *alive_ = false;
