@@ -55,7 +55,8 @@ std::string token_to_json(const CachedToken& t) {
                    {"token", t.token},
                    {"secret", t.secret},
                    {"endpoint", microgear::format_endpoint(t.endpoint)},
-                   {"flag", std::string(1, static_cast<char>(t.flag))}};
+                   {"flag", std::string(1, static_cast<char>(t.flag))},
+                   {"revokecode", t.revoke_code}};
   return j.dump();
 }
 
@@ -81,6 +82,7 @@ std::optional<CachedToken> token_from_json(const std::string& text) {
   t.secret = *secret;
   t.endpoint = std::move(e).value();
   t.flag = microgear::TokenFlag::Persistent;
+  if (auto code = str("revokecode")) t.revoke_code = *code;  // absent in caches written before it was kept
   return t;
 }
 
@@ -231,8 +233,15 @@ void MqttUplink::on_cached_token(std::optional<std::string> value) {
       GW_LOG(Warn, "uplink", "%s: the cached token is unreadable; asking for a new one",
              options_.name.c_str());
   }
-  if (cached)
+  const std::string& key = options_.netpie->flow.gear_key;
+  if (cached && cached->gear_key == key) {
     GW_LOG(Info, "uplink", "%s: using the cached token %s", options_.name.c_str(), cached->token.c_str());
+  } else if (cached) {
+    // A token belongs to the key it was issued to (PROTOCOL §3.5): the configuration names another key now.
+    GW_LOG(Info, "uplink", "%s: the cached token %s was issued to key %s, not %s: %s, asking for a new one",
+           options_.name.c_str(), cached->token.c_str(), cached->gear_key.c_str(), key.c_str(),
+           cached->revoke_code.empty() ? "dropping it (no revoke code kept with it)" : "revoking it");
+  }
   flow(Start{std::move(cached)});
 }
 
@@ -256,7 +265,10 @@ void MqttUplink::flow(const TokenInput& input) {
                   flow(*f);
                 } else {
                   const auto& ok = std::get<HttpResponse>(res);
-                  if (ok.status != 200) {
+                  if (flow_->state() == TokenFlow::State::RevokingOld) {
+                    GW_LOG(Info, "uplink", "%s: revoke of the old key's token: HTTP %d %.40s",
+                           options_.name.c_str(), ok.status, ok.body.c_str());
+                  } else if (ok.status != 200) {
                     GW_LOG(Info, "uplink", "%s: token server answered %d", options_.name.c_str(), ok.status);
                   }
                   flow(ok);

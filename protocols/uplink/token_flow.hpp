@@ -51,6 +51,9 @@ struct CachedToken {
   std::string secret;
   microgear::Endpoint endpoint;
   microgear::TokenFlag flag = microgear::TokenFlag::Persistent;
+  // GET /api/revoke/<token>/<code> (§4): computed with the key's secret when the token was issued, so that
+  // the token can still be revoked once the configuration names another key. "": not known (older cache).
+  std::string revoke_code;
   bool operator==(const CachedToken&) const = default;
 };
 
@@ -107,6 +110,8 @@ struct Wait {
 using TokenAction = std::variant<HttpRequest, CacheStore, CacheErase, ConnectMqtt, Wait>;
 
 struct TokenFlowStats {
+  std::uint64_t revokes = 0;          // GET /api/revoke of a cached token issued to another key
+  std::uint64_t revoke_failures = 0;  // ... not answered 200 with a body other than FAILED
   std::uint64_t rtoken_requests = 0;
   std::uint64_t atoken_requests = 0;
   std::uint64_t unauthorized = 0;  // atoken 401
@@ -121,6 +126,7 @@ class TokenFlow {
  public:
   enum class State {
     Idle,              // before Start, after Stop
+    RevokingOld,       // GET /api/revoke sent for the cached token of another key
     RequestingRtoken,  // POST /api/rtoken sent
     WaitingRtoken,     // a failure: Wait, then rtoken again
     RequestingAtoken,  // POST /api/atoken sent with the request token
@@ -151,10 +157,12 @@ class TokenFlow {
   void on_timer(std::int64_t unix_now, Actions& out);
 
   void request_rtoken(std::int64_t unix_now, Actions& out);
+  void request_revoke(const CachedToken& old, Actions& out);
   void request_atoken(std::int64_t unix_now, Actions& out);
   void connect(std::int64_t unix_now, Actions& out);
   void restart_later(Actions& out);  // forget the request token, Wait, then rtoken
   void drop_token(Actions& out);     // forget the access token; CacheErase if it is cached
+  HttpRequest server_request(std::string method, std::string path, std::string& authority) const;
   HttpRequest signed_post(std::string_view path, const microgear::ClientRequest& oauth) const;
   std::string scheme() const { return config_.auth_tls ? "https" : "http"; }
   std::uint16_t auth_port() const;

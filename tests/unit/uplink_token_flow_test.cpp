@@ -29,6 +29,7 @@ constexpr const char* kRtokenSignature = "FIkhimf4pDTItPqqdrjE7Dz7rMU=";
 constexpr const char* kToken = "T0k3nAbCdEfGh123";
 constexpr const char* kTokenSecret = "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3t12";
 constexpr const char* kPassword = "dSZA3XJxO55FzPYOK6GS6zUqCK4=";
+constexpr const char* kRevokeCode = "07Lpy1Vs8Qyfn3eF73fa5Zhq8Y8=";  // §6.1 vector
 
 constexpr const char* kRequestToken = "ReqT0kenABCDEF12";
 constexpr const char* kRequestSecret = "ReqS3cretReqS3cretReqS3cretReq12";
@@ -63,8 +64,10 @@ std::string atoken_body(TokenFlag flag = TokenFlag::Persistent) {
   return microgear::build_atoken_body(r);
 }
 
-CachedToken cached(TokenFlag flag = TokenFlag::Persistent, std::string key = kKey) {
-  return CachedToken{std::move(key), kToken, kTokenSecret, {"gb.netpie.io", 1883}, flag};
+CachedToken cached(TokenFlag flag = TokenFlag::Persistent, std::string key = kKey,
+                   std::string revoke_code = kRevokeCode) {
+  return CachedToken{std::move(key),         kToken, kTokenSecret,
+                     {"gb.netpie.io", 1883}, flag,   std::move(revoke_code)};
 }
 
 // The single action of a step (a copy: the vector is a temporary).
@@ -216,13 +219,42 @@ TEST_F(TokenFlowTest, CachedTokenSkipsHttp) {
   EXPECT_EQ(flow_.stats().atoken_requests, 0u);
 }
 
-TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyIsErased) {
-  const auto actions = in(Start{cached(TokenFlag::Persistent, "someOtherKey123")});
+// §3.5: the configuration names another key than the cached token's: the token is erased and revoked with the
+// code kept from when it was issued, then a new one is requested for the configured key, whatever the answer.
+TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyIsErasedAndRevoked) {
+  for (const HttpResponse& answer :
+       {HttpResponse{200, "SUCCESS"}, HttpResponse{200, "FAILED"}, HttpResponse{404, ""}}) {
+    TokenFlow flow(vector_config(), nonce_bytes, [](std::int64_t, std::int64_t hi) { return hi; });
+    const auto actions = flow.handle(Start{cached(TokenFlag::Persistent, "someOtherKey123")}, kTime);
+    ASSERT_EQ(actions.size(), 2u);
+    EXPECT_TRUE(std::holds_alternative<CacheErase>(actions[0]));
+    ASSERT_TRUE(std::holds_alternative<HttpRequest>(actions[1]));
+    const HttpRequest& revoke = std::get<HttpRequest>(actions[1]);
+    EXPECT_EQ(revoke.method, "GET");
+    EXPECT_EQ(revoke.url, std::string("http://ga.netpie.io:8080/api/revoke/") + kToken + "/" + kRevokeCode);
+    EXPECT_EQ(header(revoke, "Authorization"), nullptr);
+    EXPECT_EQ(flow.state(), TokenFlow::State::RevokingOld);
+    EXPECT_FALSE(flow.token().has_value());
+
+    const HttpRequest& rtoken = only<HttpRequest>(flow.handle(answer, kTime));
+    EXPECT_EQ(rtoken.path, "/api/rtoken");
+    EXPECT_EQ(param(oauth_params(rtoken), "oauth_consumer_key"), kKey);
+    EXPECT_EQ(flow.stats().revokes, 1u);
+    EXPECT_EQ(flow.stats().revoke_failures, answer.body == "SUCCESS" ? 0u : 1u);
+  }
+  // No answer at all: on to the new token too.
+  TokenFlow flow(vector_config(), nonce_bytes, [](std::int64_t, std::int64_t hi) { return hi; });
+  flow.handle(Start{cached(TokenFlag::Persistent, "someOtherKey123")}, kTime);
+  EXPECT_EQ(only<HttpRequest>(flow.handle(HttpFailed{"refused"}, kTime)).path, "/api/rtoken");
+}
+
+TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyWithoutARevokeCodeIsOnlyErased) {
+  const auto actions = in(Start{cached(TokenFlag::Persistent, "someOtherKey123", "")});
   ASSERT_EQ(actions.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<CacheErase>(actions[0]));
   ASSERT_TRUE(std::holds_alternative<HttpRequest>(actions[1]));
   EXPECT_EQ(std::get<HttpRequest>(actions[1]).path, "/api/rtoken");
-  EXPECT_FALSE(flow_.token().has_value());
+  EXPECT_EQ(flow_.stats().revokes, 0u);
 }
 
 TEST_F(TokenFlowTest, CachedSessionTokenIsErased) {
