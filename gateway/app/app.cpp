@@ -182,6 +182,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
     n.flow.mqtt_tls = u.tls.enabled;
     n.flow.mqtt_port = u.netpie.mqtt_port;
     n.flow.retry = o.backoff;
+    n.chat_topic = u.netpie.chat_topic;
     o.netpie = std::move(n);
   }
   return o;

@@ -161,6 +161,7 @@ struct UplinkNetpie {
   std::string alias;            // the gateway's own alias; "" = none
   std::uint16_t auth_port = 0;  // token server port; 0 = 8081 with TLS, 8080 without
   std::uint16_t mqtt_port = 0;  // broker port; 0 = 8883 with TLS, else the port the token endpoint names
+  std::string chat_topic;       // local topic for chat to `alias` from the cloud; "" = dropped
   bool operator==(const UplinkNetpie&) const = default;
 };
 

@@ -62,8 +62,8 @@ constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
-constexpr std::array<std::string_view, 6> kUplinkNetpieKeys{"appid", "key",       "secret",
-                                                            "alias", "auth_port", "mqtt_port"};
+constexpr std::array<std::string_view, 7> kUplinkNetpieKeys{"appid",     "key",       "secret",    "alias",
+                                                            "auth_port", "mqtt_port", "chat_topic"};
 constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
@@ -1026,6 +1026,8 @@ void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, Uplin
   mapping(map, path, kUplinkNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
     if (key == "auth_port" || key == "mqtt_port") {
       if (auto n = integer(v, p, 0, 65535)) (key == "auth_port" ? out.auth_port : out.mqtt_port) = *n;
+    } else if (key == "chat_topic") {
+      if (auto t = topic_part(v, p)) out.chat_topic = *t;  // a whole topic name: no wildcards either
     } else if (key == "secret") {
       if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > 256) {
         error(v.Mark(), p, "expected a non-empty string of at most 256 bytes (value not shown)");
@@ -1210,6 +1212,10 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       }
       if (u.version != "3.1.1")
         error(item.Mark(), child(p, "version"), "the netpie profile speaks MQTT 3.1.1");
+      if (!u.netpie.chat_topic.empty() && u.netpie.alias.empty()) {
+        error(netpie_mark.is_null() ? item.Mark() : netpie_mark, child(p, "netpie"),
+              "chat_topic needs an alias (chat reaches the gateway through its alias)");
+      }
     } else if (!netpie_mark.is_null()) {
       error(netpie_mark, child(p, "netpie"), "only for profile: netpie");
     }

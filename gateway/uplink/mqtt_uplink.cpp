@@ -170,6 +170,8 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
   connect_port_ = options_.port;
   if (options_.netpie) {
     chat_prefix_ = "/" + options_.netpie->flow.app_id + "/gearname/";
+    if (!options_.netpie->chat_topic.empty() && !options_.netpie->flow.alias.empty())
+      own_chat_topic_ = chat_topic(options_.netpie->flow.alias);
     auto bits = random;
     flow_ = std::make_unique<TokenFlow>(
         options_.netpie->flow,
@@ -431,7 +433,8 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
       session_->window(),
       [this](mqtt::OutboundPublish p) {
         if (!session_) return mqtt::PublishStatus::NotConnected;
-        if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
+        if (flow_ && (!aliases_.empty() || !own_chat_topic_.empty()) &&
+            p.topic.find(kGearname) != std::string::npos) {
           echoes_.sent(p.topic, p.payload, clock_.now_ms());
         }
         return session_->publish(std::move(p), clock_.now_ms());
@@ -461,6 +464,14 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
   LocalMessage m;
   if (auto local = map_down(options_.down, p.topic)) {
     m.topic = std::move(*local);
+  } else if (flow_ && !options_.netpie->chat_topic.empty() && p.topic == own_chat_topic_) {
+    // Chat to the gateway's own alias (PROTOCOL §7.2: routed to us by our @setalias) goes to the configured
+    // local topic; our own chat to it that came back is an echo.
+    if (echoes_.is_echo(p.topic, p.payload, clock_.now_ms())) {
+      ++stats_.echoes;
+      return;
+    }
+    m.topic = options_.netpie->chat_topic;
   } else if (flow_ && p.topic.size() > chat_prefix_.size() &&
              p.topic.compare(0, chat_prefix_.size(), chat_prefix_) == 0 &&
              aliases_.count(p.topic.substr(chat_prefix_.size()))) {

@@ -41,6 +41,9 @@ struct NetpieLogin {
   // Chat to an alias held by a local microgear (/<appid>/gearname/<alias>) is subscribed upstream while
   // the alias is held, and delivered locally.
   TokenFlowConfig flow;  // app id, key, secret, alias, token server, ports, TLS
+  // Chat to the gateway's own alias (flow.alias) from the cloud is published locally on this topic; "":
+  // dropped.
+  std::string chat_topic;
 };
 
 struct MqttUplinkOptions {
@@ -208,6 +211,7 @@ class MqttUplink {
   std::string connect_host_;  // mqtt: options_.host; netpie: the broker the token's endpoint names
   std::uint16_t connect_port_ = 0;
   std::string chat_prefix_;                     // netpie: "/<appid>/gearname/"
+  std::string own_chat_topic_;                  // netpie with chat_topic: "/<appid>/gearname/<our alias>"
   std::optional<mqtt::Reason> refused_reason_;  // the CONNACK refusal of the attempt ending now
   std::set<std::string> aliases_;               // locally held aliases of our app: chat subscriptions
   // Chat this uplink sent up recently: the same message coming back down through our own chat

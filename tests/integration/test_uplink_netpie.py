@@ -6,7 +6,8 @@ access token and HMAC password. Official Node microgears (the `microgear` npm pa
 - chat between two microgears on A is delivered once, not again as an echo from B;
 - A caches its device token in SQLite: after a restart it logs in without new token requests on B;
 - a token belongs to its key: once A's configuration names another key, A revokes the cached token on B
-  (GET /api/revoke/<token>/<code>) and gets and caches one for the new key.
+  (GET /api/revoke/<token>/<code>) and gets and caches one for the new key;
+- chat from B to A's own alias reaches local subscribers of netpie.chat_topic on A.
 Both gateways bind addresses of their own (127.0.21.x), since the Node library uses fixed ports.
 """
 from __future__ import annotations
@@ -188,3 +189,24 @@ def test_a_new_key_revokes_the_old_keys_token_and_caches_its_own(broker_factory)
     new = [t for t in by_token.values() if t["key"] == NEW_KEY and not t["revoked"]]
     assert len(new) == 1, by_token
     assert cached()["key"] == NEW_KEY and cached()["token"] == new[0]["token"]
+
+
+def test_chat_to_the_gateways_own_alias_reaches_its_chat_topic(broker_factory):
+    cloud = n.start_gateway(broker_factory, "127.0.34.3", name="cloud")
+    edge = n.start_gateway(broker_factory, "127.0.34.4", name="edge", extra={
+        "store": {"enabled": True},
+        "uplinks": [edge_uplink(host="127.0.34.3", netpie={"appid": n.APPID, "key": n.KEY, "secret": n.SECRET,
+                                                            "alias": "edge-c", "chat_topic": "gateway/chat"})]})
+    edge.wait_log(r"uplink: netpie: online", timeout=20)
+    with MosquittoSub(edge, "gateway/chat", qos=1) as sub:
+        # B routes chat to the connections that set the alias; A's @setalias follows its CONNACK, and nothing
+        # visible from here says it has been processed, so the first chats may find no holder yet.
+        for attempt in range(40):
+            mosquitto_pub(cloud, f"/{n.APPID}/gearname/edge-c", f"hello gateway {attempt}")
+            try:
+                sub.wait_topic_payload("gateway/chat", f"hello gateway {attempt}".encode(), timeout=0.5)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError(f"chat to the gateway's alias never reached gateway/chat\n{edge.log_tail()}")

@@ -226,13 +226,14 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_client_id, bu.client_id);
     EXPECT_EQ(u_username, bu.username);
     EXPECT_EQ(u_password, bu.password);
-    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port] = u_netpie;
+    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port, n_chat_topic] = u_netpie;
     EXPECT_EQ(n_appid, bu.netpie.appid);
     EXPECT_EQ(n_key, bu.netpie.key);
     EXPECT_EQ(n_secret, bu.netpie.secret);
     EXPECT_EQ(n_alias, bu.netpie.alias);
     EXPECT_EQ(n_auth_port, bu.netpie.auth_port);
     EXPECT_EQ(n_mqtt_port, bu.netpie.mqtt_port);
+    EXPECT_EQ(n_chat_topic, bu.netpie.chat_topic);
     EXPECT_EQ(u_keepalive, bu.keepalive);
     EXPECT_EQ(u_clean_start, bu.clean_start);
     EXPECT_EQ(u_version, bu.version);
@@ -294,7 +295,8 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    rate_limit: 500\n"
       "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
-      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883}\n",
+      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883,\n"
+      "             chat_topic: gateway/chat}\n",
       "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->uplinks.size(), 2u);
@@ -310,7 +312,7 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
   EXPECT_EQ(n.profile, "netpie");
-  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883}));
+  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883, "gateway/chat"}));
   EXPECT_TRUE(n.tls.enabled);  // TLS unless turned off
 }
 
@@ -371,6 +373,14 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
             "t.yaml:5:27: uplinks[0].up[0].lane: expected an integer from 0 to 15, got \"16\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    topic_prefix: a/+/\n"),
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+                "    netpie: {appid: a, key: k, secret: s, chat_topic: gw/chat}\n"),
+            "t.yaml:5:13: uplinks[0].netpie: chat_topic needs an alias (chat reaches the gateway through its "
+            "alias)");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+          "    netpie: {appid: a, key: k, secret: s, alias: g, chat_topic: gw/#}\n"),
+      "t.yaml:5:65: uplinks[0].netpie.chat_topic: not a valid topic prefix (no '+', '#' or NUL): \"gw/#\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    stop_timeout_ms: 60001\n"),
             "t.yaml:4:22: uplinks[0].stop_timeout_ms: expected an integer from 0 to 60000, got \"60001\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
