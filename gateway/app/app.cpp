@@ -214,12 +214,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    tell(c, false, why);
+    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    tell(c, false, why, c.session_expiry_requested() == 0);
   }
 
  private:
-  void tell(broker::Connection& c, bool online, const std::string& why) {
-    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why);
+  void tell(broker::Connection& c, bool online, const std::string& why, bool session_ended = false) {
+    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why, session_ended);
   }
   std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks_;
 };

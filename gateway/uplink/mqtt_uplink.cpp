@@ -495,26 +495,43 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
   if (local_) local_(std::move(m));
 }
 
-void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason) {
+void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason,
+                                 bool session_ended) {
   if (options_.presence_devices.empty() || state_ == State::Closed) return;
   if (online) {
     ++devices_online_[client_id];
   } else if (auto it = devices_online_.find(client_id); it != devices_online_.end() && --it->second == 0) {
     devices_online_.erase(it);
   }
+  const std::string topic = options_.presence_devices + client_id;
+  if (mqtt::is_valid_topic_name(topic)) {
+    nlohmann::json j{{"client_id", client_id},
+                     {"event", online ? "online" : "offline"},
+                     {"reason", reason},
+                     {"time", clock_.unix_seconds()}};
+    // A session that ended for good leaves nothing retained upstream: the event still reaches whoever
+    // listens (not retained), then an empty retained message clears the topic (MQTT 3.1.1 §3.3.1.3), so
+    // retained presence does not pile up for client ids that never come back (generated ones above all).
+    const bool clear = !online && session_ended;
+    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !clear);
+    if (clear) {
+      ++stats_.presence_cleared;
+      enqueue_presence(topic, "", true);
+    }
+  }
+  if (stopping_ && stop_done()) close();
+}
+
+// One device presence row: lane 0, QoS 1, of this uplink.
+void MqttUplink::enqueue_presence(const std::string& topic, std::string payload, bool retain) {
   storage::OutboxMessage m;
   m.origin = "$presence";
   m.dest = options_.name;
   m.lane = 0;
-  m.topic = options_.presence_devices + client_id;
-  if (!mqtt::is_valid_topic_name(m.topic)) return;
-  nlohmann::json j{{"client_id", client_id},
-                   {"event", online ? "online" : "offline"},
-                   {"reason", reason},
-                   {"time", clock_.unix_seconds()}};
-  m.payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  m.topic = topic;
+  m.payload = std::move(payload);
   m.qos = 1;
-  m.retain = true;
+  m.retain = retain;
   ++stats_.presence_events;
   // While stopping, the row's id is kept until the cloud acknowledges it. The store runs completions in
   // submission order, so this one (with the id) comes before the read that could carry the row up.
@@ -533,7 +550,6 @@ void MqttUplink::device_presence(const std::string& client_id, bool online, cons
     ++stats_.presence_refused;
     if (awaited) --stop_enqueues_;
   }
-  if (stopping_ && stop_done()) close();
 }
 
 void MqttUplink::local_alias(const std::string& appid, const std::string& alias, bool held) {

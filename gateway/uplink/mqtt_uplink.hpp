@@ -104,6 +104,7 @@ struct MqttUplinkStats {
   std::uint64_t echoes = 0;            // chat that came back down after going up, dropped
   std::uint64_t presence_events = 0;   // device presence events queued for the cloud
   std::uint64_t presence_refused = 0;  // device presence events the store refused (full, disk)
+  std::uint64_t presence_cleared = 0;  // retained device presence cleared (sessions that ended for good)
   DrainStats drain;
 };
 
@@ -132,7 +133,10 @@ class MqttUplink {
   // A local device connected (online) or went away; `reason`: "disconnect", "keepalive timeout",
   // "connection lost", "taken over", ... Queued in the outbox as a retained message on
   // presence_devices + client_id (lane 0), so it survives outages in order. No-op when off.
-  void device_presence(const std::string& client_id, bool online, const std::string& reason);
+  // `session_ended`: the device's session ended with this connection (a clean session): the event goes
+  // up not retained and is followed by an empty retained message that clears the topic upstream.
+  void device_presence(const std::string& client_id, bool online, const std::string& reason,
+                       bool session_ended = false);
   // netpie profile: a local microgear of this app started (held) or stopped holding `alias`.
   void local_alias(const std::string& appid, const std::string& alias, bool held);
   // The daemon is stopping (SIGTERM): what the will would say on a crash goes up first. Online: the
@@ -168,6 +172,7 @@ class MqttUplink {
   void publish_sys(bool state_only);
   void set_state(State s);
   bool stop_done() const;  // stop(): everything it waits for is there
+  void enqueue_presence(const std::string& topic, std::string payload, bool retain);
   void publish_status(const char* status);
   // netpie profile
   void flow(const TokenInput& input);
