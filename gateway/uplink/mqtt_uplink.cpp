@@ -239,7 +239,8 @@ void MqttUplink::on_cached_token(std::optional<std::string> value) {
   if (cached && cached->gear_key == key) {
     GW_LOG(Info, "uplink", "%s: using the cached token %s", options_.name.c_str(), cached->token.c_str());
   } else if (cached) {
-    // A token belongs to the key it was issued to (PROTOCOL §3.5): the configuration names another key now.
+    // A token belongs to the key it was issued to (docs/netpie-protocol.md §3.5): the configuration names
+    // another key now.
     GW_LOG(Info, "uplink", "%s: the cached token %s was issued to key %s, not %s: %s, asking for a new one",
            options_.name.c_str(), cached->token.c_str(), cached->gear_key.c_str(), key.c_str(),
            cached->revoke_code.empty() ? "dropping it (no revoke code kept with it)" : "revoking it");
@@ -423,7 +424,8 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
   }
   if (!subs.empty()) (void)session_->subscribe(std::move(subs), {}, now);
   if (flow_ && !options_.netpie->flow.alias.empty()) {
-    // The gateway's own alias (PROTOCOL §7.2): chat to it comes down like any other subscribed topic.
+    // The gateway's own alias (docs/netpie-protocol.md §7.2): chat to it comes down like any other subscribed
+    // topic.
     mqtt::OutboundPublish a;
     a.topic = "/" + options_.netpie->flow.app_id + "/@setalias/" + options_.netpie->flow.alias;
     (void)session_->publish(std::move(a), now);
@@ -465,8 +467,8 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
   if (auto local = map_down(options_.down, p.topic)) {
     m.topic = std::move(*local);
   } else if (flow_ && !options_.netpie->chat_topic.empty() && p.topic == own_chat_topic_) {
-    // Chat to the gateway's own alias (PROTOCOL §7.2: routed to us by our @setalias) goes to the configured
-    // local topic; our own chat to it that came back is an echo.
+    // Chat to the gateway's own alias (docs/netpie-protocol.md §7.2: routed to us by our @setalias) goes to
+    // the configured local topic; our own chat to it that came back is an echo.
     if (echoes_.is_echo(p.topic, p.payload, clock_.now_ms())) {
       ++stats_.echoes;
       return;
