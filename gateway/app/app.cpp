@@ -57,10 +57,12 @@ void stop(Daemon& d, const char* why) {
   if (d.stopping) return;
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
+  // The uplinks first: they stay up (bounded by stop_timeout_ms) for the offline status and the device
+  // events the connections the broker now closes produce.
+  for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
-  for (auto& u : d.uplinks) u->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -169,6 +171,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
     uplink::NetpieLogin n;
@@ -182,6 +185,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
     n.flow.mqtt_tls = u.tls.enabled;
     n.flow.mqtt_port = u.netpie.mqtt_port;
     n.flow.retry = o.backoff;
+    n.chat_topic = u.netpie.chat_topic;
     o.netpie = std::move(n);
   }
   return o;
@@ -213,12 +217,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    tell(c, false, why);
+    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    tell(c, false, why, c.session_expiry_requested() == 0);
   }
 
  private:
-  void tell(broker::Connection& c, bool online, const std::string& why) {
-    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why);
+  void tell(broker::Connection& c, bool online, const std::string& why, bool session_ended = false) {
+    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why, session_ended);
   }
   std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks_;
 };

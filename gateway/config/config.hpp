@@ -182,6 +182,7 @@ struct UplinkNetpie {
   std::string alias;            // the gateway's own alias; "" = none
   std::uint16_t auth_port = 0;  // token server port; 0 = 8081 with TLS, 8080 without
   std::uint16_t mqtt_port = 0;  // broker port; 0 = 8883 with TLS, else the port the token endpoint names
+  std::string chat_topic;       // local topic for chat to `alias` from the cloud; "" = dropped
   bool operator==(const UplinkNetpie&) const = default;
 };
 
@@ -222,6 +223,7 @@ struct Uplink {
   std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
+  std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
 };
 
 // Where a key was set in the file: 1-based line and column of its value.

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxUplinks = 8;
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
+constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
                                                        "port",
@@ -57,12 +57,13 @@ constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
                                                        "max_inflight",
                                                        "reconnect_min_ms",
                                                        "reconnect_max_ms",
-                                                       "rate_limit"};
+                                                       "rate_limit",
+                                                       "stop_timeout_ms"};
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
-constexpr std::array<std::string_view, 6> kUplinkNetpieKeys{"appid", "key",       "secret",
-                                                            "alias", "auth_port", "mqtt_port"};
+constexpr std::array<std::string_view, 7> kUplinkNetpieKeys{"appid",     "key",       "secret",    "alias",
+                                                            "auth_port", "mqtt_port", "chat_topic"};
 constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
@@ -1058,6 +1059,8 @@ void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, Uplin
   mapping(map, path, kUplinkNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
     if (key == "auth_port" || key == "mqtt_port") {
       if (auto n = integer(v, p, 0, 65535)) (key == "auth_port" ? out.auth_port : out.mqtt_port) = *n;
+    } else if (key == "chat_topic") {
+      if (auto t = topic_part(v, p)) out.chat_topic = *t;  // a whole topic name: no wildcards either
     } else if (key == "secret") {
       if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > 256) {
         error(v.Mark(), p, "expected a non-empty string of at most 256 bytes (value not shown)");
@@ -1214,6 +1217,8 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_max_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "rate_limit") {
         if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
+      } else if (key == "stop_timeout_ms") {
+        if (auto n = integer(v, kp, 0, 60'000)) u.stop_timeout_ms = static_cast<std::uint32_t>(*n);
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {
@@ -1240,6 +1245,10 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       }
       if (u.version != "3.1.1")
         error(item.Mark(), child(p, "version"), "the netpie profile speaks MQTT 3.1.1");
+      if (!u.netpie.chat_topic.empty() && u.netpie.alias.empty()) {
+        error(netpie_mark.is_null() ? item.Mark() : netpie_mark, child(p, "netpie"),
+              "chat_topic needs an alias (chat reaches the gateway through its alias)");
+      }
     } else if (!netpie_mark.is_null()) {
       error(netpie_mark, child(p, "netpie"), "only for profile: netpie");
     }

@@ -221,7 +221,8 @@ void expect_same(const Config& a, const Config& b) {
     const Uplink& bu = b.uplinks[i];
     const auto& [u_name, u_profile, u_host, u_port, u_tls, u_client_id, u_username, u_password, u_netpie,
                  u_keepalive, u_clean_start, u_version, u_topic_prefix, u_qos, u_up, u_down, u_presence,
-                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit] = a_uplinks[i];
+                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms] =
+        a_uplinks[i];
     EXPECT_EQ(u_name, bu.name);
     EXPECT_EQ(u_profile, bu.profile);
     EXPECT_EQ(u_host, bu.host);
@@ -236,13 +237,14 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_client_id, bu.client_id);
     EXPECT_EQ(u_username, bu.username);
     EXPECT_EQ(u_password, bu.password);
-    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port] = u_netpie;
+    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port, n_chat_topic] = u_netpie;
     EXPECT_EQ(n_appid, bu.netpie.appid);
     EXPECT_EQ(n_key, bu.netpie.key);
     EXPECT_EQ(n_secret, bu.netpie.secret);
     EXPECT_EQ(n_alias, bu.netpie.alias);
     EXPECT_EQ(n_auth_port, bu.netpie.auth_port);
     EXPECT_EQ(n_mqtt_port, bu.netpie.mqtt_port);
+    EXPECT_EQ(n_chat_topic, bu.netpie.chat_topic);
     EXPECT_EQ(u_keepalive, bu.keepalive);
     EXPECT_EQ(u_clean_start, bu.clean_start);
     EXPECT_EQ(u_version, bu.version);
@@ -257,6 +259,7 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
     EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
+    EXPECT_EQ(u_stop_timeout_ms, bu.stop_timeout_ms);
   }
 }
 
@@ -301,8 +304,10 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
       "    presence: {topic: site/gw/status, devices: site/devices/}\n"
       "    rate_limit: 500\n"
+      "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
-      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883}\n",
+      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883,\n"
+      "             chat_topic: gateway/chat}\n",
       "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->uplinks.size(), 2u);
@@ -315,9 +320,10 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
   EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
   EXPECT_EQ(u.rate_limit, 500u);
+  EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
   EXPECT_EQ(n.profile, "netpie");
-  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883}));
+  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883, "gateway/chat"}));
   EXPECT_TRUE(n.tls.enabled);  // TLS unless turned off
 }
 
@@ -333,6 +339,7 @@ TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   EXPECT_TRUE(u.down.empty());
   EXPECT_EQ(u.presence, UplinkPresence{});
   EXPECT_EQ(u.rate_limit, 0u);
+  EXPECT_EQ(u.stop_timeout_ms, 2000u);
   EXPECT_EQ(u.qos, 1);
   EXPECT_FALSE(u.clean_start);
   EXPECT_EQ(u.version, "3.1.1");
@@ -377,6 +384,16 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
             "t.yaml:5:27: uplinks[0].up[0].lane: expected an integer from 0 to 15, got \"16\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    topic_prefix: a/+/\n"),
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+                "    netpie: {appid: a, key: k, secret: s, chat_topic: gw/chat}\n"),
+            "t.yaml:5:13: uplinks[0].netpie: chat_topic needs an alias (chat reaches the gateway through its "
+            "alias)");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+          "    netpie: {appid: a, key: k, secret: s, alias: g, chat_topic: gw/#}\n"),
+      "t.yaml:5:65: uplinks[0].netpie.chat_topic: not a valid topic prefix (no '+', '#' or NUL): \"gw/#\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    stop_timeout_ms: 60001\n"),
+            "t.yaml:4:22: uplinks[0].stop_timeout_ms: expected an integer from 0 to 60000, got \"60001\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
             std::string::npos);
   EXPECT_EQ(
