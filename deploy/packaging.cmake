@@ -15,19 +15,18 @@ if(NOT GW_SYSTEMD_UNIT_DIR)
 endif()
 install(FILES ${_deb}/netpie-edge.yaml DESTINATION /etc/netpie-edge)
 install(FILES ${_deb}/netpie-edge.service DESTINATION ${GW_SYSTEMD_UNIT_DIR})
-install(FILES ${PROJECT_SOURCE_DIR}/conf/netpie-edge.yaml DESTINATION ${_doc} RENAME netpie-edge.yaml.example)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/README.md ${_deb}/copyright DESTINATION ${_doc})
 
 # Compressed without a timestamp (gzip -n), as Debian policy 12.3 and reproducible builds want.
 find_program(GW_GZIP gzip REQUIRED)
 configure_file(${_deb}/changelog ${_deb_out}/changelog @ONLY)  # a native package: changelog.gz
-add_custom_command(OUTPUT ${_deb_out}/changelog.gz ${_deb_out}/netpie-edge.1.gz
-                   COMMAND ${GW_GZIP} -9nf -k ${_deb_out}/changelog
-                   COMMAND ${GW_GZIP} -9n -c ${_deb}/netpie-edge.1 > ${_deb_out}/netpie-edge.1.gz
-                   DEPENDS ${_deb_out}/changelog ${_deb}/netpie-edge.1)
-add_custom_target(gw_deb_docs ALL DEPENDS ${_deb_out}/changelog.gz ${_deb_out}/netpie-edge.1.gz)
+add_custom_command(OUTPUT ${_deb_out}/changelog.gz COMMAND ${GW_GZIP} -9nf -k ${_deb_out}/changelog
+                   DEPENDS ${_deb_out}/changelog)
+add_custom_target(gw_deb_docs ALL DEPENDS ${_deb_out}/changelog.gz)
 install(FILES ${_deb_out}/changelog.gz DESTINATION ${_doc})
-install(FILES ${_deb_out}/netpie-edge.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# gateway/ installs netpie-edge.8 as written; Debian wants manual pages compressed (policy 12.1). This runs
+# after gateway/'s install rules (CMP0082: install rules run in the order of the CMakeLists).
+install(CODE "execute_process(COMMAND ${GW_GZIP} -9nf \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man8/netpie-edge.8\")")
 
 # dpkg's name for the target architecture: dpkg itself for a native build; for a cross build the
 # processor CMake targets (a toolchain file sets CMAKE_SYSTEM_PROCESSOR).

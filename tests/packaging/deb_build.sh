@@ -27,7 +27,7 @@ check() {  # check <what> <command...>
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/netpie-edge ./etc/netpie-edge/netpie-edge.yaml ./lib/systemd/system/netpie-edge.service \
          ./usr/share/doc/netpie-edge/copyright ./usr/share/doc/netpie-edge/changelog.gz \
-         ./usr/share/man/man1/netpie-edge.1.gz ./usr/share/doc/netpie-edge/netpie-edge.yaml.example; do
+         ./usr/share/man/man8/netpie-edge.8.gz ./usr/share/doc/netpie-edge/examples/netpie-edge.yaml; do
   check "package holds $f" sh -c "printf '%s\n' \"\$1\" | grep -qx \"\$2\"" _ "$contents" "$f"
 done
 ctl=$out/control

@@ -1,7 +1,7 @@
 #!/bin/sh
 # systemd-analyze verify on the unit the package installs. The unit names /usr/bin/netpie-edge and the
 # manual page; verify checks both exist, so a copy points at the binary of this build tree and MANPATH at
-# the page from deploy/debian/. Exit 77 = skipped.
+# the page the build wrote. Exit 77 = skipped.
 set -eu
 src=$1
 bin=$2
@@ -11,9 +11,9 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   exit 77
 fi
 rm -rf "$work"
-mkdir -p "$work/unit" "$work/man/man1"
+mkdir -p "$work/unit" "$work/man/man8"
 sed "s|/usr/bin/netpie-edge|$bin|" "$src/deploy/debian/netpie-edge.service" >"$work/unit/netpie-edge.service"
-cp "$src/deploy/debian/netpie-edge.1" "$work/man/man1/netpie-edge.1"
+cp "$(dirname "$bin")/netpie-edge.8" "$work/man/man8/netpie-edge.8"  # written by the build (gateway/)
 cd "$work/unit"
 # verify exits 0 on directives it ignores ("Failed to parse ..., ignoring"), so any output is a failure too.
 rc=0
