@@ -13,8 +13,12 @@ pkg_get_variable(GW_SYSTEMD_UNIT_DIR systemd systemdsystemunitdir)
 if(NOT GW_SYSTEMD_UNIT_DIR)
   set(GW_SYSTEMD_UNIT_DIR /lib/systemd/system)
 endif()
-install(FILES ${_deb}/netpie-edge.yaml DESTINATION /etc/netpie-edge)
-install(FILES ${_deb}/netpie-edge.service DESTINATION ${GW_SYSTEMD_UNIT_DIR})
+# Off for a plain `cmake --install --prefix ~/somewhere` by a user who cannot write /etc; the package needs it on.
+option(GW_INSTALL_SERVICE_FILES "Install /etc/netpie-edge/netpie-edge.yaml and the systemd unit" ON)
+if(GW_INSTALL_SERVICE_FILES)
+  install(FILES ${_deb}/netpie-edge.yaml DESTINATION /etc/netpie-edge)
+  install(FILES ${_deb}/netpie-edge.service DESTINATION ${GW_SYSTEMD_UNIT_DIR})
+endif()
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/README.md ${_deb}/copyright DESTINATION ${_doc})
 
 # Compressed without a timestamp (gzip -n), as Debian policy 12.3 and reproducible builds want.
