@@ -4,33 +4,20 @@
 # and remove state on purge. The architecture is the one the tree builds for, so a cross tree gets its own.
 include(GNUInstallDirs)
 
-set(_deb ${PROJECT_SOURCE_DIR}/deploy/debian)
-set(_deb_out ${PROJECT_BINARY_DIR}/deploy/debian)
-set(_doc share/doc/netpie-edge)
+# The project's own install rules give the binary, the man page, the example config and this README; the files
+# only the package has (conffile, unit, Debian changelog and copyright) are added to CPack's staging tree by
+# deploy/debian/stage.cmake, so a `cmake --install --prefix ...` never writes /etc or the unit directory.
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
-# Debian wants /etc and the unit directory as they are, not under the install prefix (/usr).
+set(_deb ${PROJECT_SOURCE_DIR}/deploy/debian)
+# Debian wants the unit in systemd's own directory, not under the install prefix (/usr).
 pkg_get_variable(GW_SYSTEMD_UNIT_DIR systemd systemdsystemunitdir)
 if(NOT GW_SYSTEMD_UNIT_DIR)
   set(GW_SYSTEMD_UNIT_DIR /lib/systemd/system)
 endif()
-# Off for a plain `cmake --install --prefix ~/somewhere` by a user who cannot write /etc; the package needs it on.
-option(GW_INSTALL_SERVICE_FILES "Install /etc/netpie-edge/netpie-edge.yaml and the systemd unit" ON)
-if(GW_INSTALL_SERVICE_FILES)
-  install(FILES ${_deb}/netpie-edge.yaml DESTINATION /etc/netpie-edge)
-  install(FILES ${_deb}/netpie-edge.service DESTINATION ${GW_SYSTEMD_UNIT_DIR})
-endif()
-install(FILES ${PROJECT_SOURCE_DIR}/deploy/README.md ${_deb}/copyright DESTINATION ${_doc})
-
-# Compressed without a timestamp (gzip -n), as Debian policy 12.3 and reproducible builds want.
-find_program(GW_GZIP gzip REQUIRED)
-configure_file(${_deb}/changelog ${_deb_out}/changelog @ONLY)  # a native package: changelog.gz
-add_custom_command(OUTPUT ${_deb_out}/changelog.gz COMMAND ${GW_GZIP} -9nf -k ${_deb_out}/changelog
-                   DEPENDS ${_deb_out}/changelog)
-add_custom_target(gw_deb_docs ALL DEPENDS ${_deb_out}/changelog.gz)
-install(FILES ${_deb_out}/changelog.gz DESTINATION ${_doc})
-# gateway/ installs netpie-edge.8 as written; Debian wants manual pages compressed (policy 12.1). This runs
-# after gateway/'s install rules (CMP0082: install rules run in the order of the CMakeLists).
-install(CODE "execute_process(COMMAND ${GW_GZIP} -9nf \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man8/netpie-edge.8\")")
+set(CPACK_GW_DEB_DIR ${_deb})
+set(CPACK_GW_UNIT_DIR ${GW_SYSTEMD_UNIT_DIR})
+set(CPACK_PRE_BUILD_SCRIPTS ${_deb}/stage.cmake)
 
 # dpkg's name for the target architecture: dpkg itself for a native build; for a cross build the
 # processor CMake targets (a toolchain file sets CMAKE_SYSTEM_PROCESSOR).
