@@ -18,6 +18,7 @@
 
 #include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
@@ -51,12 +52,22 @@ struct Daemon {
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
   bool stopping = false;
+  ServiceNotifier notifier{notify_env_from_process()};  // systemd's READY/WATCHDOG/STATUS/STOPPING
+  unsigned ticks = 0;
 };
+
+// The service manager's status line (`systemctl status`): what an operator checks first.
+std::string status_line(const Daemon& d) {
+  std::string s = std::to_string(d.broker->connection_count()) + " connections";
+  if (d.store) s += ", outbox backlog " + std::to_string(d.store->stats().outbox_rows) + " messages";
+  return s;
+}
 
 void stop(Daemon& d, const char* why) {
   if (d.stopping) return;
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
+  d.notifier.stopping(why);
   // The uplinks first: they stay up (bounded by stop_timeout_ms) for the offline status and the device
   // events the connections the broker now closes produce.
   for (auto& u : d.uplinks) u->stop();
@@ -321,6 +332,7 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
+  log::set_priority_prefix(log::stderr_is_journal());
   // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
   // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
   ::umask(077);
@@ -413,6 +425,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
         if (daemon->netpie) daemon->netpie->tick();
+        if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
       },
       100, 100);
   for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {
@@ -422,6 +435,8 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   }
   GW_LOG(Info, "app", "netpie-edge %s started (config: %s, state directory: %s, log level: %s)",
          NETPIE_EDGE_VERSION, cfg.source.c_str(), state_dir->path().c_str(), cfg.log_level.c_str());
+  // Every listener is bound and the store is open: clients can connect from now on.
+  d.notifier.ready(&d.loop, status_line(d));
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.
