@@ -44,6 +44,8 @@ class Persistence {
   void retained(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
+  // Reload: the routes for messages from now on (rows already queued keep their uplink).
+  void set_routes(std::vector<OutboxRoute> routes) { routes_ = std::move(routes); }
   // Enqueues for the cloud, one row per uplink the routes pick; `done` (may be empty) runs once: Success
   // when every row is durable, else the first failure (QuotaExceeded when the outbox is full under
   // reject_new, ...).

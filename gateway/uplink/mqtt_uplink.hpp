@@ -129,6 +129,11 @@ class MqttUplink {
   void device_presence(const std::string& client_id, bool online, const std::string& reason);
   // netpie profile: a local microgear of this app started (held) or stopped holding `alias`.
   void local_alias(const std::string& appid, const std::string& alias, bool held);
+  // Reload (SIGHUP): new relay rules without reconnecting. Up rules and the fallback mapping apply to rows
+  // published from now on; while online, down filters no longer wanted are unsubscribed and new ones
+  // (or ones with a new QoS) subscribed on the live session.
+  void set_rules(std::vector<RelayRule> up, std::vector<RelayRule> down, std::string topic_prefix,
+                 std::uint8_t qos);
   // Sends DISCONNECT if online, closes the socket and the timer (run the loop to free them).
   void close();
 
