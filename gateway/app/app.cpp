@@ -133,7 +133,7 @@ void reload(Daemon& d) {
   std::size_t ended = 0;
   d.running = plan.effective;  // in place: the NETPIE endpoint reads running.netpie
   if (plan.netpie && d.netpie) ended = d.netpie->reload();
-  if (plan.auth || plan.netpie) d.broker->set_authenticator(make_authenticator(d, d.running));
+  if (plan.auth) d.broker->set_authenticator(make_authenticator(d, d.running));
   if (plan.limits) d.broker->set_limits(d.running.limits);
   if (plan.outbox_routes && d.persistence) d.persistence->set_routes(outbox_routes(d.running));
   for (std::size_t i : plan.uplink_rules) {
