@@ -388,7 +388,10 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path) {
   d.running = file_cfg;
   const config::Config& cfg = d.running;
   uv_loop_init(&d.loop);
-  if (cfg.netpie.enabled) d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+  if (cfg.netpie.enabled) {
+    d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+    for (const std::string& w : netpie::endpoint_port_warnings(cfg)) GW_LOG(Warn, "netpie", "%s", w.c_str());
+  }
   d.broker = std::make_unique<broker::Broker>(cfg, d.clock, make_authenticator(d, cfg));
   if (cfg.store.enabled) {
     auto opened = storage::Store::open(store_options(cfg), d.clock);

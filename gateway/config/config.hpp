@@ -107,7 +107,7 @@ struct NetpieKey {
   std::string key;
   std::string secret;
   std::string kind = "device";  // device (permanent token, flag P) | session (one-time token, flag S)
-  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the device
+  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the key
   bool enabled = true;          // false: MQTT CONNACK 5, no new tokens
   NetpieRights rights;
   bool operator==(const NetpieKey&) const = default;

@@ -87,7 +87,7 @@ constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscrib
 constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
 constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
 constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
-constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (PROTOCOL §1)
+constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
 constexpr std::array<std::string_view, 10> kStoreKeys{
     "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
     "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
@@ -851,7 +851,8 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
 }
 
 namespace {
-// Every client splits the endpoint at ':' (PROTOCOL §5): a DNS name or an IPv4 address, no IPv6.
+// Every client splits the endpoint at ':' (docs/netpie-protocol.md §5): a DNS name or an IPv4 address, no
+// IPv6.
 bool is_endpoint_host(std::string_view s) {
   if (s.size() > 253) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
