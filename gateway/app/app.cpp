@@ -34,6 +34,9 @@ namespace gw::app {
 namespace {
 
 struct Daemon {
+  // The configuration in effect (the file's, then each reload's reloadable parts). The NETPIE endpoint
+  // refers to running.netpie, so a reload replaces that in place; declared first, it outlives the endpoint.
+  config::Config running;
   uv_loop_t loop{};
   SteadyClock clock;
   std::unique_ptr<storage::Store> store;
@@ -48,9 +51,6 @@ struct Daemon {
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
-  // The configuration in effect (the file's, then each reload's reloadable parts). The NETPIE endpoint
-  // refers to running.netpie, so a reload replaces that in place.
-  config::Config running;
   bool stopping = false;
 };
 
@@ -114,8 +114,10 @@ void reload(Daemon& d) {
   }
   auto next = config::load_file(d.config_path);
   if (!next) {
-    GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s",
-           next.error().message.c_str());
+    // The loader reports every mistake, one per line; the log keeps one line per event.
+    std::string why = next.error().message;
+    std::replace(why.begin(), why.end(), '\n', ';');
+    GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s", why.c_str());
     return;
   }
   config::ReloadPlan plan = config::plan_reload(d.running, *next);

@@ -148,11 +148,14 @@ def test_a_listener_change_takes_effect_after_restart(broker):
 def test_a_broken_file_keeps_the_running_configuration(broker):
     with r.RawClient(broker.address) as c:
         c.connect("survivor", keepalive=60)
-        broker.config_path.write_text(broker.config_path.read_text() + "limits:\n  max_inflight: abc\n")
+        broker.config_path.write_text(broker.config_path.read_text() +
+                                      "limits:\n  max_inflight: abc\n  max_queued_messages: 0\n")
         broker.signal(signal.SIGHUP)
+        # Every mistake, on the one line.
         broker.wait_log(r"ERROR app: SIGHUP: reload failed, keeping the running configuration: "
                         r"\S+netpie-edge\.yaml:\d+:17: limits\.max_inflight: expected an integer from 1 to 65535, "
-                        r'got "abc"')
+                        r'got "abc";\S+netpie-edge\.yaml:\d+:24: limits\.max_queued_messages: expected an integer '
+                        r'from 1 to 100000000, got "0"$')
         assert not re.search(RELOADED, broker.log_text())
         c.send(r.pingreq())
         assert c.read_packet().type == 13
