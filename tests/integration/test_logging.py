@@ -2,7 +2,8 @@
 
 1. At info: one line per connect (client id, user, protocol version, address, clean/persistent), one per
    disconnect with its reason (client DISCONNECT, connection lost, keepalive timeout, protocol error with the
-   reason code's name, takeover, server shutdown) and one per refused CONNECT (client id, user, reason).
+   reason code's name, takeover, server shutdown, slow consumer) and one per refused CONNECT (client id, user,
+   reason).
 2. At trace: one line per packet in and out (type, packet id, QoS, topic, size) and never a payload or password.
 3. log.output file: lines go to the file, not stderr; SIGHUP reopens it (a rotated file is replaced).
 4. log.max_lines_per_second: a connect storm writes at most the burst plus the rate, then one
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -77,6 +79,28 @@ def test_info_lines_for_connects_disconnects_with_reasons_and_refusals(broker):
     c.close()
     assert re.search(r'client "to-the-end" disconnected from \S+ \(user -\): server shutdown$', b.log_text(), re.M), \
         b.log_tail()
+
+
+@pytest.mark.broker(limits={"slow_consumer_policy": "disconnect", "write_high_watermark": "4KiB"})
+def test_a_slow_consumer_disconnect_is_logged_with_its_reason(broker):
+    with r.RawClient(broker.address) as sub, r.RawClient(broker.address) as pub:
+        sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sub.connect("sloth")
+        sub.send(r.subscribe(1, [("flood/#", 0)]))
+        sub.expect(r.SUBACK)
+        pub.connect("flooder")
+        # The subscriber never reads again: once the kernel buffers are full, the gateway's output buffer for it
+        # passes the 4 KiB watermark and the policy closes it. Publish until the log says so.
+        line = re.compile(r'client "sloth" disconnected from \S+ \(user -\): closed by the gateway '
+                          r"\(Implementation specific error, 0x83\): slow consumer$", re.M)
+        payload = b"x" * 65536
+        deadline = time.monotonic() + 60
+        while not line.search(broker.log_text()):
+            assert time.monotonic() < deadline, f"no slow consumer line after 60 s of flooding\n{broker.log_tail()}"
+            for _ in range(16):
+                pub.send(r.publish("flood/x", payload))
+            pub.send(r.pingreq())
+            pub.expect(r.PINGRESP)  # the gateway has handled the batch before the log is read again
 
 
 @pytest.mark.broker(log_level="trace", auth={"anonymous": "loopback",
