@@ -2,6 +2,7 @@
 // are reported once and turn into exit code 1; after start-up nothing here exits on its own.
 #include "gateway/app/app.hpp"
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include <random>
 #include <vector>
 
+#include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -51,6 +54,7 @@ struct Daemon {
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
+  ConfigOverrides overrides;  // the command line's, applied to every reloaded config
   bool stopping = false;
 };
 
@@ -120,6 +124,7 @@ void reload(Daemon& d) {
     GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s", why.c_str());
     return;
   }
+  if (d.overrides) d.overrides(*next);
   config::ReloadPlan plan = config::plan_reload(d.running, *next);
   // The log sink is set up again even when unchanged: a file is reopened, which is what log rotation
   // needs from a SIGHUP.
@@ -305,9 +310,7 @@ std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
     options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
     const std::string where = "uplinks[" + std::to_string(i) + "] (" + u.name + "): ";
     if (u.tls.enabled) {
-      net::TlsClientOptions t{true,         u.tls.ca_file,   u.tls.server_name,
-                              u.tls.verify, u.tls.cert_file, u.tls.key_file};
-      auto ctx = net::TlsClientContext::load(t);
+      auto ctx = net::TlsClientContext::load(tls_client_options(u.tls));
       if (!ctx) return where + ctx.error();
       options.tls = std::move(ctx).value();
       if (!u.tls.verify) {
@@ -370,23 +373,26 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 }  // namespace
 
-int run_daemon(const config::Config& file_cfg, const std::string& config_path) {
+int run_daemon(const config::Config& file_cfg, const std::string& config_path, ConfigOverrides overrides) {
   if (auto lvl = log::parse_level(file_cfg.log_level)) log::set_level(*lvl);
   if (auto failed = log::configure(sink_options(file_cfg))) {
     GW_LOG(Error, "app", "%s", failed->c_str());
     return 1;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(file_cfg.state_dir, ec);
-  if (ec) {
-    GW_LOG(Error, "app", "cannot create state directory %s: %s", file_cfg.state_dir.c_str(),
-           ec.message().c_str());
+  // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
+  // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
+  ::umask(077);
+  auto state_dir = StateDir::claim(file_cfg.state_dir);
+  if (!state_dir) {
+    GW_LOG(Error, "app", "%s", state_dir.error().c_str());
     return 1;
   }
+  if (!state_dir->warning().empty()) GW_LOG(Warn, "app", "%s", state_dir->warning().c_str());
   signal(SIGPIPE, SIG_IGN);
 
   Daemon d;
   d.config_path = config_path;
+  d.overrides = std::move(overrides);
   d.running = file_cfg;
   const config::Config& cfg = d.running;
   uv_loop_init(&d.loop);
@@ -472,7 +478,8 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path) {
     h->data = &d;
     uv_signal_start(h, on_signal, sig);
   }
-  GW_LOG(Info, "app", "netpie-edge %s started (config: %s)", NETPIE_EDGE_VERSION, cfg.source.c_str());
+  GW_LOG(Info, "app", "netpie-edge %s started (config: %s, state directory: %s, log level: %s)",
+         NETPIE_EDGE_VERSION, cfg.source.c_str(), state_dir->path().c_str(), cfg.log_level.c_str());
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.

@@ -94,6 +94,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
   ReloadPlan plan;
   plan.effective = running;
   plan.effective.source = next.source;
+  plan.effective.positions = next.positions;  // where the file now sets its keys, for later messages
 
   if (running.log_level != next.log_level || running.log_output != next.log_output ||
       running.log_file != next.log_file ||

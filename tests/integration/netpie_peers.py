@@ -24,6 +24,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
+import harness
 from harness import HERE
 
 APPID = "testapp"
@@ -57,7 +60,13 @@ def default_apps() -> list[dict]:
 
 def start_gateway(broker_factory, address: str, netpie: dict | None = None, http: dict | None = None,
                   name: str | None = None, **options):
-    """A started netpie-edge with MQTT on <address>:1883 and HTTP on <address>:8080, the NETPIE endpoint on."""
+    """A started netpie-edge with MQTT on <address>:1883 and HTTP on <address>:8080, the NETPIE endpoint on.
+    Skips, naming the holder, when a port is taken on that address (a broker of the machine's own on
+    0.0.0.0:1883, say: the tests never stop it)."""
+    for port in (1883, 8080):
+        holder = harness.port_in_use(address, port)
+        if holder:
+            pytest.skip(f"{address}:{port} is taken by {holder}")
     np = {"enabled": True, "apps": default_apps()}
     np.update(netpie or {})
     extra = {
@@ -85,7 +94,7 @@ class MicrogearAgent:
     def __init__(self, gearauth: str, cache: Path, key: str = KEY, secret: str = SECRET, alias: str | None = None,
                  appid: str = APPID, present: bool = True, absent: bool = True):
         assert (HERE / "node_modules" / "microgear").exists(), \
-            "the microgear npm package is not installed (npm ci in tests/integration)"
+            "the microgear npm package is not installed (deploy/install-deps.sh --test)"
         args = {"gearauth": gearauth, "appid": appid, "key": key, "secret": secret, "cache": str(cache),
                 "present": present, "absent": absent}
         if alias:

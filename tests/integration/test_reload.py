@@ -29,10 +29,13 @@ RELOADED = r"app: SIGHUP: reloaded \S+: "
 
 
 def reload(broker, pattern: str, timeout: float = 10.0) -> re.Match:
-    """Rewrites the broker's config from its options, sends SIGHUP and waits for the reload's summary line
+    """Rewrites the broker's config from its options (listener port 0, as it started), sends SIGHUP and waits for the reload's summary line
     (the n-th one for the n-th reload), which must match `pattern`."""
     before = broker.log_text().count("app: SIGHUP: ")
+    # The harness writes the bound port once it knows it; the running listener was configured with port 0.
+    bound, broker.port = broker.port, 0
     broker.write_config()
+    broker.port = bound
     broker.signal(signal.SIGHUP)
     harness.wait_for(lambda: broker.log_text().count("app: SIGHUP: ") > before, timeout, "the reload's log line")
     m = re.search(RELOADED + pattern, broker.log_text())
@@ -163,3 +166,15 @@ def test_a_broken_file_keeps_the_running_configuration(broker):
         # A good file afterwards reloads as usual.
         broker.limits["max_queued_messages"] = 5
         reload(broker, r"limits ")
+
+
+def test_command_line_overrides_stay_in_force_across_sighup(broker_factory, tmp_path):
+    """--state-dir and --log-level beat the file at start and at every reload: no "changed state_dir" warning for
+    a file that did not change, and the command line's level stays."""
+    b = broker_factory(start=False, log_level="info")
+    state = tmp_path / "cli-state"
+    b.command = lambda: [b.binary, "-c", str(b.config_path), "--state-dir", str(state), "--log-level", "debug"]
+    b.start()
+    assert (state / "netpie-edge.db").exists(), "the command line's state directory is used"
+    reload(b, r"no changes applied \(log level debug, 0 microgear clients disconnected, 0 changes need a restart\)")
+    assert "takes effect after restart" not in b.log_text(), b.log_tail()

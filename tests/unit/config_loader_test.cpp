@@ -96,8 +96,9 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_log_output, a_log_file, a_log_max_lines_per_second, a_log_burst,
                a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits, a_auth, a_store, a_http,
-               a_netpie, a_uplinks] = a;
-  (void)a_source;  // names the file; differs by design
+               a_netpie, a_uplinks, a_positions] = a;
+  (void)a_source;     // names the file; differs by design
+  (void)a_positions;  // where the file set its keys; the embedded default has none
   EXPECT_EQ(a_log_level, b.log_level);
   EXPECT_EQ(a_log_output, b.log_output);
   EXPECT_EQ(a_log_file, b.log_file);
@@ -933,6 +934,29 @@ TEST(ConfigLog, ParsesOutputFileAndRateLimit) {
             "t.yaml:1:15: log.output: expected one of stderr, syslog, file, got \"journal\"");
   EXPECT_EQ(error_of("log: {burst: 0}\n"),
             "t.yaml:1:14: log.burst: expected an integer from 1 to 1000000, got \"0\"");
+}
+
+// ---- positions, for errors found after loading (--check-config's file checks) ---------------------
+
+TEST(ConfigPositions, LocateNamesTheKeyOrItsNearestEnclosingKey) {
+  Config c = load_ok(
+      "state_dir: /var/lib/x\n"
+      "uplinks:\n"
+      "  - name: cloud\n"
+      "    host: 127.0.0.1\n"
+      "    tls:\n"
+      "      ca_file: /x/ca.pem\n");
+  EXPECT_EQ(c.locate("state_dir"), "t.yaml:1:12: state_dir");
+  EXPECT_EQ(c.locate("uplinks[0].tls.ca_file"), "t.yaml:6:16: uplinks[0].tls.ca_file");
+  // Not in the file: the tls: mapping that would hold it.
+  EXPECT_EQ(c.locate("uplinks[0].tls.key_file"), "t.yaml:6:7: uplinks[0].tls.key_file");
+  EXPECT_EQ(c.locate("ports_file"), "t.yaml: ports_file");
+  EXPECT_EQ(default_config().locate("state_dir"), "<embedded default>: state_dir");
+}
+
+TEST(ConfigPositions, AnEmptyValueIsLocatedAtItsKey) {
+  Config c = load_ok("ports_file:\n");
+  EXPECT_EQ(c.locate("ports_file"), "t.yaml:1:1: ports_file");
 }
 
 }  // namespace
