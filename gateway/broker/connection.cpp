@@ -418,6 +418,13 @@ void Connection::handle_connect(mqtt::Connect& c) {
          client_id.c_str(), transport_.peer().c_str(),
          identity_.username.empty() ? "-" : identity_.username.c_str(), version_name(version_),
          expiry == 0 ? "clean" : "persistent", ack.session_present ? "resumed" : "new", keep_alive_);
+  // The rest of what the client asked for, for debugging a device's settings.
+  const mqtt::Will* w = will();
+  GW_LOG(
+      Debug, "broker",
+      "client \"%s\": session expiry %u s, receive maximum %u, maximum packet size %u (0 = none), will %s%s",
+      client_id.c_str(), expiry, static_cast<unsigned>(client_receive_maximum_), client_max_packet_,
+      w ? "on " : "none", w ? w->topic.c_str() : "");
   auto& buf = broker_.scratch();
   buf.clear();
   mqtt::encode(ack, version_, buf);
