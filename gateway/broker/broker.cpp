@@ -168,6 +168,7 @@ void Broker::connection_lost(Connection& c) {
   }
   if (s->expiry_interval != Session::kNeverExpires) s->expires_at = now + Millis(s->expiry_interval) * 1000;
   if (persistence_ && s->stored) persistence_->session_meta(*s);
+  release_waiters(*s);  // offline, it holds no one back: its queue_policy applies from now on
 }
 
 void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
@@ -190,7 +191,9 @@ void Broker::destroy_session(Session& s, DropReason why) {
   if (!s.queue.empty()) stats_.drop(why, s.queue.size());
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
   if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
+  const std::vector<std::uint64_t> waiters = take_waiters(s);
   sessions_.erase(&s);  // destroys s
+  release(waiters);     // whoever waited for room there publishes on (now without it)
 }
 
 void Broker::tick() {
@@ -201,7 +204,8 @@ void Broker::tick() {
     if (c == nullptr) continue;
     if (c->state() == Connection::State::AwaitConnect) {
       if (now - c->created_at() > Millis(limits_.connect_timeout_ms)) expired.push_back(c);
-    } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0) {
+    } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0 && !c->flow_blocked()) {
+      // (a client we do not read from, by flow control, cannot be judged by what it sends)
       if (now - c->last_activity() > Millis(c->keep_alive()) * 1500) expired.push_back(c);
     }
   }
@@ -213,6 +217,27 @@ void Broker::tick() {
       c->close_with(Reason::KeepAliveTimeout, "keep alive timeout");
     } else {
       c->close_with(Reason::MaximumConnectTime, "no CONNECT in time");
+    }
+  }
+  // A subscriber that held publishers back too long goes (MQTT has no way to slow it down), so one
+  // stuck client cannot stall the healthy ones: its session's end releases them.
+  if (limits_.slow_subscriber_timeout_s != 0 && !full_.empty()) {
+    std::vector<Session*> slow;
+    for (const auto& [s, w] : full_) {
+      if (s->conn && s->conn->state() == Connection::State::Connected &&
+          now - w.since >= Millis(limits_.slow_subscriber_timeout_s) * 1000)
+        slow.push_back(const_cast<Session*>(s));
+    }
+    for (Session* s : slow) {
+      Connection* c = s->conn;
+      if (c == nullptr || c->state() != Connection::State::Connected) continue;  // released meanwhile
+      stats_.slow_subscribers++;
+      GW_LOG(Info, "broker", "slow subscriber: %s (%s) held publishers back for %u s; disconnecting",
+             c->identity().client_id.c_str(), c->transport().peer().c_str(),
+             limits_.slow_subscriber_timeout_s);
+      c->close_with(Reason::ImplementationSpecificError, "slow subscriber");
+      // Closing: it holds no one from now (its socket may take a while to go).
+      release_waiters(*s);
     }
   }
   if (now >= next_expiry_scan_) {
@@ -257,6 +282,17 @@ void Broker::publish_sys() {
   put("subscriptions/count", trie_.size());
   put("wills/published", stats_.wills_published);
   put("connections/reads_paused", stats_.reads_paused);
+  put("connections/flow_paused", stats_.flow_paused);
+  put("connections/slow_subscribers", stats_.slow_subscribers);
+  put("messages/acks_withheld", stats_.acks_withheld);
+  std::uint64_t waiting = 0, acks_waiting = 0;
+  for (Connection* c : slots_) {
+    if (c == nullptr || !c->flow_blocked()) continue;
+    ++waiting;
+    if (c->flow_ack_held()) ++acks_waiting;
+  }
+  put("clients/flow_waiting", waiting);
+  put("messages/acks_waiting", acks_waiting);
   put("connections/refused", stats_.connections_refused);
   put("connections/protocol_errors", stats_.protocol_errors);
   put("connections/keepalive_timeouts", stats_.keepalive_timeouts);

@@ -31,8 +31,14 @@ class Broker {
   Broker& operator=(const Broker&) = delete;
 
   // Routes a message to every matching subscription (and stores it if retained). `msg->sender` is the
-  // publishing client id ("" for the broker itself).
-  void publish(const MessagePtr& msg);
+  // publishing client id ("" for the broker itself). Returns Success (messages without a publishing
+  // connection are never refused).
+  mqtt::Reason publish(const MessagePtr& msg);
+  // The same for a PUBLISH from a client: subscribers without room hold `from` back (flow control), and
+  // admission comes first for QoS 1/2: a message that cannot be accepted everywhere it must go (the
+  // outbox full under reject_new, a stored subscriber's quota) is refused with that reason, counted as
+  // dropped/refused, and delivered nowhere.
+  mqtt::Reason publish_from(Connection& from, const MessagePtr& msg);
   // Keepalive, connect timeouts, delayed wills, session expiry, message expiry, $SYS. Call often
   // (every 100-250 ms); it is cheap when nothing is due.
   void tick();
@@ -45,6 +51,8 @@ class Broker {
   std::size_t connected_count() const { return connected_; }
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t subscription_count() const { return trie_.size(); }
+  // Sessions with publishers waiting for room in their queue (flow control).
+  std::size_t holding_sessions() const { return full_.size(); }
   const RetainedStore& retained() const { return retained_; }
   Session* find_session(std::string_view client_id);
   const config::Limits& limits() const { return limits_; }
@@ -90,6 +98,33 @@ class Broker {
  private:
   void deliver(Session& s, Delivery&& d);
   void enqueue(Session& s, Delivery&& d);
+  // The queue of a session whose messages the store keeps (persistent, store enabled).
+  void enqueue_stored(Session& s, Delivery&& d);
+  // Admission of a message for a stored session (its quota under reject_new), before anything is routed.
+  mqtt::Reason admit_stored(Session& s, const Delivery& d);
+  // Applies queue_policy until a message of `size` bytes fits; false: the new message is the one dropped.
+  bool make_room(Session& s, std::size_t size);
+  bool queue_full(const Session& s, std::size_t size) const;
+
+  // Flow control. A QoS >= 1 message for an online, in-memory session whose queue is full is still
+  // queued (the queue overflows by the publishers' in-progress packets only), and its publisher waits
+  // for that session: its reads stop and its PUBACK/PUBREC is held (Connection::flow_hold). When the
+  // session's queue is back under half its bounds (and its socket writable), or the session goes away,
+  // its waiters are released. A session that holds publishers longer than slow_subscriber_timeout is
+  // disconnected. QoS 0 does the same over a subscriber's write high watermark under
+  // qos0_full_policy: pause. A publisher never waits on its own session (it could not drain it).
+  bool may_hold(const Session& s) const;
+  void hold(Session& s);
+  void release_if_room(Session& s);
+  void release_waiters(Session& s);
+  std::vector<std::uint64_t> take_waiters(const Session& s);
+  void release(const std::vector<std::uint64_t>& conns);
+  struct Waiters {
+    Millis since = 0;                  // when the first publisher started waiting
+    std::vector<std::uint64_t> conns;  // publishers' connection ids (stale ids are skipped)
+  };
+  std::unordered_map<const Session*, Waiters> full_;  // only sessions that hold someone back
+  Connection* publisher_ = nullptr;                   // the client whose PUBLISH is being routed
   void send_inflight(Session& s, Delivery&& d, bool from_queue);
   void publish_will(const std::string& client_id, mqtt::Will&& will);
   void destroy_session(Session& s, DropReason why);

@@ -158,15 +158,42 @@ bool Persistence::outbox_wants(std::string_view topic) const {
                      [&](const OutboxRoute& r) { return mqtt::topic_matches(r.filter, topic); });
 }
 
-void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
+std::vector<const OutboxRoute*> Persistence::routes_for(std::string_view topic) const {
   // One row per destination, from its first matching route.
   std::vector<const OutboxRoute*> picked;
   for (const OutboxRoute& r : routes_) {
-    if (!mqtt::topic_matches(r.filter, m.topic)) continue;
+    if (!mqtt::topic_matches(r.filter, topic)) continue;
     const bool seen =
         std::any_of(picked.begin(), picked.end(), [&](const OutboxRoute* p) { return p->dest == r.dest; });
     if (!seen) picked.push_back(&r);
   }
+  return picked;
+}
+
+namespace {
+// A row's size as the outbox bounds count it (storage/README.md "Bounds": origin + topic + payload +
+// properties).
+std::uint64_t outbox_row_bytes(const Message& m, std::size_t props_bytes) {
+  return m.sender_id().size() + m.topic.size() + m.payload.size() + props_bytes;
+}
+}  // namespace
+
+mqtt::Reason Persistence::outbox_admit(const Message& m) const {
+  const storage::OutboxLimits& limits = store_.options().outbox;
+  if (limits.policy != storage::FullPolicy::RejectNew) return mqtt::Reason::Success;
+  const std::uint64_t rows = routes_for(m.topic).size();
+  if (rows == 0) return mqtt::Reason::Success;
+  const std::uint64_t bytes =
+      rows * outbox_row_bytes(m, m.props ? mqtt::encode_publish_properties(*m.props).size() : 0);
+  const storage::StoreStats st = store_.stats();
+  const bool over_rows = limits.max_rows > 0 && st.outbox_rows + pending_->rows + rows > limits.max_rows;
+  const bool over_bytes =
+      limits.max_bytes > 0 && st.outbox_bytes + pending_->bytes + bytes > limits.max_bytes;
+  return over_rows || over_bytes ? mqtt::Reason::QuotaExceeded : mqtt::Reason::Success;
+}
+
+void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
+  std::vector<const OutboxRoute*> picked = routes_for(m.topic);
   if (picked.empty()) {
     if (done) done(mqtt::Reason::Success);
     return;
@@ -195,13 +222,20 @@ void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reas
     o.qos = m.qos;
     o.retain = m.retain;
     storage::Store::EnqueueDone cb;
+    const std::uint64_t bytes = outbox_row_bytes(m, props.size());
     if (join->done) {
-      cb = [join](Result<storage::OutboxEnqueued, storage::Status> res) {
+      cb = [join, pending = pending_, bytes](Result<storage::OutboxEnqueued, storage::Status> res) {
+        pending->rows -= 1;
+        pending->bytes -= bytes;
         join->one(res.ok() ? mqtt::Reason::Success : reason_for(res.error()));
       };
     }
     auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
     submitted(st);
+    if (st == storage::Status::Ok && join->done) {
+      pending_->rows += 1;
+      pending_->bytes += bytes;
+    }
     if (st != storage::Status::Ok && join->done) join->one(reason_for(st));
   }
 }

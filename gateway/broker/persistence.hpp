@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,10 @@ class Persistence {
   bool outbox_wants(std::string_view topic) const;
   // Reload: the routes for messages from now on (rows already queued keep their uplink).
   void set_routes(std::vector<OutboxRoute> routes) { routes_ = std::move(routes); }
+  // Whether the outbox would take `m` now: under reject_new, QuotaExceeded when its rows would pass
+  // store.outbox.max_rows/max_bytes, counting the committed backlog and the enqueues this broker
+  // submitted that have not committed yet. Success says nothing about a failure at commit (disk full).
+  mqtt::Reason outbox_admit(const Message& m) const;
   // Enqueues for the cloud, one row per uplink the routes pick; `done` (may be empty) runs once: Success
   // when every row is durable, else the first failure (QuotaExceeded when the outbox is full under
   // reject_new, ...).
@@ -75,8 +80,16 @@ class Persistence {
   storage::Store& store_;
   const Clock& clock_;
   std::vector<OutboxRoute> routes_;
+  std::vector<const OutboxRoute*> routes_for(std::string_view topic) const;
+
   bool dirty_ = false;
   std::uint64_t refused_ = 0;  // writes the store's queue refused
+  // Outbox rows submitted with a completion and not answered yet (outbox_admit counts them as taken).
+  struct Pending {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+  };
+  std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
 };
 
 // A store failure as the MQTT reason a publisher is told (MQTT 5.0 §3.4.2.1).

@@ -32,6 +32,11 @@ enum class SlowConsumerPolicy {
   DropQos0,    // QoS 0 messages to it are dropped (counted); QoS 1/2 wait in the session queue
   Disconnect,  // the connection is closed (its session keeps QoS 1/2 messages if persistent)
 };
+// What a QoS 0 message does when it meets a subscriber over its write high watermark.
+enum class Qos0FullPolicy {
+  Drop,   // dropped and counted (slow_consumer), as slow_consumer_policy says
+  Pause,  // sent anyway, and the publisher is not read from until the subscriber drains (flow control)
+};
 
 struct Limits {
   std::uint32_t max_connections = 10000;
@@ -45,6 +50,10 @@ struct Limits {
   QueuePolicy queue_policy = QueuePolicy::DropOldest;
   std::uint64_t write_high_watermark = 1024 * 1024;  // per connection output buffer, bytes
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::DropQos0;
+  Qos0FullPolicy qos0_full_policy = Qos0FullPolicy::Drop;
+  // Seconds a subscriber may hold publishers back (its queue full, publishers paused) before it is
+  // disconnected; 0 = never.
+  std::uint32_t slow_subscriber_timeout_s = 30;
   std::uint16_t topic_alias_maximum = 16;  // v5 aliases a client may set towards us
   std::uint16_t max_keepalive = 0;         // 0 = accept what the client asks; else v5 server keep alive cap
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request

@@ -123,6 +123,10 @@ constexpr std::array<Choice<SlowConsumerPolicy>, 2> kSlowConsumerPolicies{{
     {"drop_qos0", SlowConsumerPolicy::DropQos0},
     {"disconnect", SlowConsumerPolicy::Disconnect},
 }};
+constexpr std::array<Choice<Qos0FullPolicy>, 2> kQos0FullPolicies{{
+    {"drop", Qos0FullPolicy::Drop},
+    {"pause", Qos0FullPolicy::Pause},
+}};
 constexpr std::array<Choice<AnonymousPolicy>, 3> kAnonymousPolicies{{
     {"loopback", AnonymousPolicy::Loopback},
     {"allow", AnonymousPolicy::Allow},
@@ -165,6 +169,7 @@ constexpr std::array kLimitFields{
     limit<&Limits::max_session_expiry, 0, kUint32Max>("max_session_expiry", Kind::Count),
     limit<&Limits::max_retained, 0, 100'000'000>("max_retained", Kind::Count),
     limit<&Limits::max_subscriptions_per_client, 1, 1'000'000>("max_subscriptions_per_client", Kind::Count),
+    limit<&Limits::slow_subscriber_timeout_s, 0, 86400>("slow_subscriber_timeout", Kind::Count),
 };
 
 const std::vector<std::string_view>& limit_keys() {
@@ -173,6 +178,7 @@ const std::vector<std::string_view>& limit_keys() {
     for (const LimitField& f : kLimitFields) k.push_back(f.key);
     k.push_back("queue_policy");
     k.push_back("slow_consumer_policy");
+    k.push_back("qos0_full_policy");
     return k;
   }();
   return keys;
@@ -682,6 +688,10 @@ void Loader::limits(const YAML::Node& map, const std::string& path, Limits& out)
     }
     if (key == "slow_consumer_policy") {
       if (auto policy = choice(v, p, kSlowConsumerPolicies)) out.slow_consumer_policy = *policy;
+      return;
+    }
+    if (key == "qos0_full_policy") {
+      if (auto policy = choice(v, p, kQos0FullPolicies)) out.qos0_full_policy = *policy;
       return;
     }
     const LimitField& f = *std::find_if(kLimitFields.begin(), kLimitFields.end(),

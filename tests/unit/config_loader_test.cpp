@@ -52,6 +52,8 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.limits.queue_policy, QueuePolicy::DropOldest);
   EXPECT_EQ(c.limits.write_high_watermark, 1048576u);
   EXPECT_EQ(c.limits.slow_consumer_policy, SlowConsumerPolicy::DropQos0);
+  EXPECT_EQ(c.limits.qos0_full_policy, Qos0FullPolicy::Drop);
+  EXPECT_EQ(c.limits.slow_subscriber_timeout_s, 30u);
   EXPECT_EQ(c.limits.topic_alias_maximum, 16);
   EXPECT_EQ(c.limits.max_keepalive, 0);
   EXPECT_EQ(c.limits.max_session_expiry, 604800u);
@@ -120,8 +122,9 @@ void expect_same(const Config& a, const Config& b) {
   const Limits& bl = b.limits;
   const auto& [max_connections, max_packet_size, max_packet_size_before_connect, connect_timeout_ms,
                receive_maximum, max_inflight, max_queued_messages, max_queued_bytes, queue_policy,
-               write_high_watermark, slow_consumer_policy, topic_alias_maximum, max_keepalive,
-               max_session_expiry, max_retained, max_subscriptions_per_client] = a_limits;
+               write_high_watermark, slow_consumer_policy, qos0_full_policy, slow_subscriber_timeout_s,
+               topic_alias_maximum, max_keepalive, max_session_expiry, max_retained,
+               max_subscriptions_per_client] = a_limits;
   EXPECT_EQ(max_connections, bl.max_connections);
   EXPECT_EQ(max_packet_size, bl.max_packet_size);
   EXPECT_EQ(max_packet_size_before_connect, bl.max_packet_size_before_connect);
@@ -133,6 +136,8 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(queue_policy, bl.queue_policy);
   EXPECT_EQ(write_high_watermark, bl.write_high_watermark);
   EXPECT_EQ(slow_consumer_policy, bl.slow_consumer_policy);
+  EXPECT_EQ(qos0_full_policy, bl.qos0_full_policy);
+  EXPECT_EQ(slow_subscriber_timeout_s, bl.slow_subscriber_timeout_s);
   EXPECT_EQ(topic_alias_maximum, bl.topic_alias_maximum);
   EXPECT_EQ(max_keepalive, bl.max_keepalive);
   EXPECT_EQ(max_session_expiry, bl.max_session_expiry);
@@ -549,6 +554,8 @@ TEST(ConfigLoad, ReadsEveryKey) {
   EXPECT_EQ(l.queue_policy, QueuePolicy::DropNew);
   EXPECT_EQ(l.write_high_watermark, 512u * 1024);
   EXPECT_EQ(l.slow_consumer_policy, SlowConsumerPolicy::Disconnect);
+  EXPECT_EQ(l.qos0_full_policy, Qos0FullPolicy::Pause);
+  EXPECT_EQ(l.slow_subscriber_timeout_s, 5u);
   EXPECT_EQ(l.topic_alias_maximum, 0);
   EXPECT_EQ(l.max_keepalive, 300);
   EXPECT_EQ(l.max_session_expiry, 3600u);
@@ -788,6 +795,8 @@ TEST(ConfigErrors, BeforeConnectMayNotExceedThePacketSize) {
 }
 
 TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
+  EXPECT_EQ(error_of("limits:\n  qos0_full_policy: block\n"),
+            "t.yaml:2:21: limits.qos0_full_policy: expected one of drop, pause, got \"block\"");
   EXPECT_EQ(error_of("limits:\n  queue_policy: drop_newest\n"),
             "t.yaml:2:17: limits.queue_policy: expected one of drop_oldest, drop_new, got \"drop_newest\"");
   EXPECT_EQ(error_of("limits:\n  slow_consumer_policy: block\n"),
@@ -902,7 +911,9 @@ TEST(ConfigErrors, AllErrorsAreReportedOnePerLine) {
       "t.yaml:5:3: limits: unknown key \"bogus\"; expected one of: max_connections, max_packet_size, "
       "max_packet_size_before_connect, connect_timeout_ms, receive_maximum, max_inflight, "
       "max_queued_messages, max_queued_bytes, write_high_watermark, topic_alias_maximum, max_keepalive, "
-      "max_session_expiry, max_retained, max_subscriptions_per_client, queue_policy, slow_consumer_policy");
+      "max_session_expiry, max_retained, max_subscriptions_per_client, slow_subscriber_timeout, "
+      "queue_policy, "
+      "slow_consumer_policy, qos0_full_policy");
 }
 
 TEST(ConfigErrors, ManyErrorsAreCapped) {
