@@ -12,7 +12,8 @@ void define(CLI::App& app, CommandLine& out) {
       "loopback only, state in ./netpie-edge-state (relative to the working directory). It stays in the "
       "foreground and logs to stderr; there is no -d/--daemon: run it under a supervisor such as systemd "
       "or procd, which restarts it and keeps its log. SIGTERM and SIGINT stop it cleanly; SIGHUP reloads "
-      "the log level from the configuration file.");
+      "the configuration file (what can change without a restart; --state-dir, --log-level and -v stay "
+      "in force).");
   CLI::Option* config =
       app.add_option("-c,--config", out.config_path, "YAML configuration file (every key: conf/README.md)")
           ->type_name("FILE");

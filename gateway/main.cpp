@@ -48,5 +48,6 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", cfg->source.c_str());
     return 0;
   }
-  return gw::app::run_daemon(*cfg, line.config_path);
+  return gw::app::run_daemon(*cfg, line.config_path,
+                             [line](gw::config::Config& reloaded) { gw::cli::apply(line, reloaded); });
 }

@@ -25,6 +25,7 @@
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/extension.hpp"
 #include "gateway/broker/persistence.hpp"
+#include "gateway/config/reload.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
 #include "gateway/net/tls.hpp"
@@ -37,6 +38,9 @@ namespace gw::app {
 namespace {
 
 struct Daemon {
+  // The configuration in effect (the file's, then each reload's reloadable parts). The NETPIE endpoint
+  // refers to running.netpie, so a reload replaces that in place; declared first, it outlives the endpoint.
+  config::Config running;
   uv_loop_t loop{};
   SteadyClock clock;
   std::unique_ptr<storage::Store> store;
@@ -51,6 +55,7 @@ struct Daemon {
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
+  ConfigOverrides overrides;  // the command line's, applied to every reloaded config
   bool stopping = false;
   ServiceNotifier notifier{notify_env_from_process()};  // systemd's READY/WATCHDOG/STATUS/STOPPING
   unsigned ticks = 0;
@@ -96,23 +101,77 @@ int abort_start(Daemon& d) {
   return 1;
 }
 
+log::SinkOptions sink_options(const config::Config& c) {
+  log::SinkOptions o;
+  o.output = log::parse_output(c.log_output).value_or(log::Output::Stderr);
+  o.file = c.log_file;
+  o.max_lines_per_second = c.log_max_lines_per_second;
+  o.burst = c.log_burst;
+  return o;
+}
+
+std::unique_ptr<broker::Authenticator> make_authenticator(Daemon& d, const config::Config& cfg) {
+  std::unique_ptr<broker::Authenticator> auth =
+      std::make_unique<broker::ConfigAuthenticator>(cfg.auth, &d.clock);
+  // Microgear logins first; plain MQTT users fall through to the config's users.
+  if (d.netpie) auth = d.netpie->authenticator(std::move(auth));
+  return auth;
+}
+
+std::vector<broker::OutboxRoute> outbox_routes(const config::Config& c);
+uplink::MqttUplinkOptions uplink_options(const config::Uplink& u);
+
+// SIGHUP: re-reads the config file and applies what can change under connected clients (see
+// config/reload.hpp and README.md "Reloading"); what needs a restart is logged, and a file that does not
+// load keeps the running configuration.
+void reload(Daemon& d) {
+  if (d.config_path.empty()) {
+    GW_LOG(Info, "app", "SIGHUP: running on the embedded default, nothing to reload");
+    return;
+  }
+  auto next = config::load_file(d.config_path);
+  if (!next) {
+    // The loader reports every mistake, one per line; the log keeps one line per event.
+    std::string why = next.error().message;
+    std::replace(why.begin(), why.end(), '\n', ';');
+    GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s", why.c_str());
+    return;
+  }
+  if (d.overrides) d.overrides(*next);
+  config::ReloadPlan plan = config::plan_reload(d.running, *next);
+  // The log sink is set up again even when unchanged: a file is reopened, which is what log rotation
+  // needs from a SIGHUP.
+  if (auto failed = log::configure(sink_options(plan.effective))) {
+    GW_LOG(Error, "app", "SIGHUP: %s; logging stays as it was", failed->c_str());
+    plan.effective.log_output = d.running.log_output;
+    plan.effective.log_file = d.running.log_file;
+  }
+  if (auto lvl = log::parse_level(plan.effective.log_level)) log::set_level(*lvl);
+  for (const std::string& key : plan.restart) {
+    GW_LOG(Warn, "app", "SIGHUP: changed %s: takes effect after restart", key.c_str());
+  }
+  std::size_t ended = 0;
+  d.running = plan.effective;  // in place: the NETPIE endpoint reads running.netpie
+  if (plan.netpie && d.netpie) ended = d.netpie->reload();
+  if (plan.auth) d.broker->set_authenticator(make_authenticator(d, d.running));
+  if (plan.limits) d.broker->set_limits(d.running.limits);
+  if (plan.outbox_routes && d.persistence) d.persistence->set_routes(outbox_routes(d.running));
+  for (std::size_t i : plan.uplink_rules) {
+    if (i >= d.uplinks.size()) continue;
+    uplink::MqttUplinkOptions o = uplink_options(d.running.uplinks[i]);
+    d.uplinks[i]->set_rules(std::move(o.up), std::move(o.down), std::move(o.topic_prefix), o.qos);
+  }
+  GW_LOG(Info, "app",
+         "SIGHUP: reloaded %s: %s (log level %s, %zu microgear clients disconnected, %zu changes need a "
+         "restart)",
+         d.running.source.c_str(), plan.summary().c_str(), d.running.log_level.c_str(), ended,
+         plan.restart.size());
+}
+
 void on_signal(uv_signal_t* h, int signum) {
   auto& d = *static_cast<Daemon*>(h->data);
   if (signum == SIGHUP) {
-    if (d.config_path.empty()) {
-      GW_LOG(Info, "app", "SIGHUP: running on the embedded default, nothing to reload");
-      return;
-    }
-    auto cfg = config::load_file(d.config_path);
-    if (!cfg) {
-      GW_LOG(Error, "app", "SIGHUP: reload failed, keeping the running configuration: %s",
-             cfg.error().message.c_str());
-      return;
-    }
-    if (auto lvl = log::parse_level(cfg->log_level)) {
-      log::set_level(*lvl);
-      GW_LOG(Info, "app", "SIGHUP: log level is now %s", cfg->log_level.c_str());
-    }
+    reload(d);
     return;
   }
   stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -330,13 +389,17 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 }  // namespace
 
-int run_daemon(const config::Config& cfg, const std::string& config_path) {
-  if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
+int run_daemon(const config::Config& file_cfg, const std::string& config_path, ConfigOverrides overrides) {
+  if (auto lvl = log::parse_level(file_cfg.log_level)) log::set_level(*lvl);
+  if (auto failed = log::configure(sink_options(file_cfg))) {
+    GW_LOG(Error, "app", "%s", failed->c_str());
+    return 1;
+  }
   log::set_priority_prefix(log::stderr_is_journal());
   // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
   // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
   ::umask(077);
-  auto state_dir = StateDir::claim(cfg.state_dir);
+  auto state_dir = StateDir::claim(file_cfg.state_dir);
   if (!state_dir) {
     GW_LOG(Error, "app", "%s", state_dir.error().c_str());
     return 1;
@@ -346,16 +409,15 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
 
   Daemon d;
   d.config_path = config_path;
+  d.overrides = std::move(overrides);
+  d.running = file_cfg;
+  const config::Config& cfg = d.running;
   uv_loop_init(&d.loop);
-  std::unique_ptr<broker::Authenticator> auth =
-      std::make_unique<broker::ConfigAuthenticator>(cfg.auth, &d.clock);
   if (cfg.netpie.enabled) {
-    // Microgear logins first; plain MQTT users fall through to the config's users.
     d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
     for (const std::string& w : netpie::endpoint_port_warnings(cfg)) GW_LOG(Warn, "netpie", "%s", w.c_str());
-    auth = d.netpie->authenticator(std::move(auth));
   }
-  d.broker = std::make_unique<broker::Broker>(cfg, d.clock, std::move(auth));
+  d.broker = std::make_unique<broker::Broker>(cfg, d.clock, make_authenticator(d, cfg));
   if (cfg.store.enabled) {
     auto opened = storage::Store::open(store_options(cfg), d.clock);
     if (!opened) {
@@ -426,6 +488,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
         daemon->broker->tick();
         if (daemon->netpie) daemon->netpie->tick();
         if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
+        log::tick();
       },
       100, 100);
   for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {

@@ -25,6 +25,11 @@ Broker::Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Au
   next_sys_at_ = started_at_ + Millis(sys_interval_s_) * 1000;
 }
 
+void Broker::set_limits(const config::Limits& limits) {
+  limits_ = limits;
+  retained_.set_max_topics(limits.max_retained);
+}
+
 Broker::~Broker() {
   sessions_.for_each([&](Session& s) {
     for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);

@@ -56,6 +56,11 @@ class Broker {
   const RetainedStore& retained() const { return retained_; }
   Session* find_session(std::string_view client_id);
   const config::Limits& limits() const { return limits_; }
+  // Reload (SIGHUP): new limits for what happens from now on (connections stay; queues longer than a
+  // lowered bound shrink as they drain), and a new authenticator for the next CONNECT, PUBLISH and
+  // SUBSCRIBE.
+  void set_limits(const config::Limits& limits);
+  void set_authenticator(std::unique_ptr<Authenticator> auth) { auth_ = std::move(auth); }
   const Clock& clock() const { return clock_; }
 
   // Persistence (optional): set before serving; restore() loads what the store kept.

@@ -5,11 +5,63 @@
 
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
+#include "protocols/mqtt/names.hpp"
 #include "protocols/mqtt/topic.hpp"
 
 namespace gw::broker {
 
 using mqtt::Reason;
+
+namespace {
+
+const char* version_name(mqtt::Version v) {
+  switch (v) {
+    case mqtt::Version::V31:
+      return "3.1";
+    case mqtt::Version::V311:
+      return "3.1.1";
+    case mqtt::Version::V5:
+      return "5";
+  }
+  return "?";
+}
+
+// The trace line of one whole packet, in or out, read from its bytes so that both directions go through
+// here: type, packet id, QoS and topic where the packet has them, and its size. Never the payload, the
+// password or properties. Reads only within `packet` (an inbound packet may still be malformed).
+void trace_packet(const char* dir, const std::string& client_id, std::string_view peer,
+                  mqtt::ByteView packet) {
+  if (packet.empty()) return;
+  const auto type = static_cast<mqtt::PacketType>(packet[0] >> 4);
+  std::size_t pos = 1;
+  while (pos < packet.size() && pos < 5 && (packet[pos] & 0x80) != 0) ++pos;  // remaining length varint
+  ++pos;
+  auto u16 = [&](std::size_t at) -> int {
+    return at + 2 <= packet.size() ? (packet[at] << 8) | packet[at + 1] : -1;
+  };
+  char detail[320] = "";
+  if (type == mqtt::PacketType::Publish) {
+    const int qos = (packet[0] >> 1) & 3;
+    const int len = u16(pos);
+    std::string_view topic;
+    int id = -1;
+    if (len >= 0 && pos + 2 + static_cast<std::size_t>(len) <= packet.size()) {
+      topic = std::string_view(reinterpret_cast<const char*>(packet.data()) + pos + 2,
+                               static_cast<std::size_t>(len));
+      if (qos > 0) id = u16(pos + 2 + static_cast<std::size_t>(len));
+    }
+    constexpr std::size_t kMaxTopicShown = 200;
+    std::snprintf(detail, sizeof detail, " id %d qos %d%s topic \"%.*s\"%s", id, qos,
+                  packet[0] & 0x08 ? " dup" : "", static_cast<int>(std::min(topic.size(), kMaxTopicShown)),
+                  topic.data(), packet[0] & 0x01 ? " retain" : "");
+  } else if (type >= mqtt::PacketType::Puback && type <= mqtt::PacketType::Unsuback) {
+    std::snprintf(detail, sizeof detail, " id %d", u16(pos));
+  }
+  GW_LOG(Trace, "broker", "%s client \"%s\" (%.*s): %s%s, %zu bytes", dir, client_id.c_str(),
+         static_cast<int>(peer.size()), peer.data(), mqtt::type_name(type), detail, packet.size());
+}
+
+}  // namespace
 
 Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), transport_(transport) {
   last_rx_ = broker_.clock().now_ms();
@@ -24,7 +76,26 @@ void Connection::send(const P& packet) {
   buf.clear();
   mqtt::encode(packet, version_, buf);
   broker_.stats().bytes_sent += buf.size();
-  transport_.send(buf);
+  write(buf);
+}
+
+void Connection::write(const mqtt::Buffer& packet) {
+  if (log::enabled(log::Level::Trace)) {
+    trace_packet("out", identity_.client_id, transport_.peer(),
+                 mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(packet.data()), packet.size()));
+  }
+  transport_.send(packet);
+}
+
+void Connection::log_end(const char* what, const char* why) {
+  if (!log::enabled(log::Level::Info)) return;
+  if (state_ == State::AwaitConnect) {
+    GW_LOG(Info, "broker", "closed connection from %s before CONNECT: %s%s", transport_.peer().c_str(), what,
+           why);
+    return;
+  }
+  GW_LOG(Info, "broker", "client \"%s\" disconnected from %s (user %s): %s%s", identity_.client_id.c_str(),
+         transport_.peer().c_str(), identity_.username.empty() ? "-" : identity_.username.c_str(), what, why);
 }
 template void Connection::send(const mqtt::Ack&);
 template void Connection::send(const mqtt::Suback&);
@@ -66,6 +137,8 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
       protocol_error(frame.error.reason, frame.error.what);
       return;
     }
+    if (log::enabled(log::Level::Trace))
+      trace_packet("in", identity_.client_id, transport_.peer(), data.subspan(off, frame.total()));
     auto body = data.subspan(off + frame.header_len, frame.remaining);
     off += frame.total();
     if (!handle_packet(frame.header, body)) break;
@@ -87,25 +160,56 @@ void Connection::on_data(std::span<const std::uint8_t> bytes) {
 
 void Connection::protocol_error(Reason reason, const char* why) {
   broker_.stats().protocol_errors++;
-  GW_LOG(Info, "broker", "closing %s (%s): %s (reason 0x%02x)", transport_.peer().c_str(),
-         identity_.client_id.c_str(), why, static_cast<unsigned>(reason));
+  if (state_ == State::Closing) return;
+  if (log::enabled(log::Level::Info)) {
+    char what[96];
+    std::snprintf(what, sizeof what,
+                  "protocol error %.*s (0x%02x): ", static_cast<int>(mqtt::reason_name(reason).size()),
+                  mqtt::reason_name(reason).data(), static_cast<unsigned>(reason));
+    log_end(what, why);
+  }
   if (state_ == State::AwaitConnect) {
     // MQTT 3.1.1 §3.1.4: a CONNECT with an unsupported level gets CONNACK 1 then a close.
     if (reason == Reason::UnsupportedProtocolVersion) {
       auto& buf = broker_.scratch();
       buf.clear();
       mqtt::encode(mqtt::Connack{false, Reason::UnsupportedProtocolVersion, {}}, mqtt::Version::V311, buf);
-      transport_.send(buf);
+      write(buf);
     }
     state_ = State::Closing;
     transport_.close();
     return;
   }
-  close_with(reason, why);
+  close(reason, why);
 }
 
 void Connection::close_with(Reason reason, const char* why) {
   if (state_ == State::Closing) return;
+  if (log::enabled(log::Level::Info)) {
+    switch (reason) {
+      case Reason::KeepAliveTimeout:
+        log_end("keepalive timeout", "");
+        break;
+      case Reason::SessionTakenOver:
+        log_end("takeover (a new connection with the same client id)", "");
+        break;
+      case Reason::ServerShuttingDown:
+        log_end("server shutdown", "");
+        break;
+      default: {
+        // "slow consumer", "key removed from the configuration", "no CONNECT in time", ...
+        char what[96];
+        std::snprintf(what, sizeof what, "closed by the gateway (%.*s, 0x%02x): ",
+                      static_cast<int>(mqtt::reason_name(reason).size()), mqtt::reason_name(reason).data(),
+                      static_cast<unsigned>(reason));
+        log_end(what, why);
+      }
+    }
+  }
+  close(reason, why);
+}
+
+void Connection::close(Reason reason, const char* why) {
   close_reason_ = reason;
   if (state_ == State::Connected && version_ == mqtt::Version::V5 && static_cast<int>(reason) >= 0x80) {
     mqtt::Disconnect d;
@@ -114,13 +218,14 @@ void Connection::close_with(Reason reason, const char* why) {
     auto& buf = broker_.scratch();
     buf.clear();
     mqtt::encode(d, version_, buf);
-    transport_.send(buf);
+    write(buf);
   }
   state_ = State::Closing;
   transport_.close();
 }
 
 void Connection::on_closed() {
+  if (state_ == State::Connected) log_end("connection lost", "");
   if (state_ != State::Closing) state_ = State::Closing;
   broker_.connection_lost(*this);
   broker_.detach(*this);
@@ -197,7 +302,7 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
       buf.clear();
       mqtt::encode(mqtt::Pingresp{}, version_, buf);
       stats.bytes_sent += buf.size();
-      transport_.send(buf);
+      write(buf);
       break;
     }
     case 10:  // Disconnect
@@ -213,16 +318,18 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
   return state_ != State::Closing;
 }
 
-void Connection::refuse_connect(Reason reason, const char* why) {
+void Connection::refuse_connect(Reason reason, const char* why, const std::optional<std::string>& user) {
   broker_.stats().connections_refused++;
-  GW_LOG(Info, "broker", "refused CONNECT from %s (%s): %s", transport_.peer().c_str(),
-         identity_.client_id.c_str(), why);
+  GW_LOG(Info, "broker", "refused CONNECT from %s: client \"%s\", user %s: %s (%.*s, 0x%02x)",
+         transport_.peer().c_str(), identity_.client_id.c_str(), user ? user->c_str() : "-", why,
+         static_cast<int>(mqtt::reason_name(reason).size()), mqtt::reason_name(reason).data(),
+         static_cast<unsigned>(reason));
   auto& buf = broker_.scratch();
   buf.clear();
   mqtt::Connack ack{false, reason, {}};
   if (version_ == mqtt::Version::V5) ack.properties.reason_string = why;
   mqtt::encode(ack, version_, buf);
-  transport_.send(buf);
+  write(buf);
   state_ = State::Closing;
   transport_.close();
 }
@@ -234,12 +341,12 @@ void Connection::handle_connect(mqtt::Connect& c) {
   const bool v5 = version_ == mqtt::Version::V5;
 
   if (v5 && c.properties.authentication_method) {
-    refuse_connect(Reason::BadAuthenticationMethod, "enhanced authentication is not supported");
+    refuse_connect(Reason::BadAuthenticationMethod, "enhanced authentication is not supported", c.username);
     return;
   }
   if (c.will && !mqtt::is_valid_topic_name(c.will->topic)) {
     if (v5) {
-      refuse_connect(Reason::TopicNameInvalid, "invalid will topic");
+      refuse_connect(Reason::TopicNameInvalid, "invalid will topic", c.username);
     } else {
       protocol_error(Reason::MalformedPacket, "invalid will topic");
     }
@@ -248,16 +355,19 @@ void Connection::handle_connect(mqtt::Connect& c) {
   ConnectInfo info{c.client_id,       &c.username, &c.password, transport_.peer_is_loopback(),
                    transport_.peer(), this};
   if (auto r = broker_.authenticate(info); r != Reason::Success) {
-    refuse_connect(r, r == Reason::NotAuthorized ? "not authorized" : "bad user name or password");
+    const char* why = r == Reason::NotAuthorized ? "not authorized"
+                      : r == Reason::ServerBusy  ? "too many password checks this second, retry later"
+                                                 : "bad user name or password";
+    refuse_connect(r, why, c.username);
     return;
   }
   identity_.username = c.username.value_or("");
   if (broker_.connected_count() >= limits.max_connections) {
-    refuse_connect(v5 ? Reason::ServerBusy : Reason::ServerUnavailable, "too many connections");
+    refuse_connect(v5 ? Reason::ServerBusy : Reason::ServerUnavailable, "too many connections", c.username);
     return;
   }
   if (c.will && !broker_.authorizer().can_publish(identity_, c.will->topic)) {
-    refuse_connect(Reason::NotAuthorized, "will topic not allowed");
+    refuse_connect(Reason::NotAuthorized, "will topic not allowed", c.username);
     return;
   }
 
@@ -266,7 +376,8 @@ void Connection::handle_connect(mqtt::Connect& c) {
   if (client_id.empty()) {
     // MQTT 3.1.1 §3.1.3-8: an empty id needs a clean session; MQTT 5.0 §3.1.3-6: the server assigns one.
     if (!v5 && !c.clean_start) {
-      refuse_connect(Reason::ClientIdentifierNotValid, "empty client id with a persistent session");
+      refuse_connect(Reason::ClientIdentifierNotValid, "empty client id with a persistent session",
+                     c.username);
       return;
     }
     client_id = broker_.assign_client_id();
@@ -305,14 +416,22 @@ void Connection::handle_connect(mqtt::Connect& c) {
   state_ = State::Connected;
   last_rx_ = broker_.clock().now_ms();  // keepalive runs from the CONNECT
   broker_.stats().connections_accepted++;
-  GW_LOG(Debug, "broker", "client %s connected from %s (level %d, keepalive %u, session %s)",
-         client_id.c_str(), transport_.peer().c_str(), static_cast<int>(version_), keep_alive_,
-         ack.session_present ? "resumed" : "new");
+  GW_LOG(Info, "broker", "client \"%s\" connected from %s: user %s, MQTT %s, %s session (%s), keepalive %u",
+         client_id.c_str(), transport_.peer().c_str(),
+         identity_.username.empty() ? "-" : identity_.username.c_str(), version_name(version_),
+         expiry == 0 ? "clean" : "persistent", ack.session_present ? "resumed" : "new", keep_alive_);
+  // The rest of what the client asked for, for debugging a device's settings.
+  const mqtt::Will* w = will();
+  GW_LOG(
+      Debug, "broker",
+      "client \"%s\": session expiry %u s, receive maximum %u, maximum packet size %u (0 = none), will %s%s",
+      client_id.c_str(), expiry, static_cast<unsigned>(client_receive_maximum_), client_max_packet_,
+      w ? "on " : "none", w ? w->topic.c_str() : "");
   auto& buf = broker_.scratch();
   buf.clear();
   mqtt::encode(ack, version_, buf);
   broker_.stats().bytes_sent += buf.size();
-  transport_.send(buf);
+  write(buf);
   broker_.resume(*this);
   if (auto* ext = broker_.extension()) ext->on_connected(*this);
 }
@@ -522,6 +641,7 @@ void Connection::handle_disconnect(const mqtt::Disconnect& d) {
   }
   // A normal DISCONNECT discards the will; reason 0x04 asks for it to be published (MQTT 5.0 §3.14.2.1).
   if (d.reason != Reason::DisconnectWithWill && extras_) extras_->will.reset();
+  log_end(d.reason == Reason::DisconnectWithWill ? "client DISCONNECT (with will)" : "client DISCONNECT", "");
   graceful_ = true;
   state_ = State::Closing;
   transport_.close();
@@ -560,7 +680,7 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   auto& stats = broker_.stats();
   stats.messages_sent++;
   stats.bytes_sent += buf.size();
-  transport_.send(buf);
+  write(buf);
 }
 
 void Connection::send_pubrel(std::uint16_t packet_id) {

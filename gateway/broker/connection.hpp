@@ -95,7 +95,13 @@ class Connection {
   void handle_publish(mqtt::Publish& p);
   void handle_disconnect(const mqtt::Disconnect& d);
   void protocol_error(mqtt::Reason reason, const char* why);
-  void refuse_connect(mqtt::Reason reason, const char* why);
+  void refuse_connect(mqtt::Reason reason, const char* why, const std::optional<std::string>& user);
+  void close(mqtt::Reason reason, const char* why);  // close_with() without its log line
+  // Every packet we send goes through here (the trace line of outgoing packets).
+  void write(const mqtt::Buffer& packet);
+  // The info line of a connection's end, "<what><why>": a client's disconnect, or the close of a
+  // connection that had not sent its CONNECT yet.
+  void log_end(const char* what, const char* why);
   void queue_ack(const mqtt::Ack& ack);
   void flush_acks();
 

@@ -56,6 +56,8 @@ class Persistence {
   void retained(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
+  // Reload: the routes for messages from now on (rows already queued keep their uplink).
+  void set_routes(std::vector<OutboxRoute> routes) { routes_ = std::move(routes); }
   // Whether the outbox would take `m` now: under reject_new, QuotaExceeded when its rows would pass
   // store.outbox.max_rows/max_bytes, counting the committed backlog and the enqueues this broker
   // submitted that have not committed yet. Success says nothing about a failure at commit (disk full).

@@ -27,6 +27,8 @@ class RetainedStore {
   // Drops expired messages (MQTT 5 message expiry); returns how many.
   std::size_t expire(Millis now);
   std::size_t size() const { return count_; }
+  // A lower bound than size() keeps what is stored and refuses new topics until it fits (reload).
+  void set_max_topics(std::size_t max_topics) { max_topics_ = max_topics; }
 
  private:
   struct Node;

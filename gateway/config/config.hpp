@@ -22,6 +22,7 @@ struct Listener {
   std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
+  bool operator==(const Listener&) const = default;
 };
 
 // What happens when a session's queue of undelivered messages is full.
@@ -58,11 +59,13 @@ struct Limits {
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request
   std::uint32_t max_retained = 100000;  // retained topics; past it a new retained topic is not stored
   std::uint32_t max_subscriptions_per_client = 1000;
+  bool operator==(const Limits&) const = default;
 };
 
 struct User {
   std::string username;
   std::string password_hash;  // "pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>"
+  bool operator==(const User&) const = default;
 };
 
 enum class AnonymousPolicy { Loopback, Allow, Deny };
@@ -70,6 +73,7 @@ enum class AnonymousPolicy { Loopback, Allow, Deny };
 struct Auth {
   AnonymousPolicy anonymous = AnonymousPolicy::Loopback;  // anonymous only from 127.0.0.0/8 and ::1
   std::vector<User> users;
+  bool operator==(const Auth&) const = default;
 };
 
 // The SQLite store (storage/README.md has the long form of each option).
@@ -98,6 +102,7 @@ struct Store {
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;
   std::uint64_t history_max_rows = 100'000;
+  bool operator==(const Store&) const = default;
 };
 
 // The HTTP front end (listeners of protocol http): bounds that keep slow or hostile clients from
@@ -108,6 +113,7 @@ struct Http {
   std::uint64_t max_body = 256 * 1024;       // request body; more -> 413
   std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
   std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+  bool operator==(const Http&) const = default;
 };
 
 // The NETPIE-compatible local endpoint (gateway/netpie/README.md). Rights filters are relative to the
@@ -116,6 +122,7 @@ struct NetpieRights {
   std::vector<std::string> publish{"/#"};
   std::vector<std::string> subscribe{"/#"};
   std::uint8_t max_qos = 2;
+  bool operator==(const NetpieRights&) const = default;
 };
 struct NetpieKey {
   std::string key;
@@ -124,10 +131,12 @@ struct NetpieKey {
   bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the key
   bool enabled = true;          // false: MQTT CONNACK 5, no new tokens
   NetpieRights rights;
+  bool operator==(const NetpieKey&) const = default;
 };
 struct NetpieApp {
   std::string appid;
   std::vector<NetpieKey> keys;
+  bool operator==(const NetpieApp&) const = default;
 };
 struct Netpie {
   bool enabled = false;
@@ -141,6 +150,7 @@ struct Netpie {
   std::uint32_t max_request_tokens = 10000;   // request tokens in all; more -> rtoken 503
   std::uint32_t postbox_max_messages = 100;   // per postbox; more -> refused (HTTP 507, @error)
   std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
+  bool operator==(const Netpie&) const = default;
 };
 
 // TLS towards a cloud endpoint (the uplink's broker and, for the netpie profile, the token server).
@@ -224,17 +234,23 @@ struct Uplink {
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
   std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
+  bool operator==(const Uplink&) const = default;
 };
 
 // Where a key was set in the file: 1-based line and column of its value.
 struct Position {
   int line = 0;
   int column = 0;
+  bool operator==(const Position&) const = default;
 };
 
 struct Config {
   std::string source = "<embedded default>";      // file name, for messages
   std::string log_level = "info";                 // trace, debug, info, warn, error
+  std::string log_output = "stderr";              // stderr | syslog | file
+  std::string log_file;                           // log.output file: appended to (required then)
+  std::uint32_t log_max_lines_per_second = 50;    // line rate limit; 0 = none
+  std::uint32_t log_burst = 500;                  // lines allowed at once above the rate
   std::string state_dir = "./netpie-edge-state";  // SQLite database and other state
   std::string ports_file;                         // if set: "<name> <host> <port>" per listener
   std::uint32_t sys_interval_s = 10;              // $SYS/broker/... publish period; 0 = off
@@ -252,6 +268,8 @@ struct Config {
   // The start of an error line about `key`: "file:line:col: key" at the key, or at its nearest enclosing
   // key the file set ("uplinks[0].tls" for an unset "uplinks[0].tls.ca_file"), else "file: key".
   std::string locate(const std::string& key) const;
+
+  bool operator==(const Config&) const = default;
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".

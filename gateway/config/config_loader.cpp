@@ -100,7 +100,10 @@ constexpr std::array<std::string_view, 3> kHistoryKeys{"filters", "max_age_s", "
 constexpr std::array<std::string_view, 2> kSynchronousModes{"normal", "full"};
 constexpr std::array<std::string_view, 2> kFullPolicies{"reject_new", "drop_oldest"};
 constexpr std::uint64_t kMaxAgeSeconds = 10ull * 365 * 24 * 3600;
-constexpr std::array<std::string_view, 1> kLogKeys{"level"};
+constexpr std::array<std::string_view, 5> kLogKeys{"level", "output", "file", "max_lines_per_second",
+                                                   "burst"};
+constexpr std::array<std::string_view, 3> kLogOutputs{"stderr", "syslog", "file"};
+constexpr std::uint64_t kMaxLogLines = 1'000'000;
 constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
@@ -437,6 +440,7 @@ class Loader {
     return std::nullopt;
   }
 
+  void log(const YAML::Node& map, const std::string& path, Config& c);
   void listeners(const YAML::Node& seq, const std::string& path, std::vector<Listener>& out);
   void limits(const YAML::Node& map, const std::string& path, Limits& out);
   void users(const YAML::Node& seq, const std::string& path, std::vector<User>& out);
@@ -520,9 +524,7 @@ void Loader::document(const YAML::Node& root, Config& c) {
   YAML::Mark uplinks_mark = YAML::Mark::null_mark();
   mapping(root, "", kRootKeys, [&](std::string_view key, const YAML::Node& v, const std::string& path) {
     if (key == "log") {
-      mapping(v, path, kLogKeys, [&](std::string_view, const YAML::Node& level, const std::string& p) {
-        if (auto s = word(level, p, kLogLevels)) c.log_level = *s;
-      });
+      log(v, path, c);
     } else if (key == "state_dir") {
       if (auto s = string(v, path, /*allow_empty=*/false)) c.state_dir = *s;
     } else if (key == "ports_file") {
@@ -560,6 +562,28 @@ void Loader::document(const YAML::Node& root, Config& c) {
   // The uplink drains the durable outbox; without the store there is nothing to drain.
   if (!c.uplinks.empty() && !c.store.enabled) {
     error(uplinks_mark, "uplinks", "an uplink needs the store (store.enabled: true): it drains the outbox");
+  }
+}
+
+void Loader::log(const YAML::Node& map, const std::string& path, Config& c) {
+  YAML::Mark output_mark = map.Mark();
+  mapping(map, path, kLogKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "level") {
+      if (auto s = word(v, p, kLogLevels)) c.log_level = *s;
+    } else if (key == "output") {
+      output_mark = v.Mark();
+      if (auto s = word(v, p, kLogOutputs)) c.log_output = *s;
+    } else if (key == "file") {
+      if (auto s = string(v, p, /*allow_empty=*/false)) c.log_file = *s;
+    } else if (key == "max_lines_per_second") {
+      if (auto n = integer(v, p, 0, kMaxLogLines))
+        c.log_max_lines_per_second = static_cast<std::uint32_t>(*n);
+    } else if (key == "burst") {
+      if (auto n = integer(v, p, 1, kMaxLogLines)) c.log_burst = static_cast<std::uint32_t>(*n);
+    }
+  });
+  if (c.log_output == "file" && c.log_file.empty()) {
+    error(output_mark, child(path, "output"), "output file needs log.file (the file to append to)");
   }
 }
 

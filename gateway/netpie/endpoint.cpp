@@ -89,6 +89,16 @@ void Endpoint::tick() {
   registry_.sweep();
 }
 
+std::size_t Endpoint::reload() {
+  std::size_t closed = 0;
+  for (const Registry::Ended& e : registry_.reload()) {
+    if (!gears_.online(e.token)) continue;
+    gears_.disconnect(e.token, e.why);
+    ++closed;
+  }
+  return closed;
+}
+
 void Endpoint::handle(const http::Request& req, const net::HttpResponder& out) {
   // The HTML5 microgear calls the API cross-origin with an Authorization header (docs/netpie-protocol.md §4).
   if (http::is_cors_preflight(req)) {

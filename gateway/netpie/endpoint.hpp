@@ -43,6 +43,10 @@ class Endpoint {
 
   void handle(const http::Request& req, const net::HttpResponder& out);
   void tick();  // sweeps expired tokens, at most once a second
+  // Reload (SIGHUP): the caller has replaced the config::Netpie given at construction. Apps and keys are
+  // rebuilt and the microgears of removed, re-keyed or disabled keys disconnected (NOT_AUTHORIZED);
+  // returns how many. Bounds (postboxes, token quotas, clock skew) are read from the config as used.
+  std::size_t reload();
 
   Registry& registry() { return registry_; }
   Microgears& gears() { return gears_; }

@@ -5,6 +5,7 @@
 #include "gateway/netpie/registry.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -69,7 +70,13 @@ const char* to_string(Registry::AccessError e) {
 Registry::Registry(const config::Netpie& cfg, const Clock& clock, microgear::RandomSource rng,
                    TokenStore* store)
     : cfg_(cfg), clock_(clock), rng_(std::move(rng)), store_(store) {
-  for (const auto& app : cfg.apps) {
+  build_keys();
+}
+
+void Registry::build_keys() {
+  keys_.clear();
+  appids_.clear();
+  for (const auto& app : cfg_.apps) {
     appids_.push_back(app.appid);
     for (const auto& k : app.keys) {
       Key key;
@@ -85,6 +92,39 @@ Registry::Registry(const config::Netpie& cfg, const Clock& clock, microgear::Ran
       keys_.emplace(key.key, std::move(key));
     }
   }
+}
+
+std::vector<Registry::Ended> Registry::reload() {
+  std::unordered_map<std::string, Key> old = std::move(keys_);
+  build_keys();
+  // Why a token can no longer be used: its key is gone, moved, or was re-issued with a new secret (the
+  // token's MQTT password is an HMAC over the key's secret, so the clients need new tokens anyway).
+  auto lost = [&](const std::string& keyname, const std::string& appid) -> const char* {
+    const Key* now = key(keyname);
+    if (now == nullptr || now->appid != appid) return "key removed from the configuration";
+    auto before = old.find(keyname);
+    if (before != old.end() && before->second.secret != now->secret) return "key secret changed";
+    return nullptr;
+  };
+  std::vector<Ended> ended;
+  for (auto it = access_.begin(); it != access_.end();) {
+    auto next = std::next(it);
+    if (const char* why = lost(it->second.key, it->second.appid)) {
+      GW_LOG(Info, "netpie", "dropping access token %s of key %s: %s", it->first.c_str(),
+             it->second.key.c_str(), why);
+      if (!it->second.revoked) ended.push_back({it->first, why});
+      erase_access(it);
+    } else if (!it->second.revoked && !key(it->second.key)->enabled) {
+      ended.push_back({it->first, "key disabled"});
+    }
+    it = next;
+  }
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    auto next = std::next(it);
+    if (lost(it->second.key, it->second.appid) != nullptr) erase_request(it);
+    it = next;
+  }
+  return ended;
 }
 
 const Key* Registry::key(std::string_view k) const {

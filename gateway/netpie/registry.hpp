@@ -92,6 +92,16 @@ class Registry {
   void set_store(TokenStore* store) { store_ = store; }
 
   const config::Netpie& config() const { return cfg_; }
+  // Reload (SIGHUP): rebuilds the apps and keys from config(), which the caller has replaced. Tokens of
+  // keys that are gone, moved to another app or have a new secret are dropped (and erased from the
+  // store); tokens of disabled keys are kept (enabling the key again brings them back). Returns the
+  // tokens whose live connections must end, with why; keys that remain keep their clients, under their
+  // new rights from the next PUBLISH or SUBSCRIBE on.
+  struct Ended {
+    std::string token;
+    const char* why;
+  };
+  std::vector<Ended> reload();
   const Key* key(std::string_view key) const;
   bool has_app(std::string_view appid) const;
   std::int64_t now() const { return clock_.unix_seconds(); }
@@ -144,6 +154,7 @@ class Registry {
   void sweep();
 
  private:
+  void build_keys();
   std::string new_token();
   void persist_request(const RequestToken& rt);
   void persist_approval(const Key& key, std::int64_t at);

@@ -104,6 +104,12 @@ std::vector<RefusedRow> Drainer::take_refused() {
   return std::exchange(refused_rows_, {});
 }
 
+void Drainer::set_rules(std::vector<RelayRule> rules, std::string topic_prefix, std::uint8_t max_qos) {
+  options_.rules = std::move(rules);
+  options_.topic_prefix = std::move(topic_prefix);
+  options_.max_qos = max_qos;
+}
+
 std::optional<Millis> Drainer::refill(Millis now) {
   if (options_.rate_limit == 0) return std::nullopt;
   const double cap = options_.rate_limit;

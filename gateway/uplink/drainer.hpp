@@ -98,6 +98,10 @@ class Drainer {
   // credit would next allow a row while rows wait (nullopt: no limit, or nothing waits).
   std::optional<Millis> refill(Millis now);
 
+  // Reload: new up rules and fallback mapping for the rows published from now on (rows already handed to
+  // the session keep the topic they went out with).
+  void set_rules(std::vector<RelayRule> rules, std::string topic_prefix, std::uint8_t max_qos);
+
   // Refusals since the last call, for the log.
   std::vector<RefusedRow> take_refused();
   std::size_t outstanding() const { return outstanding_.size(); }

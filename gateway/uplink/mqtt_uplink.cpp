@@ -569,6 +569,45 @@ void MqttUplink::local_alias(const std::string& appid, const std::string& alias,
   after_input();
 }
 
+void MqttUplink::set_rules(std::vector<RelayRule> up, std::vector<RelayRule> down, std::string topic_prefix,
+                           std::uint8_t qos) {
+  drainer_.set_rules(up, topic_prefix, qos);
+  std::vector<RelayRule> old_down = std::move(options_.down);
+  options_.up = std::move(up);
+  options_.down = std::move(down);
+  options_.topic_prefix = std::move(topic_prefix);
+  options_.qos = qos;
+  GW_LOG(Info, "uplink", "%s: relay rules reloaded, %zu up / %zu down rules", options_.name.c_str(),
+         options_.up.size(), options_.down.size());
+  if (state_ != State::Online || !session_) return;  // the next connect subscribes the new down rules
+  auto find = [](const std::vector<RelayRule>& rules, const std::string& filter) {
+    return std::find_if(rules.begin(), rules.end(), [&](const RelayRule& r) { return r.filter == filter; });
+  };
+  std::vector<std::string> gone;
+  for (const RelayRule& r : old_down) {
+    // A chat subscription of a locally held alias stays whatever the rules say.
+    const bool chat = flow_ && r.filter.size() > chat_prefix_.size() &&
+                      r.filter.compare(0, chat_prefix_.size(), chat_prefix_) == 0 &&
+                      aliases_.count(r.filter.substr(chat_prefix_.size())) != 0;
+    if (find(options_.down, r.filter) == options_.down.end() && !chat &&
+        std::find(gone.begin(), gone.end(), r.filter) == gone.end())
+      gone.push_back(r.filter);
+  }
+  std::vector<mqtt::Subscription> subs;
+  for (const RelayRule& r : options_.down) {
+    auto before = find(old_down, r.filter);
+    if (before != old_down.end() && before->qos == r.qos) continue;
+    mqtt::Subscription s;
+    s.filter = r.filter;
+    s.options.max_qos = r.qos;
+    subs.push_back(std::move(s));  // a SUBSCRIBE to a filter already held replaces its QoS (§3.8.4)
+  }
+  const Millis now = clock_.now_ms();
+  if (!gone.empty()) (void)session_->unsubscribe(std::move(gone), {}, now);
+  if (!subs.empty()) (void)session_->subscribe(std::move(subs), {}, now);
+  after_input();
+}
+
 void MqttUplink::after_input() {
   if (!session_) {
     arm_timer();

@@ -146,6 +146,11 @@ class MqttUplink {
   // (they go up after the next start). Then close(); at the latest after stop_timeout_ms. No reconnect
   // is attempted meanwhile, and a connection lost meanwhile closes at once.
   void stop();
+  // Reload (SIGHUP): new relay rules without reconnecting. Up rules and the fallback mapping apply to rows
+  // published from now on; while online, down filters no longer wanted are unsubscribed and new ones
+  // (or ones with a new QoS) subscribed on the live session.
+  void set_rules(std::vector<RelayRule> up, std::vector<RelayRule> down, std::string topic_prefix,
+                 std::uint8_t qos);
   // Sends DISCONNECT if online, closes the socket and the timer (run the loop to free them).
   void close();
 

@@ -96,11 +96,16 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 // Compares every field. The structured bindings stop compiling when a field is added to one of these
 // structs, which is the reminder to document the new key in conf/ and to compare it here.
 void expect_same(const Config& a, const Config& b) {
-  const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
-               a_auth, a_store, a_http, a_netpie, a_uplinks, a_positions] = a;
+  const auto& [a_source, a_log_level, a_log_output, a_log_file, a_log_max_lines_per_second, a_log_burst,
+               a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits, a_auth, a_store, a_http,
+               a_netpie, a_uplinks, a_positions] = a;
   (void)a_source;     // names the file; differs by design
   (void)a_positions;  // where the file set its keys; the embedded default has none
   EXPECT_EQ(a_log_level, b.log_level);
+  EXPECT_EQ(a_log_output, b.log_output);
+  EXPECT_EQ(a_log_file, b.log_file);
+  EXPECT_EQ(a_log_max_lines_per_second, b.log_max_lines_per_second);
+  EXPECT_EQ(a_log_burst, b.log_burst);
   EXPECT_EQ(a_state_dir, b.state_dir);
   EXPECT_EQ(a_ports_file, b.ports_file);
   EXPECT_EQ(a_sys_interval_s, b.sys_interval_s);
@@ -944,6 +949,24 @@ TEST(ConfigErrors, ManyErrorsAreCapped) {
 TEST(ConfigErrors, ControlCharactersInValuesAreEscaped) {
   EXPECT_EQ(error_of("log:\n  level: \"a\\tb\\\"c\"\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"a\\x09b\\\"c\"");
+}
+
+TEST(ConfigLog, ParsesOutputFileAndRateLimit) {
+  Config c = load_ok(
+      "log:\n  level: trace\n  output: file\n  file: /var/log/e.log\n  max_lines_per_second: 0\n"
+      "  burst: 7\n");
+  EXPECT_EQ(c.log_level, "trace");
+  EXPECT_EQ(c.log_output, "file");
+  EXPECT_EQ(c.log_file, "/var/log/e.log");
+  EXPECT_EQ(c.log_max_lines_per_second, 0u);
+  EXPECT_EQ(c.log_burst, 7u);
+  EXPECT_EQ(load_ok("log: {output: syslog}\n").log_output, "syslog");
+  EXPECT_EQ(error_of("log:\n  output: file\n"),
+            "t.yaml:2:11: log.output: output file needs log.file (the file to append to)");
+  EXPECT_EQ(error_of("log: {output: journal}\n"),
+            "t.yaml:1:15: log.output: expected one of stderr, syslog, file, got \"journal\"");
+  EXPECT_EQ(error_of("log: {burst: 0}\n"),
+            "t.yaml:1:14: log.burst: expected an integer from 1 to 1000000, got \"0\"");
 }
 
 // ---- positions, for errors found after loading (--check-config's file checks) ---------------------

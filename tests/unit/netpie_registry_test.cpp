@@ -2,6 +2,8 @@
 // what a microgear may publish and subscribe to) and postbox storage, without the HTTP and MQTT layers.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "gateway/netpie/rights.hpp"
 #include "tests/unit/netpie_fixture.hpp"
 
@@ -144,6 +146,41 @@ TEST_F(RegistryTest, TokensOfKeysNoLongerConfiguredAreDropped) {
   EXPECT_EQ(reg_->access(at->token), nullptr);
   EXPECT_FALSE(store_.data.contains(std::string(kStorePrefix) + "at/" + at->token))
       << "erased from the store";
+}
+
+TEST_F(RegistryTest, ReloadDropsRemovedAndReKeyedTokensEndsDisabledOnesKeepsTheRest) {
+  auto kept = exchange(request(kKey)->token);
+  auto limited = exchange(request("LimitedKey00001")->token);
+  auto removed = exchange(request("OtherKey0000001")->token);
+  auto rekeyed = exchange(request("ApprovalKey0001")->token);  // not approved: no access token
+  EXPECT_FALSE(rekeyed);
+  const std::string pending = request("ApprovalKey0001")->token;
+  ASSERT_TRUE(kept && limited && removed);
+
+  auto& app = cfg_.netpie.apps[0];
+  cfg_.netpie.apps.pop_back();  // otherapp and its key go
+  for (auto& k : app.keys) {
+    if (k.key == "LimitedKey00001") k.enabled = false;
+    if (k.key == "ApprovalKey0001") k.secret = "a-new-secret-0123456789";
+    if (k.key == kKey) k.rights.publish = {"/only/this"};
+  }
+  std::vector<Registry::Ended> ended = reg_->reload();
+  std::map<std::string, std::string> why;
+  for (const auto& e : ended) why[e.token] = e.why;
+  EXPECT_EQ(why.size(), 2u);
+  EXPECT_EQ(why[removed->token], "key removed from the configuration");
+  EXPECT_EQ(why[limited->token], "key disabled");
+  EXPECT_FALSE(why.contains(kept->token)) << "a key that remains keeps its clients";
+
+  EXPECT_EQ(reg_->access(removed->token), nullptr);
+  EXPECT_FALSE(store_.data.contains(std::string(kStorePrefix) + "at/" + removed->token));
+  ASSERT_NE(reg_->access(limited->token), nullptr) << "a disabled key keeps its tokens";
+  EXPECT_FALSE(reg_->key("LimitedKey00001")->enabled);
+  EXPECT_EQ(reg_->request(pending), nullptr) << "the request token of a re-keyed key is dropped";
+  ASSERT_NE(reg_->access(kept->token), nullptr);
+  EXPECT_EQ(reg_->key(kKey)->rights.publish, std::vector<std::string>{"/myappid/only/this"});
+  EXPECT_FALSE(reg_->has_app("otherapp"));
+  EXPECT_EQ(reg_->key("OtherKey0000001"), nullptr);
 }
 
 TEST_F(RegistryTest, RevocationKeepsATombstoneAndTellsTheListener) {
