@@ -137,6 +137,7 @@ class Connection {
   State state_ = State::AwaitConnect;
   mqtt::Version version_ = mqtt::Version::V311;
   bool graceful_ = false;  // DISCONNECT received
+  bool counted_ = false;   // in the broker's connected count (from open_session to connection_lost)
   mqtt::Reason close_reason_ = mqtt::Reason::Success;
 };
 

@@ -423,6 +423,59 @@ TEST_F(BrokerTest, TakeoverDisconnectsTheOldConnection) {
   EXPECT_EQ(broker_->find_session("same")->conn, &b.conn());
 }
 
+// Issue 11 item 2: each takeover used to leave the old connection counted forever, so after
+// max_connections takeovers every new client was refused.
+TEST_F(BrokerTest, TakeoversGiveBackTheirConnectionSlot) {
+  cfg_.limits.max_connections = 3;
+  make_broker();
+  for (int i = 0; i < 10'000; ++i) {
+    auto& c = client(Version::V311);
+    c.send(connect_packet("again", Version::V311));
+    ASSERT_EQ(std::get<mqtt::Connack>(c.received().at(0)).reason, Reason::Success) << "takeover " << i;
+    for (auto& old : clients_) old->notify_closed();  // the net layer closes the taken-over socket
+    std::erase_if(clients_, [](const auto& k) { return k->closed(); });
+    ASSERT_EQ(broker_->connected_count(), 1u) << "after takeover " << i;
+  }
+  connected("new-1");
+  connected("new-2");
+  EXPECT_EQ(broker_->connected_count(), 3u);
+}
+
+// MQTT 3.1.1 [MQTT-3.1.2-6]: a CleanSession=1 session lasts as long as its connection, so a
+// CleanSession=0 takeover finds no session: session present 0 [MQTT-3.2.2-2], no old subscriptions.
+TEST_F(BrokerTest, MQTT_3_1_2_6_TakeoverOfACleanSessionStartsANewSession) {
+  for (Version v : {Version::V311, Version::V5}) {
+    auto& a = connected("clean-then-kept", v, /*clean=*/true);
+    subscribe(a, "old/sub", 1);
+    auto& b = client(v);
+    auto c = connect_packet("clean-then-kept", v, /*clean=*/false);
+    if (v == Version::V5) c.properties.session_expiry_interval = 3600;
+    b.send(c);
+    EXPECT_TRUE(a.closed());
+    a.notify_closed();
+    auto ack = std::get<mqtt::Connack>(b.received().at(0));
+    EXPECT_EQ(ack.reason, Reason::Success);
+    EXPECT_FALSE(ack.session_present) << "level " << static_cast<int>(v);
+    auto& p = connected(v == Version::V5 ? "pub5" : "pub4");
+    publish(p, "old/sub", "x", 1);
+    EXPECT_TRUE(b.publishes().empty()) << "the ended session's subscription was kept";
+    b.drop();
+  }
+}
+
+// The same rule for a v5 session whose expiry is 0: Clean Start 0 on the new connection does not
+// bring it back (MQTT 5.0 §3.1.2.11.2: the session ends when the network connection is closed).
+TEST_F(BrokerTest, V5SessionExpiry0EndsWhenTakenOver) {
+  auto& a = connected("exp0", Version::V5, /*clean=*/false);  // no Session Expiry Interval: 0
+  subscribe(a, "e/t", 1);
+  auto& b = client(Version::V5);
+  auto c = connect_packet("exp0", Version::V5, /*clean=*/false);
+  c.properties.session_expiry_interval = 60;
+  b.send(c);
+  EXPECT_FALSE(std::get<mqtt::Connack>(b.received().at(0)).session_present);
+  EXPECT_EQ(broker_->subscription_count(), 0u);
+}
+
 TEST_F(BrokerTest, QueueFullDropOldestKeepsNewest) {
   cfg_.limits.max_queued_messages = 3;
   make_broker();
