@@ -78,7 +78,14 @@ void Broker::unsubscribe(Connection& c, const mqtt::Unsubscribe& u) {
   Session& s = *c.session();
   mqtt::Unsuback ack;
   ack.packet_id = u.packet_id;
+  const bool v5 = c.version() == mqtt::Version::V5;
   for (const auto& f : u.filters) {
+    // MQTT 5.0 §3.11.3: 0x8F for a filter that is not valid (3.1.1 closed the connection on an empty one
+    // when decoding, MQTT-4.7.3-1).
+    if (v5 && !mqtt::is_valid_filter(f)) {
+      ack.reasons.push_back(Reason::TopicFilterInvalid);
+      continue;
+    }
     bool existed = false;
     auto it = s.subscriptions.find(f);
     if (it != s.subscriptions.end()) {
@@ -87,8 +94,7 @@ void Broker::unsubscribe(Connection& c, const mqtt::Unsubscribe& u) {
       if (persistence_ && s.stored) persistence_->unsubscribed(s, f);
       existed = true;
     }
-    if (c.version() == mqtt::Version::V5)
-      ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
+    if (v5) ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
   }
   c.send(ack);
 }

@@ -36,7 +36,7 @@ bool is_valid_plain_filter(std::string_view f) {
       return false;
     }
   }
-  return is_valid_utf8(f);
+  return is_valid_utf8(f) && !has_control_character(f);
 }
 
 }  // namespace
@@ -45,7 +45,7 @@ bool is_valid_topic_name(std::string_view topic) {
   // MQTT 5.0 §4.7.3: at least one character; §4.7.1: no wildcards in a name.
   if (topic.empty() || topic.size() > kMaxTopicBytes) return false;
   if (has_wildcard(topic)) return false;
-  return is_valid_utf8(topic);
+  return is_valid_utf8(topic) && !has_control_character(topic);
 }
 
 // "$share/" with nothing valid after it is still reported as a shared filter (with an empty group or
@@ -65,7 +65,7 @@ bool is_valid_filter(std::string_view filter) {
     // it is an ordinary topic filter.
     if (shared->group.empty() || has_wildcard(shared->group)) return false;
     return filter.size() <= kMaxTopicBytes && is_valid_plain_filter(shared->filter) &&
-           is_valid_utf8(shared->group);
+           is_valid_utf8(shared->group) && !has_control_character(shared->group);
   }
   return is_valid_plain_filter(filter);
 }

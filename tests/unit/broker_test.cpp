@@ -110,6 +110,33 @@ TEST_F(BrokerTest, EmptyClientIdWithPersistentSessionRefusedIn311) {
   EXPECT_TRUE(c.closed());
 }
 
+// MQTT 3.1 §3.1: a client id is 1 to 23 characters; the server does not assign one.
+TEST_F(BrokerTest, EmptyClientIdRefusedIn31WithConnack2) {
+  auto& c = client(Version::V31);
+  c.send(connect_packet("", Version::V31));
+  auto r = c.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Connack>(r[0]).reason, Reason::ClientIdentifierNotValid);
+  EXPECT_TRUE(c.closed());
+}
+
+// MQTT 5.0 §3.9.3, §3.11.3: an invalid (e.g. empty) filter gets 0x8F in SUBACK and UNSUBACK.
+TEST_F(BrokerTest, V5InvalidFilterGets0x8FInSubackAndUnsuback) {
+  auto& c = connected("f", Version::V5);
+  mqtt::Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions = {{"", {}}, {"a/#/b", {}}, {"ok", {}}};
+  c.send(s);
+  EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::TopicFilterInvalid, Reason::TopicFilterInvalid, Reason::Success}));
+  mqtt::Unsubscribe u;
+  u.packet_id = 2;
+  u.filters = {"", "a/#/b", "ok"};
+  c.send(u);
+  EXPECT_EQ(std::get<mqtt::Unsuback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::TopicFilterInvalid, Reason::TopicFilterInvalid, Reason::Success}));
+}
+
 TEST_F(BrokerTest, RoutesQos0WithWildcardsAndDollarRule) {
   auto& sub = connected("sub");
   subscribe(sub, "sport/#", 0, 1);

@@ -98,6 +98,17 @@ TEST(MqttTopicName, Validity) {
   EXPECT_FALSE(is_valid_topic_name("a/#"));
   EXPECT_FALSE(is_valid_topic_name(std::string("a\0b", 3)));
   EXPECT_FALSE(is_valid_topic_name("a\xC0\x80"));
+  // Control characters U+0001..U+001F and U+007F..U+009F (issue 11), at every place in the string.
+  for (const char* c : {"\x01", "\x1F", "\x7F", "\xC2\x80", "\xC2\x9F"}) {
+    for (const std::string& t :
+         {std::string(c), "a/" + std::string(c), "abcdefgh/" + std::string(c) + "/z"}) {
+      EXPECT_FALSE(is_valid_topic_name(t)) << t;
+      EXPECT_FALSE(is_valid_filter(t)) << t;
+      EXPECT_TRUE(has_control_character(t)) << t;
+    }
+  }
+  EXPECT_TRUE(is_valid_topic_name("a \xC2\xA0 ~"));  // space, U+00A0 and '~' are not controls
+  EXPECT_FALSE(has_control_character("abcdefghijklmnop\xC2\xA0~ "));
 }
 
 struct FilterRow {
