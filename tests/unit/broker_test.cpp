@@ -234,6 +234,20 @@ TEST_F(BrokerTest, Qos2OutboundFlow) {
   EXPECT_TRUE(broker_->find_session("sub")->inflight.empty());
 }
 
+// [MQTT-4.3.3-4]: PUBREL answers only a PUBREC below 0x80. A refusal ends the flow; repeated (the id is
+// forgotten by then) or for an unknown id, it gets nothing, not a PUBREL 0x92.
+TEST_F(BrokerTest, MQTT_4_3_3_4_NoPubrelAfterPubrecFailure) {
+  auto& sub = connected("sub5", Version::V5);
+  subscribe(sub, "t", 2);
+  auto& pub = connected("pub");
+  publish(pub, "t", "refused", 2, false, 5);
+  const std::uint16_t id = sub.publishes().at(0).packet_id;
+  for (int i = 0; i < 2; ++i) sub.send(mqtt::Ack{mqtt::PacketType::Pubrec, id, Reason::NotAuthorized, {}});
+  sub.send(mqtt::Ack{mqtt::PacketType::Pubrec, 999, Reason::UnspecifiedError, {}});
+  EXPECT_TRUE(sub.received().empty()) << "PUBREL sent after a PUBREC >= 0x80";
+  EXPECT_TRUE(broker_->find_session("sub5")->inflight.empty());
+}
+
 TEST_F(BrokerTest, PersistentSessionReceivesQueuedMessagesInOrderAndResendsWithDup) {
   auto& sub = connected("p", Version::V311, /*clean=*/false);
   subscribe(sub, "t", 1);
