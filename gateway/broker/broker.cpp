@@ -69,6 +69,7 @@ Result<bool, std::string> Broker::restore() {
     s->stored = true;
     for (const auto& [filter, sub] : s->subscriptions) {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
+      s->subscriptions.get().bytes += SubscriptionTrie::cost(filter);  // charged, never refused here
     }
     messages += s->queue.size() + s->inflight.size();
     sessions_.insert(std::move(s));

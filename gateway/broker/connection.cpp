@@ -235,7 +235,9 @@ void Connection::handle_connect(mqtt::Connect& c) {
     refuse_connect(Reason::BadAuthenticationMethod, "enhanced authentication is not supported");
     return;
   }
-  if (c.will && !mqtt::is_valid_topic_name(c.will->topic)) {
+  if (c.will &&
+      (!mqtt::is_valid_topic_name(c.will->topic) ||
+       !mqtt::within_topic_bounds(c.will->topic, limits.max_topic_levels, limits.max_topic_length))) {
     if (v5) {
       refuse_connect(Reason::TopicNameInvalid, "invalid will topic");
     } else {
@@ -356,6 +358,11 @@ void Connection::handle_publish(mqtt::Publish& p) {
   if (p.topic.empty() || !mqtt::is_valid_topic_name(p.topic)) {
     protocol_error(v5 && p.topic.empty() ? Reason::ProtocolError : Reason::TopicNameInvalid,
                    "invalid topic name");
+    return;
+  }
+  if (!mqtt::within_topic_bounds(p.topic, broker_.limits().max_topic_levels,
+                                 broker_.limits().max_topic_length)) {
+    protocol_error(Reason::TopicNameInvalid, "topic over limits.max_topic_levels or max_topic_length");
     return;
   }
   // MQTT 5.0 §3.3.4-9: QoS 1/2 PUBLISH not yet acknowledged count against our Receive Maximum.

@@ -70,6 +70,17 @@ bool is_valid_filter(std::string_view filter) {
   return is_valid_plain_filter(filter);
 }
 
+bool within_topic_bounds(std::string_view topic, std::size_t max_levels, std::size_t max_length) {
+  if (topic.size() > max_length) return false;
+  std::size_t levels = 1;
+  for (const char *p = topic.data(), *end = p + topic.size();
+       (p = static_cast<const char*>(std::memchr(p, '/', static_cast<std::size_t>(end - p)))) != nullptr;
+       ++p) {
+    if (++levels > max_levels) return false;
+  }
+  return true;
+}
+
 bool topic_matches(std::string_view filter, std::string_view topic) {
   // MQTT 5.0 §4.7.2: a filter starting with a wildcard does not match a name starting with '$'.
   if (!topic.empty() && topic.front() == '$' && !filter.empty() &&

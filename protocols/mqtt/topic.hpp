@@ -25,6 +25,10 @@ bool is_valid_topic_name(std::string_view topic);
 // non-empty without '+', '#', '/' and the inner filter is valid.
 bool is_valid_filter(std::string_view filter);
 
+// Whether a topic name or filter has at most `max_levels` levels ("a/b" has two, "" one) and at most
+// `max_length` bytes. The broker's configurable shape bound (limits.max_topic_levels / max_topic_length).
+bool within_topic_bounds(std::string_view topic, std::size_t max_levels, std::size_t max_length);
+
 struct SharedFilter {
   std::string_view group;
   std::string_view filter;

@@ -137,6 +137,64 @@ TEST_F(BrokerTest, V5InvalidFilterGets0x8FInSubackAndUnsuback) {
             (std::vector<Reason>{Reason::TopicFilterInvalid, Reason::TopicFilterInvalid, Reason::Success}));
 }
 
+// Issue 11 item 8: topic shape bounded by limits.max_topic_levels / max_topic_length.
+TEST_F(BrokerTest, TopicShapeBoundsFiltersPublishTopicsAndWillTopics) {
+  cfg_.limits.max_topic_levels = 4;
+  cfg_.limits.max_topic_length = 20;
+  make_broker();
+  auto& c = connected("shape", Version::V5);
+  mqtt::Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions = {
+      {"a/b/c/d", {}}, {"a/b/c/d/e", {}}, {std::string(21, 'x'), {}}, {std::string(30'000, '/'), {}}};
+  c.send(s);
+  EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::Success, Reason::TopicFilterInvalid, Reason::TopicFilterInvalid,
+                                 Reason::TopicFilterInvalid}));
+  EXPECT_EQ(broker_->subscription_count(), 1u);
+  publish(c, "a/b/c/d/e", "x");
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(std::get<mqtt::Disconnect>(c.received().at(0)).reason, Reason::TopicNameInvalid);
+
+  auto& w = client(Version::V5);
+  auto connect = connect_packet("will", Version::V5);
+  connect.will = mqtt::Will{};
+  connect.will->topic = "w/1/2/3/4";
+  w.send(connect);
+  EXPECT_EQ(std::get<mqtt::Connack>(w.received().at(0)).reason, Reason::TopicNameInvalid);
+}
+
+// Issue 11 item 8: the subscription index is charged to the session (SubscriptionTrie::cost); past
+// limits.max_subscription_bytes_per_client a new filter gets 0x97 (3.1.1: 0x80), and unsubscribing gives
+// its share back.
+TEST_F(BrokerTest, SubscriptionMemoryIsChargedToTheSession) {
+  std::string deep = "d";
+  for (int i = 1; i < 100; ++i) deep += "/d";
+  const std::size_t cost = SubscriptionTrie::cost(deep + "/0");
+  cfg_.limits.max_subscription_bytes_per_client = static_cast<std::uint32_t>(3 * cost + cost / 2);
+  make_broker();
+  for (Version v : {Version::V5, Version::V311}) {
+    auto& c = connected(v == Version::V5 ? "mem5" : "mem4", v);
+    mqtt::Subscribe s;
+    s.packet_id = 1;
+    for (int i = 0; i < 4; ++i) s.subscriptions.push_back({deep + "/" + std::to_string(i), {}});
+    s.subscriptions.push_back({deep + "/0", {}});  // already held: replaced, costs nothing more
+    c.send(s);
+    const Reason refused = v == Version::V5 ? Reason::QuotaExceeded : Reason::UnspecifiedError;
+    EXPECT_EQ(
+        std::get<mqtt::Suback>(c.received().at(0)).reasons,
+        (std::vector<Reason>{Reason::Success, Reason::Success, Reason::Success, refused, Reason::Success}));
+    mqtt::Unsubscribe u;
+    u.packet_id = 2;
+    u.filters = {deep + "/1"};
+    c.send(u);
+    c.received();
+    s.subscriptions = {{deep + "/3", {}}};
+    c.send(s);
+    EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons, (std::vector<Reason>{Reason::Success}));
+  }
+}
+
 TEST_F(BrokerTest, RoutesQos0WithWildcardsAndDollarRule) {
   auto& sub = connected("sub");
   subscribe(sub, "sport/#", 0, 1);

@@ -154,6 +154,22 @@ const FilterRow kFilters[] = {
     {"$sharex/g/a", true},  // likewise
 };
 
+// The broker's shape bound (limits.max_topic_levels / max_topic_length, issue 11).
+TEST(MqttTopicBounds, LevelsAndLength) {
+  EXPECT_TRUE(within_topic_bounds("", 1, 10));
+  EXPECT_TRUE(within_topic_bounds("a", 1, 1));
+  EXPECT_FALSE(within_topic_bounds("ab", 1, 1));
+  EXPECT_FALSE(within_topic_bounds("a/b", 1, 10));
+  EXPECT_TRUE(within_topic_bounds("a/b", 2, 10));
+  EXPECT_TRUE(within_topic_bounds("/", 2, 10));
+  EXPECT_FALSE(within_topic_bounds("//", 2, 10));
+  std::string deep = "x";
+  for (int i = 1; i < 128; ++i) deep += "/x";
+  EXPECT_TRUE(within_topic_bounds(deep, 128, 65535));
+  EXPECT_FALSE(within_topic_bounds(deep + "/", 128, 65535));
+  EXPECT_FALSE(within_topic_bounds(std::string(30'000, '/'), 128, 65535));
+}
+
 TEST(MqttTopicFilter, Validity) {
   for (const auto& row : kFilters) {
     EXPECT_EQ(is_valid_filter(row.filter), row.valid) << "'" << row.filter << "'";
