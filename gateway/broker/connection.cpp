@@ -18,17 +18,43 @@ Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), 
 
 Connection::~Connection() = default;
 
+// MQTT 5.0 §3.1.2.11.4 [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size goes out.
+// The Reason String and User Properties go first (the spec's rule for each packet that carries them,
+// e.g. [MQTT-3.2.2-19], [MQTT-3.2.2-20]); a packet still too large is not sent [MQTT-3.1.2-25].
+// Encodes into the broker's scratch buffer; true when it holds a packet that fits.
 template <typename P>
-void Connection::send(const P& packet) {
+bool Connection::encode_for_client(P& packet) {
   auto& buf = broker_.scratch();
   buf.clear();
   mqtt::encode(packet, version_, buf);
+  if (client_max_packet_ == 0 || buf.size() <= client_max_packet_) return true;
+  if constexpr (requires { packet.properties.reason_string; }) {
+    packet.properties.reason_string.reset();
+    packet.properties.user_properties.clear();
+    buf.clear();
+    mqtt::encode(packet, version_, buf);
+    if (buf.size() <= client_max_packet_) return true;
+  }
+  GW_LOG(Info, "broker", "not sending a %s of %zu bytes to %s: over its maximum packet size %u",
+         mqtt::type_name(mqtt::type_of(mqtt::Packet{packet})), buf.size(), identity_.client_id.c_str(),
+         client_max_packet_);
+  return false;
+}
+
+template <typename P>
+void Connection::send(const P& packet) {
+  P copy = packet;
+  if (!encode_for_client(copy)) return;
+  auto& buf = broker_.scratch();
   broker_.stats().bytes_sent += buf.size();
   transport_.send(buf);
 }
 template void Connection::send(const mqtt::Ack&);
 template void Connection::send(const mqtt::Suback&);
 template void Connection::send(const mqtt::Unsuback&);
+template void Connection::send(const mqtt::Connack&);
+template void Connection::send(const mqtt::Disconnect&);
+template void Connection::send(const mqtt::Pingresp&);
 
 bool Connection::writable() const {
   return transport_.pending_bytes() < broker_.limits().write_high_watermark;
@@ -111,10 +137,7 @@ void Connection::close_with(Reason reason, const char* why) {
     mqtt::Disconnect d;
     d.reason = reason;
     if (why && *why) d.properties.reason_string = why;
-    auto& buf = broker_.scratch();
-    buf.clear();
-    mqtt::encode(d, version_, buf);
-    transport_.send(buf);
+    send(d);
   }
   state_ = State::Closing;
   transport_.close();
@@ -190,14 +213,9 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
     case 6:  // Unsubscribe
       broker_.unsubscribe(*this, std::get<mqtt::Unsubscribe>(pkt));
       break;
-    case 8: {  // Pingreq
-      auto& buf = broker_.scratch();
-      buf.clear();
-      mqtt::encode(mqtt::Pingresp{}, version_, buf);
-      stats.bytes_sent += buf.size();
-      transport_.send(buf);
+    case 8:  // Pingreq
+      send(mqtt::Pingresp{});
       break;
-    }
     case 10:  // Disconnect
       handle_disconnect(std::get<mqtt::Disconnect>(pkt));
       return false;
@@ -215,12 +233,9 @@ void Connection::refuse_connect(Reason reason, const char* why) {
   broker_.stats().connections_refused++;
   GW_LOG(Info, "broker", "refused CONNECT from %s (%s): %s", transport_.peer().c_str(),
          identity_.client_id.c_str(), why);
-  auto& buf = broker_.scratch();
-  buf.clear();
   mqtt::Connack ack{false, reason, {}};
   if (version_ == mqtt::Version::V5) ack.properties.reason_string = why;
-  mqtt::encode(ack, version_, buf);
-  transport_.send(buf);
+  send(ack);
   state_ = State::Closing;
   transport_.close();
 }
@@ -231,6 +246,7 @@ void Connection::handle_connect(mqtt::Connect& c) {
   const auto& limits = broker_.limits();
   const bool v5 = version_ == mqtt::Version::V5;
 
+  if (v5) client_max_packet_ = c.properties.maximum_packet_size.value_or(0);  // for every answer below
   if (v5 && c.properties.authentication_method) {
     refuse_connect(Reason::BadAuthenticationMethod, "enhanced authentication is not supported");
     return;
@@ -300,10 +316,18 @@ void Connection::handle_connect(mqtt::Connect& c) {
   }
   if (v5) {
     client_receive_maximum_ = c.properties.receive_maximum.value_or(65535);
-    client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
     ack.properties.receive_maximum = limits.receive_maximum;
     ack.properties.maximum_packet_size = limits.max_packet_size;
     ack.properties.topic_alias_maximum = limits.topic_alias_maximum;
+  }
+  // A CONNACK that cannot fit the client's Maximum Packet Size even without its optional strings is
+  // not sent, so the connection is closed before it opens (or takes over) a session. Session Present
+  // does not change the size.
+  if (!encode_for_client(ack)) {
+    broker_.stats().connections_refused++;
+    state_ = State::Closing;
+    transport_.close();
+    return;
   }
   if (c.will) extras().will = std::make_unique<mqtt::Will>(std::move(*c.will));
 
@@ -314,11 +338,7 @@ void Connection::handle_connect(mqtt::Connect& c) {
   GW_LOG(Debug, "broker", "client %s connected from %s (level %d, keepalive %u, session %s)",
          client_id.c_str(), transport_.peer().c_str(), static_cast<int>(version_), keep_alive_,
          ack.session_present ? "resumed" : "new");
-  auto& buf = broker_.scratch();
-  buf.clear();
-  mqtt::encode(ack, version_, buf);
-  broker_.stats().bytes_sent += buf.size();
-  transport_.send(buf);
+  send(ack);
   broker_.resume(*this);
   if (auto* ext = broker_.extension()) ext->on_connected(*this);
 }

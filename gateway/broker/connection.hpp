@@ -47,6 +47,7 @@ class Connection {
   // Whether the delivery fits the client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4).
   bool fits(const Delivery& d) const;
   void send_pubrel(std::uint16_t packet_id);
+  // Sends a non-PUBLISH packet, within the client's Maximum Packet Size (see encode_for_client).
   template <typename P>
   void send(const P& packet);
   // Closes the connection; a v5 client gets a DISCONNECT with `reason` first when reason >= 0x80.
@@ -89,6 +90,8 @@ class Connection {
   void protocol_error(mqtt::Reason reason, const char* why);
   void refuse_connect(mqtt::Reason reason, const char* why);
   void queue_ack(const mqtt::Ack& ack);
+  template <typename P>
+  bool encode_for_client(P& packet);
   void flush_acks();
 
   // PUBACK/PUBREC go out in the order the PUBLISH packets came (MQTT 3.1.1 §4.6), including those that

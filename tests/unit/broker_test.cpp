@@ -195,6 +195,51 @@ TEST_F(BrokerTest, SubscriptionMemoryIsChargedToTheSession) {
   }
 }
 
+// [MQTT-3.1.2-24]: nothing over the v5 client's Maximum Packet Size goes out, CONNACK and DISCONNECT
+// included: the reason string goes first, and a packet that still does not fit is not sent.
+TEST_F(BrokerTest, MQTT_3_1_2_24_NoPacketOverTheClientsMaximumPacketSize) {
+  cfg_.limits.max_connections = 1;
+  cfg_.limits.topic_alias_maximum = 1;
+  make_broker();
+  auto with_max = [](const std::string& id, std::uint32_t max) {
+    auto c = connect_packet(id, Version::V5);
+    c.properties.maximum_packet_size = max;
+    return c;
+  };
+  auto& first = client(Version::V5);
+  first.send(with_max("first", 30));  // the CONNACK with its limits is 16 bytes
+  auto ack = std::get<mqtt::Connack>(first.received().at(0));
+  EXPECT_EQ(ack.reason, Reason::Success);
+
+  auto& busy = client(Version::V5);
+  busy.send(with_max("busy", 8));  // "too many connections" would make it 28 bytes
+  ASSERT_EQ(busy.transport().out.size(), 5u);  // 20 03 00 89 00
+  EXPECT_EQ(std::get<mqtt::Connack>(busy.received().at(0)).reason, Reason::ServerBusy);
+
+  mqtt::Subscribe s;  // a SUBACK of 40 codes (45 bytes) cannot fit at all: not sent
+  s.packet_id = 1;
+  for (int i = 0; i < 40; ++i) s.subscriptions.push_back({"t/" + std::to_string(i), {}});
+  first.send(s);
+  EXPECT_TRUE(first.transport().out.empty());
+  EXPECT_EQ(broker_->subscription_count(), 40u);
+
+  mqtt::Publish p;  // topic alias 2 > 1: DISCONNECT 0x94, without "topic alias out of range"
+  p.topic = "t";
+  p.properties.topic_alias = 2;
+  first.send(p);
+  EXPECT_EQ(first.transport().out, "\xE0\x01\x94");  // no property block at all (5.0 §3.14.2.2.1)
+}
+
+TEST_F(BrokerTest, MQTT_3_1_2_24_AConnackThatCannotFitClosesBeforeTheSessionOpens) {
+  auto& c = client(Version::V5);
+  auto p = connect_packet("tiny", Version::V5);
+  p.properties.maximum_packet_size = 4;
+  c.send(p);
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.transport().out.empty());
+  EXPECT_EQ(broker_->find_session("tiny"), nullptr);
+}
+
 TEST_F(BrokerTest, RoutesQos0WithWildcardsAndDollarRule) {
   auto& sub = connected("sub");
   subscribe(sub, "sport/#", 0, 1);
