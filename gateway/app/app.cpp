@@ -2,6 +2,7 @@
 // are reported once and turn into exit code 1; after start-up nothing here exits on its own.
 #include "gateway/app/app.hpp"
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -15,7 +16,10 @@
 #include <random>
 #include <vector>
 
+#include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/sd_notify.hpp"
+#include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -48,16 +52,28 @@ struct Daemon {
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
   bool stopping = false;
+  ServiceNotifier notifier{notify_env_from_process()};  // systemd's READY/WATCHDOG/STATUS/STOPPING
+  unsigned ticks = 0;
 };
+
+// The service manager's status line (`systemctl status`): what an operator checks first.
+std::string status_line(const Daemon& d) {
+  std::string s = std::to_string(d.broker->connection_count()) + " connections";
+  if (d.store) s += ", outbox backlog " + std::to_string(d.store->stats().outbox_rows) + " messages";
+  return s;
+}
 
 void stop(Daemon& d, const char* why) {
   if (d.stopping) return;
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
+  d.notifier.stopping(why);
+  // The uplinks first: they stay up (bounded by stop_timeout_ms) for the offline status and the device
+  // events the connections the broker now closes produce.
+  for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
-  for (auto& u : d.uplinks) u->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -166,6 +182,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
     uplink::NetpieLogin n;
@@ -179,6 +196,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
     n.flow.mqtt_tls = u.tls.enabled;
     n.flow.mqtt_port = u.netpie.mqtt_port;
     n.flow.retry = o.backoff;
+    n.chat_topic = u.netpie.chat_topic;
     o.netpie = std::move(n);
   }
   return o;
@@ -210,12 +228,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    tell(c, false, why);
+    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    tell(c, false, why, c.session_expiry_requested() == 0);
   }
 
  private:
-  void tell(broker::Connection& c, bool online, const std::string& why) {
-    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why);
+  void tell(broker::Connection& c, bool online, const std::string& why, bool session_ended = false) {
+    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why, session_ended);
   }
   std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks_;
 };
@@ -248,9 +267,7 @@ std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
     options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
     const std::string where = "uplinks[" + std::to_string(i) + "] (" + u.name + "): ";
     if (u.tls.enabled) {
-      net::TlsClientOptions t{true,         u.tls.ca_file,   u.tls.server_name,
-                              u.tls.verify, u.tls.cert_file, u.tls.key_file};
-      auto ctx = net::TlsClientContext::load(t);
+      auto ctx = net::TlsClientContext::load(tls_client_options(u.tls));
       if (!ctx) return where + ctx.error();
       options.tls = std::move(ctx).value();
       if (!u.tls.verify) {
@@ -315,12 +332,16 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.state_dir, ec);
-  if (ec) {
-    GW_LOG(Error, "app", "cannot create state directory %s: %s", cfg.state_dir.c_str(), ec.message().c_str());
+  log::set_priority_prefix(log::stderr_is_journal());
+  // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
+  // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
+  ::umask(077);
+  auto state_dir = StateDir::claim(cfg.state_dir);
+  if (!state_dir) {
+    GW_LOG(Error, "app", "%s", state_dir.error().c_str());
     return 1;
   }
+  if (!state_dir->warning().empty()) GW_LOG(Warn, "app", "%s", state_dir->warning().c_str());
   signal(SIGPIPE, SIG_IGN);
 
   Daemon d;
@@ -331,6 +352,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (cfg.netpie.enabled) {
     // Microgear logins first; plain MQTT users fall through to the config's users.
     d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+    for (const std::string& w : netpie::endpoint_port_warnings(cfg)) GW_LOG(Warn, "netpie", "%s", w.c_str());
     auth = d.netpie->authenticator(std::move(auth));
   }
   d.broker = std::make_unique<broker::Broker>(cfg, d.clock, std::move(auth));
@@ -403,6 +425,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
         if (daemon->netpie) daemon->netpie->tick();
+        if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
       },
       100, 100);
   for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {
@@ -410,7 +433,10 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     h->data = &d;
     uv_signal_start(h, on_signal, sig);
   }
-  GW_LOG(Info, "app", "netpie-edge %s started (config: %s)", NETPIE_EDGE_VERSION, cfg.source.c_str());
+  GW_LOG(Info, "app", "netpie-edge %s started (config: %s, state directory: %s, log level: %s)",
+         NETPIE_EDGE_VERSION, cfg.source.c_str(), state_dir->path().c_str(), cfg.log_level.c_str());
+  // Every listener is bound and the store is open: clients can connect from now on.
+  d.notifier.ready(&d.loop, status_line(d));
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.

@@ -3,13 +3,19 @@
 // Every bounded queue has its bound and its overflow policy here (STYLE.md §11).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/base/result.hpp"
 
 namespace gw::config {
+
+// The values of log.level (and of the --log-level flag), least severe first.
+inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
@@ -25,6 +31,11 @@ enum class SlowConsumerPolicy {
   DropQos0,    // QoS 0 messages to it are dropped (counted); QoS 1/2 wait in the session queue
   Disconnect,  // the connection is closed (its session keeps QoS 1/2 messages if persistent)
 };
+// What a QoS 0 message does when it meets a subscriber over its write high watermark.
+enum class Qos0FullPolicy {
+  Drop,   // dropped and counted (slow_consumer), as slow_consumer_policy says
+  Pause,  // sent anyway, and the publisher is not read from until the subscriber drains (flow control)
+};
 
 struct Limits {
   std::uint32_t max_connections = 10000;
@@ -38,6 +49,10 @@ struct Limits {
   QueuePolicy queue_policy = QueuePolicy::DropOldest;
   std::uint64_t write_high_watermark = 1024 * 1024;  // per connection output buffer, bytes
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::DropQos0;
+  Qos0FullPolicy qos0_full_policy = Qos0FullPolicy::Drop;
+  // Seconds a subscriber may hold publishers back (its queue full, publishers paused) before it is
+  // disconnected; 0 = never.
+  std::uint32_t slow_subscriber_timeout_s = 30;
   std::uint16_t topic_alias_maximum = 16;  // v5 aliases a client may set towards us
   std::uint16_t max_keepalive = 0;         // 0 = accept what the client asks; else v5 server keep alive cap
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request
@@ -78,6 +93,12 @@ struct Store {
   std::uint64_t outbox_max_bytes = 256ull * 1024 * 1024;
   std::int64_t outbox_max_age_s = 7 * 24 * 3600;  // 0 = no age bound
   std::string outbox_policy = "reject_new";       // reject_new | drop_oldest
+  // Persistent sessions' queues (store.session_queue): kept in the store, bounded per session; only
+  // `memory_rows` of a connected session's queue are held in memory (storage/README.md).
+  std::uint64_t session_queue_max_rows = 1'000'000;
+  std::uint64_t session_queue_max_bytes = 256ull * 1024 * 1024;  // topic + payload
+  std::string session_queue_policy = "reject_new";               // reject_new | drop_oldest
+  std::uint32_t session_queue_memory_rows = 256;
   // Local history: topic filters recorded for queries, with their retention.
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;
@@ -105,7 +126,7 @@ struct NetpieKey {
   std::string key;
   std::string secret;
   std::string kind = "device";  // device (permanent token, flag P) | session (one-time token, flag S)
-  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the device
+  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the key
   bool enabled = true;          // false: MQTT CONNACK 5, no new tokens
   NetpieRights rights;
 };
@@ -166,6 +187,7 @@ struct UplinkNetpie {
   std::string alias;            // the gateway's own alias; "" = none
   std::uint16_t auth_port = 0;  // token server port; 0 = 8081 with TLS, 8080 without
   std::uint16_t mqtt_port = 0;  // broker port; 0 = 8883 with TLS, else the port the token endpoint names
+  std::string chat_topic;       // local topic for chat to `alias` from the cloud; "" = dropped
   bool operator==(const UplinkNetpie&) const = default;
 };
 
@@ -206,6 +228,13 @@ struct Uplink {
   std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
+  std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
+};
+
+// Where a key was set in the file: 1-based line and column of its value.
+struct Position {
+  int line = 0;
+  int column = 0;
 };
 
 struct Config {
@@ -221,6 +250,13 @@ struct Config {
   Http http;
   Netpie netpie;
   std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
+  // Every key the file set ("uplinks[0].tls.ca_file"), for errors found after loading, such as
+  // --check-config's checks of the files a config names. Empty for the embedded default.
+  std::map<std::string, Position> positions;
+
+  // The start of an error line about `key`: "file:line:col: key" at the key, or at its nearest enclosing
+  // key the file set ("uplinks[0].tls" for an unset "uplinks[0].tls.ca_file"), else "file: key".
+  std::string locate(const std::string& key) const;
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".
@@ -229,6 +265,8 @@ struct LoadError {
 };
 
 Config default_config();
+// A numeric IPv4 or IPv6 address, as a listener's bind takes it (host names are not resolved).
+bool is_numeric_address(const std::string& text);
 Result<Config, LoadError> load_file(const std::string& path);
 // `name` stands in for the file name in error messages.
 Result<Config, LoadError> load_string(const std::string& yaml_text, const std::string& name);

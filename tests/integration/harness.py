@@ -73,6 +73,15 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
         time.sleep(interval)
 
 
+def vm_rss_kib(pid: int) -> int:
+    """A process's resident memory (VmRSS of /proc/<pid>/status), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line for pid {pid}")
+
+
 def raise_nofile(limit: int = 8192) -> None:
     """Raises this process's soft RLIMIT_NOFILE (children inherit it) up to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -98,6 +107,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def port_in_use(host: str, port: int) -> str:
+    """"" if a listener could bind host:port now; else who holds it, e.g. "mosquitto (pid 812) on 0.0.0.0:1883"
+    (from `ss`), for a skip message. A system broker on 0.0.0.0:1883 blocks 127.0.x.y:1883; Debian's default
+    mosquitto (127.0.0.1 and ::1 only) does not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libuv binds: TIME_WAIT does not count
+        try:
+            s.bind((host, port))
+            return ""
+        except OSError:
+            pass
+    try:
+        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    holders = []
+    for line in out.splitlines():
+        fields = line.split()
+        local = fields[3] if len(fields) > 3 else "?"
+        for name, pid in re.findall(r'\("([^"]+)",pid=(\d+)', line):
+            holders.append(f"{name} (pid {pid}) on {local}")
+    return ", ".join(holders) or f"another process ({host}:{port} cannot be bound)"
 
 
 def to_yaml(value: Any, indent: int = 0) -> str:
