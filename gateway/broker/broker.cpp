@@ -79,6 +79,7 @@ Result<bool, std::string> Broker::restore() {
     s->stored = true;
     for (const auto& [filter, sub] : s->subscriptions) {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
+      s->subscriptions.get().bytes += SubscriptionTrie::cost(filter);  // charged, never refused here
     }
     messages += s->queue.size() + s->inflight.size() + (s->stored_tail ? s->stored_tail->rows : 0);
     if (s->stored_tail) s->stored_tail->id = ++stored_ids_;
@@ -101,15 +102,22 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   Session* s = sessions_.find(client_id);
   if (s && s->conn && s->conn != &c) {
     // Session takeover (MQTT 5.0 §3.1.4-3). The old connection's will goes out unless the new one
-    // resumes the session and the will has a delay (MQTT 5.0 §3.1.3.2.2).
+    // resumes the session and the will has a delay (MQTT 5.0 §3.1.3.2.2). A session that was to end
+    // with its connection (3.1.1 CleanSession=1, v5 Session Expiry 0) ends here: MQTT 3.1.1
+    // [MQTT-3.1.2-6], so the new connection finds no session [MQTT-3.2.2-2] even with CleanSession=0.
     Connection* old = s->conn;
     GW_LOG(Info, "broker", "client %s taken over by %s", client_id.c_str(), c.transport().peer().c_str());
+    const bool ends = !s->persistent();
     auto will = old->take_will();
     bool delayed = will && will->properties.will_delay_interval.value_or(0) > 0;
-    if (will && !(delayed && !clean_start)) publish_will(client_id, std::move(*will));
+    if (will && !(delayed && !clean_start && !ends)) publish_will(client_id, std::move(*will));
     old->set_session(nullptr);
     s->conn = nullptr;
     old->close_with(Reason::SessionTakenOver, "session taken over");
+    if (ends) {
+      destroy_session(*s, DropReason::SessionExpired);
+      s = nullptr;
+    }
   }
   if (s && s->pending_will && !clean_start) s->pending_will.reset();  // reconnected within the will delay
   if (s && clean_start) {
@@ -125,6 +133,9 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   s->expiry_interval = expiry;
   s->expires_at = 0;
   c.set_session(s);
+  // Counted on the connection, not the session: a taken-over connection has no session any more but
+  // still leaves through connection_lost, which gives its count back.
+  c.counted_ = true;
   ++connected_;
   if (persistence_) {
     if (s->persistent() && !present) {
@@ -145,6 +156,10 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
 }
 
 void Broker::connection_lost(Connection& c) {
+  if (c.counted_) {
+    c.counted_ = false;
+    --connected_;
+  }
   Session* s = c.session();
   if (s == nullptr) return;  // never connected, or taken over
   struct Notify {
@@ -154,7 +169,6 @@ void Broker::connection_lost(Connection& c) {
       if (b.extension_) b.extension_->on_disconnected(c, c.graceful());
     }
   } notify{*this, c};
-  --connected_;
   c.set_session(nullptr);
   s->conn = nullptr;
   const Millis now = clock_.now_ms();

@@ -70,11 +70,34 @@ Connection::Connection(Broker& broker, Transport& transport) : broker_(broker), 
 
 Connection::~Connection() = default;
 
+// MQTT 5.0 §3.1.2.11.4 [MQTT-3.1.2-24]: nothing larger than the client's Maximum Packet Size goes out.
+// The Reason String and User Properties go first (the spec's rule for each packet that carries them,
+// e.g. [MQTT-3.2.2-19], [MQTT-3.2.2-20]); a packet still too large is not sent [MQTT-3.1.2-25].
+// Encodes into the broker's scratch buffer; true when it holds a packet that fits.
 template <typename P>
-void Connection::send(const P& packet) {
+bool Connection::encode_for_client(P& packet) {
   auto& buf = broker_.scratch();
   buf.clear();
   mqtt::encode(packet, version_, buf);
+  if (client_max_packet_ == 0 || buf.size() <= client_max_packet_) return true;
+  if constexpr (requires { packet.properties.reason_string; }) {
+    packet.properties.reason_string.reset();
+    packet.properties.user_properties.clear();
+    buf.clear();
+    mqtt::encode(packet, version_, buf);
+    if (buf.size() <= client_max_packet_) return true;
+  }
+  GW_LOG(Info, "broker", "not sending a %s of %zu bytes to %s: over its maximum packet size %u",
+         mqtt::type_name(mqtt::type_of(mqtt::Packet{packet})), buf.size(), identity_.client_id.c_str(),
+         client_max_packet_);
+  return false;
+}
+
+template <typename P>
+void Connection::send(const P& packet) {
+  P copy = packet;
+  if (!encode_for_client(copy)) return;
+  auto& buf = broker_.scratch();
   broker_.stats().bytes_sent += buf.size();
   write(buf);
 }
@@ -100,6 +123,9 @@ void Connection::log_end(const char* what, const char* why) {
 template void Connection::send(const mqtt::Ack&);
 template void Connection::send(const mqtt::Suback&);
 template void Connection::send(const mqtt::Unsuback&);
+template void Connection::send(const mqtt::Connack&);
+template void Connection::send(const mqtt::Disconnect&);
+template void Connection::send(const mqtt::Pingresp&);
 
 bool Connection::writable() const {
   return transport_.pending_bytes() < broker_.limits().write_high_watermark;
@@ -215,10 +241,7 @@ void Connection::close(Reason reason, const char* why) {
     mqtt::Disconnect d;
     d.reason = reason;
     if (why && *why) d.properties.reason_string = why;
-    auto& buf = broker_.scratch();
-    buf.clear();
-    mqtt::encode(d, version_, buf);
-    write(buf);
+    send(d);
   }
   state_ = State::Closing;
   transport_.close();
@@ -297,14 +320,9 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
     case 6:  // Unsubscribe
       broker_.unsubscribe(*this, std::get<mqtt::Unsubscribe>(pkt));
       break;
-    case 8: {  // Pingreq
-      auto& buf = broker_.scratch();
-      buf.clear();
-      mqtt::encode(mqtt::Pingresp{}, version_, buf);
-      stats.bytes_sent += buf.size();
-      write(buf);
+    case 8:  // Pingreq
+      send(mqtt::Pingresp{});
       break;
-    }
     case 10:  // Disconnect
       handle_disconnect(std::get<mqtt::Disconnect>(pkt));
       return false;
@@ -324,12 +342,9 @@ void Connection::refuse_connect(Reason reason, const char* why, const std::optio
          transport_.peer().c_str(), identity_.client_id.c_str(), user ? user->c_str() : "-", why,
          static_cast<int>(mqtt::reason_name(reason).size()), mqtt::reason_name(reason).data(),
          static_cast<unsigned>(reason));
-  auto& buf = broker_.scratch();
-  buf.clear();
   mqtt::Connack ack{false, reason, {}};
   if (version_ == mqtt::Version::V5) ack.properties.reason_string = why;
-  mqtt::encode(ack, version_, buf);
-  write(buf);
+  send(ack);
   state_ = State::Closing;
   transport_.close();
 }
@@ -340,11 +355,14 @@ void Connection::handle_connect(mqtt::Connect& c) {
   const auto& limits = broker_.limits();
   const bool v5 = version_ == mqtt::Version::V5;
 
+  if (v5) client_max_packet_ = c.properties.maximum_packet_size.value_or(0);  // for every answer below
   if (v5 && c.properties.authentication_method) {
     refuse_connect(Reason::BadAuthenticationMethod, "enhanced authentication is not supported", c.username);
     return;
   }
-  if (c.will && !mqtt::is_valid_topic_name(c.will->topic)) {
+  if (c.will &&
+      (!mqtt::is_valid_topic_name(c.will->topic) ||
+       !mqtt::within_topic_bounds(c.will->topic, limits.max_topic_levels, limits.max_topic_length))) {
     if (v5) {
       refuse_connect(Reason::TopicNameInvalid, "invalid will topic", c.username);
     } else {
@@ -374,6 +392,12 @@ void Connection::handle_connect(mqtt::Connect& c) {
   mqtt::Connack ack;
   std::string client_id = c.client_id;
   if (client_id.empty()) {
+    // MQTT 3.1 §3.1: the client id is 1 to 23 characters, so an empty one is refused with CONNACK 2
+    // (only 3.1.1 and 5.0 let the server assign one).
+    if (version_ == mqtt::Version::V31) {
+      refuse_connect(Reason::ClientIdentifierNotValid, "empty client id in MQTT 3.1");
+      return;
+    }
     // MQTT 3.1.1 §3.1.3-8: an empty id needs a clean session; MQTT 5.0 §3.1.3-6: the server assigns one.
     if (!v5 && !c.clean_start) {
       refuse_connect(Reason::ClientIdentifierNotValid, "empty client id with a persistent session",
@@ -405,10 +429,18 @@ void Connection::handle_connect(mqtt::Connect& c) {
   }
   if (v5) {
     client_receive_maximum_ = c.properties.receive_maximum.value_or(65535);
-    client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
     ack.properties.receive_maximum = limits.receive_maximum;
     ack.properties.maximum_packet_size = limits.max_packet_size;
     ack.properties.topic_alias_maximum = limits.topic_alias_maximum;
+  }
+  // A CONNACK that cannot fit the client's Maximum Packet Size even without its optional strings is
+  // not sent, so the connection is closed before it opens (or takes over) a session. Session Present
+  // does not change the size.
+  if (!encode_for_client(ack)) {
+    broker_.stats().connections_refused++;
+    state_ = State::Closing;
+    transport_.close();
+    return;
   }
   if (c.will) extras().will = std::make_unique<mqtt::Will>(std::move(*c.will));
 
@@ -427,11 +459,7 @@ void Connection::handle_connect(mqtt::Connect& c) {
       "client \"%s\": session expiry %u s, receive maximum %u, maximum packet size %u (0 = none), will %s%s",
       client_id.c_str(), expiry, static_cast<unsigned>(client_receive_maximum_), client_max_packet_,
       w ? "on " : "none", w ? w->topic.c_str() : "");
-  auto& buf = broker_.scratch();
-  buf.clear();
-  mqtt::encode(ack, version_, buf);
-  broker_.stats().bytes_sent += buf.size();
-  write(buf);
+  send(ack);
   broker_.resume(*this);
   if (auto* ext = broker_.extension()) ext->on_connected(*this);
 }
@@ -471,6 +499,11 @@ void Connection::handle_publish(mqtt::Publish& p) {
   if (p.topic.empty() || !mqtt::is_valid_topic_name(p.topic)) {
     protocol_error(v5 && p.topic.empty() ? Reason::ProtocolError : Reason::TopicNameInvalid,
                    "invalid topic name");
+    return;
+  }
+  if (!mqtt::within_topic_bounds(p.topic, broker_.limits().max_topic_levels,
+                                 broker_.limits().max_topic_length)) {
+    protocol_error(Reason::TopicNameInvalid, "topic over limits.max_topic_levels or max_topic_length");
     return;
   }
   // MQTT 5.0 §3.3.4-9: QoS 1/2 PUBLISH not yet acknowledged count against our Receive Maximum.

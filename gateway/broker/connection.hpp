@@ -47,6 +47,7 @@ class Connection {
   // Whether the delivery fits the client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4).
   bool fits(const Delivery& d) const;
   void send_pubrel(std::uint16_t packet_id);
+  // Sends a non-PUBLISH packet, within the client's Maximum Packet Size (see encode_for_client).
   template <typename P>
   void send(const P& packet);
   // Closes the connection; a v5 client gets a DISCONNECT with `reason` first when reason >= 0x80.
@@ -103,6 +104,8 @@ class Connection {
   // connection that had not sent its CONNECT yet.
   void log_end(const char* what, const char* why);
   void queue_ack(const mqtt::Ack& ack);
+  template <typename P>
+  bool encode_for_client(P& packet);
   void flush_acks();
 
   // PUBACK/PUBREC go out in the order the PUBLISH packets came (MQTT 3.1.1 §4.6), including those that
@@ -154,6 +157,7 @@ class Connection {
   State state_ = State::AwaitConnect;
   mqtt::Version version_ = mqtt::Version::V311;
   bool graceful_ = false;  // DISCONNECT received
+  bool counted_ = false;   // in the broker's connected count (from open_session to connection_lost)
   mqtt::Reason close_reason_ = mqtt::Reason::Success;
 };
 

@@ -5,7 +5,7 @@
 //   in-flight entry   event            next
 //   AwaitPuback       PUBACK           (removed)           QoS 1
 //   AwaitPubrec       PUBREC < 0x80    AwaitPubcomp, PUBREL sent
-//   AwaitPubrec       PUBREC >= 0x80   (removed)
+//   AwaitPubrec       PUBREC >= 0x80   (removed), no PUBREL; a repeated one is ignored
 //   AwaitPubcomp      PUBCOMP          (removed)           QoS 2
 //   any               reconnect        resent: PUBLISH with DUP, or PUBREL (MQTT 5.0 §4.4)
 #include <algorithm>
@@ -337,6 +337,10 @@ void Broker::on_puback(Connection& c, std::uint16_t id) {
 void Broker::on_pubrec(Connection& c, std::uint16_t id, mqtt::Reason reason) {
   Session& s = *c.session();
   auto it = find_inflight(s, id);
+  const bool refused = static_cast<int>(reason) >= 0x80;
+  // MQTT 5.0 §4.3.3 [MQTT-4.3.3-4]: PUBREL answers only a PUBREC below 0x80. A refusal ends the flow;
+  // a repeated one, for an id already forgotten, gets nothing (not even PUBREL 0x92).
+  if (refused && (it == s.inflight.end() || it->state != InflightOut::State::AwaitPubrec)) return;
   if (it == s.inflight.end() || it->state == InflightOut::State::AwaitPuback) {
     // MQTT 5.0 §4.3.3: answer with PUBREL "Packet Identifier not found" so the client can clean up.
     if (c.version() == mqtt::Version::V5) {
@@ -346,7 +350,7 @@ void Broker::on_pubrec(Connection& c, std::uint16_t id, mqtt::Reason reason) {
     }
     return;
   }
-  if (static_cast<int>(reason) >= 0x80) {  // the client refused the message: the exchange ends here
+  if (refused) {  // the client refused the message: the exchange ends here
     if (it->delivery.seq != 0) persistence_->message_deleted(s, it->delivery.seq);
     s.inflight.erase(it);
     pump(s);

@@ -45,6 +45,12 @@ struct SessionSubscription {
   std::uint32_t subscription_id = 0;
 };
 
+// A session's subscriptions by filter (incl. $share/..), with the subscription-index memory they are
+// charged (SubscriptionTrie::cost), bounded by limits.max_subscription_bytes_per_client.
+struct SubscriptionMap : std::map<std::string, SessionSubscription, std::less<>> {
+  std::uint64_t bytes = 0;
+};
+
 // A container allocated with its first element: one pointer while empty, so an idle session does not
 // pay for the containers of an active one. It forwards the members the broker uses; reads of an empty
 // one see an empty range (value-initialized iterators compare equal).
@@ -123,7 +129,7 @@ class Session {
   std::string client_id;
   Connection* conn = nullptr;
 
-  Lazy<std::map<std::string, SessionSubscription, std::less<>>> subscriptions;  // by filter (incl. $share/..)
+  Lazy<SubscriptionMap> subscriptions;
   Lazy<std::vector<InflightOut>> inflight;  // in send order, for redelivery in order (MQTT 5.0 §4.6)
   Lazy<Fifo<Delivery>> queue;               // waiting for an in-flight slot, a writable socket, or the client
   // PUBLISH QoS 2 received, PUBREL not yet (MQTT 5.0 §4.3.3): packet id -> store key (0 = not persisted).

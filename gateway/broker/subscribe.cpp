@@ -31,7 +31,9 @@ void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
   for (const auto& item : sub.subscriptions) {
     const auto& f = item.filter;
     auto shared = mqtt::parse_shared(f);
-    if (!mqtt::is_valid_filter(f)) {
+    // A filter past limits.max_topic_levels / max_topic_length is refused like an invalid one.
+    if (!mqtt::is_valid_filter(f) ||
+        !mqtt::within_topic_bounds(f, limits_.max_topic_levels, limits_.max_topic_length)) {
       ack.reasons.push_back(v5 ? Reason::TopicFilterInvalid : Reason::UnspecifiedError);
       continue;
     }
@@ -43,7 +45,13 @@ void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
       ack.reasons.push_back(v5 ? Reason::NotAuthorized : Reason::UnspecifiedError);
       continue;
     }
-    if (!s.subscriptions.contains(f) && s.subscriptions.size() >= limits_.max_subscriptions_per_client) {
+    // Quotas on new filters: their count, and the subscription-index memory they may cost (a replaced
+    // filter costs nothing more). Past either: 0x97 Quota exceeded (3.1.1: 0x80) for that filter.
+    const bool added = !s.subscriptions.contains(f);
+    const std::size_t cost = added ? SubscriptionTrie::cost(f) : 0;
+    const std::uint64_t charged = s.subscriptions.empty() ? 0 : s.subscriptions.get().bytes;
+    if (added && (s.subscriptions.size() >= limits_.max_subscriptions_per_client ||
+                  charged + cost > limits_.max_subscription_bytes_per_client)) {
       ack.reasons.push_back(v5 ? Reason::QuotaExceeded : Reason::UnspecifiedError);
       continue;
     }
@@ -52,6 +60,7 @@ void Broker::subscribe(Connection& c, const mqtt::Subscribe& sub) {
         std::min<std::uint8_t>({item.options.max_qos, 2, authorizer().max_qos(c.identity())});
     bool is_new = trie_.add(f, entry);
     s.subscriptions[f] = SessionSubscription{entry.options, sub_id};
+    s.subscriptions.get().bytes += cost;
     if (persistence_ && s.stored) persistence_->subscribed(s, f, s.subscriptions[f]);
     ack.reasons.push_back(static_cast<Reason>(entry.options.max_qos));
     // Retained messages: never for shared subscriptions (MQTT 5.0 §4.8.2); per retain handling otherwise.
@@ -78,17 +87,24 @@ void Broker::unsubscribe(Connection& c, const mqtt::Unsubscribe& u) {
   Session& s = *c.session();
   mqtt::Unsuback ack;
   ack.packet_id = u.packet_id;
+  const bool v5 = c.version() == mqtt::Version::V5;
   for (const auto& f : u.filters) {
+    // MQTT 5.0 §3.11.3: 0x8F for a filter that is not valid (3.1.1 closed the connection on an empty one
+    // when decoding, MQTT-4.7.3-1).
+    if (v5 && !mqtt::is_valid_filter(f)) {
+      ack.reasons.push_back(Reason::TopicFilterInvalid);
+      continue;
+    }
     bool existed = false;
     auto it = s.subscriptions.find(f);
     if (it != s.subscriptions.end()) {
       trie_.remove(f, &s);
       s.subscriptions.erase(it);
+      s.subscriptions.get().bytes -= SubscriptionTrie::cost(f);
       if (persistence_ && s.stored) persistence_->unsubscribed(s, f);
       existed = true;
     }
-    if (c.version() == mqtt::Version::V5)
-      ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
+    if (v5) ack.reasons.push_back(existed ? Reason::Success : Reason::NoSubscriptionExisted);
   }
   c.send(ack);
 }

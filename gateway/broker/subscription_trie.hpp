@@ -50,6 +50,11 @@ class SubscriptionTrie {
 
   std::size_t size() const { return count_; }
 
+  // Memory one subscription on `filter` may cost the trie, as if it shared no node: per level a node
+  // with its entry and bucket array in the parent's map, and the level's name twice. An upper bound,
+  // checked against the allocator in subscription_trie_test; sessions are charged it (issue 11).
+  static std::size_t cost(std::string_view filter);
+
  private:
   struct Node;
   Node* find_or_create(std::string_view filter);

@@ -59,6 +59,11 @@ struct Limits {
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request
   std::uint32_t max_retained = 100000;  // retained topics; past it a new retained topic is not stored
   std::uint32_t max_subscriptions_per_client = 1000;
+  // Topic shape (PUBLISH topics, subscription filters, will topics), as Mosquitto bounds it.
+  std::uint16_t max_topic_levels = 128;
+  std::uint16_t max_topic_length = 65535;  // bytes
+  // Subscription-index memory one client may hold (estimated per filter, see SubscriptionTrie::cost).
+  std::uint32_t max_subscription_bytes_per_client = 1024 * 1024;
   bool operator==(const Limits&) const = default;
 };
 

@@ -172,6 +172,10 @@ constexpr std::array kLimitFields{
     limit<&Limits::max_session_expiry, 0, kUint32Max>("max_session_expiry", Kind::Count),
     limit<&Limits::max_retained, 0, 100'000'000>("max_retained", Kind::Count),
     limit<&Limits::max_subscriptions_per_client, 1, 1'000'000>("max_subscriptions_per_client", Kind::Count),
+    limit<&Limits::max_topic_levels, 1, 65535>("max_topic_levels", Kind::Count),
+    limit<&Limits::max_topic_length, 1, 65535>("max_topic_length", Kind::Bytes),
+    limit<&Limits::max_subscription_bytes_per_client, kKiB, kKiB * kKiB * kKiB>(
+        "max_subscription_bytes_per_client", Kind::Bytes),
     limit<&Limits::slow_subscriber_timeout_s, 0, 86400>("slow_subscriber_timeout", Kind::Count),
 };
 

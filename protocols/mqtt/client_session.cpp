@@ -476,6 +476,9 @@ void ClientSession::on_ack(const Ack& a, Millis now) {
       }
       ++stats_.duplicate_acks;
       if (f != nullptr && f->stage == Stage::AwaitRelease) return;  // PUBREL waits for release()
+      // MQTT 5.0 §4.3.3 [MQTT-4.3.3-4]: PUBREL answers only a PUBREC below 0x80; a refusal repeated
+      // after the flow ended gets nothing.
+      if (is_failure(a.reason)) return;
       // A repeated PUBREC still gets its PUBREL so that the server can finish; for an id we do not
       // know, MQTT 5.0 §3.6.2.1 has PUBREL 0x92 (3.1.1 has no reason code: a plain PUBREL).
       if (f == nullptr) {

@@ -33,7 +33,8 @@ struct Frame {
   std::size_t total() const { return header_len + remaining; }
   Error error;  // when status == Error
 };
-// Looks at the start of `buf`. Error with MalformedPacket for a varint longer than 4 bytes;
+// Looks at the start of `buf`. Error with MalformedPacket for a varint longer than 4 bytes or not in
+// its fewest bytes (MQTT-1.5.5-1);
 // PacketTooLarge when header_len + remaining > max_packet (checked as soon as the length is known,
 // before the body has arrived). Does not validate the type or flags.
 Frame parse_frame(ByteView buf, std::size_t max_packet);
@@ -44,7 +45,10 @@ Frame parse_frame(ByteView buf, std::size_t max_packet);
 // (MQTT 5.0 §1.5.4: well-formed, no U+0000, no surrogates), property validity per packet type,
 // duplicated properties, QoS 3, packet id 0 where one is required, empty SUBSCRIBE/UNSUBSCRIBE, and
 // topic name/filter syntax (wildcards in a PUBLISH topic -> TopicNameInvalid; bad filter -> the
-// decoder still returns it, the broker answers per filter with TopicFilterInvalid via is_valid_filter).
+// decoder still returns it, the broker answers per filter with TopicFilterInvalid via is_valid_filter;
+// but an empty filter before 5.0 [MQTT-4.7.3-1] and a control character in any filter ->
+// TopicFilterInvalid, which closes the connection). A control character (U+0001..U+001F,
+// U+007F..U+009F) in a topic name gives TopicNameInvalid, in a client id ClientIdentifierNotValid.
 // CONNECT: an unknown protocol name or level gives UnsupportedProtocolVersion; accepts "MQIsdp"/3,
 // "MQTT"/3 (NETPIE Node microgear), "MQTT"/4, "MQTT"/5. The reserved flag bit must be 0.
 Result<Packet, Error> decode(Version version, std::uint8_t header, ByteView body);

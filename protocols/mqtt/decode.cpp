@@ -48,6 +48,11 @@ Frame parse_frame(ByteView buf, std::size_t max_packet) {
     const std::uint8_t b = buf[1 + i];
     value |= static_cast<std::size_t>(b & 0x7F) << (7 * i);
     if ((b & 0x80) == 0) {
+      if (b == 0 && i > 0) {  // MQTT-1.5.5-1: the fewest bytes; a last byte of 0 adds nothing
+        f.status = FrameStatus::Error;
+        f.error = malformed("remaining length not minimally encoded");
+        return f;
+      }
       f.header_len = 2 + i;
       break;
     }
@@ -130,6 +135,17 @@ Fault read_reason(Reader& r, PacketType t, Reason& out) {
   return std::nullopt;
 }
 
+// A topic filter of SUBSCRIBE or UNSUBSCRIBE. 3.1.1 [MQTT-4.7.3-1]: at least one character, else the
+// connection is closed; 5.0 answers an empty filter per filter with 0x8F, so it is returned as it is
+// (the broker checks filter syntax). A control character closes the connection at every level.
+Fault read_filter(Version v, Reader& r, std::string& out) {
+  if (auto f = read_utf8(r, out, "truncated topic filter")) return f;
+  if (out.empty() && !is_v5(v)) return Error{Reason::TopicFilterInvalid, "empty topic filter"};
+  if (has_control_character(out))
+    return Error{Reason::TopicFilterInvalid, "control character in topic filter"};
+  return std::nullopt;
+}
+
 // ---- CONNECT (MQTT 3.1 §3.1, 3.1.1 §3.1, 5.0 §3.1) ----
 
 Fault decode_connect(std::uint8_t flags, Reader& r, Connect& c) {
@@ -169,6 +185,9 @@ Fault decode_connect(std::uint8_t flags, Reader& r, Connect& c) {
     }
   }
   if (auto f = read_utf8(r, c.client_id, "truncated client identifier")) return f;
+  if (has_control_character(c.client_id)) {
+    return Error{Reason::ClientIdentifierNotValid, "control character in client identifier"};
+  }
   if (will) {
     Will w;
     w.qos = will_qos;
@@ -242,6 +261,8 @@ Fault decode_publish(Version v, std::uint8_t flags, Reader& r, Publish& p) {
   if (p.topic.find('+') != std::string::npos || p.topic.find('#') != std::string::npos) {
     return Error{Reason::TopicNameInvalid, "wildcard in topic name"};
   }
+  if (has_control_character(p.topic))
+    return Error{Reason::TopicNameInvalid, "control character in topic name"};
   if (p.topic.empty() && !is_v5(v)) return Error{Reason::TopicNameInvalid, "empty topic name"};
   if (p.qos > 0) {
     if (auto f = read_packet_id(r, p.packet_id)) return f;
@@ -284,7 +305,7 @@ Fault decode_subscribe(Version v, std::uint8_t flags, Reader& r, Subscribe& s) {
   }
   while (!r.done()) {
     Subscription sub;
-    if (auto f = read_utf8(r, sub.filter, "truncated topic filter")) return f;
+    if (auto f = read_filter(v, r, sub.filter)) return f;
     std::uint8_t o = 0;
     if (!r.u8(o)) return malformed("truncated subscription options");
     sub.options.max_qos = static_cast<std::uint8_t>(o & 0x03);
@@ -340,7 +361,7 @@ Fault decode_unsubscribe(Version v, std::uint8_t flags, Reader& r, Unsubscribe& 
   }
   while (!r.done()) {
     std::string filter;
-    if (auto f = read_utf8(r, filter, "truncated topic filter")) return f;
+    if (auto f = read_filter(v, r, filter)) return f;
     u.filters.push_back(std::move(filter));
   }
   // MQTT-3.10.3-2: at least one filter.

@@ -36,7 +36,7 @@ bool is_valid_plain_filter(std::string_view f) {
       return false;
     }
   }
-  return is_valid_utf8(f);
+  return is_valid_utf8(f) && !has_control_character(f);
 }
 
 }  // namespace
@@ -45,7 +45,7 @@ bool is_valid_topic_name(std::string_view topic) {
   // MQTT 5.0 §4.7.3: at least one character; §4.7.1: no wildcards in a name.
   if (topic.empty() || topic.size() > kMaxTopicBytes) return false;
   if (has_wildcard(topic)) return false;
-  return is_valid_utf8(topic);
+  return is_valid_utf8(topic) && !has_control_character(topic);
 }
 
 // "$share/" with nothing valid after it is still reported as a shared filter (with an empty group or
@@ -65,9 +65,20 @@ bool is_valid_filter(std::string_view filter) {
     // it is an ordinary topic filter.
     if (shared->group.empty() || has_wildcard(shared->group)) return false;
     return filter.size() <= kMaxTopicBytes && is_valid_plain_filter(shared->filter) &&
-           is_valid_utf8(shared->group);
+           is_valid_utf8(shared->group) && !has_control_character(shared->group);
   }
   return is_valid_plain_filter(filter);
+}
+
+bool within_topic_bounds(std::string_view topic, std::size_t max_levels, std::size_t max_length) {
+  if (topic.size() > max_length) return false;
+  std::size_t levels = 1;
+  for (const char *p = topic.data(), *end = p + topic.size();
+       (p = static_cast<const char*>(std::memchr(p, '/', static_cast<std::size_t>(end - p)))) != nullptr;
+       ++p) {
+    if (++levels > max_levels) return false;
+  }
+  return true;
 }
 
 bool topic_matches(std::string_view filter, std::string_view topic) {

@@ -1,6 +1,7 @@
 // UTF-8 validation for MQTT strings (MQTT 5.0 §1.5.4, MQTT 3.1.1 §1.5.3) and for payloads that declare
-// themselves UTF-8 (Payload Format Indicator 1, MQTT 5.0 §3.3.2.3.2). Decoding calls this for every
-// string on the wire, so ASCII runs are checked eight bytes at a time. Pure; no allocation.
+// themselves UTF-8 (Payload Format Indicator 1, MQTT 5.0 §3.3.2.3.2), and the control-character check
+// for topics and client ids. Decoding calls these for every string on the wire, so ASCII runs are
+// checked eight bytes at a time. Pure; no allocation.
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -26,18 +27,25 @@ bool is_continuation(unsigned char c) {
 }
 }  // namespace
 
+// The fast path of both checks: skips eight bytes at a time while `ok` holds for the 64-bit word.
+template <typename WordOk>
+const unsigned char* skip_words(const unsigned char* p, const unsigned char* end, WordOk ok) {
+  while (end - p >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (!ok(w)) break;
+    p += 8;
+  }
+  return p;
+}
+
 bool utf8_well_formed(std::string_view s, bool allow_nul) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* const end = p + s.size();
   while (p < end) {
-    // Fast path: eight ASCII bytes at once.
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if ((w & kHighBits) != 0) break;
-      if (!allow_nul && has_zero_byte(w)) return false;
-      p += 8;
-    }
+    // Fast path: eight ASCII bytes at once (a NUL, when refused, is found byte by byte below).
+    p = skip_words(p, end,
+                   [&](std::uint64_t w) { return (w & kHighBits) == 0 && (allow_nul || !has_zero_byte(w)); });
     if (p == end) break;
 
     const unsigned char c = *p;
@@ -80,6 +88,27 @@ bool utf8_well_formed(std::string_view s, bool allow_nul) {
 
 bool is_valid_utf8(std::string_view s) {
   return wire::utf8_well_formed(s, false);
+}
+
+bool has_control_character(std::string_view s) {
+  constexpr std::uint64_t kSpaces = 0x2020202020202020ULL;  // a byte below 0x20 is a C0 control
+  constexpr std::uint64_t kDels = 0x7F7F7F7F7F7F7F7FULL;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+  while (p < end) {
+    // Fast path: eight ASCII bytes, none below 0x20 ("has less than" bit trick) and none 0x7F.
+    p = wire::skip_words(p, end, [](std::uint64_t w) {
+      return (w & wire::kHighBits) == 0 && ((w - kSpaces) & ~w & wire::kHighBits) == 0 &&
+             !wire::has_zero_byte(w ^ kDels);
+    });
+    if (p == end) break;
+    const unsigned char c = *p;
+    if (c < 0x20 || c == 0x7F) return true;
+    // U+0080..U+009F (C1) are encoded as C2 80..C2 9F.
+    if (c == 0xC2 && end - p >= 2 && p[1] <= 0x9F) return true;
+    ++p;
+  }
+  return false;
 }
 
 }  // namespace gw::mqtt

@@ -65,8 +65,8 @@ class Reader {
     p_ += 4;
     return true;
   }
-  // MQTT 5.0 §1.5.5. False when truncated or longer than four bytes. Non-minimal encodings (0x80 0x00)
-  // are accepted, as most implementations do.
+  // MQTT 5.0 §1.5.5. False when truncated, longer than four bytes, or not in the fewest bytes
+  // (0x80 0x00 for 0 is malformed, MQTT-1.5.5-1).
   bool varint(std::uint32_t& v) {
     std::uint32_t value = 0;
     for (int i = 0; i < 4; ++i) {
@@ -74,6 +74,7 @@ class Reader {
       const std::uint8_t b = *p_++;
       value |= static_cast<std::uint32_t>(b & 0x7F) << (7 * i);
       if ((b & 0x80) == 0) {
+        if (b == 0 && i > 0) return false;
         v = value;
         return true;
       }

@@ -107,9 +107,16 @@ def subscribe(pid: int, filters: list[tuple[str, int]], version: int = V311, pro
     return packet(0x82, var + body)
 
 
-def ack(kind: int, pid: int) -> bytes:
-    """PUBACK/PUBREC/PUBCOMP (flags 0) and PUBREL (flags 0010), 3.1.1 form (valid in v5 too: reason 0 omitted)."""
-    return packet((kind << 4) | (0x02 if kind == PUBREL else 0), u16(pid))
+def unsubscribe(pid: int, filters: list[str | bytes], version: int = V311) -> bytes:
+    """UNSUBSCRIBE (§3.10): fixed header flags must be 0010."""
+    var = u16(pid) + (props() if version == V5 else b"")
+    return packet(0xA2, var + b"".join(string(f) for f in filters))
+
+
+def ack(kind: int, pid: int, reason: int | None = None) -> bytes:
+    """PUBACK/PUBREC/PUBCOMP (flags 0) and PUBREL (flags 0010); 3.1.1 form, or v5 with a reason code and no
+    properties (5.0 §3.4.2.2.1)."""
+    return packet((kind << 4) | (0x02 if kind == PUBREL else 0), u16(pid) + (b"" if reason is None else bytes([reason])))
 
 
 def pingreq() -> bytes:

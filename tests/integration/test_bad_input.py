@@ -232,3 +232,85 @@ def test_garbage_bytes(broker, witness):
     with r.RawClient(broker.address) as c:
         c.try_send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert c.read_until_closed(timeout=5) == []
+
+
+@pytest.mark.parametrize("kind", ["subscribe", "unsubscribe"])
+def test_MQTT_4_7_3_1_empty_topic_filter(broker, witness, kind):
+    """Topic filters are at least one character long [MQTT-4.7.3-1]: 3.1.1 closes the connection, 5.0 answers
+    the filter with 0x8F (SUBACK/UNSUBACK) and goes on."""
+    def request(version):
+        if kind == "subscribe":
+            return r.subscribe(3, [("", 0), ("ok/t", 0)], version=version), r.SUBACK
+        return r.unsubscribe(3, ["", "ok/t"], version=version), r.UNSUBACK
+
+    with r.RawClient(broker.address) as c:
+        c.connect("empty-filter-4")
+        c.send(request(r.V311)[0])
+        assert_closed(c, r.V311, set(), broker=broker)
+    with r.RawClient(broker.address) as c:
+        c.connect("empty-filter-5", version=r.V5)
+        packet, ack_type = request(r.V5)
+        c.send(packet)
+        ack = c.expect(ack_type)
+        codes = ack.body[3:]  # packet id, empty property block, then one code per filter
+        assert ack.body[:3] == b"\x00\x03\x00" and codes[0] == 0x8F, ack
+        assert codes[1] in (0x00, 0x11), ack  # granted QoS 0 / no subscription existed
+
+
+CONTROLS = [pytest.param(b"\x01", id="U+0001"), pytest.param(b"\x1f", id="U+001F"),
+            pytest.param(b"\x7f", id="U+007F"), pytest.param(b"\xc2\x80", id="U+0080"),
+            pytest.param(b"\xc2\x9f", id="U+009F")]
+
+
+@pytest.mark.netpie_only  # mosquitto 2.0.11 accepts these too; the refusal is our choice (5.0 §1.5.4 allows it)
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("control", CONTROLS)
+@pytest.mark.parametrize("where", ["publish", "subscribe", "unsubscribe", "client-id", "will-topic"])
+def test_control_character_in_topic_or_client_id_closes(broker, witness, version, control, where):
+    """U+0001..U+001F and U+007F..U+009F in a topic, a filter or a client id close the connection (a v5 client
+    gets DISCONNECT 0x90 or 0x8F first once connected)."""
+    name = b"ctl/" + control + b"/x"
+    with r.RawClient(broker.address) as c:
+        if where in ("client-id", "will-topic"):
+            cid, will = ("ctl", (name.decode(), b"w", 0)) if where == "will-topic" else (name.decode(), None)
+            c.try_send(r.connect(cid, version=version, will=will))
+            assert c.read_until_closed(timeout=5) == [], "refused without CONNACK"
+            return
+        c.connect("ctl", version=version)
+        if where == "publish":
+            c.send(r.publish(name, b"x", qos=0, version=version))
+        elif where == "subscribe":
+            c.send(r.subscribe(1, [(name.decode(), 0)], version=version))
+        else:
+            c.send(r.unsubscribe(1, [name], version=version))
+        assert_closed(c, version, {0x90} if where == "publish" else {0x8F}, broker=broker)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("bad", [pytest.param(b"\xc0\x80\x00", id="pingreq-length-0-in-2-bytes"),
+                                 pytest.param(b"\x30\x85\x80\x00" + r.string("v/t") + b"x", id="publish-length-in-3")])
+def test_MQTT_1_5_5_1_non_minimal_remaining_length_closes(broker, witness, version, bad):
+    """A Variable Byte Integer must use the fewest bytes [MQTT-1.5.5-1]."""
+    if version == r.V5 and bad[0] == 0x30:
+        bad = b"\x30\x86\x80\x00" + r.string("v/t") + b"\x00x"  # the v5 PUBLISH has a property length
+    with r.RawClient(broker.address) as c:
+        c.connect("varint-min", version=version)
+        c.send(bad)
+        assert_closed(c, version, {0x81}, broker=broker)
+
+
+def test_MQTT_1_5_5_1_non_minimal_property_length_closes(broker, witness):
+    with r.RawClient(broker.address) as c:
+        c.connect("varint-min-props", version=r.V5)
+        c.send(r.packet(0x30, r.string("v/t") + b"\x80\x00" + b"x"))  # property length 0 in two bytes
+        assert_closed(c, r.V5, {0x81}, broker=broker)
+
+
+def test_mqtt31_empty_client_id_gets_connack_2(broker, witness):
+    """MQTT 3.1 §3.1: the client identifier is 1 to 23 characters; an empty one gets CONNACK 2 (identifier
+    rejected). Only 3.1.1 and 5.0 let the server assign one."""
+    with r.RawClient(broker.address) as c:
+        c.send(r.connect("", version=r.V31))
+        p = c.expect(r.CONNACK)
+        assert p.reason == 2, p
+        assert c.read_until_closed(timeout=5) == []

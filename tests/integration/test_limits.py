@@ -159,3 +159,16 @@ def test_client_maximum_packet_size_respected(broker):
         p = c.expect(r.PUBLISH)
         topic, pid, payload = r.parse_publish(p, version=r.V5)
         assert payload == b"small", f"got a {len(payload)}-byte payload"
+
+
+@pytest.mark.broker(limits={"topic_alias_maximum": 1})
+def test_MQTT_3_1_2_24_disconnect_within_the_clients_maximum_packet_size(broker):
+    """Nothing over the client's Maximum Packet Size is sent [MQTT-3.1.2-24], DISCONNECT included: its reason
+    string is dropped first (5.0 §3.14.2.2.2)."""
+    with r.RawClient(broker.address) as c:
+        c.connect("small-disconnect", version=r.V5, properties=r.prop_u32(0x27, 24))
+        c.send(r.publish("t", b"x", version=r.V5, properties=r.prop_u16(0x23, 2)))  # alias 2 > maximum 1
+        packets = c.read_until_closed(timeout=5)
+        if broker.kind != "mosquitto" or packets:
+            assert [p.type for p in packets] == [r.DISCONNECT] and packets[0].reason == 0x94, packets
+            assert 2 + len(packets[0].body) <= 24, f"a {2 + len(packets[0].body)}-byte DISCONNECT: {packets[0]}"

@@ -155,3 +155,64 @@ def test_pingreq_keeps_connection_alive(broker):
             time.sleep(0.9)  # pacing a client's keepalive, not waiting for the broker
             c.send(r.pingreq())
             assert c.expect(r.PINGRESP, timeout=2).body == b""
+
+
+def _takeovers_then_new_clients(broker, takeovers: int, max_connections: int) -> None:
+    """`takeovers` CONNECTs with one client id, each taking over the one before; then new clients up to
+    max_connections (with a $SYS watcher and the last taker) must all be accepted, and $SYS must count them."""
+    with MosquittoSub(broker, "$SYS/broker/clients/connected") as sub:
+        packet = r.connect("taken-over")
+        clients = []
+        try:
+            for i in range(takeovers):
+                c = r.RawClient(broker.address)
+                c.send(packet)
+                p = c.expect(r.CONNACK)
+                assert p.reason == 0, f"takeover {i} refused with CONNACK {p.reason}"
+                if clients:
+                    clients.pop().close()
+                clients.append(c)
+            for i in range(max_connections - 2):
+                c = r.RawClient(broker.address)
+                clients.append(c)
+                c.connect(f"fresh-{i}")
+            sub.wait_message(lambda m: m.text == str(max_connections), timeout=10,
+                             what=f"$SYS/broker/clients/connected = {max_connections} "
+                                  f"(saw {[m.text for m in sub.snapshot()]})")
+        finally:
+            for c in clients:
+                c.close()
+
+
+@pytest.mark.netpie_only
+@pytest.mark.broker(limits={"max_connections": 5}, sys_interval=1)
+def test_takeovers_give_back_their_connection_slot(broker):
+    """Issue 11: each takeover used to keep the old connection counted, so after max_connections takeovers every
+    new client got CONNACK 3. Now the count follows the connections."""
+    _takeovers_then_new_clients(broker, 20, 5)
+
+
+@pytest.mark.netpie_only
+@pytest.mark.timeout(300)
+@pytest.mark.broker(limits={"max_connections": 1002}, sys_interval=1, log_level="warn")
+def test_ten_thousand_takeovers_then_a_thousand_new_clients(broker):
+    _takeovers_then_new_clients(broker, 10_000, 1002)
+
+
+@pytest.mark.parametrize("version", [r.V311, r.V5])
+def test_MQTT_3_1_2_6_takeover_of_a_clean_session_starts_a_new_one(broker, version):
+    """A CleanSession=1 (v5: Session Expiry 0) session ends with its connection [MQTT-3.1.2-6], also when a
+    CleanSession=0 connection takes it over: session present 0 [MQTT-3.2.2-2] and no old subscription."""
+    with r.RawClient(broker.address) as first:
+        first.connect("clean-then-kept", version=version, clean=True)
+        first.send(r.subscribe(1, [("ctk/t", 1)], version=version))
+        first.expect(r.SUBACK)
+        expiry = r.prop_u32(0x11, 300) if version == r.V5 else b""
+        with r.RawClient(broker.address) as second:
+            p = second.connect("clean-then-kept", version=version, clean=False, properties=expiry)
+            assert p.body[0] & 1 == 0, "session present must be 0: the taken-over session ended with its connection"
+            first.read_until_closed(timeout=5)
+            mosquitto_pub(broker, "ctk/t", "for-nobody", qos=1)
+            # The PUBLISH would have been written before mosquitto_pub's PUBACK, so before this PINGRESP.
+            second.send(r.pingreq())
+            second.expect(r.PINGRESP)

@@ -188,3 +188,40 @@ def test_invalid_topic_filter(broker, version, bad):
         codes = p.body[2:] if version != r.V5 else p.body[2 + 1 + p.body[2]:]
         assert codes[0] in ((0x80,) if version != r.V5 else (0x8F, 0x80)), f"SUBACK codes {codes.hex()}"
         assert codes[1] == 0x00
+
+
+def _rss_kib(broker) -> int:
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.netpie_only
+def test_deep_filters_are_refused_and_cost_no_memory(broker):
+    """Issue 11: a filter of 30,000 levels was accepted, and twenty of them took about 100 MiB. Past
+    limits.max_topic_levels (128) a filter gets SUBACK 0x80 (3.1.1) / 0x8F (5.0), and the daemon's memory stays
+    where it was."""
+    deep = "/".join(["l"] * 30_000)
+    with r.RawClient(broker.address) as c4, r.RawClient(broker.address) as c5:
+        c4.connect("deep-4")
+        c5.connect("deep-5", version=r.V5)
+        before = _rss_kib(broker)
+        for i in range(10):
+            c4.send(r.subscribe(i + 1, [(f"{deep}/{i}", 1)]))
+            assert c4.expect(r.SUBACK).body[2:] == b"\x80"
+            c5.send(r.subscribe(i + 1, [(f"{deep}/{i}", 1)], version=r.V5))
+            assert c5.expect(r.SUBACK).body[3:] == b"\x8f"
+        grown = _rss_kib(broker) - before
+        assert grown < 8 * 1024, f"the daemon grew by {grown} KiB for 20 refused filters"
+        # 128 levels are still fine.
+        c4.send(r.subscribe(99, [("/".join(["l"] * 128), 1)]))
+        assert c4.expect(r.SUBACK).body[2:] == b"\x01"
+
+
+@pytest.mark.netpie_only
+@pytest.mark.parametrize("version", [r.V311, r.V5])
+def test_publish_topic_past_max_topic_levels_closes(broker, version):
+    with r.RawClient(broker.address) as c:
+        c.connect("deep-pub", version=version)
+        c.send(r.publish("/".join(["l"] * 129), b"x", version=version))
+        packets = c.read_until_closed(timeout=5)
+        assert [(p.type, p.reason) for p in packets] == ([(r.DISCONNECT, 0x90)] if version == r.V5 else [])

@@ -110,6 +110,136 @@ TEST_F(BrokerTest, EmptyClientIdWithPersistentSessionRefusedIn311) {
   EXPECT_TRUE(c.closed());
 }
 
+// MQTT 3.1 §3.1: a client id is 1 to 23 characters; the server does not assign one.
+TEST_F(BrokerTest, EmptyClientIdRefusedIn31WithConnack2) {
+  auto& c = client(Version::V31);
+  c.send(connect_packet("", Version::V31));
+  auto r = c.received();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Connack>(r[0]).reason, Reason::ClientIdentifierNotValid);
+  EXPECT_TRUE(c.closed());
+}
+
+// MQTT 5.0 §3.9.3, §3.11.3: an invalid (e.g. empty) filter gets 0x8F in SUBACK and UNSUBACK.
+TEST_F(BrokerTest, V5InvalidFilterGets0x8FInSubackAndUnsuback) {
+  auto& c = connected("f", Version::V5);
+  mqtt::Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions = {{"", {}}, {"a/#/b", {}}, {"ok", {}}};
+  c.send(s);
+  EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::TopicFilterInvalid, Reason::TopicFilterInvalid, Reason::Success}));
+  mqtt::Unsubscribe u;
+  u.packet_id = 2;
+  u.filters = {"", "a/#/b", "ok"};
+  c.send(u);
+  EXPECT_EQ(std::get<mqtt::Unsuback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::TopicFilterInvalid, Reason::TopicFilterInvalid, Reason::Success}));
+}
+
+// Issue 11 item 8: topic shape bounded by limits.max_topic_levels / max_topic_length.
+TEST_F(BrokerTest, TopicShapeBoundsFiltersPublishTopicsAndWillTopics) {
+  cfg_.limits.max_topic_levels = 4;
+  cfg_.limits.max_topic_length = 20;
+  make_broker();
+  auto& c = connected("shape", Version::V5);
+  mqtt::Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions = {
+      {"a/b/c/d", {}}, {"a/b/c/d/e", {}}, {std::string(21, 'x'), {}}, {std::string(30'000, '/'), {}}};
+  c.send(s);
+  EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons,
+            (std::vector<Reason>{Reason::Success, Reason::TopicFilterInvalid, Reason::TopicFilterInvalid,
+                                 Reason::TopicFilterInvalid}));
+  EXPECT_EQ(broker_->subscription_count(), 1u);
+  publish(c, "a/b/c/d/e", "x");
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(std::get<mqtt::Disconnect>(c.received().at(0)).reason, Reason::TopicNameInvalid);
+
+  auto& w = client(Version::V5);
+  auto connect = connect_packet("will", Version::V5);
+  connect.will = mqtt::Will{};
+  connect.will->topic = "w/1/2/3/4";
+  w.send(connect);
+  EXPECT_EQ(std::get<mqtt::Connack>(w.received().at(0)).reason, Reason::TopicNameInvalid);
+}
+
+// Issue 11 item 8: the subscription index is charged to the session (SubscriptionTrie::cost); past
+// limits.max_subscription_bytes_per_client a new filter gets 0x97 (3.1.1: 0x80), and unsubscribing gives
+// its share back.
+TEST_F(BrokerTest, SubscriptionMemoryIsChargedToTheSession) {
+  std::string deep = "d";
+  for (int i = 1; i < 100; ++i) deep += "/d";
+  const std::size_t cost = SubscriptionTrie::cost(deep + "/0");
+  cfg_.limits.max_subscription_bytes_per_client = static_cast<std::uint32_t>(3 * cost + cost / 2);
+  make_broker();
+  for (Version v : {Version::V5, Version::V311}) {
+    auto& c = connected(v == Version::V5 ? "mem5" : "mem4", v);
+    mqtt::Subscribe s;
+    s.packet_id = 1;
+    for (int i = 0; i < 4; ++i) s.subscriptions.push_back({deep + "/" + std::to_string(i), {}});
+    s.subscriptions.push_back({deep + "/0", {}});  // already held: replaced, costs nothing more
+    c.send(s);
+    const Reason refused = v == Version::V5 ? Reason::QuotaExceeded : Reason::UnspecifiedError;
+    EXPECT_EQ(
+        std::get<mqtt::Suback>(c.received().at(0)).reasons,
+        (std::vector<Reason>{Reason::Success, Reason::Success, Reason::Success, refused, Reason::Success}));
+    mqtt::Unsubscribe u;
+    u.packet_id = 2;
+    u.filters = {deep + "/1"};
+    c.send(u);
+    c.received();
+    s.subscriptions = {{deep + "/3", {}}};
+    c.send(s);
+    EXPECT_EQ(std::get<mqtt::Suback>(c.received().at(0)).reasons, (std::vector<Reason>{Reason::Success}));
+  }
+}
+
+// [MQTT-3.1.2-24]: nothing over the v5 client's Maximum Packet Size goes out, CONNACK and DISCONNECT
+// included: the reason string goes first, and a packet that still does not fit is not sent.
+TEST_F(BrokerTest, MQTT_3_1_2_24_NoPacketOverTheClientsMaximumPacketSize) {
+  cfg_.limits.max_connections = 1;
+  cfg_.limits.topic_alias_maximum = 1;
+  make_broker();
+  auto with_max = [](const std::string& id, std::uint32_t max) {
+    auto c = connect_packet(id, Version::V5);
+    c.properties.maximum_packet_size = max;
+    return c;
+  };
+  auto& first = client(Version::V5);
+  first.send(with_max("first", 30));  // the CONNACK with its limits is 16 bytes
+  auto ack = std::get<mqtt::Connack>(first.received().at(0));
+  EXPECT_EQ(ack.reason, Reason::Success);
+
+  auto& busy = client(Version::V5);
+  busy.send(with_max("busy", 8));  // "too many connections" would make it 28 bytes
+  ASSERT_EQ(busy.transport().out.size(), 5u);  // 20 03 00 89 00
+  EXPECT_EQ(std::get<mqtt::Connack>(busy.received().at(0)).reason, Reason::ServerBusy);
+
+  mqtt::Subscribe s;  // a SUBACK of 40 codes (45 bytes) cannot fit at all: not sent
+  s.packet_id = 1;
+  for (int i = 0; i < 40; ++i) s.subscriptions.push_back({"t/" + std::to_string(i), {}});
+  first.send(s);
+  EXPECT_TRUE(first.transport().out.empty());
+  EXPECT_EQ(broker_->subscription_count(), 40u);
+
+  mqtt::Publish p;  // topic alias 2 > 1: DISCONNECT 0x94, without "topic alias out of range"
+  p.topic = "t";
+  p.properties.topic_alias = 2;
+  first.send(p);
+  EXPECT_EQ(first.transport().out, "\xE0\x01\x94");  // no property block at all (5.0 §3.14.2.2.1)
+}
+
+TEST_F(BrokerTest, MQTT_3_1_2_24_AConnackThatCannotFitClosesBeforeTheSessionOpens) {
+  auto& c = client(Version::V5);
+  auto p = connect_packet("tiny", Version::V5);
+  p.properties.maximum_packet_size = 4;
+  c.send(p);
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.transport().out.empty());
+  EXPECT_EQ(broker_->find_session("tiny"), nullptr);
+}
+
 TEST_F(BrokerTest, RoutesQos0WithWildcardsAndDollarRule) {
   auto& sub = connected("sub");
   subscribe(sub, "sport/#", 0, 1);
@@ -205,6 +335,20 @@ TEST_F(BrokerTest, Qos2OutboundFlow) {
   EXPECT_EQ(broker_->find_session("sub")->inflight.size(), 1u);
   sub.send(mqtt::Ack{mqtt::PacketType::Pubcomp, id, Reason::Success, {}});
   EXPECT_TRUE(broker_->find_session("sub")->inflight.empty());
+}
+
+// [MQTT-4.3.3-4]: PUBREL answers only a PUBREC below 0x80. A refusal ends the flow; repeated (the id is
+// forgotten by then) or for an unknown id, it gets nothing, not a PUBREL 0x92.
+TEST_F(BrokerTest, MQTT_4_3_3_4_NoPubrelAfterPubrecFailure) {
+  auto& sub = connected("sub5", Version::V5);
+  subscribe(sub, "t", 2);
+  auto& pub = connected("pub");
+  publish(pub, "t", "refused", 2, false, 5);
+  const std::uint16_t id = sub.publishes().at(0).packet_id;
+  for (int i = 0; i < 2; ++i) sub.send(mqtt::Ack{mqtt::PacketType::Pubrec, id, Reason::NotAuthorized, {}});
+  sub.send(mqtt::Ack{mqtt::PacketType::Pubrec, 999, Reason::UnspecifiedError, {}});
+  EXPECT_TRUE(sub.received().empty()) << "PUBREL sent after a PUBREC >= 0x80";
+  EXPECT_TRUE(broker_->find_session("sub5")->inflight.empty());
 }
 
 TEST_F(BrokerTest, PersistentSessionReceivesQueuedMessagesInOrderAndResendsWithDup) {
@@ -421,6 +565,59 @@ TEST_F(BrokerTest, TakeoverDisconnectsTheOldConnection) {
   EXPECT_EQ(std::get<mqtt::Connack>(b.received().at(0)).reason, Reason::Success);
   EXPECT_NE(broker_->find_session("same"), nullptr);
   EXPECT_EQ(broker_->find_session("same")->conn, &b.conn());
+}
+
+// Issue 11 item 2: each takeover used to leave the old connection counted forever, so after
+// max_connections takeovers every new client was refused.
+TEST_F(BrokerTest, TakeoversGiveBackTheirConnectionSlot) {
+  cfg_.limits.max_connections = 3;
+  make_broker();
+  for (int i = 0; i < 10'000; ++i) {
+    auto& c = client(Version::V311);
+    c.send(connect_packet("again", Version::V311));
+    ASSERT_EQ(std::get<mqtt::Connack>(c.received().at(0)).reason, Reason::Success) << "takeover " << i;
+    for (auto& old : clients_) old->notify_closed();  // the net layer closes the taken-over socket
+    std::erase_if(clients_, [](const auto& k) { return k->closed(); });
+    ASSERT_EQ(broker_->connected_count(), 1u) << "after takeover " << i;
+  }
+  connected("new-1");
+  connected("new-2");
+  EXPECT_EQ(broker_->connected_count(), 3u);
+}
+
+// MQTT 3.1.1 [MQTT-3.1.2-6]: a CleanSession=1 session lasts as long as its connection, so a
+// CleanSession=0 takeover finds no session: session present 0 [MQTT-3.2.2-2], no old subscriptions.
+TEST_F(BrokerTest, MQTT_3_1_2_6_TakeoverOfACleanSessionStartsANewSession) {
+  for (Version v : {Version::V311, Version::V5}) {
+    auto& a = connected("clean-then-kept", v, /*clean=*/true);
+    subscribe(a, "old/sub", 1);
+    auto& b = client(v);
+    auto c = connect_packet("clean-then-kept", v, /*clean=*/false);
+    if (v == Version::V5) c.properties.session_expiry_interval = 3600;
+    b.send(c);
+    EXPECT_TRUE(a.closed());
+    a.notify_closed();
+    auto ack = std::get<mqtt::Connack>(b.received().at(0));
+    EXPECT_EQ(ack.reason, Reason::Success);
+    EXPECT_FALSE(ack.session_present) << "level " << static_cast<int>(v);
+    auto& p = connected(v == Version::V5 ? "pub5" : "pub4");
+    publish(p, "old/sub", "x", 1);
+    EXPECT_TRUE(b.publishes().empty()) << "the ended session's subscription was kept";
+    b.drop();
+  }
+}
+
+// The same rule for a v5 session whose expiry is 0: Clean Start 0 on the new connection does not
+// bring it back (MQTT 5.0 §3.1.2.11.2: the session ends when the network connection is closed).
+TEST_F(BrokerTest, V5SessionExpiry0EndsWhenTakenOver) {
+  auto& a = connected("exp0", Version::V5, /*clean=*/false);  // no Session Expiry Interval: 0
+  subscribe(a, "e/t", 1);
+  auto& b = client(Version::V5);
+  auto c = connect_packet("exp0", Version::V5, /*clean=*/false);
+  c.properties.session_expiry_interval = 60;
+  b.send(c);
+  EXPECT_FALSE(std::get<mqtt::Connack>(b.received().at(0)).session_present);
+  EXPECT_EQ(broker_->subscription_count(), 0u);
 }
 
 TEST_F(BrokerTest, QueueFullDropOldestKeepsNewest) {

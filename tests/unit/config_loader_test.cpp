@@ -59,6 +59,9 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.limits.max_session_expiry, 604800u);
   EXPECT_EQ(c.limits.max_retained, 100000u);
   EXPECT_EQ(c.limits.max_subscriptions_per_client, 1000u);
+  EXPECT_EQ(c.limits.max_topic_levels, 128);
+  EXPECT_EQ(c.limits.max_topic_length, 65535);
+  EXPECT_EQ(c.limits.max_subscription_bytes_per_client, 1048576u);
   EXPECT_EQ(c.auth.anonymous, AnonymousPolicy::Loopback);
   EXPECT_TRUE(c.auth.users.empty());
 }
@@ -124,7 +127,8 @@ void expect_same(const Config& a, const Config& b) {
                receive_maximum, max_inflight, max_queued_messages, max_queued_bytes, queue_policy,
                write_high_watermark, slow_consumer_policy, qos0_full_policy, slow_subscriber_timeout_s,
                topic_alias_maximum, max_keepalive, max_session_expiry, max_retained,
-               max_subscriptions_per_client] = a_limits;
+               max_subscriptions_per_client, max_topic_levels, max_topic_length,
+               max_subscription_bytes_per_client] = a_limits;
   EXPECT_EQ(max_connections, bl.max_connections);
   EXPECT_EQ(max_packet_size, bl.max_packet_size);
   EXPECT_EQ(max_packet_size_before_connect, bl.max_packet_size_before_connect);
@@ -143,6 +147,9 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(max_session_expiry, bl.max_session_expiry);
   EXPECT_EQ(max_retained, bl.max_retained);
   EXPECT_EQ(max_subscriptions_per_client, bl.max_subscriptions_per_client);
+  EXPECT_EQ(max_topic_levels, bl.max_topic_levels);
+  EXPECT_EQ(max_topic_length, bl.max_topic_length);
+  EXPECT_EQ(max_subscription_bytes_per_client, bl.max_subscription_bytes_per_client);
 
   const auto& [anonymous, users] = a_auth;
   EXPECT_EQ(anonymous, b.auth.anonymous);
@@ -583,6 +590,9 @@ TEST(ConfigLoad, ReadsEveryKey) {
   EXPECT_EQ(l.max_session_expiry, 3600u);
   EXPECT_EQ(l.max_retained, 0u);
   EXPECT_EQ(l.max_subscriptions_per_client, 50u);
+  EXPECT_EQ(l.max_topic_levels, 16);
+  EXPECT_EQ(l.max_topic_length, 1024);
+  EXPECT_EQ(l.max_subscription_bytes_per_client, 64u * 1024);
   EXPECT_EQ(c.auth.anonymous, AnonymousPolicy::Deny);
   ASSERT_EQ(c.auth.users.size(), 2u);
   EXPECT_EQ(c.auth.users[0].username, "alice");
@@ -642,6 +652,23 @@ TEST(ConfigLoad, RangeEndsAreAccepted) {
   EXPECT_EQ(c.limits.receive_maximum, 1);
   EXPECT_EQ(c.limits.max_packet_size, 64u);
   EXPECT_EQ(c.limits.max_session_expiry, 4294967295u);
+}
+
+// Issue 11: the topic-shape bounds and the per-client subscription memory, with their ranges.
+TEST(ConfigLoad, TopicShapeAndSubscriptionMemoryBounds) {
+  Config c = load_ok(
+      "limits:\n  max_topic_levels: 65535\n  max_topic_length: 1\n  max_subscription_bytes_per_client: "
+      "1GiB\n");
+  EXPECT_EQ(c.limits.max_topic_levels, 65535);
+  EXPECT_EQ(c.limits.max_topic_length, 1);
+  EXPECT_EQ(c.limits.max_subscription_bytes_per_client, 1024u * 1024 * 1024);
+  EXPECT_EQ(error_of("limits:\n  max_topic_levels: 0\n"),
+            "t.yaml:2:21: limits.max_topic_levels: expected an integer from 1 to 65535, got \"0\"");
+  EXPECT_NE(error_of("limits:\n  max_topic_length: 64KiB\n").find("limits.max_topic_length:"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  max_subscription_bytes_per_client: 1000\n")
+                .find("limits.max_subscription_bytes_per_client:"),
+            std::string::npos);
 }
 
 // ---- errors: syntax -----------------------------------------------------------------------------------
@@ -933,9 +960,9 @@ TEST(ConfigErrors, AllErrorsAreReportedOnePerLine) {
       "t.yaml:5:3: limits: unknown key \"bogus\"; expected one of: max_connections, max_packet_size, "
       "max_packet_size_before_connect, connect_timeout_ms, receive_maximum, max_inflight, "
       "max_queued_messages, max_queued_bytes, write_high_watermark, topic_alias_maximum, max_keepalive, "
-      "max_session_expiry, max_retained, max_subscriptions_per_client, slow_subscriber_timeout, "
-      "queue_policy, "
-      "slow_consumer_policy, qos0_full_policy");
+      "max_session_expiry, max_retained, max_subscriptions_per_client, max_topic_levels, max_topic_length, "
+      "max_subscription_bytes_per_client, slow_subscriber_timeout, queue_policy, slow_consumer_policy, "
+      "qos0_full_policy");
 }
 
 TEST(ConfigErrors, ManyErrorsAreCapped) {

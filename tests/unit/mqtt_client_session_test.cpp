@@ -543,6 +543,23 @@ TEST_F(SessionTest, V5PubrecFailureEndsTheFlowWithoutPubrel) {
   EXPECT_EQ(s().inflight(), 0u);
 }
 
+// [MQTT-4.3.3-4]: PUBREL only after a PUBREC below 0x80. The refusal repeated (the flow has ended, the id
+// is unknown now) or a refusal for an id never used gets no PUBREL, not even 0x92.
+TEST_F(SessionTest, MQTT_4_3_3_4_RepeatedPubrecFailureGetsNoPubrel) {
+  make({}, Version::V5);
+  establish();
+  events();
+  pub(2, 22);
+  const std::uint16_t id = as<Publish>(sent().at(0)).packet_id;
+  feed(ack(PacketType::Pubrec, id, Reason::QuotaExceeded));
+  events();
+  feed(ack(PacketType::Pubrec, id, Reason::QuotaExceeded));
+  feed(ack(PacketType::Pubrec, 4242, Reason::UnspecifiedError));
+  EXPECT_FALSE(s().has_bytes()) << "a PUBREL went out after a PUBREC >= 0x80";
+  feed(ack(PacketType::Pubrec, 4243));  // a success code for an unknown id still gets PUBREL 0x92
+  EXPECT_EQ(as<Ack>(sent().at(0)).reason, Reason::PacketIdentifierNotFound);
+}
+
 // ---- Connection lost mid-flight ----
 
 TEST_F(SessionTest, ReconnectWithSessionResendsWithDupAndPubrelInOrder) {

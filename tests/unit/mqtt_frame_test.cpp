@@ -65,6 +65,17 @@ TEST(MqttVarint, FourContinuationBytesAreMalformedWithoutWaitingForAFifth) {
   EXPECT_EQ(f.error.reason, Reason::MalformedPacket);
 }
 
+// MQTT-1.5.5-1: the encoded value must use the fewest bytes; 0x80 0x00 (0 in two bytes) and
+// 0xFF 0x80 0x00 (16,383 in three) are malformed.
+TEST(MqttVarint, MQTT_1_5_5_1_NonMinimalRemainingLengthIsMalformed) {
+  for (const Bytes& b :
+       {Bytes{0xC0, 0x80, 0x00}, Bytes{0x30, 0xFF, 0x80, 0x00}, Bytes{0x30, 0x80, 0x80, 0x80, 0x00}}) {
+    const Frame f = parse_frame(b, 1'000'000'000);
+    EXPECT_EQ(f.status, FrameStatus::Error) << b.size();
+    EXPECT_EQ(f.error.reason, Reason::MalformedPacket);
+  }
+}
+
 TEST(MqttFrame, NeedMore) {
   EXPECT_EQ(parse_frame(Bytes{}, 1000).status, FrameStatus::NeedMore);
   EXPECT_EQ(parse_frame(Bytes{0x30}, 1000).status, FrameStatus::NeedMore);

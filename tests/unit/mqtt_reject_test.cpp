@@ -120,6 +120,16 @@ const Case kCases[] = {
     {"publish_unknown_property_v5", V5, "30 06 00 01 't' 01 05 'x'", kMalformed},
     {"publish_content_type_not_utf8_v5", V5, "30 09 00 01 't' 04 03 00 01 80 'x'", kMalformed},
     {"publish_truncated_property_v5", V5, "30 06 00 01 't' 02 02 00", kMalformed},
+    // Control characters (U+0001..U+001F, U+007F..U+009F) in a topic close the connection (issue 11).
+    {"publish_control_char_in_topic_v4", V4, "30 04 00 02 'a' 01", Reason::TopicNameInvalid},
+    {"publish_unit_separator_in_topic_v5", V5, "30 05 00 02 'a' 1F 00", Reason::TopicNameInvalid},
+    {"publish_del_in_topic_v31", V31, "30 04 00 02 'a' 7F", Reason::TopicNameInvalid},
+    {"publish_c1_control_in_topic_v4", V4, "30 05 00 03 'a' C2 85", Reason::TopicNameInvalid},
+    {"publish_c1_last_control_in_topic_v4", V4, "30 0D 00 0B 'abcdefghi' C2 9F", Reason::TopicNameInvalid},
+    {"publish_control_char_after_8_ascii_v4", V4, "30 0B 00 09 'abcdefgh' 0A", Reason::TopicNameInvalid},
+    // MQTT-1.5.5-1: a Variable Byte Integer in the fewest bytes (0x80 0x00 is 0 in two).
+    {"publish_property_length_not_minimal_v5", V5, "30 06 00 01 't' 80 00 'x'", kMalformed},
+    {"subscribe_subscription_id_not_minimal_v5", V5, "82 0A 00 01 03 0B 81 00 00 01 'a' 00", kMalformed},
 
     // -- PUBACK, PUBREC, PUBREL, PUBCOMP --
     {"puback_packet_id_0_v4", V4, "40 02 00 00", kProtocol},
@@ -151,6 +161,12 @@ const Case kCases[] = {
     {"subscribe_two_subscription_ids_v5", V5, "82 0B 00 01 04 0B 01 0B 02 00 01 'a' 00", kProtocol},
     {"subscribe_subscription_id_too_long_v5", V5, "82 0C 00 01 05 0B FF FF FF FF 00 01 'a' 00", kMalformed},
     {"subscribe_reason_string_not_allowed_v5", V5, "82 0B 00 01 04 1F 00 01 'r' 00 01 'a' 00", kMalformed},
+    // MQTT-4.7.3-1: an empty filter closes a 3.1.1 connection (5.0 answers 0x8F per filter instead).
+    {"MQTT_4_7_3_1_subscribe_empty_filter_v4", V4, "82 05 00 01 00 00 00", Reason::TopicFilterInvalid},
+    {"MQTT_4_7_3_1_subscribe_empty_filter_v31", V31, "82 05 00 01 00 00 00", Reason::TopicFilterInvalid},
+    {"subscribe_control_char_in_filter_v5", V5, "82 07 00 01 00 00 01 0D 00", Reason::TopicFilterInvalid},
+    {"subscribe_control_char_in_share_group_v4", V4, "82 0F 00 01 00 0A '$share/' 7F '/a' 00",
+     Reason::TopicFilterInvalid},
 
     // -- SUBACK --
     {"suback_reserved_code_v4", V4, "90 03 00 01 03", kProtocol},
@@ -164,6 +180,8 @@ const Case kCases[] = {
     {"unsubscribe_packet_id_0_v4", V4, "A2 05 00 00 00 01 'a'", kProtocol},
     {"unsubscribe_subscription_id_not_allowed_v5", V5, "A2 08 00 01 02 0B 01 00 01 'a'", kMalformed},
     {"unsubscribe_truncated_filter_v4", V4, "A2 05 00 01 00 04 'a'", kMalformed},
+    {"MQTT_4_7_3_1_unsubscribe_empty_filter_v4", V4, "A2 04 00 01 00 00", Reason::TopicFilterInvalid},
+    {"unsubscribe_control_char_in_filter_v5", V5, "A2 07 00 01 00 00 02 'a' 09", Reason::TopicFilterInvalid},
     {"unsuback_trailing_byte_v4", V4, "B0 03 00 01 00", kMalformed},
     {"unsuback_packet_id_0_v4", V4, "B0 02 00 00", kProtocol},
     {"unsuback_reason_not_allowed_v5", V5, "B0 04 00 01 00 10", kProtocol},
@@ -208,6 +226,12 @@ const Case kCases[] = {
     {"connect_truncated_client_id_v4", V4, "10 0D 00 04 'MQTT' 04 02 00 00 00 05 'c'", kMalformed},
     {"connect_trailing_byte_v4", V4, "10 0E 00 04 'MQTT' 04 02 00 00 00 01 'c' 00", kMalformed},
     {"connect_client_id_not_utf8_v4", V4, "10 0E 00 04 'MQTT' 04 02 00 00 00 02 C3 28", kMalformed},
+    {"connect_control_char_in_client_id_v4", V4, "10 0E 00 04 'MQTT' 04 02 00 00 00 02 'c' 0A",
+     Reason::ClientIdentifierNotValid},
+    {"connect_c1_control_in_client_id_v5", V5, "10 10 00 04 'MQTT' 05 02 00 00 00 00 03 'c' C2 80",
+     Reason::ClientIdentifierNotValid},
+    {"connect_control_char_in_will_topic_v4", V4,
+     "10 14 00 04 'MQTT' 04 06 00 00 00 01 'c' 00 03 'a' 1B 'b' 00 00", Reason::TopicNameInvalid},
     {"connect_missing_user_name_v4", V4, "10 0D 00 04 'MQTT' 04 82 00 00 00 01 'c'", kMalformed},
     {"connect_will_topic_wildcard_v4", V4, "10 14 00 04 'MQTT' 04 06 00 00 00 01 'c' 00 03 'a/#' 00 00",
      Reason::TopicNameInvalid},
@@ -301,6 +325,20 @@ TEST(MqttV5Accept, PayloadFormatUtf8MayContainNul) {
 TEST(MqttV5Accept, UserPropertiesMayRepeat) {
   const auto p = accept_as<Publish>(V5, "30 12 00 01 't' 0E 26 00 01 'k' 00 01 'a' 26 00 01 'k' 00 01 'b'");
   EXPECT_EQ(p.properties.user_properties, (std::vector<UserProperty>{{"k", "a"}, {"k", "b"}}));
+}
+
+// 5.0 keeps an empty filter for the broker, which answers it with SUBACK/UNSUBACK 0x8F (issue 11).
+TEST(MqttV5Accept, EmptyFilterIsLeftToTheBroker) {
+  EXPECT_EQ(accept_as<Subscribe>(V5, "82 06 00 01 00 00 00 00").subscriptions.at(0).filter, "");
+  EXPECT_EQ(accept_as<Unsubscribe>(V5, "A2 05 00 01 00 00 00").filters.at(0), "");
+}
+
+// Controls are refused in topics and client ids only; other strings and payloads may hold them.
+TEST(MqttV5Accept, ControlCharactersOutsideTopicsAndClientIds) {
+  const auto p = accept_as<Publish>(V5, "30 0C 00 01 't' 07 26 00 01 0A 00 01 09 01");
+  EXPECT_EQ(p.properties.user_properties, (std::vector<UserProperty>{{"\n", "\t"}}));
+  EXPECT_EQ(p.payload, "\x01");
+  EXPECT_EQ(accept_as<Publish>(V4, "30 05 00 03 'a' C2 A0").topic, "a\xC2\xA0");  // U+00A0 is no control
 }
 
 }  // namespace

@@ -98,6 +98,17 @@ TEST(MqttTopicName, Validity) {
   EXPECT_FALSE(is_valid_topic_name("a/#"));
   EXPECT_FALSE(is_valid_topic_name(std::string("a\0b", 3)));
   EXPECT_FALSE(is_valid_topic_name("a\xC0\x80"));
+  // Control characters U+0001..U+001F and U+007F..U+009F (issue 11), at every place in the string.
+  for (const char* c : {"\x01", "\x1F", "\x7F", "\xC2\x80", "\xC2\x9F"}) {
+    for (const std::string& t :
+         {std::string(c), "a/" + std::string(c), "abcdefgh/" + std::string(c) + "/z"}) {
+      EXPECT_FALSE(is_valid_topic_name(t)) << t;
+      EXPECT_FALSE(is_valid_filter(t)) << t;
+      EXPECT_TRUE(has_control_character(t)) << t;
+    }
+  }
+  EXPECT_TRUE(is_valid_topic_name("a \xC2\xA0 ~"));  // space, U+00A0 and '~' are not controls
+  EXPECT_FALSE(has_control_character("abcdefghijklmnop\xC2\xA0~ "));
 }
 
 struct FilterRow {
@@ -142,6 +153,22 @@ const FilterRow kFilters[] = {
     {"$share", true},       // not a shared subscription: an ordinary one-level filter
     {"$sharex/g/a", true},  // likewise
 };
+
+// The broker's shape bound (limits.max_topic_levels / max_topic_length, issue 11).
+TEST(MqttTopicBounds, LevelsAndLength) {
+  EXPECT_TRUE(within_topic_bounds("", 1, 10));
+  EXPECT_TRUE(within_topic_bounds("a", 1, 1));
+  EXPECT_FALSE(within_topic_bounds("ab", 1, 1));
+  EXPECT_FALSE(within_topic_bounds("a/b", 1, 10));
+  EXPECT_TRUE(within_topic_bounds("a/b", 2, 10));
+  EXPECT_TRUE(within_topic_bounds("/", 2, 10));
+  EXPECT_FALSE(within_topic_bounds("//", 2, 10));
+  std::string deep = "x";
+  for (int i = 1; i < 128; ++i) deep += "/x";
+  EXPECT_TRUE(within_topic_bounds(deep, 128, 65535));
+  EXPECT_FALSE(within_topic_bounds(deep + "/", 128, 65535));
+  EXPECT_FALSE(within_topic_bounds(std::string(30'000, '/'), 128, 65535));
+}
 
 TEST(MqttTopicFilter, Validity) {
   for (const auto& row : kFilters) {

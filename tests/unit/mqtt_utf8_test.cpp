@@ -1,6 +1,7 @@
 // UTF-8 validation for MQTT strings (MQTT 5.0 §1.5.4): well-formed per RFC 3629 (no overlong forms, no
 // UTF-16 surrogates U+D800..U+DFFF, nothing above U+10FFFF, no truncated sequences) and no U+0000.
-// Control characters and non-characters are allowed (the spec says "should not", not "must not").
+// Control characters and non-characters are allowed (the spec says "should not", not "must not");
+// has_control_character finds the controls that topics and client ids refuse.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -104,6 +105,11 @@ TEST(MqttUtf8, EveryCodePointRoundTrips) {
     }
     const bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
     ASSERT_EQ(is_valid_utf8(u), !surrogate) << std::hex << static_cast<unsigned>(cp);
+    // Topics and client ids refuse exactly the C0 and C1 controls (and DEL), also after an ASCII run.
+    const bool control = cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F);
+    if (!surrogate) {
+      ASSERT_EQ(has_control_character("abcdefgh" + u), control) << std::hex << static_cast<unsigned>(cp);
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 // Subscription trie: matching table, shared groups, removal and pruning.
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "gateway/broker/session.hpp"
@@ -16,6 +18,23 @@ std::vector<std::string> matches(SubscriptionTrie& t, const std::string& topic) 
       [&](SharedGroup& g) { out.push_back("group:" + g.name); });
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// SubscriptionTrie::cost, what a session is charged per filter, is at least what the trie allocates for a
+// filter that shares no node with others (measured with glibc's allocator statistics).
+TEST(SubscriptionTrie, CostIsAnUpperBoundOfTheMemoryAFilterTakes) {
+  for (const std::string level : {"x", "a-level-name-longer-than-sso-buffers"}) {
+    std::string filter = level;
+    for (int i = 1; i < 128; ++i) filter += "/" + level;
+    SubscriptionTrie t;
+    Session s("c");
+    const std::size_t before = mallinfo2().uordblks;
+    t.add(filter, SubEntry{&s, {}, 0});
+    const std::size_t used = mallinfo2().uordblks - before;
+    EXPECT_GE(SubscriptionTrie::cost(filter), used) << level;
+    EXPECT_LE(SubscriptionTrie::cost(filter), 2 * used) << "a needlessly loose bound: " << level;
+    t.remove(filter, &s);
+  }
 }
 
 TEST(SubscriptionTrie, MatchingTable) {
