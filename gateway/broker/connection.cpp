@@ -395,7 +395,7 @@ void Connection::handle_connect(mqtt::Connect& c) {
     // MQTT 3.1 §3.1: the client id is 1 to 23 characters, so an empty one is refused with CONNACK 2
     // (only 3.1.1 and 5.0 let the server assign one).
     if (version_ == mqtt::Version::V31) {
-      refuse_connect(Reason::ClientIdentifierNotValid, "empty client id in MQTT 3.1");
+      refuse_connect(Reason::ClientIdentifierNotValid, "empty client id in MQTT 3.1", c.username);
       return;
     }
     // MQTT 3.1.1 §3.1.3-8: an empty id needs a clean session; MQTT 5.0 §3.1.3-6: the server assigns one.
