@@ -9,15 +9,17 @@
 set -eu
 src=$1 arch=$2 itest=${3:-}
 case $arch in
-  arm64) triplet=aarch64-linux-gnu qemu=qemu-aarch64-static ;;
-  armhf) triplet=arm-linux-gnueabihf qemu=qemu-arm-static ;;
+  arm64) triplet=aarch64-linux-gnu qemu=qemu-aarch64-static loader=/lib/ld-linux-aarch64.so.1 ;;
+  armhf) triplet=arm-linux-gnueabihf qemu=qemu-arm-static loader=/lib/ld-linux-armhf.so.3 ;;
   *) echo "unknown architecture $arch"; exit 2 ;;
 esac
 for tool in "$triplet-g++" "$qemu"; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "SKIPPED: $tool is not installed (deploy/install-deps.sh --test)"; exit 77; }
+  command -v "$tool" >/dev/null 2>&1 || { echo "SKIPPED: $tool is not installed (deploy/install-deps.sh --cross)"; exit 77; }
 done
+# The target's own loader and libc (libc6:<arch>): qemu runs the binaries with them (-L /, see the toolchain file).
+[ -e "$loader" ] || { echo "SKIPPED: $loader is missing (libc6:$arch; deploy/install-deps.sh --cross)"; exit 77; }
 for lib in libuv.so libmbedtls.so libsqlite3.so libyaml-cpp.so.0.7 libhttp_parser.so.2.9 libgtest.a; do
-  [ -e "/usr/lib/$triplet/$lib" ] || { echo "SKIPPED: /usr/lib/$triplet/$lib is missing (deploy/install-deps.sh --test)"; exit 77; }
+  [ -e "/usr/lib/$triplet/$lib" ] || { echo "SKIPPED: /usr/lib/$triplet/$lib is missing (deploy/install-deps.sh --cross)"; exit 77; }
 done
 src=$(cd "$src" && pwd)
 cd "$src"
@@ -27,7 +29,7 @@ bin=build/$arch-release/gateway/netpie-edge
 file "$bin" 2>/dev/null || true
 "$triplet-strip" -o "build/$arch-release/netpie-edge.stripped" "$bin"
 echo "stripped $arch binary: $(wc -c < "build/$arch-release/netpie-edge.stripped") bytes"
-"$qemu" -L "/usr/$triplet" "$bin" --version
+"$qemu" -L / "$bin" --version
 ctest --preset "$arch-release"
 if [ "$itest" = --itest ]; then
   # The emulated daemon (build/<arch>-release/netpie-edge-emulated execs it under qemu) against clients we did
