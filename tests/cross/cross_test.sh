@@ -1,6 +1,6 @@
 #!/bin/sh
 # The gateway cross-built for a Raspberry Pi / router architecture (arm64 or armhf) with Debian's cross
-# toolchain and multiarch packages (deploy/install-deps.sh --test installs them), through the presets
+# toolchain and multiarch packages (deploy/install-deps.sh --cross installs them), through the presets
 # <arch>-release: configure, build, report the stripped daemon's size, run the unit tests under qemu-user,
 # and with --itest also integration tests against the emulated daemon (an MQTT round trip with
 # mosquitto_pub/sub, a microgear login, a SIGKILL durability round). Exits 77 (CTest: skipped) with the
