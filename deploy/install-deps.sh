@@ -42,6 +42,8 @@ if [ "$test_deps" = yes ]; then
     man-db  # `man -l` renders netpie-edge.8 in test_setup.py
     # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)
     python3-pytest python3-pytest-timeout
+    # packaging tests (ctest -L packaging): the .deb, its unit and the OpenWrt init script
+    lintian shellcheck systemd dpkg-dev fakeroot file
   )
   # Node.js and npm: the machine image may ship its own Node 20 with npm; Debian's are used only when absent.
   if ! command -v npm >/dev/null 2>&1; then DEB_PACKAGES+=(nodejs npm); fi

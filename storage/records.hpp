@@ -149,10 +149,22 @@ struct SessionMeta {
   std::string extra;                    // broker-defined blob (will message, protocol level, ...)
 };
 
+// A persistent session's queue in the store (MessageState::Queued rows): rows, and bytes counted as
+// topic + payload (the measure of store.session_queue.max_bytes).
+struct SessionQueued {
+  std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;
+  friend bool operator==(const SessionQueued&, const SessionQueued&) = default;
+};
+
 struct SessionRecord {
   SessionMeta meta;
   std::vector<Subscription> subscriptions;  // sorted by filter
-  std::vector<SessionMessage> messages;     // sorted by seq
+  // Sorted by seq: every row that is not Queued (in flight, inbound QoS 2), and the first queued rows
+  // (as many as the load asked for; `queued` counts them all).
+  std::vector<SessionMessage> messages;
+  SessionQueued queued;        // every Queued row of the session, loaded or not
+  std::uint64_t last_seq = 0;  // the highest seq of any of its rows (0 = none)
 };
 
 // ---- Retained messages ------------------------------------------------------------------------------

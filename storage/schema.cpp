@@ -1,8 +1,9 @@
 // The migrations. Version 1 is the first released schema (outbox, sessions, retained, kv); version 2
 // adds outbox priority lanes and the local history; version 3 gives every outbox row a destination
 // (the uplink it is for; rows already there get '') and makes the ready index per destination; version 4
-// adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0). Column
-// meanings are in the table files.
+// adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0); version 5
+// indexes the session messages that are not merely queued (in flight, or inbound QoS 2), so a start-up
+// loads them without reading the queues. Column meanings are in the table files.
 #include "storage/schema.hpp"
 
 #include <cstdio>
@@ -89,6 +90,9 @@ CREATE INDEX outbox_ready ON outbox(dest, lane, id) WHERE state = 0;
 )sql"},
     {4, "outbox released mark", R"sql(
 ALTER TABLE outbox ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    {5, "session messages held index", R"sql(
+CREATE INDEX session_msgs_held ON session_msgs(client_id, seq) WHERE state != 0;
 )sql"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

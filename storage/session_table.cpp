@@ -1,7 +1,9 @@
-// Implementation of the session tables. load() reads the three tables in client_id order and joins
-// them in memory, so it costs three scans whatever the number of sessions.
+// Implementation of the session tables. load() reads the sessions and subscriptions in client_id order
+// and joins them in memory; of the messages it reads the held rows (an index of the few not Queued),
+// one counting pass over the queues, and at most `max_queued` rows per session.
 #include "storage/session_table.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace gw::storage {
@@ -42,9 +44,22 @@ Status SessionTable::prepare(Db& db) {
            "SELECT client_id, expiry_interval_s, disconnected_unix, extra FROM sessions ORDER BY client_id"},
           {&load_subs_,
            "SELECT client_id, filter, options, subscription_id FROM session_subs ORDER BY client_id, filter"},
-          {&load_msgs_,
+          {&load_held_,
            "SELECT client_id, seq, packet_id, state, qos, retain, topic, payload, properties, expiry_unix "
-           "FROM session_msgs ORDER BY client_id, seq"},
+           "FROM session_msgs INDEXED BY session_msgs_held WHERE state != 0 ORDER BY client_id, seq"},
+          // One pass over the session messages: no payload is read (length() of a BLOB is taken from
+          // the record header) except overflow-free topics.
+          {&load_counts_,
+           "SELECT client_id, total(state = 0), total(CASE WHEN state = 0 THEN length(CAST(topic AS BLOB)) + "
+           "length(payload) ELSE 0 END), max(seq) FROM session_msgs GROUP BY client_id"},
+          {&read_queued_,
+           "SELECT seq, packet_id, state, qos, retain, topic, payload, properties, expiry_unix "
+           "FROM session_msgs WHERE client_id = ?1 AND seq > ?2 AND state = 0 ORDER BY seq LIMIT ?3"},
+          {&oldest_queued_,
+           "SELECT seq, length(CAST(topic AS BLOB)) + length(payload) FROM session_msgs "
+           "WHERE client_id = ?1 AND seq > ?2 AND state = 0 ORDER BY seq LIMIT ?3"},
+          {&del_queued_,
+           "DELETE FROM session_msgs WHERE client_id = ?1 AND seq > ?2 AND seq <= ?3 AND state = 0"},
       });
   return status_from_sqlite(rc);
 }
@@ -152,7 +167,23 @@ Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed) {
   return Status::Ok;
 }
 
-Status SessionTable::load(std::vector<SessionRecord>& out) {
+namespace {
+SessionMessage message_row(Stmt& q, int first) {
+  SessionMessage m;
+  m.seq = q.col_u64(first);
+  m.packet_id = static_cast<std::uint16_t>(q.col_int(first + 1));
+  m.state = static_cast<MessageState>(q.col_int(first + 2));
+  m.qos = static_cast<std::uint8_t>(q.col_int(first + 3));
+  m.retain = q.col_int(first + 4) != 0;
+  m.topic = q.col_str(first + 5);
+  m.payload = q.col_str(first + 6);
+  m.properties = q.col_str(first + 7);
+  m.expiry_unix = q.col_int(first + 8);
+  return m;
+}
+}  // namespace
+
+Status SessionTable::load(std::vector<SessionRecord>& out, std::uint32_t max_queued) {
   std::unordered_map<std::string, std::size_t> index;
   int rc;
   {
@@ -182,25 +213,71 @@ Status SessionTable::load(std::vector<SessionRecord>& out) {
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
   {
-    StmtScope scope(load_msgs_);
-    while ((rc = load_msgs_.step()) == SQLITE_ROW) {
-      auto it = index.find(load_msgs_.col_str(0));
+    StmtScope scope(load_held_);
+    while ((rc = load_held_.step()) == SQLITE_ROW) {
+      auto it = index.find(load_held_.col_str(0));
       if (it == index.end()) continue;
-      SessionMessage m;
-      m.seq = load_msgs_.col_u64(1);
-      m.packet_id = static_cast<std::uint16_t>(load_msgs_.col_int(2));
-      m.state = static_cast<MessageState>(load_msgs_.col_int(3));
-      m.qos = static_cast<std::uint8_t>(load_msgs_.col_int(4));
-      m.retain = load_msgs_.col_int(5) != 0;
-      m.topic = load_msgs_.col_str(6);
-      m.payload = load_msgs_.col_str(7);
-      m.properties = load_msgs_.col_str(8);
-      m.expiry_unix = load_msgs_.col_int(9);
-      out[it->second].messages.push_back(std::move(m));
+      out[it->second].messages.push_back(message_row(load_held_, 1));
     }
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
+  {
+    StmtScope scope(load_counts_);
+    while ((rc = load_counts_.step()) == SQLITE_ROW) {
+      auto it = index.find(load_counts_.col_str(0));
+      if (it == index.end()) continue;
+      SessionRecord& r = out[it->second];
+      r.queued.rows = static_cast<std::uint64_t>(load_counts_.col_int(1));
+      r.queued.bytes = static_cast<std::uint64_t>(load_counts_.col_int(2));
+      r.last_seq = load_counts_.col_u64(3);
+    }
+    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  for (SessionRecord& r : out) {
+    if (r.queued.rows == 0 || max_queued == 0) continue;
+    Status st = read_queued(r.meta.client_id, 0, max_queued, r.messages);
+    if (st != Status::Ok) return st;
+    std::sort(r.messages.begin(), r.messages.end(),
+              [](const SessionMessage& a, const SessionMessage& b) { return a.seq < b.seq; });
+  }
   return Status::Ok;
+}
+
+Status SessionTable::read_queued(const std::string& client_id, std::uint64_t after_seq,
+                                 std::uint32_t max_rows, std::vector<SessionMessage>& out) {
+  StmtScope scope(read_queued_);
+  read_queued_.bind_text(1, client_id);
+  read_queued_.bind_u64(2, after_seq);
+  read_queued_.bind(3, static_cast<std::int64_t>(max_rows));
+  int rc;
+  while ((rc = read_queued_.step()) == SQLITE_ROW) out.push_back(message_row(read_queued_, 0));
+  return rc == SQLITE_DONE ? Status::Ok : status_from_sqlite(rc);
+}
+
+Result<SessionQueued, Status> SessionTable::drop_queued(const std::string& client_id, std::uint64_t after_seq,
+                                                        std::uint32_t rows) {
+  SessionQueued dropped;
+  std::uint64_t last = 0;
+  {
+    StmtScope scope(oldest_queued_);
+    oldest_queued_.bind_text(1, client_id);
+    oldest_queued_.bind_u64(2, after_seq);
+    oldest_queued_.bind(3, static_cast<std::int64_t>(rows));
+    int rc;
+    while ((rc = oldest_queued_.step()) == SQLITE_ROW) {
+      last = oldest_queued_.col_u64(0);
+      dropped.rows++;
+      dropped.bytes += static_cast<std::uint64_t>(oldest_queued_.col_int(1));
+    }
+    if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
+  }
+  if (dropped.rows == 0) return dropped;
+  del_queued_.bind_text(1, client_id);
+  del_queued_.bind_u64(2, after_seq);
+  del_queued_.bind_u64(3, last);
+  int rc = del_queued_.run();
+  if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
+  return dropped;
 }
 
 }  // namespace gw::storage

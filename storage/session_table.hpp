@@ -6,12 +6,18 @@
 //
 // session_subs.options packs the MQTT 5 subscription options byte (§3.8.3.1): bits 0-1 QoS, bit 2 No
 // Local, bit 3 Retain As Published, bits 4-5 Retain Handling.
+//
+// A session's queue (its Queued rows, in seq order) may be far larger than what the broker keeps in
+// memory: the broker pages it in with read_queued() and bounds it with drop_queued(); load() reads the
+// rows that are not Queued through the partial index session_msgs_held (schema 5) and only counts the
+// queued ones, so a start-up does not read the queues.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "gateway/base/result.hpp"
 #include "storage/records.hpp"
 #include "storage/sqlite_db.hpp"
 #include "storage/status.hpp"
@@ -35,14 +41,23 @@ class SessionTable {
   // Deletes sessions whose expiry passed (disconnected_unix + expiry_interval_s <= now_unix); sessions
   // with interval 0xFFFFFFFF never expire, connected ones (disconnected_unix 0) are kept.
   Status expire(std::int64_t now_unix, std::uint64_t* removed = nullptr);
-  Status load(std::vector<SessionRecord>& out);
+  // Every session with its subscriptions, its rows that are not Queued, the count of its Queued rows
+  // and the first `max_queued` of them.
+  Status load(std::vector<SessionRecord>& out, std::uint32_t max_queued);
+  // Up to max_rows Queued rows of the session with seq > after_seq, in seq order.
+  Status read_queued(const std::string& client_id, std::uint64_t after_seq, std::uint32_t max_rows,
+                     std::vector<SessionMessage>& out);
+  // Deletes the `rows` oldest Queued rows with seq > after_seq; returns what was deleted.
+  Result<SessionQueued, Status> drop_queued(const std::string& client_id, std::uint64_t after_seq,
+                                            std::uint32_t rows);
 
   static std::uint8_t pack_options(const Subscription& s);
   static void unpack_options(std::uint8_t options, Subscription& s);
 
  private:
   Stmt put_meta_, del_session_, del_subs_, del_msgs_, put_sub_, del_sub_, put_msg_, update_msg_, del_msg_;
-  Stmt select_expired_, load_meta_, load_subs_, load_msgs_;
+  Stmt select_expired_, load_meta_, load_subs_, load_held_, load_counts_, read_queued_, oldest_queued_,
+      del_queued_;
 };
 
 }  // namespace gw::storage

@@ -433,6 +433,29 @@ Status Store::session_message_delete(std::string client_id, std::uint64_t seq, D
                              as_done(std::move(done)));
 }
 
+Status Store::session_queue_read(std::string client_id, std::uint64_t after_seq, std::uint32_t max_rows,
+                                 SessionReadDone done) {
+  const std::size_t bytes = client_id.size();
+  return submit_read<SessionMessage>(
+      bytes,
+      [id = std::move(client_id), after_seq, max_rows](Tables& t, std::vector<SessionMessage>& rows) {
+        return t.sessions.read_queued(id, after_seq, max_rows, rows);
+      },
+      std::move(done));
+}
+
+Status Store::session_queue_drop(std::string client_id, std::uint64_t after_seq, std::uint32_t rows,
+                                 SessionDropDone done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  const std::size_t bytes = client_id.size();
+  return submit_result<SessionQueued>(
+      durable, bytes,
+      [id = std::move(client_id), after_seq, rows](Tables& t) {
+        return t.sessions.drop_queued(id, after_seq, rows);
+      },
+      std::move(done));
+}
+
 Status Store::retained_set(RetainedMessage msg, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = msg.topic.size() + msg.payload.size() + msg.properties.size();
@@ -517,9 +540,9 @@ Status Store::history_prune(Done done) {
 
 // ---- Startup loads ---------------------------------------------------------------------------------------
 
-Result<std::vector<SessionRecord>, Status> Store::load_sessions() {
+Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued) {
   return call_sync<std::vector<SessionRecord>>(
-      [this](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+      [this, max_queued](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
         std::uint64_t expired = 0;
         Status s = t.sessions.expire(clock_.unix_seconds(), &expired);
         if (s != Status::Ok) return unexpected(s);
@@ -528,7 +551,7 @@ Result<std::vector<SessionRecord>, Status> Store::load_sessions() {
                  static_cast<unsigned long long>(expired));
         }
         std::vector<SessionRecord> out;
-        s = t.sessions.load(out);
+        s = t.sessions.load(out, max_queued);
         if (s != Status::Ok) return unexpected(s);
         return out;
       });

@@ -107,6 +107,8 @@ class Store {
   using HistoryDone = std::function<void(Result<std::vector<HistoryRecord>, Status>)>;
   using ClaimDone = std::function<void(Result<OutboxBacklog, Status>)>;
   using DestsDone = std::function<void(Result<std::vector<OutboxDest>, Status>)>;
+  using SessionReadDone = std::function<void(Result<std::vector<SessionMessage>, Status>)>;
+  using SessionDropDone = std::function<void(Result<SessionQueued, Status>)>;
 
   // Opens (creating if needed), checks (PRAGMA quick_check), migrates and loads the counters, then
   // starts the storage thread. A damaged file is refused: OpenError says which file and how to recover
@@ -125,7 +127,9 @@ class Store {
 
   // ---- Startup and tools: synchronous, blocking -----------------------------------------------------
   // Sessions whose expiry passed (by the clock's wall time) are deleted first, and counted in the log.
-  Result<std::vector<SessionRecord>, Status> load_sessions();
+  // Each record has the rows that are not Queued and at most `max_queued` Queued rows (the rest are
+  // counted in SessionRecord::queued and read later with session_queue_read).
+  Result<std::vector<SessionRecord>, Status> load_sessions(std::uint32_t max_queued = UINT32_MAX);
   Result<std::vector<RetainedMessage>, Status> load_retained();
   Result<std::optional<std::string>, Status> kv_get_sync(const std::string& key);
   Result<std::vector<std::pair<std::string, std::string>>, Status> kv_scan_sync(const std::string& prefix);
@@ -195,6 +199,14 @@ class Store {
   Status session_message_update(std::string client_id, std::uint64_t seq, MessageState state,
                                 std::uint16_t packet_id, Done done = {});
   Status session_message_delete(std::string client_id, std::uint64_t seq, Done done = {});
+  // A session's queue beyond what the broker keeps in memory: up to max_rows Queued rows with seq >
+  // after_seq, in seq order, as of everything submitted before (the read closes the batch at once).
+  Status session_queue_read(std::string client_id, std::uint64_t after_seq, std::uint32_t max_rows,
+                            SessionReadDone done);
+  // drop_oldest on a session's queue: deletes the `rows` oldest Queued rows with seq > after_seq; the
+  // completion (optional) gets the rows and bytes deleted.
+  Status session_queue_drop(std::string client_id, std::uint64_t after_seq, std::uint32_t rows,
+                            SessionDropDone done = {});
 
   // ---- Retained messages (broker) --------------------------------------------------------------------
   Status retained_set(RetainedMessage msg, Done done = {});  // an empty payload clears the topic

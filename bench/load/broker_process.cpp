@@ -85,7 +85,8 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "log: {level: " << spec.log_level << "}\n"
       << "sys_interval: " << spec.sys_interval << "\n"
       << "listeners: [{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0}]\n"
-      << "limits: {max_connections: 20000, max_queued_messages: 100000, max_inflight: " << spec.max_inflight
+      << "limits: {max_connections: 20000, max_queued_messages: " << spec.max_queued_messages
+      << ", max_inflight: " << spec.max_inflight << (spec.edge_limits.empty() ? "" : ", ") << spec.edge_limits
       << "}\n";
     if (!spec.edge_config.empty()) f << spec.edge_config << "\n";
   } else {

@@ -21,12 +21,13 @@ struct BrokerSpec {
   bool nodelay = false;             // Mosquitto only: set_tcp_nodelay true
   std::string edge_config;          // netpie-edge only: YAML appended to the generated configuration
   std::uint16_t max_inflight = 20;  // QoS 1/2 in flight to one client, in both brokers
+  std::string edge_limits;          // netpie-edge only: more keys for its `limits` map
   // Used by the backlog-drain scenario (drain.cpp), which restarts an upstream Mosquitto; the defaults are
   // what every other scenario runs with.
   std::uint16_t port = 0;                      // Mosquitto: listen on this port (0 = a free one)
   bool keep_workdir = false;                   // do not empty the work directory first (a restart)
   bool persistence = false;                    // Mosquitto: persistence true, in the work directory
-  std::uint32_t max_queued_messages = 100000;  // Mosquitto: 0 = no bound
+  std::uint32_t max_queued_messages = 100000;  // per-session queue, both brokers (Mosquitto: 0 = no bound)
   int sys_interval = 0;                        // netpie-edge: $SYS period, s
   std::string log_level = "warn";              // netpie-edge
 };

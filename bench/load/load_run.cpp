@@ -48,6 +48,10 @@ struct SeqSet {
     bits[word] |= mask;
     return true;
   }
+  bool contains(std::uint64_t seq) const {
+    std::size_t word = seq / 64;
+    return word < bits.size() && (bits[word] >> (seq % 64) & 1) != 0;
+  }
 };
 
 class Run final : public ClientEvents {
@@ -71,6 +75,9 @@ class Run final : public ClientEvents {
     std::uint16_t next_id = 0;
     std::uint64_t last_progress = 0;
     bool ready = false;
+    // Open loop: the sequence number each packet id carries now, and the sequence numbers acknowledged.
+    std::vector<std::uint64_t> seq_of_id;
+    SeqSet acked;
   };
   struct Sub {
     std::string filter;
@@ -307,6 +314,10 @@ void Run::on_packet(Client& c, std::uint8_t header, mqtt::ByteView body) {
       Pub* p = pub_of(c);
       if (p && p->inflight > 0) {
         --p->inflight;
+        if (!p->seq_of_id.empty() && static_cast<int>(a.reason) < 0x80) {
+          p->acked.insert(p->seq_of_id[a.packet_id]);
+          ++r_.acked;
+        }
         p->last_progress = uv_hrtime();
         std::size_t i = c.index() - subs_.size();
         if (phase_ == Phase::Publishing && !p->ready) {
@@ -382,6 +393,7 @@ bool Run::can_send(std::size_t i) {
   const Pub& p = pubs_[i];
   Client& c = client_of_pub(i);
   if (!c.is_open() || c.pending_bytes() >= kMaxPending) return false;
+  if (s_.ack_window > 0 && s_.rate <= 0) return s_.qos == 0 || p.inflight < s_.ack_window;
   const std::uint64_t window = s_.rate > 0 ? 60000 : per_pub_window_;
   if (s_.qos > 0 && p.inflight >= window) return false;
   return s_.rate > 0 || outstanding(p) < per_pub_window_;
@@ -401,6 +413,10 @@ void Run::publish_one(std::size_t i) {
     if (++p.next_id == 0) p.next_id = 1;
     id = p.next_id;
     ++p.inflight;
+    if (s_.ack_window > 0) {
+      if (p.seq_of_id.empty()) p.seq_of_id.resize(65536);
+      p.seq_of_id[id] = p.sent;
+    }
   }
   mqtt::encode_publish(c.out(), s_.version, p.topic, payload_, s_.qos, false, false, id, nullptr);
   c.touch();
@@ -463,6 +479,13 @@ void Run::on_tick() {
     io_.flush_all();
     return;
   }
+  if (s_.ack_window > 0) {
+    // Open loop: nothing is written off (what was acknowledged must arrive); publishers whose socket
+    // drained take more.
+    for (std::size_t i = 0; i < pubs_.size(); ++i) fill(i);
+    io_.flush_all();
+    return;
+  }
   // Max rate: a window that made no progress for a while is written off (its messages are lost, and the
   // loss is counted at the end), so one dropped message cannot stall a publisher for good.
   for (std::size_t i = 0; i < pubs_.size(); ++i) {
@@ -521,6 +544,16 @@ void Run::finish(const std::string& error) {
       r_.expected += p.sent * p.receivers;
     }
     r_.lost = r_.expected > unique_ ? r_.expected - unique_ : 0;
+    for (std::size_t i = 0; i < pubs_.size(); ++i) {
+      if (pubs_[i].seq_of_id.empty()) continue;
+      for (const auto& sub : subs_) {
+        if (!mqtt::topic_matches(sub.filter, pubs_[i].topic)) continue;
+        const SeqSet* got = i < sub.from.size() ? &sub.from[i] : nullptr;
+        for (std::uint64_t seq = 0; seq < pubs_[i].sent; ++seq) {
+          if (pubs_[i].acked.contains(seq) && !(got && got->contains(seq))) ++r_.acked_lost;
+        }
+      }
+    }
     const std::uint64_t end = t_end_ ? t_end_ : uv_hrtime();
     r_.window_s = end > measure_from_ && measure_from_ ? static_cast<double>(end - measure_from_) / 1e9 : 0;
     r_.publish_s = end > t0_ && t0_ ? static_cast<double>(end - t0_) / 1e9 : 0;

@@ -39,7 +39,11 @@ struct RunResult {
   std::uint64_t stalls = 0;      // max rate: windows written off after 0.5 s without progress
   std::uint64_t disconnects = 0;
   std::uint64_t unacked = 0;  // QoS 1/2 PUBLISH the broker had not acknowledged at the end
-  Histogram latency;          // nanoseconds, publish to delivery, messages sent in the window
+  // Open loop (Scenario::ack_window): QoS 1/2 PUBLISH the broker acknowledged (PUBACK/PUBREC < 0x80), and
+  // how many (subscriber, message) deliveries of those never came: what the broker promised and lost.
+  std::uint64_t acked = 0;
+  std::uint64_t acked_lost = 0;
+  Histogram latency;  // nanoseconds, publish to delivery, messages sent in the window
   // Fixed rate: how late the generator's own 1 ms timer fired (nanoseconds). It measures the machine's
   // scheduling noise, which no broker can beat: a latency figure is only as good as this floor.
   Histogram timer_lag;

@@ -42,6 +42,13 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
       s.rate = std::stod(v);
     } else if (key == "window") {
       s.window = static_cast<std::uint32_t>(std::stoul(v));
+    } else if (key == "ack_window") {
+      s.ack_window = static_cast<std::uint32_t>(std::stoul(v));
+    } else if (key == "max_queued") {
+      s.max_queued = static_cast<std::uint32_t>(std::stoul(v));
+      if (s.max_queued < 1) return unexpected(std::string("max_queued: at least 1"));
+    } else if (key == "edge_limits") {
+      s.edge_limits = v;
     } else if (key == "duration") {
       s.duration_s = std::stod(v);
     } else if (key == "warmup") {
@@ -64,7 +71,7 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
       }
     } else if (key == "target") {
       if (v != "throughput_2x" && v != "throughput_2x_lossless" && v != "p99_under_1ms" &&
-          v != "memory_per_connection") {
+          v != "memory_per_connection" && v != "acked_delivered_2x" && v != "loss_1pct_2x") {
         return unexpected("target: unknown '" + v + "'");
       }
       s.target = v;

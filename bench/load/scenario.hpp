@@ -29,6 +29,10 @@ struct Scenario {
   std::uint32_t payload = 64;   // bytes; at least 24 (the timestamp header)
   double rate = 0;              // messages per second over all publishers; 0 = as fast as delivered
   std::uint32_t window = 1000;  // rate 0: messages outstanding (sent, not yet delivered), all publishers
+  // rate 0, open loop: when > 0, delivery does not gate the publishers; each keeps at most this many QoS 1/2
+  // PUBLISH unacknowledged (a client library's max in-flight; QoS 0: only its socket gates it). The run then
+  // counts what the broker acknowledged and whether each acknowledged message was delivered.
+  std::uint32_t ack_window = 0;
   double duration_s = 10;
   double warmup_s = 1;  // excluded from throughput and latency, still counted for losses
   double drain_s = 5;   // at most this long after the end for the last messages to arrive
@@ -42,6 +46,11 @@ struct Scenario {
   // QoS 1/2 messages in flight from the broker to one subscriber, set alike in both brokers' configuration
   // (netpie-edge limits.max_inflight, Mosquitto max_inflight_messages). 20 is Mosquitto's default.
   std::uint16_t max_inflight = 20;
+  // Per-session queue bound, in both brokers (netpie-edge limits.max_queued_messages, Mosquitto
+  // max_queued_messages).
+  std::uint32_t max_queued = 100000;
+  // netpie-edge only: more `limits` keys, "key: value, key: value" (e.g. "qos0_full_policy: pause").
+  std::string edge_limits;
   // YAML appended to netpie-edge's generated configuration (e.g. a store section); Mosquitto has none.
   std::string edge_config;
   // Whether the suite also runs Mosquitto with set_tcp_nodelay true for this scenario.

@@ -18,6 +18,7 @@
 
 #include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
@@ -51,16 +52,28 @@ struct Daemon {
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
   bool stopping = false;
+  ServiceNotifier notifier{notify_env_from_process()};  // systemd's READY/WATCHDOG/STATUS/STOPPING
+  unsigned ticks = 0;
 };
+
+// The service manager's status line (`systemctl status`): what an operator checks first.
+std::string status_line(const Daemon& d) {
+  std::string s = std::to_string(d.broker->connection_count()) + " connections";
+  if (d.store) s += ", outbox backlog " + std::to_string(d.store->stats().outbox_rows) + " messages";
+  return s;
+}
 
 void stop(Daemon& d, const char* why) {
   if (d.stopping) return;
   d.stopping = true;
   GW_LOG(Info, "app", "shutting down (%s)", why);
+  d.notifier.stopping(why);
+  // The uplinks first: they stay up (bounded by stop_timeout_ms) for the offline status and the device
+  // events the connections the broker now closes produce.
+  for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
   d.broker->shutdown();
-  for (auto& u : d.uplinks) u->close();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
   for (auto* s : {&d.sigterm, &d.sigint, &d.sighup}) {
@@ -169,6 +182,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
     uplink::NetpieLogin n;
@@ -182,6 +196,7 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
     n.flow.mqtt_tls = u.tls.enabled;
     n.flow.mqtt_port = u.netpie.mqtt_port;
     n.flow.retry = o.backoff;
+    n.chat_topic = u.netpie.chat_topic;
     o.netpie = std::move(n);
   }
   return o;
@@ -213,12 +228,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    tell(c, false, why);
+    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    tell(c, false, why, c.session_expiry_requested() == 0);
   }
 
  private:
-  void tell(broker::Connection& c, bool online, const std::string& why) {
-    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why);
+  void tell(broker::Connection& c, bool online, const std::string& why, bool session_ended = false) {
+    for (auto& u : uplinks_) u->device_presence(c.identity().client_id, online, why, session_ended);
   }
   std::vector<std::unique_ptr<uplink::MqttUplink>>& uplinks_;
 };
@@ -316,6 +332,7 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
+  log::set_priority_prefix(log::stderr_is_journal());
   // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
   // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
   ::umask(077);
@@ -408,6 +425,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
         if (daemon->netpie) daemon->netpie->tick();
+        if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
       },
       100, 100);
   for (auto [h, sig] : {std::pair{&d.sigterm, SIGTERM}, {&d.sigint, SIGINT}, {&d.sighup, SIGHUP}}) {
@@ -417,6 +435,8 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   }
   GW_LOG(Info, "app", "netpie-edge %s started (config: %s, state directory: %s, log level: %s)",
          NETPIE_EDGE_VERSION, cfg.source.c_str(), state_dir->path().c_str(), cfg.log_level.c_str());
+  // Every listener is bound and the store is open: clients can connect from now on.
+  d.notifier.ready(&d.loop, status_line(d));
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.

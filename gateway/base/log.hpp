@@ -21,6 +21,13 @@ inline bool enabled(Level l) {
   return l >= level();
 }
 
+// When on, each line starts with its syslog priority, "<3>" error ... "<7>" debug (sd-daemon(3)), so that
+// journald files it at the right priority. Off by default.
+void set_priority_prefix(bool on);
+// Whether stderr is the journal stream systemd connected us to: $JOURNAL_STREAM ("<dev>:<inode>") names
+// the device and inode of stderr (systemd.exec(5)), which a redirected stderr no longer matches.
+bool stderr_is_journal();
+
 // Writes one line; `component` names the subsystem (broker, net, config, store, uplink ...).
 void write(Level level, std::string_view component, std::string_view message);
 

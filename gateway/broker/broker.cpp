@@ -2,6 +2,7 @@
 // (immediate and delayed); keepalive and connect timeouts; and the $SYS/broker counters.
 #include "gateway/broker/broker.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -16,7 +17,10 @@ Broker::Broker(const config::Config& cfg, const Clock& clock, std::unique_ptr<Au
       sys_interval_s_(cfg.sys_interval_s),
       clock_(clock),
       auth_(std::move(auth)),
-      retained_(cfg.limits.max_retained) {
+      retained_(cfg.limits.max_retained),
+      session_queue_{cfg.store.session_queue_max_rows, cfg.store.session_queue_max_bytes,
+                     cfg.store.session_queue_policy != "drop_oldest",
+                     std::max<std::uint32_t>(cfg.store.session_queue_memory_rows, 1)} {
   started_at_ = clock_.now_ms();
   next_sys_at_ = started_at_ + Millis(sys_interval_s_) * 1000;
 }
@@ -61,7 +65,8 @@ Connection* Broker::connection_by_id(std::uint64_t id) {
 
 Result<bool, std::string> Broker::restore() {
   if (!persistence_) return false;
-  auto restored = persistence_->restore();
+  // Queues stay in the store: a session's head is paged in when its client connects.
+  auto restored = persistence_->restore(0);
   if (!restored) return unexpected(restored.error());
   for (auto& m : restored->retained) retained_.set(m);
   std::size_t messages = 0;
@@ -70,7 +75,8 @@ Result<bool, std::string> Broker::restore() {
     for (const auto& [filter, sub] : s->subscriptions) {
       trie_.add(filter, SubEntry{s.get(), sub.options, sub.subscription_id});
     }
-    messages += s->queue.size() + s->inflight.size();
+    messages += s->queue.size() + s->inflight.size() + (s->stored_tail ? s->stored_tail->rows : 0);
+    if (s->stored_tail) s->stored_tail->id = ++stored_ids_;
     sessions_.insert(std::move(s));
   }
   GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
@@ -122,11 +128,12 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
     } else if (s->stored) {
       if (s->persistent()) {
         persistence_->session_meta(*s);
-      } else {
+      } else if (!s->stored_tail) {
         // Resumed with session expiry 0: it ends with this connection, so the store forgets it now.
         persistence_->session_deleted(s->client_id);
         s->stored = false;
       }
+      // (With a stored queue it is still read from the store: the store forgets it when it ends.)
     }
   }
   return present;
@@ -163,6 +170,8 @@ void Broker::connection_lost(Connection& c) {
   }
   if (s->expiry_interval != Session::kNeverExpires) s->expires_at = now + Millis(s->expiry_interval) * 1000;
   if (persistence_ && s->stored) persistence_->session_meta(*s);
+  release_window(*s);
+  release_waiters(*s);  // offline, it holds no one back: its queue_policy applies from now on
 }
 
 void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
@@ -182,10 +191,13 @@ void Broker::publish_will(const std::string& client_id, mqtt::Will&& will) {
 }
 
 void Broker::destroy_session(Session& s, DropReason why) {
-  if (!s.queue.empty()) stats_.drop(why, s.queue.size());
+  const std::uint64_t queued = s.queue.size() + (s.stored_tail ? s.stored_tail->rows : 0);
+  if (queued != 0) stats_.drop(why, queued);
   for (const auto& [filter, sub] : s.subscriptions) trie_.remove(filter, &s);
   if (persistence_ && s.stored) persistence_->session_deleted(s.client_id);
+  const std::vector<std::uint64_t> waiters = take_waiters(s);
   sessions_.erase(&s);  // destroys s
+  release(waiters);     // whoever waited for room there publishes on (now without it)
 }
 
 void Broker::tick() {
@@ -196,7 +208,8 @@ void Broker::tick() {
     if (c == nullptr) continue;
     if (c->state() == Connection::State::AwaitConnect) {
       if (now - c->created_at() > Millis(limits_.connect_timeout_ms)) expired.push_back(c);
-    } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0) {
+    } else if (c->state() == Connection::State::Connected && c->keep_alive() != 0 && !c->flow_blocked()) {
+      // (a client we do not read from, by flow control, cannot be judged by what it sends)
       if (now - c->last_activity() > Millis(c->keep_alive()) * 1500) expired.push_back(c);
     }
   }
@@ -210,6 +223,27 @@ void Broker::tick() {
       c->close_with(Reason::MaximumConnectTime, "no CONNECT in time");
     }
   }
+  // A subscriber that held publishers back too long goes (MQTT has no way to slow it down), so one
+  // stuck client cannot stall the healthy ones: its session's end releases them.
+  if (limits_.slow_subscriber_timeout_s != 0 && !full_.empty()) {
+    std::vector<Session*> slow;
+    for (const auto& [s, w] : full_) {
+      if (s->conn && s->conn->state() == Connection::State::Connected &&
+          now - w.since >= Millis(limits_.slow_subscriber_timeout_s) * 1000)
+        slow.push_back(const_cast<Session*>(s));
+    }
+    for (Session* s : slow) {
+      Connection* c = s->conn;
+      if (c == nullptr || c->state() != Connection::State::Connected) continue;  // released meanwhile
+      stats_.slow_subscribers++;
+      GW_LOG(Info, "broker", "slow subscriber: %s (%s) held publishers back for %u s; disconnecting",
+             c->identity().client_id.c_str(), c->transport().peer().c_str(),
+             limits_.slow_subscriber_timeout_s);
+      c->close_with(Reason::ImplementationSpecificError, "slow subscriber");
+      // Closing: it holds no one from now (its socket may take a while to go).
+      release_waiters(*s);
+    }
+  }
   if (now >= next_expiry_scan_) {
     next_expiry_scan_ = now + 1000;
     std::vector<Session*> ended;
@@ -219,6 +253,7 @@ void Broker::tick() {
         s.pending_will.reset();
       }
       if (!s.conn && s.expires_at != 0 && s.expires_at <= now) ended.push_back(&s);
+      if (s.conn && s.stored_tail) read_stored(s);  // a read that failed is tried again
     });
     for (Session* s : ended) {
       if (s->pending_will) publish_will(s->client_id, std::move(s->pending_will->will));
@@ -252,6 +287,17 @@ void Broker::publish_sys() {
   put("subscriptions/count", trie_.size());
   put("wills/published", stats_.wills_published);
   put("connections/reads_paused", stats_.reads_paused);
+  put("connections/flow_paused", stats_.flow_paused);
+  put("connections/slow_subscribers", stats_.slow_subscribers);
+  put("messages/acks_withheld", stats_.acks_withheld);
+  std::uint64_t waiting = 0, acks_waiting = 0;
+  for (Connection* c : slots_) {
+    if (c == nullptr || !c->flow_blocked()) continue;
+    ++waiting;
+    if (c->flow_ack_held()) ++acks_waiting;
+  }
+  put("clients/flow_waiting", waiting);
+  put("messages/acks_waiting", acks_waiting);
   put("connections/refused", stats_.connections_refused);
   put("connections/protocol_errors", stats_.protocol_errors);
   put("connections/keepalive_timeouts", stats_.keepalive_timeouts);

@@ -31,8 +31,14 @@ class Broker {
   Broker& operator=(const Broker&) = delete;
 
   // Routes a message to every matching subscription (and stores it if retained). `msg->sender` is the
-  // publishing client id ("" for the broker itself).
-  void publish(const MessagePtr& msg);
+  // publishing client id ("" for the broker itself). Returns Success (messages without a publishing
+  // connection are never refused).
+  mqtt::Reason publish(const MessagePtr& msg);
+  // The same for a PUBLISH from a client: subscribers without room hold `from` back (flow control), and
+  // admission comes first for QoS 1/2: a message that cannot be accepted everywhere it must go (the
+  // outbox full under reject_new, a stored subscriber's quota) is refused with that reason, counted as
+  // dropped/refused, and delivered nowhere.
+  mqtt::Reason publish_from(Connection& from, const MessagePtr& msg);
   // Keepalive, connect timeouts, delayed wills, session expiry, message expiry, $SYS. Call often
   // (every 100-250 ms); it is cheap when nothing is due.
   void tick();
@@ -45,6 +51,8 @@ class Broker {
   std::size_t connected_count() const { return connected_; }
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t subscription_count() const { return trie_.size(); }
+  // Sessions with publishers waiting for room in their queue (flow control).
+  std::size_t holding_sessions() const { return full_.size(); }
   const RetainedStore& retained() const { return retained_; }
   Session* find_session(std::string_view client_id);
   const config::Limits& limits() const { return limits_; }
@@ -80,12 +88,51 @@ class Broker {
   void unsubscribe(Connection& c, const mqtt::Unsubscribe& u);
   void pump(Session& s);
   std::string assign_client_id();
+  // Admission for store.session_queue.policy reject_new: whether a QoS >= 1 message of `bytes` (topic +
+  // payload) must be refused because this persistent session's stored queue is at its bound. Always
+  // false under drop_oldest, without a store, and for sessions that are not persistent. Broker::publish
+  // asks it for every matched session before delivering anywhere, so a refused publish reaches nobody.
+  bool session_queue_full(const Session& s, std::uint64_t bytes) const;
   mqtt::Buffer& scratch() { return scratch_; }
 
  private:
   void deliver(Session& s, Delivery&& d);
   void enqueue(Session& s, Delivery&& d);
+  // Applies queue_policy until a message of `size` bytes fits; false: the new message is the one dropped.
+  bool make_room(Session& s, std::size_t size);
+  bool queue_full(const Session& s, std::size_t size) const;
+
+  // Flow control. A QoS >= 1 message for an online, in-memory session whose queue is full is still
+  // queued (the queue overflows by the publishers' in-progress packets only), and its publisher waits
+  // for that session: its reads stop and its PUBACK/PUBREC is held (Connection::flow_hold). When the
+  // session's queue is back under half its bounds (and its socket writable), or the session goes away,
+  // its waiters are released. A session that holds publishers longer than slow_subscriber_timeout is
+  // disconnected. QoS 0 does the same over a subscriber's write high watermark under
+  // qos0_full_policy: pause. A publisher never waits on its own session (it could not drain it).
+  bool may_hold(const Session& s) const;
+  void hold(Session& s);
+  void release_if_room(Session& s);
+  void release_waiters(Session& s);
+  std::vector<std::uint64_t> take_waiters(const Session& s);
+  void release(const std::vector<std::uint64_t>& conns);
+  struct Waiters {
+    Millis since = 0;                  // when the first publisher started waiting
+    std::vector<std::uint64_t> conns;  // publishers' connection ids (stale ids are skipped)
+  };
+  std::unordered_map<const Session*, Waiters> full_;  // only sessions that hold someone back
+  Connection* publisher_ = nullptr;                   // the client whose PUBLISH is being routed
   void send_inflight(Session& s, Delivery&& d, bool from_queue);
+  void close_if_slow(Session& s);
+  // Persistent sessions with a store (stored_queue.cpp): the queue lives in the store, its head in memory.
+  void enqueue_stored(Session& s, Delivery&& d);
+  bool make_stored_room(Session& s,
+                        std::uint64_t bytes);  // applies the policy; false: the message is refused
+  void read_stored(Session& s);                // pages the next rows in if the head ran low
+  void on_stored_rows(const std::string& client_id, std::uint64_t read, std::uint32_t asked, bool ok,
+                      std::vector<Delivery> rows);
+  void release_window(Session& s);  // the client left: the head is dropped from memory (kept in the store)
+  Session* find_tail(const std::string& client_id, std::uint64_t tail_id);
+  bool refuses_any(const Message& m);  // publish's reject_new admission over the matched sessions
   void publish_will(const std::string& client_id, mqtt::Will&& will);
   void destroy_session(Session& s, DropReason why);
   void publish_sys();
@@ -117,8 +164,20 @@ class Broker {
     std::vector<std::uint32_t> ids;
   };
   std::vector<Target> targets_;  // fan-out scratch: one entry per matched session
+  struct SharedPick {
+    Session* session;
+    SubEntry entry;
+  };
+  std::vector<SharedPick> shared_picks_;  // fan-out scratch: the member each shared group picked
   std::size_t target_count_ = 0;
   mqtt::Buffer scratch_;
+  struct SessionQueueLimits {
+    std::uint64_t max_rows;
+    std::uint64_t max_bytes;
+    bool reject_new;
+    std::uint32_t memory_rows;
+  } session_queue_;
+  std::uint64_t stored_ids_ = 0;  // StoredTail::id and ::reading numbers
   Millis started_at_ = 0;
   Millis next_sys_at_ = 0;
   Millis next_expiry_scan_ = 0;

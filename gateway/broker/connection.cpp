@@ -154,6 +154,8 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
     case 2:  // Publish
       stats.messages_received++;
       handle_publish(std::get<mqtt::Publish>(pkt));
+      // Flow control: a subscriber had no room, so the rest of what was read waits (on_data keeps it).
+      if (flow_blocked()) return false;
       break;
     case 3: {  // PUBACK, PUBREC, PUBREL, PUBCOMP
       auto& a = std::get<mqtt::Ack>(pkt);
@@ -364,6 +366,7 @@ void Connection::handle_publish(mqtt::Publish& p) {
   const bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(p.packet_id);
   auto* persistence = broker_.persistence();
   std::shared_ptr<Broker::PublishTicket> ticket;
+  Reason refused = Reason::Success;  // refused before routing: delivered nowhere (Broker::publish)
   if (!allowed) {
     broker_.stats().drop(DropReason::NotAuthorized);
     if (auto* ext = broker_.extension()) ext->on_publish_refused(*this, p.topic);
@@ -389,10 +392,10 @@ void Connection::handle_publish(mqtt::Publish& p) {
         ticket = std::make_shared<Broker::PublishTicket>();
         broker_.set_current_ticket(ticket);
       }
-      broker_.publish(msg);
+      refused = broker_.publish_from(*this, msg);
       broker_.set_current_ticket(nullptr);
     }
-    if (p.qos == 2) {
+    if (p.qos == 2 && refused == Reason::Success) {
       std::uint64_t seq = 0;
       if (persistence && session_->persistent() && session_->stored) {
         seq = ++session_->last_seq;
@@ -411,16 +414,31 @@ void Connection::handle_publish(mqtt::Publish& p) {
     // note allows), so the client does not resend it forever.
     ack.reason = Reason::Success;
   }
-  if (!ticket || !persistence->dirty()) {
+  if (refused != Reason::Success) {
+    // Refused before it went anywhere (the outbox is full under reject_new, ...): v5 is told why;
+    // MQTT 3.1.1 cannot refuse, so it gets no acknowledgement and resends later, like a failed commit.
+    broker_.stats().store_refusals++;
+    ack.reason = refused;
+    if (v5) queue_ack(ack);
+    return;
+  }
+  const bool durable = ticket && persistence->dirty();
+  if (!durable && !flow_blocked()) {
     queue_ack(ack);
     return;
   }
-  // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
-  // acknowledgement waits until they committed (storage/README.md "What is durable when").
+  // The acknowledgement waits: for the commit of the durable writes this message caused (outbox, a
+  // persistent session's queue, retained; storage/README.md "What is durable when"), and/or for room at
+  // the subscribers whose queues it filled (flow_hold). It goes once both are met, in PUBLISH order.
   auto& acks = extras().acks;
   if (!acks) acks = std::make_unique<AckQueue>();
   const std::uint64_t number = acks->base + acks->q.size();
-  acks->q.push_back(PendingAck{ack, false, false});
+  acks->q.push_back(PendingAck{ack, static_cast<std::uint8_t>(int(durable) + int(flow_blocked())), false});
+  if (flow_blocked()) {
+    acks->flow_ticket = number;
+    broker_.stats().acks_withheld++;
+  }
+  if (!durable) return;
   persistence->barrier([&b = broker_, conn_id = id_, number, ticket](Reason r) {
     if (Connection* c = b.connection_by_id(conn_id)) {
       c->complete_ack(number, r != Reason::Success ? r : ticket->reason);
@@ -428,19 +446,41 @@ void Connection::handle_publish(mqtt::Publish& p) {
   });
 }
 
+void Connection::flow_hold() {
+  if (flow_blocks_++ > 0) return;
+  broker_.stats().flow_paused++;
+  broker_.stats().reads_paused++;
+  transport_.set_flow_paused(true);
+}
+
+void Connection::flow_release() {
+  if (flow_blocks_ == 0 || --flow_blocks_ > 0) return;
+  // Not reading was our choice, not the client's silence: its keepalive runs again from now.
+  last_rx_ = broker_.clock().now_ms();
+  if (AckQueue* acks = extras_ ? extras_->acks.get() : nullptr; acks && acks->flow_ticket != kNoTicket) {
+    const std::uint64_t number = acks->flow_ticket;
+    acks->flow_ticket = kNoTicket;
+    complete_ack(number, Reason::Success);
+  }
+  if (state_ != State::Connected) return;
+  // Packets read before the pause and not handled yet go first; one of them may pause it again.
+  if (extras_ && extras_->in) on_data({});
+  if (flow_blocks_ == 0 && state_ == State::Connected) transport_.set_flow_paused(false);
+}
+
 void Connection::queue_ack(const mqtt::Ack& ack) {
   if (pending_acks() == 0) {
     send(ack);
     return;
   }
-  extras_->acks->q.push_back(PendingAck{ack, true, false});
+  extras_->acks->q.push_back(PendingAck{ack, 0, false});
 }
 
 void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
   AckQueue* acks = extras_ ? extras_->acks.get() : nullptr;
   if (!acks || ticket < acks->base || ticket - acks->base >= acks->q.size()) return;
   PendingAck& pa = acks->q.at(ticket - acks->base);
-  pa.ready = true;
+  if (pa.waits > 0) --pa.waits;
   if (reason != Reason::Success) {
     broker_.stats().store_refusals++;
     if (pa.ack.type == mqtt::PacketType::Pubrec && session_) {
@@ -462,7 +502,7 @@ void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
 
 void Connection::flush_acks() {
   AckQueue* acks = extras_ ? extras_->acks.get() : nullptr;
-  while (acks && !acks->q.empty() && acks->q.front().ready) {
+  while (acks && !acks->q.empty() && acks->q.front().waits == 0) {
     PendingAck pa = std::move(acks->q.front());
     acks->q.pop_front();
     ++acks->base;

@@ -57,6 +57,14 @@ class Connection {
   // Completes an acknowledgement deferred until the store committed (see handle_publish).
   void complete_ack(std::uint64_t ticket, mqtt::Reason reason);
 
+  // Flow control (broker.hpp "Flow control"): a subscriber this client published to has no room. Its
+  // reads stop, and the acknowledgement of the PUBLISH being handled waits, until every subscriber it
+  // waits on released it.
+  void flow_hold();
+  void flow_release();
+  bool flow_blocked() const { return flow_blocks_ != 0; }
+  bool flow_ack_held() const { return extras_ && extras_->acks && extras_->acks->flow_ticket != kNoTicket; }
+
   // Sends a message to this client whatever its subscriptions (an extension's direct delivery, e.g. a
   // chat to an alias or an @info push), through its session's normal QoS machinery.
   void deliver_direct(const MessagePtr& m, std::uint8_t qos);
@@ -95,14 +103,16 @@ class Connection {
   // wait for a store commit; `ready` marks the ones that may go.
   struct PendingAck {
     mqtt::Ack ack;
-    bool ready = false;
-    bool suppress = false;  // MQTT 3.1.1 has no failure ack: a refused message is simply not acknowledged
+    std::uint8_t waits = 0;  // conditions still unmet (a store commit, room at a subscriber); 0 = may go
+    bool suppress = false;   // MQTT 3.1.1 has no failure ack: a refused message is simply not acknowledged
   };
 
   // Allocated with the first deferred acknowledgement.
+  static constexpr std::uint64_t kNoTicket = ~std::uint64_t{0};
   struct AckQueue {
     Fifo<PendingAck> q;
-    std::uint64_t base = 0;  // ticket of q.front()
+    std::uint64_t base = 0;                 // ticket of q.front()
+    std::uint64_t flow_ticket = kNoTicket;  // the ack waiting for room at subscribers (flow_hold)
   };
   // What many connections never need, in one block allocated on first use: an idle MQTT 3.1.1
   // client without a will has none.
@@ -132,6 +142,7 @@ class Connection {
   std::unique_ptr<Extras> extras_;
   std::uint32_t session_expiry_ = 0;
   std::uint32_t client_max_packet_ = 0;  // 0 = no limit
+  std::uint32_t flow_blocks_ = 0;        // subscribers this client waits on for room (flow_hold)
   std::uint16_t keep_alive_ = 0;
   std::uint16_t client_receive_maximum_ = 65535;
   State state_ = State::AwaitConnect;

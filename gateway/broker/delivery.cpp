@@ -15,25 +15,29 @@
 
 namespace gw::broker {
 
-void Broker::publish(const MessagePtr& msg) {
-  if (msg->retain) {
-    auto r = retained_.set(msg);
-    if (r == RetainedStore::SetResult::LimitReached) {
-      stats_.drop(DropReason::RetainedLimit);
-    } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {
-      persistence_->retained(*msg);
+using mqtt::Reason;
+
+Reason Broker::publish_from(Connection& from, const MessagePtr& msg) {
+  Connection* outer = publisher_;
+  publisher_ = &from;
+  const Reason r = publish(msg);
+  publisher_ = outer;
+  return r;
+}
+
+Reason Broker::publish(const MessagePtr& msg) {
+  // Admission before delivery: a refused message must not reach anyone, or the client's retry of it
+  // makes a duplicate. What can be known now is checked now; a write that fails later, at its commit,
+  // is what README "What an acknowledgement promises" describes.
+  // Only a client's QoS 1/2 PUBLISH has an acknowledgement to carry a refusal; the rest (QoS 0, wills,
+  // the gateway's own messages) stays best effort: the outbox alone may refuse it, local delivery goes on.
+  const bool to_outbox = persistence_ && !msg->sender_id().empty() && persistence_->outbox_wants(msg->topic);
+  const bool refusable = publisher_ != nullptr && msg->qos > 0;
+  if (to_outbox && refusable) {
+    if (Reason r = persistence_->outbox_admit(*msg); r != Reason::Success) {
+      stats_.drop(DropReason::Refused);
+      return r;
     }
-  }
-  // Messages bound for the cloud enter the outbox; a refusal (outbox full under reject_new, disk full)
-  // is reported to the publisher through its ticket. Broker-generated topics ($SYS) never go up.
-  if (persistence_ && !msg->sender_id().empty() && persistence_->outbox_wants(msg->topic)) {
-    std::function<void(mqtt::Reason)> done;
-    if (ticket_) {
-      done = [t = ticket_](mqtt::Reason r) {
-        if (r != mqtt::Reason::Success && t->reason == mqtt::Reason::Success) t->reason = r;
-      };
-    }
-    persistence_->outbox_enqueue(*msg, std::move(done));
   }
   if (++match_epoch_ == 0) {
     // The epoch wrapped (2^32 messages): forget every session's mark so no stale one matches again.
@@ -41,11 +45,7 @@ void Broker::publish(const MessagePtr& msg) {
     match_epoch_ = 1;
   }
   target_count_ = 0;
-  struct SharedPick {
-    Session* session;
-    SubEntry entry;
-  };
-  thread_local std::vector<SharedPick> shared;
+  std::vector<SharedPick>& shared = shared_picks_;
   shared.clear();
   trie_.match(
       msg->topic,
@@ -81,8 +81,30 @@ void Broker::publish(const MessagePtr& msg) {
           }
         }
       });
-  // deliver() never publishes (closing a slow consumer only starts an asynchronous close), so targets_
-  // stays as the match filled it for the whole loop.
+  // Persistent sessions' stored queues (store.session_queue under reject_new) are checked before anything
+  // is routed (stored_queue.cpp).
+  if (refusable && refuses_any(*msg)) return Reason::QuotaExceeded;
+  if (msg->retain) {
+    auto r = retained_.set(msg);
+    if (r == RetainedStore::SetResult::LimitReached) {
+      stats_.drop(DropReason::RetainedLimit);
+    } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {
+      persistence_->retained(*msg);
+    }
+  }
+  // Messages bound for the cloud enter the outbox; a failure only known at its commit (I/O error, disk
+  // full) reaches the publisher through its ticket. Broker-generated topics ($SYS) never go up.
+  if (to_outbox) {
+    std::function<void(Reason)> done;
+    if (ticket_) {
+      done = [t = ticket_](Reason r) {
+        if (r != Reason::Success && t->reason == Reason::Success) t->reason = r;
+      };
+    }
+    persistence_->outbox_enqueue(*msg, std::move(done));
+  }
+  // deliver() never publishes (closing a slow consumer only starts an asynchronous close; a publisher
+  // held back is released later, from pump()), so targets_ stays as the match filled it for the loop.
   for (std::size_t i = 0; i < target_count_; ++i) {
     Target& t = targets_[i];
     Delivery d;
@@ -100,6 +122,7 @@ void Broker::publish(const MessagePtr& msg) {
     if (pick.entry.subscription_id != 0) d.subscription_ids.push_back(pick.entry.subscription_id);
     deliver(*pick.session, std::move(d));
   }
+  return Reason::Success;
 }
 
 void Broker::deliver_to(Session& s, const MessagePtr& m, std::uint8_t qos) {
@@ -129,6 +152,12 @@ void Broker::deliver(Session& s, Delivery&& d) {
     return;
   }
   if (d.qos == 0) {
+    if (!c->writable() && limits_.qos0_full_policy == config::Qos0FullPolicy::Pause && may_hold(s)) {
+      // Over the watermark by this one message; the publisher waits until the socket drains.
+      c->send_publish(d, 0, false);
+      hold(s);
+      return;
+    }
     if (!c->writable()) {
       if (limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
         c->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
@@ -140,31 +169,101 @@ void Broker::deliver(Session& s, Delivery&& d) {
     return;
   }
   if (s.persistent() && persistence_) d.seq = ++s.last_seq;
-  if (s.queue.empty() && s.inflight.size() < c->send_window() && c->writable()) {
+  const bool tail = s.stored_tail && s.stored_tail->rows > 0;  // older messages wait in the store
+  if (s.queue.empty() && !tail && s.inflight.size() < c->send_window() && c->writable()) {
     send_inflight(s, std::move(d), false);
   } else {
     enqueue(s, std::move(d));
   }
 }
 
-void Broker::enqueue(Session& s, Delivery&& d) {
-  const std::size_t size = d.msg->memory_size();
-  while (s.queue.size() >= limits_.max_queued_messages || s.queued_bytes + size > limits_.max_queued_bytes) {
+bool Broker::queue_full(const Session& s, std::size_t size) const {
+  return s.queue.size() >= limits_.max_queued_messages || s.queued_bytes + size > limits_.max_queued_bytes;
+}
+
+bool Broker::make_room(Session& s, std::size_t size) {
+  while (queue_full(s, size)) {
     if (limits_.queue_policy == config::QueuePolicy::DropNew || s.queue.empty()) {
       stats_.drop(DropReason::QueueFull);
-      return;
+      return false;
     }
     s.queued_bytes -= s.queue.front().msg->memory_size();
     if (s.queue.front().seq != 0) persistence_->message_deleted(s, s.queue.front().seq);
     s.queue.pop_front();
     stats_.drop(DropReason::QueueFull);
   }
-  if (d.seq != 0) persistence_->message_put(s, d, storage::MessageState::Queued, 0);
+  return true;
+}
+
+void Broker::enqueue(Session& s, Delivery&& d) {
+  if ((s.persistent() || s.stored_tail) && persistence_) {
+    enqueue_stored(s, std::move(d));
+    return;
+  }
+  // In memory (a clean session, or no store). Online with a publisher to hold back: the message is
+  // queued past the bound and the publisher waits (flow control); otherwise queue_policy decides.
+  const std::size_t size = d.msg->memory_size();
+  if (queue_full(s, size) && may_hold(s)) {
+    hold(s);
+  } else if (!make_room(s, size)) {
+    return;
+  }
   s.queued_bytes += size;
   s.queue.push_back(std::move(d));
+  close_if_slow(s);
+}
+
+void Broker::close_if_slow(Session& s) {
   if (s.conn && s.conn->state() == Connection::State::Connected && !s.conn->writable() &&
       limits_.slow_consumer_policy == config::SlowConsumerPolicy::Disconnect) {
     s.conn->close_with(mqtt::Reason::ImplementationSpecificError, "slow consumer");
+  }
+}
+
+bool Broker::may_hold(const Session& s) const {
+  return publisher_ != nullptr && publisher_->session() != &s &&
+         publisher_->state() == Connection::State::Connected && s.conn != nullptr &&
+         s.conn->state() == Connection::State::Connected;
+}
+
+void Broker::hold(Session& s) {
+  Waiters& w = full_[&s];
+  if (w.conns.empty()) w.since = clock_.now_ms();
+  const std::uint64_t id = publisher_->id();
+  if (std::find(w.conns.begin(), w.conns.end(), id) != w.conns.end()) return;
+  w.conns.push_back(id);
+  publisher_->flow_hold();
+}
+
+void Broker::release_if_room(Session& s) {
+  if (full_.empty()) return;
+  auto it = full_.find(&s);
+  if (it == full_.end()) return;
+  // Hysteresis: waiters go once the queue is down to half its bounds, so they do not wake for every
+  // single acknowledgement.
+  Connection* c = s.conn;
+  if (c && (s.queue.size() > limits_.max_queued_messages / 2 ||
+            s.queued_bytes > limits_.max_queued_bytes / 2 || !c->writable()))
+    return;
+  release_waiters(s);
+}
+
+void Broker::release_waiters(Session& s) {
+  release(take_waiters(s));
+}
+
+std::vector<std::uint64_t> Broker::take_waiters(const Session& s) {
+  auto it = full_.find(&s);
+  if (it == full_.end()) return {};
+  std::vector<std::uint64_t> conns = std::move(it->second.conns);
+  full_.erase(it);
+  return conns;
+}
+
+void Broker::release(const std::vector<std::uint64_t>& conns) {
+  // Released publishers handle what they had read, which may hold them on a session again.
+  for (std::uint64_t id : conns) {
+    if (Connection* p = connection_by_id(id)) p->flow_release();
   }
 }
 
@@ -193,6 +292,7 @@ void Broker::pump(Session& s) {
     Delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     s.queued_bytes -= d.msg->memory_size();
+    if (s.stored_tail) s.stored_tail->window_bytes -= stored_size(d);
     const bool expired = d.msg->expiry_at != 0 && d.msg->expiry_at <= now;
     if (expired || !c->fits(d)) {
       stats_.drop(expired ? DropReason::Expired : DropReason::TooLarge);
@@ -201,6 +301,8 @@ void Broker::pump(Session& s) {
     }
     send_inflight(s, std::move(d), true);
   }
+  if (s.stored_tail) read_stored(s);
+  release_if_room(s);
 }
 
 void Broker::resume(Connection& c) {

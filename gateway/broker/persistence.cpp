@@ -106,7 +106,8 @@ void Persistence::unsubscribed(const Session& s, const std::string& filter) {
   if (s.persistent()) submitted(store_.session_unsubscribe(s.client_id, filter));
 }
 
-void Persistence::message_put(const Session& s, const Delivery& d, MessageState st, std::uint16_t packet_id) {
+storage::SessionMessage Persistence::record_of(const Delivery& d, MessageState st,
+                                               std::uint16_t packet_id) const {
   storage::SessionMessage m;
   m.seq = d.seq;
   m.packet_id = packet_id;
@@ -120,7 +121,49 @@ void Persistence::message_put(const Session& s, const Delivery& d, MessageState 
   props.subscription_identifiers = d.subscription_ids;
   m.properties = mqtt::encode_publish_properties(props);
   m.expiry_unix = to_unix(d.msg->expiry_at);
-  submitted(store_.session_message_put(s.client_id, std::move(m)));
+  return m;
+}
+
+void Persistence::message_put(const Session& s, const Delivery& d, MessageState st, std::uint16_t packet_id) {
+  submitted(store_.session_message_put(s.client_id, record_of(d, st, packet_id)));
+}
+
+bool Persistence::message_spill(const Session& s, const Delivery& d, std::function<void(mqtt::Reason)> done) {
+  storage::Store::Done cb;
+  if (done) cb = [done](storage::Status st) { done(reason_for(st)); };
+  auto st = store_.session_message_put(s.client_id, record_of(d, MessageState::Queued, 0), std::move(cb));
+  submitted(st);
+  if (st != storage::Status::Ok && done) done(reason_for(st));
+  return st == storage::Status::Ok;
+}
+
+bool Persistence::queue_read(const Session& s, std::uint64_t after_seq, std::uint32_t max_rows,
+                             QueueReadDone done) {
+  auto st = store_.session_queue_read(
+      s.client_id, after_seq, max_rows,
+      [this, done = std::move(done)](Result<std::vector<storage::SessionMessage>, storage::Status> r) {
+        std::vector<Delivery> rows;
+        if (!r) {
+          done(false, std::move(rows));
+          return;
+        }
+        rows.reserve(r->size());
+        for (const auto& m : *r) rows.push_back(delivery_of(m));
+        done(true, std::move(rows));
+      });
+  if (st != storage::Status::Ok) submitted(st);
+  return st == storage::Status::Ok;
+}
+
+void Persistence::queue_drop(const Session& s, std::uint64_t after_seq, std::uint32_t rows,
+                             std::function<void(storage::SessionQueued)> done) {
+  storage::Store::SessionDropDone cb;
+  if (done) {
+    cb = [done = std::move(done)](Result<storage::SessionQueued, storage::Status> r) {
+      done(r ? *r : storage::SessionQueued{});
+    };
+  }
+  submitted(store_.session_queue_drop(s.client_id, after_seq, rows, std::move(cb)));
 }
 
 void Persistence::message_state(const Session& s, std::uint64_t seq, MessageState st,
@@ -158,15 +201,42 @@ bool Persistence::outbox_wants(std::string_view topic) const {
                      [&](const OutboxRoute& r) { return mqtt::topic_matches(r.filter, topic); });
 }
 
-void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
+std::vector<const OutboxRoute*> Persistence::routes_for(std::string_view topic) const {
   // One row per destination, from its first matching route.
   std::vector<const OutboxRoute*> picked;
   for (const OutboxRoute& r : routes_) {
-    if (!mqtt::topic_matches(r.filter, m.topic)) continue;
+    if (!mqtt::topic_matches(r.filter, topic)) continue;
     const bool seen =
         std::any_of(picked.begin(), picked.end(), [&](const OutboxRoute* p) { return p->dest == r.dest; });
     if (!seen) picked.push_back(&r);
   }
+  return picked;
+}
+
+namespace {
+// A row's size as the outbox bounds count it (storage/README.md "Bounds": origin + topic + payload +
+// properties).
+std::uint64_t outbox_row_bytes(const Message& m, std::size_t props_bytes) {
+  return m.sender_id().size() + m.topic.size() + m.payload.size() + props_bytes;
+}
+}  // namespace
+
+mqtt::Reason Persistence::outbox_admit(const Message& m) const {
+  const storage::OutboxLimits& limits = store_.options().outbox;
+  if (limits.policy != storage::FullPolicy::RejectNew) return mqtt::Reason::Success;
+  const std::uint64_t rows = routes_for(m.topic).size();
+  if (rows == 0) return mqtt::Reason::Success;
+  const std::uint64_t bytes =
+      rows * outbox_row_bytes(m, m.props ? mqtt::encode_publish_properties(*m.props).size() : 0);
+  const storage::StoreStats st = store_.stats();
+  const bool over_rows = limits.max_rows > 0 && st.outbox_rows + pending_->rows + rows > limits.max_rows;
+  const bool over_bytes =
+      limits.max_bytes > 0 && st.outbox_bytes + pending_->bytes + bytes > limits.max_bytes;
+  return over_rows || over_bytes ? mqtt::Reason::QuotaExceeded : mqtt::Reason::Success;
+}
+
+void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done) {
+  std::vector<const OutboxRoute*> picked = routes_for(m.topic);
   if (picked.empty()) {
     if (done) done(mqtt::Reason::Success);
     return;
@@ -195,13 +265,20 @@ void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reas
     o.qos = m.qos;
     o.retain = m.retain;
     storage::Store::EnqueueDone cb;
+    const std::uint64_t bytes = outbox_row_bytes(m, props.size());
     if (join->done) {
-      cb = [join](Result<storage::OutboxEnqueued, storage::Status> res) {
+      cb = [join, pending = pending_, bytes](Result<storage::OutboxEnqueued, storage::Status> res) {
+        pending->rows -= 1;
+        pending->bytes -= bytes;
         join->one(res.ok() ? mqtt::Reason::Success : reason_for(res.error()));
       };
     }
     auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
     submitted(st);
+    if (st == storage::Status::Ok && join->done) {
+      pending_->rows += 1;
+      pending_->bytes += bytes;
+    }
     if (st != storage::Status::Ok && join->done) join->one(reason_for(st));
   }
 }
@@ -234,7 +311,20 @@ MessagePtr Persistence::make_message(const std::string& topic, const std::string
   return m;
 }
 
-Result<Persistence::Restored, std::string> Persistence::restore() {
+Delivery Persistence::delivery_of(const storage::SessionMessage& m) const {
+  Delivery d;
+  d.seq = m.seq;
+  d.qos = m.qos;
+  d.retain = m.retain;
+  d.msg = make_message(m.topic, m.payload, m.properties, m.qos, m.retain, m.expiry_unix);
+  if (!m.properties.empty()) {
+    if (auto p = mqtt::decode_publish_properties(m.properties); p.ok())
+      d.subscription_ids = p->subscription_identifiers;
+  }
+  return d;
+}
+
+Result<Persistence::Restored, std::string> Persistence::restore(std::uint32_t max_queued) {
   Restored out;
   auto retained = store_.load_retained();
   if (!retained)
@@ -247,7 +337,7 @@ Result<Persistence::Restored, std::string> Persistence::restore() {
     }
     out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
   }
-  auto sessions = store_.load_sessions();
+  auto sessions = store_.load_sessions(max_queued);
   if (!sessions) return unexpected("loading sessions: " + std::string(storage::to_string(sessions.error())));
   const Millis now = clock_.now_ms();
   const std::int64_t now_unix = clock_.unix_seconds();
@@ -269,22 +359,20 @@ Result<Persistence::Restored, std::string> Persistence::restore() {
       ss.subscription_id = sub.subscription_id;
       s->subscriptions[sub.filter] = ss;
     }
+    s->last_seq = rec.last_seq;
+    storage::SessionQueued loaded;
+    std::uint64_t last_loaded = 0;
     for (auto& m : rec.messages) {
       s->last_seq = std::max(s->last_seq, m.seq);
       if (m.state == MessageState::AwaitPubrel) {
         s->inbound_qos2[m.packet_id] = m.seq;
         continue;
       }
-      Delivery d;
-      d.seq = m.seq;
-      d.qos = m.qos;
-      d.retain = m.retain;
-      d.msg = make_message(m.topic, m.payload, m.properties, m.qos, m.retain, m.expiry_unix);
-      if (!m.properties.empty()) {
-        if (auto p = mqtt::decode_publish_properties(m.properties); p.ok())
-          d.subscription_ids = p->subscription_identifiers;
-      }
+      Delivery d = delivery_of(m);
       if (m.state == MessageState::Queued) {
+        loaded.rows++;
+        loaded.bytes += stored_size(d);
+        last_loaded = m.seq;
         s->queued_bytes += d.msg->memory_size();
         s->queue.push_back(std::move(d));
         continue;
@@ -297,6 +385,14 @@ Result<Persistence::Restored, std::string> Persistence::restore() {
       f.delivery = std::move(d);
       s->last_packet_id = std::max(s->last_packet_id, f.packet_id);
       s->inflight.push_back(std::move(f));
+    }
+    if (rec.queued.rows > 0) {
+      // The queue beyond what was loaded stays in the store (stored_queue.cpp pages it in).
+      s->stored_tail = std::make_unique<StoredTail>();
+      s->stored_tail->rows = rec.queued.rows - std::min(rec.queued.rows, loaded.rows);
+      s->stored_tail->bytes = rec.queued.bytes - std::min(rec.queued.bytes, loaded.bytes);
+      s->stored_tail->window_bytes = loaded.bytes;
+      s->stored_tail->read_after = last_loaded;
     }
     out.sessions.push_back(std::move(s));
   }

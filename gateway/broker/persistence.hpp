@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,17 @@ class Persistence {
   void subscribed(const Session& s, const std::string& filter, const SessionSubscription& sub);
   void unsubscribed(const Session& s, const std::string& filter);
   void message_put(const Session& s, const Delivery& d, storage::MessageState st, std::uint16_t packet_id);
+  // A queued message that lives only in the store (a persistent session's tail): `done` (may be empty)
+  // runs once with whether it is durable. False: the store refused it at once (its queue is full or it
+  // stopped); `done` ran with the reason and nothing was written.
+  bool message_spill(const Session& s, const Delivery& d, std::function<void(mqtt::Reason)> done);
+  // Pages a session's queue in: up to max_rows queued messages with seq > after_seq, in order. False:
+  // not submitted (no completion).
+  using QueueReadDone = std::function<void(bool ok, std::vector<Delivery> rows)>;
+  bool queue_read(const Session& s, std::uint64_t after_seq, std::uint32_t max_rows, QueueReadDone done);
+  // drop_oldest: deletes the `rows` oldest queued messages with seq > after_seq; `done` gets what went.
+  void queue_drop(const Session& s, std::uint64_t after_seq, std::uint32_t rows,
+                  std::function<void(storage::SessionQueued)> done);
   void message_state(const Session& s, std::uint64_t seq, storage::MessageState st, std::uint16_t packet_id);
   void message_deleted(const Session& s, std::uint64_t seq);
   void inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id);  // PUBREC sent
@@ -44,6 +56,10 @@ class Persistence {
   void retained(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
+  // Whether the outbox would take `m` now: under reject_new, QuotaExceeded when its rows would pass
+  // store.outbox.max_rows/max_bytes, counting the committed backlog and the enqueues this broker
+  // submitted that have not committed yet. Success says nothing about a failure at commit (disk full).
+  mqtt::Reason outbox_admit(const Message& m) const;
   // Enqueues for the cloud, one row per uplink the routes pick; `done` (may be empty) runs once: Success
   // when every row is durable, else the first failure (QuotaExceeded when the outbox is full under
   // reject_new, ...).
@@ -59,7 +75,9 @@ class Persistence {
     std::vector<std::unique_ptr<Session>> sessions;
     std::vector<MessagePtr> retained;
   };
-  Result<Restored, std::string> restore();
+  // Each session's queue is restored as its count (Session::stored_tail) plus at most `max_queued` of
+  // its first messages in memory; messages in flight are all restored.
+  Result<Restored, std::string> restore(std::uint32_t max_queued);
 
   std::uint64_t refused() const { return refused_; }
 
@@ -67,15 +85,31 @@ class Persistence {
   void submitted(storage::Status st);
   std::int64_t to_unix(Millis deadline) const;
   Millis from_unix(std::int64_t unix_s) const;
+  storage::SessionMessage record_of(const Delivery& d, storage::MessageState st,
+                                    std::uint16_t packet_id) const;
+  Delivery delivery_of(const storage::SessionMessage& m) const;
   MessagePtr make_message(const std::string& topic, const std::string& payload, const std::string& props,
                           std::uint8_t qos, bool retain, std::int64_t expiry_unix) const;
 
   storage::Store& store_;
   const Clock& clock_;
   std::vector<OutboxRoute> routes_;
+  std::vector<const OutboxRoute*> routes_for(std::string_view topic) const;
+
   bool dirty_ = false;
   std::uint64_t refused_ = 0;  // writes the store's queue refused
+  // Outbox rows submitted with a completion and not answered yet (outbox_admit counts them as taken).
+  struct Pending {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+  };
+  std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
 };
+
+// A queued message's size as counted against store.session_queue.max_bytes: topic + payload.
+inline std::uint64_t stored_size(const Delivery& d) {
+  return d.msg->topic.size() + d.msg->payload.size();
+}
 
 // A store failure as the MQTT reason a publisher is told (MQTT 5.0 §3.4.2.1).
 mqtt::Reason reason_for(storage::Status st);

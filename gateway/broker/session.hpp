@@ -93,13 +93,27 @@ class Lazy {
   std::unique_ptr<C> c_;
 };
 
+// The part of a persistent session's queue that lives only in the store (store.session_queue;
+// stored_queue.cpp). Session::queue holds the head of the queue while the client is connected (at most
+// memory_rows); every other queued message is a Queued row of the store with seq > read_after, paged in
+// as the head drains. Allocated with the session's first queued message.
+struct StoredTail {
+  std::uint64_t id = 0;            // unique per broker: completions find their session by it
+  std::uint64_t rows = 0;          // queued rows only in the store
+  std::uint64_t bytes = 0;         // their topic + payload bytes
+  std::uint64_t window_bytes = 0;  // topic + payload bytes of Session::queue
+  std::uint64_t read_after = 0;    // the tail is the Queued rows above this seq
+  std::uint64_t reading = 0;       // the read in flight (a broker-unique number; 0 = none)
+  std::uint64_t rows_at_read = 0;  // `rows` when that read was submitted
+};
+
 // A will whose delay is running after the connection was lost (MQTT 5.0 §3.1.3.2).
 struct PendingWill {
   mqtt::Will will;
   Millis at = 0;  // when it is published
 };
 
-// Laid out by size, small fields last: an idle session is 120 bytes (a 128-byte heap block).
+// Laid out by size, small fields last: an idle session is 128 bytes (one 128-byte heap block).
 class Session {
  public:
   static constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
@@ -115,6 +129,7 @@ class Session {
   // PUBLISH QoS 2 received, PUBREL not yet (MQTT 5.0 §4.3.3): packet id -> store key (0 = not persisted).
   Lazy<SmallMap<std::uint16_t, std::uint64_t>> inbound_qos2;
   std::unique_ptr<PendingWill> pending_will;
+  std::unique_ptr<StoredTail> stored_tail;  // persistent sessions with a store, once they queued
 
   Millis expires_at = 0;  // set while disconnected and expiry_interval is finite
   std::uint64_t queued_bytes = 0;

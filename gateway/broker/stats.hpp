@@ -17,6 +17,10 @@ enum class DropReason : std::uint8_t {
   NotAuthorized,   // publish refused by the authorization hook
   RetainedLimit,   // a new retained topic past max_retained
   SessionExpired,  // queued messages discarded with their expired session
+  Refused,         // refused before routing (outbox full under reject_new ...): delivered nowhere
+  // A persistent session's stored queue at store.session_queue.max_rows/max_bytes:
+  SessionQueueOldest,    // drop_oldest dropped its oldest queued message
+  SessionQueueRejected,  // reject_new refused the publish (v5 PUBACK 0x97, 3.1.1 none) or a will
   kCount,
 };
 
@@ -38,6 +42,12 @@ constexpr std::string_view drop_reason_name(DropReason r) {
       return "retained_limit";
     case DropReason::SessionExpired:
       return "session_expired";
+    case DropReason::Refused:
+      return "refused";
+    case DropReason::SessionQueueOldest:
+      return "session_queue_oldest";
+    case DropReason::SessionQueueRejected:
+      return "session_queue_rejected";
     case DropReason::kCount:
       break;
   }
@@ -56,8 +66,15 @@ struct Stats {
   std::uint64_t wills_published = 0;
   // QoS 1/2 PUBLISH not acknowledged (or refused) because a store write failed.
   std::uint64_t store_refusals = 0;
-  // A client stopped reading its acks: we stopped reading from it until its output drained.
+  // We stopped reading from a client: it did not read its acks (output over twice the watermark), or
+  // it published to a subscriber with no room (flow control, counted in flow_paused too).
   std::uint64_t reads_paused = 0;
+  // Flow control (README "What an acknowledgement promises"): publishers paused because a subscriber's
+  // queue was full, PUBACK/PUBREC held until it had room, subscribers disconnected for holding
+  // publishers back longer than limits.slow_subscriber_timeout.
+  std::uint64_t flow_paused = 0;
+  std::uint64_t acks_withheld = 0;
+  std::uint64_t slow_subscribers = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(DropReason::kCount)> dropped{};
 
   void drop(DropReason r, std::uint64_t n = 1) { dropped[static_cast<std::size_t>(r)] += n; }

@@ -18,6 +18,9 @@ class Transport {
   virtual void close() = 0;
   // Bytes accepted by send() and not yet handed to the kernel.
   virtual std::size_t pending_bytes() const = 0;
+  // Flow control: stop reading from the peer (its TCP window fills and pushes back) until called with
+  // false. Independent of any pause the transport applies on its own (output backlog).
+  virtual void set_flow_paused(bool paused) = 0;
   virtual const std::string& peer() const = 0;  // "127.0.0.1:53422", for logs
   virtual bool peer_is_loopback() const = 0;
 };

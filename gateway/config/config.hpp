@@ -31,6 +31,11 @@ enum class SlowConsumerPolicy {
   DropQos0,    // QoS 0 messages to it are dropped (counted); QoS 1/2 wait in the session queue
   Disconnect,  // the connection is closed (its session keeps QoS 1/2 messages if persistent)
 };
+// What a QoS 0 message does when it meets a subscriber over its write high watermark.
+enum class Qos0FullPolicy {
+  Drop,   // dropped and counted (slow_consumer), as slow_consumer_policy says
+  Pause,  // sent anyway, and the publisher is not read from until the subscriber drains (flow control)
+};
 
 struct Limits {
   std::uint32_t max_connections = 10000;
@@ -44,6 +49,10 @@ struct Limits {
   QueuePolicy queue_policy = QueuePolicy::DropOldest;
   std::uint64_t write_high_watermark = 1024 * 1024;  // per connection output buffer, bytes
   SlowConsumerPolicy slow_consumer_policy = SlowConsumerPolicy::DropQos0;
+  Qos0FullPolicy qos0_full_policy = Qos0FullPolicy::Drop;
+  // Seconds a subscriber may hold publishers back (its queue full, publishers paused) before it is
+  // disconnected; 0 = never.
+  std::uint32_t slow_subscriber_timeout_s = 30;
   std::uint16_t topic_alias_maximum = 16;  // v5 aliases a client may set towards us
   std::uint16_t max_keepalive = 0;         // 0 = accept what the client asks; else v5 server keep alive cap
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; caps a v5 client's request
@@ -79,6 +88,12 @@ struct Store {
   std::uint64_t outbox_max_bytes = 256ull * 1024 * 1024;
   std::int64_t outbox_max_age_s = 7 * 24 * 3600;  // 0 = no age bound
   std::string outbox_policy = "reject_new";       // reject_new | drop_oldest
+  // Persistent sessions' queues (store.session_queue): kept in the store, bounded per session; only
+  // `memory_rows` of a connected session's queue are held in memory (storage/README.md).
+  std::uint64_t session_queue_max_rows = 1'000'000;
+  std::uint64_t session_queue_max_bytes = 256ull * 1024 * 1024;  // topic + payload
+  std::string session_queue_policy = "reject_new";               // reject_new | drop_oldest
+  std::uint32_t session_queue_memory_rows = 256;
   // Local history: topic filters recorded for queries, with their retention.
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;
@@ -167,6 +182,7 @@ struct UplinkNetpie {
   std::string alias;            // the gateway's own alias; "" = none
   std::uint16_t auth_port = 0;  // token server port; 0 = 8081 with TLS, 8080 without
   std::uint16_t mqtt_port = 0;  // broker port; 0 = 8883 with TLS, else the port the token endpoint names
+  std::string chat_topic;       // local topic for chat to `alias` from the cloud; "" = dropped
   bool operator==(const UplinkNetpie&) const = default;
 };
 
@@ -207,6 +223,7 @@ struct Uplink {
   std::uint32_t reconnect_min_ms = 1000;   // reconnect backoff: first delay and lower bound
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
+  std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
 };
 
 // Where a key was set in the file: 1-based line and column of its value.

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxUplinks = 8;
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
+constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
                                                        "port",
@@ -57,12 +57,13 @@ constexpr std::array<std::string_view, 21> kUplinkKeys{"name",
                                                        "max_inflight",
                                                        "reconnect_min_ms",
                                                        "reconnect_max_ms",
-                                                       "rate_limit"};
+                                                       "rate_limit",
+                                                       "stop_timeout_ms"};
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
-constexpr std::array<std::string_view, 6> kUplinkNetpieKeys{"appid", "key",       "secret",
-                                                            "alias", "auth_port", "mqtt_port"};
+constexpr std::array<std::string_view, 7> kUplinkNetpieKeys{"appid",     "key",       "secret",    "alias",
+                                                            "auth_port", "mqtt_port", "chat_topic"};
 constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
@@ -88,14 +89,16 @@ constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
 constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
 constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
 constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
-constexpr std::array<std::string_view, 10> kStoreKeys{
-    "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
-    "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
+constexpr std::array<std::string_view, 11> kStoreKeys{
+    "enabled",         "file",         "synchronous",  "commit_window_us",
+    "commit_max_rows", "qos0_durable", "max_db_bytes", "queue_max_requests",
+    "outbox",          "history",      "session_queue"};
+constexpr std::array<std::string_view, 4> kSessionQueueKeys{"max_rows", "max_bytes", "policy", "memory_rows"};
 constexpr std::array<std::string_view, 5> kOutboxKeys{"filters", "max_rows", "max_bytes", "max_age_s",
                                                       "policy"};
 constexpr std::array<std::string_view, 3> kHistoryKeys{"filters", "max_age_s", "max_rows"};
 constexpr std::array<std::string_view, 2> kSynchronousModes{"normal", "full"};
-constexpr std::array<std::string_view, 2> kOutboxPolicies{"reject_new", "drop_oldest"};
+constexpr std::array<std::string_view, 2> kFullPolicies{"reject_new", "drop_oldest"};
 constexpr std::uint64_t kMaxAgeSeconds = 10ull * 365 * 24 * 3600;
 constexpr std::array<std::string_view, 1> kLogKeys{"level"};
 constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
@@ -119,6 +122,10 @@ constexpr std::array<Choice<QueuePolicy>, 2> kQueuePolicies{{
 constexpr std::array<Choice<SlowConsumerPolicy>, 2> kSlowConsumerPolicies{{
     {"drop_qos0", SlowConsumerPolicy::DropQos0},
     {"disconnect", SlowConsumerPolicy::Disconnect},
+}};
+constexpr std::array<Choice<Qos0FullPolicy>, 2> kQos0FullPolicies{{
+    {"drop", Qos0FullPolicy::Drop},
+    {"pause", Qos0FullPolicy::Pause},
 }};
 constexpr std::array<Choice<AnonymousPolicy>, 3> kAnonymousPolicies{{
     {"loopback", AnonymousPolicy::Loopback},
@@ -162,6 +169,7 @@ constexpr std::array kLimitFields{
     limit<&Limits::max_session_expiry, 0, kUint32Max>("max_session_expiry", Kind::Count),
     limit<&Limits::max_retained, 0, 100'000'000>("max_retained", Kind::Count),
     limit<&Limits::max_subscriptions_per_client, 1, 1'000'000>("max_subscriptions_per_client", Kind::Count),
+    limit<&Limits::slow_subscriber_timeout_s, 0, 86400>("slow_subscriber_timeout", Kind::Count),
 };
 
 const std::vector<std::string_view>& limit_keys() {
@@ -170,6 +178,7 @@ const std::vector<std::string_view>& limit_keys() {
     for (const LimitField& f : kLimitFields) k.push_back(f.key);
     k.push_back("queue_policy");
     k.push_back("slow_consumer_policy");
+    k.push_back("qos0_full_policy");
     return k;
   }();
   return keys;
@@ -660,6 +669,10 @@ void Loader::limits(const YAML::Node& map, const std::string& path, Limits& out)
       if (auto policy = choice(v, p, kSlowConsumerPolicies)) out.slow_consumer_policy = *policy;
       return;
     }
+    if (key == "qos0_full_policy") {
+      if (auto policy = choice(v, p, kQos0FullPolicies)) out.qos0_full_policy = *policy;
+      return;
+    }
     const LimitField& f = *std::find_if(kLimitFields.begin(), kLimitFields.end(),
                                         [&](const LimitField& lf) { return lf.key == key; });
     std::optional<std::uint64_t> n =
@@ -799,7 +812,20 @@ void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
           if (auto n = integer(o, op, 0, kMaxAgeSeconds))
             out.outbox_max_age_s = static_cast<std::int64_t>(*n);
         } else if (k == "policy") {
-          if (auto s = word(o, op, kOutboxPolicies)) out.outbox_policy = *s;
+          if (auto s = word(o, op, kFullPolicies)) out.outbox_policy = *s;
+        }
+      });
+    } else if (key == "session_queue") {
+      mapping(v, p, kSessionQueueKeys, [&](std::string_view k, const YAML::Node& o, const std::string& op) {
+        if (k == "max_rows") {
+          if (auto n = integer(o, op, 1, 1'000'000'000)) out.session_queue_max_rows = *n;
+        } else if (k == "max_bytes") {
+          if (auto n = byte_size(o, op, 1024, 1ull << 44)) out.session_queue_max_bytes = *n;
+        } else if (k == "policy") {
+          if (auto s = word(o, op, kFullPolicies)) out.session_queue_policy = *s;
+        } else if (k == "memory_rows") {
+          if (auto n = integer(o, op, 1, 65'535))
+            out.session_queue_memory_rows = static_cast<std::uint32_t>(*n);
         }
       });
     } else if (key == "history") {
@@ -1033,6 +1059,8 @@ void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, Uplin
   mapping(map, path, kUplinkNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
     if (key == "auth_port" || key == "mqtt_port") {
       if (auto n = integer(v, p, 0, 65535)) (key == "auth_port" ? out.auth_port : out.mqtt_port) = *n;
+    } else if (key == "chat_topic") {
+      if (auto t = topic_part(v, p)) out.chat_topic = *t;  // a whole topic name: no wildcards either
     } else if (key == "secret") {
       if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > 256) {
         error(v.Mark(), p, "expected a non-empty string of at most 256 bytes (value not shown)");
@@ -1189,6 +1217,8 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         if (auto n = integer(v, kp, 1, 3'600'000)) u.reconnect_max_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "rate_limit") {
         if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
+      } else if (key == "stop_timeout_ms") {
+        if (auto n = integer(v, kp, 0, 60'000)) u.stop_timeout_ms = static_cast<std::uint32_t>(*n);
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {
@@ -1215,6 +1245,10 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       }
       if (u.version != "3.1.1")
         error(item.Mark(), child(p, "version"), "the netpie profile speaks MQTT 3.1.1");
+      if (!u.netpie.chat_topic.empty() && u.netpie.alias.empty()) {
+        error(netpie_mark.is_null() ? item.Mark() : netpie_mark, child(p, "netpie"),
+              "chat_topic needs an alias (chat reaches the gateway through its alias)");
+      }
     } else if (!netpie_mark.is_null()) {
       error(netpie_mark, child(p, "netpie"), "only for profile: netpie");
     }

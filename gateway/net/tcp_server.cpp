@@ -82,38 +82,53 @@ void TcpConnection::send(std::string_view bytes) {
 
 void TcpConnection::flush() {
   dirty_ = false;
-  if (!pending_ || pending_->empty() || write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_)))
-    return;
-  std::string& pending = *pending_;
-  uv_buf_t b = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
-  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
-  if (n > 0) pending.erase(0, static_cast<std::size_t>(n));
-  if (n < 0 && n != UV_EAGAIN) {
-    hard_close();
-    return;
-  }
-  if (!pending.empty()) {
-    write_ = std::make_unique<WriteOp>();
-    write_->data.swap(pending);
-    write_->req.data = this;
-    uv_buf_t wb = uv_buf_init(write_->data.data(), static_cast<unsigned>(write_->data.size()));
-    if (uv_write(&write_->req, reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
-      write_.reset();
+  if (write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
+  if (pending_ && !pending_->empty()) {
+    std::string& pending = *pending_;
+    uv_buf_t b = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&handle_), &b, 1);
+    if (n > 0) pending.erase(0, static_cast<std::size_t>(n));
+    if (n < 0 && n != UV_EAGAIN) {
       hard_close();
       return;
     }
+    if (!pending.empty()) {
+      write_ = std::make_unique<WriteOp>();
+      write_->data.swap(pending);
+      write_->req.data = this;
+      uv_buf_t wb = uv_buf_init(write_->data.data(), static_cast<unsigned>(write_->data.size()));
+      if (uv_write(&write_->req, reinterpret_cast<uv_stream_t*>(&handle_), &wb, 1, on_write) != 0) {
+        write_.reset();
+        hard_close();
+        return;
+      }
+    }
+    // Keep a heap buffer of a busy connection (up to 64 KiB), so it is not grown again for every batch;
+    // an empty one without heap capacity (e.g. after the CONNACK) costs nothing to make again.
+    if (pending.empty() && (pending.capacity() > 64 * 1024 || pending.capacity() <= std::string().capacity()))
+      pending_.reset();
   }
-  // Keep a heap buffer of a busy connection (up to 64 KiB), so it is not grown again for every batch;
-  // an empty one without heap capacity (e.g. after the CONNACK) costs nothing to make again.
-  if (pending.empty() && (pending.capacity() > 64 * 1024 || pending.capacity() <= std::string().capacity()))
-    pending_.reset();
+  // Also when nothing was left to write: the write that just completed may have been the last one, and
+  // a subscriber waiting to drain (QoS 0 has no acknowledgement to pump its queue) must hear of it.
   if (over_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     over_ = false;
     if (!closing_) conn_.on_drain();
   }
   if (reading_paused_ && !closing_ && pending_bytes() < net_.broker_.limits().write_high_watermark / 2) {
     reading_paused_ = false;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+    if (!flow_paused_) uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
+  }
+}
+
+void TcpConnection::set_flow_paused(bool paused) {
+  if (paused == flow_paused_) return;
+  flow_paused_ = paused;
+  if (closing_) return;
+  auto* s = reinterpret_cast<uv_stream_t*>(&handle_);
+  if (paused) {
+    uv_read_stop(s);
+  } else if (!reading_paused_) {
+    uv_read_start(s, on_alloc, on_read);
   }
 }
 
@@ -136,8 +151,9 @@ void TcpConnection::close() {
   closing_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   // Give what is queued (a CONNACK or DISCONNECT with its reason) one chance to go out, then close.
+  // A peer with a write stuck over the watermark does not read: it would never let the close finish.
   if (!write_) flush();
-  if (!write_) hard_close();
+  if (!write_ || pending_bytes() >= net_.broker_.limits().write_high_watermark) hard_close();
 }
 
 void TcpConnection::hard_close() {

@@ -28,6 +28,7 @@ class TcpConnection final : public broker::Transport {
   std::size_t pending_bytes() const override {
     return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0);
   }
+  void set_flow_paused(bool paused) override;
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
 
@@ -64,8 +65,8 @@ class TcpConnection final : public broker::Transport {
   bool dirty_ = false;
   bool closing_ = false;
   bool over_ = false;
-  bool reading_paused_ = false;  // output over twice the watermark: reading stops until it drains  // pending
-                                 // went over the high watermark; on_drain() when it falls below half
+  bool reading_paused_ = false;  // output over twice the watermark: reading stops until it drains
+  bool flow_paused_ = false;     // the broker's flow control: reading stops until it says so
 };
 
 // Owns the listeners, the shared read buffer, and the per-iteration flush of dirty connections.

@@ -8,6 +8,9 @@
 //   Connecting  socket/TLS error / CONNACK refused / timeout   requeue, backoff timer        Backoff
 //   Online      socket lost / CloseTransport  acks written, in-flight rows requeued          Backoff
 //   Backoff     timer                         resolve + connect                              Connecting
+//   Online      stop()                        status "offline"; drain the device events     Online (stopping)
+//   stopping    all went up / stop_timeout_ms / connection lost    close()                Closed
+//   any         stop() when not online        wait for the device events to be queued, close()  Closed
 //   any         close()                       DISCONNECT if online, close socket and timer   Closed
 //
 // The netpie profile puts the token flow in front: start() reads the cached token, the flow's actions
@@ -24,6 +27,7 @@
 
 #include "gateway/base/log.hpp"
 #include "protocols/mqtt/topic.hpp"
+#include "protocols/uplink/connack_text.hpp"
 
 namespace gw::uplink {
 namespace {
@@ -51,7 +55,8 @@ std::string token_to_json(const CachedToken& t) {
                    {"token", t.token},
                    {"secret", t.secret},
                    {"endpoint", microgear::format_endpoint(t.endpoint)},
-                   {"flag", std::string(1, static_cast<char>(t.flag))}};
+                   {"flag", std::string(1, static_cast<char>(t.flag))},
+                   {"revokecode", t.revoke_code}};
   return j.dump();
 }
 
@@ -77,6 +82,7 @@ std::optional<CachedToken> token_from_json(const std::string& text) {
   t.secret = *secret;
   t.endpoint = std::move(e).value();
   t.flag = microgear::TokenFlag::Persistent;
+  if (auto code = str("revokecode")) t.revoke_code = *code;  // absent in caches written before it was kept
   return t;
 }
 
@@ -164,6 +170,8 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
   connect_port_ = options_.port;
   if (options_.netpie) {
     chat_prefix_ = "/" + options_.netpie->flow.app_id + "/gearname/";
+    if (!options_.netpie->chat_topic.empty() && !options_.netpie->flow.alias.empty())
+      own_chat_topic_ = chat_topic(options_.netpie->flow.alias);
     auto bits = random;
     flow_ = std::make_unique<TokenFlow>(
         options_.netpie->flow,
@@ -227,8 +235,16 @@ void MqttUplink::on_cached_token(std::optional<std::string> value) {
       GW_LOG(Warn, "uplink", "%s: the cached token is unreadable; asking for a new one",
              options_.name.c_str());
   }
-  if (cached)
+  const std::string& key = options_.netpie->flow.gear_key;
+  if (cached && cached->gear_key == key) {
     GW_LOG(Info, "uplink", "%s: using the cached token %s", options_.name.c_str(), cached->token.c_str());
+  } else if (cached) {
+    // A token belongs to the key it was issued to (docs/netpie-protocol.md §3.5): the configuration names
+    // another key now.
+    GW_LOG(Info, "uplink", "%s: the cached token %s was issued to key %s, not %s: %s, asking for a new one",
+           options_.name.c_str(), cached->token.c_str(), cached->gear_key.c_str(), key.c_str(),
+           cached->revoke_code.empty() ? "dropping it (no revoke code kept with it)" : "revoking it");
+  }
   flow(Start{std::move(cached)});
 }
 
@@ -252,7 +268,10 @@ void MqttUplink::flow(const TokenInput& input) {
                   flow(*f);
                 } else {
                   const auto& ok = std::get<HttpResponse>(res);
-                  if (ok.status != 200) {
+                  if (flow_->state() == TokenFlow::State::RevokingOld) {
+                    GW_LOG(Info, "uplink", "%s: revoke of the old key's token: HTTP %d %.40s",
+                           options_.name.c_str(), ok.status, ok.body.c_str());
+                  } else if (ok.status != 200) {
                     GW_LOG(Info, "uplink", "%s: token server answered %d", options_.name.c_str(), ok.status);
                   }
                   flow(ok);
@@ -336,6 +355,18 @@ void MqttUplink::on_bytes(std::string_view bytes) {
 
 void MqttUplink::on_transport_closed(const std::string& why) {
   if (state_ == State::Closed) return;
+  status_unacked_ = 0;
+  if (stopping_) {
+    // No reconnect while stopping: what did not go up stays in the outbox for the next start.
+    if (session_) {
+      session_->transport_lost(clock_.now_ms());
+      session_->take_events();
+      session_.reset();
+    }
+    GW_LOG(Warn, "uplink", "%s: connection lost while stopping (%s)", options_.name.c_str(), why.c_str());
+    close();
+    return;
+  }
   const bool was_online = state_ == State::Online;
   if (session_) {
     session_->transport_lost(clock_.now_ms());
@@ -399,19 +430,13 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
     a.topic = "/" + options_.netpie->flow.app_id + "/@setalias/" + options_.netpie->flow.alias;
     (void)session_->publish(std::move(a), now);
   }
-  if (!options_.presence_topic.empty()) {
-    mqtt::OutboundPublish p;  // tag 0: not an outbox row
-    p.topic = options_.presence_topic;
-    p.payload = "online";
-    p.qos = 1;
-    p.retain = true;
-    (void)session_->publish(std::move(p), now);
-  }
+  if (!options_.presence_topic.empty()) publish_status("online");
   drainer_.connected(
       session_->window(),
       [this](mqtt::OutboundPublish p) {
         if (!session_) return mqtt::PublishStatus::NotConnected;
-        if (flow_ && !aliases_.empty() && p.topic.find(kGearname) != std::string::npos) {
+        if (flow_ && (!aliases_.empty() || !own_chat_topic_.empty()) &&
+            p.topic.find(kGearname) != std::string::npos) {
           echoes_.sent(p.topic, p.payload, clock_.now_ms());
         }
         return session_->publish(std::move(p), clock_.now_ms());
@@ -422,6 +447,17 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
   credit_at_ = drainer_.refill(now);
 }
 
+// The gateway's own status on presence_topic: retained, QoS 1, tag 0 (not an outbox row).
+void MqttUplink::publish_status(const char* status) {
+  mqtt::OutboundPublish p;
+  p.topic = options_.presence_topic;
+  p.payload = status;
+  p.qos = 1;
+  p.retain = true;
+  const mqtt::PublishStatus st = session_->publish(std::move(p), clock_.now_ms());
+  if (st == mqtt::PublishStatus::Sent || st == mqtt::PublishStatus::Queued) ++status_unacked_;
+}
+
 std::string MqttUplink::chat_topic(const std::string& alias) const {
   return chat_prefix_ + alias;
 }
@@ -430,6 +466,14 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
   LocalMessage m;
   if (auto local = map_down(options_.down, p.topic)) {
     m.topic = std::move(*local);
+  } else if (flow_ && !options_.netpie->chat_topic.empty() && p.topic == own_chat_topic_) {
+    // Chat to the gateway's own alias (docs/netpie-protocol.md §7.2: routed to us by our @setalias) goes to
+    // the configured local topic; our own chat to it that came back is an echo.
+    if (echoes_.is_echo(p.topic, p.payload, clock_.now_ms())) {
+      ++stats_.echoes;
+      return;
+    }
+    m.topic = options_.netpie->chat_topic;
   } else if (flow_ && p.topic.size() > chat_prefix_.size() &&
              p.topic.compare(0, chat_prefix_.size(), chat_prefix_) == 0 &&
              aliases_.count(p.topic.substr(chat_prefix_.size()))) {
@@ -453,27 +497,61 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
   if (local_) local_(std::move(m));
 }
 
-void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason) {
+void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason,
+                                 bool session_ended) {
   if (options_.presence_devices.empty() || state_ == State::Closed) return;
+  if (online) {
+    ++devices_online_[client_id];
+  } else if (auto it = devices_online_.find(client_id); it != devices_online_.end() && --it->second == 0) {
+    devices_online_.erase(it);
+  }
+  const std::string topic = options_.presence_devices + client_id;
+  if (mqtt::is_valid_topic_name(topic)) {
+    nlohmann::json j{{"client_id", client_id},
+                     {"event", online ? "online" : "offline"},
+                     {"reason", reason},
+                     {"time", clock_.unix_seconds()}};
+    // A session that ended for good leaves nothing retained upstream: the event still reaches whoever
+    // listens (not retained), then an empty retained message clears the topic (MQTT 3.1.1 §3.3.1.3), so
+    // retained presence does not pile up for client ids that never come back (generated ones above all).
+    const bool clear = !online && session_ended;
+    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !clear);
+    if (clear) {
+      ++stats_.presence_cleared;
+      enqueue_presence(topic, "", true);
+    }
+  }
+  if (stopping_ && stop_done()) close();
+}
+
+// One device presence row: lane 0, QoS 1, of this uplink.
+void MqttUplink::enqueue_presence(const std::string& topic, std::string payload, bool retain) {
   storage::OutboxMessage m;
   m.origin = "$presence";
   m.dest = options_.name;
   m.lane = 0;
-  m.topic = options_.presence_devices + client_id;
-  if (!mqtt::is_valid_topic_name(m.topic)) return;
-  nlohmann::json j{{"client_id", client_id},
-                   {"event", online ? "online" : "offline"},
-                   {"reason", reason},
-                   {"time", clock_.unix_seconds()}};
-  m.payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  m.topic = topic;
+  m.payload = std::move(payload);
   m.qos = 1;
-  m.retain = true;
+  m.retain = retain;
   ++stats_.presence_events;
-  auto st = store_.outbox_enqueue(std::move(m),
-                                  [this, alive = alive_](Result<storage::OutboxEnqueued, storage::Status> r) {
-                                    if (*alive && !r) ++stats_.presence_refused;
-                                  });
-  if (st != storage::Status::Ok) ++stats_.presence_refused;
+  // While stopping, the row's id is kept until the cloud acknowledges it. The store runs completions in
+  // submission order, so this one (with the id) comes before the read that could carry the row up.
+  const bool awaited = stopping_;
+  if (awaited) ++stop_enqueues_;
+  auto st = store_.outbox_enqueue(
+      std::move(m), [this, alive = alive_, awaited](Result<storage::OutboxEnqueued, storage::Status> r) {
+        if (!*alive) return;
+        if (!r) ++stats_.presence_refused;
+        if (!awaited) return;
+        --stop_enqueues_;
+        if (r) stop_rows_.insert(r.value().id);
+        if (stop_done()) close();
+      });
+  if (st != storage::Status::Ok) {
+    ++stats_.presence_refused;
+    if (awaited) --stop_enqueues_;
+  }
 }
 
 void MqttUplink::local_alias(const std::string& appid, const std::string& alias, bool held) {
@@ -502,13 +580,20 @@ void MqttUplink::after_input() {
       on_connected(*c);
       if (!session_) break;
     } else if (auto* a = std::get_if<mqtt::PublishAcked>(&e)) {
-      drainer_.acked(a->tag);
+      if (a->tag == 0) {
+        if (status_unacked_ > 0) --status_unacked_;
+      } else {
+        drainer_.acked(a->tag);
+        stop_rows_.erase(a->tag);
+      }
     } else if (auto* rc = std::get_if<mqtt::PublishReceived>(&e)) {
       drainer_.received(rc->tag);
     } else if (auto* r = std::get_if<mqtt::PublishRefused>(&e)) {
       char why[32];
       std::snprintf(why, sizeof why, "reason 0x%02x", static_cast<unsigned>(r->reason));
+      if (r->tag == 0 && status_unacked_ > 0) --status_unacked_;
       drainer_.refused(r->tag, why);
+      stop_rows_.erase(r->tag);
     } else if (auto* d = std::get_if<mqtt::PublishDropped>(&e)) {
       // Not expected (RejectNew, and the drainer never fills the queue): the row goes back to the store.
       if (d->tag != 0) port_->requeue(storage::to_ranges({d->tag}));
@@ -522,9 +607,9 @@ void MqttUplink::after_input() {
         }
       }
     } else if (auto* cr = std::get_if<mqtt::ConnackRefused>(&e)) {
-      GW_LOG(Warn, "uplink", "%s: CONNACK refused (reason 0x%02x)", options_.name.c_str(),
-             static_cast<unsigned>(cr->reason));
-      last_error_ = "CONNACK refused";
+      last_error_ = connack_text(options_.version, cr->reason);
+      GW_LOG(Warn, "uplink", "%s: the server refused the connection: %s", options_.name.c_str(),
+             last_error_.c_str());
       refused_reason_ = cr->reason;
     } else if (auto* ct = std::get_if<mqtt::CloseTransport>(&e)) {
       close_why = std::string("session: ") + mqtt::to_string(ct->why);
@@ -545,6 +630,10 @@ void MqttUplink::after_input() {
   if (close_why) {
     tcp_.close();  // writes what it can (a DISCONNECT) without waiting
     on_transport_closed(*close_why);
+    return;
+  }
+  if (stopping_ && stop_done()) {
+    close();
     return;
   }
   arm_timer();
@@ -569,6 +658,7 @@ void MqttUplink::arm_timer() {
   if (state_ == State::Backoff && !flow_) at = std::min(at, reconnect_at_);
   if (flow_wait_until_) at = std::min(at, *flow_wait_until_);
   if (credit_at_) at = std::min(at, *credit_at_);
+  if (stopping_) at = std::min(at, stop_deadline_);
   if (options_.sys_interval_ms > 0) at = std::min(at, next_sys_at_);
   if (session_) {
     if (auto d = session_->next_deadline()) at = std::min(at, *d);
@@ -580,12 +670,16 @@ void MqttUplink::arm_timer() {
 
 void MqttUplink::on_timer() {
   const Millis now = clock_.now_ms();
-  if (flow_wait_until_ && now >= *flow_wait_until_) {
+  if (stopping_ && (now >= stop_deadline_ || stop_done())) {
+    close();
+    return;
+  }
+  if (flow_wait_until_ && now >= *flow_wait_until_ && !stopping_) {
     flow_wait_until_.reset();
     flow(TimerFired{});
     if (state_ == State::Closed) return;
   }
-  if (!flow_ && state_ == State::Backoff && now >= reconnect_at_) {
+  if (!flow_ && state_ == State::Backoff && now >= reconnect_at_ && !stopping_) {
     attempt();
     return;
   }
@@ -661,8 +755,41 @@ void MqttUplink::publish_sys(bool state_only) {
   });
 }
 
+void MqttUplink::stop() {
+  if (state_ == State::Closed || stopping_) return;
+  stopping_ = true;
+  stop_started_ = clock_.now_ms();
+  stop_deadline_ = stop_started_ + std::max<Millis>(options_.stop_timeout_ms, 0);
+  const bool online = state_ == State::Online && session_;
+  if (online && !options_.presence_topic.empty()) publish_status("offline");  // what the will would say
+  GW_LOG(Info, "uplink", "%s: stopping (%s, %zu local devices connected; at most %lld ms)",
+         options_.name.c_str(), online ? "online" : to_string(state_), devices_online_.size(),
+         static_cast<long long>(options_.stop_timeout_ms));
+  if (options_.stop_timeout_ms <= 0 || stop_done()) {
+    close();
+    return;
+  }
+  after_input();  // the status goes out now; the timer watches the deadline
+}
+
+// Every local device reported gone (its event queued), and, online, the status and those events
+// acknowledged by the cloud. Not online nothing more can go up: the events wait in the outbox.
+bool MqttUplink::stop_done() const {
+  if (!devices_online_.empty()) return false;
+  if (state_ != State::Online) return true;
+  return status_unacked_ == 0 && stop_enqueues_ == 0 && stop_rows_.empty();
+}
+
 void MqttUplink::close() {
   if (state_ == State::Closed) return;
+  if (stopping_) {
+    const bool done = stop_done();
+    log::logf(done ? log::Level::Info : log::Level::Warn, "uplink",
+              "%s: stop %s after %lld ms (%zu devices still connected, %zu device events not acknowledged%s)",
+              options_.name.c_str(), done ? "complete" : "cut short",
+              static_cast<long long>(clock_.now_ms() - stop_started_), devices_online_.size(),
+              stop_rows_.size() + stop_enqueues_, status_unacked_ > 0 ? ", status not acknowledged" : "");
+  }
   const bool online = state_ == State::Online;
   state_ = State::Closed;
   *alive_ = false;

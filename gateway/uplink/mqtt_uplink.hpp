@@ -17,6 +17,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include "gateway/base/clock.hpp"
@@ -39,6 +41,9 @@ struct NetpieLogin {
   // Chat to an alias held by a local microgear (/<appid>/gearname/<alias>) is subscribed upstream while
   // the alias is held, and delivered locally.
   TokenFlowConfig flow;  // app id, key, secret, alias, token server, ports, TLS
+  // Chat to the gateway's own alias (flow.alias) from the cloud is published locally on this topic; "":
+  // dropped.
+  std::string chat_topic;
 };
 
 struct MqttUplinkOptions {
@@ -65,6 +70,7 @@ struct MqttUplinkOptions {
   std::string tls_server_name;                       // "" = the host connected to
   Millis status_interval_ms = 30'000;                // a status log line this often while there is a backlog
   Millis sys_interval_ms = 0;                        // $SYS/broker/uplink/<name>/... this often; 0 = off
+  Millis stop_timeout_ms = 2'000;  // stop(): at most this long for the offline status and device events
 };
 
 // Publishes one retained $SYS value locally (the daemon hands it to the broker).
@@ -98,6 +104,7 @@ struct MqttUplinkStats {
   std::uint64_t echoes = 0;            // chat that came back down after going up, dropped
   std::uint64_t presence_events = 0;   // device presence events queued for the cloud
   std::uint64_t presence_refused = 0;  // device presence events the store refused (full, disk)
+  std::uint64_t presence_cleared = 0;  // retained device presence cleared (sessions that ended for good)
   DrainStats drain;
 };
 
@@ -126,9 +133,19 @@ class MqttUplink {
   // A local device connected (online) or went away; `reason`: "disconnect", "keepalive timeout",
   // "connection lost", "taken over", ... Queued in the outbox as a retained message on
   // presence_devices + client_id (lane 0), so it survives outages in order. No-op when off.
-  void device_presence(const std::string& client_id, bool online, const std::string& reason);
+  // `session_ended`: the device's session ended with this connection (a clean session): the event goes
+  // up not retained and is followed by an empty retained message that clears the topic upstream.
+  void device_presence(const std::string& client_id, bool online, const std::string& reason,
+                       bool session_ended = false);
   // netpie profile: a local microgear of this app started (held) or stopped holding `alias`.
   void local_alias(const std::string& appid, const std::string& alias, bool held);
+  // The daemon is stopping (SIGTERM): what the will would say on a crash goes up first. Online: the
+  // status "offline" (retained, QoS 1) is published, and the uplink keeps draining until the broker has
+  // reported every connected device gone, each of those device events (outbox rows, lane 0) was
+  // acknowledged by the cloud and so was the status; not online: only until the device events are queued
+  // (they go up after the next start). Then close(); at the latest after stop_timeout_ms. No reconnect
+  // is attempted meanwhile, and a connection lost meanwhile closes at once.
+  void stop();
   // Sends DISCONNECT if online, closes the socket and the timer (run the loop to free them).
   void close();
 
@@ -154,6 +171,9 @@ class MqttUplink {
   void oldest_queued_age(std::function<void(std::optional<std::int64_t>)> done);
   void publish_sys(bool state_only);
   void set_state(State s);
+  bool stop_done() const;  // stop(): everything it waits for is there
+  void enqueue_presence(const std::string& topic, std::string payload, bool retain);
+  void publish_status(const char* status);
   // netpie profile
   void flow(const TokenInput& input);
   void on_cached_token(std::optional<std::string> value);
@@ -179,6 +199,16 @@ class MqttUplink {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once closed
   std::string last_error_;
   MqttUplinkStats stats_;
+  // Local devices connected now (client id -> connections; a take-over briefly counts two), from the
+  // presence events when presence_devices is on: at most the broker's connection limit.
+  std::unordered_map<std::string, std::uint32_t> devices_online_;
+  std::uint32_t status_unacked_ = 0;  // presence_topic publishes (QoS 1, tag 0) not yet acknowledged
+  // stop(): from when, until when, and the device events queued since that have not gone up yet.
+  bool stopping_ = false;
+  Millis stop_started_ = 0;
+  Millis stop_deadline_ = 0;
+  std::uint32_t stop_enqueues_ = 0;              // device events submitted, id not yet known
+  std::unordered_set<std::uint64_t> stop_rows_;  // their rows, until the cloud acknowledges them
   // netpie profile
   std::unique_ptr<TokenFlow> flow_;
   std::unique_ptr<HttpPort> http_;
@@ -186,6 +216,7 @@ class MqttUplink {
   std::string connect_host_;  // mqtt: options_.host; netpie: the broker the token's endpoint names
   std::uint16_t connect_port_ = 0;
   std::string chat_prefix_;                     // netpie: "/<appid>/gearname/"
+  std::string own_chat_topic_;                  // netpie with chat_topic: "/<appid>/gearname/<our alias>"
   std::optional<mqtt::Reason> refused_reason_;  // the CONNACK refusal of the attempt ending now
   std::set<std::string> aliases_;               // locally held aliases of our app: chat subscriptions
   // Chat this uplink sent up recently: the same message coming back down through our own chat

@@ -8,16 +8,18 @@
 //                     key with flag P
 //   Idle              Start, nothing usable cached   CacheErase (if something was cached), RequestingRtoken
 //                                                    HttpRequest rtoken
-//   RequestingRtoken  200 with token and secret      HttpRequest atoken RequestingAtoken RequestingRtoken
-//   anything else, HttpFailed      Wait(backoff)                             WaitingRtoken WaitingRtoken
-//   TimerFired                     HttpRequest rtoken                        RequestingRtoken
-//   RequestingAtoken  200 with a valid reply         CacheStore (flag P only), ConnectMqtt     Connecting
-//   RequestingAtoken  401 (§3.3: not yet)            Wait(100 ms doubling to 30 s)             WaitingAtoken
-//   WaitingAtoken     TimerFired                     HttpRequest atoken, same request token RequestingAtoken
-//   RequestingAtoken  500, other, bad body, failed   Wait(backoff), request token forgotten    WaitingRtoken
-//   Connecting        CONNACK 0                      backoff reset                             Online
-//   Connecting        CONNACK 4 (§6.3: bad token)    CacheErase (if cached), Wait(backoff)     WaitingRtoken
-//   Connecting        CONNACK 5 or other refusal,    Wait(backoff), token kept                 HaveToken
+//   Idle              Start, cached token of another CacheErase, HttpRequest GET /api/revoke     RevokingOld
+//                     key with its revoke code       (§3.5: a token belongs to its key)
+//   RevokingOld       any answer, HttpFailed         HttpRequest rtoken RequestingRtoken RequestingRtoken 200
+//   with token and secret      HttpRequest atoken RequestingAtoken RequestingRtoken anything else, HttpFailed
+//   Wait(backoff)                             WaitingRtoken WaitingRtoken TimerFired HttpRequest rtoken
+//   RequestingRtoken RequestingAtoken  200 with a valid reply         CacheStore (flag P only), ConnectMqtt
+//   Connecting RequestingAtoken  401 (§3.3: not yet)            Wait(its own backoff, same policy)
+//   WaitingAtoken WaitingAtoken     TimerFired                     HttpRequest atoken, same request token
+//   RequestingAtoken RequestingAtoken  500, other, bad body, failed   Wait(backoff), request token forgotten
+//   WaitingRtoken Connecting        CONNACK 0                      backoff reset Online Connecting CONNACK 4
+//   (§6.3: bad token)    CacheErase (if cached), Wait(backoff)     WaitingRtoken Connecting        CONNACK 5
+//   or other refusal,    Wait(backoff), token kept                 HaveToken
 //                     ConnectionLost
 //   HaveToken         TimerFired                     ConnectMqtt (fresh username, password)    Connecting
 //   Online            ConnectionLost                 Wait(backoff), token kept                 HaveToken
@@ -51,6 +53,8 @@ const char* to_string(TokenFlow::State s) {
   switch (s) {
     case TokenFlow::State::Idle:
       return "idle";
+    case TokenFlow::State::RevokingOld:
+      return "revoking_old";
     case TokenFlow::State::RequestingRtoken:
       return "requesting_rtoken";
     case TokenFlow::State::WaitingRtoken:
@@ -72,8 +76,8 @@ const char* to_string(TokenFlow::State s) {
 TokenFlow::TokenFlow(TokenFlowConfig config, microgear::RandomSource nonce_bytes, RandomBetween jitter)
     : config_(std::move(config)),
       nonce_bytes_(std::move(nonce_bytes)),
-      backoff_(config_.retry, std::move(jitter)),
-      unauthorized_delay_(std::max<Millis>(config_.unauthorized_initial_ms, 1)) {}
+      backoff_(config_.retry, jitter),
+      unauthorized_(config_.retry, std::move(jitter)) {}
 
 std::vector<TokenAction> TokenFlow::handle(const TokenInput& input, std::int64_t unix_now) {
   Actions out;
@@ -99,7 +103,7 @@ void TokenFlow::on_start(const Start& s, std::int64_t unix_now, Actions& out) {
     return;
   }
   backoff_.reset();
-  unauthorized_delay_ = std::max<Millis>(config_.unauthorized_initial_ms, 1);
+  unauthorized_.reset();
   if (s.cached) {
     // A token issued to another key, or a session token that should never have been stored (§2),
     // is thrown away.
@@ -114,16 +118,29 @@ void TokenFlow::on_start(const Start& s, std::int64_t unix_now, Actions& out) {
   }
   token_.reset();
   token_cached_ = false;
+  // §3.5 (Node): a token issued to a key the configuration no longer names is revoked, not just forgotten.
+  if (s.cached && s.cached->gear_key != config_.gear_key && !s.cached->token.empty() &&
+      !s.cached->revoke_code.empty()) {
+    request_revoke(*s.cached, out);
+    return;
+  }
   request_rtoken(unix_now, out);
 }
 
 void TokenFlow::on_http(const HttpResponse* r, std::int64_t unix_now, Actions& out) {
+  if (state_ == State::RevokingOld) {
+    // §4: a text body, FAILED on failure. Either way the old token is forgotten: on to a new one.
+    if (r == nullptr || r->status != 200 || r->body.find("FAILED") != std::string::npos)
+      ++stats_.revoke_failures;
+    request_rtoken(unix_now, out);
+    return;
+  }
   if (state_ == State::RequestingRtoken) {
     if (r != nullptr && r->status == 200) {
       auto reply = microgear::parse_rtoken_body(r->body);
       if (reply) {
         request_token_ = std::move(reply).value();
-        unauthorized_delay_ = std::max<Millis>(config_.unauthorized_initial_ms, 1);
+        unauthorized_.reset();
         request_atoken(unix_now, out);
         return;
       }
@@ -144,6 +161,7 @@ void TokenFlow::on_http(const HttpResponse* r, std::int64_t unix_now, Actions& o
       t.secret = std::move(reply->secret);
       t.endpoint = std::move(reply->endpoint);
       t.flag = reply->flag;
+      t.revoke_code = microgear::revoke_code(t.token, t.secret, config_.gear_secret);
       request_token_.reset();
       token_ = t;
       // §2: a session token (S) must not outlive the process.
@@ -156,8 +174,7 @@ void TokenFlow::on_http(const HttpResponse* r, std::int64_t unix_now, Actions& o
     // §3.3: not authorized yet (owner approval pending): same request token, growing delay.
     ++stats_.unauthorized;
     state_ = State::WaitingAtoken;
-    out.emplace_back(Wait{unauthorized_delay_});
-    unauthorized_delay_ = std::min(unauthorized_delay_ * 2, std::max(config_.unauthorized_max_ms, Millis{1}));
+    out.emplace_back(Wait{unauthorized_.next()});
     return;
   }
   // 500 ("request token not found", §3.3) or any other failure: start again from rtoken, as the
@@ -235,18 +252,25 @@ std::uint16_t TokenFlow::auth_port() const {
   return config_.auth_tls ? 8081 : 8080;
 }
 
-HttpRequest TokenFlow::signed_post(std::string_view path, const microgear::ClientRequest& oauth) const {
-  const microgear::SignedRequest signed_req = microgear::sign_request(oauth);
+// A request to the token server; `authority` gets the Host header's value.
+HttpRequest TokenFlow::server_request(std::string method, std::string path, std::string& authority) const {
   HttpRequest r;
-  r.method = "POST";
+  r.method = std::move(method);
   r.tls = config_.auth_tls;
   r.host = config_.auth_host;
   r.port = auth_port();
-  r.path = std::string(path);
+  r.path = std::move(path);
   const bool default_port = (r.tls && r.port == 443) || (!r.tls && r.port == 80);
-  std::string authority = r.host;
+  authority = r.host;
   if (!default_port) authority.append(":").append(std::to_string(r.port));
   r.url = scheme() + "://" + authority + r.path;
+  return r;
+}
+
+HttpRequest TokenFlow::signed_post(std::string_view path, const microgear::ClientRequest& oauth) const {
+  const microgear::SignedRequest signed_req = microgear::sign_request(oauth);
+  std::string authority;
+  HttpRequest r = server_request("POST", std::string(path), authority);
   // §3.2: all parameters travel in the Authorization header; the body is empty.
   r.headers = {{"Host", authority},     {"Authorization", signed_req.authorization},
                {"Accept", "*/*"},       {"Content-Type", "application/x-www-form-urlencoded"},
@@ -269,6 +293,15 @@ void TokenFlow::request_rtoken(std::int64_t unix_now, Actions& out) {
   ++stats_.rtoken_requests;
   state_ = State::RequestingRtoken;
   out.emplace_back(signed_post(kRtokenPath, oauth));
+}
+
+void TokenFlow::request_revoke(const CachedToken& old, Actions& out) {
+  std::string authority;
+  HttpRequest r = server_request("GET", "/api/revoke/" + old.token + "/" + old.revoke_code, authority);
+  r.headers = {{"Host", authority}, {"Accept", "*/*"}, {"Connection", "close"}};
+  ++stats_.revokes;
+  state_ = State::RevokingOld;
+  out.emplace_back(std::move(r));
 }
 
 void TokenFlow::request_atoken(std::int64_t unix_now, Actions& out) {

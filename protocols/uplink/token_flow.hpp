@@ -36,12 +36,11 @@ struct TokenFlowConfig {
   bool mqtt_tls = true;
   // 0: 8883 with TLS (the endpoint names the plain port, §5); without TLS the endpoint's port, else 1883.
   std::uint16_t mqtt_port = 0;
-  // atoken 401 ("not authorized yet"): retry after a delay that doubles from 100 ms to 30 s, as the
-  // Node.js microgear does (§3.3).
-  Millis unauthorized_initial_ms = 100;
-  Millis unauthorized_max_ms = 30'000;
-  // Every other failure (HTTP errors, 500 from atoken, CONNACK 4 and 5, a lost connection) waits with
-  // decorrelated jitter before the next attempt; reset once online.
+  // Every wait of the flow uses this one policy (the uplink's reconnect_min_ms .. reconnect_max_ms), with
+  // decorrelated jitter. Two delays grow under it: the one after failures (HTTP errors, 500 from atoken,
+  // CONNACK 4 and 5, a lost connection), reset once online; and the one between atoken retries while the
+  // server answers 401 (§3.3, approval pending), reset with each new request token. (The Node.js
+  // microgear doubles its 401 delay from 100 ms to 30 s; one policy keeps the configured bounds true.)
   BackoffPolicy retry{1'000, 60'000};
 };
 
@@ -52,6 +51,9 @@ struct CachedToken {
   std::string secret;
   microgear::Endpoint endpoint;
   microgear::TokenFlag flag = microgear::TokenFlag::Persistent;
+  // GET /api/revoke/<token>/<code> (§4): computed with the key's secret when the token was issued, so that
+  // the token can still be revoked once the configuration names another key. "": not known (older cache).
+  std::string revoke_code;
   bool operator==(const CachedToken&) const = default;
 };
 
@@ -108,6 +110,8 @@ struct Wait {
 using TokenAction = std::variant<HttpRequest, CacheStore, CacheErase, ConnectMqtt, Wait>;
 
 struct TokenFlowStats {
+  std::uint64_t revokes = 0;          // GET /api/revoke of a cached token issued to another key
+  std::uint64_t revoke_failures = 0;  // ... not answered 200 with a body other than FAILED
   std::uint64_t rtoken_requests = 0;
   std::uint64_t atoken_requests = 0;
   std::uint64_t unauthorized = 0;  // atoken 401
@@ -122,6 +126,7 @@ class TokenFlow {
  public:
   enum class State {
     Idle,              // before Start, after Stop
+    RevokingOld,       // GET /api/revoke sent for the cached token of another key
     RequestingRtoken,  // POST /api/rtoken sent
     WaitingRtoken,     // a failure: Wait, then rtoken again
     RequestingAtoken,  // POST /api/atoken sent with the request token
@@ -140,7 +145,6 @@ class TokenFlow {
   State state() const { return state_; }
   // The access token in use (from the cache or atoken), if any.
   const std::optional<CachedToken>& token() const { return token_; }
-  Millis next_unauthorized_delay() const { return unauthorized_delay_; }
   const TokenFlowStats& stats() const { return stats_; }
 
  private:
@@ -153,22 +157,24 @@ class TokenFlow {
   void on_timer(std::int64_t unix_now, Actions& out);
 
   void request_rtoken(std::int64_t unix_now, Actions& out);
+  void request_revoke(const CachedToken& old, Actions& out);
   void request_atoken(std::int64_t unix_now, Actions& out);
   void connect(std::int64_t unix_now, Actions& out);
   void restart_later(Actions& out);  // forget the request token, Wait, then rtoken
   void drop_token(Actions& out);     // forget the access token; CacheErase if it is cached
+  HttpRequest server_request(std::string method, std::string path, std::string& authority) const;
   HttpRequest signed_post(std::string_view path, const microgear::ClientRequest& oauth) const;
   std::string scheme() const { return config_.auth_tls ? "https" : "http"; }
   std::uint16_t auth_port() const;
 
   TokenFlowConfig config_;
   microgear::RandomSource nonce_bytes_;
-  Backoff backoff_;
+  Backoff backoff_;       // after failures
+  Backoff unauthorized_;  // between atoken retries on 401
   State state_ = State::Idle;
   std::optional<microgear::RequestTokenReply> request_token_;
   std::optional<CachedToken> token_;
   bool token_cached_ = false;  // token_ is what the cache holds
-  Millis unauthorized_delay_;
   TokenFlowStats stats_;
 };
 

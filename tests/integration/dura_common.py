@@ -291,6 +291,13 @@ class AckClient:
             return None
         return self.client.puback_reasons.get(mid, 0)
 
+    def forget(self, mid: int) -> None:
+        """Drops what is known about a settled mid: paho reuses mids after 65535 messages, and a stale PUBACK record
+        would answer for the next message that gets the same mid."""
+        with self._lock:
+            self._acked.pop(mid, None)
+            self.client.puback_reasons.pop(mid, None)
+
     def has_puback(self, mid: int) -> bool:
         with self._lock:
             ev = self._acked.get(mid)

@@ -73,6 +73,15 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
         time.sleep(interval)
 
 
+def vm_rss_kib(pid: int) -> int:
+    """A process's resident memory (VmRSS of /proc/<pid>/status), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line for pid {pid}")
+
+
 def raise_nofile(limit: int = 8192) -> None:
     """Raises this process's soft RLIMIT_NOFILE (children inherit it) up to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.netpie_only,
               pytest.mark.broker(limits={"write_high_watermark": 4096}, sys_interval=1)]
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_publisher_that_never_reads_is_paused_not_buffered(broker):
     # A raw 3.1.1 client with a tiny receive buffer that floods QoS 1 PUBLISH and never reads a PUBACK.
     s = socket.create_connection(broker.address)
@@ -37,7 +29,7 @@ def test_publisher_that_never_reads_is_paused_not_buffered(broker):
     topic = b"flood/t"
     blob = b"".join(bytes([0x32, 2 + len(topic) + 2 + 20]) + struct.pack(">H", len(topic)) + topic +
                     struct.pack(">H", i + 1) + b"x" * 20 for i in range(5000))
-    rss_before = _rss_kib(broker.proc.pid)
+    rss_before = harness.vm_rss_kib(broker.proc.pid)
     s.settimeout(2.0)
     sent = 0
     blocked = False
@@ -48,14 +40,14 @@ def test_publisher_that_never_reads_is_paused_not_buffered(broker):
             sent += 5000
     except socket.timeout:
         blocked = True
-    print(f"sent {sent} PUBLISH before the daemon stopped reading; RSS {rss_before} -> {_rss_kib(broker.proc.pid)} KiB")
+    print(f"sent {sent} PUBLISH before the daemon stopped reading; RSS {rss_before} -> {harness.vm_rss_kib(broker.proc.pid)} KiB")
     assert blocked, f"the daemon kept reading {sent} PUBLISH from a client that reads nothing"
     # The PUBACKs the client never read are not piling up in the daemon (kernel buffers are not in RSS).
     # Under AddressSanitizer freed memory sits in its quarantine, so RSS says nothing there.
     with open(f"/proc/{broker.proc.pid}/maps") as f:
         sanitized = "libasan" in f.read()
     if not sanitized:
-        assert _rss_kib(broker.proc.pid) - rss_before < 16 * 1024
+        assert harness.vm_rss_kib(broker.proc.pid) - rss_before < 16 * 1024
 
     # The pause is counted, and another client is served meanwhile.
     with MosquittoSub(broker, "$SYS/broker/connections/reads_paused", qos=0) as sub:

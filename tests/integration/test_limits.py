@@ -30,14 +30,21 @@ def _queue_then_reconnect(broker, cid, n):
     return got
 
 
-@pytest.mark.broker(limits={"max_queued_messages": QUEUE, "queue_policy": "drop_new", "max_inflight": 20})
+# Queues held in memory (no store): with a store, a persistent session's queue is bounded by store.session_queue
+# instead (test_session_queue.py).
+NO_STORE = {"store": {"enabled": False}}
+
+
+@pytest.mark.broker(limits={"max_queued_messages": QUEUE, "queue_policy": "drop_new", "max_inflight": 20},
+                    extra=NO_STORE)
 def test_offline_queue_bound_drop_new(broker):
     got = _queue_then_reconnect(broker, "qnew", 12)
     assert got == [f"m{i}" for i in range(QUEUE)], got
 
 
 @pytest.mark.netpie_only
-@pytest.mark.broker(limits={"max_queued_messages": QUEUE, "queue_policy": "drop_oldest"}, sys_interval=1)
+@pytest.mark.broker(limits={"max_queued_messages": QUEUE, "queue_policy": "drop_oldest"}, sys_interval=1,
+                    extra=NO_STORE)
 def test_offline_queue_bound_drop_oldest_and_drops_counted(broker):
     got = _queue_then_reconnect(broker, "qold", 12)
     assert got == [f"m{i}" for i in range(12 - QUEUE, 12)], got

@@ -6,13 +6,18 @@
 2. Down rules: a cloud message on a subscribed filter reaches a local subscriber under the mapped topic, and is not
    sent up again even though an up rule matches its local topic.
 3. Presence: the gateway's status topic says "online" (retained) after it connects and "offline" (its will) when the
-   gateway is SIGKILLed; local clients' connect, clean disconnect and keepalive timeout arrive as device presence.
+   gateway is SIGKILLed; local clients' connect, clean disconnect and keepalive timeout arrive as device presence,
+   and a clean session's end clears the device's retained presence while a persistent session's stays.
+   On SIGTERM the gateway itself says "offline" and sends each connected device's end before it closes the uplink;
+   a cloud that does not acknowledge holds the stop no longer than stop_timeout_ms, and the ends go up next start.
 4. rate_limit: a burst of queued rows drains no faster than the limit allows.
 """
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -21,6 +26,7 @@ import pytest
 
 import harness
 from peers import MosquittoSub, mosquitto_pub
+from rawmqtt import RawClient
 
 pytestmark = pytest.mark.netpie_only
 
@@ -176,7 +182,7 @@ def test_gateway_and_device_presence(broker_factory, clouds):
     assert sock.recv(4)[:2] == b"\x20\x02", "CONNACK"
 
     def events(client_id: str) -> list[dict]:
-        return [json.loads(m[1]) for m in cloud.got(f"gw/edge1/devices/{client_id}")]
+        return device_events(cloud, client_id)
     harness.wait_for(lambda: [e["event"] for e in events("dev-clean")] == ["online", "offline"], 15,
                      "dev-clean online then offline")
     assert events("dev-clean")[1]["reason"] == "disconnect"
@@ -185,6 +191,19 @@ def test_gateway_and_device_presence(broker_factory, clouds):
     sock.close()
     for e in events("dev-clean") + events("dev-silent"):
         assert isinstance(e["time"], int) and e["client_id"] in ("dev-clean", "dev-silent")
+    # Both sessions were clean: they ended for good, so nothing stays retained for them upstream (the offline
+    # event went up not retained, then an empty retained message cleared the topic).
+    for cid in ("dev-clean", "dev-silent"):
+        harness.wait_for(lambda: [m[1] for m in cloud.got(f"gw/edge1/devices/{cid}")][-1:] == [b""], 15,
+                         f"{cid}'s presence cleared")
+        assert retained(cloud, f"gw/edge1/devices/{cid}") == b""
+    # A persistent session's end stays retained: the device may come back to it.
+    with RawClient((edge.host, edge.port)) as dev:
+        dev.connect("dev-persistent", clean=False)
+        harness.wait_for(lambda: len(events("dev-persistent")) == 1, 15, "dev-persistent online")
+        dev.send(b"\xe0\x00")  # DISCONNECT
+    harness.wait_for(lambda: len(events("dev-persistent")) == 2, 15, "dev-persistent offline")
+    assert json.loads(retained(cloud, "gw/edge1/devices/dev-persistent"))["event"] == "offline"
 
     # SIGKILL: the cloud publishes the gateway's will; after the restart it is online again.
     edge.kill()
@@ -194,6 +213,87 @@ def test_gateway_and_device_presence(broker_factory, clouds):
                      "online again after the restart")
     statuses = [m[1] for m in cloud.got("gw/edge1/status")]
     assert statuses == [b"online", b"offline", b"online"], statuses
+
+
+def retained(cloud: Cloud, topic: str) -> bytes:
+    """The retained message on `topic` at the cloud, as a new subscriber gets it (b"" when none). A retained
+    sentinel subscribed after it marks the end: mosquitto sends the retained messages filter by filter."""
+    cloud.client.publish("zz/sentinel", b"s", qos=1, retain=True).wait_for_publish(10)
+    r = subprocess.run(["mosquitto_sub", "-h", cloud.broker.host, "-p", str(cloud.broker.port), "-t", topic,
+                        "-t", "zz/sentinel", "--retained-only", "-C", "1", "-W", "30", "-v", "-N"],
+                       capture_output=True, timeout=60)
+    got_topic, _, payload = r.stdout.partition(b" ")
+    assert got_topic in (topic.encode(), b"zz/sentinel"), r
+    return b"" if got_topic == b"zz/sentinel" else payload
+
+
+def connected_devices(edge, *client_ids: str) -> list[RawClient]:
+    """Local devices that stay connected (raw 3.1.1 clients, keepalive 60 s); an id ending in "-p" keeps a
+    persistent session, the others a clean one."""
+    out = []
+    for cid in client_ids:
+        c = RawClient((edge.host, edge.port))
+        c.connect(cid, keepalive=60, clean=not cid.endswith("-p"))
+        out.append(c)
+    return out
+
+
+def device_events(cloud: Cloud, client_id: str) -> list[dict]:
+    """The presence events for a device at the cloud (the empty messages that clear the topic left out)."""
+    return [json.loads(m[1]) for m in cloud.got(f"gw/edge1/devices/{client_id}") if m[1]]
+
+
+def edge_with_devices(broker_factory, cloud: Cloud, stop_timeout_ms: int, *client_ids: str):
+    """An edge relaying presence to `cloud`, with these devices connected and their online events acknowledged."""
+    edge = broker_factory(name="edge", extra={"uplinks": [
+        uplink("p", cloud, presence={"topic": "gw/edge1/status", "devices": "gw/edge1/devices/"},
+               stop_timeout_ms=stop_timeout_ms)]})
+    cloud.wait("gw/edge1/status", b"online")
+    devices = connected_devices(edge, *client_ids)
+    for cid in client_ids:
+        harness.wait_for(lambda: [e["event"] for e in device_events(cloud, cid)] == ["online"], 15, f"{cid} online")
+    harness.wait_for(lambda: edge.outbox_rows() == 0, 15, "the online events acknowledged")
+    return edge, devices
+
+
+def test_sigterm_says_offline_and_sends_each_devices_end_first(broker_factory, clouds):
+    cloud = clouds("cloud")
+    edge, devices = edge_with_devices(broker_factory, cloud, 30_000, "dev-a-p", "dev-b")
+
+    edge.stop()  # SIGTERM; exits only once the uplink closed
+    log = edge.log_text()
+    assert "uplink: p: stopping (online, 2 local devices connected" in log, log[-2000:]
+    assert "uplink: p: stop complete" in log, log[-2000:]
+    for cid in ("dev-a-p", "dev-b"):
+        harness.wait_for(lambda: [e["event"] for e in device_events(cloud, cid)] == ["online", "offline"], 15,
+                         f"{cid} offline")
+        assert device_events(cloud, cid)[1]["reason"] == "closed by the gateway (reason 0x8b)"
+    # The persistent session's end stays retained; the clean one's presence is cleared.
+    assert json.loads(retained(cloud, "gw/edge1/devices/dev-a-p"))["event"] == "offline"
+    harness.wait_for(lambda: [m[1] for m in cloud.got("gw/edge1/devices/dev-b")][-1:] == [b""], 15, "dev-b cleared")
+    assert retained(cloud, "gw/edge1/devices/dev-b") == b""
+    cloud.wait("gw/edge1/status", b"offline")
+    assert retained(cloud, "gw/edge1/status") == b"offline"
+    for d in devices:
+        d.close()
+    assert edge.outbox_rows() == 0, "every device event went up before the stop ended"
+
+
+def test_stop_timeout_bounds_the_stop_and_the_ends_go_up_next_start(broker_factory, clouds):
+    cloud = clouds("cloud")
+    edge, devices = edge_with_devices(broker_factory, cloud, 300, "dev-c-p")
+    cloud.broker.signal(signal.SIGSTOP)  # the cloud keeps the connection but acknowledges nothing
+    try:
+        edge.stop()  # must not wait for the cloud longer than stop_timeout_ms
+        assert "uplink: p: stop cut short" in edge.log_text()
+        assert edge.outbox_rows() == 1, "dev-c-p's end waits in the outbox"
+    finally:
+        cloud.broker.signal(signal.SIGCONT)
+    for d in devices:
+        d.close()
+    edge.start()
+    harness.wait_for(lambda: [e["event"] for e in device_events(cloud, "dev-c-p")] == ["online", "offline"], 15,
+                     "dev-c-p's end after the restart")
 
 
 def test_rate_limit_paces_a_backlog(broker_factory, clouds):

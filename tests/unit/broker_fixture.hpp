@@ -25,6 +25,8 @@ struct FakeTransport : Transport {
   }
   void close() override { closed = true; }
   std::size_t pending_bytes() const override { return extra_pending; }
+  void set_flow_paused(bool p) override { flow_paused = p; }
+  bool flow_paused = false;  // the broker asked us to stop reading (flow control)
   const std::string& peer() const override { return peer_name; }
   bool peer_is_loopback() const override { return loopback; }
 };

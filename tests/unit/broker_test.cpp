@@ -670,5 +670,241 @@ TEST_F(BrokerTest, SysTopicsPublishedOnInterval) {
   EXPECT_EQ(got[0].payload, "1");
 }
 
+// ---- Flow control (broker.hpp "Flow control") -----------------------------------------------------------
+
+// The packet ids of the PUBACKs a client received since the last call.
+std::vector<std::uint16_t> pubacks(Client& c) {
+  std::vector<std::uint16_t> ids;
+  for (auto& p : c.received()) {
+    if (auto* a = std::get_if<mqtt::Ack>(&p); a && a->type == mqtt::PacketType::Puback)
+      ids.push_back(a->packet_id);
+  }
+  return ids;
+}
+
+std::string publish_bytes(const std::string& topic, const std::string& payload, std::uint8_t qos,
+                          std::uint16_t id) {
+  mqtt::Publish p;
+  p.topic = topic;
+  p.payload = payload;
+  p.qos = qos;
+  p.packet_id = id;
+  mqtt::Buffer b;
+  mqtt::encode(p, Version::V311, b);
+  return std::string(b.begin(), b.end());
+}
+
+void puback(Client& c, std::uint16_t id) {
+  c.send(mqtt::Ack{mqtt::PacketType::Puback, id, Reason::Success, {}});
+}
+
+class FlowTest : public BrokerTest {
+ protected:
+  void SetUp() override {
+    cfg_.limits.max_queued_messages = 2;
+    cfg_.limits.max_inflight = 1;
+    make_broker();
+  }
+  // A QoS 1 subscriber to "t" with one message in flight and its queue (2) full: the publisher's
+  // next message must wait.
+  Client& full_subscriber(const std::string& id, Client& pub, std::uint16_t& next_id) {
+    auto& sub = connected(id);
+    subscribe(sub, "t", 1);
+    for (int i = 0; i < 3; ++i, ++next_id) publish(pub, "t", std::to_string(next_id), 1, false, next_id);
+    EXPECT_EQ(pubacks(pub).size(), 3u);
+    EXPECT_FALSE(pub.transport().flow_paused);
+    return sub;
+  }
+  // A publisher "pub" held back by a full subscriber "sub" with its message `id` at `qos`.
+  struct Held {
+    Client& pub;
+    Client& sub;
+  };
+  Held held(std::uint8_t qos, std::uint16_t id) {
+    auto& pub = connected("pub");
+    std::uint16_t next = 1;
+    auto& sub = full_subscriber("sub", pub, next);
+    publish(pub, "t", "held", qos, false, id);
+    EXPECT_TRUE(pub.transport().flow_paused);
+    return {pub, sub};
+  }
+};
+
+TEST_F(FlowTest, APublisherWaitsForRoomAndLosesNothing) {
+  auto& pub = connected("pub");
+  std::uint16_t next = 1;
+  auto& sub = full_subscriber("sub", pub, next);
+  // Message 4 meets a full queue: queued past the bound, no PUBACK, reads stop. Message 5 came in the
+  // same read: it waits, unhandled, with the connection.
+  pub.write(publish_bytes("t", "4", 1, 4) + publish_bytes("t", "5", 1, 5));
+  EXPECT_TRUE(pubacks(pub).empty());
+  EXPECT_TRUE(pub.transport().flow_paused);
+  EXPECT_TRUE(pub.conn().flow_blocked());
+  EXPECT_EQ(broker_->holding_sessions(), 1u);
+  EXPECT_EQ(broker_->find_session("sub")->queue.size(), 3u);  // 2, 3, 4: over by the one in progress
+
+  std::vector<std::string> got;
+  for (auto& p : sub.publishes()) got.push_back(p.payload);
+  puback(sub, 1);  // 2 goes out; 3 and 4 still queued: above half the bound
+  for (auto& p : sub.publishes()) got.push_back(p.payload);
+  EXPECT_TRUE(pubacks(pub).empty());
+  EXPECT_TRUE(pub.transport().flow_paused);
+  puback(sub, 2);  // 3 goes out, 4 left: room. PUBACK 4, then 5 is handled and acknowledged.
+  EXPECT_EQ(pubacks(pub), (std::vector<std::uint16_t>{4, 5}));
+  EXPECT_FALSE(pub.transport().flow_paused);
+  EXPECT_FALSE(pub.conn().flow_blocked());
+  for (std::uint16_t id = 3; id <= 5; ++id) {
+    for (auto& p : sub.publishes()) got.push_back(p.payload);
+    puback(sub, id);
+  }
+  for (auto& p : sub.publishes()) got.push_back(p.payload);
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 0u);
+  EXPECT_EQ(broker_->stats().flow_paused, 1u);
+  EXPECT_EQ(broker_->stats().reads_paused, 1u);
+  EXPECT_EQ(broker_->stats().acks_withheld, 1u);
+  EXPECT_EQ(broker_->holding_sessions(), 0u);
+}
+
+TEST_F(FlowTest, ManyPublishersWaitOnOneSubscriberAndOneOfThemLeaves) {
+  auto& a = connected("a");
+  std::uint16_t next = 1;
+  auto& sub = full_subscriber("sub", a, next);
+  auto& b = connected("b");
+  auto& c = connected("c");
+  publish(a, "t", "a", 1, false, 10);
+  publish(b, "t", "b", 1, false, 20);
+  publish(c, "t", "c", 1, false, 30);
+  EXPECT_TRUE(a.transport().flow_paused && b.transport().flow_paused && c.transport().flow_paused);
+  EXPECT_EQ(broker_->find_session("sub")->queue.size(), 5u);  // over by one message per publisher
+  b.drop();  // gone while waiting: its release is skipped (its message was taken and is delivered)
+  sub.received();
+  for (std::uint16_t id = 1; id <= 3; ++id) puback(sub, id);
+  EXPECT_TRUE(pubacks(a).empty());  // 2 queued: not yet down to half the bound
+  puback(sub, 4);
+  EXPECT_EQ(pubacks(a), (std::vector<std::uint16_t>{10}));
+  EXPECT_EQ(pubacks(c), (std::vector<std::uint16_t>{30}));
+  EXPECT_FALSE(a.transport().flow_paused || c.transport().flow_paused);
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 0u);
+}
+
+TEST_F(FlowTest, OnePublisherBlockedOnTwoSubscribersWaitsForBoth) {
+  auto& s1 = connected("s1");
+  subscribe(s1, "t", 1);
+  auto& s2 = connected("s2");
+  subscribe(s2, "t", 1);
+  auto& pub = connected("pub");
+  for (std::uint16_t id = 1; id <= 3; ++id) publish(pub, "t", "m", 1, false, id);
+  EXPECT_EQ(pubacks(pub).size(), 3u);
+  publish(pub, "t", "m", 1, false, 4);  // both queues are full
+  EXPECT_TRUE(pub.transport().flow_paused);
+  EXPECT_EQ(broker_->holding_sessions(), 2u);
+  s1.received();
+  s2.received();
+  puback(s1, 1);
+  puback(s1, 2);  // s1 has room; s2 not yet
+  EXPECT_EQ(broker_->holding_sessions(), 1u);
+  EXPECT_TRUE(pub.transport().flow_paused);
+  EXPECT_TRUE(pubacks(pub).empty());
+  puback(s2, 1);
+  puback(s2, 2);
+  EXPECT_FALSE(pub.transport().flow_paused);
+  EXPECT_EQ(pubacks(pub), (std::vector<std::uint16_t>{4}));
+  EXPECT_EQ(broker_->stats().flow_paused, 1u);  // one pause, released once
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 0u);
+}
+
+TEST_F(FlowTest, AQos2PublishersPubrecWaitsForRoomToo) {
+  auto [pub, sub] = held(2, 9);
+  EXPECT_TRUE(pub.received().empty());  // no PUBREC yet
+  sub.received();
+  puback(sub, 1);
+  puback(sub, 2);
+  auto got = pub.received();
+  ASSERT_EQ(got.size(), 1u);
+  const auto& rec = std::get<mqtt::Ack>(got[0]);
+  EXPECT_EQ(rec.type, mqtt::PacketType::Pubrec);
+  EXPECT_EQ(rec.packet_id, 9);
+  EXPECT_FALSE(pub.transport().flow_paused);
+}
+
+TEST_F(FlowTest, ASubscriberThatLeavesReleasesItsPublishers) {
+  auto [pub, sub] = held(1, 4);
+  sub.drop();  // clean session: it ends, its queue with it (counted), and the publisher goes on
+  EXPECT_EQ(pubacks(pub), (std::vector<std::uint16_t>{4}));
+  EXPECT_FALSE(pub.transport().flow_paused);
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::SessionExpired), 3u);
+}
+
+TEST_F(FlowTest, AStuckSubscriberIsDisconnectedAfterTheTimeoutAndTheBlockedPublisherKeepsItsKeepalive) {
+  cfg_.limits.slow_subscriber_timeout_s = 10;
+  make_broker();
+  auto& pub = client();
+  pub.send(connect_packet("pub", Version::V311, true, /*keepalive=*/2));
+  pub.received();
+  std::uint16_t next = 1;
+  auto& sub = full_subscriber("sub", pub, next);
+  publish(pub, "t", "4", 1, false, 4);
+  EXPECT_TRUE(pub.transport().flow_paused);
+  tick_for(9900);  // the publisher said nothing for 3 keepalives: we were not reading it
+  EXPECT_FALSE(sub.closed());
+  EXPECT_FALSE(pub.closed());
+  EXPECT_TRUE(pubacks(pub).empty());
+  tick_for(200);
+  EXPECT_TRUE(sub.closed());
+  EXPECT_EQ(broker_->stats().slow_subscribers, 1u);
+  EXPECT_EQ(pubacks(pub), (std::vector<std::uint16_t>{4}));
+  EXPECT_FALSE(pub.transport().flow_paused);
+  EXPECT_FALSE(pub.closed());
+  tick_for(2000);  // its keepalive runs from the release
+  EXPECT_FALSE(pub.closed());
+}
+
+TEST_F(FlowTest, APublisherNeverWaitsOnItsOwnSession) {
+  auto& self = connected("self");
+  subscribe(self, "t", 1);
+  for (std::uint16_t id = 1; id <= 4; ++id) publish(self, "t", "m", 1, false, id);
+  EXPECT_FALSE(self.transport().flow_paused);  // it could never drain its own queue while not read
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 1u);
+}
+
+TEST_F(FlowTest, Qos0DropsOverTheWatermarkByDefaultAndPausesThePublisherUnderPause) {
+  auto& sub = connected("sub");
+  subscribe(sub, "z", 0);
+  auto& pub = connected("pub");
+  sub.transport().extra_pending = cfg_.limits.write_high_watermark;  // its socket stopped draining
+  publish(pub, "z", "a");
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::SlowConsumer), 1u);
+  EXPECT_FALSE(pub.transport().flow_paused);
+
+  cfg_.limits.qos0_full_policy = config::Qos0FullPolicy::Pause;
+  make_broker();
+  auto& sub2 = connected("sub");
+  subscribe(sub2, "z", 0);
+  auto& pub2 = connected("pub");
+  sub2.transport().extra_pending = cfg_.limits.write_high_watermark;
+  pub2.write(publish_bytes("z", "a", 0, 0) + publish_bytes("z", "b", 0, 0));
+  EXPECT_TRUE(pub2.transport().flow_paused);
+  EXPECT_EQ(sub2.publishes().size(), 1u);  // sent over the mark; "b" waits with the publisher
+  sub2.transport().extra_pending = 0;
+  sub2.conn().on_drain();
+  EXPECT_FALSE(pub2.transport().flow_paused);
+  auto got = sub2.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "b");
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::SlowConsumer), 0u);
+}
+
+TEST_F(FlowTest, AnOfflinePersistentSessionWithoutAStoreKeepsItsQueuePolicy) {
+  auto& s = connected("away", Version::V311, /*clean=*/false);
+  subscribe(s, "t", 1);
+  s.drop();
+  auto& pub = connected("pub");
+  for (std::uint16_t id = 1; id <= 4; ++id) publish(pub, "t", "m", 1, false, id);
+  EXPECT_EQ(pubacks(pub).size(), 4u);  // only online subscribers hold publishers back
+  EXPECT_FALSE(pub.transport().flow_paused);
+  EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 2u);
+}
+
 }  // namespace
 }  // namespace gw::broker::testing

@@ -52,6 +52,8 @@ TEST(ConfigDefaults, MatchTheDocumentedValues) {
   EXPECT_EQ(c.limits.queue_policy, QueuePolicy::DropOldest);
   EXPECT_EQ(c.limits.write_high_watermark, 1048576u);
   EXPECT_EQ(c.limits.slow_consumer_policy, SlowConsumerPolicy::DropQos0);
+  EXPECT_EQ(c.limits.qos0_full_policy, Qos0FullPolicy::Drop);
+  EXPECT_EQ(c.limits.slow_subscriber_timeout_s, 30u);
   EXPECT_EQ(c.limits.topic_alias_maximum, 16);
   EXPECT_EQ(c.limits.max_keepalive, 0);
   EXPECT_EQ(c.limits.max_session_expiry, 604800u);
@@ -115,8 +117,9 @@ void expect_same(const Config& a, const Config& b) {
   const Limits& bl = b.limits;
   const auto& [max_connections, max_packet_size, max_packet_size_before_connect, connect_timeout_ms,
                receive_maximum, max_inflight, max_queued_messages, max_queued_bytes, queue_policy,
-               write_high_watermark, slow_consumer_policy, topic_alias_maximum, max_keepalive,
-               max_session_expiry, max_retained, max_subscriptions_per_client] = a_limits;
+               write_high_watermark, slow_consumer_policy, qos0_full_policy, slow_subscriber_timeout_s,
+               topic_alias_maximum, max_keepalive, max_session_expiry, max_retained,
+               max_subscriptions_per_client] = a_limits;
   EXPECT_EQ(max_connections, bl.max_connections);
   EXPECT_EQ(max_packet_size, bl.max_packet_size);
   EXPECT_EQ(max_packet_size_before_connect, bl.max_packet_size_before_connect);
@@ -128,6 +131,8 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(queue_policy, bl.queue_policy);
   EXPECT_EQ(write_high_watermark, bl.write_high_watermark);
   EXPECT_EQ(slow_consumer_policy, bl.slow_consumer_policy);
+  EXPECT_EQ(qos0_full_policy, bl.qos0_full_policy);
+  EXPECT_EQ(slow_subscriber_timeout_s, bl.slow_subscriber_timeout_s);
   EXPECT_EQ(topic_alias_maximum, bl.topic_alias_maximum);
   EXPECT_EQ(max_keepalive, bl.max_keepalive);
   EXPECT_EQ(max_session_expiry, bl.max_session_expiry);
@@ -146,7 +151,8 @@ void expect_same(const Config& a, const Config& b) {
   const Store& bs = b.store;
   const auto& [enabled, file, synchronous, commit_window_us, commit_max_rows, qos0_durable, max_db_bytes,
                queue_max_requests, outbox_filters, outbox_max_rows, outbox_max_bytes, outbox_max_age_s,
-               outbox_policy, history_filters, history_max_age_s, history_max_rows] = a_store;
+               outbox_policy, session_queue_max_rows, session_queue_max_bytes, session_queue_policy,
+               session_queue_memory_rows, history_filters, history_max_age_s, history_max_rows] = a_store;
   EXPECT_EQ(enabled, bs.enabled);
   EXPECT_EQ(file, bs.file);
   EXPECT_EQ(synchronous, bs.synchronous);
@@ -160,6 +166,10 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(outbox_max_bytes, bs.outbox_max_bytes);
   EXPECT_EQ(outbox_max_age_s, bs.outbox_max_age_s);
   EXPECT_EQ(outbox_policy, bs.outbox_policy);
+  EXPECT_EQ(session_queue_max_rows, bs.session_queue_max_rows);
+  EXPECT_EQ(session_queue_max_bytes, bs.session_queue_max_bytes);
+  EXPECT_EQ(session_queue_policy, bs.session_queue_policy);
+  EXPECT_EQ(session_queue_memory_rows, bs.session_queue_memory_rows);
   EXPECT_EQ(history_filters, bs.history_filters);
   EXPECT_EQ(history_max_age_s, bs.history_max_age_s);
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
@@ -211,7 +221,8 @@ void expect_same(const Config& a, const Config& b) {
     const Uplink& bu = b.uplinks[i];
     const auto& [u_name, u_profile, u_host, u_port, u_tls, u_client_id, u_username, u_password, u_netpie,
                  u_keepalive, u_clean_start, u_version, u_topic_prefix, u_qos, u_up, u_down, u_presence,
-                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit] = a_uplinks[i];
+                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms] =
+        a_uplinks[i];
     EXPECT_EQ(u_name, bu.name);
     EXPECT_EQ(u_profile, bu.profile);
     EXPECT_EQ(u_host, bu.host);
@@ -226,13 +237,14 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_client_id, bu.client_id);
     EXPECT_EQ(u_username, bu.username);
     EXPECT_EQ(u_password, bu.password);
-    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port] = u_netpie;
+    const auto& [n_appid, n_key, n_secret, n_alias, n_auth_port, n_mqtt_port, n_chat_topic] = u_netpie;
     EXPECT_EQ(n_appid, bu.netpie.appid);
     EXPECT_EQ(n_key, bu.netpie.key);
     EXPECT_EQ(n_secret, bu.netpie.secret);
     EXPECT_EQ(n_alias, bu.netpie.alias);
     EXPECT_EQ(n_auth_port, bu.netpie.auth_port);
     EXPECT_EQ(n_mqtt_port, bu.netpie.mqtt_port);
+    EXPECT_EQ(n_chat_topic, bu.netpie.chat_topic);
     EXPECT_EQ(u_keepalive, bu.keepalive);
     EXPECT_EQ(u_clean_start, bu.clean_start);
     EXPECT_EQ(u_version, bu.version);
@@ -247,6 +259,7 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
     EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
+    EXPECT_EQ(u_stop_timeout_ms, bu.stop_timeout_ms);
   }
 }
 
@@ -291,8 +304,10 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
       "    presence: {topic: site/gw/status, devices: site/devices/}\n"
       "    rate_limit: 500\n"
+      "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
-      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883}\n",
+      "    netpie: {appid: App1, key: K3y, secret: s3cr3t, alias: gw, auth_port: 8080, mqtt_port: 1883,\n"
+      "             chat_topic: gateway/chat}\n",
       "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->uplinks.size(), 2u);
@@ -305,9 +320,10 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
   EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
   EXPECT_EQ(u.rate_limit, 500u);
+  EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
   EXPECT_EQ(n.profile, "netpie");
-  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883}));
+  EXPECT_EQ(n.netpie, (UplinkNetpie{"App1", "K3y", "s3cr3t", "gw", 8080, 1883, "gateway/chat"}));
   EXPECT_TRUE(n.tls.enabled);  // TLS unless turned off
 }
 
@@ -323,6 +339,7 @@ TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   EXPECT_TRUE(u.down.empty());
   EXPECT_EQ(u.presence, UplinkPresence{});
   EXPECT_EQ(u.rate_limit, 0u);
+  EXPECT_EQ(u.stop_timeout_ms, 2000u);
   EXPECT_EQ(u.qos, 1);
   EXPECT_FALSE(u.clean_start);
   EXPECT_EQ(u.version, "3.1.1");
@@ -367,6 +384,16 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
             "t.yaml:5:27: uplinks[0].up[0].lane: expected an integer from 0 to 15, got \"16\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    topic_prefix: a/+/\n"),
             "t.yaml:4:19: uplinks[0].topic_prefix: not a valid topic prefix (no '+', '#' or NUL): \"a/+/\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+                "    netpie: {appid: a, key: k, secret: s, chat_topic: gw/chat}\n"),
+            "t.yaml:5:13: uplinks[0].netpie: chat_topic needs an alias (chat reaches the gateway through its "
+            "alias)");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"
+          "    netpie: {appid: a, key: k, secret: s, alias: g, chat_topic: gw/#}\n"),
+      "t.yaml:5:65: uplinks[0].netpie.chat_topic: not a valid topic prefix (no '+', '#' or NUL): \"gw/#\"");
+  EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    stop_timeout_ms: 60001\n"),
+            "t.yaml:4:22: uplinks[0].stop_timeout_ms: expected an integer from 0 to 60000, got \"60001\"");
   EXPECT_NE(bad("uplinks:\n  - name: c\n    host: h\n    hots: x\n").find("t.yaml:4:5: uplinks[0]: "),
             std::string::npos);
   EXPECT_EQ(
@@ -544,6 +571,8 @@ TEST(ConfigLoad, ReadsEveryKey) {
   EXPECT_EQ(l.queue_policy, QueuePolicy::DropNew);
   EXPECT_EQ(l.write_high_watermark, 512u * 1024);
   EXPECT_EQ(l.slow_consumer_policy, SlowConsumerPolicy::Disconnect);
+  EXPECT_EQ(l.qos0_full_policy, Qos0FullPolicy::Pause);
+  EXPECT_EQ(l.slow_subscriber_timeout_s, 5u);
   EXPECT_EQ(l.topic_alias_maximum, 0);
   EXPECT_EQ(l.max_keepalive, 300);
   EXPECT_EQ(l.max_session_expiry, 3600u);
@@ -783,6 +812,8 @@ TEST(ConfigErrors, BeforeConnectMayNotExceedThePacketSize) {
 }
 
 TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
+  EXPECT_EQ(error_of("limits:\n  qos0_full_policy: block\n"),
+            "t.yaml:2:21: limits.qos0_full_policy: expected one of drop, pause, got \"block\"");
   EXPECT_EQ(error_of("limits:\n  queue_policy: drop_newest\n"),
             "t.yaml:2:17: limits.queue_policy: expected one of drop_oldest, drop_new, got \"drop_newest\"");
   EXPECT_EQ(error_of("limits:\n  slow_consumer_policy: block\n"),
@@ -897,7 +928,9 @@ TEST(ConfigErrors, AllErrorsAreReportedOnePerLine) {
       "t.yaml:5:3: limits: unknown key \"bogus\"; expected one of: max_connections, max_packet_size, "
       "max_packet_size_before_connect, connect_timeout_ms, receive_maximum, max_inflight, "
       "max_queued_messages, max_queued_bytes, write_high_watermark, topic_alias_maximum, max_keepalive, "
-      "max_session_expiry, max_retained, max_subscriptions_per_client, queue_policy, slow_consumer_policy");
+      "max_session_expiry, max_retained, max_subscriptions_per_client, slow_subscriber_timeout, "
+      "queue_policy, "
+      "slow_consumer_policy, qos0_full_policy");
 }
 
 TEST(ConfigErrors, ManyErrorsAreCapped) {

@@ -704,7 +704,7 @@ SessionRecord sample_session(const std::string& id) {
 
 std::vector<SessionRecord> load_sessions(Tables& t) {
   std::vector<SessionRecord> out;
-  EXPECT_EQ(t.sessions.load(out), Status::Ok);
+  EXPECT_EQ(t.sessions.load(out, UINT32_MAX), Status::Ok);
   return out;
 }
 
@@ -774,6 +774,62 @@ TEST_F(TablesTest, SessionsIncrementalUpdatesAndDelete) {
       db_.query_int("SELECT (SELECT COUNT(*) FROM session_subs) + (SELECT COUNT(*) FROM session_msgs)", n),
       SQLITE_OK);
   EXPECT_EQ(n, 0);
+}
+
+// A session's queue is paged: a load counts it and reads only the first rows asked for (plus every row that
+// is in flight or inbound QoS 2); read_queued() pages on from a seq, in order, skipping rows in flight;
+// drop_queued() deletes the oldest queued rows above a seq and says how many and how many bytes (topic +
+// payload).
+TEST_F(TablesTest, SessionQueuePagesCountsAndDropsOldest) {
+  tx([](Tables& t) {
+    ASSERT_EQ(t.sessions.put_meta(SessionMeta{"dev", 3600, 0, ""}), Status::Ok);
+    for (std::uint64_t seq = 1; seq <= 1000; ++seq) {
+      SessionMessage m;
+      m.seq = seq;
+      m.topic = "t/" + std::to_string(seq % 10);  // 3 bytes
+      m.payload = std::string(seq % 7, 'p');
+      // Two rows in the middle were sent (in flight), and one is an inbound QoS 2 id.
+      if (seq == 500 || seq == 501) m.state = MessageState::AwaitPuback;
+      if (seq == 502) m.state = MessageState::AwaitPubrel;
+      ASSERT_EQ(t.sessions.put_message("dev", m), Status::Ok);
+    }
+  });
+  std::uint64_t queued_bytes = 0;
+  for (std::uint64_t seq = 1; seq <= 1000; ++seq) {
+    if (seq < 500 || seq > 502) queued_bytes += 3 + seq % 7;
+  }
+  open_tables();
+  std::vector<SessionRecord> all;
+  ASSERT_EQ(tables_->sessions.load(all, 4), Status::Ok);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].queued, (SessionQueued{997, queued_bytes}));
+  EXPECT_EQ(all[0].last_seq, 1000u);
+  std::vector<std::uint64_t> seqs;
+  for (const auto& m : all[0].messages) seqs.push_back(m.seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 500, 501, 502}));  // by seq
+
+  std::vector<SessionMessage> page;
+  tx([&](Tables& t) { ASSERT_EQ(t.sessions.read_queued("dev", 497, 5, page), Status::Ok); });
+  seqs.clear();
+  for (const auto& m : page) seqs.push_back(m.seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{498, 499, 503, 504, 505}));
+
+  Result<SessionQueued, Status> dropped = unexpected(Status::Internal);
+  tx([&](Tables& t) { dropped = t.sessions.drop_queued("dev", 497, 4); });  // 498, 499, 503, 504
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(*dropped, (SessionQueued{4, (3 + 498 % 7) + (3 + 499 % 7) + (3 + 503 % 7) + (3 + 504 % 7)}));
+  page.clear();
+  tx([&](Tables& t) { ASSERT_EQ(t.sessions.read_queued("dev", 497, 2, page), Status::Ok); });
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].seq, 505u);
+  EXPECT_EQ(page[1].seq, 506u);
+  all.clear();
+  ASSERT_EQ(tables_->sessions.load(all, 0), Status::Ok);
+  EXPECT_EQ(all[0].queued.rows, 993u);
+  EXPECT_EQ(all[0].messages.size(), 3u);  // the in-flight and inbound rows only
+  std::int64_t held = -1;                 // the two in flight and the inbound id are untouched
+  ASSERT_EQ(db_.query_int("SELECT COUNT(*) FROM session_msgs WHERE state != 0", held), SQLITE_OK);
+  EXPECT_EQ(held, 3);
 }
 
 TEST_F(TablesTest, SessionsExpireByIntervalButKeepConnectedAndNeverExpiring) {

@@ -9,4 +9,5 @@ gw_unit_test(NAME uplink_unit_tests
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/uplink_backoff_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/uplink_token_flow_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/uplink_relay_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/uplink_connack_text_test.cpp
   LIBS gw_uplink_core)

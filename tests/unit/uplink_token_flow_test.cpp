@@ -1,8 +1,8 @@
 // The microgear token flow (protocols/uplink/token_flow.hpp), branch by branch: rtoken and atoken
 // requests checked against the docs/netpie-protocol.md §3.2 signature vector and verified with the
-// server-side OAuth code, the 401 loop with its growing and capped delay, 500 and other failures restarting
-// from rtoken, CONNACK 4 and 5, the cached token, flag S, lost connections and stale inputs. Time is a number
-// the test advances; jitter always draws its highest value, so every delay is exact.
+// server-side OAuth code, the 401 loop with its growing delay under the one retry policy, 500 and other
+// failures restarting from rtoken, CONNACK 4 and 5, the cached token, flag S, lost connections and stale
+// inputs. Time is a number the test advances; jitter always draws its highest value, so every delay is exact.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -29,6 +29,7 @@ constexpr const char* kRtokenSignature = "FIkhimf4pDTItPqqdrjE7Dz7rMU=";
 constexpr const char* kToken = "T0k3nAbCdEfGh123";
 constexpr const char* kTokenSecret = "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3t12";
 constexpr const char* kPassword = "dSZA3XJxO55FzPYOK6GS6zUqCK4=";
+constexpr const char* kRevokeCode = "07Lpy1Vs8Qyfn3eF73fa5Zhq8Y8=";  // §6.1 vector
 
 constexpr const char* kRequestToken = "ReqT0kenABCDEF12";
 constexpr const char* kRequestSecret = "ReqS3cretReqS3cretReqS3cretReq12";
@@ -63,8 +64,10 @@ std::string atoken_body(TokenFlag flag = TokenFlag::Persistent) {
   return microgear::build_atoken_body(r);
 }
 
-CachedToken cached(TokenFlag flag = TokenFlag::Persistent, std::string key = kKey) {
-  return CachedToken{std::move(key), kToken, kTokenSecret, {"gb.netpie.io", 1883}, flag};
+CachedToken cached(TokenFlag flag = TokenFlag::Persistent, std::string key = kKey,
+                   std::string revoke_code = kRevokeCode) {
+  return CachedToken{std::move(key),         kToken, kTokenSecret,
+                     {"gb.netpie.io", 1883}, flag,   std::move(revoke_code)};
 }
 
 // The single action of a step (a copy: the vector is a temporary).
@@ -216,13 +219,42 @@ TEST_F(TokenFlowTest, CachedTokenSkipsHttp) {
   EXPECT_EQ(flow_.stats().atoken_requests, 0u);
 }
 
-TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyIsErased) {
-  const auto actions = in(Start{cached(TokenFlag::Persistent, "someOtherKey123")});
+// §3.5: the configuration names another key than the cached token's: the token is erased and revoked with the
+// code kept from when it was issued, then a new one is requested for the configured key, whatever the answer.
+TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyIsErasedAndRevoked) {
+  for (const HttpResponse& answer :
+       {HttpResponse{200, "SUCCESS"}, HttpResponse{200, "FAILED"}, HttpResponse{404, ""}}) {
+    TokenFlow flow(vector_config(), nonce_bytes, [](std::int64_t, std::int64_t hi) { return hi; });
+    const auto actions = flow.handle(Start{cached(TokenFlag::Persistent, "someOtherKey123")}, kTime);
+    ASSERT_EQ(actions.size(), 2u);
+    EXPECT_TRUE(std::holds_alternative<CacheErase>(actions[0]));
+    ASSERT_TRUE(std::holds_alternative<HttpRequest>(actions[1]));
+    const HttpRequest& revoke = std::get<HttpRequest>(actions[1]);
+    EXPECT_EQ(revoke.method, "GET");
+    EXPECT_EQ(revoke.url, std::string("http://ga.netpie.io:8080/api/revoke/") + kToken + "/" + kRevokeCode);
+    EXPECT_EQ(header(revoke, "Authorization"), nullptr);
+    EXPECT_EQ(flow.state(), TokenFlow::State::RevokingOld);
+    EXPECT_FALSE(flow.token().has_value());
+
+    const HttpRequest& rtoken = only<HttpRequest>(flow.handle(answer, kTime));
+    EXPECT_EQ(rtoken.path, "/api/rtoken");
+    EXPECT_EQ(param(oauth_params(rtoken), "oauth_consumer_key"), kKey);
+    EXPECT_EQ(flow.stats().revokes, 1u);
+    EXPECT_EQ(flow.stats().revoke_failures, answer.body == "SUCCESS" ? 0u : 1u);
+  }
+  // No answer at all: on to the new token too.
+  TokenFlow flow(vector_config(), nonce_bytes, [](std::int64_t, std::int64_t hi) { return hi; });
+  flow.handle(Start{cached(TokenFlag::Persistent, "someOtherKey123")}, kTime);
+  EXPECT_EQ(only<HttpRequest>(flow.handle(HttpFailed{"refused"}, kTime)).path, "/api/rtoken");
+}
+
+TEST_F(TokenFlowTest, CachedTokenOfAnotherKeyWithoutARevokeCodeIsOnlyErased) {
+  const auto actions = in(Start{cached(TokenFlag::Persistent, "someOtherKey123", "")});
   ASSERT_EQ(actions.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<CacheErase>(actions[0]));
   ASSERT_TRUE(std::holds_alternative<HttpRequest>(actions[1]));
   EXPECT_EQ(std::get<HttpRequest>(actions[1]).path, "/api/rtoken");
-  EXPECT_FALSE(flow_.token().has_value());
+  EXPECT_EQ(flow_.stats().revokes, 0u);
 }
 
 TEST_F(TokenFlowTest, CachedSessionTokenIsErased) {
@@ -234,9 +266,10 @@ TEST_F(TokenFlowTest, CachedSessionTokenIsErased) {
 
 // ---- 401: wait and retry with a growing delay ----
 
-TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenWithADoublingCappedDelay) {
+TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenUnderTheRetryPolicy) {
   reach_atoken();
-  const std::vector<Millis> want{100, 200, 400, 800, 1'600, 3'200, 6'400, 12'800, 25'600, 30'000, 30'000};
+  // The default policy (1 s .. 60 s); jitter draws its highest value: base * 3, then * 3, up to the cap.
+  const std::vector<Millis> want{3'000, 9'000, 27'000, 60'000, 60'000};
   for (Millis expected : want) {
     EXPECT_EQ(only<Wait>(in(HttpResponse{401, "not yet"})).ms, expected);
     EXPECT_EQ(flow_.state(), TokenFlow::State::WaitingAtoken);
@@ -256,16 +289,37 @@ TEST_F(TokenFlowTest, Unauthorized401RetriesTheSameRequestTokenWithADoublingCapp
   EXPECT_TRUE(std::holds_alternative<ConnectMqtt>(actions[1]));
 }
 
+// The uplink's reconnect_min_ms / reconnect_max_ms bound the 401 wait like every other wait (it used to
+// double from 100 ms to 30 s whatever the configuration said).
+TEST(TokenFlowUnauthorized, WaitsStayWithinTheConfiguredBounds) {
+  TokenFlowConfig c = vector_config();
+  c.retry = BackoffPolicy{50, 300};
+  for (bool highest : {true, false}) {
+    TokenFlow flow(c, nonce_bytes, [highest](std::int64_t lo, std::int64_t hi) { return highest ? hi : lo; });
+    only<HttpRequest>(flow.handle(Start{}, kTime));
+    only<HttpRequest>(flow.handle(HttpResponse{200, rtoken_body()}, kTime));
+    for (int i = 0; i < 12; ++i) {
+      const Millis ms = only<Wait>(flow.handle(HttpResponse{401, ""}, kTime)).ms;
+      EXPECT_GE(ms, 50) << "retry " << i;
+      EXPECT_LE(ms, 300) << "retry " << i;
+      if (highest && i >= 1) {
+        EXPECT_EQ(ms, 300) << "retry " << i;  // 150, then the cap
+      }
+      only<HttpRequest>(flow.handle(TimerFired{}, kTime));
+    }
+  }
+}
+
 TEST_F(TokenFlowTest, UnauthorizedDelayStartsOverWithANewRequestToken) {
   reach_atoken();
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 100);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 3'000);
   only<HttpRequest>(in(TimerFired{}));
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 200);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 9'000);
   only<HttpRequest>(in(TimerFired{}));
   in(HttpResponse{500, ""});  // request token rejected: from rtoken again
   only<HttpRequest>(in(TimerFired{}));
   only<HttpRequest>(in(HttpResponse{200, rtoken_body()}));
-  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 100);
+  EXPECT_EQ(only<Wait>(in(HttpResponse{401, ""})).ms, 3'000);
 }
 
 // ---- 500 and other atoken failures: start again from rtoken ----
