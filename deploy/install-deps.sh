@@ -3,7 +3,7 @@
 # test suite needs (test peers, tools, the npm test clients). Usage:
 #   deploy/install-deps.sh           build + run (README's first command)
 #   deploy/install-deps.sh --test    build + run + tests (README's second command, .ci/run), with --cross
-#   deploy/install-deps.sh --cross   only the arm64/armhf cross builds' toolchains, qemu-user and multiarch
+#   deploy/install-deps.sh --cross   build + run + the arm64/armhf cross builds' toolchains, qemu-user, multiarch
 #                                    libraries (the ctest label `cross`; tests/cross/cross_test.sh)
 #   deploy/install-deps.sh --check [--test]   install nothing; list what is missing, exit 1 if anything is
 # Idempotent and non-interactive: it says what it installed, or "nothing to install". It installs and never
