@@ -2,7 +2,9 @@
 # Installs the Debian packages that building and running netpie-edge need; with --test, also what its
 # test suite needs (test peers, tools, the npm test clients). Usage:
 #   deploy/install-deps.sh           build + run (README's first command)
-#   deploy/install-deps.sh --test    build + run + tests (README's second command, .ci/run)
+#   deploy/install-deps.sh --test    build + run + tests (README's second command, .ci/run), with --cross
+#   deploy/install-deps.sh --cross   build + run + the arm64/armhf cross builds' toolchains, qemu-user, multiarch
+#                                    libraries (the ctest label `cross`; tests/cross/cross_test.sh)
 #   deploy/install-deps.sh --check [--test]   install nothing; list what is missing, exit 1 if anything is
 # Idempotent and non-interactive: it says what it installed, or "nothing to install". It installs and never
 # stops, kills or reconfigures anything: a Mosquitto broker (the system service the mosquitto package
@@ -12,10 +14,12 @@
 set -euo pipefail
 
 test_deps=no
+cross_deps=no
 check=no
 for arg in "$@"; do
   case "$arg" in
-    --test) test_deps=yes ;;
+    --test) test_deps=yes cross_deps=yes ;;
+    --cross) cross_deps=yes ;;
     --check) check=yes ;;
     -h | --help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "install-deps: unknown argument $arg (try --help)" >&2; exit 2 ;;
@@ -43,6 +47,20 @@ if [ "$test_deps" = yes ]; then
   )
   # Node.js and npm: the machine image may ship its own Node 20 with npm; Debian's are used only when absent.
   if ! command -v npm >/dev/null 2>&1; then DEB_PACKAGES+=(nodejs npm); fi
+fi
+
+CROSS_ARCHS=(arm64 armhf)
+if [ "$cross_deps" = yes ]; then
+  # Cross builds (cmake/toolchains): Debian's cross toolchains, qemu-user to run the target's binaries, and
+  # the target's libraries as multiarch packages. yaml-cpp and http-parser only as runtime libraries: their
+  # Debian 12 -dev packages are not co-installable across architectures (installing libyaml-cpp-dev:armhf
+  # removes libyaml-cpp-dev:amd64 and breaks the native build); CMakeLists.txt pairs the host's headers with
+  # the target's shared library instead.
+  DEB_PACKAGES+=(qemu-user-static binfmt-support)
+  for a in "${CROSS_ARCHS[@]}"; do
+    DEB_PACKAGES+=("crossbuild-essential-$a" "libc6:$a" "libuv1-dev:$a" "libmbedtls-dev:$a" "libsqlite3-dev:$a"
+      "libgtest-dev:$a" "libgmock-dev:$a" "libyaml-cpp0.7:$a" "libhttp-parser2.9:$a")
+  done
 fi
 
 missing=()
@@ -77,6 +95,12 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Foreign architectures are added only when a package of theirs is missing and they are not there yet.
+  for a in "${CROSS_ARCHS[@]}"; do
+    if [[ " ${missing[*]} " == *":$a "* ]] && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+      $SUDO dpkg --add-architecture "$a"
+    fi
+  done
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
   echo "install-deps: installed Debian packages: ${missing[*]}"

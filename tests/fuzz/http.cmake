@@ -12,7 +12,9 @@ foreach(lib gw_http gw_microgear)
   list(TRANSFORM _srcs PREPEND ${_dir}/)
   list(APPEND _gw_http_fuzz_sources ${_srcs})
 endforeach()
-find_library(HTTP_PARSER_LIB http_parser REQUIRED)
+# libhttp_parser.so.2.9 when only the runtime package is there (a cross build: Debian 12's -dev package is not
+# co-installable across architectures; its header is the same for all).
+find_library(HTTP_PARSER_LIB NAMES http_parser libhttp_parser.so.2.9 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 
 foreach(target http_request_fuzz http_oauth_header_fuzz http_gearauth_fuzz)

@@ -11,6 +11,15 @@ file(GLOB _itest_files CONFIGURE_DEPENDS ${_itest_dir}/test_*.py)
 
 if(TARGET netpie-edge)
   set(_itest_bin $<TARGET_FILE:netpie-edge>)
+  if(CMAKE_CROSSCOMPILING_EMULATOR)
+    # A cross build (cmake/toolchains): the tests start the target's daemon through the emulator, from a
+    # script that execs it, so the pid the tests signal (SIGTERM, SIGKILL) is the daemon's.
+    list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " _itest_emu)
+    file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/netpie-edge-emulated
+         CONTENT "#!/bin/sh\nexec ${_itest_emu} $<TARGET_FILE:netpie-edge> \"$@\"\n"
+         FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+    set(_itest_bin ${CMAKE_BINARY_DIR}/netpie-edge-emulated)
+  endif()
 else()
   # The daemon target does not exist yet: the tests are still registered, and fail saying why.
   message(WARNING "integration tests: no netpie-edge target; they will fail until it exists")

@@ -102,7 +102,11 @@ class TlsInterop : public ::testing::Test {
                                   "-key",    cert_path("server.key"),
                                   "-www"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    child.emplace(argv, dir_ / "empty", dir_ / "s_server.out");
+    // A fresh output file per server: the port is read back from it, and a file a previous server wrote
+    // could hand out that server's (closed) port. posix_spawn may return before the child has opened and
+    // truncated the file: qemu-user runs its CLONE_VFORK as a plain fork, so the parent does not wait for
+    // exec.
+    child.emplace(argv, dir_ / "empty", dir_ / ("s_server-" + std::to_string(++servers_) + ".out"));
     for (int i = 0; i < 500; ++i) {
       const std::string out = child->output();
       if (auto at = out.find("ACCEPT 127.0.0.1:");
@@ -132,6 +136,7 @@ class TlsInterop : public ::testing::Test {
 
   uv_loop_t loop_{};
   std::filesystem::path dir_;
+  int servers_ = 0;  // s_server processes started, naming their output files
 };
 
 TEST_F(TlsInterop, HttpClientAgainstOpensslServer) {
