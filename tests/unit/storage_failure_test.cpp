@@ -144,7 +144,7 @@ class StoreFailureTest : public ::testing::Test {
 };
 
 TEST_F(StoreFailureTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenRowsAreAcked) {
-  options_.max_db_bytes = 64 * 4096;
+  options_.max_db_bytes = 1024 * 1024;  // the smallest bound the config takes
   open();
   Status refusal = Status::Ok;
   const std::vector<std::uint64_t> acked = fill(3000, refusal);
@@ -256,18 +256,33 @@ TEST_F(StoreFailureTest, ReleaseOnAFullFileSystemCompletesOnlyWithWhatTheFileHol
     store_->run_completions();
     return got.value_or(Status::Internal);
   };
-  // Keep going until a release itself is refused (one released row is one WAL frame, which may still
-  // fit where an enqueue did not; small enqueues in between take what is left). An Ok must mean the
-  // mark is committed; a refusal must mean nothing of it was written.
+  // The disk bound keeps room for the drain: new rows are refused, but a release (a change to rows
+  // already there) still commits, every one of them.
   std::set<std::uint64_t> released;
+  std::size_t i = 0;
+  for (; i < acked.size() / 2; ++i) {
+    std::string in_file;
+    ASSERT_EQ(release(acked[i], in_file), Status::Ok) << "release of " << acked[i] << " at the bound";
+    EXPECT_EQ(in_file, "1") << acked[i];
+    released.insert(acked[i]);
+  }
+  EXPECT_FALSE(enqueue_sync(big(2000))) << "a new row was taken at the bound";
+  // Someone else takes every byte the file system has left (the reserve file included): now a release
+  // too may be refused. An Ok must mean the mark is committed; a refusal that nothing of it was written.
+  fs::remove(options_.path + "-reserve");
+  {
+    std::ofstream filler(dir_ + "/filler", std::ios::binary);
+    std::string block(4096, 'f');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
   std::uint64_t refused_id = 0;
-  for (std::size_t i = 0; i < acked.size() && refused_id == 0; ++i) {
+  for (; i < acked.size() && refused_id == 0; ++i) {
     std::string in_file;
     const Status s = release(acked[i], in_file);
     if (s == Status::Ok) {
       EXPECT_EQ(in_file, "1") << acked[i];
       released.insert(acked[i]);
-      enqueue_sync(big(200));
     } else {
       EXPECT_EQ(s, Status::DiskFull) << to_string(s);
       EXPECT_EQ(in_file, "0") << acked[i];
@@ -278,7 +293,7 @@ TEST_F(StoreFailureTest, ReleaseOnAFullFileSystemCompletesOnlyWithWhatTheFileHol
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 
   // Space comes back: the same release now succeeds, by itself.
-  fs::remove(dir_ + "/ballast");
+  fs::remove(dir_ + "/filler");
   std::string in_file;
   EXPECT_EQ(release(refused_id, in_file), Status::Ok);
   EXPECT_EQ(in_file, "1");
