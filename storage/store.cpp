@@ -647,8 +647,10 @@ void Store::run() {
 }
 
 Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
-                              std::string& error_text) {
-  std::fill(status.begin(), status.end(), Status::Ok);
+                              std::string& error_text, const std::vector<Status>& excluded,
+                              std::size_t& culprit) {
+  status = excluded;
+  culprit = batch.size();
   int rc = begin_.run();
   if (rc != SQLITE_DONE) {
     error_text = db_.errmsg();
@@ -657,7 +659,7 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
   tables_->begin();
   Status fatal = Status::Ok;
   for (std::size_t i = 0; i < batch.size() && fatal == Status::Ok; ++i) {
-    if (!batch[i].apply) continue;
+    if (!batch[i].apply || excluded[i] != Status::Ok) continue;
     if (!salvage) {
       Status s = batch[i].apply(*tables_);
       // Anything but a refusal by policy may have left part of the request applied: start over in
@@ -681,8 +683,11 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
     Status s = batch[i].apply(*tables_);
     if (s != Status::Ok && s != Status::QuotaExceeded) {
       error_text = db_.errmsg();
-      if (!db_.in_transaction()) {  // SQLite rolled the whole transaction back by itself
+      if (!db_.in_transaction()) {
+        // SQLite rolled the whole transaction back by itself: it does so for SQLITE_FULL from a
+        // statement without a statement journal (a one-row INSERT at the page cap), savepoint or not.
         fatal = s;
+        culprit = i;
         break;
       }
       rollback_to_.run();
@@ -729,8 +734,18 @@ void Store::execute(std::vector<Request>& batch) {
     // Fast path: one transaction for the batch. After a failure, and while the store is degraded, the
     // batch runs in salvage mode (a savepoint per request).
     bool salvage = work_stats_.degraded;
-    fatal = run_transaction(batch, status, salvage, error_text);
-    if (fatal != Status::Ok && !salvage) fatal = run_transaction(batch, status, true, error_text);
+    std::vector<Status> excluded(batch.size(), Status::Ok);
+    std::size_t culprit = batch.size();
+    fatal = run_transaction(batch, status, salvage, error_text, excluded, culprit);
+    if (fatal != Status::Ok && !salvage) {
+      fatal = run_transaction(batch, status, true, error_text, excluded, culprit);
+    }
+    // A request that took the whole transaction down with it fails alone: the batch runs again without
+    // it, so a write that cannot fit never takes the drain's reads and acks with it.
+    while (fatal != Status::Ok && culprit < batch.size()) {
+      excluded[culprit] = fatal;
+      fatal = run_transaction(batch, status, true, error_text, excluded, culprit);
+    }
   }
   Status worst = fatal;
   std::uint64_t applied = 0;

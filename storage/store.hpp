@@ -251,8 +251,11 @@ class Store {
 
   void run();                                 // the storage thread
   void execute(std::vector<Request>& batch);  // one transaction (two after a failure)
+  // In salvage mode, a request whose failure made SQLite roll the whole transaction back by itself is
+  // named in `culprit` (its index; batch.size() if none), so the batch can run again without it.
+  // Requests whose `excluded` status is not Ok are skipped and keep it.
   Status run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
-                         std::string& error_text);
+                         std::string& error_text, const std::vector<Status>& excluded, std::size_t& culprit);
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
   // The disk bound: measures the files and the file system and moves the page cap (before each batch

@@ -368,3 +368,47 @@ TEST(StorageStatus, MapsSqliteResultCodes) {
 
 }  // namespace
 }  // namespace gw::storage
+
+namespace gw::storage {
+namespace {
+
+// The disk bound holds room for the drain: a store reopened at its bound (a restart on a full disk)
+// refuses new rows but reads, marks in flight and deletes the old ones, and then takes new rows again.
+TEST_F(StoreFailureTest, ReopenedAtTheBoundDrainsAndThenTakesNewRows) {
+  options_.max_db_bytes = 1024 * 1024;
+  open();
+  Status refusal = Status::Ok;
+  const std::vector<std::uint64_t> acked = fill(1000, refusal);
+  ASSERT_EQ(refusal, Status::DiskFull);
+  store_->outbox_enqueue(big(1000));  // a write no one waits on, kept and retried while full
+  store_->flush();
+  open();  // a restart at the bound
+  EXPECT_FALSE(enqueue_sync(big(1000))) << "a new row was taken at the bound after the restart";
+  // Kept and retried with every batch while full: it must not take the drain's reads and acks with it.
+  store_->outbox_enqueue(big(1000));
+  std::size_t drained = 0;
+  for (int round = 0; round < 100 && drained < acked.size(); ++round) {
+    std::optional<Result<std::vector<OutboxRecord>, Status>> rows;
+    ASSERT_EQ(
+        store_->outbox_read(OutboxReadOptions{.max_rows = 20},
+                            [&](Result<std::vector<OutboxRecord>, Status> r) { rows.emplace(std::move(r)); }),
+        Status::Ok);
+    store_->flush();
+    store_->run_completions();
+    ASSERT_TRUE(rows && *rows) << "read at the bound: "
+                               << (rows ? to_string(rows->error()) : "no completion");
+    std::vector<std::uint64_t> ids;
+    for (const auto& r : rows->value()) ids.push_back(r.id);
+    std::optional<Status> ack;
+    store_->outbox_ack(to_ranges(ids), [&](Status s) { ack = s; });
+    store_->flush();
+    store_->run_completions();
+    ASSERT_EQ(ack.value_or(Status::Internal), Status::Ok);
+    drained += ids.size();
+  }
+  EXPECT_EQ(drained, acked.size());
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no new row taken after the drain";
+}
+
+}  // namespace
+}  // namespace gw::storage
