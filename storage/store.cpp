@@ -313,6 +313,10 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
   if (!valid_dest(o.dest)) return Status::Internal;
+  // Marking rows in flight rewrites their pages into the WAL: a read of at most half the WAL share
+  // fits in the room the disk bound keeps for the WAL, so the drain goes on when the store is full.
+  if (o.mark_inflight)
+    o.max_bytes = std::min<std::uint64_t>(o.max_bytes, std::max<std::uint64_t>(1, shares_.wal_share / 2));
   return submit_read<OutboxRecord>(
       0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
 }
@@ -698,14 +702,14 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
   }
   if (fatal == Status::Ok) {
     fatal = tables_->before_commit();
-    if (fatal != Status::Ok) error_text = db_.errmsg();
+    if (fatal != Status::Ok) error_text = std::string("before commit: ") + db_.errmsg();
   }
   if (fatal == Status::Ok) {
     rc = commit_.run();
     if (rc != SQLITE_DONE) {
       fatal = status_from_sqlite(rc);
       if (fatal == Status::Ok) fatal = Status::Internal;
-      error_text = db_.errmsg();
+      error_text = std::string("commit: ") + db_.errmsg();
     }
   }
   if (fatal != Status::Ok) {
@@ -850,8 +854,8 @@ void Store::note_failure(Status s, const std::string& detail) {
     }
     last_failure_log_ = now;
   } else if (now - last_failure_log_ >= std::chrono::seconds(10)) {
-    GW_LOG(Warn, "store", "database %s: still failing (%s), %llu transactions in a row",
-           options_.path.c_str(), std::string(to_string(s)).c_str(),
+    GW_LOG(Warn, "store", "database %s: still failing (%s: %s), %llu transactions in a row",
+           options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(),
            static_cast<unsigned long long>(failures_in_row_));
     last_failure_log_ = now;
   }
