@@ -23,7 +23,6 @@ persistent mosquitto (nothing acknowledged lost) and takes new messages again by
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -35,7 +34,7 @@ import paho.mqtt.client as paho
 import pytest
 
 import harness
-from dura_common import AckClient, db_path, integrity_check, open_db, stop_daemon, store_config
+from dura_common import AckClient, db_path, integrity_check, mounted_tmpfs, open_db, stop_daemon, store_config
 from harness import wait_for
 
 SUCCESS, UNSPECIFIED, QUOTA_EXCEEDED = 0x00, 0x80, 0x97
@@ -111,25 +110,6 @@ def check_db_after(path: Path, acked: list[bytes], refused: list[bytes], problem
     assert not missing, f"{len(missing)} ACKNOWLEDGED messages not in the outbox: {missing[:10]}"
     assert not phantom, f"{len(phantom)} REFUSED messages were written to the outbox anyway: {phantom[:10]}"
     assert not problems, "\n\n".join(problems)
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(d: Path, size: str):
-    """A tmpfs of `size` on d (root only: skips with the reason otherwise); unmounted at the end even if the test
-    failed."""
-    d.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for state_dir needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True,
-                       text=True, timeout=30)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (mount -t tmpfs exited {r.returncode}: {r.stderr.strip()})")
-    try:
-        yield d
-    finally:
-        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            subprocess.run(["umount", "-l", str(d)], capture_output=True, timeout=30)
 
 
 @pytest.fixture
