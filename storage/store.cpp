@@ -17,25 +17,6 @@ namespace {
 
 using SteadyTime = std::chrono::steady_clock;
 
-const char* failure_hint(Status s) {
-  switch (s) {
-    case Status::DiskFull:
-      return "the disk is full or the database reached store.max_db_bytes";
-    case Status::ReadOnly:
-      return "the database file or its file system is read-only";
-    case Status::IoError:
-      return "the storage device reported an I/O error";
-    case Status::Corrupt:
-      return "the database is damaged; stop the daemon and recover it";
-    case Status::Busy:
-      return "another process holds the database";
-    case Status::NoMemory:
-      return "out of memory";
-    default:
-      return "unexpected error";
-  }
-}
-
 }  // namespace
 
 Store::Store(StoreOptions options, const Clock& clock)
@@ -82,7 +63,8 @@ Result<bool, OpenError> Store::init() {
     return unexpected(info.error());
   }
   auto fail = [&](Status s, const char* what) {
-    OpenError e{s, "database " + options_.path + ": " + what + ": " + db_.errmsg()};
+    OpenError e{s,
+                "database " + options_.path + ": " + what + ": " + db_.errmsg() + "; " + failure_advice(s)};
     GW_LOG(Error, "store", "%s", e.message.c_str());
     return unexpected(e);
   };
@@ -844,9 +826,9 @@ void Store::note_failure(Status s, const std::string& detail) {
   if (failures_in_row_ == 1) {
     GW_LOG(
         Error, "store",
-        "database %s: transaction failed: %s (%s: %s); durable writes are refused with this reason until it "
+        "database %s: transaction failed: %s (%s; %s); durable writes are refused with this reason until it "
         "clears; the store keeps running and retries every %lld ms",
-        options_.path.c_str(), std::string(to_string(s)).c_str(), failure_hint(s), detail.c_str(),
+        options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(), failure_advice(s),
         static_cast<long long>(options_.retry_backoff.count()));
     if (s == Status::Corrupt) {
       GW_LOG(Error, "store", "database %s: recovery command: %s", options_.path.c_str(),

@@ -39,8 +39,8 @@ from harness import wait_for
 
 SUCCESS, UNSPECIFIED, QUOTA_EXCEEDED = 0x00, 0x80, 0x97
 PAD = b"p" * 2048
-FAILED_RX = (r"ERROR store: database \S*netpie-edge\.db: transaction failed: disk_full \(the disk is full or the "
-             r"database reached store\.max_db_bytes")
+FAILED_RX = (r"ERROR store: database \S*netpie-edge\.db: transaction failed: disk_full \([^;]*; disk full: the file "
+             r"system, or the store\.max_db_bytes bound, has no room for more")
 RECOVERED_RX = r"INFO  store: database \S*netpie-edge\.db: writes succeed again after \d+ failed transactions"
 
 

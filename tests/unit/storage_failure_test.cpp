@@ -338,10 +338,11 @@ TEST_F(StoreFailureTest, ReadOnlyFileSystemAtOpenIsRefusedWithAClearMessage) {
   umount2(ro.c_str(), MNT_DETACH);
   fs::remove(ro);
   ASSERT_FALSE(r);
-  EXPECT_TRUE(r.error().status == Status::CantOpen || r.error().status == Status::ReadOnly)
-      << to_string(r.error().status);
+  EXPECT_EQ(r.error().status, Status::ReadOnly) << to_string(r.error().status);
   EXPECT_NE(r.error().message.find(o.path), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("read-only"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("damaged"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find(".dump"), std::string::npos) << r.error().message;
 }
 
 TEST(StorageStatus, MapsSqliteResultCodes) {
@@ -408,6 +409,93 @@ TEST_F(StoreFailureTest, ReopenedAtTheBoundDrainsAndThenTakesNewRows) {
   }
   EXPECT_EQ(drained, acked.size());
   EXPECT_TRUE(enqueue_sync(big(1000))) << "no new row taken after the drain";
+}
+
+}  // namespace
+}  // namespace gw::storage
+
+namespace gw::storage {
+namespace {
+
+// Errors named for what they are (storage/README.md "Failures"): each condition has its own message and
+// advice, and only a damaged file is sent to the recovery command.
+void expect_named(const OpenError& e, Status want, const char* words) {
+  EXPECT_EQ(e.status, want) << to_string(e.status) << ": " << e.message;
+  EXPECT_NE(e.message.find(words), std::string::npos) << e.message;
+  if (want != Status::Corrupt) {
+    EXPECT_EQ(e.message.find("damaged"), std::string::npos) << e.message;
+    EXPECT_EQ(e.message.find(".dump"), std::string::npos) << "recovery advised for " << e.message;
+  }
+}
+
+// The failing disk: reads through the store's VFS fail as the default VFS reports EIO.
+TEST_F(StoreFailureTest, IoErrorAtOpenIsNamedAnIoErrorNotADamagedFile) {
+  open();
+  ASSERT_TRUE(enqueue_sync(big(100)));
+  store_.reset();
+  CountingVfs::inject_fault({.reads = true, .code = SQLITE_IOERR_READ});
+  auto r = Store::open(options_, clock_);
+  CountingVfs::clear_fault();
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::IoError, "I/O error: the storage device failed");
+  EXPECT_NE(r.error().message.find(options_.path), std::string::npos) << r.error().message;
+}
+
+TEST_F(StoreFailureTest, IoErrorAtRunTimeRefusesWithIoErrorAndRecoversWhenTheDeviceIsBack) {
+  open();
+  ASSERT_TRUE(enqueue_sync(big(100)));
+  CountingVfs::inject_fault({.writes = true, .syncs = true, .code = SQLITE_IOERR_WRITE});
+  auto refused = enqueue_sync(big(100));
+  CountingVfs::clear_fault();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), Status::IoError);
+  EXPECT_EQ(store_->stats().last_error, Status::IoError);
+  EXPECT_STREQ(failure_advice(Status::IoError),
+               "I/O error: the storage device failed a read, write or sync (a failing SD card or disk: see "
+               "dmesg); the database is probably intact, do not delete or recover it before the device is "
+               "checked");
+  auto again = enqueue_sync(big(100));
+  ASSERT_TRUE(again) << to_string(again.error());
+  EXPECT_FALSE(store_->stats().degraded);
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// Locked: another connection holds the write lock (BEGIN EXCLUSIVE), as a sqlite3 shell would.
+TEST_F(StoreFailureTest, LockedDatabaseAtOpenIsNamedLocked) {
+  open();
+  store_.reset();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(options_.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = Store::open(options_, clock_);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::Busy, "locked: another process holds a lock on the database");
+}
+
+TEST_F(StoreFailureTest, GarbageFileIsNamedDamagedWithTheRecoveryCommand) {
+  {
+    std::ofstream f(options_.path, std::ios::binary);
+    std::string garbage(8192, '\x5a');
+    f << garbage;
+  }
+  auto r = Store::open(options_, clock_);
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::Corrupt, "is damaged");
+  EXPECT_NE(r.error().message.find(recovery_command(options_.path)), std::string::npos) << r.error().message;
+}
+
+TEST(StorageStatus, EachFailureHasItsOwnAdvice) {
+  const Status kinds[] = {Status::DiskFull, Status::ReadOnly, Status::IoError, Status::Busy, Status::Corrupt};
+  std::set<std::string> seen;
+  for (Status s : kinds) seen.insert(failure_advice(s));
+  EXPECT_EQ(seen.size(), std::size(kinds));
+  for (Status s : {Status::DiskFull, Status::ReadOnly, Status::IoError, Status::Busy}) {
+    EXPECT_EQ(std::string(failure_advice(s)).find("recovery command"), std::string::npos) << to_string(s);
+  }
+  EXPECT_NE(std::string(failure_advice(Status::Corrupt)).find("recovery command"), std::string::npos);
 }
 
 }  // namespace
