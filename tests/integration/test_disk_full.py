@@ -440,3 +440,82 @@ def test_disk_bound_holds_wal_and_all_pushes_back_restarts_full_and_drains(tmp_p
             upstream.stop()
         assert integrity_check(db_path(edge)) == "ok"
         assert not problems, "\n\n".join(problems)
+
+
+# ---- Errors named for what they are (storage/README.md "Failures") -------------------------------------------------
+# A read-only file system, a lock held by another process and a damaged file each stop the start with their own
+# message and advice; only the damaged file is sent to the recovery command.
+READ_ONLY_RX = r"read-only: the file system is mounted read-only"
+LOCKED_RX = r"locked: another process holds a lock on the database"
+DAMAGED_RX = r"netpie-edge\.db is damaged \(.*\.dump"
+
+
+def start_refused(b) -> str:
+    """Runs the daemon on b's config, as b.start() would, expecting it to refuse to start; returns its stderr."""
+    b.write_config()
+    r = subprocess.run(b.command(), cwd=b.dir, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, f"netpie-edge started (exit {r.returncode}) where it should have refused\n{r.stderr}"
+    return r.stderr
+
+
+def first_run(broker_factory, name: str):
+    b = broker_factory(name=name, sys_interval=0, extra={"store": store_config(["dura/#"])})
+    pub = AckClient(b, "pub", "mqttv5")
+    try:
+        assert pub.wait_puback(pub.publish("dura/x", b"kept"), timeout=10) == SUCCESS
+    finally:
+        pub.close()
+    b.stop()
+    return b
+
+
+@pytest.mark.netpie_only
+def test_read_only_file_system_at_start_is_named_read_only(tmp_path, broker_factory):
+    with mounted_tmpfs(tmp_path / "ro" / "state", "4m") as state:
+        b = first_run(broker_factory, "ro")
+        r = subprocess.run(["mount", "-o", "remount,ro", str(state)], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount the tmpfs read-only: {r.stderr.strip()}")
+        try:
+            err = start_refused(b)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(state)], capture_output=True, timeout=30)
+        print(f"\nread-only: {err.strip().splitlines()[-1]}")
+        assert re.search(READ_ONLY_RX, err), err
+        assert ".dump" not in err and "damaged" not in err, f"read-only reported as a damaged file:\n{err}"
+        b.start()  # writable again: it starts, with the message kept
+        b.stop()
+        assert b"kept" in outbox_payloads(db_path(b))
+
+
+@pytest.mark.netpie_only
+def test_database_locked_by_another_process_at_start_is_named_locked(broker_factory):
+    b = first_run(broker_factory, "locked")
+    shell = subprocess.Popen(["sqlite3", str(db_path(b))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'holding';\n")
+        shell.stdin.flush()
+        assert shell.stdout.readline().strip() == "holding", "the sqlite3 shell did not take the lock"
+        err = start_refused(b)
+    finally:
+        shell.stdin.write("ROLLBACK;\n.quit\n")
+        shell.stdin.flush()
+        shell.wait(10)
+    print(f"\nlocked: {err.strip().splitlines()[-1]}")
+    assert re.search(LOCKED_RX, err), err
+    assert ".dump" not in err and "damaged" not in err, f"a lock reported as a damaged file:\n{err}"
+    b.start()  # the lock is gone: it starts
+    b.stop()
+
+
+@pytest.mark.netpie_only
+def test_garbage_database_at_start_is_named_damaged_with_the_recovery_command(broker_factory):
+    b = first_run(broker_factory, "garbage")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path(b)) + suffix).unlink(missing_ok=True)
+    db_path(b).write_bytes(b"\x5a" * 16384)
+    err = start_refused(b)
+    print(f"\ngarbage: {err.strip().splitlines()[-1][:200]}")
+    assert re.search(DAMAGED_RX, err), err
+    assert db_path(b).read_bytes() == b"\x5a" * 16384, "the damaged file was modified"
