@@ -2,6 +2,7 @@
 // are reported once and turn into exit code 1; after start-up nothing here exits on its own.
 #include "gateway/app/app.hpp"
 
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include <random>
 #include <vector>
 
+#include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -248,9 +251,7 @@ std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
     options.sys_interval_ms = static_cast<Millis>(cfg.sys_interval_s) * 1000;
     const std::string where = "uplinks[" + std::to_string(i) + "] (" + u.name + "): ";
     if (u.tls.enabled) {
-      net::TlsClientOptions t{true,         u.tls.ca_file,   u.tls.server_name,
-                              u.tls.verify, u.tls.cert_file, u.tls.key_file};
-      auto ctx = net::TlsClientContext::load(t);
+      auto ctx = net::TlsClientContext::load(tls_client_options(u.tls));
       if (!ctx) return where + ctx.error();
       options.tls = std::move(ctx).value();
       if (!u.tls.verify) {
@@ -315,12 +316,15 @@ bool write_ports_file(const std::string& path, const std::vector<std::string>& l
 
 int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (auto lvl = log::parse_level(cfg.log_level)) log::set_level(*lvl);
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.state_dir, ec);
-  if (ec) {
-    GW_LOG(Error, "app", "cannot create state directory %s: %s", cfg.state_dir.c_str(), ec.message().c_str());
+  // The state directory holds device secrets and cloud tokens: everything the daemon creates is for
+  // its own user only (the directory 0700; the database and its -wal and -shm files 0600).
+  ::umask(077);
+  auto state_dir = StateDir::claim(cfg.state_dir);
+  if (!state_dir) {
+    GW_LOG(Error, "app", "%s", state_dir.error().c_str());
     return 1;
   }
+  if (!state_dir->warning().empty()) GW_LOG(Warn, "app", "%s", state_dir->warning().c_str());
   signal(SIGPIPE, SIG_IGN);
 
   Daemon d;
@@ -331,6 +335,7 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
   if (cfg.netpie.enabled) {
     // Microgear logins first; plain MQTT users fall through to the config's users.
     d.netpie = std::make_unique<netpie::Endpoint>(cfg.netpie, d.clock);
+    for (const std::string& w : netpie::endpoint_port_warnings(cfg)) GW_LOG(Warn, "netpie", "%s", w.c_str());
     auth = d.netpie->authenticator(std::move(auth));
   }
   d.broker = std::make_unique<broker::Broker>(cfg, d.clock, std::move(auth));
@@ -410,7 +415,8 @@ int run_daemon(const config::Config& cfg, const std::string& config_path) {
     h->data = &d;
     uv_signal_start(h, on_signal, sig);
   }
-  GW_LOG(Info, "app", "netpie-edge %s started (config: %s)", NETPIE_EDGE_VERSION, cfg.source.c_str());
+  GW_LOG(Info, "app", "netpie-edge %s started (config: %s, state directory: %s, log level: %s)",
+         NETPIE_EDGE_VERSION, cfg.source.c_str(), state_dir->path().c_str(), cfg.log_level.c_str());
 
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // The loop ends once every handle is closed: listeners, connections, timer and signals.

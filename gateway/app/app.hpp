@@ -13,4 +13,7 @@ namespace gw::app {
 // Returns the process exit code.
 int run_daemon(const config::Config& cfg, const std::string& config_path);
 
+// `--version`: the daemon's version and the versions of mbedTLS, libuv and SQLite it runs with.
+std::string version_text();
+
 }  // namespace gw::app

@@ -1,7 +1,7 @@
 // ConfigAuthenticator: the anonymous policy and the users of the config file.
 #include "gateway/broker/auth.hpp"
 
-#include <mbedtls/sha256.h>
+#include "gateway/base/mbedtls_compat.hpp"
 
 #include "gateway/config/password.hpp"
 
@@ -10,7 +10,7 @@ namespace gw::broker {
 namespace {
 std::string sha256(std::string_view s) {
   unsigned char out[32];
-  mbedtls_sha256_ret(reinterpret_cast<const unsigned char*>(s.data()), s.size(), out, 0);
+  mbed::sha256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), out);
   return std::string(reinterpret_cast<char*>(out), sizeof out);
 }
 }  // namespace

@@ -416,7 +416,7 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
   // Durable writes happened for this message (outbox, a persistent session's queue, retained): the
-  // acknowledgement waits until they committed (DESIGN.md "Store and forward").
+  // acknowledgement waits until they committed (storage/README.md "What is durable when").
   auto& acks = extras().acks;
   if (!acks) acks = std::make_unique<AckQueue>();
   const std::uint64_t number = acks->base + acks->q.size();

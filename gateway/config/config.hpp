@@ -3,13 +3,19 @@
 // Every bounded queue has its bound and its overflow policy here (STYLE.md §11).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/base/result.hpp"
 
 namespace gw::config {
+
+// The values of log.level (and of the --log-level flag), least severe first.
+inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
@@ -100,7 +106,7 @@ struct NetpieKey {
   std::string key;
   std::string secret;
   std::string kind = "device";  // device (permanent token, flag P) | session (one-time token, flag S)
-  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the device
+  bool auto_approve = true;     // false: /api/atoken answers 401 until the owner approves the key
   bool enabled = true;          // false: MQTT CONNACK 5, no new tokens
   NetpieRights rights;
 };
@@ -203,6 +209,12 @@ struct Uplink {
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
 };
 
+// Where a key was set in the file: 1-based line and column of its value.
+struct Position {
+  int line = 0;
+  int column = 0;
+};
+
 struct Config {
   std::string source = "<embedded default>";      // file name, for messages
   std::string log_level = "info";                 // trace, debug, info, warn, error
@@ -216,6 +228,13 @@ struct Config {
   Http http;
   Netpie netpie;
   std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
+  // Every key the file set ("uplinks[0].tls.ca_file"), for errors found after loading, such as
+  // --check-config's checks of the files a config names. Empty for the embedded default.
+  std::map<std::string, Position> positions;
+
+  // The start of an error line about `key`: "file:line:col: key" at the key, or at its nearest enclosing
+  // key the file set ("uplinks[0].tls" for an unset "uplinks[0].tls.ca_file"), else "file: key".
+  std::string locate(const std::string& key) const;
 };
 
 // Errors read like "conf.yaml:12:5: limits.max_inflight: expected an integer from 1 to 65535".
@@ -224,6 +243,8 @@ struct LoadError {
 };
 
 Config default_config();
+// A numeric IPv4 or IPv6 address, as a listener's bind takes it (host names are not resolved).
+bool is_numeric_address(const std::string& text);
 Result<Config, LoadError> load_file(const std::string& path);
 // `name` stands in for the file name in error messages.
 Result<Config, LoadError> load_string(const std::string& yaml_text, const std::string& name);

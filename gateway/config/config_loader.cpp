@@ -87,7 +87,7 @@ constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscrib
 constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
 constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
 constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
-constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (PROTOCOL §1)
+constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
 constexpr std::array<std::string_view, 10> kStoreKeys{
     "enabled",      "file",         "synchronous",        "commit_window_us", "commit_max_rows",
     "qos0_durable", "max_db_bytes", "queue_max_requests", "outbox",           "history"};
@@ -102,7 +102,6 @@ constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bin
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
-constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kProtocols{"mqtt", "http"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
@@ -366,6 +365,12 @@ class Loader {
         continue;
       }
       seen.emplace_back(key, line_of(k.Mark()));
+      if (positions_ != nullptr) {
+        // An empty value's mark is where the next token starts; the key is where the reader looks.
+        const bool empty = entry.second.IsNull() || entry.second.Mark().is_null();
+        const YAML::Mark& at = empty ? k.Mark() : entry.second.Mark();
+        (*positions_)[child(path, key)] = Position{at.line + 1, at.column + 1};
+      }
       each(std::string_view(key), entry.second, child(path, key));
     }
   }
@@ -492,11 +497,13 @@ class Loader {
   }
 
   std::string name_;
+  std::map<std::string, Position>* positions_ = nullptr;  // the document's Config::positions
   std::vector<std::string> errors_;
   std::size_t unreported_ = 0;
 };
 
 void Loader::document(const YAML::Node& root, Config& c) {
+  positions_ = &c.positions;
   if (!root.IsNull() && !root.IsMap()) {
     error(root.Mark(), "", "expected a mapping of configuration keys, got " + describe(root));
     return;
@@ -827,7 +834,8 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
 }
 
 namespace {
-// Every client splits the endpoint at ':' (PROTOCOL §5): a DNS name or an IPv4 address, no IPv6.
+// Every client splits the endpoint at ':' (docs/netpie-protocol.md §5): a DNS name or an IPv4 address, no
+// IPv6.
 bool is_endpoint_host(std::string_view s) {
   if (s.size() > 253) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -1263,6 +1271,23 @@ std::optional<StreamProblem> check_stream(const std::string& text) {
 
 Config default_config() {
   return Config{};
+}
+
+bool is_numeric_address(const std::string& text) {
+  return parse_address(text).has_value();
+}
+
+std::string Config::locate(const std::string& key) const {
+  std::string k = key;
+  while (!k.empty()) {
+    if (auto it = positions.find(k); it != positions.end()) {
+      return source + ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.column) + ": " +
+             key;
+    }
+    const auto cut = k.find_last_of(".[");
+    k.resize(cut == std::string::npos ? 0 : cut);
+  }
+  return source + ": " + key;
 }
 
 Result<Config, LoadError> load_string(const std::string& yaml_text, const std::string& name) {

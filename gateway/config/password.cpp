@@ -12,10 +12,10 @@
 #include <vector>
 
 #include <mbedtls/base64.h>
-#include <mbedtls/md.h>
-#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 #include <sys/random.h>
+
+#include "gateway/base/mbedtls_compat.hpp"
 
 namespace gw::config {
 namespace {
@@ -35,16 +35,9 @@ struct WipedDigest {
 
 bool pbkdf2_sha256(std::string_view password, std::span<const std::uint8_t> salt, std::uint32_t iterations,
                    Digest& out) {
-  const mbedtls_md_info_t* info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-  if (info == nullptr) return false;
-  mbedtls_md_context_t ctx;
-  mbedtls_md_init(&ctx);
-  bool ok = mbedtls_md_setup(&ctx, info, /*hmac=*/1) == 0 &&
-            mbedtls_pkcs5_pbkdf2_hmac(&ctx, reinterpret_cast<const unsigned char*>(password.data()),
-                                      password.size(), salt.data(), salt.size(), iterations,
-                                      static_cast<std::uint32_t>(out.size()), out.data()) == 0;
-  mbedtls_md_free(&ctx);
-  return ok;
+  return mbed::pbkdf2_sha256(reinterpret_cast<const unsigned char*>(password.data()), password.size(),
+                             salt.data(), salt.size(), iterations, static_cast<std::uint32_t>(out.size()),
+                             out.data()) == 0;
 }
 
 std::string base64_encode(std::span<const std::uint8_t> bytes) {

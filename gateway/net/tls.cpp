@@ -1,7 +1,7 @@
-// The TLS engine (tls.hpp) on mbedTLS 2.28: contexts read their PEM files themselves (so a missing file
+// The TLS engine (tls.hpp) on mbedTLS: contexts read their PEM files themselves (so a missing file
 // reports errno, not a generic parse error), sessions use memory I/O hooks over the session's buffers,
 // and mbedTLS's error codes and certificate flags become sentences that name the host and the CA file.
-// TLS 1.2 is the floor (the 2.28 branch has no production TLS 1.3).
+// Builds against mbedTLS 2.28 and 3.x (gateway/base/mbedtls_compat.hpp); TLS 1.2 on both.
 #include "gateway/net/tls.hpp"
 
 #include <arpa/inet.h>
@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <utility>
+
+#include "gateway/base/mbedtls_compat.hpp"
 
 namespace gw::net {
 namespace {
@@ -64,11 +66,12 @@ Result<bool, std::string> load_certs(const char* field, const std::string& path,
   return true;
 }
 
-Result<bool, std::string> load_key(const char* field, const std::string& path, mbedtls_pk_context* key) {
+Result<bool, std::string> load_key(const char* field, const std::string& path, mbedtls_pk_context* key,
+                                   mbedtls_ctr_drbg_context* drbg) {
   auto data = read_pem(field, path);
   if (!data) return unexpected(data.error());
-  const int rc = mbedtls_pk_parse_key(key, reinterpret_cast<const unsigned char*>(data->data()), data->size(),
-                                      nullptr, 0);
+  const int rc = mbed::pk_parse_key(key, reinterpret_cast<const unsigned char*>(data->data()), data->size(),
+                                    mbedtls_ctr_drbg_random, drbg);
   mbedtls_platform_zeroize(data->data(), data->size());
   if (rc != 0) {
     return unexpected(std::string(field) + " " + path +
@@ -155,9 +158,10 @@ struct TlsState {
   TlsState(const TlsState&) = delete;
   TlsState& operator=(const TlsState&) = delete;
 
-  // Defaults for one side, TLS 1.2 at least, seeded random generator.
+  // Defaults for one side, TLS 1.2, seeded random generator.
   Result<bool, std::string> init(int endpoint) {
     static constexpr char kPersonal[] = "netpie-edge tls";
+    if (!mbed::crypto_init()) return unexpected(std::string("tls: cannot initialise PSA crypto"));
     int rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
                                    reinterpret_cast<const unsigned char*>(kPersonal), sizeof kPersonal - 1);
     if (rc != 0) return unexpected("tls: cannot seed the random generator: " + mbed_error(rc));
@@ -165,7 +169,7 @@ struct TlsState {
                                      MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) return unexpected("tls: " + mbed_error(rc));
     mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
-    mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbed::conf_tls12(&conf);
     return true;
   }
 
@@ -188,8 +192,8 @@ struct TlsState {
     if (cert_file.empty()) return unexpected(std::string("tls.cert_file: required with tls.key_file"));
     if (key_file.empty()) return unexpected(std::string("tls.key_file: required with tls.cert_file"));
     if (auto r = load_certs("tls.cert_file", cert_file, &own_cert, false); !r) return r;
-    if (auto r = load_key("tls.key_file", key_file, &own_key); !r) return r;
-    if (mbedtls_pk_check_pair(&own_cert.pk, &own_key) != 0)
+    if (auto r = load_key("tls.key_file", key_file, &own_key, &drbg); !r) return r;
+    if (mbed::pk_check_pair(&own_cert.pk, &own_key, mbedtls_ctr_drbg_random, &drbg) != 0)
       return unexpected("tls.key_file " + key_file + ": is not the key of tls.cert_file " + cert_file);
     const int rc = mbedtls_ssl_conf_own_cert(&conf, &own_cert, &own_key);
     if (rc != 0) return unexpected("tls.cert_file " + cert_file + ": " + mbed_error(rc));
@@ -330,9 +334,10 @@ struct TlsSession::Engine {
   std::string describe_error(int rc, bool handshaking) const {
     if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) return verify_failure();
     if (rc == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) return "client certificate required but none was sent";
-    if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl.in_msg != nullptr) {
+    if (const unsigned char* rec = mbed::ssl_last_record(ssl);
+        rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && rec != nullptr) {
       // The alert description is the record's second byte (RFC 5246 §7.2); mbedTLS leaves it in in_msg.
-      const unsigned char code = ssl.in_msg[1];
+      const unsigned char code = rec[1];
       return std::string(handshaking ? "TLS handshake refused by the peer: "
                                      : "TLS connection ended by the peer: ") +
              "alert " + alert_name(code) + " (" + std::to_string(code) + ")";
@@ -359,9 +364,10 @@ TlsSession::TlsSession(std::shared_ptr<const TlsClientContext> context, std::str
     e.ip_len = 4;
   } else if (inet_pton(AF_INET6, name.c_str(), e.ip) == 1) {
     e.ip_len = 16;
-  } else if (rc == 0) {
-    rc = mbedtls_ssl_set_hostname(&e.ssl, name.c_str());
   }
+  // An IP literal is checked by `verify` (no SNI, no CN match); saying so with a null hostname is what
+  // mbedTLS 3.6 requires, as it refuses to verify a server certificate when no hostname was ever set.
+  if (rc == 0) rc = mbedtls_ssl_set_hostname(&e.ssl, e.ip_len != 0 ? nullptr : name.c_str());
   if (rc != 0) {
     fail(describe_setup_error(rc));
     return;
@@ -488,6 +494,12 @@ std::string TlsSession::describe() const {
   if (!handshake_done()) return "";
   return std::string(mbedtls_ssl_get_version(&engine_->ssl)) + " " +
          mbedtls_ssl_get_ciphersuite(&engine_->ssl);
+}
+
+std::string tls_library_version() {
+  std::string v = mbed::runtime_version();
+  if (v != MBEDTLS_VERSION_STRING) v += std::string(" (built with ") + MBEDTLS_VERSION_STRING + ")";
+  return v;
 }
 
 }  // namespace gw::net

@@ -143,4 +143,7 @@ class TlsSession {
   std::string cipher_out_;
 };
 
+// The mbedTLS the binary runs with, and the headers it was built against when they differ: "3.6.6".
+std::string tls_library_version();
+
 }  // namespace gw::net

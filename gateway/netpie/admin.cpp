@@ -1,7 +1,10 @@
 // Admin routes (see admin.hpp):
 //   GET  /admin/requests                  request tokens: waiting for approval or not yet exchanged
-//   POST /admin/approve/<request token>   let the device's /api/atoken succeed
+//   GET  /admin/approvals                 keys that need the owner's approval: approved or not, the
+//                                         latest request waiting on each
+//   POST /admin/approve/<request token|key>  approve the key: its devices' /api/atoken succeed
 //   POST /admin/deny/<request token>      forget the request (the device starts over)
+//   POST /admin/deny/<key>                withdraw the key's approval, forget its waiting requests
 //   GET  /admin/tokens                    access tokens (no secrets), online or not, revoked or not
 //   POST /admin/revoke/<access token>     revoke and disconnect
 //   POST /admin/push/<access token>/<info|error|resetendpoint>   body = payload
@@ -53,8 +56,42 @@ bool Admin::handle(const http::Request& req, const net::HttpResponder& out) {
                          {"mgrev", rt->mgrev},
                          {"peer", rt->peer},
                          {"age_s", now - rt->created},
-                         {"approved", rt->approved},
+                         {"approved", registry_.approved(*rt)},
                          {"exchanged", !rt->access_token.empty()}});
+    }
+    out.respond(json_response(arr));
+    return true;
+  }
+  if (what == "approvals" && seg.size() == 2 && get) {
+    // One entry per key that needs approval, in config order, with the newest request waiting on it.
+    json arr = json::array();
+    for (const auto& app : registry_.config().apps) {
+      for (const auto& ck : app.keys) {
+        const Key* k = registry_.key(ck.key);
+        if (k == nullptr || k->auto_approve) continue;
+        const RequestToken* latest = nullptr;
+        std::size_t waiting = 0;
+        for (const RequestToken* rt : registry_.requests()) {  // oldest first
+          if (rt->key != k->key || !rt->access_token.empty()) continue;
+          ++waiting;
+          latest = rt;
+        }
+        const auto at = registry_.approved_at(k->key);
+        json entry{{"key", k->key},
+                   {"appid", k->appid},
+                   {"approved", at.has_value()},
+                   {"approved_at", at ? json(*at) : json(nullptr)},
+                   {"waiting", waiting},
+                   {"latest_request", nullptr}};
+        if (latest != nullptr) {
+          entry["latest_request"] = json{{"request_token", latest->token},
+                                         {"verifier", latest->verifier},
+                                         {"mgrev", latest->mgrev},
+                                         {"peer", latest->peer},
+                                         {"age_s", now - latest->created}};
+        }
+        arr.push_back(std::move(entry));
+      }
     }
     out.respond(json_response(arr));
     return true;
@@ -81,14 +118,23 @@ bool Admin::handle(const http::Request& req, const net::HttpResponder& out) {
       out.respond(std::move(r));
       return true;
     }
-    bool ok = what == "approve" ? registry_.approve(seg[2]) : what == "deny" ? registry_.deny(seg[2]) : false;
+    if (what == "approve") {
+      // Approval is per key (gateway/netpie/README.md): the owner approves "this device" once, whatever
+      // request token it holds now or asks for later.
+      const Key* k = registry_.approve(seg[2]);
+      out.respond(k ? rest_status(200, "approved key " + k->key)
+                    : rest_status(404, "no such request token or key: " + seg[2]));
+      return true;
+    }
+    bool ok = what == "deny" ? registry_.deny(seg[2]) : false;
     if (what == "revoke") {
       const AccessToken* at = registry_.access(seg[2]);
       ok = at != nullptr;
       if (ok) registry_.revoke(seg[2]);  // already revoked: nothing to do, still done
     }
-    const char* done = what == "approve" ? "approved " : what == "deny" ? "denied " : "revoked ";
-    out.respond(ok ? rest_status(200, done + seg[2]) : rest_status(404, "no such token: " + seg[2]));
+    const char* done = what == "deny" ? "denied " : "revoked ";
+    const char* unknown = what == "deny" ? "no such request token or key: " : "no such token: ";
+    out.respond(ok ? rest_status(200, done + seg[2]) : rest_status(404, unknown + seg[2]));
     return true;
   }
   if (what == "push" && seg.size() == 4) {

@@ -19,7 +19,7 @@ microgear::CredentialPolicy MicrogearAuthenticator::policy() const {
   const auto& cfg = registry_.config();
   microgear::CredentialPolicy p;
   // The skew bounds times ahead of us; mqtt_max_age_s (0 = none) those behind, because mqtt.js
-  // reconnects with the user name of its first connection (PROTOCOL §6.4).
+  // reconnects with the user name of its first connection (docs/netpie-protocol.md §6.4).
   p.check_time = true;
   p.max_ahead_seconds = cfg.clock_skew_s;
   p.max_age_seconds = cfg.mqtt_max_age_s == 0 ? std::numeric_limits<std::int64_t>::max() / 4
@@ -37,7 +37,10 @@ mqtt::Reason MicrogearAuthenticator::authenticate(const broker::ConnectInfo& inf
     if (has_user) {
       auto u = microgear::parse_mqtt_username(**info.username);
       if (u && registry_.key(u->key) != nullptr) {
-        GW_LOG(Info, "netpie", "CONNECT from %s: unknown token %.*s", std::string(info.peer).c_str(),
+        GW_LOG(Info, "netpie",
+               "CONNECT from %s of key %.*s: unknown access token %.*s (never issued here or forgotten); "
+               "CONNACK 4 so the device asks for a new one",
+               std::string(info.peer).c_str(), static_cast<int>(u->key.size()), u->key.data(),
                static_cast<int>(info.client_id.size()), info.client_id.data());
         return mqtt::Reason::BadUserNameOrPassword;
       }
@@ -46,7 +49,8 @@ mqtt::Reason MicrogearAuthenticator::authenticate(const broker::ConnectInfo& inf
   }
   const std::string token(info.client_id);
   if (at->revoked) {
-    GW_LOG(Info, "netpie", "CONNECT with revoked token %s refused", token.c_str());
+    GW_LOG(Info, "netpie", "CONNECT with revoked token %s (key %s) refused: CONNACK 4", token.c_str(),
+           at->key.c_str());
     return mqtt::Reason::BadUserNameOrPassword;
   }
   const Key* key = registry_.key(at->key);

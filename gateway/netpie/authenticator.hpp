@@ -1,8 +1,8 @@
 // The MQTT authenticator when the NETPIE endpoint is on: a CONNECT whose client id is an access token
 // of the registry (or whose user name looks like "<configured key>%<time>") is checked as a microgear
-// (PROTOCOL §6.1: HMAC-SHA1 password over "<token>%<username>", the time in the user name within the
-// configured window): CONNACK 4 for an unknown or revoked token or a bad password, 5 for a disabled key.
-// Everyone else goes to the fallback (the config's users and anonymous policy), unchanged.
+// (docs/netpie-protocol.md §6.1: HMAC-SHA1 password over "<token>%<username>", the time in the user name
+// within the configured window): CONNACK 4 for an unknown or revoked token or a bad password, 5 for a
+// disabled key. Everyone else goes to the fallback (the config's users and anonymous policy), unchanged.
 // Publish and subscribe rights of microgears come from their key (rights.hpp).
 #pragma once
 

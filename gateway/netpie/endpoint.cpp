@@ -90,7 +90,7 @@ void Endpoint::tick() {
 }
 
 void Endpoint::handle(const http::Request& req, const net::HttpResponder& out) {
-  // The HTML5 microgear calls the API cross-origin with an Authorization header (PROTOCOL §4).
+  // The HTML5 microgear calls the API cross-origin with an Authorization header (docs/netpie-protocol.md §4).
   if (http::is_cors_preflight(req)) {
     out.respond(http::cors_preflight_response(req, cors_));
     return;
@@ -101,6 +101,36 @@ void Endpoint::handle(const http::Request& req, const net::HttpResponder& out) {
   });
   if (gearauth_.handle(req, cors) || rest_.handle(req, cors) || admin_.handle(req, cors)) return;
   cors.respond(rest_status(404, "no such resource: " + req.path));
+}
+
+std::vector<std::string> endpoint_port_warnings(const config::Config& cfg) {
+  std::vector<std::string> out;
+  if (!cfg.netpie.enabled) return out;
+  auto mqtt_on = [&](std::uint16_t port) {
+    for (const auto& l : cfg.listeners) {
+      if (l.protocol == "mqtt" && l.port == port) return true;
+    }
+    return false;
+  };
+  constexpr std::uint16_t kFixed = 1883;  // the libraries' own port (docs/netpie-protocol.md §5)
+  const std::uint16_t port = cfg.netpie.endpoint_port;
+  if (port != kFixed) {
+    out.push_back("netpie.endpoint_port is " + std::to_string(port) +
+                  ", but the Node (0.8), ESP8266 (1.2), Python (1.2) and C# microgears ignore the endpoint's "
+                  "port and connect to 1883; only Arduino-Ethernet, ESP8266-RTOS and older libraries use " +
+                  std::to_string(port));
+    if (!mqtt_on(port)) {
+      out.push_back("no mqtt listener on netpie.endpoint_port " + std::to_string(port) +
+                    ": the microgears that honour the endpoint's port will not reach the broker there");
+    }
+  }
+  if (!mqtt_on(kFixed)) {
+    out.push_back(
+        "no mqtt listener on port 1883: the Node, ESP8266, Python and C# microgears connect to port 1883 of "
+        "the endpoint's host whatever netpie.endpoint_port says, and reach this broker only if 1883 is "
+        "forwarded to it");
+  }
+  return out;
 }
 
 void answer_not_found(const http::Request& req, const net::HttpResponder& out) {

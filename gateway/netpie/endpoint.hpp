@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gateway/base/clock.hpp"
 #include "gateway/base/result.hpp"
@@ -60,6 +61,13 @@ class Endpoint {
   http::CorsPolicy cors_;
   Millis next_sweep_ = 0;
 };
+
+// The broker port in token answers (`netpie.endpoint_port`) is read only by the libraries that honour
+// it (Arduino-Ethernet, ESP8266-RTOS, Node and Python of 2016); Node 0.8.1, ESP8266 1.2.4, Python 1.2
+// and C# take the host alone and connect to 1883 (docs/netpie-protocol.md §5). The answer keeps naming
+// endpoint_port, for the clients that use it; what the others will do is said at start instead: the
+// warnings for a config whose endpoint port or MQTT listeners disagree with it (none when netpie is off).
+std::vector<std::string> endpoint_port_warnings(const config::Config& cfg);
 
 // The HTTP handler when the NETPIE endpoint is off: 404 for everything.
 void answer_not_found(const http::Request& req, const net::HttpResponder& out);

@@ -1,7 +1,9 @@
 // The gearauth endpoints (see gearauth.hpp). Status codes follow what the clients do with them
-// (PROTOCOL §3.3): 401 on /api/atoken means "not authorized yet, retry with the same request token";
-// 500 means "request token unknown" (ESP8266 then starts over from /api/rtoken). Every refusal is
-// logged once at Info with its reason, never with a secret.
+// (docs/netpie-protocol.md §3.3): 401 on /api/atoken means "not authorized yet, retry with the same
+// request token"; 500 means "request token unknown or not yours" (ESP8266 then starts over from
+// /api/rtoken). Only a wait that can end (the owner's approval) may answer 401: anything else answered
+// 401 keeps a device retrying until its flash is erased. Every refusal is logged once at Info with the
+// key and the reason, never with a secret.
 #include "gateway/netpie/gearauth.hpp"
 
 #include "gateway/base/log.hpp"
@@ -250,7 +252,14 @@ void Gearauth::atoken(const http::Request& req, const net::HttpResponder& out) {
   }
   if (const std::string* verifier = http::find_param(*params, "oauth_verifier");
       verifier && !rt->verifier.empty() && *verifier != rt->verifier) {
-    out.respond(reply(401, "oauth_verifier does not match the request token\n"));
+    // The ESP8266 library keeps its request token in EEPROM and recomputes the verifier from the current
+    // alias: after an alias change (e.g. a power loss between setAlias and the token) they disagree.
+    // 401 would be read as "not approved yet" forever; 500 makes it start over from /api/rtoken (§3.3).
+    GW_LOG(Info, "netpie",
+           "atoken for key %s from %s: oauth_verifier '%s' is not the request token's '%s' (alias changed?); "
+           "answering 500 so the device asks for a new request token",
+           key->key.c_str(), peer.address.c_str(), verifier->c_str(), rt->verifier.c_str());
+    out.respond(reply(500, "request token not found\n"));
     return;
   }
   const std::string host = endpoint_host(req, peer);
@@ -291,17 +300,27 @@ void Gearauth::endpoint(const std::string& key, const http::Request& req, const 
 }
 
 void Gearauth::revoke(const std::string& token, const std::string& code, const net::HttpResponder& out) {
-  // The clients compare the body with "FAILED" (Node) or look at the status only (Python, §4).
+  // The clients compare the body with "FAILED" (Node, ESP8266) or look at the status only (Python, §4).
+  // Revoking is idempotent: the caller wants the token gone, and a token we do not know (never issued
+  // here, or its tombstone forgotten) is gone. Answering FAILED would make the ESP8266 library keep that
+  // token after CONNACK 4 and try it forever (§6.3).
   const AccessToken* at = registry_.access(token);
   const Key* key = at ? registry_.key(at->key) : nullptr;
   if (at == nullptr || key == nullptr) {
-    out.respond(reply(404, "FAILED"));
+    GW_LOG(Info, "netpie", "revoke of token %s%s%s: unknown token, nothing to revoke; answering SUCCESS",
+           token.c_str(), at ? " of key " : "", at ? at->key.c_str() : "");
+    out.respond(reply(200, "SUCCESS"));
     return;
   }
   if (!microgear::check_revoke_code(code, at->token, at->secret, key->secret)) {
-    GW_LOG(Info, "netpie", "revoke of token %s refused: wrong revoke code", token.c_str());
+    GW_LOG(Info, "netpie", "revoke of token %s (key %s) refused: wrong revoke code", token.c_str(),
+           key->key.c_str());
     out.respond(reply(403, "FAILED"));
     return;
+  }
+  if (at->revoked) {
+    GW_LOG(Info, "netpie", "revoke of token %s (key %s): already revoked; answering SUCCESS", token.c_str(),
+           key->key.c_str());
   }
   registry_.revoke(token);  // already revoked: still a success, the token is gone either way
   out.respond(reply(200, "SUCCESS"));
@@ -335,7 +354,8 @@ void Gearauth::authorize(const http::Request& req, const net::HttpResponder& out
     return;
   }
   // Both clients follow the redirect and take what follows "code=" in the final URL; Python fetches
-  // it, so it points back at this server, which answers 200 (PROTOCOL §3.4; target UNCONFIRMED).
+  // it, so it points back at this server, which answers 200 (docs/netpie-protocol.md §3.4; the target is our
+  // choice).
   std::string_view host = req.headers.get("Host");
   const std::string authority = !host.empty() ? std::string(host) : fallback_host(out.peer());
   http::Response r;

@@ -1,7 +1,7 @@
-// The gearauth API of the local endpoint (PROTOCOL §3, §4, §11): POST /api/rtoken and /api/atoken
-// (OAuth 1.0a HMAC-SHA1, verified against the URL the client signed, timestamps within the configured
-// skew, replays refused), GET /api/endpoint/<key>, /api/time, /api/revoke/<token>/<revokecode>, and
-// the OAuth2-style /oauth2/authorize, /oauth2/token (Python >= 1.2, C#). Replies are shaped as the
+// The gearauth API of the local endpoint (docs/netpie-protocol.md §3, §4, §11): POST /api/rtoken and
+// /api/atoken (OAuth 1.0a HMAC-SHA1, verified against the URL the client signed, timestamps within the
+// configured skew, replays refused), GET /api/endpoint/<key>, /api/time, /api/revoke/<token>/<revokecode>,
+// and the OAuth2-style /oauth2/authorize, /oauth2/token (Python >= 1.2, C#). Replies are shaped as the
 // clients parse them: HTTP/1.1, Content-Length, one body line, and the connection closed afterwards
 // (ESP8266-RTOS reads until the server closes, §4).
 #pragma once

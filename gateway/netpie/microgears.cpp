@@ -1,6 +1,7 @@
 // The microgear extension (see microgears.hpp). Control messages a microgear publishes under
 // "/<appid>/@..." are consumed here; everything else is routed by the broker, chat additionally
-// reaching the alias holders directly (they never subscribe to their gearname topic, PROTOCOL §7.2).
+// reaching the alias holders directly (they never subscribe to their gearname topic, docs/netpie-protocol.md
+// §7.2).
 #include "gateway/netpie/microgears.hpp"
 
 #include <algorithm>
@@ -84,7 +85,7 @@ void Microgears::on_disconnected(broker::Connection& c, bool graceful) {
   forget(c.id());
   GW_LOG(Debug, "netpie", "gear %s disconnected (%s)", live.token.c_str(), graceful ? "DISCONNECT" : "lost");
   presence(live.appid, "&absent", live.token, live.alias, kOffline);
-  // Session-key tokens are one-time: they end with the connection (DESIGN.md, PROTOCOL §2 flag S).
+  // Session-key tokens are one-time: they end with the connection (docs/netpie-protocol.md §2, flag S).
   if (g->kind == KeyKind::Session) registry_.revoke(live.token);
 }
 
@@ -197,7 +198,7 @@ bool Microgears::on_publish(broker::Connection& c, const broker::MessagePtr& m) 
                     rest.substr(write ? kWritePostbox.size() : kReadPostbox.size()), m);
     return true;
   }
-  // @writefeed, @push, @readstream, @writestream belong to the cloud (PROTOCOL §7.3).
+  // @writefeed, @push, @readstream, @writestream belong to the cloud (docs/netpie-protocol.md §7.3).
   const std::string command(rest.substr(0, rest.find('/')));
   send_direct(c, "@error", command + " is not available on the local endpoint");
   return true;
@@ -223,8 +224,8 @@ void Microgears::postbox_command(broker::Connection& c, const Gear& g, std::stri
                      });
     return;
   }
-  // The Node library: "data will be pushed through the topic /@readpostbox/<box>" (PROTOCOL §7.3).
-  // One message per read, oldest first; an empty payload says the box is empty.
+  // The Node library: "data will be pushed through the topic /@readpostbox/<box>" (docs/netpie-protocol.md
+  // §7.3). One message per read, oldest first; an empty payload says the box is empty.
   auto msg = postboxes_.read(g.appid, name);
   send_direct(c, "/" + g.appid + "/@readpostbox/" + name, msg ? std::move(msg->msg) : std::string());
 }
@@ -232,7 +233,7 @@ void Microgears::postbox_command(broker::Connection& c, const Gear& g, std::stri
 void Microgears::on_publish_refused(broker::Connection& c, std::string_view topic) {
   Gear* g = gear_of(c);
   if (g == nullptr) return;
-  // NETPIE disconnects a microgear that acts outside its rights (PROTOCOL §7.4, [PY README]).
+  // NETPIE disconnects a microgear that acts outside its rights (docs/netpie-protocol.md §7.4, [PY README]).
   GW_LOG(Info, "netpie", "gear %s (key %s) published to %.*s outside its rights: disconnected",
          g->token.c_str(), g->key.c_str(), static_cast<int>(topic.size()), topic.data());
   send_direct(c, "@error", "not allowed to publish to " + std::string(topic));

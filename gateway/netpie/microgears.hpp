@@ -2,8 +2,9 @@
 // "/<appid>/gearname/<alias>" delivered to every connection holding the alias whatever protocol the
 // sender used, &present/&absent events, @info/@error and &resetendpoint pushed without a subscription,
 // postbox commands, unsupported cloud commands answered with @error, the sanction for acting outside
-// the key's rights (disconnect, PROTOCOL §7.4), and the end of session-key tokens on disconnect.
-// Loop thread only; it holds connection ids, never pointers, so a vanished connection is just missed.
+// the key's rights (disconnect, docs/netpie-protocol.md §7.4), and the end of session-key tokens on
+// disconnect. Loop thread only; it holds connection ids, never pointers, so a vanished connection is just
+// missed.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,7 @@ struct Gear final : broker::ConnectionData {
 };
 Gear* gear_of(const broker::Connection& c);
 
-// Presence event types (PROTOCOL §8; Node's map p/a/n/u -> online/offline/aliased/unaliased).
+// Presence event types (docs/netpie-protocol.md §8; Node's map p/a/n/u -> online/offline/aliased/unaliased).
 inline constexpr std::string_view kOnline = "online";
 inline constexpr std::string_view kOffline = "offline";
 inline constexpr std::string_view kAliased = "aliased";

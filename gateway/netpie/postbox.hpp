@@ -1,8 +1,8 @@
 // Postboxes of the NETPIE local endpoint: per app, named FIFO boxes of text messages with an optional
 // tag, written by @writepostbox/<box> or PUT /postbox and read (one message, oldest first) by
-// @readpostbox/<box> or GET /postbox (PROTOCOL §7.3, §9.2). Kept in memory and, one store entry per
-// message, in the TokenStore so they survive a restart. Bounded per box and in bytes overall; a write
-// past a bound is refused, never dropped. Loop thread only.
+// @readpostbox/<box> or GET /postbox (docs/netpie-protocol.md §7.3, §9.2). Kept in memory and, one store
+// entry per message, in the TokenStore so they survive a restart. Bounded per box and in bytes overall; a
+// write past a bound is refused, never dropped. Loop thread only.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // Registry: keys from the config, request and access tokens, approvals, revocation and the replay
 // cache (see registry.hpp). Records are stored as small JSON objects under
-// "netpie.local/rt/<token>" (request tokens) and "netpie.local/at/<token>" (device access tokens).
+// "netpie.local/rt/<token>" (request tokens), "netpie.local/at/<token>" (device access tokens) and
+// "netpie.local/ak/<key>" (keys the owner approved).
 #include "gateway/netpie/registry.hpp"
 
 #include <algorithm>
@@ -23,6 +24,15 @@ std::string rt_key(std::string_view token) {
 }
 std::string at_key(std::string_view token) {
   return std::string(kStorePrefix) + "at/" + std::string(token);
+}
+std::string ak_key(std::string_view key) {
+  return std::string(kStorePrefix) + "ak/" + std::string(key);
+}
+
+// "192.168.1.20:5000" -> "192.168.1.20": a device asks from a new source port every time.
+std::string_view peer_host(std::string_view peer) {
+  const std::size_t colon = peer.rfind(':');
+  return colon == std::string_view::npos ? peer : peer.substr(0, colon);
 }
 
 std::string dump(const json& j) {
@@ -95,7 +105,8 @@ std::size_t Registry::load(const std::vector<std::pair<std::string, std::string>
     name.remove_prefix(kStorePrefix.size());
     const bool is_rt = name.substr(0, 3) == "rt/";
     const bool is_at = name.substr(0, 3) == "at/";
-    if (!is_rt && !is_at) continue;
+    const bool is_ak = name.substr(0, 3) == "ak/";
+    if (!is_rt && !is_at && !is_ak) continue;
     const std::string token(name.substr(3));
     json j = json::parse(v, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) {
@@ -112,7 +123,15 @@ std::size_t Registry::load(const std::vector<std::pair<std::string, std::string>
       stale.push_back(k);
       continue;
     }
-    if (is_rt) {
+    if (is_ak) {
+      approved_keys_[keyname] = j.value("approved_at", std::int64_t{0});
+    } else if (is_rt) {
+      // Before approval was per key, it was stored with each request: an approved request of a key
+      // that needs approval means the owner approved that key.
+      if (j.value("approved", false) && !key->auto_approve && !approved_keys_.contains(keyname)) {
+        approved_keys_[keyname] = j.value("created", std::int64_t{0});
+        persist_approval(*key, approved_keys_[keyname]);
+      }
       RequestToken rt;
       rt.token = token;
       rt.secret = j.value("secret", "");
@@ -121,7 +140,6 @@ std::size_t Registry::load(const std::vector<std::pair<std::string, std::string>
       rt.verifier = j.value("verifier", "");
       rt.mgrev = j.value("mgrev", "");
       rt.created = j.value("created", std::int64_t{0});
-      rt.approved = j.value("approved", false);
       rt.peer = j.value("peer", "");
       rt.access_token = j.value("access", "");
       requests_[token] = std::move(rt);
@@ -158,10 +176,14 @@ std::string Registry::new_token() {
 
 void Registry::persist_request(const RequestToken& rt) {
   if (!store_) return;
-  json j{{"secret", rt.secret},     {"key", rt.key},     {"appid", rt.appid},
-         {"verifier", rt.verifier}, {"mgrev", rt.mgrev}, {"created", rt.created},
-         {"approved", rt.approved}, {"peer", rt.peer},   {"access", rt.access_token}};
+  json j{{"secret", rt.secret}, {"key", rt.key},         {"appid", rt.appid}, {"verifier", rt.verifier},
+         {"mgrev", rt.mgrev},   {"created", rt.created}, {"peer", rt.peer},   {"access", rt.access_token}};
   store_->put(rt_key(rt.token), dump(j), {});
+}
+
+void Registry::persist_approval(const Key& key, std::int64_t at) {
+  if (!store_) return;
+  store_->put(ak_key(key.key), dump(json{{"key", key.key}, {"appid", key.appid}, {"approved_at", at}}), {});
 }
 
 void Registry::persist_access(const AccessToken& at, std::function<void(bool)> done) {
@@ -189,11 +211,23 @@ Result<const RequestToken*, Registry::RequestError> Registry::issue_request(
   rt.verifier = cb.verifier;
   rt.mgrev = cb.mgrev;
   rt.created = now();
-  rt.approved = key.auto_approve;
   rt.peer = std::move(peer);
+  const bool waits = !key_approved(key);
+  if (waits) {
+    // The same device asking again (Python after each 401): its previous request is replaced.
+    for (auto it = requests_.begin(); it != requests_.end(); ++it) {
+      const RequestToken& old = it->second;
+      if (old.key == rt.key && old.verifier == rt.verifier && old.access_token.empty() &&
+          peer_host(old.peer) == peer_host(rt.peer)) {
+        erase_request(it);
+        break;  // at most one: every earlier request of this device was replaced the same way
+      }
+    }
+  }
   persist_request(rt);
-  if (!rt.approved) {
-    GW_LOG(Info, "netpie", "device %s (key %s, app %s, from %s) waits for approval: request token %s",
+  if (waits) {
+    GW_LOG(Info, "netpie",
+           "device %s (key %s, app %s, from %s) waits for approval of its key: request token %s",
            rt.verifier.c_str(), rt.key.c_str(), rt.appid.c_str(), rt.peer.c_str(), rt.token.c_str());
   }
   auto [it, _] = requests_.emplace(rt.token, std::move(rt));
@@ -205,22 +239,55 @@ const RequestToken* Registry::request(std::string_view token) const {
   return it == requests_.end() ? nullptr : &it->second;
 }
 
-bool Registry::approve(std::string_view token) {
-  auto it = requests_.find(std::string(token));
-  if (it == requests_.end()) return false;
-  if (!it->second.approved) {
-    it->second.approved = true;
-    persist_request(it->second);
-    GW_LOG(Info, "netpie", "request token %s (key %s) approved", it->first.c_str(), it->second.key.c_str());
-  }
-  return true;
+bool Registry::key_approved(const Key& key) const {
+  return key.auto_approve || approved_keys_.contains(key.key);
 }
 
-bool Registry::deny(std::string_view token) {
-  auto it = requests_.find(std::string(token));
-  if (it == requests_.end()) return false;
-  GW_LOG(Info, "netpie", "request token %s (key %s) denied", it->first.c_str(), it->second.key.c_str());
-  erase_request(it);
+bool Registry::approved(const RequestToken& rt) const {
+  const Key* k = key(rt.key);
+  return k != nullptr && k->appid == rt.appid && key_approved(*k);
+}
+
+std::optional<std::int64_t> Registry::approved_at(std::string_view k) const {
+  auto it = approved_keys_.find(std::string(k));
+  if (it == approved_keys_.end()) return std::nullopt;
+  return it->second;
+}
+
+const Key* Registry::approve(std::string_view request_token_or_key) {
+  const RequestToken* rt = request(request_token_or_key);
+  const Key* k = rt != nullptr ? key(rt->key) : key(request_token_or_key);
+  if (k == nullptr) return nullptr;
+  if (!approved_keys_.contains(k->key)) {
+    const std::int64_t t = now();
+    approved_keys_[k->key] = t;
+    persist_approval(*k, t);
+    GW_LOG(Info, "netpie", "key %s (app %s) approved by the owner%s%s", k->key.c_str(), k->appid.c_str(),
+           rt ? " through request token " : "", rt ? rt->token.c_str() : "");
+  }
+  return k;
+}
+
+bool Registry::deny(std::string_view request_token_or_key) {
+  if (auto it = requests_.find(std::string(request_token_or_key)); it != requests_.end()) {
+    GW_LOG(Info, "netpie", "request token %s (key %s) denied", it->first.c_str(), it->second.key.c_str());
+    erase_request(it);
+    return true;
+  }
+  const Key* k = key(request_token_or_key);
+  if (k == nullptr) return false;
+  if (approved_keys_.erase(k->key) > 0 && store_) store_->erase(ak_key(k->key));
+  std::size_t forgotten = 0;
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    auto next = std::next(it);
+    if (it->second.key == k->key && it->second.access_token.empty()) {
+      erase_request(it);
+      ++forgotten;
+    }
+    it = next;
+  }
+  GW_LOG(Info, "netpie", "approval of key %s withdrawn by the owner; %zu waiting requests forgotten",
+         k->key.c_str(), forgotten);
   return true;
 }
 
@@ -263,7 +330,7 @@ void Registry::exchange(std::string_view request_token, ExchangeDone done) {
     done(unexpected(AccessError::KeyDisabled));
     return;
   }
-  if (!rt.approved) {
+  if (!key_approved(*k)) {
     done(unexpected(AccessError::NotApproved));
     return;
   }

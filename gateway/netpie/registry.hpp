@@ -1,7 +1,9 @@
 // The NETPIE local endpoint's book of identities: the apps and keys of the config, the request tokens
-// handed out by /api/rtoken (and /oauth2/authorize) with their approval state, the access tokens
-// handed out by /api/atoken (and /oauth2/token), their revocation, and a cache of seen OAuth
-// signatures against replays. Device-key tokens and request tokens are kept through a TokenStore
+// handed out by /api/rtoken (and /oauth2/authorize), the owner's approvals (per key: approving a
+// device key once lets every later request token of that key through, because the Python library asks
+// for a new request token after every 401), the access tokens handed out by /api/atoken (and
+// /oauth2/token), their revocation, and a cache of seen OAuth signatures against replays. Device-key
+// tokens, request tokens and approvals are kept through a TokenStore
 // (the SQLite key/value table in the daemon) and restored at start; session-key tokens live in memory
 // and end with their connection. Time and randomness are injected. Loop thread only.
 #pragma once
@@ -46,14 +48,13 @@ struct Key {
 
 struct RequestToken {
   std::string token;
-  std::string secret;  // empty for an OAuth2-style code (PROTOCOL §3.4 has no request-token secret)
+  std::string secret;  // empty for an OAuth2-style code (docs/netpie-protocol.md §3.4: no token secret)
   std::string key;
   std::string appid;
   std::string verifier;  // the alias, or the library id when the gear has none (§3.2)
   std::string mgrev;
   std::int64_t created = 0;  // unix seconds
-  bool approved = false;
-  std::string peer;          // who asked, shown to the owner in the pending list
+  std::string peer;          // who asked ("<address>:<port>"), shown to the owner in the pending list
   std::string access_token;  // once exchanged: a retried /api/atoken gets the same answer
 };
 
@@ -95,15 +96,25 @@ class Registry {
   bool has_app(std::string_view appid) const;
   std::int64_t now() const { return clock_.unix_seconds(); }
 
-  // ---- Request tokens ----
+  // ---- Request tokens and approval ----
   enum class RequestError { TooMany, KeyDisabled };
-  // A new request token (with a 32-character secret unless `oauth2`), approved at once when the key
-  // auto-approves. The verifier is kept to check the atoken call and to name the gear.
+  // A new request token (with a 32-character secret unless `oauth2`). The verifier is kept to check the
+  // atoken call and to name the gear. While the key waits for approval, a new request from the same
+  // key, verifier and peer address replaces that device's previous one (Python asks anew after every
+  // 401; without this its discarded tokens would pile up to max_request_tokens).
   Result<const RequestToken*, RequestError> issue_request(const Key& key, const microgear::CallbackParams& cb,
                                                           std::string peer, bool oauth2);
   const RequestToken* request(std::string_view token) const;
-  bool approve(std::string_view request_token);
-  bool deny(std::string_view request_token);
+  // Whether the request may be exchanged: its key auto-approves or the owner approved the key.
+  bool approved(const RequestToken& rt) const;
+  bool key_approved(const Key& key) const;
+  std::optional<std::int64_t> approved_at(std::string_view key) const;  // owner's approval, unix seconds
+  // The owner approves the key of a request token (or the key named directly): every request token of
+  // that key, present and future, may be exchanged. Durable. The key, or nullptr if neither is known.
+  const Key* approve(std::string_view request_token_or_key);
+  // A request token: forgets it (the device starts over). A key: withdraws the owner's approval and
+  // forgets the key's unexchanged requests (its live access tokens stay; revoke them to end them).
+  bool deny(std::string_view request_token_or_key);
   std::vector<const RequestToken*> requests() const;  // oldest first
 
   // ---- Access tokens ----
@@ -135,6 +146,7 @@ class Registry {
  private:
   std::string new_token();
   void persist_request(const RequestToken& rt);
+  void persist_approval(const Key& key, std::int64_t at);
   void persist_access(const AccessToken& at, std::function<void(bool)> done);
   void erase_request(std::unordered_map<std::string, RequestToken>::iterator it);
   void erase_access(std::unordered_map<std::string, AccessToken>::iterator it);
@@ -146,6 +158,7 @@ class Registry {
   std::unordered_map<std::string, Key> keys_;
   std::vector<std::string> appids_;
   std::unordered_map<std::string, RequestToken> requests_;
+  std::unordered_map<std::string, std::int64_t> approved_keys_;  // key -> when the owner approved it
   std::unordered_map<std::string, AccessToken> access_;
   std::unordered_map<std::string, std::size_t> live_per_key_;
   std::function<void(const std::string&)> on_revoked_;

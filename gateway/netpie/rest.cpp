@@ -1,5 +1,5 @@
-// REST handlers (see rest.hpp). Response bodies are UNCONFIRMED upstream (PROTOCOL §9.2, §13 Q11):
-// data comes as a JSON array (third-party code reads [0].payload and, for postboxes, msg/ts/tag), and
+// REST handlers (see rest.hpp). Response bodies are UNCONFIRMED upstream (docs/netpie-protocol.md §9.2, §13
+// Q11): data comes as a JSON array (third-party code reads [0].payload and, for postboxes, msg/ts/tag), and
 // everything else as {"code","message"}, which Node-RED can JSON-parse.
 #include "gateway/netpie/rest.hpp"
 
@@ -72,7 +72,7 @@ bool Rest::handle(const http::Request& req, const net::HttpResponder& out) {
     return true;
   }
   const std::string& appid = seg[1];
-  // Credentials before anything else is revealed (PROTOCOL §9.1).
+  // Credentials before anything else is revealed (docs/netpie-protocol.md §9.1).
   auto cred = http::request_credentials(req);
   const Key* key = cred ? registry_.key(cred->key) : nullptr;
   if (key == nullptr || !secret_matches(key->secret, cred->secret)) {
@@ -194,7 +194,8 @@ void Rest::publish(const Key& key, std::string topic, const http::Request& req,
     if (result == mqtt::Reason::Success) {
       out.respond(rest_status(200, "Success"));
     } else {
-      // DESIGN.md: a full outbox under reject_new, or a store failure, refuses the publisher.
+      // A full outbox under reject_new, or a store failure, refuses the publisher (storage/README.md
+      // "The outbox", "Failures").
       out.respond(rest_status(507, "not stored: the outbox or the store refused the message"));
     }
   });

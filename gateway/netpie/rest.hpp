@@ -1,4 +1,5 @@
-// The NETPIE REST API subset on the local endpoint (PROTOCOL §9): PUT/GET /topic/<appid>/<topic>
+// The NETPIE REST API subset on the local endpoint (docs/netpie-protocol.md §9): PUT/GET
+// /topic/<appid>/<topic>
 // [?retain], PUT /microgear/<appid>/<alias>, PUT/GET /postbox/<appid>/<box>[?tag=]. Authenticated by
 // Basic KEY:SECRET or ?auth=KEY:SECRET against the app's keys, bound by the key's rights, answered in
 // JSON with clear 4xx errors. A publish is answered only once whatever it had to store is durable.

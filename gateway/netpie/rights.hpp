@@ -1,6 +1,7 @@
-// What a microgear may publish and subscribe to (PROTOCOL §2 "Scope", §7): its own application's
-// topics within its key's rights, plus the control topics every official library uses (&present,
-// &absent, the &id subscription, @setalias, the postbox commands). Pure functions over topic strings.
+// What a microgear may publish and subscribe to (docs/netpie-protocol.md §2 "Scope", §7): its own
+// application's topics within its key's rights, plus the control topics every official library uses
+// (&present, &absent, the &id subscription, @setalias, the postbox commands). Pure functions over topic
+// strings.
 #pragma once
 
 #include <string>

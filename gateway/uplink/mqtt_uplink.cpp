@@ -393,7 +393,8 @@ void MqttUplink::on_connected(const mqtt::Connected& c) {
   }
   if (!subs.empty()) (void)session_->subscribe(std::move(subs), {}, now);
   if (flow_ && !options_.netpie->flow.alias.empty()) {
-    // The gateway's own alias (PROTOCOL §7.2): chat to it comes down like any other subscribed topic.
+    // The gateway's own alias (docs/netpie-protocol.md §7.2): chat to it comes down like any other subscribed
+    // topic.
     mqtt::OutboundPublish a;
     a.topic = "/" + options_.netpie->flow.app_id + "/@setalias/" + options_.netpie->flow.alias;
     (void)session_->publish(std::move(a), now);

@@ -1,5 +1,5 @@
-// Credentials of the NETPIE REST API (PROTOCOL §9.1): HTTP Basic with user = key and password = secret
-// (RFC 7617), or the query parameter "?auth=KEY:SECRET" (also used by the NB-IoT CoAP paths, §9.3).
+// Credentials of the NETPIE REST API (docs/netpie-protocol.md §9.1): HTTP Basic with user = key and password
+// = secret (RFC 7617), or the query parameter "?auth=KEY:SECRET" (also used by the NB-IoT CoAP paths, §9.3).
 // Only parsing: looking the key up and comparing the secret belongs to the caller.
 #pragma once
 

@@ -50,7 +50,7 @@ struct Request {
   bool keep_alive = true;         // false: answer with "Connection: close" and close after the response
   bool upgrade = false;           // Upgrade/CONNECT: bytes after this request belong to another protocol
   bool chunked = false;           // the body arrived with Transfer-Encoding: chunked
-  bool version_repaired = false;  // request line said "HTTP 1.1" (ESP8266-RTOS, PROTOCOL §3.2)
+  bool version_repaired = false;  // request line said "HTTP 1.1" (ESP8266-RTOS, docs/netpie-protocol.md §3.2)
 };
 
 }  // namespace gw::http

@@ -113,7 +113,8 @@ bool RequestParser::start_message(std::string_view line) {
   if (ends_with(line, "\n")) line.remove_suffix(1);
   if (ends_with(line, "\r")) line.remove_suffix(1);
   std::string fixed(line);
-  // ESP8266-RTOS writes "POST /api/rtoken HTTP 1.1" (PROTOCOL §3.2); repair only that exact form.
+  // ESP8266-RTOS writes "POST /api/rtoken HTTP 1.1" (docs/netpie-protocol.md §3.2); repair only that exact
+  // form.
   if (ends_with(fixed, " HTTP 1.1") || ends_with(fixed, " HTTP 1.0")) {
     fixed[fixed.size() - 4] = '/';
     req_.version_repaired = true;
@@ -164,7 +165,9 @@ void RequestParser::split_target() {
   if (!t.empty() && t.front() == '/') {
     rest = t;  // origin-form
   } else if (t == "*") {
-    req_.path = "*";  // asterisk-form (OPTIONS *)
+    // assign(count, ch) rather than a string literal: GCC 12 at -O3 reports a false -Wrestrict
+    // (GCC bug 105329) for std::string::operator=(const char*) inlined here.
+    req_.path.assign(1, '*');  // asterisk-form (OPTIONS *)
     return;
   } else if (const std::size_t s = t.find("://"); s != std::string_view::npos && s > 0) {
     const std::string_view after = t.substr(s + 3);  // absolute-form (requests through a proxy)
@@ -179,7 +182,7 @@ void RequestParser::split_target() {
   if (hash != std::string_view::npos) rest = rest.substr(0, hash);
   const std::size_t q = rest.find('?');
   req_.path = std::string(rest.substr(0, q));
-  if (req_.path.empty()) req_.path = "/";
+  if (req_.path.empty()) req_.path.assign(1, '/');
   if (q != std::string_view::npos) {
     req_.query = std::string(rest.substr(q + 1));
     req_.query_params = parse_query(req_.query);

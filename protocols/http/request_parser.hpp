@@ -1,7 +1,7 @@
 // Incremental, bounded HTTP/1.1 request parser over Debian's http-parser 2.9. Bytes in, one complete
 // Request (or an Error carrying the status to answer) out; no socket, no clock. The request line is
 // read here first so that ESP8266-RTOS's "POST /api/rtoken HTTP 1.1" can be repaired before
-// http-parser sees it (PROTOCOL §3.2, §11.3); everything after it is http-parser's job.
+// http-parser sees it (docs/netpie-protocol.md §3.2, §11.3); everything after it is http-parser's job.
 //
 // State table (one transition function: feed()):
 //   Line     --line ends, valid------------> Message   (request line handed to http-parser)

@@ -31,7 +31,8 @@ void write_response(const Response& r, std::string& out, bool head_request) {
   }
   const bool no_length = (r.status >= 100 && r.status < 200) || r.status == 204;
   if (!no_length) {
-    // Exact spelling matters: ESP8266-RTOS matches "Content-Length: " byte for byte (PROTOCOL §4).
+    // Exact spelling matters: ESP8266-RTOS matches "Content-Length: " byte for byte (docs/netpie-protocol.md
+    // §4).
     out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
   }
   if (r.close) out.append("Connection: close\r\n");

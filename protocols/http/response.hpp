@@ -1,6 +1,6 @@
 // HTTP/1.1 response serialisation for the local HTTP front end and the NETPIE gearauth endpoint.
 // The embedded microgears read the status from a fixed column and honour only "Content-Length: "
-// (PROTOCOL §4, §11.3), so a response is always "HTTP/1.1", never chunked, and always carries
+// (docs/netpie-protocol.md §4, §11.3), so a response is always "HTTP/1.1", never chunked, and always carries
 // Content-Length (except 1xx/204, where RFC 9110 §8.6 forbids it). Also CORS helpers for HTML5.
 #pragma once
 
@@ -37,9 +37,9 @@ std::string to_string(const Response& r, bool head_request = false);
 Response text_response(int status, std::string body, bool close = false);
 
 // CORS (Fetch standard §3.2) for the HTML5 microgear, which calls the gearauth API cross-origin with
-// a custom Authorization header (PROTOCOL §4). The real server's headers are UNCONFIRMED; these
-// defaults allow any origin without credentials, which is what XMLHttpRequest without
-// withCredentials needs.
+// a custom Authorization header (docs/netpie-protocol.md §4). The real server's headers are UNCONFIRMED;
+// these defaults allow any origin without credentials, which is what XMLHttpRequest without withCredentials
+// needs.
 struct CorsPolicy {
   std::string allow_origin = "*";  // "*" or one origin; "*" is written as "*"
   std::string allow_methods = "GET, POST, PUT, DELETE, OPTIONS";

@@ -1,7 +1,8 @@
 // Percent-encoding (RFC 3986 §2.1, with the OAuth 1.0a rule of RFC 5849 §3.6) and the
 // application/x-www-form-urlencoded pairs used by query strings, form bodies and NETPIE token replies.
 // Pure string functions: nothing here allocates beyond its result, and nothing fails on bad input —
-// decoding is tolerant because embedded NETPIE clients send values they never encoded (PROTOCOL §3.2).
+// decoding is tolerant because embedded NETPIE clients send values they never encoded
+// (docs/netpie-protocol.md §3.2).
 #pragma once
 
 #include <string>
@@ -22,7 +23,8 @@ using Params = std::vector<Param>;
 bool is_unreserved(char c);
 
 // RFC 5849 §3.6: unreserved characters stay, every other octet becomes %XX with upper-case hex
-// (the ESP8266 microgear decodes only upper-case hex digits, PROTOCOL §3.3). A space is %20, never '+'.
+// (the ESP8266 microgear decodes only upper-case hex digits, docs/netpie-protocol.md §3.3). A space is %20,
+// never '+'.
 std::string percent_encode(std::string_view s);
 void percent_encode_to(std::string_view s, std::string& out);
 

@@ -1,6 +1,6 @@
-// Credentials derived from a NETPIE access token (PROTOCOL §2, §6.1): the MQTT CONNECT client id,
-// username and HMAC-SHA1 password, their server-side check, the revoke code, and generation of new
-// tokens and secrets from caller-supplied random bytes. Pure: the time and the randomness are inputs.
+// Credentials derived from a NETPIE access token (docs/netpie-protocol.md §2, §6.1): the MQTT CONNECT client
+// id, username and HMAC-SHA1 password, their server-side check, the revoke code, and generation of new tokens
+// and secrets from caller-supplied random bytes. Pure: the time and the randomness are inputs.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
 // The three primitives every NETPIE credential is built from: HMAC-SHA1, base64 and a constant-time
-// comparison (PROTOCOL §2, §3.2, §6.1). Thin wrappers over mbedTLS's libmbedcrypto so the rest of
-// gw::microgear works on strings; no state, no randomness.
+// comparison (docs/netpie-protocol.md §2, §3.2, §6.1). Thin wrappers over mbedTLS's libmbedcrypto so the rest
+// of gw::microgear works on strings; no state, no randomness.
 #pragma once
 
 #include <array>

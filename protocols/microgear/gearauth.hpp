@@ -1,5 +1,5 @@
-// The NETPIE-specific payloads of the gearauth token flow (PROTOCOL §3.2, §3.3, §5, §11.4): the
-// parameters hidden in oauth_callback, the request-token and access-token reply bodies, and the
+// The NETPIE-specific payloads of the gearauth token flow (docs/netpie-protocol.md §3.2, §3.3, §5, §11.4):
+// the parameters hidden in oauth_callback, the request-token and access-token reply bodies, and the
 // "pie://host:port" endpoint string. Builders for our local endpoint, parsers for our uplink.
 // Pure string work; which token to issue and whether to approve is the caller's business.
 #pragma once

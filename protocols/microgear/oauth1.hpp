@@ -1,5 +1,5 @@
-// OAuth 1.0a (RFC 5849) as NETPIE's gearauth uses it for /api/rtoken and /api/atoken (PROTOCOL §3):
-// parsing the Authorization header as every microgear writes it, the signature base string, the
+// OAuth 1.0a (RFC 5849) as NETPIE's gearauth uses it for /api/rtoken and /api/atoken (docs/netpie-protocol.md
+// §3): parsing the Authorization header as every microgear writes it, the signature base string, the
 // HMAC-SHA1 signature and its constant-time check (server side), and signing a request (client side,
 // for the uplink). Pure: time, nonces and secrets are arguments; no I/O, no clock, no logging.
 #pragma once
@@ -23,7 +23,7 @@ using http::Params;
 
 struct AuthorizationHeader {
   Params params;                     // percent-decoded, in header order; realm is kept apart
-  std::optional<std::string> realm;  // PY-old sends realm="NETPIE" (PROTOCOL §3.2)
+  std::optional<std::string> realm;  // PY-old sends realm="NETPIE" (docs/netpie-protocol.md §3.2)
 };
 
 enum class HeaderError {

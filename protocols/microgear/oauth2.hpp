@@ -1,7 +1,7 @@
 // The "OAuth2-style" token endpoints that microgear-python >= 1.2 and microgear-csharp use instead of
-// /api/rtoken + /api/atoken (PROTOCOL §3.4): parsing /oauth2/authorize and /oauth2/token requests,
-// building the redirect that carries the code and the JSON token reply, and the client-side inverses.
-// Several shapes are UNCONFIRMED (§13 Q10); each choice below says what it satisfies.
+// /api/rtoken + /api/atoken (docs/netpie-protocol.md §3.4): parsing /oauth2/authorize and /oauth2/token
+// requests, building the redirect that carries the code and the JSON token reply, and the client-side
+// inverses. Several shapes are UNCONFIRMED (§13 Q10); each choice below says what it satisfies.
 #pragma once
 
 #include <optional>

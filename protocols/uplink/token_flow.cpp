@@ -1,7 +1,7 @@
 // The microgear token flow's transitions (token_flow.hpp). Requests are signed with the client side of
 // protocols/microgear/oauth1, replies parsed with gearauth, MQTT credentials derived with credentials.
 //
-// State table (section numbers are NETPIE-PROTOCOL.md's):
+// State table (section numbers are docs/netpie-protocol.md's):
 //
 //   state             input                          actions                                   next
 //   Idle              Start, cached token for our    ConnectMqtt                               Connecting

@@ -1,5 +1,5 @@
-// The NETPIE 2015 microgear token flow as a pure state machine (PROTOCOL §3, §5, §6): request token,
-// access token (401: retry the same request token after a growing delay), MQTT credentials, and the
+// The NETPIE 2015 microgear token flow as a pure state machine (docs/netpie-protocol.md §3, §5, §6): request
+// token, access token (401: retry the same request token after a growing delay), MQTT credentials, and the
 // CONNACK 4 / 5 reactions, with the device-key access token cached by the caller. It decides and asks;
 // the caller performs the HTTP calls, the timers, the cache writes and the MQTT connection, then feeds
 // the results back. Time (Unix seconds for OAuth and the MQTT username) and randomness are injected.

@@ -100,6 +100,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(host: str, port: int) -> str:
+    """"" if a listener could bind host:port now; else who holds it, e.g. "mosquitto (pid 812) on 0.0.0.0:1883"
+    (from `ss`), for a skip message. A system broker on 0.0.0.0:1883 blocks 127.0.x.y:1883; Debian's default
+    mosquitto (127.0.0.1 and ::1 only) does not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libuv binds: TIME_WAIT does not count
+        try:
+            s.bind((host, port))
+            return ""
+        except OSError:
+            pass
+    try:
+        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    holders = []
+    for line in out.splitlines():
+        fields = line.split()
+        local = fields[3] if len(fields) > 3 else "?"
+        for name, pid in re.findall(r'\("([^"]+)",pid=(\d+)', line):
+            holders.append(f"{name} (pid {pid}) on {local}")
+    return ", ".join(holders) or f"another process ({host}:{port} cannot be bound)"
+
+
 def to_yaml(value: Any, indent: int = 0) -> str:
     """A small block-style YAML emitter for the harness's config dicts (keys are plain identifiers)."""
     pad = "  " * indent

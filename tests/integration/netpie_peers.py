@@ -1,6 +1,7 @@
 """Helpers for the NETPIE local endpoint tests: a gateway config with apps and keys, the official Node microgear
 (js/microgear_agent.js) as a long-running agent, curl, and the tests' own OAuth 1.0a signer and microgear MQTT
-credentials written from the protocol text (RFC 5849, PROTOCOL §3.2 and §6.1), not from the daemon's code.
+credentials written from the protocol text (RFC 5849, docs/netpie-protocol.md §3.2 and §6.1), not from the
+daemon's code.
 
 The Node library uses the fixed ports 8080 (gearauth) and 1883 (MQTT) of the host it is given, so every test
 starts its gateway on an address of its own, 127.0.<file>.<test>, with both listeners bound to it; tests then run
@@ -15,6 +16,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -22,6 +24,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
+import harness
 from harness import HERE
 
 APPID = "testapp"
@@ -55,7 +60,13 @@ def default_apps() -> list[dict]:
 
 def start_gateway(broker_factory, address: str, netpie: dict | None = None, http: dict | None = None,
                   name: str | None = None, **options):
-    """A started netpie-edge with MQTT on <address>:1883 and HTTP on <address>:8080, the NETPIE endpoint on."""
+    """A started netpie-edge with MQTT on <address>:1883 and HTTP on <address>:8080, the NETPIE endpoint on.
+    Skips, naming the holder, when a port is taken on that address (a broker of the machine's own on
+    0.0.0.0:1883, say: the tests never stop it)."""
+    for port in (1883, 8080):
+        holder = harness.port_in_use(address, port)
+        if holder:
+            pytest.skip(f"{address}:{port} is taken by {holder}")
     np = {"enabled": True, "apps": default_apps()}
     np.update(netpie or {})
     extra = {
@@ -83,7 +94,7 @@ class MicrogearAgent:
     def __init__(self, gearauth: str, cache: Path, key: str = KEY, secret: str = SECRET, alias: str | None = None,
                  appid: str = APPID, present: bool = True, absent: bool = True):
         assert (HERE / "node_modules" / "microgear").exists(), \
-            "the microgear npm package is not installed (npm ci in tests/integration)"
+            "the microgear npm package is not installed (deploy/install-deps.sh --test)"
         args = {"gearauth": gearauth, "appid": appid, "key": key, "secret": secret, "cache": str(cache),
                 "present": present, "absent": absent}
         if alias:
@@ -190,6 +201,25 @@ def curl(method: str, url: str, data: str | None = None, user: str | None = None
     return status, hdrs, body
 
 
+def raw_http(addr, data: bytes, timeout=5.0) -> bytes:
+    """Sends raw bytes (exactly what an embedded client sends), returns everything until the server closes."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
 def curl_json(method: str, url: str, **kw) -> tuple[int, Any]:
     status, _, body = curl(method, url, **kw)
     return status, json.loads(body) if body else None
@@ -229,10 +259,16 @@ def callback_for(appid: str = APPID, verifier: str = "NJS1b") -> str:
 
 
 def mqtt_credentials(token: str, token_secret: str, key: str, secret: str, t: int | None = None):
-    """PROTOCOL §6.1: (client id, user name, password)."""
+    """docs/netpie-protocol.md §6.1: (client id, user name, password)."""
     username = f"{key}%{int(time.time()) if t is None else t}"
     digest = hmac.new(f"{token_secret}&{secret}".encode(), f"{token}%{username}".encode(), hashlib.sha1).digest()
     return token, username, base64.b64encode(digest).decode()
+
+
+def revoke_code(token: str, token_secret: str, secret: str) -> str:
+    """docs/netpie-protocol.md §2: base64(HMAC-SHA1(key = token secret & gear secret, message = token)), '/' -> '_'."""
+    digest = hmac.new(f"{token_secret}&{secret}".encode(), token.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode().replace("/", "_")
 
 
 def get_token(broker, key: str = KEY, secret: str = SECRET, verifier: str = "NJS1b") -> tuple[str, str]:

@@ -358,7 +358,7 @@ JS_DIR = HERE / "js"
 def run_node(script: str, args: dict, timeout: float = 60.0, env: dict | None = None) -> dict:
     """Runs tests/integration/js/<script> with a JSON argument; the script prints one JSON result line last."""
     node_modules = HERE / "node_modules" / "mqtt"
-    assert node_modules.exists(), ("MQTT.js is not installed: run deploy/install-deps.sh "
+    assert node_modules.exists(), ("MQTT.js is not installed: run deploy/install-deps.sh --test "
                                    "(npm ci in tests/integration)")
     full_env = dict(os.environ)
     full_env.update(env or {})

@@ -1,4 +1,4 @@
-"""A full store, driven through the real daemon (DESIGN.md "Store and forward", storage/README.md "Failures",
+"""A full store, driven through the real daemon (storage/README.md "What is durable when" and "Failures",
 conf/netpie-edge.yaml store.max_db_bytes and store.outbox.policy).
 
 When the database cannot grow (a full file system, or store.max_db_bytes) a durable write fails and:

@@ -1,6 +1,6 @@
-"""Durability of acknowledged messages under SIGKILL (DESIGN.md "Store and forward"; storage/README.md "What is
-durable when"): a QoS 1 PUBLISH bound for the outbox is acknowledged only after its transaction committed, so
-killing the daemon at any moment loses no acknowledged message.
+"""Durability of acknowledged messages under SIGKILL (storage/README.md "What is durable when"): a QoS 1 PUBLISH
+bound for the outbox is acknowledged only after its transaction committed, so killing the daemon at any moment
+loses no acknowledged message.
 
 Load: DURA_PUBLISHERS (4) publisher processes (tests/integration/dura_publisher.py, paho-mqtt), each QoS 1 on
 dura/<publisher> with payloads "<publisher>:<seq>", seq 1, 2, 3 ..., at most DURA_WINDOW (10) unacknowledged, at most

@@ -4,7 +4,7 @@ connection flood. Each is refused with the status the clients understand, and no
 microgear witness (connected before the bad input, on this test's own 127.0.12.<n>) still gets chat through
 afterwards, and the API still answers. Last, the odd but legitimate requests of embedded clients are accepted.
 The OAuth signer and the MQTT credentials are the tests' own (netpie_peers.py, written from RFC 5849 and
-PROTOCOL §6.1), not the daemon's code.
+docs/netpie-protocol.md §6.1), not the daemon's code.
 """
 import socket
 import time
@@ -63,7 +63,7 @@ def witness_at(tmp_path):
 
 
 def test_the_tests_own_signer_reproduces_the_protocol_vector():
-    """PROTOCOL §3.2's worked example, so a refusal below is the gateway's doing, not the signer's."""
+    """The worked example of docs/netpie-protocol.md §3.2: a refusal below is the gateway's doing, not the signer's."""
     h = n.oauth_header("POST", "http://ga.netpie.io:8080/api/rtoken", "sXfqDcXHzbFXiLk",
                        "DNonzg2ivwS8ceksykGntrfQjxbL98",
                        callback="scope=&appid=myappid&mgrev=NJS1b&verifier=mygear",
@@ -169,27 +169,8 @@ def test_wrong_mqtt_hmac_and_bad_tokens_get_connack_4(broker_factory, witness_at
     assert connack(cid, *n.mqtt_credentials(token, secret, n.KEY, n.SECRET, int(time.time()) + 3600)[1:]) == 4, \
         "user name time in the future"
     assert connack("UnknownToken0000", *n.mqtt_credentials("UnknownToken0000", secret, n.KEY, n.SECRET)[1:]) == 4
-    assert connack(cid, user, pw) == 0, "the right credentials (PROTOCOL §6.1 computed by the test)"
+    assert connack(cid, user, pw) == 0, "the right credentials (§6.1, computed by the test)"
     w.check()
-
-
-def raw_http(addr, data: bytes, timeout=5.0) -> bytes:
-    """Sends raw bytes, returns everything until the server closes."""
-    with socket.create_connection(addr, timeout=timeout) as s:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
 
 
 def test_oversized_and_garbage_requests(broker_factory, witness_at):
@@ -198,16 +179,16 @@ def test_oversized_and_garbage_requests(broker_factory, witness_at):
     http = gw.ports["http"]
     # The default bounds: 8 KiB of headers, 256 KiB of body, 4 KiB of URL.
     big_header = b"GET /api/time HTTP/1.1\r\nX-Junk: " + b"j" * 20000 + b"\r\n\r\n"
-    assert raw_http(http, big_header).startswith(b"HTTP/1.1 431")
+    assert n.raw_http(http, big_header).startswith(b"HTTP/1.1 431")
     many_headers = b"GET /api/time HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n"
-    assert raw_http(http, many_headers).startswith(b"HTTP/1.1 431")
-    assert raw_http(http, b"GET /" + b"u" * 10000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 414")
+    assert n.raw_http(http, many_headers).startswith(b"HTTP/1.1 431")
+    assert n.raw_http(http, b"GET /" + b"u" * 10000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 414")
     big_body = b"PUT /postbox/testapp/x HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n" + b"b" * 65536
-    assert raw_http(http, big_body).startswith(b"HTTP/1.1 413")
+    assert n.raw_http(http, big_body).startswith(b"HTTP/1.1 413")
     for garbage in [b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
                     b"POST /api/rtoken HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
                     b"POST /api/rtoken HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]:
-        reply = raw_http(http, garbage)
+        reply = n.raw_http(http, garbage)
         assert reply[:12] in (b"HTTP/1.1 400", b"HTTP/1.1 505"), (garbage, reply)
     assert n.curl("GET", n.base_url(gw) + "/api/time")[0] == 200
     w.check()
@@ -259,7 +240,7 @@ def test_connection_flood_gets_503_beyond_the_bound(broker_factory, witness_at):
     w = witness_at(addr)  # its token calls are done: it holds no HTTP connection now
     http = gw.ports["http"]
     idle = [socket.create_connection(http, timeout=5) for _ in range(8)]
-    over = raw_http(http, b"GET /api/time HTTP/1.1\r\n\r\n")
+    over = n.raw_http(http, b"GET /api/time HTTP/1.1\r\n\r\n")
     assert over.startswith(b"HTTP/1.1 503"), over
     # The idle ones are closed at the request deadline, and the slots come back.
     for s in idle:
@@ -273,23 +254,24 @@ def test_connection_flood_gets_503_beyond_the_bound(broker_factory, witness_at):
 
 
 def test_embedded_client_quirks_are_tolerated(broker_factory):
-    """Not hostile, only odd: what ESP8266, ESP8266-RTOS and the HTML5 library send (PROTOCOL §3.2, §4, §11.3)."""
+    """Not hostile, only odd: what ESP8266, ESP8266-RTOS and the HTML5 library send (docs/netpie-protocol.md §3.2,
+    §4, §11.3)."""
     addr = "127.0.12.7"
     gw = n.start_gateway(broker_factory, addr)
     http = gw.ports["http"]
     # ESP8266-RTOS: "HTTP 1.1" in the request line, no Host; it signed the address it called.
     auth = n.oauth_header("POST", f"http://{addr}:8080/api/rtoken", n.KEY, n.SECRET, callback=n.callback_for(),
                           nonce="sdjkjdf8")
-    reply = raw_http(http, f"POST /api/rtoken HTTP 1.1\r\nAuthorization: {auth}\r\nContent-length: 0\r\n\r\n".encode())
+    reply = n.raw_http(http, f"POST /api/rtoken HTTP 1.1\r\nAuthorization: {auth}\r\nContent-length: 0\r\n\r\n".encode())
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK"), reply
     assert b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" in head + b"\r\n", reply
     assert b"Connection: close" in head and b"chunked" not in head
     assert body.startswith(b"oauth_token=") and b"\n" not in body
     # ESP8266's GETs: no Host header at all; the answer is read as one line from a fixed column.
-    reply = raw_http(http, b"GET /api/time HTTP/1.1\r\n\r\n")
+    reply = n.raw_http(http, b"GET /api/time HTTP/1.1\r\n\r\n")
     assert reply[:12] == b"HTTP/1.1 200" and abs(int(reply.split(b"\r\n\r\n")[1]) - time.time()) < 5, reply
-    reply = raw_http(http, f"GET /api/endpoint/{n.KEY} HTTP/1.1\r\n\r\n".encode())
+    reply = n.raw_http(http, f"GET /api/endpoint/{n.KEY} HTTP/1.1\r\n\r\n".encode())
     assert reply.split(b"\r\n\r\n")[1] == f"pie://{addr}:1883".encode(), reply
     # HTML5 from another origin: the pre-flight and the answer carry CORS headers.
     status, hdrs, _ = n.curl("OPTIONS", n.base_url(gw) + "/api/rtoken",

@@ -24,7 +24,7 @@ def test_two_microgears_set_aliases_chat_and_share_app_topics(broker_factory, ag
     b = agents(addr, tmp_path / "b.cache", alias="beta")
     tb = b.wait_ev("connected")["token"]
     assert len(ta) == 16 and len(tb) == 16 and ta != tb
-    # Each learnt of the other: "aliased" presence events carry the token and the alias (PROTOCOL §8).
+    # Each learnt of the other: "aliased" presence events carry the token and the alias (docs/netpie-protocol.md §8).
     a.wait(lambda e: e["ev"] == "present" and e["data"].get("alias") == "beta" and e["data"].get("gear") == tb,
            what="beta's presence")
     # The token and endpoint the library cached: a device-key token (flag P) and our address.
@@ -33,7 +33,7 @@ def test_two_microgears_set_aliases_chat_and_share_app_topics(broker_factory, ag
     assert cache["accesstoken"]["endpoint"] == f"pie://{addr}:1883"
     assert len(cache["accesstoken"]["secret"]) == 32
 
-    # Chat both ways: neither subscribed to its gearname topic; @setalias is enough (PROTOCOL §7.2).
+    # Chat both ways: neither subscribed to its gearname topic; @setalias is enough (docs/netpie-protocol.md §7.2).
     a.send(op="chat", alias="beta", msg="hello beta")
     m = b.wait_ev("message", msg="hello beta")
     assert m["topic"] == f"/{n.APPID}/gearname/beta"
@@ -128,7 +128,7 @@ def test_revoked_token_is_replaced_by_a_new_one(broker_factory, agents, tmp_path
     # The owner revokes the token while the device is away.
     status, body = n.curl_json("POST", f"{n.base_url(gw)}/admin/revoke/{old}")
     assert status == 200, body
-    # The device comes back with its cached token: CONNACK 4, "unknown token" (PROTOCOL §6.3).
+    # The device comes back with its cached token: CONNACK 4, "unknown token" (docs/netpie-protocol.md §6.3).
     b = agents(addr, cache, alias="dev")
     err = b.wait_ev("mqtt_error")
     assert err["code"] == 4, err
@@ -160,7 +160,7 @@ def test_unapproved_key_waits_until_the_owner_approves(broker_factory, agents, t
     gw = n.start_gateway(broker_factory, addr, log_level="debug")
     g = agents(addr, tmp_path / "g.cache", key=n.APPROVAL_KEY, secret=n.APPROVAL_SECRET, alias="newdevice")
     # It got a request token and keeps asking /api/atoken, which answers 401.
-    gw.wait_log(r"newdevice .*waits for approval: request token (\w{16})")
+    gw.wait_log(r"newdevice .*waits for approval of its key: request token (\w{16})")
     pending = n.curl_json("GET", f"{n.base_url(gw)}/admin/requests")[1]
     assert len(pending) == 1 and pending[0]["approved"] is False
     assert pending[0]["key"] == n.APPROVAL_KEY and pending[0]["verifier"] == "newdevice"

@@ -1,6 +1,6 @@
-"""The NETPIE REST API subset with curl (PROTOCOL §9): a REST publish reaching a microgear, chat through REST,
-retained reads, postboxes, and the 401 / 400 answers. The microgear on the other side is the official Node library
-(so each test has its own loopback address, 127.0.11.<n>, for the library's fixed ports).
+"""The NETPIE REST API subset with curl (docs/netpie-protocol.md §9, docs/netpie-rest.md): a REST publish reaching a
+microgear, chat through REST, retained reads, postboxes, and the 401 / 400 answers. The microgear on the other side
+is the official Node library (so each test has its own loopback address, 127.0.11.<n>, for the library's fixed ports).
 """
 import socket
 

@@ -95,8 +95,9 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 // structs, which is the reminder to document the new key in conf/ and to compare it here.
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits,
-               a_auth, a_store, a_http, a_netpie, a_uplinks] = a;
-  (void)a_source;  // names the file; differs by design
+               a_auth, a_store, a_http, a_netpie, a_uplinks, a_positions] = a;
+  (void)a_source;     // names the file; differs by design
+  (void)a_positions;  // where the file set its keys; the embedded default has none
   EXPECT_EQ(a_log_level, b.log_level);
   EXPECT_EQ(a_state_dir, b.state_dir);
   EXPECT_EQ(a_ports_file, b.ports_file);
@@ -910,6 +911,29 @@ TEST(ConfigErrors, ManyErrorsAreCapped) {
 TEST(ConfigErrors, ControlCharactersInValuesAreEscaped) {
   EXPECT_EQ(error_of("log:\n  level: \"a\\tb\\\"c\"\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"a\\x09b\\\"c\"");
+}
+
+// ---- positions, for errors found after loading (--check-config's file checks) ---------------------
+
+TEST(ConfigPositions, LocateNamesTheKeyOrItsNearestEnclosingKey) {
+  Config c = load_ok(
+      "state_dir: /var/lib/x\n"
+      "uplinks:\n"
+      "  - name: cloud\n"
+      "    host: 127.0.0.1\n"
+      "    tls:\n"
+      "      ca_file: /x/ca.pem\n");
+  EXPECT_EQ(c.locate("state_dir"), "t.yaml:1:12: state_dir");
+  EXPECT_EQ(c.locate("uplinks[0].tls.ca_file"), "t.yaml:6:16: uplinks[0].tls.ca_file");
+  // Not in the file: the tls: mapping that would hold it.
+  EXPECT_EQ(c.locate("uplinks[0].tls.key_file"), "t.yaml:6:7: uplinks[0].tls.key_file");
+  EXPECT_EQ(c.locate("ports_file"), "t.yaml: ports_file");
+  EXPECT_EQ(default_config().locate("state_dir"), "<embedded default>: state_dir");
+}
+
+TEST(ConfigPositions, AnEmptyValueIsLocatedAtItsKey) {
+  Config c = load_ok("ports_file:\n");
+  EXPECT_EQ(c.locate("ports_file"), "t.yaml:1:1: ports_file");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// RequestParser against the requests the NETPIE clients really send (PROTOCOL §3.2, §4): ESP8266's
-// Host-less GETs, RTOS's "HTTP 1.1" request line, byte-by-byte delivery, pipelining, and the limit
+// RequestParser against the requests the NETPIE clients really send (docs/netpie-protocol.md §3.2, §4):
+// ESP8266's Host-less GETs, RTOS's "HTTP 1.1" request line, byte-by-byte delivery, pipelining, and the limit
 // errors with their status codes.
 #include <gtest/gtest.h>
 
@@ -82,7 +82,8 @@ TEST(RequestParser, PostWithBodyAsNodeOauthSendsIt) {
 }
 
 TEST(RequestParser, Esp8266GetWithoutHostIsAccepted) {
-  // ESP8266/Arduino-Ethernet: "GET /api/time HTTP/1.1" and an empty line, nothing else (PROTOCOL §4).
+  // ESP8266/Arduino-Ethernet: "GET /api/time HTTP/1.1" and an empty line, nothing else
+  // (docs/netpie-protocol.md §4).
   const Outcome o = run("GET /api/time HTTP/1.1\r\n\r\n");
   ASSERT_EQ(o.requests.size(), 1u);
   EXPECT_EQ(o.requests[0].path, "/api/time");

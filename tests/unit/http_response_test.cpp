@@ -1,5 +1,6 @@
-// Exact response bytes (what ESP8266 and RTOS parse by column and by "Content-Length: ", PROTOCOL §4),
-// CORS answers for the HTML5 microgear, and Basic / ?auth= credentials for the REST API (§9.1).
+// Exact response bytes (what ESP8266 and RTOS parse by column and by "Content-Length: ",
+// docs/netpie-protocol.md §4), CORS answers for the HTML5 microgear, and Basic / ?auth= credentials for the
+// REST API (§9.1).
 #include <gtest/gtest.h>
 
 #include "protocols/http/basic_auth.hpp"

@@ -27,7 +27,8 @@ TEST(PercentEncode, AllOctetsMatchPythonQuote) {
 }
 
 TEST(PercentEncode, Rfc5849Examples) {
-  // RFC 5849 §3.6 rules as applied in §3.4.1.3.2's example and NETPIE's endpoint (PROTOCOL §3.3).
+  // RFC 5849 §3.6 rules as applied in §3.4.1.3.2's example and NETPIE's endpoint (docs/netpie-protocol.md
+  // §3.3).
   EXPECT_EQ(percent_encode("Ladies + Gentlemen"), "Ladies%20%2B%20Gentlemen");
   EXPECT_EQ(percent_encode("An encoded string!"), "An%20encoded%20string%21");
   EXPECT_EQ(percent_encode("Dogs, Cats & Mice"), "Dogs%2C%20Cats%20%26%20Mice");

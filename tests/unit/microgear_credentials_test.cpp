@@ -1,4 +1,4 @@
-// MQTT credentials, their check and the revoke code (PROTOCOL §2, §6.1), and token generation.
+// MQTT credentials, their check and the revoke code (docs/netpie-protocol.md §2, §6.1), and token generation.
 // Expected values were computed independently with Python's hmac/hashlib/base64.
 #include <gtest/gtest.h>
 

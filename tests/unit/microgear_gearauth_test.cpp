@@ -1,5 +1,5 @@
-// NETPIE gearauth payloads (PROTOCOL §3.2, §3.3, §5, §11.4): oauth_callback parameters in every
-// client's order, and the request-token / access-token reply bodies byte for byte.
+// NETPIE gearauth payloads (docs/netpie-protocol.md §3.2, §3.3, §5, §11.4): oauth_callback parameters in
+// every client's order, and the request-token / access-token reply bodies byte for byte.
 #include <gtest/gtest.h>
 
 #include "protocols/microgear/gearauth.hpp"

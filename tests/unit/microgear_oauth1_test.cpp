@@ -1,4 +1,4 @@
-// OAuth 1.0a against the vectors of NETPIE-PROTOCOL.md §3.2 and RFC 5849 (§1.2, §3.4.1.1), and the
+// OAuth 1.0a against the vectors of docs/netpie-protocol.md §3.2 and RFC 5849 (§1.2, §3.4.1.1), and the
 // Authorization headers each microgear really writes: node-oauth, ESP8266 (unencoded values), RTOS
 // (constant nonce, "HTTP 1.1" request line), python-oauth2 (realm, ", "). Every expected signature
 // was computed independently with Python's hmac/hashlib/base64 and urllib.parse.quote(safe='-._~').
@@ -41,7 +41,7 @@ Params header_params(std::string_view header) {
   return h.ok() ? h->params : Params{};
 }
 
-// ---- PROTOCOL §3.2 worked example ----
+// ---- docs/netpie-protocol.md §3.2 worked example ----
 
 TEST(OAuth1Vector, ClientSigningReproducesBaseStringAndSignature) {
   const SignedRequest s = sign_request(vector_request());

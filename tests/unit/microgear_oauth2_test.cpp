@@ -1,6 +1,6 @@
-// The OAuth2-style token endpoints of microgear-python >= 1.2 and microgear-csharp (PROTOCOL §3.4):
-// the query strings both clients build, the redirect that carries the code, and the JSON reply in
-// the exact shape C#'s string matching needs.
+// The OAuth2-style token endpoints of microgear-python >= 1.2 and microgear-csharp (docs/netpie-protocol.md
+// §3.4): the query strings both clients build, the redirect that carries the code, and the JSON reply in the
+// exact shape C#'s string matching needs.
 #include <gtest/gtest.h>
 
 #include "protocols/microgear/oauth2.hpp"

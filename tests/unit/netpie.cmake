@@ -1,4 +1,4 @@
-# Unit tests for the NETPIE local endpoint (gateway/netpie): the gearauth API with the PROTOCOL §3.2
+# Unit tests for the NETPIE local endpoint (gateway/netpie): the gearauth API with the docs/netpie-protocol.md §3.2
 # and §6.1 vectors, the registry, rights and postboxes, the microgear broker extension and MQTT
 # authenticator over in-memory transports, and the REST API; all with a manual clock. The HTTP server
 # of gateway/net is tested over real loopback sockets.

@@ -19,7 +19,7 @@
 
 namespace gw::netpie::testing {
 
-// PROTOCOL §3.2 / §6.1 vectors.
+// docs/netpie-protocol.md §3.2 / §6.1 vectors.
 inline constexpr const char* kKey = "sXfqDcXHzbFXiLk";
 inline constexpr const char* kSecret = "DNonzg2ivwS8ceksykGntrfQjxbL98";
 inline constexpr const char* kToken = "T0k3nAbCdEfGh123";

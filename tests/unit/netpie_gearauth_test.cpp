@@ -1,7 +1,7 @@
-// The gearauth API through the endpoint's HTTP router: the PROTOCOL §3.2 request-token vector, the
-// access-token exchange and its approval, the §6.1 revoke-code vector, /api/endpoint and /api/time,
-// the OAuth2-style endpoints, CORS, and every refusal (forged or foreign signature, stale, future and
-// replayed timestamps, unknown keys and tokens) with the status the clients expect.
+// The gearauth API through the endpoint's HTTP router: the docs/netpie-protocol.md §3.2 request-token vector,
+// the access-token exchange and its approval, the §6.1 revoke-code vector, /api/endpoint and /api/time, the
+// OAuth2-style endpoints, CORS, and every refusal (forged or foreign signature, stale, future and replayed
+// timestamps, unknown keys and tokens) with the status the clients expect.
 #include <gtest/gtest.h>
 
 #include "protocols/microgear/gearauth.hpp"
@@ -101,7 +101,7 @@ TEST_F(GearauthTest, RequestTokenVectorOfProtocol32IsAccepted) {
   EXPECT_EQ(rt->appid, "myappid");
   EXPECT_EQ(rt->verifier, "mygear");
   EXPECT_EQ(rt->mgrev, "NJS1b");
-  EXPECT_TRUE(rt->approved);
+  EXPECT_TRUE(endpoint_->registry().approved(*rt));
   EXPECT_EQ(a->header("Access-Control-Allow-Origin"), "*");
 }
 
@@ -230,11 +230,13 @@ TEST_F(GearauthTest, AccessTokenRefusals) {
   EXPECT_EQ(atoken({rt.token, std::string(32, 'x')})->status(), 401);
   // Another key's request token.
   EXPECT_EQ(atoken(rt, "SessionKey00001", "session-secret-0123456789")->status(), 500);
-  // A verifier other than the one of the request.
+  // A verifier other than the one of the request (ESP8266 after its alias changed): 500 like an unknown
+  // request token, so the library starts over; 401 would keep it waiting for an approval forever.
   auto wrong_verifier = http(post(
       "/api/atoken", signed_header("/api/atoken", kKey, kSecret, rt.token, rt.secret, std::nullopt, "other"),
       "ga.netpie.io:8080"));
-  EXPECT_EQ(wrong_verifier->status(), 401);
+  EXPECT_EQ(wrong_verifier->status(), 500);
+  EXPECT_EQ(wrong_verifier->body(), "request token not found\n");
   // ESP8266 also sends oauth_callback on atoken (§3.2): accepted.
   auto esp = http(post("/api/atoken",
                        signed_header("/api/atoken", kKey, kSecret, rt.token, rt.secret,
@@ -328,6 +330,28 @@ TEST_F(GearauthTest, EndpointAndTime) {
   EXPECT_EQ(http(get("/api/endpoint/" + std::string(kKey)))->body(), "pie://gw.lan:11883");
 }
 
+// Node 0.8.1, ESP8266 1.2.4 and Python 1.2 connect to 1883 whatever the endpoint says (§5): a config that
+// moves the broker elsewhere is told so at start.
+TEST(EndpointPortWarnings, SaidWhenTheFixedPortLibrariesWouldMissTheBroker) {
+  config::Config c = netpie_config();
+  c.listeners = {config::Listener{"mqtt", "mqtt", "0.0.0.0", 1883},
+                 config::Listener{"http", "http", "0.0.0.0", 8080}};
+  EXPECT_TRUE(endpoint_port_warnings(c).empty()) << "the default: endpoint and listener on 1883";
+  c.netpie.endpoint_port = 11883;
+  auto w = endpoint_port_warnings(c);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[0].find("ignore the endpoint's port and connect to 1883"), std::string::npos) << w[0];
+  EXPECT_NE(w[1].find("no mqtt listener on netpie.endpoint_port 11883"), std::string::npos) << w[1];
+  c.listeners[0].port = 11883;
+  w = endpoint_port_warnings(c);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[1].find("no mqtt listener on port 1883"), std::string::npos) << w[1];
+  c.listeners.push_back(config::Listener{"node", "mqtt", "0.0.0.0", 1883});
+  EXPECT_EQ(endpoint_port_warnings(c).size(), 1u) << "both listeners: only the note on the ignored port";
+  c.netpie.enabled = false;
+  EXPECT_TRUE(endpoint_port_warnings(c).empty());
+}
+
 TEST_F(GearauthTest, RevokeWithTheVectorRevokeCode) {
   seed_vector_token();
   ASSERT_NE(endpoint_->registry().access(kToken), nullptr);
@@ -343,9 +367,17 @@ TEST_F(GearauthTest, RevokeWithTheVectorRevokeCode) {
   EXPECT_EQ(http(get("/api/revoke/" + std::string(kToken) + "/07Lpy1Vs8Qyfn3eF73fa5Zhq8Y8="))->body(),
             "SUCCESS")
       << "revoking again is still a success";
+  // A token we do not know is gone already: SUCCESS. FAILED would make ESP8266 keep it after CONNACK 4.
   auto unknown = http(get("/api/revoke/AAAAAAAAAAAAAAAA/07Lpy1Vs8Qyfn3eF73fa5Zhq8Y8="));
-  EXPECT_EQ(unknown->status(), 404);
-  EXPECT_EQ(unknown->body(), "FAILED");
+  EXPECT_EQ(unknown->status(), 200);
+  EXPECT_EQ(unknown->body(), "SUCCESS");
+  // So is the revoked token once its tombstone is forgotten.
+  clock_.advance(31LL * 24 * 3600 * 1000);
+  endpoint_->registry().sweep();
+  ASSERT_EQ(endpoint_->registry().access(kToken), nullptr);
+  auto forgotten = http(get("/api/revoke/" + std::string(kToken) + "/07Lpy1Vs8Qyfn3eF73fa5Zhq8Y8="));
+  EXPECT_EQ(forgotten->status(), 200);
+  EXPECT_EQ(forgotten->body(), "SUCCESS");
 }
 
 TEST_F(GearauthTest, OAuth2StyleFlowOfPythonAndCSharp) {

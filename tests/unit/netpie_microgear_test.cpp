@@ -1,5 +1,5 @@
-// Microgears in the broker: the MQTT CONNECT check with the PROTOCOL §6.1 vector (CONNACK 4 for an
-// unknown or revoked token or a wrong HMAC, 5 for a disabled key, the time window), plain users beside
+// Microgears in the broker: the MQTT CONNECT check with the docs/netpie-protocol.md §6.1 vector (CONNACK 4
+// for an unknown or revoked token or a wrong HMAC, 5 for a disabled key, the time window), plain users beside
 // them, AppID scoping and rights (with the disconnect sanction), @setalias and chat to every holder of
 // an alias, &present/&absent events, @info/@error/&resetendpoint pushed without a subscription,
 // postbox commands, and session-key tokens ending with their connection.

@@ -63,7 +63,7 @@ TEST_F(RegistryTest, RequestAndDeviceTokensAreRestoredSessionTokensAreNot) {
   make();
   const RequestToken* rt = reg_->request(pending);
   ASSERT_NE(rt, nullptr) << "a device waiting for approval keeps its request token across restarts";
-  EXPECT_FALSE(rt->approved);
+  EXPECT_FALSE(reg_->approved(*rt));
   ASSERT_NE(reg_->access(device->token), nullptr);
   EXPECT_EQ(reg_->access(device->token)->secret, device->secret);
   EXPECT_EQ(reg_->access(device->token)->alias, "dev");
@@ -72,7 +72,68 @@ TEST_F(RegistryTest, RequestAndDeviceTokensAreRestoredSessionTokensAreNot) {
   // Approval is kept too.
   reg_->approve(pending);
   make();
-  EXPECT_TRUE(reg_->request(pending)->approved);
+  EXPECT_TRUE(reg_->approved(*reg_->request(pending)));
+}
+
+// The Python microgear throws its request token away after every 401 and asks for a new one: approval
+// must belong to the key, or such a device never gets in.
+TEST_F(RegistryTest, ApprovalIsPerKeyAndARetryingDeviceKeepsOneWaitingRequest) {
+  const Key& k = *reg_->key("ApprovalKey0001");
+  auto ask = [&](const std::string& verifier, const std::string& peer) {
+    auto r = reg_->issue_request(k, {"", k.appid, "PY11k", verifier}, peer, /*oauth2=*/true);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? (*r)->token : std::string();
+  };
+  auto refused = [&](const std::string& rt) {
+    bool not_approved = false;
+    reg_->exchange(rt, [&](Result<AccessToken, Registry::AccessError> r) {
+      not_approved = !r.ok() && r.error() == Registry::AccessError::NotApproved;
+    });
+    return not_approved;
+  };
+  const std::string first = ask("sensor", "10.0.0.5:40001");
+  EXPECT_TRUE(refused(first));
+  // The same device asks again from a new source port: its previous request is replaced, not piled up.
+  const std::string second = ask("sensor", "10.0.0.5:40002");
+  EXPECT_EQ(reg_->request(first), nullptr);
+  ASSERT_NE(reg_->request(second), nullptr);
+  // Another device of the same key (another address) keeps its own request.
+  const std::string other = ask("sensor", "10.0.0.6:40001");
+  EXPECT_EQ(reg_->requests().size(), 2u);
+  EXPECT_FALSE(reg_->approved_at("ApprovalKey0001").has_value());
+  // The owner approves through the request token the device held at the time...
+  const Key* approved = reg_->approve(second);
+  ASSERT_NE(approved, nullptr);
+  EXPECT_EQ(approved->key, "ApprovalKey0001");
+  EXPECT_EQ(reg_->approved_at("ApprovalKey0001"), clock_.unix_seconds());
+  // ...but the device has already thrown it away: its next request token is granted, as is the other's.
+  const std::string third = ask("sensor", "10.0.0.5:40003");
+  EXPECT_NE(reg_->request(second), nullptr) << "an approved key's requests are not replaced";
+  EXPECT_FALSE(refused(third));
+  EXPECT_FALSE(refused(other));
+  // The approval is durable.
+  make();
+  EXPECT_TRUE(reg_->key_approved(*reg_->key("ApprovalKey0001")));
+  EXPECT_FALSE(refused(ask("sensor", "10.0.0.5:40004")));
+  // A key is approved by name too; an unknown name approves nothing.
+  EXPECT_EQ(reg_->approve("NoSuchKey000000"), nullptr);
+  // Withdrawing the approval: new requests wait again, also after a restart.
+  EXPECT_TRUE(reg_->deny("ApprovalKey0001"));
+  const std::string later = ask("sensor", "10.0.0.5:40005");
+  EXPECT_TRUE(refused(later));
+  make();
+  EXPECT_TRUE(refused(later));
+  EXPECT_NE(reg_->approve("ApprovalKey0001"), nullptr);
+  EXPECT_FALSE(refused(later));
+}
+
+TEST_F(RegistryTest, AnApprovedRequestStoredByAnOlderVersionApprovesItsKey) {
+  store_.data[std::string(kStorePrefix) + "rt/OldRequestTok01"] =
+      R"({"secret":"","key":"ApprovalKey0001","appid":"myappid","verifier":"dev","mgrev":"NJS1b",)"
+      R"("created":1,"approved":true,"peer":"p","access":""})";
+  make();
+  EXPECT_TRUE(reg_->key_approved(*reg_->key("ApprovalKey0001")));
+  EXPECT_TRUE(store_.data.contains(std::string(kStorePrefix) + "ak/ApprovalKey0001"));
 }
 
 TEST_F(RegistryTest, TokensOfKeysNoLongerConfiguredAreDropped) {

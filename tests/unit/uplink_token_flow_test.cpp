@@ -1,8 +1,8 @@
 // The microgear token flow (protocols/uplink/token_flow.hpp), branch by branch: rtoken and atoken
-// requests checked against the PROTOCOL §3.2 signature vector and verified with the server-side OAuth
-// code, the 401 loop with its growing and capped delay, 500 and other failures restarting from rtoken,
-// CONNACK 4 and 5, the cached token, flag S, lost connections and stale inputs. Time is a number the
-// test advances; jitter always draws its highest value, so every delay is exact.
+// requests checked against the docs/netpie-protocol.md §3.2 signature vector and verified with the
+// server-side OAuth code, the 401 loop with its growing and capped delay, 500 and other failures restarting
+// from rtoken, CONNACK 4 and 5, the cached token, flag S, lost connections and stale inputs. Time is a number
+// the test advances; jitter always draws its highest value, so every delay is exact.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -20,7 +20,7 @@ namespace {
 
 using microgear::TokenFlag;
 
-// PROTOCOL §3.2 and §6.1 vectors.
+// docs/netpie-protocol.md §3.2 and §6.1 vectors.
 constexpr const char* kKey = "sXfqDcXHzbFXiLk";
 constexpr const char* kSecret = "DNonzg2ivwS8ceksykGntrfQjxbL98";
 constexpr const char* kNonce = "abcdefghijklmnopqrstuvwxyz012345";
@@ -184,7 +184,7 @@ TEST_F(TokenFlowTest, AtokenSuccessStoresThePersistentTokenAndConnects) {
   EXPECT_EQ(m.port, 1883);
   EXPECT_FALSE(m.tls);
   EXPECT_EQ(m.client_id, kToken);
-  EXPECT_EQ(m.username, "sXfqDcXHzbFXiLk%1500000000");  // PROTOCOL §6.1 vector
+  EXPECT_EQ(m.username, "sXfqDcXHzbFXiLk%1500000000");  // docs/netpie-protocol.md §6.1 vector
   EXPECT_EQ(m.password, kPassword);
   EXPECT_EQ(flow_.state(), TokenFlow::State::Connecting);
   ASSERT_TRUE(flow_.token().has_value());
