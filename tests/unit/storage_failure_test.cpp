@@ -500,3 +500,37 @@ TEST(StorageStatus, EachFailureHasItsOwnAdvice) {
 
 }  // namespace
 }  // namespace gw::storage
+
+namespace gw::storage {
+namespace {
+
+// The disk bound's arithmetic (storage/README.md "Space: the disk bound").
+TEST(StorageSpace, SharesFollowTheSmallerOfBoundAndFileSystem) {
+  // 2 MiB file system, 1 GiB bound: the file system decides; 1/16 of it.
+  SpaceShares s = plan_shares(1ull << 30, 2ull << 20, 4096, 1000);
+  EXPECT_EQ(s.wal_share, 128u * 1024);
+  EXPECT_EQ(s.reserve, 128u * 1024);
+  // Never below 64 KiB.
+  EXPECT_EQ(plan_shares(1ull << 20, 0, 4096, 1000).wal_share, 64u * 1024);
+  // A large disk: the share stops at 4 x checkpoint_pages pages, the reserve at checkpoint_pages.
+  s = plan_shares(1ull << 30, 1ull << 40, 4096, 1000);
+  EXPECT_EQ(s.wal_share, 4u * 1000 * 4096);
+  EXPECT_EQ(s.reserve, 1000u * 4096);
+}
+
+TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
+  const SpaceShares s{128 * 1024, 128 * 1024};
+  // 2 MiB bound, plenty of file system: (2048 - 128 - 256 - 32) KiB / 4 KiB = 408 pages.
+  EXPECT_EQ(plan_max_pages(2ull << 20, 1ull << 40, SpaceUse{}, s, 4096), 408u);
+  // The file system offers less than the bound: what the files take + what is free decides, and the
+  // reserve counts whether present or released.
+  SpaceUse use{.db = 1ull << 20, .wal = 0, .shm = 32 * 1024, .reserve = 128 * 1024};
+  const std::uint64_t with_file = plan_max_pages(1ull << 30, 512 * 1024, use, s, 4096);
+  use.reserve = 0;
+  EXPECT_EQ(plan_max_pages(1ull << 30, 512 * 1024 + 128 * 1024, use, s, 4096), with_file);
+  // Nothing left: a cap of one page (below any real file), so every growth is refused.
+  EXPECT_EQ(plan_max_pages(256 * 1024, 0, SpaceUse{}, s, 4096), 1u);
+}
+
+}  // namespace
+}  // namespace gw::storage
