@@ -768,9 +768,17 @@ void Store::execute(std::vector<Request>& batch) {
   out.reserve(batch.size() + 1);
   std::vector<std::pair<std::function<void(Status)>, Status>> committed_hooks;
   std::size_t given_up = 0;
+  // A barrier (or flush) promises that everything submitted before it is durable: a write before it
+  // that no one waits on and that failed (kept for a retry, or given up) fails the barrier too, even
+  // when the rest of the batch committed (a write taken out of the batch, or rolled back alone).
+  Status unheard_failure = Status::Ok;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Request& r = batch[i];
     Status final = (fatal != Status::Ok && status[i] == Status::Ok) ? fatal : status[i];
+    if (r.control && final == Status::Ok) final = unheard_failure;
+    if (fails_transaction(final) && r.apply && !r.done && !r.on_committed && unheard_failure == Status::Ok) {
+      unheard_failure = final;
+    }
     if (fails_transaction(final) && r.retry && r.apply && !r.done && !r.on_committed) {
       // No one waits on it: keep it for a later transaction, for at most retry_give_up.
       if (r.first_failure == SteadyTime::time_point{}) r.first_failure = now;

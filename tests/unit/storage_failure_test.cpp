@@ -534,3 +534,27 @@ TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
 
 }  // namespace
 }  // namespace gw::storage
+
+namespace gw::storage {
+namespace {
+
+// The broker acknowledges a publish whose writes went without completions from a barrier: a write
+// before it that failed and is kept for a retry must fail the barrier, even though the batch was run
+// again without that write and committed.
+TEST_F(StoreFailureTest, BarrierAfterAFailedWriteNoOneWaitsOnFailsToo) {
+  options_.max_db_bytes = 1024 * 1024;
+  open();
+  Status refusal = Status::Ok;
+  fill(1000, refusal);
+  ASSERT_EQ(refusal, Status::DiskFull);
+  std::optional<Status> barrier;
+  ASSERT_EQ(store_->outbox_enqueue(big(1000)), Status::Ok);  // no completion: kept and retried
+  ASSERT_EQ(store_->barrier([&](Status s) { barrier = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(barrier.has_value());
+  EXPECT_EQ(*barrier, Status::DiskFull) << "a barrier said Ok over a write that was not written";
+}
+
+}  // namespace
+}  // namespace gw::storage
