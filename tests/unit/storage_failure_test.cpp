@@ -122,6 +122,15 @@ class StoreFailureTest : public ::testing::Test {
     }
     return acked;
   }
+  // Opens with a 1 MiB bound (the config's smallest) and fills it with 1000-byte rows until refused.
+  std::vector<std::uint64_t> fill_to_a_1_mib_bound() {
+    options_.max_db_bytes = 1024 * 1024;
+    open();
+    Status refusal = Status::Ok;
+    std::vector<std::uint64_t> acked = fill(1000, refusal);
+    EXPECT_EQ(refusal, Status::DiskFull);
+    return acked;
+  }
   std::set<std::uint64_t> ids_in_file() {
     std::set<std::uint64_t> ids;
     sqlite3* db = nullptr;
@@ -367,20 +376,10 @@ TEST(StorageStatus, MapsSqliteResultCodes) {
   EXPECT_EQ(to_string(Status::QuotaExceeded), "quota_exceeded");
 }
 
-}  // namespace
-}  // namespace gw::storage
-
-namespace gw::storage {
-namespace {
-
 // The disk bound holds room for the drain: a store reopened at its bound (a restart on a full disk)
 // refuses new rows but reads, marks in flight and deletes the old ones, and then takes new rows again.
 TEST_F(StoreFailureTest, ReopenedAtTheBoundDrainsAndThenTakesNewRows) {
-  options_.max_db_bytes = 1024 * 1024;
-  open();
-  Status refusal = Status::Ok;
-  const std::vector<std::uint64_t> acked = fill(1000, refusal);
-  ASSERT_EQ(refusal, Status::DiskFull);
+  const std::vector<std::uint64_t> acked = fill_to_a_1_mib_bound();
   store_->outbox_enqueue(big(1000));  // a write no one waits on, kept and retried while full
   store_->flush();
   open();  // a restart at the bound
@@ -410,12 +409,6 @@ TEST_F(StoreFailureTest, ReopenedAtTheBoundDrainsAndThenTakesNewRows) {
   EXPECT_EQ(drained, acked.size());
   EXPECT_TRUE(enqueue_sync(big(1000))) << "no new row taken after the drain";
 }
-
-}  // namespace
-}  // namespace gw::storage
-
-namespace gw::storage {
-namespace {
 
 // Errors named for what they are (storage/README.md "Failures"): each condition has its own message and
 // advice, and only a damaged file is sent to the recovery command.
@@ -498,12 +491,6 @@ TEST(StorageStatus, EachFailureHasItsOwnAdvice) {
   EXPECT_NE(std::string(failure_advice(Status::Corrupt)).find("recovery command"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace gw::storage
-
-namespace gw::storage {
-namespace {
-
 // The disk bound's arithmetic (storage/README.md "Space: the disk bound").
 TEST(StorageSpace, SharesFollowTheSmallerOfBoundAndFileSystem) {
   // 2 MiB file system, 1 GiB bound: the file system decides; 1/16 of it.
@@ -532,21 +519,11 @@ TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
   EXPECT_EQ(plan_max_pages(256 * 1024, 0, SpaceUse{}, s, 4096), 1u);
 }
 
-}  // namespace
-}  // namespace gw::storage
-
-namespace gw::storage {
-namespace {
-
 // The broker acknowledges a publish whose writes went without completions from a barrier: a write
 // before it that failed and is kept for a retry must fail the barrier, even though the batch was run
 // again without that write and committed.
 TEST_F(StoreFailureTest, BarrierAfterAFailedWriteNoOneWaitsOnFailsToo) {
-  options_.max_db_bytes = 1024 * 1024;
-  open();
-  Status refusal = Status::Ok;
-  fill(1000, refusal);
-  ASSERT_EQ(refusal, Status::DiskFull);
+  fill_to_a_1_mib_bound();
   std::optional<Status> barrier;
   ASSERT_EQ(store_->outbox_enqueue(big(1000)), Status::Ok);  // no completion: kept and retried
   ASSERT_EQ(store_->barrier([&](Status s) { barrier = s; }), Status::Ok);
