@@ -23,10 +23,23 @@ int x_close(sqlite3_file* f) {
   int rc = real(f)->pMethods ? real(f)->pMethods->xClose(real(f)) : SQLITE_OK;
   return rc;
 }
+// The injected fault (CountingVfs::inject_fault): a bit per operation, and the code to fail with.
+constexpr unsigned kFailReads = 1;
+constexpr unsigned kFailWrites = 2;
+constexpr unsigned kFailSyncs = 4;
+std::atomic<unsigned> g_fault_ops{0};
+std::atomic<int> g_fault_code{SQLITE_IOERR};
+
+bool faulty(unsigned op) {
+  return (g_fault_ops.load(std::memory_order_relaxed) & op) != 0;
+}
+
 int x_read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
+  if (faulty(kFailReads)) return g_fault_code.load(std::memory_order_relaxed);
   return real(f)->pMethods->xRead(real(f), p, n, off);
 }
 int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
+  if (faulty(kFailWrites)) return g_fault_code.load(std::memory_order_relaxed);
   int rc = real(f)->pMethods->xWrite(real(f), p, n, off);
   if (rc == SQLITE_OK) reinterpret_cast<File*>(f)->owner->count_write(n);
   return rc;
@@ -35,6 +48,7 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
   return real(f)->pMethods->xTruncate(real(f), size);
 }
 int x_sync(sqlite3_file* f, int flags) {
+  if (faulty(kFailSyncs)) return g_fault_code.load(std::memory_order_relaxed);
   reinterpret_cast<File*>(f)->owner->count_sync();
   return real(f)->pMethods->xSync(real(f), flags);
 }
@@ -203,6 +217,13 @@ CountingVfs::CountingVfs() {
 
 CountingVfs::~CountingVfs() {
   if (registered_) sqlite3_vfs_unregister(&vfs_);
+}
+
+void CountingVfs::inject_fault(const Fault& fault) {
+  g_fault_code.store(fault.code, std::memory_order_relaxed);
+  g_fault_ops.store(
+      (fault.reads ? kFailReads : 0u) | (fault.writes ? kFailWrites : 0u) | (fault.syncs ? kFailSyncs : 0u),
+      std::memory_order_relaxed);
 }
 
 }  // namespace gw::storage

@@ -33,6 +33,18 @@ class CountingVfs {
   void count_sync() { syncs_.fetch_add(1, std::memory_order_relaxed); }
   sqlite3_vfs* real() const { return real_; }
 
+  // The failing disk of the unit tests (tests/unit/storage_failure_test.cpp): while set, every read,
+  // write or sync (as chosen) through any CountingVfs in the process fails with `code`, an SQLite I/O
+  // result code such as SQLITE_IOERR_READ, as the default VFS reports EIO. Off unless a test sets it.
+  struct Fault {
+    bool reads = false;
+    bool writes = false;
+    bool syncs = false;
+    int code = SQLITE_IOERR;
+  };
+  static void inject_fault(const Fault& fault);
+  static void clear_fault() { inject_fault(Fault{}); }
+
  private:
   sqlite3_vfs vfs_{};
   sqlite3_vfs* real_ = nullptr;

@@ -2,6 +2,9 @@
 // (journal_mode, auto_vacuum), so a damaged file is left exactly as it was found.
 #include "storage/open.hpp"
 
+#include <sys/statvfs.h>
+
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -10,8 +13,11 @@
 namespace gw::storage {
 namespace {
 
+// "<what>: <SQLite's words>; <the condition and what to do>" (failure_advice): full, read-only, I/O
+// error and locked each get their own advice; only Corrupt (corrupt() below) names the recovery command.
 OpenError fail(Status s, std::string msg) {
-  return OpenError{s, std::move(msg)};
+  if (s == Status::Corrupt) return OpenError{s, std::move(msg)};
+  return OpenError{s, std::move(msg) + "; " + failure_advice(s)};
 }
 
 std::string shell_quote(const std::string& s) {
@@ -54,12 +60,28 @@ std::string recovery_command(const std::string& path) {
          p + " " + shell_quote(path + ".damaged") + " && mv " + r + " " + p;
 }
 
+namespace {
+
+// SQLite says CANTOPEN when it cannot create the -wal or -shm file, whatever the reason; a read-only
+// file system (statvfs ST_RDONLY) is named for what it is.
+Status named(Status s, const std::string& path) {
+  if (s != Status::CantOpen && s != Status::IoError) return s;
+  struct statvfs st {};
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0) {
+    return Status::ReadOnly;
+  }
+  return s;
+}
+
+}  // namespace
+
 Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
   const std::string& path = o.path;
   int rc = db.open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, o.vfs);
   if (rc != SQLITE_OK) {
-    return unexpected(
-        fail(status_from_sqlite(rc), "cannot open or create database " + path + ": " + sqlite3_errstr(rc)));
+    return unexpected(fail(named(status_from_sqlite(rc), path),
+                           "cannot open or create database " + path + ": " + sqlite3_errstr(rc)));
   }
   // The integrity check reads every page of the b-trees (quick_check skips index-vs-table checks).
   std::string check;
@@ -67,13 +89,7 @@ Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
   if (rc != SQLITE_OK) {
     Status s = status_from_sqlite(rc);
     if (s == Status::Corrupt) return unexpected(corrupt(path, db.errmsg()));
-    std::string hint;
-    if (s == Status::CantOpen || s == Status::ReadOnly) {
-      hint =
-          " (a WAL database needs its directory writable for the -wal and -shm files: is the file system "
-          "read-only, or are permissions missing?)";
-    }
-    return unexpected(fail(s, "cannot read database " + path + ": " + db.errmsg() + hint));
+    return unexpected(fail(named(s, path), "cannot read database " + path + ": " + db.errmsg()));
   }
   if (check != "ok") {
     // quick_check reports several lines in one row; the log wants one line.
@@ -95,10 +111,10 @@ Result<OpenInfo, OpenError> open_database(Db& db, const DbOptions& o) {
   std::string mode;
   rc = db.query_text("PRAGMA journal_mode = WAL", mode);
   if (rc != SQLITE_OK || mode != "wal") {
-    Status s = rc != SQLITE_OK ? status_from_sqlite(rc) : Status::ReadOnly;
+    Status s = rc != SQLITE_OK ? named(status_from_sqlite(rc), path) : Status::ReadOnly;
     return unexpected(fail(s, "cannot switch database " + path + " to WAL mode (" +
                                   (rc != SQLITE_OK ? std::string(db.errmsg()) : "journal_mode=" + mode) +
-                                  "); is the file or its directory read-only?"));
+                                  ")"));
   }
   std::int64_t page_size = 4096;
   db.query_int("PRAGMA page_size", page_size);

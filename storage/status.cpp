@@ -79,4 +79,37 @@ bool fails_transaction(Status s) {
   }
 }
 
+const char* failure_advice(Status s) {
+  switch (s) {
+    case Status::DiskFull:
+      return "disk full: the file system, or the store.max_db_bytes bound, has no room for more; new "
+             "messages "
+             "are refused (MQTT 5 0x97, HTTP 507) while reads, acknowledgements and drains go on; free space "
+             "or "
+             "raise the bound, and writes resume by themselves";
+    case Status::ReadOnly:
+      return "read-only: the file system is mounted read-only (or was remounted so after errors: see "
+             "dmesg) or the file is not writable; the database itself is fine, do not recover it; make it "
+             "writable again";
+    case Status::IoError:
+      return "I/O error: the storage device failed a read, write or sync (a failing SD card or disk: see "
+             "dmesg); the database is probably intact, do not delete or recover it before the device is "
+             "checked";
+    case Status::Busy:
+      return "locked: another process holds a lock on the database (a second netpie-edge on the same state "
+             "directory, or a sqlite3 shell in a transaction); stop it";
+    case Status::Corrupt:
+      return "damaged: the file's contents are not a valid database; stop the daemon and recover it with the "
+             "recovery command logged with this";
+    case Status::CantOpen:
+      return "cannot open: the file or its directory is missing or not accessible (a WAL database needs its "
+             "directory writable for the -wal and -shm files: is the file system read-only, or are "
+             "permissions missing?)";
+    case Status::NoMemory:
+      return "out of memory";
+    default:
+      return "unexpected error";
+  }
+}
+
 }  // namespace gw::storage

@@ -34,4 +34,9 @@ Status status_from_sqlite(int rc);
 // IoError and Busy clear by themselves (space freed, file system remounted, device back).
 bool fails_transaction(Status s);
 
+// What the condition is and what to do about it, one sentence each, for the log line that reports it
+// (at open and at run time): full, read-only, I/O error, locked and corrupt each have their own, and
+// only a corrupt file is ever sent to the recovery command.
+const char* failure_advice(Status s);
+
 }  // namespace gw::storage

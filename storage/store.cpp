@@ -5,6 +5,7 @@
 #include "storage/store.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <iterator>
 
@@ -15,25 +16,6 @@ namespace gw::storage {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock;
-
-const char* failure_hint(Status s) {
-  switch (s) {
-    case Status::DiskFull:
-      return "the disk is full or the database reached store.max_db_bytes";
-    case Status::ReadOnly:
-      return "the database file or its file system is read-only";
-    case Status::IoError:
-      return "the storage device reported an I/O error";
-    case Status::Corrupt:
-      return "the database is damaged; stop the daemon and recover it";
-    case Status::Busy:
-      return "another process holds the database";
-    case Status::NoMemory:
-      return "out of memory";
-    default:
-      return "unexpected error";
-  }
-}
 
 }  // namespace
 
@@ -59,7 +41,20 @@ Result<bool, OpenError> Store::init() {
   dbo.synchronous = options_.synchronous;
   dbo.max_db_bytes = options_.max_db_bytes;
   dbo.cache_kib = options_.cache_kib;
-  dbo.wal_size_limit_bytes = 2ull * options_.checkpoint_pages * 4096;
+  // The disk bound covers the database, WAL, -shm and the reserve file (storage/README.md "Space").
+  reserve_path_ = options_.path + "-reserve";
+  const std::string dir = std::filesystem::path(options_.path).parent_path().string();
+  const auto fsp = fs_space(dir.empty() ? "." : dir);
+  shares_ = plan_shares(options_.max_db_bytes, fsp ? fsp->size : 0, 4096, options_.checkpoint_pages);
+  if (fsp && fsp->avail < shares_.reserve && measure_space(options_.path, reserve_path_).reserve > 0) {
+    // Started on a full file system: the reserve gives the WAL recovery and the first checkpoint room.
+    reserve_release(reserve_path_);
+    work_stats_.reserve_releases += 1;
+    GW_LOG(Warn, "store",
+           "database %s: the file system is full (%llu bytes free); released the reserve file %s",
+           options_.path.c_str(), static_cast<unsigned long long>(fsp->avail), reserve_path_.c_str());
+  }
+  dbo.wal_size_limit_bytes = shares_.wal_share;
   vfs_ = std::make_unique<CountingVfs>();
   if (vfs_->ok()) dbo.vfs = vfs_->name();
   auto info = open_database(db_, dbo);
@@ -68,7 +63,8 @@ Result<bool, OpenError> Store::init() {
     return unexpected(info.error());
   }
   auto fail = [&](Status s, const char* what) {
-    OpenError e{s, "database " + options_.path + ": " + what + ": " + db_.errmsg()};
+    OpenError e{s,
+                "database " + options_.path + ": " + what + ": " + db_.errmsg() + "; " + failure_advice(s)};
     GW_LOG(Error, "store", "%s", e.message.c_str());
     return unexpected(e);
   };
@@ -84,14 +80,20 @@ Result<bool, OpenError> Store::init() {
                                       {&freelist_, "PRAGMA freelist_count"},
                                       {&vacuum_, "PRAGMA incremental_vacuum"}});
   if (rc != SQLITE_OK) return fail(status_from_sqlite(rc), "preparing statements failed");
+  // Our hook replaces SQLite's auto-checkpoint hook: checkpoints are ours (checkpoint_if_needed).
+  sqlite3_wal_hook(db_.handle(), &Store::wal_hook, this);
+  work_stats_.page_size = info->page_size;
+  // A WAL left by a crash, or grown by an older build, is copied back and cut to nothing before the
+  // first write, so a start on a full disk has the room the bound planned for.
+  checkpoint_truncate();
+  update_space();
   std::uint64_t requeued = 0;
   s = tables_->outbox.load(&requeued);
   if (s == Status::Ok) s = tables_->history.load();
   if (s != Status::Ok) return fail(s, "loading counters failed");
 
-  // Our hook replaces SQLite's auto-checkpoint hook: checkpoints are ours (checkpoint_if_needed).
-  sqlite3_wal_hook(db_.handle(), &Store::wal_hook, this);
-  work_stats_.page_size = info->page_size;
+  restore_reserve();
+  update_space();
   work_stats_.outbox_rows_at_open = tables_->outbox.rows();
   publish_stats();
   if (info->schema_before != info->schema_after) {
@@ -105,6 +107,19 @@ Result<bool, OpenError> Store::init() {
          static_cast<unsigned long long>(requeued),
          options_.synchronous == Synchronous::Full ? "full" : "normal",
          static_cast<long long>(options_.commit_window.count()), options_.commit_max_rows);
+  GW_LOG(Info, "store",
+         "database %s: disk bound %llu bytes (store.max_db_bytes %llu, file system %llu): database page cap "
+         "%llu, WAL share %llu, reserve %llu (%s); the files take %llu now",
+         options_.path.c_str(),
+         static_cast<unsigned long long>(options_.max_db_bytes > 0 && fsp
+                                             ? std::min(options_.max_db_bytes, fsp->size)
+                                             : (fsp ? fsp->size : options_.max_db_bytes)),
+         static_cast<unsigned long long>(options_.max_db_bytes),
+         static_cast<unsigned long long>(fsp ? fsp->size : 0),
+         static_cast<unsigned long long>(work_stats_.disk_max_pages),
+         static_cast<unsigned long long>(shares_.wal_share), static_cast<unsigned long long>(shares_.reserve),
+         work_stats_.reserve_present ? "present" : "released: no room yet",
+         static_cast<unsigned long long>(work_stats_.disk_bytes));
   // The checkpointer's own connection: same file, same counting VFS; it never writes a transaction.
   int crc = ckpt_db_.open(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, dbo.vfs);
   if (crc == SQLITE_OK) {
@@ -280,6 +295,10 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
   if (!valid_dest(o.dest)) return Status::Internal;
+  // Marking rows in flight rewrites their pages into the WAL: a read of at most half the WAL share
+  // fits in the room the disk bound keeps for the WAL, so the drain goes on when the store is full.
+  if (o.mark_inflight)
+    o.max_bytes = std::min<std::uint64_t>(o.max_bytes, std::max<std::uint64_t>(1, shares_.wal_share / 2));
   return submit_read<OutboxRecord>(
       0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
 }
@@ -637,8 +656,10 @@ void Store::run() {
 }
 
 Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
-                              std::string& error_text) {
-  std::fill(status.begin(), status.end(), Status::Ok);
+                              std::string& error_text, const std::vector<Status>& excluded,
+                              std::size_t& culprit) {
+  status = excluded;
+  culprit = batch.size();
   int rc = begin_.run();
   if (rc != SQLITE_DONE) {
     error_text = db_.errmsg();
@@ -647,7 +668,7 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
   tables_->begin();
   Status fatal = Status::Ok;
   for (std::size_t i = 0; i < batch.size() && fatal == Status::Ok; ++i) {
-    if (!batch[i].apply) continue;
+    if (!batch[i].apply || excluded[i] != Status::Ok) continue;
     if (!salvage) {
       Status s = batch[i].apply(*tables_);
       // Anything but a refusal by policy may have left part of the request applied: start over in
@@ -671,8 +692,11 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
     Status s = batch[i].apply(*tables_);
     if (s != Status::Ok && s != Status::QuotaExceeded) {
       error_text = db_.errmsg();
-      if (!db_.in_transaction()) {  // SQLite rolled the whole transaction back by itself
+      if (!db_.in_transaction()) {
+        // SQLite rolled the whole transaction back by itself: it does so for SQLITE_FULL from a
+        // statement without a statement journal (a one-row INSERT at the page cap), savepoint or not.
         fatal = s;
+        culprit = i;
         break;
       }
       rollback_to_.run();
@@ -683,14 +707,14 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
   }
   if (fatal == Status::Ok) {
     fatal = tables_->before_commit();
-    if (fatal != Status::Ok) error_text = db_.errmsg();
+    if (fatal != Status::Ok) error_text = std::string("before commit: ") + db_.errmsg();
   }
   if (fatal == Status::Ok) {
     rc = commit_.run();
     if (rc != SQLITE_DONE) {
       fatal = status_from_sqlite(rc);
       if (fatal == Status::Ok) fatal = Status::Internal;
-      error_text = db_.errmsg();
+      error_text = std::string("commit: ") + db_.errmsg();
     }
   }
   if (fatal != Status::Ok) {
@@ -715,11 +739,22 @@ void Store::execute(std::vector<Request>& batch) {
   Status fatal = Status::Ok;
   std::string error_text;
   if (work) {
+    update_space();
     // Fast path: one transaction for the batch. After a failure, and while the store is degraded, the
     // batch runs in salvage mode (a savepoint per request).
     bool salvage = work_stats_.degraded;
-    fatal = run_transaction(batch, status, salvage, error_text);
-    if (fatal != Status::Ok && !salvage) fatal = run_transaction(batch, status, true, error_text);
+    std::vector<Status> excluded(batch.size(), Status::Ok);
+    std::size_t culprit = batch.size();
+    fatal = run_transaction(batch, status, salvage, error_text, excluded, culprit);
+    if (fatal != Status::Ok && !salvage) {
+      fatal = run_transaction(batch, status, true, error_text, excluded, culprit);
+    }
+    // A request that took the whole transaction down with it fails alone: the batch runs again without
+    // it, so a write that cannot fit never takes the drain's reads and acks with it.
+    while (fatal != Status::Ok && culprit < batch.size()) {
+      excluded[culprit] = fatal;
+      fatal = run_transaction(batch, status, true, error_text, excluded, culprit);
+    }
   }
   Status worst = fatal;
   std::uint64_t applied = 0;
@@ -756,9 +791,17 @@ void Store::execute(std::vector<Request>& batch) {
   out.reserve(batch.size() + 1);
   std::vector<std::pair<std::function<void(Status)>, Status>> committed_hooks;
   std::size_t given_up = 0;
+  // A barrier (or flush) promises that everything submitted before it is durable: a write before it
+  // that no one waits on and that failed (kept for a retry, or given up) fails the barrier too, even
+  // when the rest of the batch committed (a write taken out of the batch, or rolled back alone).
+  Status unheard_failure = Status::Ok;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     Request& r = batch[i];
     Status final = (fatal != Status::Ok && status[i] == Status::Ok) ? fatal : status[i];
+    if (r.control && final == Status::Ok) final = unheard_failure;
+    if (fails_transaction(final) && r.apply && !r.done && !r.on_committed && unheard_failure == Status::Ok) {
+      unheard_failure = final;
+    }
     if (fails_transaction(final) && r.retry && r.apply && !r.done && !r.on_committed) {
       // No one waits on it: keep it for a later transaction, for at most retry_give_up.
       if (r.first_failure == SteadyTime::time_point{}) r.first_failure = now;
@@ -796,7 +839,12 @@ void Store::execute(std::vector<Request>& batch) {
   // completions of everything before it are ready for run_completions().
   completions_.post(std::move(out));
   for (auto& [hook, s] : committed_hooks) hook(s);
-  checkpoint_if_needed();
+  if (worst == Status::DiskFull) {
+    // A write failed for room: the WAL may hold frames of the rolled-back transaction; cut it now.
+    checkpoint_truncate();
+  } else {
+    checkpoint_if_needed();
+  }
   last_batch_failed_ = fatal != Status::Ok;
 }
 
@@ -809,9 +857,9 @@ void Store::note_failure(Status s, const std::string& detail) {
   if (failures_in_row_ == 1) {
     GW_LOG(
         Error, "store",
-        "database %s: transaction failed: %s (%s: %s); durable writes are refused with this reason until it "
+        "database %s: transaction failed: %s (%s; %s); durable writes are refused with this reason until it "
         "clears; the store keeps running and retries every %lld ms",
-        options_.path.c_str(), std::string(to_string(s)).c_str(), failure_hint(s), detail.c_str(),
+        options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(), failure_advice(s),
         static_cast<long long>(options_.retry_backoff.count()));
     if (s == Status::Corrupt) {
       GW_LOG(Error, "store", "database %s: recovery command: %s", options_.path.c_str(),
@@ -819,8 +867,8 @@ void Store::note_failure(Status s, const std::string& detail) {
     }
     last_failure_log_ = now;
   } else if (now - last_failure_log_ >= std::chrono::seconds(10)) {
-    GW_LOG(Warn, "store", "database %s: still failing (%s), %llu transactions in a row",
-           options_.path.c_str(), std::string(to_string(s)).c_str(),
+    GW_LOG(Warn, "store", "database %s: still failing (%s: %s), %llu transactions in a row",
+           options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(),
            static_cast<unsigned long long>(failures_in_row_));
     last_failure_log_ = now;
   }
@@ -864,11 +912,93 @@ void Store::maintain() {
       }
     }
   }
-  checkpoint_if_needed();
+  if (work_stats_.degraded || !work_stats_.reserve_present) {
+    // Full, or was: a checkpoint moves what the WAL holds into the database and cuts the WAL (its
+    // frames of failed transactions too), and the reserve comes back once there is room.
+    checkpoint_truncate();
+  } else {
+    checkpoint_if_needed();
+  }
+  update_space();
   publish_stats();
 }
 
+void Store::update_space() {
+  const auto fsp = fs_space(options_.path);
+  if (!fsp) return;
+  const SpaceUse use = measure_space(options_.path, reserve_path_);
+  const std::uint32_t page = std::max<std::uint32_t>(512, work_stats_.page_size);
+  const std::uint64_t pages = plan_max_pages(options_.max_db_bytes, fsp->avail, use, shares_, page);
+  work_stats_.disk_bytes = use.total();
+  work_stats_.wal_share = shares_.wal_share;
+  work_stats_.reserve_bytes = shares_.reserve;
+  work_stats_.reserve_present = use.reserve > 0;
+  if (pages == work_stats_.disk_max_pages) return;
+  // SQLite keeps max_page_count at the current page count if asked for less: growth is then refused
+  // at the statement that needs a new page (SQLITE_FULL), and that request alone fails.
+  const std::string sql = "PRAGMA max_page_count = " + std::to_string(pages);
+  if (db_.exec(sql.c_str()) == SQLITE_OK) work_stats_.disk_max_pages = pages;
+}
+
+bool Store::checkpoint_truncate() {
+  int log = 0;
+  int ckpt = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  const Status failed = status_from_sqlite(rc);
+  if ((failed == Status::DiskFull || failed == Status::IoError) &&
+      measure_space(options_.path, reserve_path_).reserve > 0) {
+    // The checkpoint writes the WAL's pages into the database file, which may grow by up to what the
+    // WAL holds, before the WAL is cut: without room it fails, and the WAL could never shrink again.
+    // The reserve is there for this moment.
+    const auto fsp = fs_space(options_.path);
+    reserve_release(reserve_path_);
+    work_stats_.reserve_releases += 1;
+    work_stats_.reserve_present = false;
+    GW_LOG(Warn, "store",
+           "database %s: the file system is full (%llu bytes free); released the reserve file so the "
+           "checkpoint can complete; new writes are refused until there is room again",
+           options_.path.c_str(), static_cast<unsigned long long>(fsp ? fsp->avail : 0));
+    rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &ckpt);
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  }
+  const bool done = rc == SQLITE_OK && log == ckpt;
+  if (done) {
+    wal_frames_now_ = 0;
+  } else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    GW_LOG(Debug, "store", "database %s: checkpoint failed: %s", options_.path.c_str(), db_.errmsg());
+  }
+  restore_reserve();
+  return done;
+}
+
+void Store::restore_reserve() {
+  if (measure_space(options_.path, reserve_path_).reserve >= shares_.reserve) {
+    work_stats_.reserve_present = true;
+    return;
+  }
+  const auto fsp = fs_space(options_.path);
+  // Taken back only with a WAL share of room left beside it, so the next commits do not fail for it.
+  if (!fsp || fsp->avail < shares_.reserve + shares_.wal_share) {
+    work_stats_.reserve_present = false;
+    return;
+  }
+  const bool was_released = work_stats_.reserve_releases > 0 && !work_stats_.reserve_present;
+  work_stats_.reserve_present = reserve_create(reserve_path_, shares_.reserve);
+  if (was_released && work_stats_.reserve_present) {
+    GW_LOG(Info, "store", "database %s: room again on the file system; the reserve file is back",
+           options_.path.c_str());
+  }
+}
+
 void Store::checkpoint_if_needed() {
+  const std::uint32_t page = std::max<std::uint32_t>(512, work_stats_.page_size);
+  const std::uint64_t share_frames = std::max<std::uint64_t>(1, shares_.wal_share / (page + 24));
+  if (wal_frames_now_ >= share_frames) {
+    // The disk bound's WAL share: copy back and cut the file to nothing (TRUNCATE), here and now.
+    checkpoint_truncate();
+    return;
+  }
   const std::uint64_t threshold = std::max<std::uint32_t>(1, options_.checkpoint_pages);
   if (wal_frames_now_ < threshold) return;
   if (ckpt_thread_.joinable() && wal_frames_now_ < 4 * threshold) {

@@ -41,6 +41,7 @@
 #include "storage/open.hpp"
 #include "storage/records.hpp"
 #include "storage/request_queue.hpp"
+#include "storage/space.hpp"
 #include "storage/sqlite_db.hpp"
 #include "storage/status.hpp"
 
@@ -48,18 +49,19 @@ namespace gw::storage {
 
 // Every option with its YAML key (store.*) and default; documented in storage/README.md.
 struct StoreOptions {
-  std::string path = "netpie-edge.db";                   // store.path (the daemon puts it in state_dir)
-  Synchronous synchronous = Synchronous::Normal;         // store.synchronous: normal | full
-  std::chrono::microseconds commit_window{2000};         // store.commit_window_ms: 2
-  std::uint32_t commit_max_rows = 1000;                  // store.commit_max_rows: 1000
-  std::chrono::milliseconds lazy_window{100};            // store.lazy_window_ms: 100
-  bool qos0_durable = false;                             // store.qos0_durable: false
-  std::size_t queue_max_requests = 65536;                // store.queue_max_requests
-  std::size_t queue_max_bytes = 32ull * 1024 * 1024;     // store.queue_max_bytes
-  std::uint64_t max_db_bytes = 1024ull * 1024 * 1024;    // store.max_db_bytes (0 = no cap)
-  std::uint32_t cache_kib = 4096;                        // store.cache_kib
-  std::uint32_t checkpoint_pages = 1000;                 // store.checkpoint_pages
-  std::uint32_t vacuum_free_pages = 1024;                // store.vacuum_free_pages (0 = never)
+  std::string path = "netpie-edge.db";                // store.path (the daemon puts it in state_dir)
+  Synchronous synchronous = Synchronous::Normal;      // store.synchronous: normal | full
+  std::chrono::microseconds commit_window{2000};      // store.commit_window_ms: 2
+  std::uint32_t commit_max_rows = 1000;               // store.commit_max_rows: 1000
+  std::chrono::milliseconds lazy_window{100};         // store.lazy_window_ms: 100
+  bool qos0_durable = false;                          // store.qos0_durable: false
+  std::size_t queue_max_requests = 65536;             // store.queue_max_requests
+  std::size_t queue_max_bytes = 32ull * 1024 * 1024;  // store.queue_max_bytes
+  std::uint64_t max_db_bytes =
+      1024ull * 1024 * 1024;               // store.max_db_bytes: db + WAL + shm + reserve (0 = no cap)
+  std::uint32_t cache_kib = 4096;          // store.cache_kib
+  std::uint32_t checkpoint_pages = 1000;   // store.checkpoint_pages
+  std::uint32_t vacuum_free_pages = 1024;  // store.vacuum_free_pages (0 = never)
   std::chrono::milliseconds maintenance_interval{1000};  // store.maintenance_interval_ms
   std::chrono::milliseconds retry_backoff{250};          // store.retry_backoff_ms
   std::chrono::milliseconds retry_give_up{600000};       // store.retry_give_up_ms (10 min)
@@ -86,6 +88,13 @@ struct StoreStats {
   std::uint64_t wal_frames = 0;      // pages appended to the WAL (each is page_size + 24 bytes)
   std::uint64_t checkpoints = 0;     // checkpoints run (the WAL copied back into the database file)
   std::uint64_t vacuumed_pages = 0;  // pages returned to the file system by incremental_vacuum
+  // The disk bound (storage/README.md "Space: the disk bound"), as of the last batch.
+  std::uint64_t disk_bytes = 0;        // database + WAL + shm + reserve file, as the file system charges
+  std::uint64_t disk_max_pages = 0;    // the page cap now (PRAGMA max_page_count)
+  std::uint64_t wal_share = 0;         // a TRUNCATE checkpoint runs past this many WAL bytes
+  std::uint64_t reserve_bytes = 0;     // the reserve file's size when present
+  bool reserve_present = false;        // false while released (the file system filled up)
+  std::uint64_t reserve_releases = 0;  // times the reserve was released for a checkpoint
   std::uint64_t outbox_rows_at_open = 0;
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
@@ -254,10 +263,19 @@ class Store {
 
   void run();                                 // the storage thread
   void execute(std::vector<Request>& batch);  // one transaction (two after a failure)
+  // In salvage mode, a request whose failure made SQLite roll the whole transaction back by itself is
+  // named in `culprit` (its index; batch.size() if none), so the batch can run again without it.
+  // Requests whose `excluded` status is not Ok are skipped and keep it.
   Status run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
-                         std::string& error_text);
+                         std::string& error_text, const std::vector<Status>& excluded, std::size_t& culprit);
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
+  // The disk bound: measures the files and the file system and moves the page cap (before each batch
+  // and at maintenance); checkpoint_truncate releases the reserve first when the file system has no
+  // room for the checkpoint, and takes it back once there is.
+  void update_space();
+  bool checkpoint_truncate();
+  void restore_reserve();
   void run_checkpointer();  // the checkpointer thread
   void note_failure(Status s, const std::string& detail);
   void publish_stats();
@@ -282,6 +300,8 @@ class Store {
   std::uint64_t failures_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_log_{};
   std::chrono::steady_clock::time_point next_maintenance_{};
+  std::string reserve_path_;
+  SpaceShares shares_;
 
   mutable std::mutex stats_mutex_;
   StoreStats stats_;       // storage thread writes a copy here after each batch

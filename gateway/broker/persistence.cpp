@@ -25,12 +25,15 @@ mqtt::Reason reason_for(storage::Status st) {
     case storage::Status::Ok:
       return mqtt::Reason::Success;
     case storage::Status::QuotaExceeded:
+    case storage::Status::DiskFull:
+      // MQTT 5.0 §3.4.2.1: 0x97 "an implementation or administrative imposed limit has been exceeded":
+      // the disk bound (store.max_db_bytes or the file system) is one, and it is push-back, not a fault.
       return mqtt::Reason::QuotaExceeded;
     case storage::Status::QueueFull:
     case storage::Status::Busy:
       return mqtt::Reason::ServerBusy;
     default:
-      return mqtt::Reason::ImplementationSpecificError;  // disk full, read-only, I/O error ...
+      return mqtt::Reason::ImplementationSpecificError;  // read-only, I/O error, corrupt ...
   }
 }
 

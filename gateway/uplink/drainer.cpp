@@ -135,10 +135,9 @@ void Drainer::pump() {
   reading_ = true;
   new_during_read_ = false;
   ++stats_.reads;
-  bool submitted =
-      port_.read(asked, [this, generation, asked](bool ok, std::vector<storage::OutboxRecord> rows) {
-        on_rows(generation, ok, std::move(rows), asked);
-      });
+  bool submitted = port_.read(asked, [this, generation](bool ok, std::vector<storage::OutboxRecord> rows) {
+    on_rows(generation, ok, std::move(rows));
+  });
   if (!submitted) {
     // The store's queue is full or it is stopping: try again on the next event (ack or new rows).
     reading_ = false;
@@ -146,15 +145,17 @@ void Drainer::pump() {
   }
 }
 
-void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows,
-                      std::uint32_t asked) {
+void Drainer::on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows) {
   if (generation != generation_) return;  // the connection it was for is gone; requeue covered them
   reading_ = false;
   if (!ok) {
     ++stats_.read_errors;
     return;  // retried on the next ack or new rows
   }
-  more_ = rows.size() >= asked || new_during_read_;
+  // A short read is not proof of an empty queue: the store also cuts a read by bytes (max_bytes, and
+  // half its WAL share when the disk is small: storage/README.md "Space: the disk bound"). Only an
+  // empty read says the queue is drained.
+  more_ = !rows.empty() || new_during_read_;
   for (storage::OutboxRecord& r : rows) ready_.push_back(std::move(r));
   flush();
 }

@@ -112,8 +112,7 @@ class Drainer {
  private:
   void pump();
   void publish_ready();  // from the read-ahead into the window
-  void on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows,
-               std::uint32_t asked);
+  void on_rows(std::uint64_t generation, bool ok, std::vector<storage::OutboxRecord> rows);
   void settle(std::uint64_t id);  // leaves the window, to be acknowledged to the store
 
   OutboxPort& port_;

@@ -8,10 +8,13 @@
 - stop_daemon(): SIGTERM with the harness's checks, a failure recorded instead of raised.
 - AckClient: a paho client whose QoS 1 publishes report the PUBACK reason code (v5) or its absence (3.1.1).
 - start_publishers() / stop_publishers(): dura_publisher.py processes (test_durability.py, test_uplink_outage.py).
+- mounted_tmpfs(): a small file system for a state directory (test_disk_full.py, test_durability.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import signal
 import socket
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 
 from harness import HERE, PYTHON
 
@@ -344,3 +348,22 @@ def port_outside_ephemeral_range() -> int:
             except OSError:
                 continue
     raise AssertionError(f"no free port in {lo}..{hi}")
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(d: Path, size: str):
+    """A tmpfs of `size` on d (root only: skips with the reason otherwise); unmounted at the end even if the test
+    failed."""
+    d.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs for state_dir needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)], capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (mount -t tmpfs exited {r.returncode}: {r.stderr.strip()})")
+    try:
+        yield d
+    finally:
+        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(d)], capture_output=True, timeout=30)

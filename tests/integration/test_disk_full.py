@@ -2,8 +2,8 @@
 conf/netpie-edge.yaml store.max_db_bytes and store.outbox.policy).
 
 When the database cannot grow (a full file system, or store.max_db_bytes) a durable write fails and:
-  - the QoS 1 publisher is refused: MQTT 5 PUBACK 0x83 Implementation specific error (what reason_for() in
-    gateway/broker/persistence.cpp maps disk_full/io_error to, and what conf/netpie-edge.yaml documents);
+  - the QoS 1 publisher is pushed back: MQTT 5 PUBACK 0x97 Quota exceeded (what reason_for() in
+    gateway/broker/persistence.cpp maps disk_full to, and what conf/netpie-edge.yaml documents);
     MQTT 3.1.1: no PUBACK at all (shown with a witness: a later non-durable QoS 1 PUBLISH on the same connection is
     acknowledged, and acknowledgements go out in order, so the durable one's was withheld, not late);
   - local delivery goes on (QoS 0 on another topic, and the refused message itself to a QoS 0 subscriber);
@@ -15,25 +15,32 @@ Cases: a 2 MiB tmpfs as state_dir (root only; skipped with the reason when mount
 store.max_db_bytes cap (1MiB, the minimum; no recovery possible without an uplink to acknowledge rows, so: refusal,
 daemon alive, integrity), the outbox row bound under reject_new (0x97 Quota exceeded), and a persistent session's
 queue while the store is full (an acknowledged message must survive a SIGKILL).
+
+The disk bound (storage/README.md "Space: the disk bound"): with state_dir on a 2, 4 or 16 MiB tmpfs and nothing but
+the file system to bound it, the database, WAL, -shm and reserve file stay inside the file system, publishers are
+pushed back with 0x97, the daemon restarts (SIGKILL) on the full disk, drains the backlog through an uplink to a
+persistent mosquitto (nothing acknowledged lost) and takes new messages again by itself.
 """
 from __future__ import annotations
 
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 
-from dura_common import AckClient, db_path, integrity_check, open_db, stop_daemon, store_config
+import harness
+from dura_common import AckClient, db_path, integrity_check, mounted_tmpfs, open_db, stop_daemon, store_config
 from harness import wait_for
 
-SUCCESS, UNSPECIFIED, IMPL_SPECIFIC, QUOTA_EXCEEDED = 0x00, 0x80, 0x83, 0x97
+SUCCESS, UNSPECIFIED, QUOTA_EXCEEDED = 0x00, 0x80, 0x97
 PAD = b"p" * 2048
-FAILED_RX = (r"ERROR store: database \S*netpie-edge\.db: transaction failed: disk_full \(the disk is full or the "
-             r"database reached store\.max_db_bytes")
+FAILED_RX = (r"ERROR store: database \S*netpie-edge\.db: transaction failed: disk_full \([^;]*; disk full: the file "
+             r"system, or the store\.max_db_bytes bound, has no room for more")
 RECOVERED_RX = r"INFO  store: database \S*netpie-edge\.db: writes succeed again after \d+ failed transactions"
 
 
@@ -107,21 +114,9 @@ def check_db_after(path: Path, acked: list[bytes], refused: list[bytes], problem
 
 @pytest.fixture
 def tmpfs_dir(tmp_path):
-    """A 2 MiB tmpfs (root only); unmounted at the end even if the test failed."""
-    d = tmp_path / "full" / "state"
-    d.mkdir(parents=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs for state_dir needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(d)], capture_output=True, text=True,
-                       timeout=30)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (mount -t tmpfs exited {r.returncode}: {r.stderr.strip()})")
-    try:
+    """A 2 MiB tmpfs as the state directory of the broker named "full"."""
+    with mounted_tmpfs(tmp_path / "full" / "state", "2M") as d:
         yield d
-    finally:
-        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            subprocess.run(["umount", "-l", str(d)], capture_output=True, timeout=30)
 
 
 @pytest.mark.netpie_only
@@ -153,7 +148,7 @@ def test_full_file_system_refuses_then_recovers_when_space_returns(tmpfs_dir, br
         acked_payloads += [payload("fs", i) for i in acked]
         refused.append(payload("fs", ri))
         print(f"\ndisk full (tmpfs 2 MiB): {len(acked)} acknowledged, publish {ri} refused with 0x{reason:02x}")
-        assert reason == IMPL_SPECIFIC, f"refusal reason 0x{reason:02x}, expected 0x83 (disk full)"
+        assert reason == QUOTA_EXCEEDED, f"refusal reason 0x{reason:02x}, expected 0x97 (disk full: push-back)"
         b.wait_log(FAILED_RX, timeout=10)
         check_local_delivery(b, pub, local, payload("fs", ri))
         v3_payload = b"v311:" + BIG
@@ -162,7 +157,7 @@ def test_full_file_system_refuses_then_recovers_when_space_returns(tmpfs_dir, br
         n = ri + 1
         for _ in range(5):  # more while full: each one acknowledged (stored) or refused with 0x83
             r = pub.wait_puback(pub.publish("dura/full", payload("fs", n)), timeout=10)
-            assert r in (SUCCESS, IMPL_SPECIFIC), f"durable publish while full: reason {r}"
+            assert r in (SUCCESS, QUOTA_EXCEEDED), f"durable publish while full: reason {r}"
             (acked_payloads if r == SUCCESS else refused).append(payload("fs", n))
             n += 1
         assert b.alive(), f"netpie-edge died while the disk was full\n{b.log_tail()}"
@@ -172,7 +167,7 @@ def test_full_file_system_refuses_then_recovers_when_space_returns(tmpfs_dir, br
         t0 = time.monotonic()
         while True:
             r = pub.wait_puback(pub.publish("dura/full", payload("fs", n)), timeout=10)
-            assert r in (SUCCESS, IMPL_SPECIFIC), f"durable publish after space returned: reason {r}"
+            assert r in (SUCCESS, QUOTA_EXCEEDED), f"durable publish after space returned: reason {r}"
             (acked_payloads if r == SUCCESS else refused).append(payload("fs", n))
             n += 1
             if r == SUCCESS:
@@ -213,7 +208,7 @@ def test_db_size_cap_refuses_durable_publishes_and_keeps_serving(broker_factory)
         local.subscribe("dura/#", qos=0)
         acked, (ri, reason) = fill_until_refused(pub, "dura/cap", "cap")
         print(f"\nmax_db_bytes 1MiB: {len(acked)} acknowledged, publish {ri} refused with 0x{reason:02x}")
-        assert reason == IMPL_SPECIFIC, f"refusal reason 0x{reason:02x}, expected 0x83 (store.max_db_bytes)"
+        assert reason == QUOTA_EXCEEDED, f"refusal reason 0x{reason:02x}, expected 0x97 (store.max_db_bytes)"
         assert len(acked) > 0
         b.wait_log(FAILED_RX, timeout=10)
         refused = [payload("cap", ri)]
@@ -227,7 +222,7 @@ def test_db_size_cap_refuses_durable_publishes_and_keeps_serving(broker_factory)
         k, t_end = ri + 1, time.monotonic() + 3.0
         while time.monotonic() < t_end:
             r = pub.wait_puback(pub.publish("dura/cap", payload("cap", k)), timeout=10)
-            assert r == IMPL_SPECIFIC, f"durable publish {k} at the cap: reason {r}"
+            assert r == QUOTA_EXCEEDED, f"durable publish {k} at the cap: reason {r}"
             refused.append(payload("cap", k))
             k += 1
         assert b.alive() and pub.connected(), f"netpie-edge or the connection went away\n{b.log_tail()}"
@@ -319,3 +314,211 @@ def test_persistent_session_message_acknowledged_while_full_survives_sigkill(bro
     lost = [p[:8] for p in acked if p not in got]
     assert not lost, (f"{len(lost)} of {len(acked)} messages ACKNOWLEDGED (PUBACK 0x00) while the store was full "
                       f"were lost after SIGKILL + restart: {lost}; delivered: {[p[:8] for p in got]}\n{b.log_tail()}")
+
+
+def state_files(d: Path) -> dict[str, int]:
+    """Bytes the file system charges for each file in the state directory (st_blocks, as du counts)."""
+    return {p.name: p.stat().st_blocks * 512 for p in d.iterdir() if p.is_file()}
+
+
+class CloudWitness:
+    """A persistent-session QoS 1 subscriber on the upstream mosquitto: collects every payload under cloud/."""
+
+    def __init__(self, upstream):
+        self.got: set[bytes] = set()
+        self.lock = threading.Lock()
+        subscribed = threading.Event()
+        c = paho.Client(client_id="disk-witness", clean_session=False, protocol=paho.MQTTv311)
+        c.on_connect = lambda cl, u, f, rc: cl.subscribe("cloud/#", qos=1)
+        c.on_subscribe = lambda *a: subscribed.set()
+        c.on_message = self._on_message
+        c.connect(upstream.host, upstream.port)
+        c.loop_start()
+        assert subscribed.wait(10), "witness: no SUBACK from the upstream mosquitto"
+        self.client = c
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.lock:
+            self.got.add(bytes(msg.payload))
+
+    def missing(self, expected: list[bytes]) -> list[bytes]:
+        with self.lock:
+            return [p for p in expected if p not in self.got]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.mark.netpie_only
+@pytest.mark.parametrize("size,payload_bytes", [("2m", 1024), ("4m", 1024), ("16m", 8192)])
+def test_disk_bound_holds_wal_and_all_pushes_back_restarts_full_and_drains(tmp_path, broker_factory, size,
+                                                                          payload_bytes):
+    fs_bytes = int(size[:-1]) * 1024 * 1024
+    upstream = harness.PersistentMosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_inflight": 20})
+    upstream.start()
+    witness = CloudWitness(upstream)
+    upstream.stop()  # the cloud is away while the backlog fills the disk
+    with mounted_tmpfs(tmp_path / "edge" / "state", size) as state:
+        edge = broker_factory(name="edge", start=False, sys_interval=0, extra={
+            "store": store_config(["up/#"]),  # max_db_bytes 1GiB: only the file system bounds it
+            "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "client_id": "disk-uplink",
+                         "tls": {"enabled": False}, "version": "5", "topic_prefix": "cloud/", "qos": 1,
+                         "keepalive": 5, "max_inflight": 20, "reconnect_min_ms": 100, "reconnect_max_ms": 300}]})
+        assert edge.dir / "state" == state
+        edge.start()
+        pad = b"k" * payload_bytes
+        pub = AckClient(edge, "disk-pub", "mqttv5")
+        acked: list[bytes] = []
+        peak: dict[str, int] = {}
+        problems: list[str] = []
+        try:
+            reason = None
+            for i in range(1, 100_000):
+                msg = f"d:{i}:".encode() + pad
+                r = pub.wait_puback(pub.publish("up/disk", msg), timeout=10)
+                assert r is not None, f"publish {i}: no PUBACK within 10 s"
+                if i % 16 == 0:
+                    files = state_files(state)
+                    if sum(files.values()) > sum(peak.values()):
+                        peak = files
+                if r != SUCCESS:
+                    reason = r
+                    break
+                acked.append(msg)
+            files = state_files(state)
+            if sum(files.values()) > sum(peak.values()):
+                peak = files
+            print(f"\n{size} tmpfs, {payload_bytes} B payloads: {len(acked)} acknowledged, then 0x{reason:02x}; "
+                  f"files at the peak {peak} = {sum(peak.values())} bytes; now {files}")
+            assert reason == QUOTA_EXCEEDED, f"refusal reason 0x{reason:02x}, expected 0x97 (push-back)"
+            assert len(acked) > 0
+            assert sum(peak.values()) <= fs_bytes, f"the store's files passed the {size} file system: {peak}"
+            wal = files.get("netpie-edge.db-wal", 0)
+            assert wal <= fs_bytes // 4, f"the WAL holds {wal} bytes of a {fs_bytes}-byte file system: {files}"
+            edge.wait_log(FAILED_RX, timeout=10)
+            for k in range(5):  # still full: refused the same way, the connection kept
+                r = pub.wait_puback(pub.publish("up/disk", f"full:{k}:".encode() + pad), timeout=10)
+                assert r == QUOTA_EXCEEDED, f"publish while full: reason {r}"
+            assert pub.connected() and edge.alive()
+        finally:
+            pub.close()
+
+        # A SIGKILL on the full disk, and a start on it: the daemon comes up (reads, drains) as it is.
+        edge.kill()
+        edge.start()
+        pub = AckClient(edge, "disk-pub-2", "mqttv5")
+        try:
+            r = pub.wait_puback(pub.publish("up/disk", b"after-restart:" + pad), timeout=10)
+            assert r in (SUCCESS, QUOTA_EXCEEDED), f"publish after the restart on the full disk: reason {r}"
+            if r == SUCCESS:
+                acked.append(b"after-restart:" + pad)
+            # The cloud returns: everything acknowledged drains upstream; the outbox empties.
+            upstream.start()
+            edge.wait_log(r"uplink: cloud: online", timeout=20)
+            wait_for(lambda: not witness.missing(acked), 60,
+                     f"all {len(acked)} acknowledged messages upstream")
+            wait_for(lambda: edge.outbox_rows() == 0, 30, "an empty outbox after the drain")
+            # And new messages are taken again, by themselves (no restart): room came back.
+            deadline = time.monotonic() + 30
+            while True:
+                r = pub.wait_puback(pub.publish("up/disk", b"again:" + pad), timeout=10)
+                if r == SUCCESS:
+                    acked.append(b"again:" + pad)
+                    break
+                assert r == QUOTA_EXCEEDED and time.monotonic() < deadline, \
+                    f"publishes still refused (0x{r:02x}) 30 s after the outbox drained\n{edge.log_tail()}"
+                time.sleep(0.2)
+            wait_for(lambda: not witness.missing(acked), 30, "the message after the drain upstream")
+            files = state_files(state)
+            print(f"{size} tmpfs after the drain: {files}")
+            assert "netpie-edge.db-reserve" in files, f"the reserve file did not come back: {files}"
+        finally:
+            pub.close()
+            witness.close()
+            stop_daemon(edge, problems, "after the drain")
+            upstream.stop()
+        assert integrity_check(db_path(edge)) == "ok"
+        assert not problems, "\n\n".join(problems)
+
+
+# ---- Errors named for what they are (storage/README.md "Failures") -------------------------------------------------
+# A read-only file system, a lock held by another process and a damaged file each stop the start with their own
+# message and advice; only the damaged file is sent to the recovery command.
+# The state directory's lock file (gateway/app) is opened before the store, so on a read-only file system the
+# daemon stops there, naming the file system; the store's own read-only message is covered by the unit test
+# (storage_failure_test.cpp, a read-only bind mount).
+READ_ONLY_RX = r"read-only: the file system is mounted read-only|netpie-edge\.lock: Read-only file system"
+LOCKED_RX = r"locked: another process holds a lock on the database"
+DAMAGED_RX = r"netpie-edge\.db is damaged \(.*\.dump"
+
+
+def start_refused(b) -> str:
+    """Runs the daemon on b's config, as b.start() would, expecting it to refuse to start; returns its stderr."""
+    b.write_config()
+    r = subprocess.run(b.command(), cwd=b.dir, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, f"netpie-edge started (exit {r.returncode}) where it should have refused\n{r.stderr}"
+    return r.stderr
+
+
+def first_run(broker_factory, name: str):
+    b = broker_factory(name=name, sys_interval=0, extra={"store": store_config(["dura/#"])})
+    pub = AckClient(b, "pub", "mqttv5")
+    try:
+        assert pub.wait_puback(pub.publish("dura/x", b"kept"), timeout=10) == SUCCESS
+    finally:
+        pub.close()
+    b.stop()
+    return b
+
+
+@pytest.mark.netpie_only
+def test_read_only_file_system_at_start_is_named_read_only(tmp_path, broker_factory):
+    with mounted_tmpfs(tmp_path / "ro" / "state", "4m") as state:
+        b = first_run(broker_factory, "ro")
+        r = subprocess.run(["mount", "-o", "remount,ro", str(state)], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount the tmpfs read-only: {r.stderr.strip()}")
+        try:
+            err = start_refused(b)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(state)], capture_output=True, timeout=30)
+        print(f"\nread-only: {err.strip().splitlines()[-1]}")
+        assert re.search(READ_ONLY_RX, err), err
+        assert ".dump" not in err and "damaged" not in err, f"read-only reported as a damaged file:\n{err}"
+        b.start()  # writable again: it starts, with the message kept
+        b.stop()
+        assert b"kept" in outbox_payloads(db_path(b))
+
+
+@pytest.mark.netpie_only
+def test_database_locked_by_another_process_at_start_is_named_locked(broker_factory):
+    b = first_run(broker_factory, "locked")
+    shell = subprocess.Popen(["sqlite3", str(db_path(b))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'holding';\n")
+        shell.stdin.flush()
+        assert shell.stdout.readline().strip() == "holding", "the sqlite3 shell did not take the lock"
+        err = start_refused(b)
+    finally:
+        shell.stdin.write("ROLLBACK;\n.quit\n")
+        shell.stdin.flush()
+        shell.wait(10)
+    print(f"\nlocked: {err.strip().splitlines()[-1]}")
+    assert re.search(LOCKED_RX, err), err
+    assert ".dump" not in err and "damaged" not in err, f"a lock reported as a damaged file:\n{err}"
+    b.start()  # the lock is gone: it starts
+    b.stop()
+
+
+@pytest.mark.netpie_only
+def test_garbage_database_at_start_is_named_damaged_with_the_recovery_command(broker_factory):
+    b = first_run(broker_factory, "garbage")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path(b)) + suffix).unlink(missing_ok=True)
+    db_path(b).write_bytes(b"\x5a" * 16384)
+    err = start_refused(b)
+    print(f"\ngarbage: {err.strip().splitlines()[-1][:200]}")
+    assert re.search(DAMAGED_RX, err), err
+    assert db_path(b).read_bytes() == b"\x5a" * 16384, "the damaged file was modified"

@@ -28,13 +28,14 @@ CI (DURA_KILLS=20) takes about 25 s, some 80,000 messages.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
 
 import pytest
 
-from dura_common import check_stream, db_path, integrity_check, outbox_rows, parse_payload, \
+from dura_common import check_stream, db_path, integrity_check, mounted_tmpfs, outbox_rows, parse_payload, \
     port_outside_ephemeral_range, session_message_count, start_publishers, stop_daemon, stop_publishers, store_config
 from harness import wait_for
 from peers import paho_connect
@@ -43,6 +44,7 @@ KILLS = int(os.environ.get("DURA_KILLS", "20"))
 PUBLISHERS = int(os.environ.get("DURA_PUBLISHERS", "4"))
 WINDOW = int(os.environ.get("DURA_WINDOW", "10"))
 RATE = float(os.environ.get("DURA_RATE", "1000"))
+RATE_16M = float(os.environ.get("DURA_RATE_16M", "200"))
 SEED = int(os.environ.get("DURA_SEED", str(random.SystemRandom().randrange(1 << 31))))
 DELAY = (0.2, 1.5)  # seconds between "every publisher acknowledged again" and the next SIGKILL
 SUB_ID = "dura-sub"
@@ -51,10 +53,21 @@ PROGRESS_TIMEOUT = 20.0  # after a restart, every publisher must get an acknowle
 
 @pytest.mark.netpie_only
 @pytest.mark.timeout(180 + 12 * KILLS)
-def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path):
+@pytest.mark.parametrize("state_fs", [None, "16m"], ids=["disk", "tmpfs16m"])
+def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path, state_fs):
+    """state_fs "16m": the state directory on a 16 MiB tmpfs (root only; skipped otherwise), so the disk bound
+    (storage/README.md "Space: the disk bound") is in force while the daemon is killed: every WAL and checkpoint
+    happens on a small file system. The rate is cut to DURA_RATE_16M (200/s each) so the run fits it."""
+    with contextlib.ExitStack() as stack:
+        if state_fs is not None:
+            stack.enter_context(mounted_tmpfs(tmp_path / "dura" / "state", state_fs))
+        run_durability(broker_factory, tmp_path, RATE if state_fs is None else min(RATE, RATE_16M))
+
+
+def run_durability(broker_factory, tmp_path, rate: float) -> None:
     rng = random.Random(SEED)
     print(f"\ndurability: seed DURA_SEED={SEED}, kills {KILLS}, publishers {PUBLISHERS}, window {WINDOW}, "
-          f"rate {RATE}/s each")
+          f"rate {rate}/s each")
     b = broker_factory(name="dura", start=False, sys_interval=0,
                        limits={"max_queued_messages": 100000000, "max_queued_bytes": "1TiB"},
                        extra={"store": store_config(["dura/#"])})
@@ -66,7 +79,7 @@ def test_no_acknowledged_message_lost_under_sigkill(broker_factory, tmp_path):
     sub.subscribe("dura/#", qos=1)
     sub.disconnect()
 
-    names, procs, logs = start_publishers(b, tmp_path, PUBLISHERS, "dura", WINDOW, RATE, drain=10,
+    names, procs, logs = start_publishers(b, tmp_path, PUBLISHERS, "dura", WINDOW, rate, drain=10,
                                               max_runtime=60 + 15 * KILLS)
     started = time.monotonic()
     restarts: list[float] = []

@@ -122,6 +122,15 @@ class StoreFailureTest : public ::testing::Test {
     }
     return acked;
   }
+  // Opens with a 1 MiB bound (the config's smallest) and fills it with 1000-byte rows until refused.
+  std::vector<std::uint64_t> fill_to_a_1_mib_bound() {
+    options_.max_db_bytes = 1024 * 1024;
+    open();
+    Status refusal = Status::Ok;
+    std::vector<std::uint64_t> acked = fill(1000, refusal);
+    EXPECT_EQ(refusal, Status::DiskFull);
+    return acked;
+  }
   std::set<std::uint64_t> ids_in_file() {
     std::set<std::uint64_t> ids;
     sqlite3* db = nullptr;
@@ -144,7 +153,7 @@ class StoreFailureTest : public ::testing::Test {
 };
 
 TEST_F(StoreFailureTest, SizeCapRefusesWithReasonKeepsFileConsistentAndRecoversWhenRowsAreAcked) {
-  options_.max_db_bytes = 64 * 4096;
+  options_.max_db_bytes = 1024 * 1024;  // the smallest bound the config takes
   open();
   Status refusal = Status::Ok;
   const std::vector<std::uint64_t> acked = fill(3000, refusal);
@@ -256,18 +265,33 @@ TEST_F(StoreFailureTest, ReleaseOnAFullFileSystemCompletesOnlyWithWhatTheFileHol
     store_->run_completions();
     return got.value_or(Status::Internal);
   };
-  // Keep going until a release itself is refused (one released row is one WAL frame, which may still
-  // fit where an enqueue did not; small enqueues in between take what is left). An Ok must mean the
-  // mark is committed; a refusal must mean nothing of it was written.
+  // The disk bound keeps room for the drain: new rows are refused, but a release (a change to rows
+  // already there) still commits, every one of them.
   std::set<std::uint64_t> released;
+  std::size_t i = 0;
+  for (; i < acked.size() / 2; ++i) {
+    std::string in_file;
+    ASSERT_EQ(release(acked[i], in_file), Status::Ok) << "release of " << acked[i] << " at the bound";
+    EXPECT_EQ(in_file, "1") << acked[i];
+    released.insert(acked[i]);
+  }
+  EXPECT_FALSE(enqueue_sync(big(2000))) << "a new row was taken at the bound";
+  // Someone else takes every byte the file system has left (the reserve file included): now a release
+  // too may be refused. An Ok must mean the mark is committed; a refusal that nothing of it was written.
+  fs::remove(options_.path + "-reserve");
+  {
+    std::ofstream filler(dir_ + "/filler", std::ios::binary);
+    std::string block(4096, 'f');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
   std::uint64_t refused_id = 0;
-  for (std::size_t i = 0; i < acked.size() && refused_id == 0; ++i) {
+  for (; i < acked.size() && refused_id == 0; ++i) {
     std::string in_file;
     const Status s = release(acked[i], in_file);
     if (s == Status::Ok) {
       EXPECT_EQ(in_file, "1") << acked[i];
       released.insert(acked[i]);
-      enqueue_sync(big(200));
     } else {
       EXPECT_EQ(s, Status::DiskFull) << to_string(s);
       EXPECT_EQ(in_file, "0") << acked[i];
@@ -278,7 +302,7 @@ TEST_F(StoreFailureTest, ReleaseOnAFullFileSystemCompletesOnlyWithWhatTheFileHol
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 
   // Space comes back: the same release now succeeds, by itself.
-  fs::remove(dir_ + "/ballast");
+  fs::remove(dir_ + "/filler");
   std::string in_file;
   EXPECT_EQ(release(refused_id, in_file), Status::Ok);
   EXPECT_EQ(in_file, "1");
@@ -323,10 +347,11 @@ TEST_F(StoreFailureTest, ReadOnlyFileSystemAtOpenIsRefusedWithAClearMessage) {
   umount2(ro.c_str(), MNT_DETACH);
   fs::remove(ro);
   ASSERT_FALSE(r);
-  EXPECT_TRUE(r.error().status == Status::CantOpen || r.error().status == Status::ReadOnly)
-      << to_string(r.error().status);
+  EXPECT_EQ(r.error().status, Status::ReadOnly) << to_string(r.error().status);
   EXPECT_NE(r.error().message.find(o.path), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("read-only"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("damaged"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find(".dump"), std::string::npos) << r.error().message;
 }
 
 TEST(StorageStatus, MapsSqliteResultCodes) {
@@ -349,6 +374,163 @@ TEST(StorageStatus, MapsSqliteResultCodes) {
   EXPECT_FALSE(fails_transaction(Status::QuotaExceeded));
   EXPECT_EQ(to_string(Status::DiskFull), "disk_full");
   EXPECT_EQ(to_string(Status::QuotaExceeded), "quota_exceeded");
+}
+
+// The disk bound holds room for the drain: a store reopened at its bound (a restart on a full disk)
+// refuses new rows but reads, marks in flight and deletes the old ones, and then takes new rows again.
+TEST_F(StoreFailureTest, ReopenedAtTheBoundDrainsAndThenTakesNewRows) {
+  const std::vector<std::uint64_t> acked = fill_to_a_1_mib_bound();
+  store_->outbox_enqueue(big(1000));  // a write no one waits on, kept and retried while full
+  store_->flush();
+  open();  // a restart at the bound
+  EXPECT_FALSE(enqueue_sync(big(1000))) << "a new row was taken at the bound after the restart";
+  // Kept and retried with every batch while full: it must not take the drain's reads and acks with it.
+  store_->outbox_enqueue(big(1000));
+  std::size_t drained = 0;
+  for (int round = 0; round < 100 && drained < acked.size(); ++round) {
+    std::optional<Result<std::vector<OutboxRecord>, Status>> rows;
+    ASSERT_EQ(
+        store_->outbox_read(OutboxReadOptions{.max_rows = 20},
+                            [&](Result<std::vector<OutboxRecord>, Status> r) { rows.emplace(std::move(r)); }),
+        Status::Ok);
+    store_->flush();
+    store_->run_completions();
+    ASSERT_TRUE(rows && *rows) << "read at the bound: "
+                               << (rows ? to_string(rows->error()) : "no completion");
+    std::vector<std::uint64_t> ids;
+    for (const auto& r : rows->value()) ids.push_back(r.id);
+    std::optional<Status> ack;
+    store_->outbox_ack(to_ranges(ids), [&](Status s) { ack = s; });
+    store_->flush();
+    store_->run_completions();
+    ASSERT_EQ(ack.value_or(Status::Internal), Status::Ok);
+    drained += ids.size();
+  }
+  EXPECT_EQ(drained, acked.size());
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no new row taken after the drain";
+}
+
+// Errors named for what they are (storage/README.md "Failures"): each condition has its own message and
+// advice, and only a damaged file is sent to the recovery command.
+void expect_named(const OpenError& e, Status want, const char* words) {
+  EXPECT_EQ(e.status, want) << to_string(e.status) << ": " << e.message;
+  EXPECT_NE(e.message.find(words), std::string::npos) << e.message;
+  if (want != Status::Corrupt) {
+    EXPECT_EQ(e.message.find("damaged"), std::string::npos) << e.message;
+    EXPECT_EQ(e.message.find(".dump"), std::string::npos) << "recovery advised for " << e.message;
+  }
+}
+
+// The failing disk: reads through the store's VFS fail as the default VFS reports EIO.
+TEST_F(StoreFailureTest, IoErrorAtOpenIsNamedAnIoErrorNotADamagedFile) {
+  open();
+  ASSERT_TRUE(enqueue_sync(big(100)));
+  store_.reset();
+  CountingVfs::inject_fault({.reads = true, .code = SQLITE_IOERR_READ});
+  auto r = Store::open(options_, clock_);
+  CountingVfs::clear_fault();
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::IoError, "I/O error: the storage device failed");
+  EXPECT_NE(r.error().message.find(options_.path), std::string::npos) << r.error().message;
+}
+
+TEST_F(StoreFailureTest, IoErrorAtRunTimeRefusesWithIoErrorAndRecoversWhenTheDeviceIsBack) {
+  open();
+  ASSERT_TRUE(enqueue_sync(big(100)));
+  CountingVfs::inject_fault({.writes = true, .syncs = true, .code = SQLITE_IOERR_WRITE});
+  auto refused = enqueue_sync(big(100));
+  CountingVfs::clear_fault();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), Status::IoError);
+  EXPECT_EQ(store_->stats().last_error, Status::IoError);
+  EXPECT_STREQ(failure_advice(Status::IoError),
+               "I/O error: the storage device failed a read, write or sync (a failing SD card or disk: see "
+               "dmesg); the database is probably intact, do not delete or recover it before the device is "
+               "checked");
+  auto again = enqueue_sync(big(100));
+  ASSERT_TRUE(again) << to_string(again.error());
+  EXPECT_FALSE(store_->stats().degraded);
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// Locked: another connection holds the write lock (BEGIN EXCLUSIVE), as a sqlite3 shell would.
+TEST_F(StoreFailureTest, LockedDatabaseAtOpenIsNamedLocked) {
+  open();
+  store_.reset();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(options_.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = Store::open(options_, clock_);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::Busy, "locked: another process holds a lock on the database");
+}
+
+TEST_F(StoreFailureTest, GarbageFileIsNamedDamagedWithTheRecoveryCommand) {
+  {
+    std::ofstream f(options_.path, std::ios::binary);
+    std::string garbage(8192, '\x5a');
+    f << garbage;
+  }
+  auto r = Store::open(options_, clock_);
+  ASSERT_FALSE(r);
+  expect_named(r.error(), Status::Corrupt, "is damaged");
+  EXPECT_NE(r.error().message.find(recovery_command(options_.path)), std::string::npos) << r.error().message;
+}
+
+TEST(StorageStatus, EachFailureHasItsOwnAdvice) {
+  const Status kinds[] = {Status::DiskFull, Status::ReadOnly, Status::IoError, Status::Busy, Status::Corrupt};
+  std::set<std::string> seen;
+  for (Status s : kinds) seen.insert(failure_advice(s));
+  EXPECT_EQ(seen.size(), std::size(kinds));
+  for (Status s : {Status::DiskFull, Status::ReadOnly, Status::IoError, Status::Busy}) {
+    EXPECT_EQ(std::string(failure_advice(s)).find("recovery command"), std::string::npos) << to_string(s);
+  }
+  EXPECT_NE(std::string(failure_advice(Status::Corrupt)).find("recovery command"), std::string::npos);
+}
+
+// The disk bound's arithmetic (storage/README.md "Space: the disk bound").
+TEST(StorageSpace, SharesFollowTheSmallerOfBoundAndFileSystem) {
+  // 2 MiB file system, 1 GiB bound: the file system decides; 1/16 of it.
+  SpaceShares s = plan_shares(1ull << 30, 2ull << 20, 4096, 1000);
+  EXPECT_EQ(s.wal_share, 128u * 1024);
+  EXPECT_EQ(s.reserve, 128u * 1024);
+  // Never below 64 KiB.
+  EXPECT_EQ(plan_shares(1ull << 20, 0, 4096, 1000).wal_share, 64u * 1024);
+  // A large disk: the share stops at 4 x checkpoint_pages pages, the reserve at checkpoint_pages.
+  s = plan_shares(1ull << 30, 1ull << 40, 4096, 1000);
+  EXPECT_EQ(s.wal_share, 4u * 1000 * 4096);
+  EXPECT_EQ(s.reserve, 1000u * 4096);
+}
+
+TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
+  const SpaceShares s{128 * 1024, 128 * 1024};
+  // 2 MiB bound, plenty of file system: (2048 - 128 - 256 - 32) KiB / 4 KiB = 408 pages.
+  EXPECT_EQ(plan_max_pages(2ull << 20, 1ull << 40, SpaceUse{}, s, 4096), 408u);
+  // The file system offers less than the bound: what the files take + what is free decides, and the
+  // reserve counts whether present or released.
+  SpaceUse use{.db = 1ull << 20, .wal = 0, .shm = 32 * 1024, .reserve = 128 * 1024};
+  const std::uint64_t with_file = plan_max_pages(1ull << 30, 512 * 1024, use, s, 4096);
+  use.reserve = 0;
+  EXPECT_EQ(plan_max_pages(1ull << 30, 512 * 1024 + 128 * 1024, use, s, 4096), with_file);
+  // Nothing left: a cap of one page (below any real file), so every growth is refused.
+  EXPECT_EQ(plan_max_pages(256 * 1024, 0, SpaceUse{}, s, 4096), 1u);
+}
+
+// The broker acknowledges a publish whose writes went without completions from a barrier: a write
+// before it that failed and is kept for a retry must fail the barrier, even though the batch was run
+// again without that write and committed.
+TEST_F(StoreFailureTest, BarrierAfterAFailedWriteNoOneWaitsOnFailsToo) {
+  fill_to_a_1_mib_bound();
+  std::optional<Status> barrier;
+  ASSERT_EQ(store_->outbox_enqueue(big(1000)), Status::Ok);  // no completion: kept and retried
+  ASSERT_EQ(store_->barrier([&](Status s) { barrier = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(barrier.has_value());
+  EXPECT_EQ(*barrier, Status::DiskFull) << "a barrier said Ok over a write that was not written";
 }
 
 }  // namespace
