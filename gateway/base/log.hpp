@@ -83,10 +83,16 @@ void write(Level level, std::string_view component, std::string_view message);
 template <typename... Args>
 void logf(Level lvl, std::string_view component, const char* fmt, Args... args) {
   if (!enabled(lvl)) return;
-  char buf[1024];
-  int n = std::snprintf(buf, sizeof buf, fmt, args...);
-  if (n < 0) return;
-  write(lvl, component, std::string_view(buf, static_cast<size_t>(n) < sizeof buf ? n : sizeof buf - 1));
+  if constexpr (sizeof...(Args) == 0) {
+    // A message without arguments is written as it is: passing it to snprintf as a format would trip
+    // -Wformat-security (an error under Debian's dpkg-buildflags).
+    write(lvl, component, fmt);
+  } else {
+    char buf[1024];
+    int n = std::snprintf(buf, sizeof buf, fmt, args...);
+    if (n < 0) return;
+    write(lvl, component, std::string_view(buf, static_cast<size_t>(n) < sizeof buf ? n : sizeof buf - 1));
+  }
 }
 
 }  // namespace gw::log

@@ -24,3 +24,11 @@ set_tests_properties(${_pkg_tests} PROPERTIES LABELS packaging SKIP_RETURN_CODE 
 if(TEST integration.sd_notify)
   set_tests_properties(integration.sd_notify PROPERTIES LABELS "integration;packaging")
 endif()
+
+# Builds without a preset, as distributions build (label build-flags, tests/packaging/build_flags.sh): GCC
+# with dpkg-buildflags (-O2 and -Werror=format-security), GCC at -O3, clang at -Os; the daemon only.
+foreach(_kind gcc-o2 gcc-o3 clang-os)
+  add_test(NAME build-flags.${_kind}
+           COMMAND sh ${_pkg_dir}/build_flags.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/build-flags ${_kind})
+  set_tests_properties(build-flags.${_kind} PROPERTIES LABELS build-flags SKIP_RETURN_CODE 77 TIMEOUT 1200)
+endforeach()
