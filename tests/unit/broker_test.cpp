@@ -212,7 +212,7 @@ TEST_F(BrokerTest, MQTT_3_1_2_24_NoPacketOverTheClientsMaximumPacketSize) {
   EXPECT_EQ(ack.reason, Reason::Success);
 
   auto& busy = client(Version::V5);
-  busy.send(with_max("busy", 8));  // "too many connections" would make it 28 bytes
+  busy.send(with_max("busy", 8));              // "too many connections" would make it 28 bytes
   ASSERT_EQ(busy.transport().out.size(), 5u);  // 20 03 00 89 00
   EXPECT_EQ(std::get<mqtt::Connack>(busy.received().at(0)).reason, Reason::ServerBusy);
 
