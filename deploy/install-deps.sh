@@ -38,6 +38,8 @@ if [ "$test_deps" = yes ]; then
     libgtest-dev libgmock-dev libbenchmark-dev clang clang-format clang-tidy libclang-rt-14-dev
     # test peers
     mosquitto mosquitto-clients python3 python3-paho-mqtt libcoap3-bin curl openssl sqlite3
+    chromium  # headless browser tests (WebSocket listeners, the HTML5 microgear, the status page)
+    prometheus  # a real Prometheus scrapes /metrics; promtool checks the exposition format
     socat  # a TLS terminator in front of a gateway standing in for the NETPIE cloud (test_uplink_tls.py)
     man-db  # `man -l` renders netpie-edge.8 in test_setup.py
     # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)
@@ -68,7 +70,7 @@ for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
-# npm test peers (MQTT.js and the official NETPIE microgear), pinned in tests/integration/package-lock.json.
+# npm test peers (MQTT.js, node-coap and the official NETPIE microgear), pinned in tests/integration/package-lock.json.
 # node_modules is current when it was made from this very lock file (the stamp holds the lock's hash).
 here="$(cd "$(dirname "$0")/.." && pwd)"
 npm_dir="$here/tests/integration"
