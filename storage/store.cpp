@@ -559,11 +559,12 @@ Status Store::history_prune(Done done) {
 
 // ---- Startup loads ---------------------------------------------------------------------------------------
 
-Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued) {
+Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued,
+                                                                std::vector<std::string>* expired_ids) {
   return call_sync<std::vector<SessionRecord>>(
-      [this, max_queued](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+      [this, max_queued, expired_ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
         std::uint64_t expired = 0;
-        Status s = t.sessions.expire(clock_.unix_seconds(), &expired);
+        Status s = t.sessions.expire(clock_.unix_seconds(), &expired, expired_ids);
         if (s != Status::Ok) return unexpected(s);
         if (expired > 0) {
           GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",

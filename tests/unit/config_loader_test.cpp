@@ -264,9 +264,11 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_qos, bu.qos);
     EXPECT_EQ(u_up, bu.up);
     EXPECT_EQ(u_down, bu.down);
-    const auto& [p_topic, p_devices] = u_presence;
+    const auto& [p_topic, p_devices, p_max_retained, p_full_policy] = u_presence;
     EXPECT_EQ(p_topic, bu.presence.topic);
     EXPECT_EQ(p_devices, bu.presence.devices);
+    EXPECT_EQ(p_max_retained, bu.presence.max_retained);
+    EXPECT_EQ(p_full_policy, bu.presence.full_policy);
     EXPECT_EQ(u_rate_limit, bu.rate_limit);
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
@@ -314,7 +316,8 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    up:\n      - {filter: alarm/#, prefix: site/alarm/, qos: 1, lane: 0}\n"
       "      - {filter: \"#\", strip: local/, prefix: site/, qos: 0}\n"
       "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
-      "    presence: {topic: site/gw/status, devices: site/devices/}\n"
+      "    presence: {topic: site/gw/status, devices: site/devices/, max_retained: 50, full_policy: "
+      "unretained}\n"
       "    rate_limit: 500\n"
       "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
@@ -330,7 +333,7 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.up[1], (RelayUp{"#", "local/", "site/", 0, 1}));
   ASSERT_EQ(u.down.size(), 1u);
   EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
-  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
+  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/", 50, "unretained"}));
   EXPECT_EQ(u.rate_limit, 500u);
   EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
@@ -350,6 +353,8 @@ TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   EXPECT_TRUE(u.up.empty());
   EXPECT_TRUE(u.down.empty());
   EXPECT_EQ(u.presence, UplinkPresence{});
+  EXPECT_EQ(u.presence.max_retained, 10000u);
+  EXPECT_EQ(u.presence.full_policy, "evict_oldest_absent");
   EXPECT_EQ(u.rate_limit, 0u);
   EXPECT_EQ(u.stop_timeout_ms, 2000u);
   EXPECT_EQ(u.qos, 1);
@@ -372,6 +377,13 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
           "2}\n"),
       "t.yaml:2:5: uplinks[0]: QoS 2 upstream needs clean_start: false (the server must keep the session)");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {max_retained: 0}\n"),
+      "t.yaml:4:30: uplinks[0].presence.max_retained: expected an integer from 1 to 10000000, got \"0\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {full_policy: drop}\n"),
+      "t.yaml:4:29: uplinks[0].presence.full_policy: expected one of evict_oldest_absent, unretained, got "
+      "\"drop\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: nope\n"),
             "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, netpie, got \"nope\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"),
