@@ -427,8 +427,11 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
     d.store = std::move(opened).value();
     if (!cfg.uplinks.empty()) {
       // The listener must be set before attach(); the uplinks themselves start once the listeners are up.
-      d.store->set_outbox_listener([&d](std::uint64_t) {
-        for (auto& u : d.uplinks) u->new_rows();
+      // Only the uplinks that got rows read (gateway/uplink/README.md).
+      d.store->set_outbox_listener([&d](std::uint64_t, const std::vector<std::string>& dests) {
+        for (auto& u : d.uplinks) {
+          if (std::find(dests.begin(), dests.end(), u->name()) != dests.end()) u->new_rows();
+        }
       });
     }
     d.store->attach(&d.loop);
