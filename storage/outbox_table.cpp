@@ -51,6 +51,7 @@ Status OutboxTable::prepare(Db& db) {
           {&next_lane_,
            "SELECT lane FROM outbox WHERE state = 0 AND dest = ?1 AND lane > ?2 ORDER BY lane LIMIT 1"},
           {&select_range_, sel + " AND dest = ?1 AND lane = ?2 AND id > ?3 AND id <= ?4 ORDER BY id"},
+          {&origins_, "SELECT DISTINCT origin FROM outbox WHERE state = 0 AND dest = ?1 AND id <= ?2"},
           {&age_walk_,
            "SELECT id, size, enqueued_unix, released FROM outbox WHERE state = 0 AND dest = ?1 AND lane = ?2 "
            "AND id > ?3 ORDER BY id LIMIT 256"},
@@ -456,6 +457,15 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     r.attempts += 1;
   }
   return Status::Ok;
+}
+
+Status OutboxTable::origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out) {
+  StmtScope scope(origins_);
+  origins_.bind_text(1, dest);
+  origins_.bind_u64(2, up_to_id);
+  int rc;
+  while ((rc = origins_.step()) == SQLITE_ROW) out.push_back(origins_.col_str(0));
+  return rc == SQLITE_DONE ? Status::Ok : status_from_sqlite(rc);
 }
 
 Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {

@@ -83,6 +83,8 @@ class OutboxTable {
   // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
   Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
+  // The distinct origins of dest's queued rows with id <= up_to_id.
+  Status origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out);
   // Sets released on the rows with these ids, queued or in flight; an id without a row (acknowledged,
   // dropped, expired) is skipped. `marked` counts the rows that were not released before.
   Status release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked = nullptr);
@@ -156,7 +158,7 @@ class OutboxTable {
   Stmt insert_, select_ready_, select_ready_lane_, mark_, release_, delete_acked_, requeue_range_,
       requeue_all_;
   Stmt requeue_dest_, claim_, max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
-  Stmt next_lane_, select_range_, age_walk_;
+  Stmt next_lane_, select_range_, age_walk_, origins_;
 };
 
 }  // namespace gw::storage

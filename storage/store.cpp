@@ -373,6 +373,16 @@ Status Store::outbox_dests(DestsDone done) {
       std::move(done));
 }
 
+Status Store::outbox_origins(std::string dest, std::uint64_t up_to_id, OriginsDone done) {
+  if (!valid_dest(dest)) return Status::Internal;
+  return submit_read<std::string>(
+      dest.size(),
+      [dest = std::move(dest), up_to_id](Tables& t, std::vector<std::string>& out) {
+        return t.outbox.origins(dest, up_to_id, out);
+      },
+      std::move(done));
+}
+
 Status Store::outbox_prune(Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   return submit_result<bool>(durable, 0, as_result([](Tables& t) { return t.outbox.prune_expired(); }),

@@ -193,6 +193,10 @@ class Store {
   // The destinations that have rows (queued or in flight), with their backlog, sorted by name; after
   // everything submitted before it. For the startup warning about rows whose uplink is not configured.
   Status outbox_dests(DestsDone done);
+  // The distinct origins of one destination's queued rows with ids up to `up_to_id` (an uplink's backlog
+  // when it came online: live-first replay with per_origin order). Walks those rows once.
+  using OriginsDone = std::function<void(Result<std::vector<std::string>, Status>)>;
+  Status outbox_origins(std::string dest, std::uint64_t up_to_id, OriginsDone done);
   // Applies the age bound now (also done every maintenance_interval).
   Status outbox_prune(Done done = {});
   // Runs on the loop thread after each commit that added outbox rows, with the highest id committed and
