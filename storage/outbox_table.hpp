@@ -12,8 +12,10 @@
 //
 // Destinations share the bounds: max_rows, max_bytes, max_age_s and the full policy apply to the whole
 // table, and drop_oldest picks the oldest queued row of the lowest-priority lane whatever its
-// destination, so one uplink that stays away long cannot fill the disk on behalf of the others, but can
-// push their rows out (see storage/README.md, "The outbox").
+// destination. A destination's quota (OutboxLimits::quotas) bounds its own rows first, with its own policy,
+// so one uplink that stays away long cannot push the others' rows out (see storage/README.md, "The
+// outbox"). A released row is never dropped (by a bound, an age or message expiry); expiry_unix (MQTT 5
+// message expiry) is checked when rows are read.
 //
 // Flash wear: a durable enqueue touches only the outbox b-tree and its index. The high-water marks that
 // keep ids and per-origin sequences from being reused (outbox_meta.last_id, outbox_origin.last_seq) are
