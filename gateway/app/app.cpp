@@ -192,6 +192,14 @@ storage::StoreOptions store_options(const config::Config& cfg) {
   o.outbox.max_bytes = c.outbox_max_bytes;
   o.outbox.max_age_s = c.outbox_max_age_s;
   o.outbox.policy = storage::parse_full_policy(c.outbox_policy).value_or(storage::FullPolicy::RejectNew);
+  for (const config::Uplink& u : cfg.uplinks) {  // each uplink's quota inside the global bound
+    storage::OutboxQuota q;
+    q.max_rows = u.outbox.max_rows;
+    q.max_bytes = u.outbox.max_bytes;
+    q.max_age_s = u.outbox.max_age_s;
+    q.policy = storage::parse_full_policy(u.outbox.policy).value_or(storage::FullPolicy::DropOldest);
+    if (q.any()) o.outbox.quotas[u.name] = q;
+  }
   o.history.filters = c.history_filters;
   o.history.max_age_s = c.history_max_age_s;
   o.history.max_rows = c.history_max_rows;
@@ -237,6 +245,8 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.qos = u.qos;
   o.max_inflight = u.max_inflight;
   o.rate_limit = u.rate_limit;
+  o.replay_order = uplink::parse_replay_order(u.replay.order).value_or(uplink::ReplayOrder::PerOrigin);
+  o.live_share = u.replay.live_share;
   o.backoff.base_ms = u.reconnect_min_ms;
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
@@ -427,8 +437,11 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
     d.store = std::move(opened).value();
     if (!cfg.uplinks.empty()) {
       // The listener must be set before attach(); the uplinks themselves start once the listeners are up.
-      d.store->set_outbox_listener([&d](std::uint64_t) {
-        for (auto& u : d.uplinks) u->new_rows();
+      // Only the uplinks that got rows read (gateway/uplink/README.md).
+      d.store->set_outbox_listener([&d](std::uint64_t, const std::vector<std::string>& dests) {
+        for (auto& u : d.uplinks) {
+          if (std::find(dests.begin(), dests.end(), u->name()) != dests.end()) u->new_rows();
+        }
       });
     }
     d.store->attach(&d.loop);

@@ -212,6 +212,23 @@ struct UplinkPresence {
   bool operator==(const UplinkPresence&) const = default;
 };
 
+// Live-first replay after an outage (gateway/uplink/README.md "Live first").
+struct UplinkReplay {
+  std::string order = "per_origin";  // per_origin | per_lane | none
+  double live_share = 1.0;           // share of window slots live messages take while a backlog drains
+  bool operator==(const UplinkReplay&) const = default;
+};
+
+// This uplink's share of the outbox, inside store.outbox's global bound (storage/README.md "Quotas per
+// destination"). 0 = no bound of that kind.
+struct UplinkOutboxQuota {
+  std::uint64_t max_rows = 0;
+  std::uint64_t max_bytes = 0;
+  std::int64_t max_age_s = 0;
+  std::string policy = "drop_oldest";  // reject_new | drop_oldest (its own rows only)
+  bool operator==(const UplinkOutboxQuota&) const = default;
+};
+
 // A cloud uplink (gateway/uplink). Profiles: `mqtt` (any MQTT 3.1.1/5 broker with static credentials
 // or a client certificate) and `netpie` (NETPIE 2015: token flow, HMAC password, AppID topics).
 // Messages reach an uplink's outbox share through its `up` rules (and store.outbox.filters, which feed
@@ -239,6 +256,8 @@ struct Uplink {
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
   std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
+  UplinkReplay replay;
+  UplinkOutboxQuota outbox;
   bool operator==(const Uplink&) const = default;
 };
 
