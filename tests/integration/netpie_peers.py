@@ -92,15 +92,20 @@ class MicrogearAgent:
     """The `microgear` npm package in a node process: events in, commands out (see js/microgear_agent.js)."""
 
     def __init__(self, gearauth: str, cache: Path, key: str = KEY, secret: str = SECRET, alias: str | None = None,
-                 appid: str = APPID, present: bool = True, absent: bool = True):
+                 appid: str = APPID, present: bool = True, absent: bool = True, tls_ca: Path | None = None):
+        """tls_ca: the library's useTLS(true) (gearauth on 8081, MQTT on 8883), trusting this CA file."""
         assert (HERE / "node_modules" / "microgear").exists(), \
             "the microgear npm package is not installed (deploy/install-deps.sh --test)"
         args = {"gearauth": gearauth, "appid": appid, "key": key, "secret": secret, "cache": str(cache),
                 "present": present, "absent": absent}
         if alias:
             args["alias"] = alias
+        env = None
+        if tls_ca is not None:
+            args["tls"] = True
+            env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(tls_ca))
         self.name = alias or key
-        self.proc = subprocess.Popen(["node", str(AGENT), json.dumps(args)], cwd=HERE, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(["node", str(AGENT), json.dumps(args)], cwd=HERE, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.events: list[dict] = []
         self._cond = threading.Condition()
