@@ -20,6 +20,7 @@
 #include "gateway/app/http_port.hpp"
 #include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
+#include "gateway/app/tls_listeners.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -49,6 +50,7 @@ struct Daemon {
   std::unique_ptr<net::Net> net;
   std::unique_ptr<netpie::Endpoint> netpie;                  // when netpie.enabled
   std::unique_ptr<net::HttpServer> http;                     // the listeners of protocol http
+  TlsListeners tls_listeners;                                // listeners with a tls: block
   std::vector<std::unique_ptr<uplink::MqttUplink>> uplinks;  // one per config uplink (the store is on)
   broker::ExtensionChain extensions;                         // NETPIE microgears, then device presence
   std::unique_ptr<broker::Extension> presence;
@@ -150,6 +152,7 @@ void reload(Daemon& d) {
   for (const std::string& key : plan.restart) {
     GW_LOG(Warn, "app", "SIGHUP: changed %s: takes effect after restart", key.c_str());
   }
+  d.tls_listeners.reload();  // logs each listener it reloads
   std::size_t ended = 0;
   d.running = plan.effective;  // in place: the NETPIE endpoint reads running.netpie
   if (plan.netpie && d.netpie) ended = d.netpie->reload();
@@ -469,15 +472,22 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
                                                }
                                              });
 
+  if (auto r = d.tls_listeners.load(cfg); !r) {
+    GW_LOG(Error, "net", "%s", r.error().c_str());
+    return abort_start(d);
+  }
   std::vector<std::string> ports;
-  for (const auto& l : cfg.listeners) {
-    auto bound =
-        l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    auto bound = l.protocol == "http"
+                     ? d.http->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i), l.tls.enabled)
+                     : d.net->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i));
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       return abort_start(d);
     }
-    GW_LOG(Info, "net", "listening %s on %s:%u", l.name.c_str(), l.bind.c_str(), *bound);
+    GW_LOG(Info, "net", "listening %s on %s:%u%s", l.name.c_str(), l.bind.c_str(), *bound,
+           l.tls.enabled ? " (TLS)" : "");
     ports.push_back(l.name + " " + l.bind + " " + std::to_string(*bound));
   }
   if (!cfg.ports_file.empty() && !write_ports_file(cfg.ports_file, ports)) {
