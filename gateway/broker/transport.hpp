@@ -23,6 +23,8 @@ class Transport {
   virtual void set_flow_paused(bool paused) = 0;
   virtual const std::string& peer() const = 0;  // "127.0.0.1:53422", for logs
   virtual bool peer_is_loopback() const = 0;
+  // The listener protocol, for per-protocol counters (Stats::protocols, the /metrics labels).
+  virtual std::string_view protocol() const { return "mqtt"; }
 };
 
 }  // namespace gw::broker

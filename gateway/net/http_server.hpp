@@ -47,6 +47,8 @@ struct HttpPeer {
   std::string local_host;  // the address the connection was accepted on, e.g. "127.0.0.5"
   std::uint16_t local_port = 0;
   bool loopback = false;
+  bool tls =
+      false;  // the request came over HTTPS (set by a TLS listener; the operator's API needs it off loopback)
 };
 
 // Answers one request, once. Copyable; the first respond() counts, later ones do nothing, and a
