@@ -137,6 +137,9 @@ struct Http {
   std::uint64_t max_body = 256 * 1024;       // request body; more -> 413
   std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
   std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+  // The operator's page and /api/v1 (gateway/ops/README.md): loopback peers only, unless a peer on an
+  // HTTPS listener gives the Basic credentials of one of these users (PBKDF2 hashes, like auth.users).
+  std::vector<User> admin_users;
   bool operator==(const Http&) const = default;
 };
 

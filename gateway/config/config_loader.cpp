@@ -74,8 +74,8 @@ constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefi
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
-constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
-                                                    "request_timeout_ms", "idle_timeout_ms"};
+constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
+                                                    "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
 constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
                                                        "apps",
                                                        "endpoint_host",
@@ -906,6 +906,8 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
       if (auto n = integer(v, p, 100, 3'600'000)) out.request_timeout_ms = static_cast<std::uint32_t>(*n);
     } else if (key == "idle_timeout_ms") {
       if (auto n = integer(v, p, 100, 3'600'000)) out.idle_timeout_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "admin_users") {
+      users(v, p, out.admin_users);
     }
   });
 }
