@@ -371,8 +371,20 @@ void Connection::handle_connect(mqtt::Connect& c) {
     }
     return;
   }
-  ConnectInfo info{c.client_id,       &c.username, &c.password, transport_.peer_is_loopback(),
-                   transport_.peer(), this};
+  // A listener with tls.use_identity_as_username: the verified client certificate's CN is the user name,
+  // whatever the CONNECT says, and no password is needed (it would be one more secret on the device).
+  std::string identity = transport_.peer_identity();
+  if (!identity.empty()) {
+    c.username = std::move(identity);
+    c.password.reset();
+  }
+  ConnectInfo info{c.client_id,
+                   &c.username,
+                   &c.password,
+                   transport_.peer_is_loopback(),
+                   transport_.peer(),
+                   this,
+                   c.username.has_value() && !transport_.peer_identity().empty()};
   if (auto r = broker_.authenticate(info); r != Reason::Success) {
     const char* why = r == Reason::NotAuthorized ? "not authorized"
                       : r == Reason::ServerBusy  ? "too many password checks this second, retry later"

@@ -171,7 +171,7 @@ void Ops::serve(const http::Request& req, const net::HttpResponder& out, const s
     return out.respond(std::move(r));
   }
   // The page and /api/v1: the owner's.
-  const PeerInfo peer{out.peer().loopback, out.peer().tls};
+  const PeerInfo peer{out.peer().loopback, out.peer().secure};
   static const std::vector<config::User> none;
   if (Verdict v = admin_access(req, peer, src_.config ? src_.config->http.admin_users : none);
       v.status != 0) {
