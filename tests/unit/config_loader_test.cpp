@@ -492,6 +492,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
       "listeners:\n  - name: mqtt\n  - name: ga\n    protocol: http\n    bind: 127.0.0.9\n"
       "http:\n  max_connections: 10\n  max_header_bytes: 2KiB\n  max_body: 4KiB\n"
       "  request_timeout_ms: 500\n  idle_timeout_ms: 700\n"
+      "  admin_users:\n    - username: owner\n"
+      "      password_hash: "
+      "\"pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI=\"\n"
       "netpie:\n  enabled: true\n  endpoint_host: gw.local\n  endpoint_port: 1884\n  clock_skew_s: 60\n"
       "  mqtt_max_age_s: 3600\n  request_token_ttl_s: 120\n  max_tokens_per_key: 3\n"
       "  max_request_tokens: 4\n  postbox_max_messages: 5\n  postbox_max_bytes: 2KiB\n"
@@ -509,6 +512,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
   EXPECT_EQ(r->http.max_body, 4096u);
   EXPECT_EQ(r->http.request_timeout_ms, 500u);
   EXPECT_EQ(r->http.idle_timeout_ms, 700u);
+  ASSERT_EQ(r->http.admin_users.size(), 1u);
+  EXPECT_EQ(r->http.admin_users[0].username, "owner");
+  EXPECT_EQ(r->http.admin_users[0].password_hash, kAliceHash);
   const Netpie& n = r->netpie;
   EXPECT_TRUE(n.enabled);
   EXPECT_EQ(n.endpoint_host, "gw.local");
