@@ -91,6 +91,9 @@ class Mosquitto:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(30)
 
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
 
 class Edge:
     def __init__(self, binary: str, workdir: Path, upstream: int, inflight: int, qos: int, order: str):
@@ -99,6 +102,7 @@ class Edge:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "state" / "netpie-edge.db"
         clean = "false"
+        replay = f", replay: {{order: {order}}}" if order else ""  # "": the binary's default (builds before it)
         (self.dir / "c.yaml").write_text(f"""log: {{level: info}}
 state_dir: {self.dir}/state
 ports_file: {self.dir}/ports
@@ -107,7 +111,7 @@ listeners: [{{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0}}]
 store: {{max_db_bytes: 8GiB, outbox: {{filters: ['bench/#'], max_rows: 5000000, max_bytes: 4GiB}}}}
 uplinks: [{{name: {UPLINK}, tls: {{enabled: false}}, host: 127.0.0.1, port: {upstream}, client_id: outage-uplink,
   version: '5', topic_prefix: up/, qos: {qos}, clean_start: {clean}, keepalive: 60, max_inflight: {inflight},
-  reconnect_min_ms: 50, reconnect_max_ms: 100, replay: {{order: {order}}}}}]
+  reconnect_min_ms: 50, reconnect_max_ms: 100{replay}}}]
 """)
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -129,8 +133,13 @@ uplinks: [{{name: {UPLINK}, tls: {{enabled: false}}, host: 127.0.0.1, port: {ups
         return (self.dir / "log.txt").read_text(errors="replace")
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu_s(self.proc.pid)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fill(db: Path, rows: int, origins: int, payload: int, qos: int) -> None:
@@ -183,6 +192,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         cpu0 = edge.cpu_s()
         t_up = time.time_ns()
         mosq.start()
+        mosq_cpu0 = mosq.cpu_s()
         witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness",
                                     "-q", "1", "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"))
         publisher = None
@@ -228,6 +238,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
             publisher.join(10)
         wait(lambda: count()["live"] >= len(live), 60, "the live messages", 0.2)
         cpu = edge.cpu_s() - cpu0
+        mosq_cpu = mosq.cpu_s() - mosq_cpu0
         time.sleep(1)  # a duplicate would come now
     finally:
         stop_live.set()
@@ -273,7 +284,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         "live": len(live), "live_p50_ms": pct(latencies, 50), "live_p99_ms": pct(latencies, 99),
         "live_max_ms": max(latencies) if latencies else float("nan"),
         "missing": missing, "duplicates": duplicates, "out_of_order": out_of_order,
-        "uplink_published": published, "edge_cpu_s": cpu,
+        "uplink_published": published, "edge_cpu_s": cpu, "mosq_cpu_s": mosq_cpu,
     }
 
 
@@ -284,7 +295,7 @@ def main() -> int:
     ap.add_argument("--live-rate", type=float, default=10.0)
     ap.add_argument("--qos2-rows", type=int, default=100_000)
     ap.add_argument("--inflight", type=int, default=256)
-    ap.add_argument("--order", default="per_origin")
+    ap.add_argument("--order", default="per_origin", help="replay.order; '' = leave the key out (older builds)")
     ap.add_argument("--origins", type=int, default=4)
     ap.add_argument("--payload", type=int, default=64)
     ap.add_argument("--workdir", default="")
@@ -300,13 +311,15 @@ def main() -> int:
             print(f"drain: {a.qos2_rows} rows at QoS {q}", file=sys.stderr)
             results.append((f"qos{q}", drain(a.binary, root / f"qos{q}", a.qos2_rows, q, live_rate=0, **common)))
     print("| run | rows | QoS | window | drain msg/s (first to last arrival) | from upstream start | live msgs | "
-          "live p50 / p99 / max ms | missing | duplicates | out of order | uplink published | edge CPU s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "live p50 / p99 / max ms | missing | duplicates | out of order | uplink published | edge CPU s | "
+          "mosquitto CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results:
         print(f"| {name} | {r['rows']} | {r['qos']} | {r['inflight']} | {r['drain_rate']:,.0f} | "
               f"{r['drain_rate_from_start']:,.0f} ({r['drain_s']:.1f} s) | {r['live']} | "
               f"{r['live_p50_ms']:.0f} / {r['live_p99_ms']:.0f} / {r['live_max_ms']:.0f} | {r['missing']} | "
-              f"{r['duplicates']} | {r['out_of_order']} | {r['uplink_published']} | {r['edge_cpu_s']:.1f} |")
+              f"{r['duplicates']} | {r['out_of_order']} | {r['uplink_published']} | {r['edge_cpu_s']:.1f} | "
+              f"{r['mosq_cpu_s']:.1f} |")
     q = {n: r for n, r in results}
     if "qos1" in q and "qos2" in q:
         print(f"\nQoS 2 / QoS 1 drain rate: {q['qos2']['drain_rate'] / q['qos1']['drain_rate']:.2f}x")
