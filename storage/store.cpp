@@ -763,6 +763,7 @@ void Store::execute(std::vector<Request>& batch) {
   const std::uint64_t last_id_before = tables_->outbox.last_id();
   Status fatal = Status::Ok;
   std::string error_text;
+  const auto started = SteadyTime::now();
   if (work) {
     update_space();
     // Fast path: one transaction for the batch. After a failure, and while the store is degraded, the
@@ -809,6 +810,11 @@ void Store::execute(std::vector<Request>& batch) {
   if (work && fatal == Status::Ok) {
     work_stats_.transactions += 1;
     work_stats_.requests += applied;
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyTime::now() - started).count());
+    const auto* bound = std::lower_bound(kCommitLatencyBoundsUs.begin(), kCommitLatencyBoundsUs.end(), us);
+    work_stats_.commit_us[static_cast<std::size_t>(bound - kCommitLatencyBoundsUs.begin())] += 1;
+    work_stats_.commit_us_sum += us;
   }
 
   const auto now = SteadyTime::now();

@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -69,12 +70,21 @@ struct StoreOptions {
   HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
 };
 
+// Upper bounds (microseconds) of the commit latency histogram's buckets (StoreStats::commit_us): the
+// time of one batch transaction, BEGIN to COMMIT (fsync included), as the storage thread saw it.
+inline constexpr std::array<std::uint64_t, 12> kCommitLatencyBoundsUs{
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+
 // Counters that add up. Outbox, since open():
 //   outbox_rows_at_open + outbox_enqueued = outbox_rows + outbox_acked + dropped_oldest_* + expired
 // (rejected_full counts messages that never entered). outbox_rows and outbox_bytes are the totals over
 // every destination: the sums of Store::outbox_backlog over the destinations outbox_dests lists.
 struct StoreStats {
-  std::uint64_t transactions = 0;         // committed batch transactions
+  std::uint64_t transactions = 0;  // committed batch transactions
+  // Committed transactions by duration: commit_us[i] counts those <= kCommitLatencyBoundsUs[i] (not
+  // cumulative), the last slot those above every bound; commit_us_sum is their total duration.
+  std::array<std::uint64_t, kCommitLatencyBoundsUs.size() + 1> commit_us{};
+  std::uint64_t commit_us_sum = 0;
   std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
   Status last_error = Status::Ok;         // of the latest failed transaction
   bool degraded = false;                  // the latest batch had writes refused (disk full ...)

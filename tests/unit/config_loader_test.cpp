@@ -115,11 +115,22 @@ void expect_same(const Config& a, const Config& b) {
 
   ASSERT_EQ(a_listeners.size(), b.listeners.size());
   for (std::size_t i = 0; i < a_listeners.size(); ++i) {
-    const auto& [name, protocol, bind, port] = a_listeners[i];
+    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_timeout_ms] = a_listeners[i];
     EXPECT_EQ(name, b.listeners[i].name);
     EXPECT_EQ(protocol, b.listeners[i].protocol);
     EXPECT_EQ(bind, b.listeners[i].bind);
     EXPECT_EQ(port, b.listeners[i].port);
+    EXPECT_EQ(max_handshakes, b.listeners[i].max_handshakes);
+    EXPECT_EQ(handshake_timeout_ms, b.listeners[i].handshake_timeout_ms);
+    const auto& [enabled, cert_file, key_file, ca_file, require_client_cert, use_identity_as_username,
+                 session_cache_size] = tls;
+    EXPECT_EQ(enabled, b.listeners[i].tls.enabled);
+    EXPECT_EQ(cert_file, b.listeners[i].tls.cert_file);
+    EXPECT_EQ(key_file, b.listeners[i].tls.key_file);
+    EXPECT_EQ(ca_file, b.listeners[i].tls.ca_file);
+    EXPECT_EQ(require_client_cert, b.listeners[i].tls.require_client_cert);
+    EXPECT_EQ(use_identity_as_username, b.listeners[i].tls.use_identity_as_username);
+    EXPECT_EQ(session_cache_size, b.listeners[i].tls.session_cache_size);
   }
 
   const Limits& bl = b.limits;
@@ -187,12 +198,13 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
 
   const auto& [http_max_connections, http_max_header_bytes, http_max_body, http_request_timeout_ms,
-               http_idle_timeout_ms] = a_http;
+               http_idle_timeout_ms, http_admin_users] = a_http;
   EXPECT_EQ(http_max_connections, b.http.max_connections);
   EXPECT_EQ(http_max_header_bytes, b.http.max_header_bytes);
   EXPECT_EQ(http_max_body, b.http.max_body);
   EXPECT_EQ(http_request_timeout_ms, b.http.request_timeout_ms);
   EXPECT_EQ(http_idle_timeout_ms, b.http.idle_timeout_ms);
+  EXPECT_EQ(http_admin_users, b.http.admin_users);
 
   const Netpie& bn = b.netpie;
   const auto& [np_enabled, np_apps, np_endpoint_host, np_endpoint_port, np_clock_skew_s, np_mqtt_max_age_s,
