@@ -117,6 +117,15 @@ def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
         data += chunk
 
 
+def half_open(addr, n: int, into: list) -> None:
+    """n connections in order, each sending the first 20 bytes of a ClientHello and nothing more."""
+    hello = client_hello()
+    for _ in range(n):
+        s = socket.create_connection(addr, timeout=10)
+        s.sendall(hello[:20])  # a ClientHello that never finishes
+        into.append(s)
+
+
 # -- 1. MQTT over TLS with mosquitto clients --------------------------------------------------------------------------
 def test_mosquitto_clients_over_tls_with_and_without_a_client_certificate(broker_factory, certs):
     gw = tls_gateway(broker_factory, certs, tls=tls_block(certs, ca_file=str(certs / "ca.crt")))
@@ -218,14 +227,9 @@ def test_half_open_handshakes_are_bounded_and_time_out(broker_factory, certs):
     harness.raise_nofile(4096)
     gw = tls_gateway(broker_factory, certs, listener={"max_handshakes": bound, "handshake_timeout_ms": 3000,
                                                       "handshake_full_policy": "refuse_new"})
-    addr = gw.ports["mqtts"]
-    hello = client_hello()
     socks = []
     try:
-        for _ in range(total):
-            s = socket.create_connection(addr, timeout=10)
-            s.sendall(hello[:20])  # a ClientHello that never finishes
-            socks.append(s)
+        half_open(gw.ports["mqtts"], total, socks)
         # Accepted in order: the first `bound` hold the slots; every later one is closed without an answer.
         for s in socks[bound:]:
             assert read_until_closed(s, timeout=10) == b""
@@ -252,14 +256,9 @@ def test_close_oldest_lets_a_real_client_through_a_slowloris(broker_factory, cer
     bound, total = 50, 200
     harness.raise_nofile(4096)
     gw = tls_gateway(broker_factory, certs, listener={"max_handshakes": bound, "handshake_timeout_ms": 600000})
-    addr = gw.ports["mqtts"]
-    hello = client_hello()
     socks = []
     try:
-        for _ in range(total):
-            s = socket.create_connection(addr, timeout=10)
-            s.sendall(hello[:20])
-            socks.append(s)
+        half_open(gw.ports["mqtts"], total, socks)
         for s in socks[: total - bound]:
             assert read_until_closed(s, timeout=10) == b""
         m = gw.wait_log(r"net: mqtts: (\d+) handshakes in progress \(max_handshakes\): closing the oldest "
