@@ -281,6 +281,7 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
       return false;
     case 2:  // Publish
       stats.messages_received++;
+      stats.protocols[proto_].received[std::min<std::uint8_t>(std::get<mqtt::Publish>(pkt).qos, 2)]++;
       handle_publish(std::get<mqtt::Publish>(pkt));
       // Flow control: a subscriber had no room, so the rest of what was read waits (on_data keeps it).
       if (flow_blocked()) return false;
@@ -724,6 +725,7 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   mqtt::encode_publish(buf, version_, m.topic, m.payload, d.qos, d.retain, dup, packet_id, props);
   auto& stats = broker_.stats();
   stats.messages_sent++;
+  stats.protocols[proto_].sent[std::min<std::uint8_t>(d.qos, 2)]++;
   stats.bytes_sent += buf.size();
   write(buf);
 }

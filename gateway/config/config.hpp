@@ -142,6 +142,9 @@ struct Http {
   std::uint64_t max_body = 256 * 1024;       // request body; more -> 413
   std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
   std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+  // The operator's page and /api/v1 (gateway/ops/README.md): loopback peers only, unless a peer on an
+  // HTTPS listener gives the Basic credentials of one of these users (PBKDF2 hashes, like auth.users).
+  std::vector<User> admin_users;
   bool operator==(const Http&) const = default;
 };
 
@@ -236,6 +239,23 @@ struct UplinkPresence {
   bool operator==(const UplinkPresence&) const = default;
 };
 
+// Live-first replay after an outage (gateway/uplink/README.md "Live first").
+struct UplinkReplay {
+  std::string order = "per_origin";  // per_origin | per_lane | none
+  double live_share = 1.0;           // share of window slots live messages take while a backlog drains
+  bool operator==(const UplinkReplay&) const = default;
+};
+
+// This uplink's share of the outbox, inside store.outbox's global bound (storage/README.md "Quotas per
+// destination"). 0 = no bound of that kind.
+struct UplinkOutboxQuota {
+  std::uint64_t max_rows = 0;
+  std::uint64_t max_bytes = 0;
+  std::int64_t max_age_s = 0;
+  std::string policy = "drop_oldest";  // reject_new | drop_oldest (its own rows only)
+  bool operator==(const UplinkOutboxQuota&) const = default;
+};
+
 // A cloud uplink (gateway/uplink). Profiles: `mqtt` (any MQTT 3.1.1/5 broker with static credentials
 // or a client certificate) and `netpie` (NETPIE 2015: token flow, HMAC password, AppID topics).
 // Messages reach an uplink's outbox share through its `up` rules (and store.outbox.filters, which feed
@@ -263,6 +283,8 @@ struct Uplink {
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
   std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
+  UplinkReplay replay;
+  UplinkOutboxQuota outbox;
   bool operator==(const Uplink&) const = default;
 };
 

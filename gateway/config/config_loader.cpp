@@ -37,7 +37,7 @@ constexpr std::size_t kMaxUplinks = 8;
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
+constexpr std::array<std::string_view, 24> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
                                                        "port",
@@ -58,7 +58,13 @@ constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "reconnect_min_ms",
                                                        "reconnect_max_ms",
                                                        "rate_limit",
-                                                       "stop_timeout_ms"};
+                                                       "stop_timeout_ms",
+                                                       "replay",
+                                                       "outbox"};
+// Live-first replay and the uplink's outbox quota (issue 18; conf/README.md "uplinks").
+constexpr std::array<std::string_view, 2> kUplinkReplayKeys{"order", "live_share"};
+constexpr std::array<std::string_view, 3> kReplayOrders{"per_origin", "per_lane", "none"};
+constexpr std::array<std::string_view, 4> kUplinkOutboxKeys{"max_rows", "max_bytes", "max_age_s", "policy"};
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
@@ -68,8 +74,8 @@ constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefi
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
-constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
-                                                    "request_timeout_ms", "idle_timeout_ms"};
+constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
+                                                    "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
 constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
                                                        "apps",
                                                        "endpoint_host",
@@ -907,6 +913,8 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
       if (auto n = integer(v, p, 100, 3'600'000)) out.request_timeout_ms = static_cast<std::uint32_t>(*n);
     } else if (key == "idle_timeout_ms") {
       if (auto n = integer(v, p, 100, 3'600'000)) out.idle_timeout_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "admin_users") {
+      users(v, p, out.admin_users);
     }
   });
 }
@@ -1294,6 +1302,38 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
       } else if (key == "stop_timeout_ms") {
         if (auto n = integer(v, kp, 0, 60'000)) u.stop_timeout_ms = static_cast<std::uint32_t>(*n);
+      } else if (key == "replay") {
+        mapping(v, kp, kUplinkReplayKeys,
+                [&](std::string_view k, const YAML::Node& rv, const std::string& rp) {
+                  if (k == "order") {
+                    if (auto w = word(rv, rp, kReplayOrders)) u.replay.order = *w;
+                    return;
+                  }
+                  char* end = nullptr;
+                  const std::string text = rv.IsScalar() ? rv.Scalar() : std::string();
+                  const double share = text.empty() ? -1 : std::strtod(text.c_str(), &end);
+                  if (text.empty() || end != text.c_str() + text.size() || !(share >= 0.0 && share <= 1.0)) {
+                    error(rv.Mark(), rp,
+                          "expected a number from 0 to 1 (the share of slots live messages take), got " +
+                              describe(rv));
+                    return;
+                  }
+                  u.replay.live_share = share;
+                });
+      } else if (key == "outbox") {
+        mapping(v, kp, kUplinkOutboxKeys,
+                [&](std::string_view k, const YAML::Node& o, const std::string& op) {
+                  if (k == "max_rows") {
+                    if (auto n = integer(o, op, 0, 1'000'000'000)) u.outbox.max_rows = *n;
+                  } else if (k == "max_bytes") {
+                    if (auto n = byte_size(o, op, 0, 1ull << 44)) u.outbox.max_bytes = *n;
+                  } else if (k == "max_age_s") {
+                    if (auto n = integer(o, op, 0, kMaxAgeSeconds))
+                      u.outbox.max_age_s = static_cast<std::int64_t>(*n);
+                  } else if (k == "policy") {
+                    if (auto w = word(o, op, kFullPolicies)) u.outbox.policy = *w;
+                  }
+                });
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {
