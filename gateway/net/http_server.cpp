@@ -90,6 +90,7 @@ class HttpServer::Conn {
       layered_->counts.timed_out++;
       GW_LOG(Debug, "http", "%s: %s: handshake not done within %u ms, closing", layered_->name.c_str(),
              peer_.address.c_str(), layered_->layers.handshake_timeout_ms);
+      stack_.reset();  // its memory now, not in the close callback (called from outside the stack)
       close_now();
       return;
     }
@@ -133,6 +134,7 @@ class HttpServer::Conn {
   void evicted() {
     slot_.reset();
     GW_LOG(Debug, "http", "%s: handshake closed to make room (close_oldest)", layered_->name.c_str());
+    stack_.reset();  // its memory now, not in the close callback (called from outside the stack)
     close_now();
   }
 

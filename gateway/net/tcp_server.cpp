@@ -253,6 +253,15 @@ void TcpConnection::layers_read(std::string_view bytes) {
   }
 }
 
+void TcpConnection::drop_layers() {
+  // The layers' memory (a TLS session holds about 33 KiB of record buffers) goes now, not in the close
+  // callback: a flood of handshakes evicted within one loop iteration must not pile up. Called only
+  // from outside the stack (eviction, the deadline timer), never from one of its callbacks.
+  layered_->stack.reset();
+  layered_->plain.clear();
+  hard_close();
+}
+
 void TcpConnection::end_handshake() {
   if (layered_->slot) layered_->listener->release(*layered_->slot);
   layered_->slot.reset();
@@ -284,7 +293,7 @@ void Net::on_handshake_timer(uv_timer_t* t) {
            c->layered_->listener->name.c_str(), c->peer_.c_str(),
            c->layered_->listener->layers.handshake_timeout_ms);
     c->end_handshake();
-    c->hard_close();
+    c->drop_layers();
   }
   if (self->handshaking_.empty()) uv_timer_stop(t);
 }
@@ -382,7 +391,7 @@ void Net::on_connection(uv_stream_t* server, int status) {
       c->net_.handshaking_.erase(c);
       GW_LOG(Debug, "net", "%s: %s: handshake closed to make room (close_oldest)",
              c->layered_->listener->name.c_str(), c->peer_.c_str());
-      c->hard_close();
+      c->drop_layers();
     });
     if (!slot) {
       c->hard_close();

@@ -37,7 +37,9 @@ class TcpConnection final : public broker::Transport {
   void set_flow_paused(bool paused) override;
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
-  std::string peer_identity() const override { return layered_ ? layered_->stack->peer_identity() : ""; }
+  std::string peer_identity() const override {
+    return layered_ && layered_->stack ? layered_->stack->peer_identity() : "";
+  }
 
   uv_tcp_t* handle() { return &handle_; }
   void start();
@@ -54,6 +56,7 @@ class TcpConnection final : public broker::Transport {
   void start_layers(std::shared_ptr<LayeredListener> listener, LayeredListener::Slot slot);
   void layers_read(std::string_view bytes);
   void end_handshake();  // releases the listener's slot and leaves Net's deadline set
+  void drop_layers();    // frees the stack at once, then closes (a handshake evicted or timed out)
 
   Net& net_;
   uv_tcp_t handle_{};
