@@ -17,6 +17,9 @@ namespace gw::config {
 // The values of log.level (and of the --log-level flag), least severe first.
 inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
+// What a listener does with a new connection when max_handshakes are in progress.
+enum class HandshakeFullPolicy { CloseOldest, RefuseNew };
+
 // TLS on a listener (gateway/net/tls_layer.hpp): MQTT over TLS (8883), HTTPS (8081).
 struct ListenerTls {
   bool enabled = false;              // a `tls:` block is present
@@ -38,8 +41,10 @@ struct Listener {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound (TLS: 8883, 8081)
   ListenerTls tls;
-  // Connections still in a handshake (TLS) at once; past it new ones are closed at accept (refuse_new).
+  // Connections still in a handshake (TLS) at once; past it `handshake_full_policy` decides:
+  // close_oldest (the oldest handshake is closed to make room) or refuse_new (the new one is closed).
   std::uint32_t max_handshakes = 1000;
+  HandshakeFullPolicy handshake_full_policy = HandshakeFullPolicy::CloseOldest;
   std::uint32_t handshake_timeout_ms = 10000;  // a handshake not done by then: the connection closes
   bool operator==(const Listener&) const = default;
 };

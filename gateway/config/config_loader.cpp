@@ -114,8 +114,9 @@ constexpr std::array<std::string_view, 5> kLogKeys{"level", "output", "file", "m
                                                    "burst"};
 constexpr std::array<std::string_view, 3> kLogOutputs{"stderr", "syslog", "file"};
 constexpr std::uint64_t kMaxLogLines = 1'000'000;
-constexpr std::array<std::string_view, 7> kListenerKeys{
-    "name", "protocol", "bind", "port", "max_handshakes", "handshake_timeout_ms", "tls"};
+constexpr std::array<std::string_view, 8> kListenerKeys{
+    "name", "protocol", "bind", "port", "max_handshakes", "handshake_full_policy", "handshake_timeout_ms",
+    "tls"};
 constexpr std::array<std::string_view, 6> kListenerTlsKeys{
     "cert_file",         "key_file", "ca_file", "require_client_cert", "use_identity_as_username",
     "session_cache_size"};
@@ -135,6 +136,10 @@ struct Choice {
 constexpr std::array<Choice<QueuePolicy>, 2> kQueuePolicies{{
     {"drop_oldest", QueuePolicy::DropOldest},
     {"drop_new", QueuePolicy::DropNew},
+}};
+constexpr std::array<Choice<HandshakeFullPolicy>, 2> kHandshakeFullPolicies{{
+    {"close_oldest", HandshakeFullPolicy::CloseOldest},
+    {"refuse_new", HandshakeFullPolicy::RefuseNew},
 }};
 constexpr std::array<Choice<SlowConsumerPolicy>, 2> kSlowConsumerPolicies{{
     {"drop_qos0", SlowConsumerPolicy::DropQos0},
@@ -661,6 +666,8 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
         listener_tls(v, kp, l);
       } else if (key == "max_handshakes") {
         if (auto n = integer(v, kp, 1, 1'000'000)) l.max_handshakes = static_cast<std::uint32_t>(*n);
+      } else if (key == "handshake_full_policy") {
+        if (auto policy = choice(v, kp, kHandshakeFullPolicies)) l.handshake_full_policy = *policy;
       } else if (key == "handshake_timeout_ms") {
         if (auto n = integer(v, kp, 100, 600'000)) l.handshake_timeout_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "port") {

@@ -115,7 +115,9 @@ void expect_same(const Config& a, const Config& b) {
 
   ASSERT_EQ(a_listeners.size(), b.listeners.size());
   for (std::size_t i = 0; i < a_listeners.size(); ++i) {
-    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_timeout_ms] = a_listeners[i];
+    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_full_policy,
+                 handshake_timeout_ms] = a_listeners[i];
+    EXPECT_EQ(handshake_full_policy, b.listeners[i].handshake_full_policy);
     EXPECT_EQ(name, b.listeners[i].name);
     EXPECT_EQ(protocol, b.listeners[i].protocol);
     EXPECT_EQ(bind, b.listeners[i].bind);
