@@ -5,3 +5,8 @@ gw_unit_test(NAME websocket_codec_test
     ${CMAKE_CURRENT_LIST_DIR}/websocket_frame_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/websocket_handshake_test.cpp
   LIBS gw_websocket)
+
+# The WebSocket layer of the transport stack over memory (gateway/net/websocket_layer.hpp).
+gw_unit_test(NAME net_websocket_layer_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_websocket_layer_test.cpp
+  LIBS gw_ws_layer)
