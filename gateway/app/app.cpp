@@ -18,6 +18,7 @@
 
 #include "gateway/app/check.hpp"
 #include "gateway/app/http_port.hpp"
+#include "gateway/app/ws_listeners.hpp"
 #include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
 #include "gateway/base/clock.hpp"
@@ -458,8 +459,9 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
 
   std::vector<std::string> ports;
   for (const auto& l : cfg.listeners) {
-    auto bound =
-        l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
+    auto bound = l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port)
+                 : l.protocol == "ws" ? d.net->listen(l.name, l.bind, l.port, websocket_layers(cfg.websocket, {}))
+                                      : d.net->listen(l.name, l.bind, l.port);
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       return abort_start(d);

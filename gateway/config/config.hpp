@@ -19,7 +19,7 @@ inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "i
 
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
-  std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
+  std::string protocol = "mqtt";  // mqtt | http (default port 8080) | ws (8083); more later: coap
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
   bool operator==(const Listener&) const = default;
@@ -119,6 +119,15 @@ struct Http {
   std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
   std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
   bool operator==(const Http&) const = default;
+};
+
+// MQTT over WebSocket (listeners of protocol ws; gateway/net/websocket_layer.hpp). Frames and messages over
+// their bound close the connection with 1009 (RFC 6455 §7.4.1); MQTT packets are bounded by limits.
+struct WebSocket {
+  std::uint64_t max_frame_bytes = 2 * 1024 * 1024;    // payload of one frame
+  std::uint64_t max_message_bytes = 2 * 1024 * 1024;  // payload of one fragmented message
+  std::uint64_t max_header_bytes = 8192;              // the upgrade request's header section; more -> 431
+  bool operator==(const WebSocket&) const = default;
 };
 
 // The NETPIE-compatible local endpoint (gateway/netpie/README.md). Rights filters are relative to the
@@ -264,6 +273,7 @@ struct Config {
   Auth auth;
   Store store;
   Http http;
+  WebSocket websocket;
   Netpie netpie;
   std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
   // Every key the file set ("uplinks[0].tls.ca_file"), for errors found after loading, such as

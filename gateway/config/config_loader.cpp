@@ -34,9 +34,9 @@ namespace {
 constexpr std::size_t kMaxReportedErrors = 20;
 constexpr std::size_t kMaxUplinks = 8;
 
-constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+constexpr std::array<std::string_view, 12> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
-                                                     "http",      "netpie",    "uplinks"};
+                                                     "http",      "netpie",    "uplinks",    "websocket"};
 constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
@@ -68,6 +68,8 @@ constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefi
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
 constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
+constexpr std::array<std::string_view, 3> kWebSocketKeys{"max_frame_bytes", "max_message_bytes",
+                                                         "max_header_bytes"};
 constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms"};
 constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
@@ -88,6 +90,7 @@ constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscrib
 constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
 constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
 constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
+constexpr std::uint16_t kDefaultWsPort = 8083;  // MQTT over WebSocket, as NETPIE and the HTML5 microgear use
 constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
 constexpr std::array<std::string_view, 11> kStoreKeys{
     "enabled",         "file",         "synchronous",  "commit_window_us",
@@ -108,7 +111,7 @@ constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bin
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
-constexpr std::array<std::string_view, 2> kProtocols{"mqtt", "http"};
+constexpr std::array<std::string_view, 3> kProtocols{"mqtt", "http", "ws"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
 constexpr std::size_t kMaxUsername = 65535;  // an MQTT UTF-8 string, MQTT 5.0 §1.5.4
@@ -451,6 +454,7 @@ class Loader {
   void store(const YAML::Node& map, const std::string& path, Store& out);
   void filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void http(const YAML::Node& map, const std::string& path, Http& out);
+  void websocket(const YAML::Node& map, const std::string& path, WebSocket& out);
   void netpie(const YAML::Node& map, const std::string& path, Netpie& out);
   void netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out);
   void netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
@@ -548,6 +552,8 @@ void Loader::document(const YAML::Node& root, Config& c) {
       store(v, path, c.store);
     } else if (key == "http") {
       http(v, path, c.http);
+    } else if (key == "websocket") {
+      websocket(v, path, c.websocket);
     } else if (key == "netpie") {
       netpie(v, path, c.netpie);
     } else if (key == "uplinks") {
@@ -653,6 +659,7 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
       }
     });
     if (!port_given && l.protocol == "http") l.port = kDefaultHttpPort;
+    if (!port_given && l.protocol == "ws") l.port = kDefaultWsPort;
     if (valid) {
       // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
       // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
@@ -883,6 +890,18 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
       if (auto n = integer(v, p, 100, 3'600'000)) out.request_timeout_ms = static_cast<std::uint32_t>(*n);
     } else if (key == "idle_timeout_ms") {
       if (auto n = integer(v, p, 100, 3'600'000)) out.idle_timeout_ms = static_cast<std::uint32_t>(*n);
+    }
+  });
+}
+
+void Loader::websocket(const YAML::Node& map, const std::string& path, WebSocket& out) {
+  mapping(map, path, kWebSocketKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "max_frame_bytes") {
+      if (auto n = byte_size(v, p, 125, 256 * kKiB * kKiB)) out.max_frame_bytes = *n;
+    } else if (key == "max_message_bytes") {
+      if (auto n = byte_size(v, p, 125, 256 * kKiB * kKiB)) out.max_message_bytes = *n;
+    } else if (key == "max_header_bytes") {
+      if (auto n = byte_size(v, p, kKiB, kKiB * kKiB)) out.max_header_bytes = *n;
     }
   });
 }
