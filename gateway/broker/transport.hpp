@@ -26,6 +26,8 @@ class Transport {
   // The identity a transport layer verified (a TLS client certificate's CN, when the listener makes it
   // the user name), or "": it then replaces the CONNECT's user name and needs no password.
   virtual std::string peer_identity() const { return {}; }
+  // The listener protocol, for per-protocol counters (Stats::protocols, the /metrics labels).
+  virtual std::string_view protocol() const { return "mqtt"; }
 };
 
 }  // namespace gw::broker
