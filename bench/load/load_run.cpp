@@ -139,6 +139,14 @@ RunResult Run::go() {
     return r_;
   }
   payload_.assign(s_.payload < kHeader ? kHeader : s_.payload, 'x');
+  if (s_.tls) {
+    auto ctx = net::TlsClientContext::load({true, t_.tls_ca, "localhost", true, "", ""});
+    if (!ctx) {
+      r_.error = ctx.error();
+      return r_;
+    }
+    io_.tls = std::move(ctx).value();
+  }
   std::uint32_t n = 0;
   if (s_.kind == Scenario::Kind::Idle) {
     n = s_.connections;
