@@ -186,6 +186,11 @@ struct Netpie {
   std::uint32_t max_request_tokens = 10000;   // request tokens in all; more -> rtoken 503
   std::uint32_t postbox_max_messages = 100;   // per postbox; more -> refused (HTTP 507, @error)
   std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
+  // /api/atoken of a key not yet approved: the 401 is held this long (answered at once on approval), so a
+  // client that polls in a loop (the HTML5 microgear) asks about once per hold; at most this many held per
+  // key (policy answer_new: past it the 401 is sent at once).
+  std::uint32_t atoken_hold_ms = 1000;
+  std::uint32_t atoken_max_held_per_key = 16;
   bool operator==(const Netpie&) const = default;
 };
 

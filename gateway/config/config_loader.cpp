@@ -78,7 +78,7 @@ constexpr std::array<std::string_view, 3> kWebSocketKeys{"max_frame_bytes", "max
                                                          "max_header_bytes"};
 constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
-constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
+constexpr std::array<std::string_view, 13> kNetpieKeys{"enabled",
                                                        "apps",
                                                        "endpoint_host",
                                                        "endpoint_port",
@@ -88,7 +88,9 @@ constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
                                                        "max_tokens_per_key",
                                                        "max_request_tokens",
                                                        "postbox_max_messages",
-                                                       "postbox_max_bytes"};
+                                                       "postbox_max_bytes",
+                                                       "atoken_hold_ms",
+                                                       "atoken_max_held_per_key"};
 constexpr std::array<std::string_view, 2> kNetpieAppKeys{"appid", "keys"};
 constexpr std::array<std::string_view, 6> kNetpieKeyKeys{"key",          "secret",  "kind",
                                                          "auto_approve", "enabled", "rights"};
@@ -1092,6 +1094,10 @@ void Loader::netpie(const YAML::Node& map, const std::string& path, Netpie& out)
       if (auto n = integer(v, p, 1, 1'000'000)) out.postbox_max_messages = static_cast<std::uint32_t>(*n);
     } else if (key == "postbox_max_bytes") {
       if (auto n = byte_size(v, p, kKiB, kKiB * kKiB * kKiB)) out.postbox_max_bytes = *n;
+    } else if (key == "atoken_hold_ms") {
+      if (auto n = integer(v, p, 0, 60'000)) out.atoken_hold_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "atoken_max_held_per_key") {
+      if (auto n = integer(v, p, 1, 10'000)) out.atoken_max_held_per_key = static_cast<std::uint32_t>(*n);
     }
   });
 }

@@ -20,6 +20,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -197,5 +198,45 @@ def test_html5_microgear_in_the_browser(broker_factory, agents, tmp_path):
             br.send("Target.closeTarget", {"targetId": page.target_id})
             node.wait(lambda e: e["ev"] == "absent" and "htmlgear" in json.dumps(e["data"]), since=mark,
                       what="the browser's absence")
+    finally:
+        web.close()
+
+
+def test_html5_microgear_polling_atoken_is_held_until_approval(broker_factory, tmp_path):
+    """A page whose key the owner has not approved asks /api/atoken again the moment it is answered (about 120
+    times a second, each with a CORS pre-flight). The gateway holds each 401 (netpie.atoken_hold_ms, here longer
+    than the test) and answers the held request the moment the owner approves."""
+    peers = browser.shared_peers_dir("microgear-html5")
+    addr = "127.0.43.2"
+    for port in (1883, 8080, 8083):
+        holder = harness.port_in_use(addr, port)
+        if holder:
+            pytest.skip(f"{addr}:{port} is taken by {holder}")
+    listeners = [{"name": "mqtt", "protocol": "mqtt", "bind": addr, "port": 1883},
+                 {"name": "http", "protocol": "http", "bind": addr, "port": 8080},
+                 {"name": "ws", "protocol": "ws", "bind": addr, "port": 8083}]
+    gw = n.start_gateway(broker_factory, addr, log_level="debug", netpie={"atoken_hold_ms": 60000},
+                         extra={"listeners": listeners})
+    web = PageServer(addr, peers)
+    try:
+        with browser.Browser() as br:
+            page = br.new_page()
+            page.navigate(f"{web.url}/microgear.html?" + urllib.parse.urlencode(
+                {"appid": n.APPID, "key": n.APPROVAL_KEY, "secret": n.APPROVAL_SECRET, "alias": "waiting",
+                 "gearauth": addr, "tls": 0}))
+            gw.wait_log(r"POST /api/atoken", timeout=20)
+            # An observation window, not a timed assertion: with the 401 held for a minute the page cannot have
+            # asked twice in it, however fast or slow the machine (without the hold it asks hundreds of times).
+            time.sleep(2)
+            polls = len(re.findall(r"POST /api/atoken", gw.log_text()))
+            assert polls == 1, f"{polls} /api/atoken requests while the first was held"
+            pending = n.curl_json("GET", f"{n.base_url(gw)}/admin/requests")[1]
+            assert len(pending) == 1 and pending[0]["key"] == n.APPROVAL_KEY
+            status, body = n.curl_json("POST", f"{n.base_url(gw)}/admin/approve/{pending[0]['request_token']}")
+            assert status == 200, body
+            # The held request is answered at once: the page connects well within the hold (60 s), so the hold
+            # did not delay the approval.
+            gw.wait_log(rf"key {n.APPROVAL_KEY} approved: answering its 1 held /api/atoken request\(s\) now")
+            page.wait_for("window.mg_ready === true", timeout=30, what="the microgear connected after approval")
     finally:
         web.close()
