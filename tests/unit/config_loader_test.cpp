@@ -798,7 +798,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth, store, http, netpie, uplinks");
+            "listeners, limits, auth, store, http, netpie, uplinks, websocket");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }
@@ -907,7 +907,7 @@ TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
   EXPECT_EQ(error_of("log:\n  level: verbose\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"verbose\"");
   EXPECT_EQ(error_of("listeners:\n  - protocol: coap\n"),
-            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, got \"coap\"");
+            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, ws, got \"coap\"");
 }
 
 // ---- errors: listeners --------------------------------------------------------------------------------
