@@ -84,7 +84,8 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "ports_file: " << ports_file << "\n"
       << "log: {level: " << spec.log_level << "}\n"
       << "sys_interval: " << spec.sys_interval << "\n"
-      << "listeners: [{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0"
+      << "listeners: [{name: mqtt, protocol: " << (spec.websocket ? "ws" : "mqtt")
+      << ", bind: 127.0.0.1, port: 0"
       << (spec.tls_dir.empty() ? ""
                                : ", max_handshakes: 20000, tls: {cert_file: " + spec.tls_dir +
                                      "/server.crt, key_file: " + spec.tls_dir + "/server.key}")
@@ -108,6 +109,7 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "log_dest stderr\n"
       << "log_type error\n"
       << "log_type warning\n";
+    if (spec.websocket) f << "protocol websockets\n";
     // TLS 1.2 as netpie-edge speaks it (OpenSSL would otherwise pick 1.3), its default ciphers.
     if (!spec.tls_dir.empty()) {
       f << "certfile " << spec.tls_dir << "/server.crt\nkeyfile " << spec.tls_dir << "/server.key\n"

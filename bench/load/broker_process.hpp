@@ -32,6 +32,9 @@ struct BrokerSpec {
   std::string log_level = "warn";              // netpie-edge
   // Set: the broker's one listener runs TLS 1.2 with <tls_dir>/server.crt and server.key.
   std::string tls_dir;
+  // The broker's one listener is MQTT over WebSocket (netpie-edge: protocol ws; Mosquitto: protocol
+  // websockets, its libwebsockets listener), path /mqtt.
+  bool websocket = false;
 };
 
 class BrokerProcess {

@@ -3,7 +3,10 @@
 // and are reported to ClientEvents; nothing throws.
 #include "bench/load/client.hpp"
 
+#include <array>
 #include <cstring>
+
+#include "protocols/websocket/handshake.hpp"
 
 namespace gw::bench {
 
@@ -67,6 +70,13 @@ void Client::on_connect(uv_connect_t* req, int status) {
   self->open_ = true;
   uv_tcp_nodelay(&self->tcp_, 1);  // we batch ourselves; Nagle would only add delay
   uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), on_alloc, on_read);
+  if (self->io_.websocket) {
+    self->ws_ = std::make_unique<Ws>();
+    self->ws_->mask_state += self->index_;
+    self->wire_ += websocket::client_request("127.0.0.1", "/mqtt", "netpie-bench-key", {"mqtt"});
+    self->touch();
+    return;  // on_open with the 101
+  }
   if (self->io_.tls) {
     self->tls_ = std::make_unique<net::TlsSession>(self->io_.tls, "localhost");
     self->wire_ += self->tls_->take_cipher();  // the ClientHello
@@ -96,6 +106,46 @@ void Client::tls_read(mqtt::ByteView cipher) {
   if (tls_->peer_closed()) fail("TLS close_notify from the broker");
 }
 
+void Client::ws_read(mqtt::ByteView bytes) {
+  std::string buf(reinterpret_cast<const char*>(bytes.data()), bytes.size());  // unmasked in place
+  std::span<char> rest(buf.data(), buf.size());
+  if (!ws_->open) {
+    ws_->head.append(buf);
+    const std::size_t end = ws_->head.find("\r\n\r\n");
+    if (end == std::string::npos) return;
+    if (ws_->head.rfind("HTTP/1.1 101", 0) != 0) {
+      fail("WebSocket upgrade refused");
+      return;
+    }
+    ws_->open = true;
+    const std::size_t after = end + 4 - (ws_->head.size() - buf.size());  // frames behind the answer
+    ws_->head.clear();
+    rest = rest.subspan(after);
+    events_.on_open(*this);
+    if (closing_) return;
+  }
+  while (!closing_) {
+    const websocket::Event e = ws_->decoder.next(rest);
+    rest = rest.subspan(e.consumed);
+    switch (e.kind) {
+      case websocket::Event::Kind::NeedMore:
+        return;
+      case websocket::Event::Kind::Data:
+        received(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(e.payload.data()), e.payload.size()));
+        break;
+      case websocket::Event::Kind::Ping:
+      case websocket::Event::Kind::Pong:
+        break;
+      case websocket::Event::Kind::Close:
+        fail("WebSocket close from the broker");
+        return;
+      case websocket::Event::Kind::Error:
+        fail(e.what);
+        return;
+    }
+  }
+}
+
 void Client::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
   auto* self = static_cast<Client*>(h->data);
   *buf = uv_buf_init(self->io_.read_buf_, sizeof self->io_.read_buf_);
@@ -106,7 +156,9 @@ void Client::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n > 0) {
     auto bytes =
         mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n));
-    if (self->tls_) {
+    if (self->ws_) {
+      self->ws_read(bytes);
+    } else if (self->tls_) {
       self->tls_read(bytes);
     } else {
       self->received(bytes);
@@ -171,7 +223,18 @@ void Client::flush() {
     pending_.clear();
     wire_ += tls_->take_cipher();
   }
-  std::string& out = tls_ ? wire_ : pending_;
+  if (ws_ && ws_->open && !pending_.empty()) {
+    // One masked frame per flush (RFC 6455 §5.3: a fresh key per frame; xorshift is enough for a bench).
+    std::uint32_t& x = ws_->mask_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    const std::array<std::uint8_t, 4> mask{std::uint8_t(x), std::uint8_t(x >> 8), std::uint8_t(x >> 16),
+                                           std::uint8_t(x >> 24)};
+    websocket::write_frame(wire_, websocket::Opcode::Binary, pending_, true, &mask);
+    pending_.clear();
+  }
+  std::string& out = (tls_ || ws_) ? wire_ : pending_;
   if (out.empty() || writing_active_) return;
   uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
   int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);

@@ -4,6 +4,8 @@
 // loop iteration, or at once with IoLoop::flush_all(). No MQTT logic lives here; see load_run.cpp.
 // With IoLoop::tls set, each connection runs TLS (the project's mbedTLS engine, gateway/net/tls.hpp) and
 // ClientEvents::on_open comes once the handshake is done; output is encrypted once per flush.
+// With IoLoop::websocket set, each connection upgrades to WebSocket first (protocols/websocket) and sends
+// each flush as one masked binary frame; ClientEvents::on_open comes with the 101.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +19,7 @@
 
 #include "gateway/net/tls.hpp"
 #include "protocols/mqtt/codec.hpp"
+#include "protocols/websocket/frame.hpp"
 
 namespace gw::bench {
 
@@ -45,6 +48,7 @@ class IoLoop {
   void close();  // closes the check handle; uv_run then returns once every client is closed
   // Set: every connection runs TLS with this client context (the broker's certificate is verified).
   std::shared_ptr<const net::TlsClientContext> tls;
+  bool websocket = false;  // every connection is MQTT over WebSocket (not combined with tls)
 
  private:
   friend class Client;
@@ -88,6 +92,7 @@ class Client {
   void consume(mqtt::ByteView data);
   void received(mqtt::ByteView bytes);  // plaintext from the socket or from TLS
   void tls_read(mqtt::ByteView cipher);
+  void ws_read(mqtt::ByteView bytes);
   void fail(const char* why);
 
   IoLoop& io_;
@@ -103,6 +108,14 @@ class Client {
   std::unique_ptr<net::TlsSession> tls_;
   std::string wire_;  // TLS: ciphertext not yet handed to libuv (pending_ is then plaintext)
   std::string tls_error_;
+  // WebSocket: the upgrade answer until it is complete, then the frame decoder (wire_ holds frames).
+  struct Ws {
+    std::string head;
+    bool open = false;
+    websocket::Decoder decoder{websocket::Role::Client};
+    std::uint32_t mask_state = 0x9E3779B9u;
+  };
+  std::unique_ptr<Ws> ws_;
   const char* close_reason_ = "closed";
   bool dirty_ = false;
   bool open_ = false;

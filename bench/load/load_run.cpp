@@ -139,6 +139,7 @@ RunResult Run::go() {
     return r_;
   }
   payload_.assign(s_.payload < kHeader ? kHeader : s_.payload, 'x');
+  io_.websocket = s_.websocket;
   if (s_.tls) {
     auto ctx = net::TlsClientContext::load({true, t_.tls_ca, "localhost", true, "", ""});
     if (!ctx) {

@@ -159,9 +159,9 @@ std::string describe(const Scenario& s) {
     rate = s.qos > 0 ? "max rate, open loop (" + num(s.ack_window) + " unacknowledged per publisher)"
                      : "max rate, open loop (only the socket holds a publisher back)";
   }
-  std::snprintf(buf, sizeof buf, "%s%u pub -> %u sub, QoS %u/%u, %u B payload, %s, %.0f s (%.0f s warmup)",
-                s.tls ? "TLS 1.2, " : "", s.publishers, s.subscribers, s.qos, s.sub_qos, s.payload,
-                rate.c_str(), s.duration_s, s.warmup_s);
+  std::snprintf(buf, sizeof buf, "%s%s%u pub -> %u sub, QoS %u/%u, %u B payload, %s, %.0f s (%.0f s warmup)",
+                s.tls ? "TLS 1.2, " : "", s.websocket ? "WebSocket, " : "", s.publishers, s.subscribers,
+                s.qos, s.sub_qos, s.payload, rate.c_str(), s.duration_s, s.warmup_s);
   return buf;
 }
 
@@ -265,6 +265,7 @@ int run_suite(const SuiteOptions& opt) {
       b.max_inflight = s.max_inflight;
       b.max_queued_messages = s.max_queued;
       if (s.tls) b.tls_dir = opt.tls_dir;
+      b.websocket = s.websocket;
       if (b.kind == BrokerSpec::Kind::Edge) {
         b.edge_config = s.edge_config;
         b.edge_limits = s.edge_limits;
