@@ -20,11 +20,13 @@ void define(CLI::App& app, CommandLine& out) {
   app.add_flag("--check-config", out.check_config,
                "validate the configuration and every file it names (TLS certificates, keys and CAs, the "
                "state directory), print the problems as file:line:col: key: message, and exit");
-  app.add_option("-p,--port", out.port, "MQTT port of the embedded default's listener (0: any free port)")
+  app.add_option("-p,--port", out.port,
+                 "MQTT port of the embedded default's listener (0: every embedded listener on any free port)")
       ->type_name("PORT")
       ->check(CLI::Range(0, 65535))
       ->excludes(config);
-  app.add_option("--bind", out.bind, "numeric IPv4 or IPv6 address of the embedded default's listener")
+  app.add_option("--bind", out.bind,
+                 "numeric IPv4 or IPv6 address of the embedded default's listeners (MQTT and CoAP)")
       ->type_name("ADDRESS")
       ->check(CLI::Validator(
           [](const std::string& s) {
@@ -49,7 +51,12 @@ void define(CLI::App& app, CommandLine& out) {
 
 void apply(const CommandLine& line, config::Config& cfg) {
   if (line.port >= 0) cfg.listeners.front().port = static_cast<std::uint16_t>(line.port);
-  if (!line.bind.empty()) cfg.listeners.front().bind = line.bind;
+  // The embedded default's other listeners (CoAP) follow: --bind moves them all, -p 0 puts them all on
+  // free ports (so that test daemons never collide on 5683).
+  for (std::size_t i = 1; i < cfg.listeners.size(); ++i) {
+    if (line.port == 0) cfg.listeners[i].port = 0;
+    if (!line.bind.empty()) cfg.listeners[i].bind = line.bind;
+  }
   if (!line.state_dir.empty()) {
     cfg.state_dir = line.state_dir;
     cfg.positions.erase("state_dir");  // errors about it are not at the file's line any more

@@ -25,6 +25,7 @@
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/extension.hpp"
 #include "gateway/broker/persistence.hpp"
+#include "gateway/coap/server.hpp"
 #include "gateway/config/reload.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
@@ -49,6 +50,7 @@ struct Daemon {
   std::unique_ptr<net::Net> net;
   std::unique_ptr<netpie::Endpoint> netpie;                  // when netpie.enabled
   std::unique_ptr<net::HttpServer> http;                     // the listeners of protocol http
+  std::unique_ptr<coap::Server> coap;                        // the listeners of protocol coap and coaps
   std::vector<std::unique_ptr<uplink::MqttUplink>> uplinks;  // one per config uplink (the store is on)
   broker::ExtensionChain extensions;                         // NETPIE microgears, then device presence
   std::unique_ptr<broker::Extension> presence;
@@ -78,6 +80,7 @@ void stop(Daemon& d, const char* why) {
   for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
+  d.coap->close();  // its clients' connections end before the broker's shutdown
   d.broker->shutdown();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
@@ -93,6 +96,7 @@ int abort_start(Daemon& d) {
   for (auto& u : d.uplinks) u->close();
   if (d.net) d.net->close_listeners();
   if (d.http) d.http->close();
+  if (d.coap) d.coap->close();
   d.net.reset();
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
@@ -456,10 +460,21 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
                                                }
                                              });
 
+  d.coap = std::make_unique<coap::Server>(&d.loop, *d.broker, d.clock, cfg.coap);
+  if (d.netpie) {
+    d.coap->set_rest([&d](const http::Request& req, const net::HttpResponder& out) {
+      return d.netpie->rest().handle(req, out);
+    });
+  }
+  GW_LOG(Debug, "coap", "libcoap %s, DTLS backend %s", LIBCOAP_PACKAGE_VERSION,
+         coap::Server::dtls_backend().c_str());
+
   std::vector<std::string> ports;
   for (const auto& l : cfg.listeners) {
-    auto bound =
-        l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
+    const bool coap = l.protocol == "coap" || l.protocol == "coaps";
+    auto bound = coap                   ? d.coap->listen(l.name, l.bind, l.port, l.protocol == "coaps")
+                 : l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port)
+                                        : d.net->listen(l.name, l.bind, l.port);
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       return abort_start(d);
@@ -486,6 +501,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
       [](uv_timer_t* t) {
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
+        daemon->coap->tick();
         if (daemon->netpie) daemon->netpie->tick();
         if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
         log::tick();
@@ -505,6 +521,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   // The loop ends once every handle is closed: listeners, connections, timer and signals.
   d.net.reset();
   d.http.reset();
+  d.coap.reset();
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // Everything the broker wrote commits before the store closes; then its async handle is freed.
   if (d.store) d.store->close();

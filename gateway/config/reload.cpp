@@ -112,6 +112,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
   if (running.sys_interval_s != next.sys_interval_s) plan.restart.push_back("sys_interval");
   if (running.listeners != next.listeners) plan.restart.push_back("listeners");
   if (running.http != next.http) plan.restart.push_back("http");
+  if (running.coap != next.coap) plan.restart.push_back("coap");
 
   if (running.auth != next.auth) {
     plan.auth = true;

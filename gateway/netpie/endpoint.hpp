@@ -51,6 +51,7 @@ class Endpoint {
   Registry& registry() { return registry_; }
   Microgears& gears() { return gears_; }
   Postboxes& postboxes() { return postboxes_; }
+  Rest& rest() { return rest_; }  // the CoAP front end's NETPIE paths
 
  private:
   class KvStore;
