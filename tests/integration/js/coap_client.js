@@ -12,8 +12,11 @@ const a = JSON.parse(process.argv[2]);
 coap.updateTiming({ ackTimeout: 0.25, ackRandomFactor: 1.0, maxRetransmit: 3 });
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
+// node-coap does not always end a request whose server is gone (a killed daemon): a request is given up after
+// `a.give_up_ms` (default 5 s) and reported as a timeout.
 function request(opts, payload) {
   return new Promise((resolve) => {
+    setTimeout(() => resolve({ code: 'timeout', payload: '' }), a.give_up_ms || 5000).unref();
     const req = coap.request({ hostname: a.host, port: a.port, ...opts });
     req.on('response', (res) => resolve({ code: res.code, payload: res.payload.toString() }));
     req.on('error', (e) => resolve({ code: 'error', payload: String(e) }));
@@ -31,6 +34,7 @@ async function main() {
     req.on('response', (res) => {
       out({ ev: 'registered', code: res.code });
       res.on('data', (chunk) => {
+        if (chunk.length === 0) return;  // the registration's own (empty) answer
         out({ ev: 'message', payload: chunk.toString() });
         if (++n >= a.count) {
           out({ ev: 'done' });
