@@ -1,5 +1,6 @@
 """The netpie-edge process itself: command line, config checking, ports file, log format, signals, restart."""
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,10 +165,15 @@ def test_port_in_use_fails_cleanly(broker_factory):
 
 
 def test_embedded_default_config(tmp_path):
-    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883."""
+    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883 and CoAP on 127.0.0.1:5683."""
     holder = harness.port_in_use("127.0.0.1", 1883)
     if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
         pytest.skip(f"127.0.0.1:1883 is taken by {holder}; test_setup.py runs the embedded default on -p 0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind(("127.0.0.1", 5683))
+        except OSError:
+            pytest.skip("UDP 127.0.0.1:5683 is taken; test_coap.py runs the embedded default on -p 0")
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([harness.netpie_edge_bin()], cwd=tmp_path, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, preexec_fn=harness.die_with_parent)
@@ -177,6 +183,12 @@ def test_embedded_default_config(tmp_path):
         with MosquittoSub(default, "default/t", qos=1) as sub:
             mosquitto_pub(default, "default/t", "ok", qos=1)
             sub.wait_message(lambda m: m.text == "ok")
+            coap = shutil.which("coap-client-notls") or shutil.which("coap-client-openssl")
+            if coap:
+                p = subprocess.run([coap, "-m", "put", "-e", "coap", "coap://127.0.0.1:5683/ps/default/t"],
+                                   capture_output=True, timeout=30)
+                assert p.returncode == 0, p
+                sub.wait_message(lambda m: m.text == "coap")
     finally:
         rc = harness.terminate(proc)
         log.close()
