@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "bench/load/client.hpp"
@@ -109,7 +110,7 @@ struct Endpoint {
   uv_udp_t udp{};
   int index = 0;
   std::uint16_t mid = 0;
-  int outstanding = 0;  // publishes not yet delivered (window)
+  std::unordered_map<std::uint32_t, std::uint64_t> inflight;  // token -> send time (the window)
   int sent = 0;
   std::uint64_t notifications = 0;
   bool registered = false;
@@ -126,7 +127,7 @@ struct Bench : ClientEvents {
   Histogram lat;
   std::string kind;
   std::uint64_t delivered = 0, target = 0, sent_total = 0, answers = 0, errors = 0, acks = 0;
-  std::uint64_t start_ns = 0, end_ns = 0;
+  std::uint64_t start_ns = 0, end_ns = 0, last_delivery_ns = 0, lost = 0;
   bool subscribed = false;
   int mqtt_open = 0;
   std::function<void()> on_ready;
@@ -193,11 +194,9 @@ struct Bench : ClientEvents {
       uv_stop(io.loop());
       return;
     }
+    last_delivery_ns = now_ns();
     if (kind.rfind("coap", 0) == 0) {
-      if (e >= 0 && e < static_cast<int>(eps.size())) {
-        eps[e]->outstanding--;
-        fill_coap(*eps[e]);
-      }
+      // CoAP's window moves with the answers (on_recv), so that a lost datagram does not stall it.
     } else if (e >= 0 && e < static_cast<int>(pubs.size())) {
       fill_mqtt(e);
     }
@@ -234,12 +233,15 @@ struct Bench : ClientEvents {
       if (b.on_ready) b.on_ready();
       return;
     }
+    const int tkl = d[0] & 0x0F;
+    if (tkl != 4 || n < 8) return;
+    const std::uint32_t token = static_cast<std::uint32_t>(d[4]) << 24 |
+                                static_cast<std::uint32_t>(d[5]) << 16 |
+                                static_cast<std::uint32_t>(d[6]) << 8 | d[7];
+    if (ep->inflight.erase(token) == 0) return;  // late: already counted as lost
     ++b.answers;
-    if (code >> 5 != 2) {
-      ++b.errors;
-      ep->outstanding--;  // refused: it will not be delivered
-      b.fill_coap(*ep);
-    }
+    if (code >> 5 != 2) ++b.errors;  // refused (4.29, 5.03): not delivered
+    b.fill_coap(*ep);
   }
   void send_raw(Endpoint& ep, std::string data) {
     auto* req = new uv_udp_send_t;
@@ -273,14 +275,14 @@ struct Bench : ClientEvents {
   }
   void fill_coap(Endpoint& ep) {
     const bool con = kind == "coap-con";
-    while (ep.outstanding < args.window &&
+    while (static_cast<int>(ep.inflight.size()) < args.window &&
            static_cast<std::uint64_t>(ep.sent) < quota(eps.size(), ep.index)) {
       char payload[64];
       std::snprintf(payload, sizeof payload, "%d %llu ................", ep.index,
                     static_cast<unsigned long long>(now_ns()));
       send_raw(ep, coap_request(con ? 0 : 1, 3, ++ep.mid, static_cast<std::uint32_t>(ep.sent),
                                 "ps/cb/" + std::to_string(ep.index), con ? "qos=1" : "qos=0", -1, payload));
-      ep.outstanding++;
+      ep.inflight[static_cast<std::uint32_t>(ep.sent)] = now_ns();
       ep.sent++;
       sent_total++;
     }
@@ -310,13 +312,52 @@ struct Bench : ClientEvents {
     }
   }
 
+  // Every 250 ms: requests unanswered for 2 s are lost (UDP; counted) and free their window slot; endpoints
+  // whose observe registration got no answer register again; a CoAP publish run ends once every request was
+  // answered or lost and the subscriber saw nothing new for 300 ms.
+  uv_timer_t sweep{};
+  std::string registration_path;  // fanout/idle: what each endpoint observes ("" = per endpoint)
+  bool publishing = false;
+  static void on_sweep(uv_timer_t* t) {
+    Bench& b = *static_cast<Bench*>(t->data);
+    const std::uint64_t now = now_ns();
+    bool all_done = b.publishing;
+    for (auto& ep : b.eps) {
+      for (auto it = ep->inflight.begin(); it != ep->inflight.end();) {
+        if (now - it->second > 2'000'000'000ull) {
+          ++b.lost;
+          it = ep->inflight.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (b.publishing) {
+        b.fill_coap(*ep);
+        if (!ep->inflight.empty() || static_cast<std::uint64_t>(ep->sent) < b.quota(b.eps.size(), ep->index))
+          all_done = false;
+      } else if (!ep->registered && ep->sent > 0) {
+        const std::string path =
+            b.registration_path.empty() ? "ps/idle/" + std::to_string(ep->index) : b.registration_path;
+        b.send_raw(*ep, coap_request(0, 1, ++ep->mid, 1, path, "", 0, {}));
+      }
+    }
+    if (all_done && now - b.last_delivery_ns > 300'000'000ull) {
+      b.end_ns = b.last_delivery_ns;
+      uv_stop(t->loop);
+    }
+  }
+
   void run_until_done(double limit_s) {
+    uv_timer_init(io.loop(), &sweep);
+    sweep.data = this;
+    uv_timer_start(&sweep, on_sweep, 250, 250);
     uv_timer_init(io.loop(), &timer);
     timer.data = this;
     uv_timer_start(
         &timer, [](uv_timer_t* t) { uv_stop(t->loop); }, static_cast<std::uint64_t>(limit_s * 1000), 0);
     uv_run(io.loop(), UV_RUN_DEFAULT);
     uv_timer_stop(&timer);
+    uv_timer_stop(&sweep);
   }
 };
 
@@ -326,8 +367,8 @@ void close_all(Bench& b) {
   for (auto& ep : b.eps) uv_close(reinterpret_cast<uv_handle_t*>(&ep->udp), nullptr);
   if (b.sub) b.sub->close();
   for (auto& p : b.pubs) p->close();
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&b.timer)) || b.timer.loop != nullptr)
-    uv_close(reinterpret_cast<uv_handle_t*>(&b.timer), nullptr);
+  if (b.timer.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&b.timer), nullptr);
+  if (b.sweep.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&b.sweep), nullptr);
   b.io.set_before_flush(nullptr);
   b.io.close();
   uv_run(b.io.loop(), UV_RUN_DEFAULT);
@@ -349,8 +390,8 @@ long rss_kib(int pid) {
 
 int publish_mode(const Args& a) {
   std::printf(
-      "| kind | publishers | window | messages | delivered/s | p50 ms | p99 ms | refused "
-      "|\n|---|---|---|---|---|---|---|---|\n");
+      "| kind | publishers | window | delivered | delivered/s | p50 ms | p99 ms | refused | lost (UDP) "
+      "|\n|---|---|---|---|---|---|---|---|---|\n");
   std::size_t pos = 0;
   while (pos < a.kinds.size()) {
     auto comma = a.kinds.find(',', pos);
@@ -372,6 +413,7 @@ int publish_mode(const Args& a) {
       b.target = static_cast<std::uint64_t>(a.messages);
       b.start_ns = now_ns();
       if (coap) {
+        b.publishing = true;
         for (auto& ep : b.eps) b.fill_coap(*ep);
       } else {
         b.fill_mqtt(-1);
@@ -387,10 +429,11 @@ int publish_mode(const Args& a) {
     }
     b.run_until_done(120);
     const double secs = static_cast<double>((b.end_ns ? b.end_ns : now_ns()) - b.start_ns) / 1e9;
-    std::printf("| %s | %d | %d | %llu | %.0f | %.2f | %.2f | %llu |\n", kind.c_str(), a.endpoints, a.window,
-                static_cast<unsigned long long>(b.delivered), static_cast<double>(b.delivered) / secs,
-                static_cast<double>(b.lat.quantile(0.5)) / 1e6,
-                static_cast<double>(b.lat.quantile(0.99)) / 1e6, static_cast<unsigned long long>(b.errors));
+    std::printf("| %s | %d | %d | %llu | %.0f | %.2f | %.2f | %llu | %llu |\n", kind.c_str(), a.endpoints,
+                a.window, static_cast<unsigned long long>(b.delivered),
+                static_cast<double>(b.delivered) / secs, static_cast<double>(b.lat.quantile(0.5)) / 1e6,
+                static_cast<double>(b.lat.quantile(0.99)) / 1e6, static_cast<unsigned long long>(b.errors),
+                static_cast<unsigned long long>(b.lost));
     close_all(b);
   }
   return 0;
@@ -431,8 +474,10 @@ int fanout_mode(const Args& a) {
       pump();
     }
   };
+  b.registration_path = "ps/fan/t";
   for (auto& ep : b.eps) {
     b.send_raw(*ep, coap_request(0, 1, ++ep->mid, 1, "ps/fan/t", "", 0, {}));
+    ep->sent = 1;
   }
   b.io.set_before_flush([&]() {
     if (started) pump();
@@ -467,6 +512,7 @@ int idle_mode(const Args& a) {
     for (int k = 0; k < 500 && next < b.eps.size(); ++k, ++next) {
       Endpoint& ep = *b.eps[next];
       b.send_raw(ep, coap_request(0, 1, ++ep.mid, 1, "ps/idle/" + std::to_string(ep.index), "", 0, {}));
+      ep.sent = 1;
     }
   });
   b.run_until_done(120);

@@ -50,6 +50,21 @@ bool is_loopback(const coap_address_t* a) {
   return false;
 }
 
+std::string exchange_key(const coap_address_t* a, coap_mid_t mid, bool dtls) {
+  std::string k;
+  if (a->addr.sa.sa_family == AF_INET) {
+    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_addr), 4);
+    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_port), 2);
+  } else {
+    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_addr), 16);
+    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_port), 2);
+  }
+  k.push_back(static_cast<char>(mid >> 8));
+  k.push_back(static_cast<char>(mid & 0xFF));
+  k.push_back(dtls ? 'd' : 'u');
+  return k;
+}
+
 int code_of(mqtt::Reason r) {
   switch (r) {
     case mqtt::Reason::Success:
@@ -453,10 +468,13 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   const std::string token = token_of(req);
 
   // A CON retransmission (same endpoint, same message id) is answered again, never run twice.
+  // Only requests that change something are remembered: running a GET again is harmless (RFC 7252 §5.8.1),
+  // and an Observe re-registration with the same token keeps the observation. The key is binary (address,
+  // port, message id, transport): 9 bytes for IPv4, inside std::string's small buffer.
   std::string key;
-  if (r.confirmable) {
-    key = address_string(coap_session_get_addr_remote(s)) + '#' + std::to_string(coap_pdu_get_mid(req)) +
-          (coap_session_get_proto(s) == COAP_PROTO_DTLS ? "d" : "u");
+  if (r.confirmable && r.method != Method::Get) {
+    key = exchange_key(coap_session_get_addr_remote(s), coap_pdu_get_mid(req),
+                       coap_session_get_proto(s) == COAP_PROTO_DTLS);
     if (auto e = exchanges_.find(key); e != exchanges_.end()) {
       stats_.duplicates++;
       if (e->second.done) fill(res, s, req, resp, e->second.answer);

@@ -438,6 +438,29 @@ def test_outbox_full_answers_4_29_with_max_age(broker_factory):
     raw.close()
 
 
+def test_exchange_cache_bound_refuses_new_con_requests(broker_factory):
+    """coap.max_exchanges: past it a new CON publish gets 5.03 with Max-Age and is not published; remembered
+    answers still answer their retransmissions."""
+    b = start(broker_factory, coap={"max_exchanges": 16})
+    raw = Raw(b)
+    with MosquittoSub(b, "ex/#", qos=1) as sub:
+        first = None
+        for i in range(16):
+            mid = raw.next_mid()
+            dgram = encode(CON, PUT, mid, bytes([i]), uri("ps/ex/t"), f"m{i}".encode())
+            first = first or dgram
+            raw.send(dgram)
+            assert raw.recv()["code"] == "2.04"
+        refused = raw.request(PUT, "ps/ex/t", payload=b"over", token=b"\x77")
+        assert refused["code"] == "5.03" and max_age(refused) is not None, refused
+        raw.send(first)  # a retransmission of a remembered exchange: answered, not published again
+        assert raw.recv()["code"] == "2.04"
+        mosquitto_pub(b, "ex/end", "end", qos=1)
+        sub.wait_topic_payload("ex/end", b"end")
+        assert [m.payload for m in sub.messages if m.topic == "ex/t"] == [f"m{i}".encode() for i in range(16)]
+    raw.close()
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------
 def test_malformed_datagrams_get_the_right_answer_or_silence(broker_factory):
     b = start(broker_factory)
