@@ -24,7 +24,7 @@ listeners:
   - {name: coap, protocol: coap, bind: 127.0.0.1, port: 0}
 limits: {max_connections: 100000, max_queued_messages: 100000}
 store: {outbox: {filters: ["cb/#"], max_rows: 100000000, max_bytes: 64GiB}}
-coap: {max_endpoints: 100000, max_observers: 1000000}
+coap: {max_endpoints: 100000, max_observers: 1000000, exchange_lifetime_s: 30, max_exchanges: 10000000}
 YAML
   rm -rf "$work/state" "$work/ports"
   "$edge" -c "$work/c.yaml" 2> "$work/log" &

@@ -9,7 +9,9 @@ void define(CLI::App& app, CommandLine& out) {
   app.set_help_flag("-h,--help", "print this help and exit");
   app.footer(
       "Without -c, netpie-edge runs its embedded default: MQTT on 127.0.0.1:1883, anonymous clients from "
-      "loopback only, state in ./netpie-edge-state (relative to the working directory). It stays in the "
+      "loopback only, /healthz, /metrics and the status page on http://127.0.0.1:8080/, CoAP on "
+      "coap://127.0.0.1:5683 (gateway/coap/README.md), state in "
+      "./netpie-edge-state (relative to the working directory). It stays in the "
       "foreground and logs to stderr; there is no -d/--daemon: run it under a supervisor such as systemd "
       "or procd, which restarts it and keeps its log. SIGTERM and SIGINT stop it cleanly; SIGHUP reloads "
       "the configuration file (what can change without a restart; --state-dir, --log-level and -v stay "
@@ -21,12 +23,13 @@ void define(CLI::App& app, CommandLine& out) {
                "validate the configuration and every file it names (TLS certificates, keys and CAs, the "
                "state directory), print the problems as file:line:col: key: message, and exit");
   app.add_option("-p,--port", out.port,
-                 "MQTT port of the embedded default's listener (0: every embedded listener on any free port)")
+                 "MQTT port of the embedded default's listener (0: any free port, for its HTTP and CoAP "
+                 "listeners too)")
       ->type_name("PORT")
       ->check(CLI::Range(0, 65535))
       ->excludes(config);
   app.add_option("--bind", out.bind,
-                 "numeric IPv4 or IPv6 address of the embedded default's listeners (MQTT and CoAP)")
+                 "numeric IPv4 or IPv6 address of the embedded default's listeners (MQTT, HTTP, CoAP)")
       ->type_name("ADDRESS")
       ->check(CLI::Validator(
           [](const std::string& s) {
@@ -49,13 +52,28 @@ void define(CLI::App& app, CommandLine& out) {
                        "print the version and exit");
 }
 
+config::Config embedded_default() {
+  config::Config c = config::default_config();
+  config::Listener http;
+  http.name = "http";
+  http.protocol = "http";
+  http.port = 8080;
+  c.listeners.push_back(http);
+  // CoAP on RFC 7252 §6.1's port (gateway/coap/README.md).
+  config::Listener coap;
+  coap.name = "coap";
+  coap.protocol = "coap";
+  coap.port = 5683;
+  c.listeners.push_back(coap);
+  return c;
+}
+
 void apply(const CommandLine& line, config::Config& cfg) {
+  // --port and --bind exclude -c: these are the embedded default's listeners (MQTT first).
   if (line.port >= 0) cfg.listeners.front().port = static_cast<std::uint16_t>(line.port);
-  // The embedded default's other listeners (CoAP) follow: --bind moves them all, -p 0 puts them all on
-  // free ports (so that test daemons never collide on 5683).
-  for (std::size_t i = 1; i < cfg.listeners.size(); ++i) {
-    if (line.port == 0) cfg.listeners[i].port = 0;
-    if (!line.bind.empty()) cfg.listeners[i].bind = line.bind;
+  for (std::size_t i = 1; i < cfg.listeners.size() && line.port == 0; ++i) cfg.listeners[i].port = 0;
+  for (auto& l : cfg.listeners) {
+    if (!line.bind.empty()) l.bind = line.bind;
   }
   if (!line.state_dir.empty()) {
     cfg.state_dir = line.state_dir;

@@ -76,6 +76,8 @@ class Broker {
   };
   void set_current_ticket(std::shared_ptr<PublishTicket> t) { ticket_ = std::move(t); }
   Connection* connection_by_id(std::uint64_t id);
+  // Every connection by slot (null: a free slot), for listings (the operator's API).
+  const std::vector<Connection*>& connection_slots() const { return slots_; }
 
   // Called by Connection.
   std::uint64_t attach(Connection& c);  // returns the connection's id

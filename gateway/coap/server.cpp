@@ -168,6 +168,10 @@ class Endpoint final : public broker::Transport {
   void set_flow_paused(bool paused) override { paused_ = paused; }
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
+  // The metrics' protocol label: CoAP clients get their own rows (Stats::protocols).
+  std::string_view protocol() const override {
+    return session_ != nullptr && coap_session_get_proto(session_) == COAP_PROTO_DTLS ? "coaps" : "coap";
+  }
 
   // Feeds an MQTT packet to the broker as if this client had sent it.
   template <typename P>

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -165,10 +166,12 @@ def test_port_in_use_fails_cleanly(broker_factory):
 
 
 def test_embedded_default_config(tmp_path):
-    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883 and CoAP on 127.0.0.1:5683."""
-    holder = harness.port_in_use("127.0.0.1", 1883)
-    if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
-        pytest.skip(f"127.0.0.1:1883 is taken by {holder}; test_setup.py runs the embedded default on -p 0")
+    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883, HTTP on 127.0.0.1:8080, CoAP on
+    127.0.0.1:5683."""
+    for port in (1883, 8080):
+        holder = harness.port_in_use("127.0.0.1", port)
+        if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
+            pytest.skip(f"127.0.0.1:{port} is taken by {holder}; test_setup.py runs the embedded default on -p 0")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         try:
             udp.bind(("127.0.0.1", 5683))
@@ -183,9 +186,12 @@ def test_embedded_default_config(tmp_path):
         with MosquittoSub(default, "default/t", qos=1) as sub:
             mosquitto_pub(default, "default/t", "ok", qos=1)
             sub.wait_message(lambda m: m.text == "ok")
-            coap = shutil.which("coap-client-notls") or shutil.which("coap-client-openssl")
-            if coap:
-                p = subprocess.run([coap, "-m", "put", "-e", "coap", "coap://127.0.0.1:5683/ps/default/t"],
+        with urllib.request.urlopen("http://127.0.0.1:8080/metrics", timeout=10) as r:
+            assert r.status == 200 and b'netpie_edge_messages_received_total{protocol="mqtt",qos="1"} 1' in r.read()
+        coap = shutil.which("coap-client-notls") or shutil.which("coap-client-openssl")
+        if coap:
+            with MosquittoSub(default, "default/c", qos=1) as sub:
+                p = subprocess.run([coap, "-m", "put", "-e", "coap", "coap://127.0.0.1:5683/ps/default/c"],
                                    capture_output=True, timeout=30)
                 assert p.returncode == 0, p
                 sub.wait_message(lambda m: m.text == "coap")
