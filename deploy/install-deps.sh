@@ -61,7 +61,7 @@ if [ "$cross_deps" = yes ]; then
   DEB_PACKAGES+=(qemu-user-static binfmt-support)
   for a in "${CROSS_ARCHS[@]}"; do
     DEB_PACKAGES+=("crossbuild-essential-$a" "libc6:$a" "libuv1-dev:$a" "libmbedtls-dev:$a" "libsqlite3-dev:$a"
-      "libgtest-dev:$a" "libgmock-dev:$a" "libyaml-cpp0.7:$a" "libhttp-parser2.9:$a")
+      "libgtest-dev:$a" "libgmock-dev:$a" "libyaml-cpp0.7:$a" "libhttp-parser2.9:$a" "libcoap3-dev:$a")
   done
 fi
 

@@ -9,7 +9,8 @@ void define(CLI::App& app, CommandLine& out) {
   app.set_help_flag("-h,--help", "print this help and exit");
   app.footer(
       "Without -c, netpie-edge runs its embedded default: MQTT on 127.0.0.1:1883, anonymous clients from "
-      "loopback only, /healthz, /metrics and the status page on http://127.0.0.1:8080/, state in "
+      "loopback only, /healthz, /metrics and the status page on http://127.0.0.1:8080/, CoAP on "
+      "coap://127.0.0.1:5683 (gateway/coap/README.md), state in "
       "./netpie-edge-state (relative to the working directory). It stays in the "
       "foreground and logs to stderr; there is no -d/--daemon: run it under a supervisor such as systemd "
       "or procd, which restarts it and keeps its log. SIGTERM and SIGINT stop it cleanly; SIGHUP reloads "
@@ -22,11 +23,13 @@ void define(CLI::App& app, CommandLine& out) {
                "validate the configuration and every file it names (TLS certificates, keys and CAs, the "
                "state directory), print the problems as file:line:col: key: message, and exit");
   app.add_option("-p,--port", out.port,
-                 "MQTT port of the embedded default's listener (0: any free port, for its HTTP listener too)")
+                 "MQTT port of the embedded default's listener (0: any free port, for its HTTP and CoAP "
+                 "listeners too)")
       ->type_name("PORT")
       ->check(CLI::Range(0, 65535))
       ->excludes(config);
-  app.add_option("--bind", out.bind, "numeric IPv4 or IPv6 address of the embedded default's listeners")
+  app.add_option("--bind", out.bind,
+                 "numeric IPv4 or IPv6 address of the embedded default's listeners (MQTT, HTTP, CoAP)")
       ->type_name("ADDRESS")
       ->check(CLI::Validator(
           [](const std::string& s) {
@@ -56,6 +59,12 @@ config::Config embedded_default() {
   http.protocol = "http";
   http.port = 8080;
   c.listeners.push_back(http);
+  // CoAP on RFC 7252 §6.1's port (gateway/coap/README.md).
+  config::Listener coap;
+  coap.name = "coap";
+  coap.protocol = "coap";
+  coap.port = 5683;
+  c.listeners.push_back(coap);
   return c;
 }
 

@@ -27,6 +27,7 @@
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/extension.hpp"
 #include "gateway/broker/persistence.hpp"
+#include "gateway/coap/server.hpp"
 #include "gateway/config/reload.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/net/tcp_server.hpp"
@@ -52,6 +53,7 @@ struct Daemon {
   std::unique_ptr<net::Net> net;
   std::unique_ptr<netpie::Endpoint> netpie;                  // when netpie.enabled
   std::unique_ptr<net::HttpServer> http;                     // the listeners of protocol http
+  std::unique_ptr<coap::Server> coap;                        // the listeners of protocol coap and coaps
   TlsListeners tls_listeners;                                // listeners with a tls: block
   std::vector<std::unique_ptr<uplink::MqttUplink>> uplinks;  // one per config uplink (the store is on)
   broker::ExtensionChain extensions;                         // NETPIE microgears, then device presence
@@ -83,6 +85,7 @@ void stop(Daemon& d, const char* why) {
   for (auto& u : d.uplinks) u->stop();
   d.net->close_listeners();
   d.http->close();
+  d.coap->close();  // its clients' connections end before the broker's shutdown
   d.broker->shutdown();
   uv_timer_stop(&d.tick);
   uv_close(reinterpret_cast<uv_handle_t*>(&d.tick), nullptr);
@@ -98,6 +101,7 @@ int abort_start(Daemon& d) {
   for (auto& u : d.uplinks) u->close();
   if (d.net) d.net->close_listeners();
   if (d.http) d.http->close();
+  if (d.coap) d.coap->close();
   d.net.reset();
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
@@ -492,6 +496,14 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   d.ops = std::make_unique<ops::Ops>(ops::Sources{d.broker.get(), d.store.get(), &d.uplinks, d.netpie.get(),
                                                   d.http.get(), &d.running, &d.clock, NETPIE_EDGE_VERSION});
 
+  d.coap = std::make_unique<coap::Server>(&d.loop, *d.broker, d.clock, cfg.coap);
+  if (d.netpie) {
+    d.coap->set_rest([&d](const http::Request& req, const net::HttpResponder& out) {
+      return d.netpie->rest().handle(req, out);
+    });
+  }
+  GW_LOG(Debug, "coap", "libcoap %s, DTLS backend %s", LIBCOAP_PACKAGE_VERSION,
+         coap::Server::dtls_backend().c_str());
   if (auto r = d.tls_listeners.load(cfg); !r) {
     GW_LOG(Error, "net", "%s", r.error().c_str());
     return abort_start(d);
@@ -499,7 +511,9 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   std::vector<std::string> ports;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
-    auto bound = l.protocol == "http"
+    const bool coap = l.protocol == "coap" || l.protocol == "coaps";
+    auto bound = coap ? d.coap->listen(l.name, l.bind, l.port, l.protocol == "coaps")
+                 : l.protocol == "http"
                      ? d.http->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i), l.tls.enabled)
                  : l.protocol == "ws"
                      ? d.net->listen(l.name, l.bind, l.port,
@@ -533,6 +547,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
       [](uv_timer_t* t) {
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
+        daemon->coap->tick();
         if (daemon->netpie) daemon->netpie->tick();
         daemon->ops->tick();
         if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
@@ -553,6 +568,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   // The loop ends once every handle is closed: listeners, connections, timer and signals.
   d.net.reset();
   d.http.reset();
+  d.coap.reset();
   uv_run(&d.loop, UV_RUN_DEFAULT);
   // Everything the broker wrote commits before the store closes; then its async handle is freed.
   if (d.store) d.store->close();

@@ -37,7 +37,7 @@ struct ListenerTls {
 
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
-  std::string protocol = "mqtt";  // mqtt | http (default port 8080) | ws (8083); more later: coap
+  std::string protocol = "mqtt";  // mqtt | http (8080) | ws (8083) | coap (UDP 5683) | coaps (DTLS 5684)
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound (TLS: 8883, 8081)
   ListenerTls tls;
@@ -155,6 +155,31 @@ struct WebSocket {
   std::uint64_t max_message_bytes = 2 * 1024 * 1024;  // payload of one fragmented message
   std::uint64_t max_header_bytes = 8192;              // the upgrade request's header section; more -> 431
   bool operator==(const WebSocket&) const = default;
+};
+
+// The CoAP front end (listeners of protocol coap and coaps; gateway/coap/README.md): its URI mappings,
+// the QoS a CON or NON publish gets, its bounds, and the DTLS credentials of coaps listeners.
+struct CoapPsk {
+  std::string identity;
+  std::string key;
+  bool operator==(const CoapPsk&) const = default;
+};
+struct Coap {
+  bool pubsub = true;                             // ps/<topic>, mqtt/connection
+  bool netpie = true;                             // topic/<appid>/<topic>, microgear/<appid>/<alias>
+  std::uint8_t con_qos = 1;                       // QoS of a CON publish without ?qos=
+  std::uint8_t non_qos = 0;                       // QoS of a NON publish without ?qos=
+  std::uint32_t max_endpoints = 10000;            // remote address+port pairs served at once; past it 5.03
+  std::uint32_t max_observers_per_endpoint = 16;  // past it 4.29 (refuse)
+  std::uint32_t max_observers = 100000;           // in all; past it 4.29 (refuse)
+  std::uint64_t max_payload = 64 * 1024;          // bytes of a request body after block-wise reassembly; 4.13
+  std::uint32_t exchange_lifetime_s = 247;  // RFC 7252 §4.8.2: how long a CON answer is kept for retransmits
+  std::uint32_t max_exchanges = 100000;      // that cache's bound; full: new CON requests get 5.03 (refuse)
+  std::uint32_t idle_timeout_s = 300;       // an endpoint with no observer and no request is forgotten
+  std::uint32_t con_notify_interval_s = 60;  // a NON observer gets a CON notification at least this often
+  std::vector<CoapPsk> psk;                  // coaps: identities and keys
+  std::string cert_file, key_file, ca_file;  // coaps: certificates (PEM)
+  bool operator==(const Coap&) const = default;
 };
 
 // The NETPIE-compatible local endpoint (gateway/netpie/README.md). Rights filters are relative to the
@@ -330,6 +355,7 @@ struct Config {
   Store store;
   Http http;
   WebSocket websocket;
+  Coap coap;
   Netpie netpie;
   std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
   // Every key the file set ("uplinks[0].tls.ca_file"), for errors found after loading, such as

@@ -34,9 +34,10 @@ namespace {
 constexpr std::size_t kMaxReportedErrors = 20;
 constexpr std::size_t kMaxUplinks = 8;
 
-constexpr std::array<std::string_view, 12> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+constexpr std::array<std::string_view, 13> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
-                                                     "http",      "netpie",    "uplinks",    "websocket"};
+                                                     "http",      "netpie",    "uplinks",    "websocket",
+                                                     "coap"};
 constexpr std::array<std::string_view, 24> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
@@ -129,7 +130,17 @@ constexpr std::array<std::string_view, 6> kListenerTlsKeys{
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
-constexpr std::array<std::string_view, 3> kProtocols{"mqtt", "http", "ws"};
+constexpr std::array<std::string_view, 5> kProtocols{"mqtt", "http", "ws", "coap", "coaps"};
+constexpr std::uint16_t kDefaultCoapPort = 5683;   // RFC 7252 §6.1
+constexpr std::uint16_t kDefaultCoapsPort = 5684;  // RFC 7252 §6.2
+constexpr std::array<std::string_view, 16> kCoapKeys{
+    "pubsub",        "netpie",         "con_qos",
+    "non_qos",       "max_endpoints",  "max_observers_per_endpoint",
+    "max_observers", "max_payload",    "exchange_lifetime_s",
+    "max_exchanges", "idle_timeout_s", "con_notify_interval_s",
+    "psk",           "cert_file",      "key_file",
+    "ca_file"};
+constexpr std::array<std::string_view, 2> kCoapPskKeys{"identity", "key"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
 constexpr std::size_t kMaxUsername = 65535;  // an MQTT UTF-8 string, MQTT 5.0 §1.5.4
@@ -477,6 +488,7 @@ class Loader {
   void filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void http(const YAML::Node& map, const std::string& path, Http& out);
   void websocket(const YAML::Node& map, const std::string& path, WebSocket& out);
+  void coap(const YAML::Node& map, const std::string& path, Coap& out);
   void netpie(const YAML::Node& map, const std::string& path, Netpie& out);
   void netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out);
   void netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
@@ -577,6 +589,8 @@ void Loader::document(const YAML::Node& root, Config& c) {
       http(v, path, c.http);
     } else if (key == "websocket") {
       websocket(v, path, c.websocket);
+    } else if (key == "coap") {
+      coap(v, path, c.coap);
     } else if (key == "netpie") {
       netpie(v, path, c.netpie);
     } else if (key == "uplinks") {
@@ -695,6 +709,11 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
     if (l.tls.use_identity_as_username && l.protocol == "http")
       error(item.Mark(), child(child(p, "tls"), "use_identity_as_username"),
             "applies to mqtt and ws listeners only");
+    if (!port_given && l.protocol == "coap") l.port = kDefaultCoapPort;
+    if (!port_given && l.protocol == "coaps") l.port = kDefaultCoapsPort;
+    if (l.tls.enabled && (l.protocol == "coap" || l.protocol == "coaps"))
+      error(item.Mark(), child(p, "tls"),
+            "not for coap listeners: coaps takes its DTLS keys from the coap section");
     if (valid) {
       // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
       // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
@@ -708,7 +727,9 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
           valid = false;
           break;
         }
-        bool same_port = l.port != 0 && s.listener.port == l.port;
+        // coap and coaps are UDP, the others TCP: a UDP and a TCP socket may share a port.
+        const auto udp = [](const Listener& x) { return x.protocol == "coap" || x.protocol == "coaps"; };
+        bool same_port = l.port != 0 && s.listener.port == l.port && udp(l) == udp(s.listener);
         bool overlap = address && s.address && address->family == s.address->family &&
                        (*address == *s.address || address->wildcard() || s.address->wildcard());
         if (same_port && overlap) {
@@ -939,6 +960,45 @@ void Loader::websocket(const YAML::Node& map, const std::string& path, WebSocket
       if (auto n = byte_size(v, p, 125, 256 * kKiB * kKiB)) out.max_message_bytes = *n;
     } else if (key == "max_header_bytes") {
       if (auto n = byte_size(v, p, kKiB, kKiB * kKiB)) out.max_header_bytes = *n;
+    }
+  });
+}
+
+void Loader::coap(const YAML::Node& map, const std::string& path, Coap& out) {
+  mapping(map, path, kCoapKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "pubsub" || key == "netpie") {
+      if (auto b = boolean(v, p)) (key == "pubsub" ? out.pubsub : out.netpie) = *b;
+    } else if (key == "con_qos" || key == "non_qos") {
+      if (auto n = integer(v, p, 0, 2))
+        (key == "con_qos" ? out.con_qos : out.non_qos) = static_cast<std::uint8_t>(*n);
+    } else if (key == "max_endpoints") {
+      if (auto n = integer(v, p, 1, 1'000'000)) out.max_endpoints = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_observers_per_endpoint") {
+      if (auto n = integer(v, p, 0, 1000)) out.max_observers_per_endpoint = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_observers") {
+      if (auto n = integer(v, p, 0, 10'000'000)) out.max_observers = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_payload") {
+      if (auto n = byte_size(v, p, 64, 16 * kKiB * kKiB)) out.max_payload = *n;
+    } else if (key == "exchange_lifetime_s") {
+      if (auto n = integer(v, p, 1, 3600)) out.exchange_lifetime_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_exchanges") {
+      if (auto n = integer(v, p, 16, 10'000'000)) out.max_exchanges = static_cast<std::uint32_t>(*n);
+    } else if (key == "idle_timeout_s") {
+      if (auto n = integer(v, p, 1, 86400)) out.idle_timeout_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "con_notify_interval_s") {
+      if (auto n = integer(v, p, 1, 86400)) out.con_notify_interval_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "psk") {
+      out.psk.clear();
+      list(v, p, "psk entries", [&](const YAML::Node& item, const std::string& ip) {
+        CoapPsk psk;
+        mapping(item, ip, kCoapPskKeys, [&](std::string_view k, const YAML::Node& x, const std::string& kp) {
+          if (auto s = string(x, kp, /*allow_empty=*/false)) (k == "identity" ? psk.identity : psk.key) = *s;
+        });
+        if (psk.identity.empty() || psk.key.empty()) error(item.Mark(), ip, "expected identity and key");
+        out.psk.push_back(std::move(psk));
+      });
+    } else if (auto s = string(v, p, /*allow_empty=*/true)) {
+      (key == "cert_file" ? out.cert_file : key == "key_file" ? out.key_file : out.ca_file) = *s;
     }
   });
 }

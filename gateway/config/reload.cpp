@@ -115,6 +115,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
   if (running.listeners != next.listeners) plan.restart.push_back("listeners");
   if (running.http != next.http) plan.restart.push_back("http");
   if (running.websocket != next.websocket) plan.restart.push_back("websocket");
+  if (running.coap != next.coap) plan.restart.push_back("coap");
 
   if (running.auth != next.auth) {
     plan.auth = true;

@@ -52,6 +52,7 @@ class Endpoint {
   Gearauth& gearauth() { return gearauth_; }
   Microgears& gears() { return gears_; }
   Postboxes& postboxes() { return postboxes_; }
+  Rest& rest() { return rest_; }  // the CoAP front end's NETPIE paths
 
  private:
   class KvStore;

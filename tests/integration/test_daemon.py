@@ -1,5 +1,6 @@
 """The netpie-edge process itself: command line, config checking, ports file, log format, signals, restart."""
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,11 +166,17 @@ def test_port_in_use_fails_cleanly(broker_factory):
 
 
 def test_embedded_default_config(tmp_path):
-    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883, HTTP on 127.0.0.1:8080."""
+    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883, HTTP on 127.0.0.1:8080, CoAP on
+    127.0.0.1:5683."""
     for port in (1883, 8080):
         holder = harness.port_in_use("127.0.0.1", port)
         if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
             pytest.skip(f"127.0.0.1:{port} is taken by {holder}; test_setup.py runs the embedded default on -p 0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind(("127.0.0.1", 5683))
+        except OSError:
+            pytest.skip("UDP 127.0.0.1:5683 is taken; test_coap.py runs the embedded default on -p 0")
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([harness.netpie_edge_bin()], cwd=tmp_path, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, preexec_fn=harness.die_with_parent)
@@ -181,6 +188,13 @@ def test_embedded_default_config(tmp_path):
             sub.wait_message(lambda m: m.text == "ok")
         with urllib.request.urlopen("http://127.0.0.1:8080/metrics", timeout=10) as r:
             assert r.status == 200 and b'netpie_edge_messages_received_total{protocol="mqtt",qos="1"} 1' in r.read()
+        coap = shutil.which("coap-client-notls") or shutil.which("coap-client-openssl")
+        if coap:
+            with MosquittoSub(default, "default/c", qos=1) as sub:
+                p = subprocess.run([coap, "-m", "put", "-e", "coap", "coap://127.0.0.1:5683/ps/default/c"],
+                                   capture_output=True, timeout=30)
+                assert p.returncode == 0, p
+                sub.wait_message(lambda m: m.text == "coap")
     finally:
         rc = harness.terminate(proc)
         log.close()

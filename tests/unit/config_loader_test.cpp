@@ -101,7 +101,8 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_log_output, a_log_file, a_log_max_lines_per_second, a_log_burst,
                a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits, a_auth, a_store, a_http,
-               a_websocket, a_netpie, a_uplinks, a_positions] = a;
+               a_websocket, a_coap, a_netpie, a_uplinks, a_positions] = a;
+  EXPECT_TRUE(a_coap == b.coap);
   (void)a_source;     // names the file; differs by design
   (void)a_positions;  // where the file set its keys; the embedded default has none
   EXPECT_EQ(a_log_level, b.log_level);
@@ -583,7 +584,7 @@ TEST(ConfigNetpie, RejectsBadAppsKeysAndRightsWithoutEchoingSecrets) {
   EXPECT_NE(e.find("netpie.apps[1].keys[0].key: duplicate key \"K2\" (first at line 8)"), std::string::npos)
       << e;
   EXPECT_NE(e.find("netpie.apps[2]: missing key \"appid\""), std::string::npos) << e;
-  EXPECT_NE(error_of("listeners:\n  - protocol: coap\n").find("expected one of mqtt, http"),
+  EXPECT_NE(error_of("listeners:\n  - protocol: lwm2m\n").find("expected one of mqtt, http, coap, coaps"),
             std::string::npos);
   EXPECT_NE(error_of("http:\n  max_body: 10\n").find("http.max_body: expected a byte size from 1KiB"),
             std::string::npos);
@@ -687,6 +688,28 @@ TEST(ConfigLoad, ListenersReplaceTheDefaultAndDefaultTheirOwnKeys) {
   EXPECT_EQ(c.listeners[0].name, "mqtt");
   EXPECT_EQ(c.listeners[0].bind, "127.0.0.1");
   EXPECT_EQ(c.listeners[0].port, 0);
+}
+
+TEST(ConfigLoad, CoapListenersAndSection) {
+  Config c = load_ok(
+      "listeners:\n  - {name: m, port: 5683}\n  - {name: c, protocol: coap}\n  - {name: s, protocol: coaps}\n"
+      "coap:\n  con_qos: 0\n  max_observers_per_endpoint: 3\n  max_payload: 1KiB\n"
+      "  psk: [{identity: dev1, key: k1}]\n");
+  ASSERT_EQ(c.listeners.size(), 3u);
+  EXPECT_EQ(c.listeners[1].port, 5683);  // UDP: no clash with the TCP listener on 5683
+  EXPECT_EQ(c.listeners[2].port, 5684);
+  EXPECT_EQ(c.coap.con_qos, 0);
+  EXPECT_EQ(c.coap.max_observers_per_endpoint, 3u);
+  EXPECT_EQ(c.coap.max_payload, 1024u);
+  ASSERT_EQ(c.coap.psk.size(), 1u);
+  EXPECT_EQ(c.coap.psk[0].identity, "dev1");
+  EXPECT_EQ(c.coap.psk[0].key, "k1");
+  EXPECT_EQ(error_of("coap:\n  non_qos: 3\n"),
+            "t.yaml:2:12: coap.non_qos: expected an integer from 0 to 2, got \"3\"");
+  EXPECT_EQ(
+      error_of(
+          "listeners:\n  - {name: a, protocol: coap, port: 9}\n  - {name: b, protocol: coaps, port: 9}\n"),
+      "t.yaml:3:38: listeners[1].port: 127.0.0.1 port 9 overlaps listener \"a\" (127.0.0.1 port 9, line 2)");
 }
 
 TEST(ConfigLoad, ByteSizesTakeUnits) {
@@ -818,7 +841,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth, store, http, netpie, uplinks, websocket");
+            "listeners, limits, auth, store, http, netpie, uplinks, websocket, coap");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }
@@ -926,8 +949,8 @@ TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
             "t.yaml:2:14: auth.anonymous: expected one of loopback, allow, deny, got \"yes\"");
   EXPECT_EQ(error_of("log:\n  level: verbose\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"verbose\"");
-  EXPECT_EQ(error_of("listeners:\n  - protocol: coap\n"),
-            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, ws, got \"coap\"");
+  EXPECT_EQ(error_of("listeners:\n  - protocol: mqtts\n"),
+            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, ws, coap, coaps, got \"mqtts\"");
 }
 
 // ---- errors: listeners --------------------------------------------------------------------------------
