@@ -199,6 +199,16 @@ void Persistence::retained(const Message& m) {
   submitted(store_.retained_set(std::move(r)));
 }
 
+void Persistence::history(const Message& m) {
+  if (!store_.history_wants(m.topic)) return;
+  storage::HistoryMessage h;
+  h.topic = m.topic;
+  h.payload = m.payload;
+  if (m.props) h.properties = mqtt::encode_publish_properties(*m.props);
+  h.qos = m.qos;
+  submitted(store_.history_record(std::move(h)));
+}
+
 bool Persistence::outbox_wants(std::string_view topic) const {
   return std::any_of(routes_.begin(), routes_.end(),
                      [&](const OutboxRoute& r) { return mqtt::topic_matches(r.filter, topic); });

@@ -54,6 +54,8 @@ class Persistence {
   void inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id);  // PUBREC sent
 
   void retained(const Message& m);
+  // Local history (store.history.filters): a copy of a message on a chosen topic, for GET /history.
+  void history(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
   // Reload: the routes for messages from now on (rows already queued keep their uplink).
@@ -67,6 +69,9 @@ class Persistence {
   // reject_new, ...).
   void outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done);
 
+  // A durable write an extension submitted to the store itself (a feed point): the next barrier covers it,
+  // so the publisher's acknowledgement waits for its commit like for the broker's own writes.
+  void note_write(storage::Status st) { submitted(st); }
   // Whether any write was submitted since the last barrier.
   bool dirty() const { return dirty_; }
   // `done` runs on the loop thread once every write submitted so far committed (Success) or failed.
