@@ -3,7 +3,8 @@
 // (the uplink it is for; rows already there get '') and makes the ready index per destination; version 4
 // adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0); version 5
 // indexes the session messages that are not merely queued (in flight, or inbound QoS 2), so a start-up
-// loads them without reading the queues; version 6 adds the feeds (fields, raw points, rollups) and the
+// loads them without reading the queues; version 6 gives outbox rows a message expiry; version 7 adds the
+// feeds (fields, raw points, rollups) and the
 // retained messages' update time. Column meanings are in the table files.
 #include "storage/schema.hpp"
 
@@ -95,7 +96,10 @@ ALTER TABLE outbox ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
     {5, "session messages held index", R"sql(
 CREATE INDEX session_msgs_held ON session_msgs(client_id, seq) WHERE state != 0;
 )sql"},
-    {6, "feeds, retained update time", R"sql(
+    {6, "outbox message expiry", R"sql(
+ALTER TABLE outbox ADD COLUMN expiry_unix INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    {7, "feeds, retained update time", R"sql(
 CREATE TABLE feed_fields(
   id INTEGER PRIMARY KEY,
   feed TEXT NOT NULL,

@@ -137,6 +137,10 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   // still leaves through connection_lost, which gives its count back.
   c.counted_ = true;
   ++connected_;
+  c.proto_ = stats_.protocol_index(c.transport().protocol());
+  c.connected_at_ = clock_.now_ms();
+  stats_.protocols[c.proto_].connected++;
+  stats_.protocols[c.proto_].connects++;
   if (persistence_) {
     if (s->persistent() && !present) {
       persistence_->session_saved(*s);
@@ -159,6 +163,7 @@ void Broker::connection_lost(Connection& c) {
   if (c.counted_) {
     c.counted_ = false;
     --connected_;
+    stats_.protocols[c.proto_].connected--;
   }
   Session* s = c.session();
   if (s == nullptr) return;  // never connected, or taken over

@@ -78,6 +78,8 @@ class Broker {
   // The ticket of the PUBLISH being handled (also while an extension sees it), or null.
   const std::shared_ptr<PublishTicket>& current_ticket() const { return ticket_; }
   Connection* connection_by_id(std::uint64_t id);
+  // Every connection by slot (null: a free slot), for listings (the operator's API).
+  const std::vector<Connection*>& connection_slots() const { return slots_; }
 
   // Called by Connection.
   std::uint64_t attach(Connection& c);  // returns the connection's id

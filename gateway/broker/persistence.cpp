@@ -277,6 +277,7 @@ void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reas
     o.properties = props;
     o.qos = m.qos;
     o.retain = m.retain;
+    o.expiry_unix = to_unix(m.expiry_at);  // MQTT 5 message expiry: the outbox honours it (never sent late)
     storage::Store::EnqueueDone cb;
     const std::uint64_t bytes = outbox_row_bytes(m, props.size());
     if (join->done) {

@@ -1,6 +1,8 @@
 // TCP listeners and connections on the libuv loop. A TcpConnection is the broker's Transport over one
 // socket: it batches everything sent during a loop iteration and writes it once, in the loop's check
 // phase, trying a non-blocking write before queueing. Handles are freed only in their uv_close callback.
+// A listener may put layers (TLS, WebSocket: layer.hpp) between the socket and the broker; a connection
+// of a plain listener has none and pays nothing for them.
 #pragma once
 
 #include <uv.h>
@@ -9,10 +11,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "gateway/base/result.hpp"
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/transport.hpp"
+#include "gateway/net/layer.hpp"
 
 namespace gw::net {
 
@@ -26,11 +30,13 @@ class TcpConnection final : public broker::Transport {
   void send(std::string_view bytes) override;
   void close() override;
   std::size_t pending_bytes() const override {
-    return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0);
+    return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0) +
+           (layered_ ? layered_->plain.size() : 0);
   }
   void set_flow_paused(bool paused) override;
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
+  std::string peer_identity() const override { return layered_ ? layered_->stack->peer_identity() : ""; }
 
   uv_tcp_t* handle() { return &handle_; }
   void start();
@@ -43,6 +49,10 @@ class TcpConnection final : public broker::Transport {
   static void on_close(uv_handle_t* h);
   void flush();
   void hard_close();
+  void close_socket();  // flush what is queued for the wire, then close (below any layer)
+  void start_layers(std::shared_ptr<LayeredListener> listener);
+  void layers_read(std::string_view bytes);
+  void handshake_over();
 
   Net& net_;
   uv_tcp_t handle_{};
@@ -60,6 +70,16 @@ class TcpConnection final : public broker::Transport {
     std::string data;
   };
   std::unique_ptr<WriteOp> write_;
+  // Only for connections of a listener with layers: the stack, the plaintext the broker sent this
+  // iteration (encoded once, in flush), and the handshake bookkeeping.
+  struct Layered {
+    std::shared_ptr<LayeredListener> listener;
+    std::unique_ptr<LayerStack> stack;
+    std::string plain;
+    std::uint64_t handshake_deadline = 0;  // uv_now() milliseconds
+    bool handshaking = true;
+  };
+  std::unique_ptr<Layered> layered_;
   std::string peer_;
   bool loopback_ = false;
   bool dirty_ = false;
@@ -75,9 +95,10 @@ class Net {
   Net(uv_loop_t* loop, broker::Broker& broker);
   ~Net();
 
-  // Binds and listens; returns the bound port (useful with port 0) or an error message.
+  // Binds and listens; returns the bound port (useful with port 0) or an error message. With
+  // `layers.make` set, each connection gets those layers under the broker (TLS, WebSocket).
   Result<std::uint16_t, std::string> listen(const std::string& name, const std::string& host,
-                                            std::uint16_t port);
+                                            std::uint16_t port, ListenerLayers layers = {});
   void close_listeners();
   std::size_t connections() const { return count_; }
   uv_loop_t* loop() { return loop_; }
@@ -88,9 +109,11 @@ class Net {
     Net* net;
     std::string name;
     uv_tcp_t handle;
+    std::shared_ptr<LayeredListener> layered;  // null: plain TCP
   };
   static void on_connection(uv_stream_t* server, int status);
   static void on_check(uv_check_t* h);
+  static void on_handshake_timer(uv_timer_t* t);
   void mark_dirty(TcpConnection* c);
 
   uv_loop_t* loop_;
@@ -102,6 +125,10 @@ class Net {
   std::size_t count_ = 0;
   std::vector<TcpConnection*> dirty_;
   uv_check_t* check_ = nullptr;
+  // Connections still in a layer's handshake, checked against their deadline by a timer that runs
+  // only while there are some.
+  std::unordered_set<TcpConnection*> handshaking_;
+  uv_timer_t* handshake_timer_ = nullptr;
   char read_buf_[64 * 1024];
 };
 

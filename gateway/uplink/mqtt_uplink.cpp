@@ -110,13 +110,34 @@ const char* to_string(MqttUplink::State s) {
 class MqttUplink::StorePort final : public OutboxPort {
  public:
   StorePort(MqttUplink& up, storage::Store& store) : up_(up), store_(store) {}
-  bool read(std::uint32_t max_rows, ReadDone done) override {
+  bool read(const Range& range, std::uint32_t max_rows, ReadDone done) override {
     storage::OutboxReadOptions o;
     o.dest = up_.options_.name;
     o.max_rows = max_rows;
     o.mark_inflight = true;
+    o.after_id = range.after_id;
+    o.up_to_id = range.up_to_id;
+    o.skip_origins = range.skip_origins;
     auto s = store_.outbox_read(
         o, [this, done = std::move(done)](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
+          if (r) {
+            done(true, std::move(r).value());
+          } else {
+            done(false, {});
+          }
+          up_.after_input();
+        });
+    return s == storage::Status::Ok;
+  }
+  std::uint64_t last_id() override {
+    // No rows of ours: nothing to replay (the backlog mark would only cost an empty read).
+    if (store_.outbox_backlog(up_.options_.name).rows == 0) return 0;
+    return store_.stats().outbox_last_id;
+  }
+  bool backlog_origins(std::uint64_t up_to_id, OriginsDone done) override {
+    auto s = store_.outbox_origins(
+        up_.options_.name, up_to_id,
+        [this, done = std::move(done)](Result<std::vector<std::string>, storage::Status> r) {
           if (r) {
             done(true, std::move(r).value());
           } else {
@@ -156,8 +177,10 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
       options_(std::move(options)),
       backoff_(options_.backoff, random_between_from(random)),
       port_(std::make_unique<StorePort>(*this, store)),
-      drainer_(*port_, DrainOptions{options_.up, options_.topic_prefix, options_.qos,
-                                    read_ahead(options_.max_inflight), options_.rate_limit}),
+      drainer_(*port_,
+               DrainOptions{options_.up, options_.topic_prefix, options_.qos,
+                            read_ahead(options_.max_inflight), options_.rate_limit, options_.replay_order,
+                            options_.live_share, options_.version == mqtt::Version::V5, &clock_}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
                                 [this](const std::string& why) { on_transport_closed(why); }}),
@@ -788,6 +811,16 @@ void MqttUplink::publish_sys(bool state_only) {
   sys_(base + "refused", std::to_string(u.drain.refused));
   sys_(base + "connects", std::to_string(u.connects));
   sys_(base + "disconnects", std::to_string(u.disconnects));
+  // Live-first replay, message expiry, v5 properties a 3.1.1 cloud could not take, and this uplink's
+  // outbox quota (storage/README.md "Quotas per destination").
+  sys_(base + "live_published", std::to_string(u.drain.live_published));
+  sys_(base + "expired", std::to_string(u.drain.expired));
+  sys_(base + "properties_dropped", std::to_string(u.drain.properties_dropped));
+  const storage::OutboxDestDrops q = store_.outbox_dest_drops(options_.name);
+  sys_(base + "quota/rejected", std::to_string(q.rejected));
+  sys_(base + "quota/dropped_oldest", std::to_string(q.dropped_oldest));
+  sys_(base + "quota/expired", std::to_string(q.expired));
+  sys_(base + "message_expired", std::to_string(q.message_expired));
   // 0 when none is queued.
   oldest_queued_age([sys = sys_, topic = base + "backlog/oldest_s"](std::optional<std::int64_t> age) {
     sys(topic, std::to_string(std::max<std::int64_t>(age.value_or(0), 0)));

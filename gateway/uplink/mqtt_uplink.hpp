@@ -61,7 +61,9 @@ struct MqttUplinkOptions {
   std::uint8_t qos = 1;
   mqtt::Version version = mqtt::Version::V311;  // V311 or V5 (v5: the server's receive maximum)
   std::uint16_t max_inflight = 64;
-  std::uint32_t rate_limit = 0;  // rows per second upward; 0 = none
+  std::uint32_t rate_limit = 0;                       // rows per second upward; 0 = none
+  ReplayOrder replay_order = ReplayOrder::PerOrigin;  // live-first replay (drainer.hpp)
+  double live_share = 1.0;
   BackoffPolicy backoff;
   std::string presence_topic;    // the gateway's status ("online" retained / "offline" as will); "" = off
   std::string presence_devices;  // device presence topic prefix; "" = off

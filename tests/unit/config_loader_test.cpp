@@ -115,11 +115,22 @@ void expect_same(const Config& a, const Config& b) {
 
   ASSERT_EQ(a_listeners.size(), b.listeners.size());
   for (std::size_t i = 0; i < a_listeners.size(); ++i) {
-    const auto& [name, protocol, bind, port] = a_listeners[i];
+    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_timeout_ms] = a_listeners[i];
     EXPECT_EQ(name, b.listeners[i].name);
     EXPECT_EQ(protocol, b.listeners[i].protocol);
     EXPECT_EQ(bind, b.listeners[i].bind);
     EXPECT_EQ(port, b.listeners[i].port);
+    EXPECT_EQ(max_handshakes, b.listeners[i].max_handshakes);
+    EXPECT_EQ(handshake_timeout_ms, b.listeners[i].handshake_timeout_ms);
+    const auto& [enabled, cert_file, key_file, ca_file, require_client_cert, use_identity_as_username,
+                 session_cache_size] = tls;
+    EXPECT_EQ(enabled, b.listeners[i].tls.enabled);
+    EXPECT_EQ(cert_file, b.listeners[i].tls.cert_file);
+    EXPECT_EQ(key_file, b.listeners[i].tls.key_file);
+    EXPECT_EQ(ca_file, b.listeners[i].tls.ca_file);
+    EXPECT_EQ(require_client_cert, b.listeners[i].tls.require_client_cert);
+    EXPECT_EQ(use_identity_as_username, b.listeners[i].tls.use_identity_as_username);
+    EXPECT_EQ(session_cache_size, b.listeners[i].tls.session_cache_size);
   }
 
   const Limits& bl = b.limits;
@@ -252,8 +263,8 @@ void expect_same(const Config& a, const Config& b) {
     const Uplink& bu = b.uplinks[i];
     const auto& [u_name, u_profile, u_host, u_port, u_tls, u_client_id, u_username, u_password, u_netpie,
                  u_keepalive, u_clean_start, u_version, u_topic_prefix, u_qos, u_up, u_down, u_presence,
-                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms] =
-        a_uplinks[i];
+                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms,
+                 u_replay, u_outbox] = a_uplinks[i];
     EXPECT_EQ(u_name, bu.name);
     EXPECT_EQ(u_profile, bu.profile);
     EXPECT_EQ(u_host, bu.host);
@@ -291,7 +302,40 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
     EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
     EXPECT_EQ(u_stop_timeout_ms, bu.stop_timeout_ms);
+    const auto& [r_order, r_live_share] = u_replay;
+    EXPECT_EQ(r_order, bu.replay.order);
+    EXPECT_EQ(r_live_share, bu.replay.live_share);
+    const auto& [q_max_rows, q_max_bytes, q_max_age_s, q_policy] = u_outbox;
+    EXPECT_EQ(q_max_rows, bu.outbox.max_rows);
+    EXPECT_EQ(q_max_bytes, bu.outbox.max_bytes);
+    EXPECT_EQ(q_max_age_s, bu.outbox.max_age_s);
+    EXPECT_EQ(q_policy, bu.outbox.policy);
   }
+}
+
+// Live-first replay and the uplink's outbox quota (issue 18): parsed, and bad values named.
+TEST(ConfigUplinks, ParsesReplayAndOutboxQuota) {
+  auto r = load_string(
+      "uplinks:\n  - name: cloud\n    host: h\n    replay:\n      order: none\n      live_share: 0.25\n"
+      "    outbox:\n      max_rows: 5000\n      max_bytes: 1 MiB\n      max_age_s: 3600\n"
+      "      policy: reject_new\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Uplink& u = r->uplinks[0];
+  EXPECT_EQ(u.replay.order, "none");
+  EXPECT_EQ(u.replay.live_share, 0.25);
+  EXPECT_EQ(u.outbox.max_rows, 5000u);
+  EXPECT_EQ(u.outbox.max_bytes, 1024u * 1024);
+  EXPECT_EQ(u.outbox.max_age_s, 3600);
+  EXPECT_EQ(u.outbox.policy, "reject_new");
+  auto bad =
+      load_string("uplinks:\n  - name: cloud\n    host: h\n    replay:\n      live_share: 1.5\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("uplinks[0].replay.live_share"), std::string::npos)
+      << bad.error().message;
+  bad = load_string("uplinks:\n  - name: cloud\n    host: h\n    replay:\n      order: fifo\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("uplinks[0].replay.order"), std::string::npos) << bad.error().message;
 }
 
 // ---- uplinks -------------------------------------------------------------------------------------------
