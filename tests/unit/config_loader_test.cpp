@@ -210,12 +210,13 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(feeds_max_query_points, bs.feeds_max_query_points);
 
   const auto& [http_max_connections, http_max_header_bytes, http_max_body, http_request_timeout_ms,
-               http_idle_timeout_ms] = a_http;
+               http_idle_timeout_ms, http_admin_users] = a_http;
   EXPECT_EQ(http_max_connections, b.http.max_connections);
   EXPECT_EQ(http_max_header_bytes, b.http.max_header_bytes);
   EXPECT_EQ(http_max_body, b.http.max_body);
   EXPECT_EQ(http_request_timeout_ms, b.http.request_timeout_ms);
   EXPECT_EQ(http_idle_timeout_ms, b.http.idle_timeout_ms);
+  EXPECT_EQ(http_admin_users, b.http.admin_users);
 
   const Netpie& bn = b.netpie;
   const auto& [np_enabled, np_apps, np_endpoint_host, np_endpoint_port, np_clock_skew_s, np_mqtt_max_age_s,
