@@ -95,6 +95,12 @@ storage::FeedWrite feed_write(const std::string& feed, std::int64_t ts,
 
 Feeds::Feeds(const config::Netpie& cfg, const Clock& clock) : cfg_(cfg), clock_(clock) {}
 
+std::int64_t Feeds::stamp(const std::string& feed) {
+  std::int64_t& last = last_stamp_[feed];
+  last = std::max(clock_.unix_ms(), last + 1);
+  return last;
+}
+
 const config::NetpieFeed* Feeds::find(std::string_view id, const config::NetpieApp** app) const {
   for (const auto& a : cfg_.apps) {
     for (const auto& f : a.feeds) {
@@ -173,7 +179,7 @@ void Feeds::write(const config::NetpieApp& app, const config::NetpieFeed& feed, 
     return;
   }
   const std::int64_t now = clock_.unix_ms();
-  std::int64_t ts = now;
+  std::int64_t ts = 0;
   if (const std::string* t = param("timestamp"); t != nullptr && !t->empty()) {
     auto parsed = parse_ms(*t);
     if (!parsed || *parsed > std::min(now + kMaxFutureMs, kMaxTimestampMs)) {
@@ -181,6 +187,8 @@ void Feeds::write(const config::NetpieApp& app, const config::NetpieFeed& feed, 
       return;
     }
     ts = *parsed;
+  } else {
+    ts = stamp(feed.id);
   }
   auto relay = std::make_shared<broker::Message>();
   relay->topic = "/" + app.appid + std::string(kFeedTopic) + feed.id + "/" + apikey;
@@ -401,7 +409,7 @@ bool Feeds::microgear_write(broker::Connection& c, const Gear& g, std::string_vi
     }
   };
   const storage::Status st =
-      store_->feed_write(feed_write(feed->id, clock_.unix_ms(), *values), std::move(done));
+      store_->feed_write(feed_write(feed->id, stamp(feed->id), *values), std::move(done));
   if (st != storage::Status::Ok) return refuse("store busy: " + std::string(storage::to_string(st)));
   if (auto* persistence = broker_->persistence()) persistence->note_write(st);
   return false;

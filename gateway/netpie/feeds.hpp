@@ -10,6 +10,9 @@
 // Queries run on the storage thread; each is bounded (store.feeds.max_query_rows, max_query_points).
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <string>
 #include <string_view>
 
 #include "gateway/base/clock.hpp"
@@ -44,10 +47,16 @@ class Feeds {
              const http::Request& req, const net::HttpResponder& out);
   void read(const config::NetpieFeed& feed, const http::Request& req, const net::HttpResponder& out);
 
+  // The time a point without a timestamp gets: now, or 1 ms after the feed's previous such point, so two
+  // writes in one millisecond (a microgear sending twice) stay two points instead of the last replacing it.
+  std::int64_t stamp(const std::string& feed);
+
   const config::Netpie& cfg_;
   const Clock& clock_;
   broker::Broker* broker_ = nullptr;
   storage::Store* store_ = nullptr;
+  std::map<std::string, std::int64_t, std::less<>>
+      last_stamp_;  // feed id -> last stamp given (feeds are few)
 };
 
 }  // namespace gw::netpie
