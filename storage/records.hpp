@@ -217,6 +217,7 @@ struct RetainedMessage {
   std::string properties;
   std::uint8_t qos = 0;
   std::int64_t expiry_unix = 0;  // 0 = none
+  std::int64_t updated_ms = 0;   // wall clock when set (unix ms; 0 = unknown: stored before schema 7)
 };
 
 // ---- Local history ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 // adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0); version 5
 // indexes the session messages that are not merely queued (in flight, or inbound QoS 2), so a start-up
 // loads them without reading the queues; version 6 gives outbox rows a message expiry; version 7 adds the
-// feeds (fields, raw points, rollups) and the retained messages' update time. Column meanings are in the table files.
+// feeds (fields, raw points, rollups) and the retained messages' update time. Column meanings are in the
+// table files.
 #include "storage/schema.hpp"
 
 #include <cstdio>

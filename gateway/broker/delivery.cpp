@@ -85,7 +85,7 @@ Reason Broker::publish(const MessagePtr& msg) {
   // is routed (stored_queue.cpp).
   if (refusable && refuses_any(*msg)) return Reason::QuotaExceeded;
   if (msg->retain) {
-    auto r = retained_.set(msg);
+    auto r = retained_.set(msg, clock_.unix_ms());
     if (r == RetainedStore::SetResult::LimitReached) {
       stats_.drop(DropReason::RetainedLimit);
     } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {

@@ -212,8 +212,13 @@ void Rest::read_retained(const Key& key, const std::string& topic, const net::Ht
   }
   json arr = json::array();
   if (broker_ != nullptr) {
-    broker_->retained().match(topic, [&](const broker::MessagePtr& m) {
-      arr.push_back(json{{"topic", m->topic}, {"payload", m->payload}, {"retain", true}, {"qos", m->qos}});
+    // lastUpdated: unix ms when it was set (null for one stored before the gateway kept the time).
+    broker_->retained().match_timed(topic, [&](const broker::MessagePtr& m, std::int64_t updated_ms) {
+      arr.push_back(json{{"topic", m->topic},
+                         {"payload", m->payload},
+                         {"retain", true},
+                         {"qos", m->qos},
+                         {"lastUpdated", updated_ms > 0 ? json(updated_ms) : json(nullptr)}});
     });
   }
   out.respond(json_response(200, arr));

@@ -489,3 +489,19 @@ def test_history_json_csv_paging_and_rights(broker_factory):
     assert n.curl_json("GET", base + f"/{n.APPID}/room0/temp", user=limited)[0] == 403
     assert n.curl_json("GET", base + f"/{n.APPID}/%23", user=f"{n.KEY}:wrong")[0] == 401
     assert n.curl_json("GET", base + "plain/%23", user=AUTH)[0] == 403
+
+
+# -- retained read with its time ----------------------------------------------------------------------------------
+def test_retained_read_has_last_updated_kept_across_a_restart(broker_factory):
+    gw = rest_gateway(broker_factory)
+    url = f"{n.base_url(gw)}/topic/{n.APPID}/room/temp"
+    before = now_ms()
+    assert n.curl("PUT", url + "?retain", data="21.5", user=AUTH)[0] == 200
+    after = now_ms()
+    status, body = n.curl_json("GET", url, user=AUTH)
+    assert status == 200 and body[0]["payload"] == "21.5", body
+    updated = body[0]["lastUpdated"]
+    assert before <= updated <= after, (before, updated, after)
+    gw.restart()  # the time is kept with the retained message in the store
+    status, body = n.curl_json("GET", f"{n.base_url(gw)}/topic/{n.APPID}/room/temp", user=AUTH)
+    assert status == 200 and body[0]["lastUpdated"] == updated, body
