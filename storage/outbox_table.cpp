@@ -13,6 +13,10 @@ constexpr const char* kColumns =
 // Rows of expired messages one read deletes at most once it has rows to return (the rest go with later
 // reads): the deletes' WAL frames stay of the order of a read's.
 constexpr std::size_t kMaxExpiredPerRead = 10'000;
+// Rows of skipped origins one read walks past at most (per_origin live reads, gateway/uplink/README.md): they
+// stay queued and each live read meets them again while the backlog drains, so the walk is bounded; live rows
+// behind more of them than this wait for the backlog's end (order is kept either way).
+constexpr std::size_t kMaxSkippedPerRead = 2'048;
 }  // namespace
 
 Status OutboxTable::prepare(Db& db) {
@@ -375,6 +379,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
   std::vector<Gone> expired;
   const std::int64_t now = clock_.unix_seconds();
   std::uint64_t bytes = 0;
+  std::size_t skipped = 0;
   std::int64_t lane = o.lane ? static_cast<std::int64_t>(*o.lane) : -1;
   bool full = false;
   bool first_lane = true;
@@ -417,6 +422,10 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       }
       if (!o.skip_origins.empty() &&
           std::find(o.skip_origins.begin(), o.skip_origins.end(), s.col_view(1)) != o.skip_origins.end()) {
+        if (++skipped >= kMaxSkippedPerRead) {
+          full = true;
+          break;
+        }
         continue;
       }
       if (!ids.empty() && bytes + size > o.max_bytes) {

@@ -615,11 +615,12 @@ Status Store::history_prune(Done done) {
 
 // ---- Startup loads ---------------------------------------------------------------------------------------
 
-Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued) {
+Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued,
+                                                                std::vector<std::string>* expired_ids) {
   return call_sync<std::vector<SessionRecord>>(
-      [this, max_queued](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+      [this, max_queued, expired_ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
         std::uint64_t expired = 0;
-        Status s = t.sessions.expire(clock_.unix_seconds(), &expired);
+        Status s = t.sessions.expire(clock_.unix_seconds(), &expired, expired_ids);
         if (s != Status::Ok) return unexpected(s);
         if (expired > 0) {
           GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",
@@ -1123,11 +1124,10 @@ void Store::run_checkpointer() {
 }
 
 int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
-  auto* s = static_cast<Store*>(self);
-  auto n = static_cast<std::uint64_t>(frames);
-  if (n < s->wal_frames_now_) s->wal_frames_now_ = 0;  // the WAL restarted from its beginning
-  s->work_stats_.wal_frames += n - s->wal_frames_now_;
-  s->wal_frames_now_ = n;
+  // The frames in the WAL now: what the checkpoint policy measures. Not what this commit wrote: one that
+  // restarted the WAL after a complete checkpoint can end with more frames than the last generation
+  // had (large commits, slow devices), so the frames written are counted by the VFS instead.
+  static_cast<Store*>(self)->wal_frames_now_ = static_cast<std::uint64_t>(frames);
   return SQLITE_OK;
 }
 
@@ -1137,6 +1137,7 @@ void Store::publish_stats() {
   if (vfs_ && vfs_->ok()) {
     w.bytes_written = vfs_->bytes_written();
     w.syncs = vfs_->syncs();
+    w.wal_frames = vfs_->wal_frame_bytes() / (std::max<std::uint32_t>(512, w.page_size) + 24);
   }
   if (tables_) {
     w.outbox_rows = tables_->outbox.rows();

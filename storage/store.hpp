@@ -153,8 +153,10 @@ class Store {
   // ---- Startup and tools: synchronous, blocking -----------------------------------------------------
   // Sessions whose expiry passed (by the clock's wall time) are deleted first, and counted in the log.
   // Each record has the rows that are not Queued and at most `max_queued` Queued rows (the rest are
-  // counted in SessionRecord::queued and read later with session_queue_read).
-  Result<std::vector<SessionRecord>, Status> load_sessions(std::uint32_t max_queued = UINT32_MAX);
+  // counted in SessionRecord::queued and read later with session_queue_read). `expired`: the client ids
+  // of the sessions deleted, when given (their end is reported to the broker's extensions).
+  Result<std::vector<SessionRecord>, Status> load_sessions(std::uint32_t max_queued = UINT32_MAX,
+                                                           std::vector<std::string>* expired = nullptr);
   Result<std::vector<RetainedMessage>, Status> load_retained();
   Result<std::optional<std::string>, Status> kv_get_sync(const std::string& key);
   Result<std::vector<std::pair<std::string, std::string>>, Status> kv_scan_sync(const std::string& prefix);

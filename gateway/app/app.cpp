@@ -265,6 +265,9 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.presence_max_retained = u.presence.max_retained;
+  o.presence_full_policy = uplink::parse_presence_full_policy(u.presence.full_policy)
+                               .value_or(uplink::PresenceFullPolicy::EvictOldestAbsent);
   o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
@@ -311,8 +314,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    // The session requested at CONNECT (or DISCONNECT): expiry 0 (3.1.1 clean session) ends with the
+    // connection, and on_session_ended follows.
     tell(c, false, why, c.session_expiry_requested() == 0);
+  }
+  // Clean sessions at their end, persistent ones at their expiry: the retained presence is cleared.
+  void on_session_ended(const std::string& client_id) override {
+    for (auto& u : uplinks_) u->device_session_ended(client_id);
   }
 
  private:
@@ -391,6 +399,9 @@ std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
     });
   }
   if (any_presence) {
+    // Sessions the store kept have their presence retained upstream from the last run: counted first.
+    for (const std::string& id : d.broker->session_ids())
+      for (auto& u : d.uplinks) u->device_known(id);
     d.presence = std::make_unique<PresenceRelay>(d.uplinks);
     if (broker::Extension* e = d.broker->extension(); e != nullptr && e != &d.extensions) d.extensions.add(e);
     d.extensions.add(d.presence.get());

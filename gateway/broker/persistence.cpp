@@ -353,7 +353,7 @@ Result<Persistence::Restored, std::string> Persistence::restore(std::uint32_t ma
     out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
     out.retained_updated_ms.push_back(r.updated_ms);
   }
-  auto sessions = store_.load_sessions(max_queued);
+  auto sessions = store_.load_sessions(max_queued, &out.expired);
   if (!sessions) return unexpected("loading sessions: " + std::string(storage::to_string(sessions.error())));
   const Millis now = clock_.now_ms();
   const std::int64_t now_unix = clock_.unix_seconds();

@@ -82,6 +82,7 @@ class Persistence {
     std::vector<std::unique_ptr<Session>> sessions;
     std::vector<MessagePtr> retained;
     std::vector<std::int64_t> retained_updated_ms;  // beside `retained`: when each was set (0 = unknown)
+    std::vector<std::string> expired;  // client ids of sessions that expired while the daemon was down
   };
   // Each session's queue is restored as its count (Session::stored_tail) plus at most `max_queued` of
   // its first messages in memory; messages in flight are all restored.

@@ -258,6 +258,11 @@ struct UplinkPresence {
   // Local device presence: <devices><client id> gets {"event":..., "reason":...} (retained) on
   // connect, clean disconnect, keepalive timeout and other losses; queued in the outbox (lane 0).
   std::string devices;
+  // Devices with retained presence upstream at most; past it `full_policy` decides (evict_oldest_absent:
+  // the longest absent device's retained presence is cleared to make room; unretained: the new device's
+  // events go up not retained). protocols/uplink/presence_table.hpp.
+  std::uint32_t max_retained = 10000;
+  std::string full_policy = "evict_oldest_absent";
   bool operator==(const UplinkPresence&) const = default;
 };
 

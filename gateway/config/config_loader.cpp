@@ -72,7 +72,9 @@ constexpr std::array<std::string_view, 7> kUplinkNetpieKeys{"appid",     "key", 
                                                             "auth_port", "mqtt_port", "chat_topic"};
 constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
-constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
+constexpr std::array<std::string_view, 4> kUplinkPresenceKeys{"topic", "devices", "max_retained",
+                                                              "full_policy"};
+constexpr std::array<std::string_view, 2> kPresenceFullPolicies{"evict_oldest_absent", "unretained"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
 constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
@@ -1378,8 +1380,14 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       } else if (key == "presence") {
         mapping(v, kp, kUplinkPresenceKeys,
                 [&](std::string_view k, const YAML::Node& pv, const std::string& pp) {
-                  if (auto part = topic_part(pv, pp))
+                  if (k == "max_retained") {
+                    if (auto n = integer(pv, pp, 1, 10'000'000))
+                      u.presence.max_retained = static_cast<std::uint32_t>(*n);
+                  } else if (k == "full_policy") {
+                    if (auto w = word(pv, pp, kPresenceFullPolicies)) u.presence.full_policy = *w;
+                  } else if (auto part = topic_part(pv, pp)) {
                     (k == "topic" ? u.presence.topic : u.presence.devices) = *part;
+                  }
                 });
       } else if (key == "max_inflight") {
         if (auto n = integer(v, kp, 1, 65535)) u.max_inflight = static_cast<std::uint16_t>(*n);

@@ -546,6 +546,24 @@ void Ops::add_collectors() {
       e.counter("netpie_edge_uplink_refused_total", "Rows refused and acked away", name, us.drain.refused);
       e.counter("netpie_edge_uplink_received_total", "Messages that came down and were published locally",
                 name, us.received);
+      // Issue 18: live-first replay, expiry, v5 properties a 3.1.1 cloud cannot take, the uplink's quota.
+      e.counter("netpie_edge_uplink_live_published_total",
+                "Rows sent from the live stream while a backlog drained", name, us.drain.live_published);
+      e.counter("netpie_edge_uplink_properties_dropped_total",
+                "Rows sent to a 3.1.1 cloud without their v5 properties", name, us.drain.properties_dropped);
+      const storage::OutboxDestDrops q =
+          src_.store ? src_.store->outbox_dest_drops(up->name()) : storage::OutboxDestDrops{};
+      e.counter("netpie_edge_uplink_expired_total", "Rows whose message expiry passed: deleted, never sent",
+                name, q.message_expired + us.drain.expired);
+      e.counter("netpie_edge_uplink_quota_dropped_total",
+                "Rows this uplink's outbox quota dropped or refused",
+                {{"uplink", up->name()}, {"reason", "dropped_oldest"}}, q.dropped_oldest);
+      e.counter("netpie_edge_uplink_quota_dropped_total",
+                "Rows this uplink's outbox quota dropped or refused",
+                {{"uplink", up->name()}, {"reason", "rejected"}}, q.rejected);
+      e.counter("netpie_edge_uplink_quota_dropped_total",
+                "Rows this uplink's outbox quota dropped or refused",
+                {{"uplink", up->name()}, {"reason", "expired"}}, q.expired);
     }
   });
   metrics_.add_collector([this](Exposition& e) {

@@ -216,6 +216,7 @@ MqttUplink::~MqttUplink() {
 MqttUplinkStats MqttUplink::stats() const {
   MqttUplinkStats s = stats_;
   s.drain = drainer_.stats();
+  s.presence_held = presence_table_.size();
   return s;
 }
 
@@ -521,7 +522,7 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
 }
 
 void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason,
-                                 bool session_ended) {
+                                 bool session_ends) {
   if (options_.presence_devices.empty() || state_ == State::Closed) return;
   if (online) {
     ++devices_online_[client_id];
@@ -534,17 +535,47 @@ void MqttUplink::device_presence(const std::string& client_id, bool online, cons
                      {"event", online ? "online" : "offline"},
                      {"reason", reason},
                      {"time", clock_.unix_seconds()}};
-    // A session that ended for good leaves nothing retained upstream: the event still reaches whoever
-    // listens (not retained), then an empty retained message clears the topic (MQTT 3.1.1 §3.3.1.3), so
-    // retained presence does not pile up for client ids that never come back (generated ones above all).
-    const bool clear = !online && session_ended;
-    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !clear);
-    if (clear) {
-      ++stats_.presence_cleared;
-      enqueue_presence(topic, "", true);
-    }
+    // The end of a session that ends with its connection goes up not retained: whoever listens gets the
+    // event, and device_session_ended clears the topic right after.
+    const bool retain =
+        (online || !session_ends) && admit_presence(client_id, devices_online_.contains(client_id));
+    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), retain);
   }
   if (stopping_ && stop_done()) close();
+}
+
+void MqttUplink::device_session_ended(const std::string& client_id) {
+  if (options_.presence_devices.empty() || state_ == State::Closed) return;
+  presence_table_.forget(client_id);
+  // Nothing stays retained upstream for a session that ended for good, so retained presence does not
+  // pile up for client ids that never come back (generated ones above all): an empty retained message
+  // clears the topic (MQTT 3.1.1 §3.3.1.3). Also for a device not counted now: an earlier run may have
+  // left its presence retained.
+  ++stats_.presence_cleared;
+  clear_presence(client_id);
+  if (stopping_ && stop_done()) close();
+}
+
+void MqttUplink::device_known(const std::string& client_id) {
+  if (options_.presence_devices.empty()) return;
+  admit_presence(client_id, false);
+}
+
+bool MqttUplink::admit_presence(const std::string& client_id, bool online) {
+  auto d = presence_table_.retain(client_id, online);
+  if (!d.evicted.empty()) {
+    ++stats_.presence_evicted;
+    GW_LOG(Debug, "uplink", "%s: %zu devices with retained presence (presence.max_retained): cleared %s's",
+           options_.name.c_str(), presence_table_.max_retained(), d.evicted.c_str());
+    clear_presence(d.evicted);
+  }
+  if (!d.retain) ++stats_.presence_plain;
+  return d.retain;
+}
+
+void MqttUplink::clear_presence(const std::string& client_id) {
+  const std::string topic = options_.presence_devices + client_id;
+  if (mqtt::is_valid_topic_name(topic)) enqueue_presence(topic, "", true);
 }
 
 // One device presence row: lane 0, QoS 1, of this uplink.

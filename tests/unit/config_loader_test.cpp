@@ -295,9 +295,11 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_qos, bu.qos);
     EXPECT_EQ(u_up, bu.up);
     EXPECT_EQ(u_down, bu.down);
-    const auto& [p_topic, p_devices] = u_presence;
+    const auto& [p_topic, p_devices, p_max_retained, p_full_policy] = u_presence;
     EXPECT_EQ(p_topic, bu.presence.topic);
     EXPECT_EQ(p_devices, bu.presence.devices);
+    EXPECT_EQ(p_max_retained, bu.presence.max_retained);
+    EXPECT_EQ(p_full_policy, bu.presence.full_policy);
     EXPECT_EQ(u_rate_limit, bu.rate_limit);
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
@@ -378,7 +380,8 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    up:\n      - {filter: alarm/#, prefix: site/alarm/, qos: 1, lane: 0}\n"
       "      - {filter: \"#\", strip: local/, prefix: site/, qos: 0}\n"
       "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
-      "    presence: {topic: site/gw/status, devices: site/devices/}\n"
+      "    presence: {topic: site/gw/status, devices: site/devices/, max_retained: 50, full_policy: "
+      "unretained}\n"
       "    rate_limit: 500\n"
       "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
@@ -394,7 +397,7 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.up[1], (RelayUp{"#", "local/", "site/", 0, 1}));
   ASSERT_EQ(u.down.size(), 1u);
   EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
-  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
+  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/", 50, "unretained"}));
   EXPECT_EQ(u.rate_limit, 500u);
   EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
@@ -414,6 +417,8 @@ TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   EXPECT_TRUE(u.up.empty());
   EXPECT_TRUE(u.down.empty());
   EXPECT_EQ(u.presence, UplinkPresence{});
+  EXPECT_EQ(u.presence.max_retained, 10000u);
+  EXPECT_EQ(u.presence.full_policy, "evict_oldest_absent");
   EXPECT_EQ(u.rate_limit, 0u);
   EXPECT_EQ(u.stop_timeout_ms, 2000u);
   EXPECT_EQ(u.qos, 1);
@@ -436,6 +441,13 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
           "2}\n"),
       "t.yaml:2:5: uplinks[0]: QoS 2 upstream needs clean_start: false (the server must keep the session)");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {max_retained: 0}\n"),
+      "t.yaml:4:30: uplinks[0].presence.max_retained: expected an integer from 1 to 10000000, got \"0\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {full_policy: drop}\n"),
+      "t.yaml:4:29: uplinks[0].presence.full_policy: expected one of evict_oldest_absent, unretained, got "
+      "\"drop\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: nope\n"),
             "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, netpie, got \"nope\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"),
@@ -499,6 +511,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
       "listeners:\n  - name: mqtt\n  - name: ga\n    protocol: http\n    bind: 127.0.0.9\n"
       "http:\n  max_connections: 10\n  max_header_bytes: 2KiB\n  max_body: 4KiB\n"
       "  request_timeout_ms: 500\n  idle_timeout_ms: 700\n"
+      "  admin_users:\n    - username: owner\n"
+      "      password_hash: "
+      "\"pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI=\"\n"
       "netpie:\n  enabled: true\n  endpoint_host: gw.local\n  endpoint_port: 1884\n  clock_skew_s: 60\n"
       "  mqtt_max_age_s: 3600\n  request_token_ttl_s: 120\n  max_tokens_per_key: 3\n"
       "  max_request_tokens: 4\n  postbox_max_messages: 5\n  postbox_max_bytes: 2KiB\n"
@@ -516,6 +531,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
   EXPECT_EQ(r->http.max_body, 4096u);
   EXPECT_EQ(r->http.request_timeout_ms, 500u);
   EXPECT_EQ(r->http.idle_timeout_ms, 700u);
+  ASSERT_EQ(r->http.admin_users.size(), 1u);
+  EXPECT_EQ(r->http.admin_users[0].username, "owner");
+  EXPECT_EQ(r->http.admin_users[0].password_hash, kAliceHash);
   const Netpie& n = r->netpie;
   EXPECT_TRUE(n.enabled);
   EXPECT_EQ(n.endpoint_host, "gw.local");

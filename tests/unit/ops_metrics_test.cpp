@@ -98,3 +98,26 @@ TEST(ProtocolStats, RowsPerProtocolUpToABound) {
 
 }  // namespace
 }  // namespace gw::ops
+
+namespace gw::ops {
+namespace {
+
+// /readyz's reasons, from an Ops over a real broker and no store.
+TEST(Readiness, ListenersThenStore) {
+  config::Config cfg = config::default_config();
+  ManualClock clock;
+  broker::Broker b(cfg, clock, std::make_unique<broker::ConfigAuthenticator>(cfg.auth));
+  Ops ops(Sources{&b, nullptr, nullptr, nullptr, nullptr, &cfg, &clock, "test"});
+  EXPECT_EQ(ops.not_ready_reason(), "listeners not bound yet; store not open");
+  ops.set_listeners_bound(true);
+  EXPECT_EQ(ops.not_ready_reason(), "store not open");
+  cfg.store.enabled = false;  // no store configured: nothing to wait for
+  EXPECT_EQ(ops.not_ready_reason(), "");
+  const std::string text = ops.metrics().render();
+  EXPECT_NE(text.find("netpie_edge_ready 1\n"), std::string::npos);
+  EXPECT_NE(text.find("netpie_edge_store_up 0\n"), std::string::npos);
+  EXPECT_NE(text.find("netpie_edge_messages_dropped_total{reason=\"offline_qos0\"} 0\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gw::ops
