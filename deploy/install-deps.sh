@@ -42,6 +42,7 @@ if [ "$test_deps" = yes ]; then
     prometheus  # a real Prometheus scrapes /metrics; promtool checks the exposition format
     socat  # a TLS terminator in front of a gateway standing in for the NETPIE cloud (test_uplink_tls.py)
     man-db  # `man -l` renders netpie-edge.8 in test_setup.py
+    libjs-jquery  # jQuery for NETPIE's Freeboard feed datasource in Chromium (test_feeds.py)
     # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)
     python3-pytest python3-pytest-timeout
     # packaging tests (ctest -L packaging): the .deb, its unit and the OpenWrt init script

@@ -23,6 +23,8 @@ Status HistoryTable::prepare(Db& db) {
                            "WHERE seq BETWEEN ?1 AND ?2 AND stored_unix BETWEEN ?3 AND ?4 ORDER BY seq"},
           {&scan_, "SELECT seq, stored_unix FROM history WHERE seq > ?1 ORDER BY seq LIMIT 512"},
           {&delete_upto_, "DELETE FROM history WHERE seq <= ?1"},
+          {&page_topic_, std::string(kColumns) + "WHERE topic = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"},
+          {&page_all_, std::string(kColumns) + "WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
           {&trim_rows_,
            "DELETE FROM history WHERE seq < (SELECT seq FROM history ORDER BY seq DESC LIMIT 1 OFFSET ?1)"},
       }));
@@ -78,6 +80,45 @@ Status HistoryTable::query(const HistoryQuery& q, std::vector<HistoryRecord>& ou
     out.push_back(std::move(r));
   }
   if (out.size() >= q.limit) return Status::Ok;
+  return status_from_sqlite(rc);
+}
+
+Status HistoryTable::page(const HistoryQuery& q, std::uint64_t max_scan, HistoryPage& out) {
+  out = HistoryPage{};
+  out.last_seq = q.from_seq;
+  const bool exact = !q.topic.empty() && !has_wildcard(q.topic);
+  Stmt& s = exact ? page_topic_ : page_all_;
+  StmtScope scope(s);
+  int i = 1;
+  if (exact) s.bind_text(i++, q.topic);
+  s.bind_u64(i++, q.from_seq);
+  s.bind_u64(i++, max_scan);
+  std::uint64_t read = 0;
+  int rc = SQLITE_DONE;
+  while (out.records.size() < q.limit && (rc = s.step()) == SQLITE_ROW) {
+    ++read;
+    const std::uint64_t seq = s.col_u64(0);
+    out.last_seq = seq;
+    if (seq > q.to_seq) {
+      // Past the range asked for: nothing after it can match.
+      return Status::Ok;
+    }
+    const std::int64_t at = s.col_int(2);
+    if (at < q.from_unix || at > q.to_unix) continue;
+    if (!exact && !q.topic.empty() && !topic_matches(q.topic, s.col_view(1))) continue;
+    HistoryRecord r;
+    r.seq = seq;
+    r.msg.topic = s.col_str(1);
+    r.stored_unix = at;
+    r.msg.qos = static_cast<std::uint8_t>(s.col_int(3));
+    r.msg.payload = s.col_str(4);
+    r.msg.properties = s.col_str(5);
+    out.records.push_back(std::move(r));
+  }
+  if (out.records.size() >= q.limit || read >= max_scan) {
+    out.more = true;
+    return Status::Ok;
+  }
   return status_from_sqlite(rc);
 }
 

@@ -30,6 +30,9 @@ class HistoryTable {
   bool wants(std::string_view topic) const;
   Result<std::uint64_t, Status> append(const HistoryMessage& m);  // returns seq
   Status query(const HistoryQuery& q, std::vector<HistoryRecord>& out);
+  // Reads at most max_scan rows after q.from_seq (by seq; an exact topic through its index) and keeps
+  // those matching the filter and time range, at most q.limit (Store::history_page).
+  Status page(const HistoryQuery& q, std::uint64_t max_scan, HistoryPage& out);
   // Applies max_age_s (walking in seq order, stopping at the first row young enough) then max_rows.
   Status prune(std::uint64_t* removed = nullptr);
 
@@ -43,7 +46,7 @@ class HistoryTable {
   std::uint64_t rows_ = 0;
   std::uint64_t saved_rows_ = 0;
   std::uint64_t pruned_ = 0;
-  Stmt insert_, by_topic_, by_range_, scan_, delete_upto_, trim_rows_;
+  Stmt insert_, by_topic_, by_range_, scan_, delete_upto_, trim_rows_, page_topic_, page_all_;
 };
 
 }  // namespace gw::storage

@@ -217,6 +217,7 @@ struct RetainedMessage {
   std::string properties;
   std::uint8_t qos = 0;
   std::int64_t expiry_unix = 0;  // 0 = none
+  std::int64_t updated_ms = 0;   // wall clock when set (unix ms; 0 = unknown: stored before schema 7)
 };
 
 // ---- Local history ----------------------------------------------------------------------------------
@@ -225,6 +226,8 @@ struct HistoryOptions {
   std::vector<std::string> filters;          // MQTT topic filters to record; empty = history off
   std::int64_t max_age_s = 7ll * 24 * 3600;  // 0 = no age bound
   std::uint64_t max_rows = 100'000;          // 0 = no row bound
+  std::uint32_t max_page_rows = 1000;        // GET /history: rows one page may hold (larger limit: refused)
+  std::uint64_t max_scan_rows = 100'000;     // GET /history: rows one page may read
 };
 
 struct HistoryMessage {
@@ -247,6 +250,12 @@ struct HistoryQuery {
   std::int64_t from_unix = std::numeric_limits<std::int64_t>::min();
   std::int64_t to_unix = std::numeric_limits<std::int64_t>::max();
   std::uint32_t limit = 1000;  // rows, ascending by seq
+};
+
+struct HistoryPage {
+  std::vector<HistoryRecord> records;
+  std::uint64_t last_seq = 0;  // the last seq read (matching or not): the next page reads after it
+  bool more = false;           // the page stopped at its limit or its scan bound: there may be more
 };
 
 }  // namespace gw::storage

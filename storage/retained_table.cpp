@@ -8,11 +8,13 @@ Status RetainedTable::prepare(Db& db) {
       db.handle(),
       {
           {&put_,
-           "INSERT INTO retained(topic, payload, properties, qos, expiry_unix) VALUES(?1, ?2, ?3, ?4, ?5) "
-           "ON CONFLICT(topic) DO UPDATE SET payload = excluded.payload, properties = "
-           "excluded.properties, qos = excluded.qos, expiry_unix = excluded.expiry_unix"},
+           "INSERT INTO retained(topic, payload, properties, qos, expiry_unix, updated_ms) "
+           "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(topic) DO UPDATE SET payload = excluded.payload, "
+           "properties = excluded.properties, qos = excluded.qos, expiry_unix = excluded.expiry_unix, "
+           "updated_ms = excluded.updated_ms"},
           {&del_, "DELETE FROM retained WHERE topic = ?1"},
-          {&load_, "SELECT topic, payload, properties, qos, expiry_unix FROM retained ORDER BY topic"},
+          {&load_,
+           "SELECT topic, payload, properties, qos, expiry_unix, updated_ms FROM retained ORDER BY topic"},
       }));
 }
 
@@ -23,6 +25,7 @@ Status RetainedTable::set(const RetainedMessage& m) {
   put_.bind_blob(3, m.properties);
   put_.bind(4, m.qos);
   put_.bind(5, m.expiry_unix);
+  put_.bind(6, m.updated_ms);
   return status_from_sqlite(put_.run());
 }
 
@@ -41,6 +44,7 @@ Status RetainedTable::load(std::vector<RetainedMessage>& out) {
     m.properties = load_.col_str(2);
     m.qos = static_cast<std::uint8_t>(load_.col_int(3));
     m.expiry_unix = load_.col_int(4);
+    m.updated_ms = load_.col_int(5);
     out.push_back(std::move(m));
   }
   return status_from_sqlite(rc);

@@ -3,7 +3,9 @@
 // (the uplink it is for; rows already there get '') and makes the ready index per destination; version 4
 // adds the outbox's released mark (QoS 2: the cloud answered PUBREC; rows already there get 0); version 5
 // indexes the session messages that are not merely queued (in flight, or inbound QoS 2), so a start-up
-// loads them without reading the queues. Column meanings are in the table files.
+// loads them without reading the queues; version 6 gives outbox rows a message expiry; version 7 adds the
+// feeds (fields, raw points, rollups) and the retained messages' update time. Column meanings are in the
+// table files.
 #include "storage/schema.hpp"
 
 #include <cstdio>
@@ -96,6 +98,31 @@ CREATE INDEX session_msgs_held ON session_msgs(client_id, seq) WHERE state != 0;
 )sql"},
     {6, "outbox message expiry", R"sql(
 ALTER TABLE outbox ADD COLUMN expiry_unix INTEGER NOT NULL DEFAULT 0;
+)sql"},
+    {7, "feeds, retained update time", R"sql(
+CREATE TABLE feed_fields(
+  id INTEGER PRIMARY KEY,
+  feed TEXT NOT NULL,
+  field TEXT NOT NULL,
+  UNIQUE(feed, field)
+);
+CREATE TABLE feed_points(
+  field_id INTEGER NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY(field_id, ts_ms)
+) WITHOUT ROWID;
+CREATE TABLE feed_rollups(
+  field_id INTEGER NOT NULL,
+  res INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  vsum REAL NOT NULL,
+  vmin REAL NOT NULL,
+  vmax REAL NOT NULL,
+  PRIMARY KEY(field_id, res, bucket_ms)
+) WITHOUT ROWID;
+ALTER TABLE retained ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
 )sql"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);

@@ -68,7 +68,7 @@ Result<bool, OpenError> Store::init() {
     GW_LOG(Error, "store", "%s", e.message.c_str());
     return unexpected(e);
   };
-  tables_ = std::make_unique<Tables>(options_.outbox, options_.history, clock_);
+  tables_ = std::make_unique<Tables>(options_.outbox, options_.history, options_.feeds, clock_);
   Status s = tables_->prepare(db_);
   if (s != Status::Ok) return fail(s, "preparing statements failed");
   int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"},
@@ -90,6 +90,7 @@ Result<bool, OpenError> Store::init() {
   std::uint64_t requeued = 0;
   s = tables_->outbox.load(&requeued);
   if (s == Status::Ok) s = tables_->history.load();
+  if (s == Status::Ok) s = tables_->feeds.load();
   if (s != Status::Ok) return fail(s, "loading counters failed");
 
   restore_reserve();
@@ -274,13 +275,13 @@ Status Store::outbox_enqueue(OutboxMessage msg, EnqueueDone done) {
 }
 
 template <typename T>
-Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::vector<T>&)> read,
-                          std::function<void(Result<std::vector<T>, Status>)> done) {
+Status Store::submit_value(std::size_t bytes, std::function<Status(Tables&, T&)> read,
+                           std::function<void(Result<T, Status>)> done) {
   Request r = make(true, bytes);
   r.deadline = SteadyTime::now();  // a reader is waiting: close the batch now
-  auto slot = std::make_shared<std::vector<T>>();
+  auto slot = std::make_shared<T>();
   r.apply = [read = std::move(read), slot](Tables& t) {
-    slot->clear();  // a batch may be applied twice (salvage after a failure)
+    *slot = T{};  // a batch may be applied twice (salvage after a failure)
     return read(t, *slot);
   };
   r.done = [done = std::move(done), slot](Status s) {
@@ -291,6 +292,12 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
     }
   };
   return submit(std::move(r));
+}
+
+template <typename T>
+Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::vector<T>&)> read,
+                          std::function<void(Result<std::vector<T>, Status>)> done) {
+  return submit_value<std::vector<T>>(bytes, std::move(read), std::move(done));
 }
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
@@ -567,6 +574,36 @@ Status Store::history_query(HistoryQuery q, HistoryDone done) {
   return submit_read<HistoryRecord>(
       bytes,
       [q = std::move(q)](Tables& t, std::vector<HistoryRecord>& rows) { return t.history.query(q, rows); },
+      std::move(done));
+}
+
+Status Store::history_page(HistoryQuery q, std::uint64_t max_scan, HistoryPageDone done) {
+  const std::size_t bytes = q.topic.size();
+  return submit_value<HistoryPage>(
+      bytes,
+      [q = std::move(q), max_scan](Tables& t, HistoryPage& page) {
+        return t.history.page(q, max_scan, page);
+      },
+      std::move(done));
+}
+
+// ---- Feeds -------------------------------------------------------------------------------------------
+
+Status Store::feed_write(FeedWrite w, Done done) {
+  const bool durable = static_cast<bool>(done);  // read before `done` is moved
+  std::size_t bytes = w.feed.size();
+  for (const FeedValue& v : w.values) bytes += v.field.size() + sizeof(double);
+  Request r = make(durable, bytes);
+  r.rows = static_cast<std::uint32_t>(std::max<std::size_t>(1, w.values.size()));
+  r.apply = [w = std::move(w)](Tables& t) { return t.feeds.write(w); };
+  r.done = std::move(done);
+  return submit(std::move(r));
+}
+
+Status Store::feed_query(FeedQuery q, FeedDone done) {
+  const std::size_t bytes = q.feed.size();
+  return submit_value<FeedResult>(
+      bytes, [q = std::move(q)](Tables& t, FeedResult& out) { return t.feeds.query(q, out); },
       std::move(done));
 }
 
@@ -927,6 +964,13 @@ void Store::maintain() {
     r.apply = [](Tables& t) { return t.history.prune(); };
     batch.push_back(std::move(r));
   }
+  if (!tables_->feeds.empty()) {
+    Request r;
+    r.retry = false;
+    r.maintenance = true;
+    r.apply = [](Tables& t) { return t.feeds.prune(); };
+    batch.push_back(std::move(r));
+  }
   if (!batch.empty() || !retry_.empty()) execute(batch);
   if (options_.vacuum_free_pages > 0 && !work_stats_.degraded) {
     std::int64_t free_pages = 0;
@@ -1104,6 +1148,7 @@ void Store::publish_stats() {
     w.outbox_last_id = tables_->outbox.last_id();
     w.history_rows = tables_->history.rows();
     w.history_pruned = tables_->history.pruned_total();
+    w.feeds = tables_->feeds.counts();
   }
   // Copied only when it changed: batches that only read, mark or requeue leave it alone.
   const bool backlogs_changed = tables_ && backlogs_ != tables_->outbox.backlogs();

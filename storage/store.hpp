@@ -39,6 +39,7 @@
 #include "gateway/base/result.hpp"
 #include "storage/completion_queue.hpp"
 #include "storage/counting_vfs.hpp"
+#include "storage/feed_records.hpp"
 #include "storage/open.hpp"
 #include "storage/records.hpp"
 #include "storage/request_queue.hpp"
@@ -68,6 +69,7 @@ struct StoreOptions {
   std::chrono::milliseconds retry_give_up{600000};       // store.retry_give_up_ms (10 min)
   OutboxLimits outbox;     // store.outbox.{max_rows, max_bytes, max_age_s, policy}
   HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
+  FeedOptions feeds;       // store.feeds.* (storage/README.md "Feeds")
 };
 
 // Upper bounds (microseconds) of the commit latency histogram's buckets (StoreStats::commit_us): the
@@ -114,6 +116,7 @@ struct StoreStats {
   std::uint64_t outbox_last_id = 0;  // the highest id ever given (the uplinks' backlog mark at connect)
   std::uint64_t history_rows = 0;
   std::uint64_t history_pruned = 0;
+  FeedCounts feeds;  // raw feed points held, written, replaced, pruned
 };
 
 struct Tables;
@@ -129,6 +132,8 @@ class Store {
   using DestsDone = std::function<void(Result<std::vector<OutboxDest>, Status>)>;
   using SessionReadDone = std::function<void(Result<std::vector<SessionMessage>, Status>)>;
   using SessionDropDone = std::function<void(Result<SessionQueued, Status>)>;
+  using FeedDone = std::function<void(Result<FeedResult, Status>)>;
+  using HistoryPageDone = std::function<void(Result<HistoryPage, Status>)>;
 
   // Opens (creating if needed), checks (PRAGMA quick_check), migrates and loads the counters, then
   // starts the storage thread. A damaged file is refused: OpenError says which file and how to recover
@@ -250,6 +255,19 @@ class Store {
   Status history_record(HistoryMessage msg, Done done = {});
   Status history_query(HistoryQuery query, HistoryDone done);
   Status history_prune(Done done = {});
+  // A page for readers that resume (GET /history): rows with seq > query.from_seq matching the topic
+  // filter and time range, at most query.limit of them, after reading at most `max_scan` rows; the page
+  // says the last seq it read, so the next page starts there.
+  Status history_page(HistoryQuery query, std::uint64_t max_scan, HistoryPageDone done);
+
+  // ---- Feeds (storage/README.md "Feeds") ---------------------------------------------------------------
+  // One point per field at one time, with the rollups it changes; durable when `done` reports Ok (the
+  // commit window, like every write someone waits on). QuotaExceeded: the feed would pass
+  // store.feeds.max_fields_per_feed (nothing written). Without `done` it rides the lazy window.
+  Status feed_write(FeedWrite write, Done done = {});
+  // A read on the storage thread, after everything submitted before it; a query over its bounds comes
+  // back Ok with FeedResult::too_many set and no series.
+  Status feed_query(FeedQuery query, FeedDone done);
 
   // ---- Observation -----------------------------------------------------------------------------------
   StoreStats stats() const;
@@ -276,6 +294,10 @@ class Store {
   template <typename T>
   Status submit_read(std::size_t bytes, std::function<Status(Tables&, std::vector<T>&)> read,
                      std::function<void(Result<std::vector<T>, Status>)> done);
+  // The same for a read that answers one value (cleared first, for the same reason).
+  template <typename T>
+  Status submit_value(std::size_t bytes, std::function<Status(Tables&, T&)> read,
+                      std::function<void(Result<T, Status>)> done);
   template <typename T>
   Status submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
                        std::function<void(Result<T, Status>)> done);

@@ -3,5 +3,5 @@
 # the load generator's client (client.cpp) and the project's codec.
 add_executable(netpie-coap-bench ${CMAKE_CURRENT_LIST_DIR}/coap_bench.cpp ${CMAKE_CURRENT_LIST_DIR}/client.cpp)
 target_include_directories(netpie-coap-bench PRIVATE ${PROJECT_SOURCE_DIR})
-target_link_libraries(netpie-coap-bench PRIVATE gw_mqtt PkgConfig::LIBUV)
+target_link_libraries(netpie-coap-bench PRIVATE gw_mqtt gw_tls gw_websocket PkgConfig::LIBUV)
 gw_target_warnings(netpie-coap-bench)

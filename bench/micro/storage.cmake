@@ -8,3 +8,11 @@ if(GW_BUILD_BENCH)
   target_link_libraries(storage_outbox_bench PRIVATE gw_storage benchmark::benchmark)
   gw_target_warnings(storage_outbox_bench)
 endif()
+# The feed store: durable feed writes per second, bytes written per million points, and the query times
+# of 30 days of 1 Hz points (storage/README.md "Feeds"; results in bench/README.md "Store: feeds").
+#   cmake --build build/storage --target storage_feed_bench && build/storage/bench/storage_feed_bench
+if(GW_BUILD_BENCH)
+  add_executable(storage_feed_bench ${CMAKE_CURRENT_LIST_DIR}/storage_feed_bench.cpp)
+  target_link_libraries(storage_feed_bench PRIVATE gw_storage)
+  gw_target_warnings(storage_feed_bench)
+endif()

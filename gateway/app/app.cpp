@@ -213,6 +213,15 @@ storage::StoreOptions store_options(const config::Config& cfg) {
   o.history.filters = c.history_filters;
   o.history.max_age_s = c.history_max_age_s;
   o.history.max_rows = c.history_max_rows;
+  o.history.max_page_rows = c.history_max_page_rows;
+  o.history.max_scan_rows = c.history_max_scan_rows;
+  o.feeds.raw_max_age_s = c.feeds_raw_max_age_s;
+  o.feeds.minute_max_age_s = c.feeds_minute_max_age_s;
+  o.feeds.hour_max_age_s = c.feeds_hour_max_age_s;
+  o.feeds.max_points_per_field = c.feeds_max_points_per_field;
+  o.feeds.max_fields_per_feed = c.feeds_max_fields_per_feed;
+  o.feeds.max_query_rows = c.feeds_max_query_rows;
+  o.feeds.max_query_points = c.feeds_max_query_points;
   return o;
 }
 

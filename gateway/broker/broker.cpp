@@ -81,7 +81,8 @@ Result<bool, std::string> Broker::restore() {
   // Queues stay in the store: a session's head is paged in when its client connects.
   auto restored = persistence_->restore(0);
   if (!restored) return unexpected(restored.error());
-  for (auto& m : restored->retained) retained_.set(m);
+  for (std::size_t i = 0; i < restored->retained.size(); ++i)
+    retained_.set(restored->retained[i], restored->retained_updated_ms[i]);
   std::size_t messages = 0;
   for (auto& s : restored->sessions) {
     s->stored = true;

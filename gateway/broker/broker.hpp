@@ -77,6 +77,8 @@ class Broker {
     mqtt::Reason reason = mqtt::Reason::Success;
   };
   void set_current_ticket(std::shared_ptr<PublishTicket> t) { ticket_ = std::move(t); }
+  // The ticket of the PUBLISH being handled (also while an extension sees it), or null.
+  const std::shared_ptr<PublishTicket>& current_ticket() const { return ticket_; }
   Connection* connection_by_id(std::uint64_t id);
   // Every connection by slot (null: a free slot), for listings (the operator's API).
   const std::vector<Connection*>& connection_slots() const { return slots_; }

@@ -551,15 +551,15 @@ void Connection::handle_publish(mqtt::Publish& p) {
         msg->expiry_at = broker_.clock().now_ms() + Millis(*p.properties.message_expiry_interval) * 1000;
       }
     }
-    auto* ext = broker_.extension();
-    if (!(ext && ext->on_publish(*this, msg))) {
-      if (p.qos > 0 && persistence) {
-        ticket = std::make_shared<Broker::PublishTicket>();
-        broker_.set_current_ticket(ticket);
-      }
-      refused = broker_.publish_from(*this, msg);
-      broker_.set_current_ticket(nullptr);
+    // The ticket is there while the extension looks too: a durable write it makes (a feed point) holds
+    // the acknowledgement like the broker's own.
+    if (p.qos > 0 && persistence) {
+      ticket = std::make_shared<Broker::PublishTicket>();
+      broker_.set_current_ticket(ticket);
     }
+    auto* ext = broker_.extension();
+    if (!(ext && ext->on_publish(*this, msg))) refused = broker_.publish_from(*this, msg);
+    broker_.set_current_ticket(nullptr);
     if (p.qos == 2 && refused == Reason::Success) {
       std::uint64_t seq = 0;
       if (persistence && session_->persistent() && session_->stored) {

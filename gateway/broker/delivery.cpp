@@ -85,7 +85,7 @@ Reason Broker::publish(const MessagePtr& msg) {
   // is routed (stored_queue.cpp).
   if (refusable && refuses_any(*msg)) return Reason::QuotaExceeded;
   if (msg->retain) {
-    auto r = retained_.set(msg);
+    auto r = retained_.set(msg, clock_.unix_ms());
     if (r == RetainedStore::SetResult::LimitReached) {
       stats_.drop(DropReason::RetainedLimit);
     } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {
@@ -103,6 +103,7 @@ Reason Broker::publish(const MessagePtr& msg) {
     }
     persistence_->outbox_enqueue(*msg, std::move(done));
   }
+  if (persistence_) persistence_->history(*msg);
   // deliver() never publishes (closing a slow consumer only starts an asynchronous close; a publisher
   // held back is released later, from pump()), so targets_ stays as the match filled it for the loop.
   for (std::size_t i = 0; i < target_count_; ++i) {

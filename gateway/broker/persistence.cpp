@@ -196,7 +196,18 @@ void Persistence::retained(const Message& m) {
   if (m.props) r.properties = mqtt::encode_publish_properties(*m.props);
   r.qos = m.qos;
   r.expiry_unix = to_unix(m.expiry_at);
+  r.updated_ms = clock_.unix_ms();
   submitted(store_.retained_set(std::move(r)));
+}
+
+void Persistence::history(const Message& m) {
+  if (!store_.history_wants(m.topic)) return;
+  storage::HistoryMessage h;
+  h.topic = m.topic;
+  h.payload = m.payload;
+  if (m.props) h.properties = mqtt::encode_publish_properties(*m.props);
+  h.qos = m.qos;
+  submitted(store_.history_record(std::move(h)));
 }
 
 bool Persistence::outbox_wants(std::string_view topic) const {
@@ -340,6 +351,7 @@ Result<Persistence::Restored, std::string> Persistence::restore(std::uint32_t ma
       continue;
     }
     out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
+    out.retained_updated_ms.push_back(r.updated_ms);
   }
   auto sessions = store_.load_sessions(max_queued, &out.expired);
   if (!sessions) return unexpected("loading sessions: " + std::string(storage::to_string(sessions.error())));

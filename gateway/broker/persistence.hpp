@@ -54,6 +54,8 @@ class Persistence {
   void inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id);  // PUBREC sent
 
   void retained(const Message& m);
+  // Local history (store.history.filters): a copy of a message on a chosen topic, for GET /history.
+  void history(const Message& m);
 
   bool outbox_wants(std::string_view topic) const;
   // Reload: the routes for messages from now on (rows already queued keep their uplink).
@@ -67,6 +69,9 @@ class Persistence {
   // reject_new, ...).
   void outbox_enqueue(const Message& m, std::function<void(mqtt::Reason)> done);
 
+  // A durable write an extension submitted to the store itself (a feed point): the next barrier covers it,
+  // so the publisher's acknowledgement waits for its commit like for the broker's own writes.
+  void note_write(storage::Status st) { submitted(st); }
   // Whether any write was submitted since the last barrier.
   bool dirty() const { return dirty_; }
   // `done` runs on the loop thread once every write submitted so far committed (Success) or failed.
@@ -76,6 +81,7 @@ class Persistence {
   struct Restored {
     std::vector<std::unique_ptr<Session>> sessions;
     std::vector<MessagePtr> retained;
+    std::vector<std::int64_t> retained_updated_ms;  // beside `retained`: when each was set (0 = unknown)
     std::vector<std::string> expired;  // client ids of sessions that expired while the daemon was down
   };
   // Each session's queue is restored as its count (Session::stored_tail) plus at most `max_queued` of

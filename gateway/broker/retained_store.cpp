@@ -14,13 +14,14 @@ struct RetainedStore::Node {
   std::string level;
   std::map<std::string, std::unique_ptr<Node>, std::less<>> children;
   MessagePtr msg;
+  std::int64_t updated_ms = 0;  // wall clock of the last set (unix ms; 0 = unknown)
 };
 
 RetainedStore::RetainedStore(std::size_t max_topics)
     : root_(std::make_unique<Node>()), max_topics_(max_topics) {}
 RetainedStore::~RetainedStore() = default;
 
-RetainedStore::SetResult RetainedStore::set(const MessagePtr& msg) {
+RetainedStore::SetResult RetainedStore::set(const MessagePtr& msg, std::int64_t updated_ms) {
   std::vector<std::string_view> levels;
   split_levels(msg->topic, levels);
   Node* n = root_.get();
@@ -62,6 +63,7 @@ RetainedStore::SetResult RetainedStore::set(const MessagePtr& msg) {
   }
   bool replaced = static_cast<bool>(n->msg);
   n->msg = msg;
+  n->updated_ms = updated_ms;
   if (!replaced) ++count_;
   return replaced ? SetResult::Replaced : SetResult::Stored;
 }
@@ -69,20 +71,20 @@ RetainedStore::SetResult RetainedStore::set(const MessagePtr& msg) {
 namespace {
 template <typename NodeT, typename Fn>
 void visit_all(const NodeT* n, const Fn& fn) {
-  if (n->msg) fn(n->msg);
+  if (n->msg) fn(*n);
   for (const auto& [_, c] : n->children) visit_all(c.get(), fn);
 }
 
 template <typename NodeT, typename Fn>
 void walk(const NodeT* n, const std::vector<std::string_view>& f, std::size_t i, const Fn& fn) {
   if (i == f.size()) {
-    if (n->msg) fn(n->msg);
+    if (n->msg) fn(*n);
     return;
   }
   const bool at_root = n->parent == nullptr;
   if (f[i] == "#") {
     // '#' also matches the parent level itself ("a/#" matches "a").
-    if (!at_root && n->msg) fn(n->msg);
+    if (!at_root && n->msg) fn(*n);
     for (const auto& [level, c] : n->children) {
       if (at_root && !level.empty() && level.front() == '$') continue;  // MQTT 5.0 §4.7.2
       visit_all(c.get(), fn);
@@ -102,19 +104,24 @@ void walk(const NodeT* n, const std::vector<std::string_view>& f, std::size_t i,
 }  // namespace
 
 void RetainedStore::match(std::string_view filter, const std::function<void(const MessagePtr&)>& fn) const {
+  match_timed(filter, [&](const MessagePtr& m, std::int64_t) { fn(m); });
+}
+
+void RetainedStore::match_timed(std::string_view filter,
+                                const std::function<void(const MessagePtr&, std::int64_t)>& fn) const {
   std::vector<std::string_view> levels;
   split_levels(filter, levels);
-  walk(root_.get(), levels, 0, fn);
+  walk(root_.get(), levels, 0, [&](const Node& n) { fn(n.msg, n.updated_ms); });
 }
 
 void RetainedStore::for_each(const std::function<void(const MessagePtr&)>& fn) const {
-  visit_all(root_.get(), fn);
+  visit_all(root_.get(), [&](const Node& n) { fn(n.msg); });
 }
 
 std::size_t RetainedStore::expire(Millis now) {
   std::vector<MessagePtr> expired;
-  visit_all(root_.get(), [&](const MessagePtr& m) {
-    if (m->expiry_at != 0 && m->expiry_at <= now) expired.push_back(m);
+  visit_all(root_.get(), [&](const Node& n) {
+    if (n.msg->expiry_at != 0 && n.msg->expiry_at <= now) expired.push_back(n.msg);
   });
   for (const auto& m : expired) {
     auto clear = std::make_shared<Message>();

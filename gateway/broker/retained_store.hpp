@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -18,10 +19,14 @@ class RetainedStore {
   ~RetainedStore();
 
   enum class SetResult { Stored, Replaced, Cleared, NothingToClear, LimitReached };
-  // Stores msg for msg->topic; an empty payload removes the retained message of that topic.
-  SetResult set(const MessagePtr& msg);
+  // Stores msg for msg->topic, set at `updated_ms` (unix ms, 0 = unknown: REST's lastUpdated); an empty
+  // payload removes the retained message of that topic.
+  SetResult set(const MessagePtr& msg, std::int64_t updated_ms = 0);
   // Visits every retained message whose topic matches `filter` (a non-shared, valid filter).
   void match(std::string_view filter, const std::function<void(const MessagePtr&)>& fn) const;
+  // The same, with the time each was set.
+  void match_timed(std::string_view filter,
+                   const std::function<void(const MessagePtr&, std::int64_t)>& fn) const;
   // Visits all retained messages (for persistence and $SYS).
   void for_each(const std::function<void(const MessagePtr&)>& fn) const;
   // Drops expired messages (MQTT 5 message expiry); returns how many.

@@ -131,6 +131,17 @@ struct Store {
   std::vector<std::string> history_filters;
   std::int64_t history_max_age_s = 7 * 24 * 3600;
   std::uint64_t history_max_rows = 100'000;
+  // GET /history bounds: rows one page may hold (a larger ?limit is refused) and rows one page may read.
+  std::uint32_t history_max_page_rows = 1000;
+  std::uint64_t history_max_scan_rows = 100'000;
+  // Feeds (storage/README.md "Feeds"): retention per resolution, rows per field, and query bounds.
+  std::int64_t feeds_raw_max_age_s = 7ll * 24 * 3600;
+  std::int64_t feeds_minute_max_age_s = 90ll * 24 * 3600;
+  std::int64_t feeds_hour_max_age_s = 5ll * 365 * 24 * 3600;
+  std::uint64_t feeds_max_points_per_field = 10'000'000;
+  std::uint32_t feeds_max_fields_per_feed = 64;
+  std::uint64_t feeds_max_query_rows = 200'000;
+  std::uint32_t feeds_max_query_points = 20'000;
   bool operator==(const Store&) const = default;
 };
 
@@ -199,9 +210,25 @@ struct NetpieKey {
   NetpieRights rights;
   bool operator==(const NetpieKey&) const = default;
 };
+// A feed owned by the app (docs/netpie-protocol.md §7.3, §9.2; docs/netpie-feeds.md): its id (unique
+// over every app), the api keys that may read and write it (microgears of the owning app may write it
+// without one), and the units of its fields, in the order a read lists them. Fields not named here are
+// taken too (unit ""), up to store.feeds.max_fields_per_feed.
+struct NetpieFeedField {
+  std::string name;
+  std::string unit;
+  bool operator==(const NetpieFeedField&) const = default;
+};
+struct NetpieFeed {
+  std::string id;
+  std::vector<std::string> api_keys;
+  std::vector<NetpieFeedField> fields;
+  bool operator==(const NetpieFeed&) const = default;
+};
 struct NetpieApp {
   std::string appid;
   std::vector<NetpieKey> keys;
+  std::vector<NetpieFeed> feeds;
   bool operator==(const NetpieApp&) const = default;
 };
 struct Netpie {

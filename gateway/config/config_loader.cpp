@@ -94,7 +94,9 @@ constexpr std::array<std::string_view, 13> kNetpieKeys{"enabled",
                                                        "postbox_max_bytes",
                                                        "atoken_hold_ms",
                                                        "atoken_max_held_per_key"};
-constexpr std::array<std::string_view, 2> kNetpieAppKeys{"appid", "keys"};
+constexpr std::array<std::string_view, 3> kNetpieAppKeys{"appid", "keys", "feeds"};
+constexpr std::array<std::string_view, 3> kNetpieFeedKeys{"id", "api_keys", "fields"};
+constexpr std::size_t kMaxFeedUnit = 32;
 constexpr std::array<std::string_view, 6> kNetpieKeyKeys{"key",          "secret",  "kind",
                                                          "auto_approve", "enabled", "rights"};
 constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscribe", "max_qos"};
@@ -106,14 +108,18 @@ constexpr std::uint16_t kDefaultHttpsPort = 8081;  // gearauth over TLS (docs/ne
 constexpr std::uint16_t kDefaultMqttTlsPort = 8883;  // MQTT over TLS (IANA; docs/netpie-protocol.md §1)
 constexpr std::uint16_t kDefaultWsPort = 8083;       // MQTT over WebSocket (docs/netpie-protocol.md §1)
 constexpr std::uint16_t kDefaultWssPort = 8084;  // MQTT over secure WebSocket (docs/netpie-protocol.md §1)
-constexpr std::array<std::string_view, 11> kStoreKeys{
-    "enabled",         "file",         "synchronous",  "commit_window_us",
-    "commit_max_rows", "qos0_durable", "max_db_bytes", "queue_max_requests",
-    "outbox",          "history",      "session_queue"};
+constexpr std::array<std::string_view, 12> kStoreKeys{
+    "enabled",         "file",         "synchronous",   "commit_window_us",
+    "commit_max_rows", "qos0_durable", "max_db_bytes",  "queue_max_requests",
+    "outbox",          "history",      "session_queue", "feeds"};
 constexpr std::array<std::string_view, 4> kSessionQueueKeys{"max_rows", "max_bytes", "policy", "memory_rows"};
 constexpr std::array<std::string_view, 5> kOutboxKeys{"filters", "max_rows", "max_bytes", "max_age_s",
                                                       "policy"};
-constexpr std::array<std::string_view, 3> kHistoryKeys{"filters", "max_age_s", "max_rows"};
+constexpr std::array<std::string_view, 5> kHistoryKeys{"filters", "max_age_s", "max_rows", "max_page_rows",
+                                                       "max_scan_rows"};
+constexpr std::array<std::string_view, 7> kFeedStoreKeys{
+    "raw_max_age_s",       "minute_max_age_s", "hour_max_age_s",  "max_points_per_field",
+    "max_fields_per_feed", "max_query_rows",   "max_query_points"};
 constexpr std::array<std::string_view, 2> kSynchronousModes{"normal", "full"};
 constexpr std::array<std::string_view, 2> kFullPolicies{"reject_new", "drop_oldest"};
 constexpr std::uint64_t kMaxAgeSeconds = 10ull * 365 * 24 * 3600;
@@ -494,6 +500,8 @@ class Loader {
   void netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
                    std::vector<std::pair<std::string, int>>& seen_keys);
   void netpie_rights(const YAML::Node& map, const std::string& path, NetpieRights& out);
+  void netpie_feeds(const YAML::Node& seq, const std::string& path, std::vector<NetpieFeed>& out,
+                    std::vector<std::pair<std::string, int>>& seen_feeds);
   void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out);
   void uplink_tls(const YAML::Node& map, const std::string& path, UplinkTls& out);
@@ -928,6 +936,30 @@ void Loader::store(const YAML::Node& map, const std::string& path, Store& out) {
             out.history_max_age_s = static_cast<std::int64_t>(*n);
         } else if (k == "max_rows") {
           if (auto n = integer(h, hp, 0, 1'000'000'000)) out.history_max_rows = *n;
+        } else if (k == "max_page_rows") {
+          if (auto n = integer(h, hp, 1, 100'000)) out.history_max_page_rows = static_cast<std::uint32_t>(*n);
+        } else if (k == "max_scan_rows") {
+          if (auto n = integer(h, hp, 1, 100'000'000)) out.history_max_scan_rows = *n;
+        }
+      });
+    } else if (key == "feeds") {
+      mapping(v, p, kFeedStoreKeys, [&](std::string_view k, const YAML::Node& f, const std::string& fp) {
+        if (k == "raw_max_age_s" || k == "minute_max_age_s" || k == "hour_max_age_s") {
+          if (auto n = integer(f, fp, 0, kMaxAgeSeconds)) {
+            (k == "raw_max_age_s"      ? out.feeds_raw_max_age_s
+             : k == "minute_max_age_s" ? out.feeds_minute_max_age_s
+                                       : out.feeds_hour_max_age_s) = static_cast<std::int64_t>(*n);
+          }
+        } else if (k == "max_points_per_field") {
+          if (auto n = integer(f, fp, 0, 10'000'000'000ull)) out.feeds_max_points_per_field = *n;
+        } else if (k == "max_fields_per_feed") {
+          if (auto n = integer(f, fp, 1, 10'000))
+            out.feeds_max_fields_per_feed = static_cast<std::uint32_t>(*n);
+        } else if (k == "max_query_rows") {
+          if (auto n = integer(f, fp, 1, 100'000'000)) out.feeds_max_query_rows = *n;
+        } else if (k == "max_query_points") {
+          if (auto n = integer(f, fp, 1, 10'000'000))
+            out.feeds_max_query_points = static_cast<std::uint32_t>(*n);
         }
       });
     }
@@ -1099,6 +1131,67 @@ void Loader::netpie_keys(const YAML::Node& seq, const std::string& path, std::ve
   }
 }
 
+// netpie.apps[].feeds: [{id, api_keys: [...], fields: {name: unit, ...}}]; feed ids are unique over
+// every app (REST /feed/<feedid> names no app).
+void Loader::netpie_feeds(const YAML::Node& seq, const std::string& path, std::vector<NetpieFeed>& out,
+                          std::vector<std::pair<std::string, int>>& seen_feeds) {
+  if (seq.IsNull()) return;
+  if (!seq.IsSequence()) {
+    error(seq.Mark(), path, "expected a list of feeds, got " + describe(seq));
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : seq) {
+    const std::string p = element(path, index++);
+    if (!item.IsMap()) {
+      error(item.Mark(), p, "expected a mapping with id, api_keys and fields, got " + describe(item));
+      continue;
+    }
+    NetpieFeed feed;
+    bool has_id = false;
+    mapping(item, p, kNetpieFeedKeys, [&](std::string_view name, const YAML::Node& v, const std::string& fp) {
+      if (name == "id") {
+        has_id = true;
+        if (auto id =
+                netpie_unique_name(v, fp, seen_feeds, "feed id", "; feed ids are unique over every app"))
+          feed.id = *id;
+      } else if (name == "api_keys") {
+        if (v.IsNull()) return;
+        if (!v.IsSequence()) {
+          error(v.Mark(), fp, "expected a list of api keys, got " + describe(v));
+          return;
+        }
+        std::size_t k = 0;
+        for (const auto& key : v) {
+          if (auto s = netpie_name(key, element(fp, k++))) feed.api_keys.push_back(*s);
+        }
+      } else if (name == "fields") {
+        if (v.IsNull()) return;
+        if (!v.IsMap()) {
+          error(v.Mark(), fp, "expected a mapping of field name to unit, got " + describe(v));
+          return;
+        }
+        for (const auto& kv : v) {
+          const YAML::Node& k = kv.first;
+          const std::string kp = fp + "." + (k.IsScalar() ? k.Scalar() : std::string("?"));
+          auto field = netpie_name(k, kp);
+          const YAML::Node& unit = kv.second;
+          const bool unit_ok = unit.IsNull() || (unit.IsScalar() && unit.Scalar().size() <= kMaxFeedUnit);
+          if (!unit_ok) {
+            error(unit.Mark(), kp,
+                  "expected a unit of at most " + std::to_string(kMaxFeedUnit) + " bytes, got " +
+                      describe(unit));
+          }
+          if (field && unit_ok)
+            feed.fields.push_back(NetpieFeedField{*field, unit.IsNull() ? "" : unit.Scalar()});
+        }
+      }
+    });
+    if (!has_id) error(item.Mark(), p, "missing key \"id\"");
+    out.push_back(std::move(feed));
+  }
+}
+
 void Loader::netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out) {
   out.clear();
   if (seq.IsNull()) return;
@@ -1108,6 +1201,7 @@ void Loader::netpie_apps(const YAML::Node& seq, const std::string& path, std::ve
   }
   std::vector<std::pair<std::string, int>> seen_apps;
   std::vector<std::pair<std::string, int>> seen_keys;
+  std::vector<std::pair<std::string, int>> seen_feeds;
   std::size_t index = 0;
   for (const auto& item : seq) {
     const std::string p = element(path, index++);
@@ -1121,6 +1215,8 @@ void Loader::netpie_apps(const YAML::Node& seq, const std::string& path, std::ve
       if (name == "appid") {
         has_appid = true;
         if (auto id = netpie_unique_name(v, kp, seen_apps, "appid", "")) app.appid = *id;
+      } else if (name == "feeds") {
+        netpie_feeds(v, kp, app.feeds, seen_feeds);
       } else {
         netpie_keys(v, kp, app.keys, seen_keys);
       }

@@ -1,6 +1,6 @@
 // Endpoint wiring (see endpoint.hpp), the TokenStore over the store's key/value table, and the HTTP
 // routing: CORS pre-flight first, then /api and /oauth2 (gearauth), /topic /microgear /postbox (REST),
-// /admin, else 404.
+// /feed (feeds), /history (topic history), /admin, else 404.
 #include "gateway/netpie/endpoint.hpp"
 
 #include <sys/random.h>
@@ -53,7 +53,9 @@ Endpoint::Endpoint(const config::Netpie& cfg, const Clock& clock, microgear::Ran
       gears_(registry_, postboxes_),
       gearauth_(registry_),
       rest_(registry_, gears_, postboxes_),
-      admin_(registry_, gears_) {}
+      admin_(registry_, gears_),
+      feeds_(cfg, clock),
+      history_(registry_, clock) {}
 
 Endpoint::~Endpoint() = default;
 
@@ -63,6 +65,8 @@ std::unique_ptr<broker::Authenticator> Endpoint::authenticator(
 }
 
 Result<std::size_t, std::string> Endpoint::open(storage::Store* store) {
+  store_ = store;
+  history_.attach(store);
   if (store == nullptr) return std::size_t{0};
   auto entries = store->kv_scan_sync(std::string(kStorePrefix));
   if (!entries)
@@ -79,6 +83,11 @@ Result<std::size_t, std::string> Endpoint::open(storage::Store* store) {
 void Endpoint::attach(broker::Broker& broker) {
   gears_.attach(broker);
   rest_.attach(broker);
+  feeds_.attach(broker, store_);
+  gears_.set_feed_writer(
+      [this](broker::Connection& c, const Gear& g, std::string_view args, const broker::MessagePtr& m) {
+        return feeds_.microgear_write(c, g, args, m);
+      });
   broker.set_extension(&gears_);
 }
 
@@ -110,7 +119,9 @@ void Endpoint::handle(const http::Request& req, const net::HttpResponder& out) {
     http::add_cors_headers(r, policy);
     out.respond(std::move(r));
   });
-  if (gearauth_.handle(req, cors) || rest_.handle(req, cors) || admin_.handle(req, cors)) return;
+  if (gearauth_.handle(req, cors) || rest_.handle(req, cors) || feeds_.handle(req, cors) ||
+      history_.handle(req, cors) || admin_.handle(req, cors))
+    return;
   cors.respond(rest_status(404, "no such resource: " + req.path));
 }
 

@@ -16,7 +16,9 @@
 #include "gateway/config/config.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/netpie/admin.hpp"
+#include "gateway/netpie/feeds.hpp"
 #include "gateway/netpie/gearauth.hpp"
+#include "gateway/netpie/history_api.hpp"
 #include "gateway/netpie/microgears.hpp"
 #include "gateway/netpie/postbox.hpp"
 #include "gateway/netpie/registry.hpp"
@@ -64,6 +66,9 @@ class Endpoint {
   Gearauth gearauth_;
   Rest rest_;
   Admin admin_;
+  Feeds feeds_;
+  HistoryApi history_;
+  storage::Store* store_ = nullptr;
   http::CorsPolicy cors_;
   Millis next_sweep_ = 0;
 };

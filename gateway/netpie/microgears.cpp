@@ -18,6 +18,7 @@ namespace {
 constexpr std::string_view kSetAlias = "@setalias/";
 constexpr std::string_view kWritePostbox = "@writepostbox/";
 constexpr std::string_view kReadPostbox = "@readpostbox/";
+constexpr std::string_view kWriteFeed = "@writefeed/";
 constexpr std::string_view kGearname = "gearname/";
 
 bool starts_with(std::string_view s, std::string_view p) {
@@ -198,7 +199,9 @@ bool Microgears::on_publish(broker::Connection& c, const broker::MessagePtr& m) 
                     rest.substr(write ? kWritePostbox.size() : kReadPostbox.size()), m);
     return true;
   }
-  // @writefeed, @push, @readstream, @writestream belong to the cloud (docs/netpie-protocol.md §7.3).
+  if (starts_with(rest, kWriteFeed) && feed_writer_)
+    return feed_writer_(c, *g, rest.substr(kWriteFeed.size()), m);
+  // @push, @readstream, @writestream belong to the cloud (docs/netpie-protocol.md §7.3).
   const std::string command(rest.substr(0, rest.find('/')));
   send_direct(c, "@error", command + " is not available on the local endpoint");
   return true;

@@ -63,6 +63,11 @@ class Microgears final : public broker::Extension {
   // subscribes the cloud chat topic of each alias held here.
   using AliasListener = std::function<void(const std::string& appid, const std::string& alias, bool held)>;
   void set_alias_listener(AliasListener l) { alias_listener_ = std::move(l); }
+  // `@writefeed/<args>` goes to this writer (Feeds::microgear_write): true = consumed. Without one the
+  // microgear gets @error.
+  using FeedWriter = std::function<bool(broker::Connection& c, const Gear& g, std::string_view args,
+                                        const broker::MessagePtr& m)>;
+  void set_feed_writer(FeedWriter w) { feed_writer_ = std::move(w); }
 
  private:
   struct Live {
@@ -85,6 +90,7 @@ class Microgears final : public broker::Extension {
   Postboxes& postboxes_;
   broker::Broker* broker_ = nullptr;
   AliasListener alias_listener_;
+  FeedWriter feed_writer_;
   std::unordered_map<std::uint64_t, Live> live_;                         // by connection id
   std::unordered_map<std::string, std::uint64_t> by_token_;              // token -> connection id
   std::unordered_map<std::string, std::vector<std::uint64_t>> aliases_;  // appid '\0' alias -> ids

@@ -18,24 +18,10 @@ namespace {
 
 using nlohmann::json;
 
-http::Response json_response(int status, const json& j) {
-  http::Response r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 http::Response method_not_allowed(const char* allow) {
   http::Response r = rest_status(405, std::string("method not allowed; use ") + allow);
   r.headers.add("Allow", allow);
   return r;
-}
-
-bool secret_matches(const std::string& expected, const std::string& given) {
-  // Hashing both first makes the comparison independent of the lengths.
-  return microgear::constant_time_equal(microgear::hmac_sha1_base64("rest", expected),
-                                        microgear::hmac_sha1_base64("rest", given));
 }
 
 std::string join_topic(const std::string& appid, const std::vector<std::string>& seg, std::size_t from) {
@@ -45,6 +31,20 @@ std::string join_topic(const std::string& appid, const std::vector<std::string>&
 }
 
 }  // namespace
+
+http::Response json_response(int status, const json& j) {
+  http::Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+bool secret_matches(const std::string& expected, const std::string& given) {
+  // Hashing both first makes the comparison independent of the lengths.
+  return microgear::constant_time_equal(microgear::hmac_sha1_base64("rest", expected),
+                                        microgear::hmac_sha1_base64("rest", given));
+}
 
 http::Response rest_status(int status, std::string_view message) {
   return json_response(status, json{{"code", status}, {"message", message}});
@@ -212,8 +212,13 @@ void Rest::read_retained(const Key& key, const std::string& topic, const net::Ht
   }
   json arr = json::array();
   if (broker_ != nullptr) {
-    broker_->retained().match(topic, [&](const broker::MessagePtr& m) {
-      arr.push_back(json{{"topic", m->topic}, {"payload", m->payload}, {"retain", true}, {"qos", m->qos}});
+    // lastUpdated: unix ms when it was set (null for one stored before the gateway kept the time).
+    broker_->retained().match_timed(topic, [&](const broker::MessagePtr& m, std::int64_t updated_ms) {
+      arr.push_back(json{{"topic", m->topic},
+                         {"payload", m->payload},
+                         {"retain", true},
+                         {"qos", m->qos},
+                         {"lastUpdated", updated_ms > 0 ? json(updated_ms) : json(nullptr)}});
     });
   }
   out.respond(json_response(200, arr));

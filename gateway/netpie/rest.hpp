@@ -5,6 +5,8 @@
 // JSON with clear 4xx errors. A publish is answered only once whatever it had to store is durable.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "gateway/broker/broker.hpp"
 #include "gateway/net/http_server.hpp"
 #include "gateway/netpie/microgears.hpp"
@@ -34,5 +36,9 @@ class Rest {
 
 // {"code":<status>,"message":"<text>"}: the shape of every REST answer that is not data.
 http::Response rest_status(int status, std::string_view message);
+// A JSON answer (invalid UTF-8 in strings replaced, never thrown).
+http::Response json_response(int status, const nlohmann::json& j);
+// A REST secret check whose time does not depend on where the strings differ or on their lengths.
+bool secret_matches(const std::string& expected, const std::string& given);
 
 }  // namespace gw::netpie

@@ -178,7 +178,10 @@ void expect_same(const Config& a, const Config& b) {
   const auto& [enabled, file, synchronous, commit_window_us, commit_max_rows, qos0_durable, max_db_bytes,
                queue_max_requests, outbox_filters, outbox_max_rows, outbox_max_bytes, outbox_max_age_s,
                outbox_policy, session_queue_max_rows, session_queue_max_bytes, session_queue_policy,
-               session_queue_memory_rows, history_filters, history_max_age_s, history_max_rows] = a_store;
+               session_queue_memory_rows, history_filters, history_max_age_s, history_max_rows,
+               history_max_page_rows, history_max_scan_rows, feeds_raw_max_age_s, feeds_minute_max_age_s,
+               feeds_hour_max_age_s, feeds_max_points_per_field, feeds_max_fields_per_feed, feeds_max_query_rows,
+               feeds_max_query_points] = a_store;
   EXPECT_EQ(enabled, bs.enabled);
   EXPECT_EQ(file, bs.file);
   EXPECT_EQ(synchronous, bs.synchronous);
@@ -199,6 +202,15 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(history_filters, bs.history_filters);
   EXPECT_EQ(history_max_age_s, bs.history_max_age_s);
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
+  EXPECT_EQ(history_max_page_rows, bs.history_max_page_rows);
+  EXPECT_EQ(history_max_scan_rows, bs.history_max_scan_rows);
+  EXPECT_EQ(feeds_raw_max_age_s, bs.feeds_raw_max_age_s);
+  EXPECT_EQ(feeds_minute_max_age_s, bs.feeds_minute_max_age_s);
+  EXPECT_EQ(feeds_hour_max_age_s, bs.feeds_hour_max_age_s);
+  EXPECT_EQ(feeds_max_points_per_field, bs.feeds_max_points_per_field);
+  EXPECT_EQ(feeds_max_fields_per_feed, bs.feeds_max_fields_per_feed);
+  EXPECT_EQ(feeds_max_query_rows, bs.feeds_max_query_rows);
+  EXPECT_EQ(feeds_max_query_points, bs.feeds_max_query_points);
 
   const auto& [http_max_connections, http_max_header_bytes, http_max_body, http_request_timeout_ms,
                http_idle_timeout_ms, http_admin_users] = a_http;
@@ -232,8 +244,15 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(np_atoken_max_held_per_key, bn.atoken_max_held_per_key);
   ASSERT_EQ(np_apps.size(), bn.apps.size());
   for (std::size_t i = 0; i < np_apps.size(); ++i) {
-    const auto& [appid, keys] = np_apps[i];
+    const auto& [appid, keys, feeds] = np_apps[i];
     EXPECT_EQ(appid, bn.apps[i].appid);
+    ASSERT_EQ(feeds.size(), bn.apps[i].feeds.size());
+    for (std::size_t j = 0; j < feeds.size(); ++j) {
+      const auto& [feed_id, api_keys, fields] = feeds[j];
+      EXPECT_EQ(feed_id, bn.apps[i].feeds[j].id);
+      EXPECT_EQ(api_keys, bn.apps[i].feeds[j].api_keys);
+      EXPECT_EQ(fields, bn.apps[i].feeds[j].fields);
+    }
     ASSERT_EQ(keys.size(), bn.apps[i].keys.size());
     for (std::size_t j = 0; j < keys.size(); ++j) {
       const NetpieKey& bk = bn.apps[i].keys[j];

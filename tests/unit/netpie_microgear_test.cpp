@@ -309,11 +309,17 @@ TEST_F(MicrogearTest, ControlMessagesArePushedWithoutSubscription) {
   EXPECT_EQ(connack(watcher, connect_packet("watcher")), Reason::Success);
   subscribe(watcher, "#");
   watcher.received();
-  publish(g, "/myappid/@writefeed/feed1", "{\"t\":1}");
+  publish(g, "/myappid/@push/owner", "hi");
   auto err = g.publishes();
   ASSERT_EQ(err.size(), 1u);
   EXPECT_EQ(err[0].topic, "@error");
-  EXPECT_NE(err[0].payload.find("@writefeed"), std::string::npos);
+  EXPECT_NE(err[0].payload.find("@push"), std::string::npos);
+  // A feed the config does not name: refused with @error, and consumed too.
+  publish(g, "/myappid/@writefeed/feed1", "{\"t\":1}");
+  err = g.publishes();
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0].topic, "@error");
+  EXPECT_EQ(err[0].payload, "writefeed: no feed feed1");
   EXPECT_TRUE(watcher.publishes().empty()) << "commands are not routed";
 }
 

@@ -9,5 +9,6 @@ gw_unit_test(NAME storage_test
     ${CMAKE_CURRENT_LIST_DIR}/storage_schema_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/storage_failure_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/storage_queue_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/storage_feed_test.cpp
   LIBS gw_storage)
 target_compile_definitions(storage_test PRIVATE GW_STORAGE_FIXTURES="${CMAKE_CURRENT_LIST_DIR}/fixtures/storage")

@@ -61,7 +61,7 @@ class TablesTest : public ::testing::Test {
     o.path = dir_ + "/t.db";
     auto r = open_database(db_, o);
     ASSERT_TRUE(r) << r.error().message;
-    tables_ = std::make_unique<Tables>(limits_, history_, clock_);
+    tables_ = std::make_unique<Tables>(limits_, history_, feeds_, clock_);
     ASSERT_EQ(tables_->prepare(db_), Status::Ok) << db_.errmsg();
     ASSERT_EQ(tables_->outbox.load(&requeued_at_load_), Status::Ok);
     ASSERT_EQ(tables_->history.load(), Status::Ok);
@@ -121,6 +121,7 @@ class TablesTest : public ::testing::Test {
   ManualClock clock_;
   OutboxLimits limits_;
   HistoryOptions history_;
+  FeedOptions feeds_;
   Db db_;
   std::unique_ptr<Tables> tables_;
   std::uint64_t requeued_at_load_ = 0;

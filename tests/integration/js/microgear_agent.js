@@ -10,6 +10,7 @@
 //          {"op": "subscribe", "topic"} | {"op": "setalias", "alias"}
 //          {"op": "writepostbox", "box", "msg"} | {"op": "readpostbox", "box"}
 //          {"op": "resettoken"} | {"op": "disconnect"} | {"op": "exit"}
+//          {"op": "writefeed", "feedid", "data" (object or text), "apikey"?}
 // stdout:  {"ev": "connected" | "disconnected" | "message" | "present" | "absent" | "info" | "error" |
 //           "warning" | "rejected" | "subscribed" | "mqtt_error" | "resettoken" | "ready", ...}
 const MicroGear = require('microgear');
@@ -49,6 +50,7 @@ const commands = {
   setalias: (c) => mg.setAlias(c.alias),
   writepostbox: (c) => mg.writepostbox(c.box, c.msg),
   readpostbox: (c) => mg.readpostbox(c.box),
+  writefeed: (c) => mg.writeFeed(c.feedid, c.data, c.apikey),
   resettoken: () => mg.resetToken((err) => out({ ev: 'resettoken', err: err || null })),
   disconnect: () => mg.disconnect(),
   exit: () => process.exit(0),
