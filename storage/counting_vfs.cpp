@@ -41,7 +41,11 @@ int x_read(sqlite3_file* f, void* p, int n, sqlite3_int64 off) {
 int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
   if (faulty(kFailWrites)) return g_fault_code.load(std::memory_order_relaxed);
   int rc = real(f)->pMethods->xWrite(real(f), p, n, off);
-  if (rc == SQLITE_OK) reinterpret_cast<File*>(f)->owner->count_write(n);
+  if (rc == SQLITE_OK) {
+    reinterpret_cast<File*>(f)->owner->count_write(n);
+  } else if ((rc & 0xff) == SQLITE_FULL) {
+    reinterpret_cast<File*>(f)->owner->count_full_write();
+  }
   return rc;
 }
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
