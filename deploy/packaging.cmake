@@ -47,7 +47,13 @@ set(CPACK_PACKAGE_NAME netpie-edge)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGE_CONTACT "netpie-edge maintainers <netpie-edge@example.org>")
+# The package's maintainer: the one value behind the control file's Maintainer, the changelog's trailer and
+# the copyright file's Upstream-Contact (tests/packaging/deb_build.sh checks they agree, and agree with the
+# OpenWrt package). The project has no mail domain of its own yet: whoever builds a package to publish sets
+# their address here (-DGW_PACKAGE_MAINTAINER=...), as Debian's Maintainer field names the packager.
+set(GW_PACKAGE_MAINTAINER "netpie-edge maintainers <netpie-edge@example.org>"
+    CACHE STRING "Maintainer field of the .deb (name <address>)")
+set(CPACK_PACKAGE_CONTACT "${GW_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "MQTT broker and NETPIE-compatible edge gateway")
 # The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the extended description under it.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   }
 
   auto cfg = line.config_path.empty()
-                 ? gw::Result<gw::config::Config, gw::config::LoadError>(gw::config::default_config())
+                 ? gw::Result<gw::config::Config, gw::config::LoadError>(gw::cli::embedded_default())
                  : gw::config::load_file(line.config_path);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());

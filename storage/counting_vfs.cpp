@@ -13,6 +13,7 @@ struct File {
   sqlite3_file base;   // must be first: SQLite sees this
   sqlite3_file* real;  // the real file, allocated right after this struct
   CountingVfs* owner;
+  bool wal;  // opened as a write-ahead log (SQLITE_OPEN_WAL)
 };
 
 sqlite3_file* real(sqlite3_file* f) {
@@ -42,7 +43,10 @@ int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
   if (faulty(kFailWrites)) return g_fault_code.load(std::memory_order_relaxed);
   int rc = real(f)->pMethods->xWrite(real(f), p, n, off);
   if (rc == SQLITE_OK) {
-    reinterpret_cast<File*>(f)->owner->count_write(n);
+    auto* file = reinterpret_cast<File*>(f);
+    file->owner->count_write(n);
+    // The WAL header is one 32-byte write at offset 0 when a WAL generation starts; the rest are frames.
+    if (file->wal && !(off == 0 && n == 32)) file->owner->count_wal(n);
   } else if ((rc & 0xff) == SQLITE_FULL) {
     reinterpret_cast<File*>(f)->owner->count_full_write();
   }
@@ -131,6 +135,7 @@ int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* 
   auto* file = reinterpret_cast<File*>(f);
   file->real = reinterpret_cast<sqlite3_file*>(file + 1);
   file->owner = owner;
+  file->wal = (flags & SQLITE_OPEN_WAL) != 0;
   file->base.pMethods = nullptr;
   std::memset(file->real, 0, static_cast<std::size_t>(owner->real()->szOsFile));
   int rc = owner->real()->xOpen(owner->real(), name, file->real, flags, out_flags);

@@ -1,7 +1,7 @@
 // A pass-through SQLite VFS that counts what SQLite writes to its files (database, WAL, journals) and
-// how often it syncs them: the flash-wear counter. One instance per store, registered under a unique
-// name and named in sqlite3_open_v2; everything else is forwarded to the default VFS unchanged. The
-// shared-memory index (-shm) is mmap'ed, not written, so it is not counted.
+// how often it syncs them: the flash-wear counter. WAL frames are counted apart. One instance per store,
+// registered under a unique name and named in sqlite3_open_v2; everything else is forwarded to the default
+// VFS unchanged. The shared-memory index (-shm) is mmap'ed, not written, so it is not counted.
 #pragma once
 
 #include <sqlite3.h>
@@ -24,12 +24,16 @@ class CountingVfs {
   std::uint64_t bytes_written() const { return bytes_.load(std::memory_order_relaxed); }
   std::uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // Bytes of WAL frames written (each frame is a 24-byte header and a page), the 32-byte WAL header
+  // left out (https://www.sqlite.org/fileformat2.html#walformat).
+  std::uint64_t wal_frame_bytes() const { return wal_bytes_.load(std::memory_order_relaxed); }
 
   // Used by the file wrappers.
   void count_write(int n) {
     bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     writes_.fetch_add(1, std::memory_order_relaxed);
   }
+  void count_wal(int n) { wal_bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
   void count_sync() { syncs_.fetch_add(1, std::memory_order_relaxed); }
   // Writes the file system refused for room (SQLITE_FULL from the real xWrite: ENOSPC). The store tells
   // by it a transaction too large for the room left (a page spilled to the WAL, a commit) from a write
@@ -59,6 +63,7 @@ class CountingVfs {
   std::atomic<std::uint64_t> writes_{0};
   std::atomic<std::uint64_t> syncs_{0};
   std::atomic<std::uint64_t> full_writes_{0};
+  std::atomic<std::uint64_t> wal_bytes_{0};
 };
 
 }  // namespace gw::storage

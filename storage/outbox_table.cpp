@@ -9,8 +9,15 @@ namespace gw::storage {
 namespace {
 constexpr const char* kColumns =
     "id, origin, origin_seq, lane, topic, payload, properties, qos, retain, enqueued_unix, attempts, size, "
-    "dest, released";
-}
+    "dest, released, expiry_unix";
+// Rows of expired messages one read deletes at most once it has rows to return (the rest go with later
+// reads): the deletes' WAL frames stay of the order of a read's.
+constexpr std::size_t kMaxExpiredPerRead = 10'000;
+// Rows of skipped origins one read walks past at most (per_origin live reads, gateway/uplink/README.md): they
+// stay queued and each live read meets them again while the backlog drains, so the walk is bounded; live rows
+// behind more of them than this wait for the backlog's end (order is kept either way).
+constexpr std::size_t kMaxSkippedPerRead = 2'048;
+}  // namespace
 
 Status OutboxTable::prepare(Db& db) {
   db_ = &db;
@@ -20,8 +27,8 @@ Status OutboxTable::prepare(Db& db) {
       {
           {&insert_,
            "INSERT INTO outbox(id, origin, origin_seq, lane, topic, payload, properties, qos, retain, "
-           "enqueued_unix, size, dest, state, attempts) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-           "?12, 0, 0)"},
+           "enqueued_unix, size, dest, state, attempts, expiry_unix) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+           "?8, ?9, ?10, ?12, 0, 0, ?13)"},
           {&select_ready_, sel + " AND dest = ?3 ORDER BY lane, id LIMIT ?1"},
           {&select_ready_lane_, sel + " AND dest = ?3 AND lane = ?2 ORDER BY id LIMIT ?1"},
           {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
@@ -35,11 +42,23 @@ Status OutboxTable::prepare(Db& db) {
           {&claim_, "UPDATE outbox SET dest = ?2 WHERE dest = ?1 RETURNING size"},
           // Both walk one destination's part of outbox_ready (the descending scan finds its last lane).
           {&max_lane_, "SELECT lane FROM outbox WHERE state = 0 AND dest = ?1 ORDER BY lane DESC LIMIT 1"},
+          // A released row is never the victim: the cloud holds it and waits for its PUBREL (MQTT 5.0
+          // §4.3.3); dropping it would leave that packet id open upstream.
           {&oldest_in_lane_,
-           "SELECT id, size FROM outbox WHERE state = 0 AND dest = ?1 AND lane = ?2 ORDER BY id LIMIT 1"},
+           "SELECT id, size FROM outbox WHERE state = 0 AND dest = ?1 AND lane = ?2 AND released = 0 "
+           "ORDER BY id LIMIT 1"},
           {&delete_one_, "DELETE FROM outbox WHERE id = ?1"},
           {&scan_,
-           "SELECT id, size, enqueued_unix, state, dest FROM outbox WHERE id > ?1 ORDER BY id LIMIT 256"},
+           "SELECT id, size, enqueued_unix, state, dest, released FROM outbox WHERE id > ?1 ORDER BY id "
+           "LIMIT 256"},
+          // Reads and the quota age walk go lane by lane, each an id range seek in outbox_ready.
+          {&next_lane_,
+           "SELECT lane FROM outbox WHERE state = 0 AND dest = ?1 AND lane > ?2 ORDER BY lane LIMIT 1"},
+          {&select_range_, sel + " AND dest = ?1 AND lane = ?2 AND id > ?3 AND id <= ?4 ORDER BY id"},
+          {&origins_, "SELECT DISTINCT origin FROM outbox WHERE state = 0 AND dest = ?1 AND id <= ?2"},
+          {&age_walk_,
+           "SELECT id, size, enqueued_unix, released FROM outbox WHERE state = 0 AND dest = ?1 AND lane = ?2 "
+           "AND id > ?3 ORDER BY id LIMIT 256"},
           {&origin_upsert_,
            "INSERT INTO outbox_origin(origin, last_seq) VALUES(?1, ?2) "
            "ON CONFLICT(origin) DO UPDATE SET last_seq = excluded.last_seq"},
@@ -145,9 +164,15 @@ OutboxTable::Mark OutboxTable::mark() const {
 
 void OutboxTable::rollback_to(const Mark& m) {
   const auto kRejected = static_cast<std::size_t>(DropReason::RejectedFull);
-  std::uint64_t rejected = c_.drops[kRejected];
+  const auto kQuotaRejected = static_cast<std::size_t>(DropReason::QuotaRejected);
+  const std::uint64_t rejected = c_.drops[kRejected];
+  const std::uint64_t quota_rejected = c_.drops[kQuotaRejected];
+  std::vector<std::pair<std::string, std::uint64_t>> dest_rejected;
+  for (const auto& [dest, d] : c_.dest_drops) dest_rejected.emplace_back(dest, d.rejected);
   c_ = m.c;
   c_.drops[kRejected] = rejected;
+  c_.drops[kQuotaRejected] = quota_rejected;
+  for (const auto& [dest, n] : dest_rejected) c_.dest_drops[dest].rejected = n;
   while (origin_log_.size() > m.log_size) {
     auto& [origin, old] = origin_log_.back();
     if (old == 0) {
@@ -191,13 +216,60 @@ OutboxBacklog OutboxTable::backlog(std::string_view dest) const {
   return it == c_.dests.end() ? OutboxBacklog{} : it->second;
 }
 
-Result<bool, Status> OutboxTable::drop_oldest(DropReason reason) {
+OutboxDestDrops OutboxTable::dest_drops(std::string_view dest) const {
+  auto it = c_.dest_drops.find(dest);
+  return it == c_.dest_drops.end() ? OutboxDestDrops{} : it->second;
+}
+
+const OutboxQuota* OutboxTable::quota_of(std::string_view dest) const {
+  auto it = limits_.quotas.find(dest);
+  return it == limits_.quotas.end() || !it->second.any() ? nullptr : &it->second;
+}
+
+Status OutboxTable::remove(std::uint64_t id, std::uint64_t size, const std::string& dest, DropReason reason) {
+  delete_one_.bind_u64(1, id);
+  int rc = delete_one_.run();
+  if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+  c_.drops[static_cast<std::size_t>(reason)] += 1;
+  OutboxDestDrops& d = c_.dest_drops[dest];
+  if (reason == DropReason::QuotaAge) d.expired += 1;
+  if (reason == DropReason::MessageExpired) d.message_expired += 1;
+  count_out(dest, size);
+  deleted_in_tx_ = true;
+  return Status::Ok;
+}
+
+Result<bool, Status> OutboxTable::apply_quota(const std::string& dest, std::uint64_t size) {
+  const OutboxQuota* q = quota_of(dest);
+  if (q == nullptr) return true;
+  auto refuse = [&] {
+    c_.drops[static_cast<std::size_t>(DropReason::QuotaRejected)] += 1;
+    c_.dest_drops[dest].rejected += 1;
+    return false;
+  };
+  if (q->max_bytes > 0 && size > q->max_bytes) return refuse();  // could never fit
+  for (;;) {
+    const OutboxBacklog b = backlog(dest);
+    const bool over =
+        (q->max_rows > 0 && b.rows + 1 > q->max_rows) || (q->max_bytes > 0 && b.bytes + size > q->max_bytes);
+    if (!over) return true;
+    if (q->policy == FullPolicy::RejectNew) return refuse();
+    auto dropped = drop_oldest(DropReason::QuotaOldest, &dest);
+    if (!dropped) return unexpected(dropped.error());
+    if (!dropped.value()) return refuse();  // only rows in flight (or released) left: nothing may go
+    c_.dest_drops[dest].dropped_oldest += 1;
+  }
+}
+
+Result<bool, Status> OutboxTable::drop_oldest(DropReason reason, const std::string* only) {
   // The bound is global: the victim is the oldest queued row (lowest id) of the lowest-priority lane
   // (highest lane number) over every destination. Each destination with rows is asked for its last
   // lane, then the destinations on that lane for their oldest row: two index seeks per destination.
+  // A quota (`only`) looks at its own destination's rows alone.
   std::int64_t lane = -1;
   std::vector<const std::string*> on_lane;
   for (const auto& [dest, backlog] : c_.dests) {
+    if (only != nullptr && dest != *only) continue;
     StmtScope scope(max_lane_);
     max_lane_.bind_text(1, dest);
     int rc = max_lane_.step();
@@ -226,7 +298,7 @@ Result<bool, Status> OutboxTable::drop_oldest(DropReason reason) {
       victim_dest = dest;
     }
   }
-  if (victim_dest == nullptr) return false;
+  if (victim_dest == nullptr) return false;  // (also when the last lane holds only released rows)
   delete_one_.bind_u64(1, id);
   int rc = delete_one_.run();
   if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
@@ -242,6 +314,15 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
   if (limits_.max_bytes > 0 && size > limits_.max_bytes) {
     rejected += 1;  // could never fit, whatever the policy
     return unexpected(Status::QuotaExceeded);
+  }
+  // The destination's quota first: under it, its own rows make room (or the row is not written), so
+  // the global bound below is reached only by what the quotas let through.
+  auto admitted = apply_quota(m.dest, size);
+  if (!admitted) return unexpected(admitted.error());
+  if (!admitted.value()) {
+    OutboxEnqueued refused;
+    refused.queued = false;
+    return refused;
   }
   while ((limits_.max_rows > 0 && c_.rows + 1 > limits_.max_rows) ||
          (limits_.max_bytes > 0 && c_.bytes + size > limits_.max_bytes)) {
@@ -274,10 +355,13 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
     insert_.bind_u64(10, size);
     insert_.bind_u64(11, c_.last_id + 1);
     insert_.bind_text(12, m.dest);
+    insert_.bind(13, m.expiry_unix);
     int rc = insert_.step();
     if (rc != SQLITE_DONE) return unexpected(status_from_sqlite(rc));
   }
   out.id = c_.last_id + 1;
+  if (std::find(new_dests_.begin(), new_dests_.end(), m.dest) == new_dests_.end())
+    new_dests_.push_back(m.dest);
   count_in(m.dest, size);
   c_.enqueued += 1;
   c_.last_id = out.id;
@@ -285,18 +369,69 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
 }
 
 Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out) {
-  Stmt& s = o.lane ? select_ready_lane_ : select_ready_;
+  // Lane by lane (priority order), each an id-range seek on outbox_ready: a live read (after_id = the
+  // top of the backlog) never walks the backlog's rows.
   std::vector<std::uint64_t> ids;
-  {
-    StmtScope scope(s);
-    s.bind(1, o.max_rows);
-    if (o.lane) s.bind(2, *o.lane);
-    s.bind_text(3, o.dest);
-    std::uint64_t bytes = 0;
+  struct Gone {
+    std::uint64_t id;
+    std::uint64_t size;
+  };
+  std::vector<Gone> expired;
+  const std::int64_t now = clock_.unix_seconds();
+  std::uint64_t bytes = 0;
+  std::size_t skipped = 0;
+  std::int64_t lane = o.lane ? static_cast<std::int64_t>(*o.lane) : -1;
+  bool full = false;
+  bool first_lane = true;
+  while (!full) {
+    if (o.lane) {
+      if (!first_lane) break;
+    } else {
+      StmtScope scope(next_lane_);
+      next_lane_.bind_text(1, o.dest);
+      next_lane_.bind(2, lane);
+      int rc = next_lane_.step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return status_from_sqlite(rc);
+      lane = next_lane_.col_int(0);
+    }
+    first_lane = false;
+    StmtScope scope(select_range_);
+    select_range_.bind_text(1, o.dest);
+    select_range_.bind(2, lane);
+    select_range_.bind_u64(3, o.after_id);
+    select_range_.bind_u64(4, o.up_to_id);
+    Stmt& s = select_range_;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      std::uint64_t size = s.col_u64(11);
-      if (!ids.empty() && bytes + size > o.max_bytes) break;
+      if (ids.size() >= o.max_rows) {
+        full = true;
+        break;
+      }
+      const std::uint64_t size = s.col_u64(11);
+      const std::int64_t expiry = s.col_int(14);
+      const bool released = s.col_int(13) != 0;
+      if (expiry > 0 && expiry <= now && !released) {
+        // MQTT 5.0 §3.3.2.3.3: an expired message is not sent. A released row is the cloud's already.
+        if (!ids.empty() && expired.size() >= kMaxExpiredPerRead) {
+          full = true;
+          break;
+        }
+        expired.push_back(Gone{s.col_u64(0), size});
+        continue;
+      }
+      if (!o.skip_origins.empty() &&
+          std::find(o.skip_origins.begin(), o.skip_origins.end(), s.col_view(1)) != o.skip_origins.end()) {
+        if (++skipped >= kMaxSkippedPerRead) {
+          full = true;
+          break;
+        }
+        continue;
+      }
+      if (!ids.empty() && bytes + size > o.max_bytes) {
+        full = true;
+        break;
+      }
       bytes += size;
       OutboxRecord r;
       r.id = s.col_u64(0);
@@ -311,11 +446,16 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       r.enqueued_unix = s.col_int(9);
       r.attempts = static_cast<std::uint32_t>(s.col_int(10));
       r.msg.dest = s.col_str(12);
-      r.released = s.col_int(13) != 0;
+      r.released = released;
+      r.msg.expiry_unix = expiry;
       ids.push_back(r.id);
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  for (const Gone& g : expired) {
+    Status st = remove(g.id, g.size, o.dest, DropReason::MessageExpired);
+    if (st != Status::Ok) return st;
   }
   if (!o.mark_inflight) return Status::Ok;
   // Marked after the scan: the rows leave the partial index the scan was walking.
@@ -326,6 +466,15 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     r.attempts += 1;
   }
   return Status::Ok;
+}
+
+Status OutboxTable::origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out) {
+  StmtScope scope(origins_);
+  origins_.bind_text(1, dest);
+  origins_.bind_u64(2, up_to_id);
+  int rc;
+  while ((rc = origins_.step()) == SQLITE_ROW) out.push_back(origins_.col_str(0));
+  return rc == SQLITE_DONE ? Status::Ok : status_from_sqlite(rc);
 }
 
 Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
@@ -419,9 +568,60 @@ Result<OutboxBacklog, Status> OutboxTable::claim(const std::string& from, const 
   return moved;
 }
 
+Status OutboxTable::prune_dest_age(const std::string& dest, std::int64_t max_age_s, std::uint64_t& n) {
+  const std::int64_t cutoff = clock_.unix_seconds() - max_age_s;
+  std::int64_t lane = -1;
+  for (;;) {
+    {
+      StmtScope scope(next_lane_);
+      next_lane_.bind_text(1, dest);
+      next_lane_.bind(2, lane);
+      int rc = next_lane_.step();
+      if (rc == SQLITE_DONE) return Status::Ok;
+      if (rc != SQLITE_ROW) return status_from_sqlite(rc);
+      lane = next_lane_.col_int(0);
+    }
+    std::uint64_t after = 0;
+    bool done = false;
+    while (!done) {
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> victims;  // id, size
+      std::size_t seen = 0;
+      {
+        StmtScope scope(age_walk_);
+        age_walk_.bind_text(1, dest);
+        age_walk_.bind(2, lane);
+        age_walk_.bind_u64(3, after);
+        int rc;
+        while ((rc = age_walk_.step()) == SQLITE_ROW) {
+          seen += 1;
+          after = age_walk_.col_u64(0);
+          if (age_walk_.col_int(2) >= cutoff) {
+            done = true;
+            break;
+          }
+          if (age_walk_.col_int(3) == 0) victims.emplace_back(after, age_walk_.col_u64(1));
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
+      }
+      if (seen == 0) done = true;
+      for (const auto& [id, size] : victims) {
+        Status st = remove(id, size, dest, DropReason::QuotaAge);
+        if (st != Status::Ok) return st;
+        n += 1;
+      }
+    }
+  }
+}
+
 Status OutboxTable::prune_expired(std::uint64_t* removed) {
   std::uint64_t n = 0;
   if (removed) *removed = 0;
+  for (const auto& [dest, q] : limits_.quotas) {
+    if (q.max_age_s <= 0 || !c_.dests.count(dest)) continue;
+    Status st = prune_dest_age(dest, q.max_age_s, n);
+    if (st != Status::Ok) return st;
+  }
+  if (removed) *removed = n;
   if (limits_.max_age_s <= 0) return Status::Ok;
   const std::int64_t cutoff = clock_.unix_seconds() - limits_.max_age_s;
   std::uint64_t after = 0;
@@ -445,7 +645,8 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
           done = true;
           break;
         }
-        if (scan_.col_int(3) == 0) victims.push_back(Victim{after, scan_.col_u64(1), scan_.col_str(4)});
+        if (scan_.col_int(3) == 0 && scan_.col_int(5) == 0)
+          victims.push_back(Victim{after, scan_.col_u64(1), scan_.col_str(4)});
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
     }

@@ -12,8 +12,10 @@
 //
 // Destinations share the bounds: max_rows, max_bytes, max_age_s and the full policy apply to the whole
 // table, and drop_oldest picks the oldest queued row of the lowest-priority lane whatever its
-// destination, so one uplink that stays away long cannot fill the disk on behalf of the others, but can
-// push their rows out (see storage/README.md, "The outbox").
+// destination. A destination's quota (OutboxLimits::quotas) bounds its own rows first, with its own policy,
+// so one uplink that stays away long cannot push the others' rows out (see storage/README.md, "The
+// outbox"). A released row is never dropped (by a bound, an age or message expiry); expiry_unix (MQTT 5
+// message expiry) is checked when rows are read.
 //
 // Flash wear: a durable enqueue touches only the outbox b-tree and its index. The high-water marks that
 // keep ids and per-origin sequences from being reused (outbox_meta.last_id, outbox_origin.last_seq) are
@@ -49,6 +51,7 @@ class OutboxTable {
     std::uint64_t rows = 0;  // the totals: the sums over `dests`
     std::uint64_t bytes = 0;
     Backlogs dests;
+    std::map<std::string, OutboxDestDrops, std::less<>> dest_drops;  // never erased: counters since open
     std::uint64_t enqueued = 0;
     std::uint64_t acked = 0;
     std::uint64_t last_id = 0;
@@ -82,6 +85,8 @@ class OutboxTable {
   // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
   Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
+  // The distinct origins of dest's queued rows with id <= up_to_id.
+  Status origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out);
   // Sets released on the rows with these ids, queued or in flight; an id without a row (acknowledged,
   // dropped, expired) is skipped. `marked` counts the rows that were not released before.
   Status release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked = nullptr);
@@ -95,7 +100,9 @@ class OutboxTable {
   // Every row of `from` (queued or in flight) now belongs to `to`; returns what moved.
   Result<OutboxBacklog, Status> claim(const std::string& from, const std::string& to);
   // Removes queued rows older than max_age_s, walking in id order and stopping at the first row young
-  // enough (so a wall clock stepped backwards can only keep rows longer, never drop them early).
+  // enough (so a wall clock stepped backwards can only keep rows longer, never drop them early); then, for
+  // each destination with a quota max_age_s, the same walk over its own rows, lane by lane. A released
+  // row (QoS 2: the cloud has it) is never removed.
   Status prune_expired(std::uint64_t* removed = nullptr);
 
   std::uint64_t rows() const { return c_.rows; }
@@ -105,16 +112,30 @@ class OutboxTable {
   std::uint64_t enqueued_total() const { return c_.enqueued; }
   std::uint64_t acked_total() const { return c_.acked; }
   const DropCounters& drops() const { return c_.drops; }
+  OutboxDestDrops dest_drops(std::string_view dest) const;
+  const std::map<std::string, OutboxDestDrops, std::less<>>& all_dest_drops() const { return c_.dest_drops; }
   std::uint64_t last_id() const { return c_.last_id; }
   const OutboxLimits& limits() const { return limits_; }
+  // The destinations that enqueues since the last call gave rows to (the listener's wake-up list; a
+  // rolled-back enqueue may leave a name here: one needless read).
+  std::vector<std::string> take_new_dests() { return std::exchange(new_dests_, {}); }
 
   static std::uint64_t size_of(const OutboxMessage& m) {
     return m.origin.size() + m.topic.size() + m.payload.size() + m.properties.size();
   }
 
  private:
-  // NotFound-like result: false when nothing queued could be dropped.
-  Result<bool, Status> drop_oldest(DropReason reason);
+  // NotFound-like result: false when nothing queued could be dropped. `only`: that destination's rows
+  // (its quota), else every destination's (the global bound).
+  Result<bool, Status> drop_oldest(DropReason reason, const std::string* only = nullptr);
+  // The destination's quota, or null when it has none.
+  const OutboxQuota* quota_of(std::string_view dest) const;
+  // Applies the destination's quota to a new row of `size` bytes: Ok(true) = write it, Ok(false) = its
+  // reject_new refused it (counted).
+  Result<bool, Status> apply_quota(const std::string& dest, std::uint64_t size);
+  // Deletes one row found by a walk (age, quota age, message expiry) and counts it.
+  Status remove(std::uint64_t id, std::uint64_t size, const std::string& dest, DropReason reason);
+  Status prune_dest_age(const std::string& dest, std::int64_t max_age_s, std::uint64_t& n);
   // Count one row of `size` bytes in or out, in the totals and in its destination's backlog.
   void count_in(std::string_view dest, std::uint64_t size);
   void count_out(std::string_view dest, std::uint64_t size);
@@ -132,12 +153,14 @@ class OutboxTable {
   // Origins whose sequence moved since the high-water marks were last written, and whether the open
   // transaction deleted rows (so must write them).
   std::unordered_set<std::string> unpersisted_;
+  std::vector<std::string> new_dests_;
   bool deleted_in_tx_ = false;
   bool persisted_in_tx_ = false;
 
   Stmt insert_, select_ready_, select_ready_lane_, mark_, release_, delete_acked_, requeue_range_,
       requeue_all_;
   Stmt requeue_dest_, claim_, max_lane_, oldest_in_lane_, delete_one_, scan_, origin_upsert_, meta_upsert_;
+  Stmt next_lane_, select_range_, age_walk_, origins_;
 };
 
 }  // namespace gw::storage

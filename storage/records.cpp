@@ -26,6 +26,14 @@ std::string_view to_string(DropReason r) {
       return "dropped_oldest_bytes";
     case DropReason::Expired:
       return "expired";
+    case DropReason::QuotaOldest:
+      return "quota_dropped_oldest";
+    case DropReason::QuotaAge:
+      return "quota_expired";
+    case DropReason::QuotaRejected:
+      return "quota_rejected";
+    case DropReason::MessageExpired:
+      return "message_expired";
   }
   return "?";
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,16 +30,47 @@ enum class DropReason : std::uint8_t {
   OldestRows,        // drop_oldest dropped a queued message to stay within max_rows
   OldestBytes,       // drop_oldest dropped a queued message to stay within max_bytes
   Expired,           // older than max_age_s, removed by the prune
+  // Per-destination quotas (OutboxQuota; storage/README.md "Quotas per destination"):
+  QuotaOldest,     // a destination's drop_oldest dropped its own oldest queued row to stay in its quota
+  QuotaAge,        // older than the destination's max_age_s, removed by the prune
+  QuotaRejected,   // a destination's reject_new: the row for it was not written (the message was not refused)
+  MessageExpired,  // its MQTT 5 message expiry passed (MQTT 5.0 §3.3.2.3.3): deleted when read, never sent
 };
-inline constexpr std::size_t kDropReasonCount = 4;
+inline constexpr std::size_t kDropReasonCount = 8;
 std::string_view to_string(DropReason r);
 using DropCounters = std::array<std::uint64_t, kDropReasonCount>;
+
+// One destination's share of the outbox (an uplink's `outbox:` keys), inside the global bound. 0 = no
+// bound of that kind. Why: an uplink whose cloud stays away must not fill the shared bound and so starve
+// the others; its own policy applies to its own rows only.
+//   reject_new   a new row for this destination is not written (counted QuotaRejected); the message is
+//                not refused for that: the other destinations still take it, and the publisher's
+//                acknowledgement does not change (the global bound alone pushes back on publishers);
+//   drop_oldest  its own oldest queued row of its lowest-priority lane goes (QuotaOldest).
+// A row the cloud already holds (released, QoS 2) is never dropped by either.
+struct OutboxQuota {
+  std::uint64_t max_rows = 0;
+  std::uint64_t max_bytes = 0;
+  std::int64_t max_age_s = 0;
+  FullPolicy policy = FullPolicy::DropOldest;
+  bool any() const { return max_rows > 0 || max_bytes > 0 || max_age_s > 0; }
+};
 
 struct OutboxLimits {
   std::uint64_t max_rows = 1'000'000;
   std::uint64_t max_bytes = 256ull * 1024 * 1024;  // sum of origin + topic + payload + properties
   std::int64_t max_age_s = 7ll * 24 * 3600;        // 0 = no age bound
   FullPolicy policy = FullPolicy::RejectNew;
+  std::map<std::string, OutboxQuota, std::less<>> quotas;  // per destination (uplink name)
+};
+
+// What a destination's quota and message expiry removed (or refused) since the store opened.
+struct OutboxDestDrops {
+  std::uint64_t rejected = 0;         // QuotaRejected
+  std::uint64_t dropped_oldest = 0;   // QuotaOldest
+  std::uint64_t expired = 0;          // QuotaAge
+  std::uint64_t message_expired = 0;  // MessageExpired
+  friend bool operator==(const OutboxDestDrops&, const OutboxDestDrops&) = default;
 };
 
 // Destinations: every outbox row belongs to one uplink, named by `dest`. A name is 1-64 characters of
@@ -59,6 +91,9 @@ struct OutboxMessage {
   std::uint8_t qos = 1;
   bool retain = false;
   std::string dest;  // the uplink this row is for ('' = none named; see valid_dest)
+  // MQTT 5 message expiry as an absolute wall-clock time (0 = none): the row is deleted when read after
+  // it (never sent), and the uplink forwards what is left of the interval (MQTT 5.0 §3.3.2.3.3).
+  std::int64_t expiry_unix = 0;
 };
 
 // A row of the outbox as read back.
@@ -78,6 +113,8 @@ struct OutboxRecord {
 struct OutboxEnqueued {
   std::uint64_t id = 0;
   std::uint64_t origin_seq = 0;
+  // false: the destination's quota (reject_new) refused the row; nothing was written, id is 0.
+  bool queued = true;
 };
 
 // An inclusive range of outbox ids.
@@ -94,6 +131,11 @@ struct OutboxReadOptions {
   std::uint64_t max_bytes = 1024ull * 1024;  // the first row is returned even if it alone is larger
   std::optional<std::uint8_t> lane;          // only this lane; otherwise lanes in priority order
   bool mark_inflight = true;                 // mark the returned rows in flight in the same transaction
+  // Live-first replay (gateway/uplink/README.md): only ids in (after_id, up_to_id], each lane walked on its
+  // own range of outbox_ready; and rows of these origins are left queued (the uplink's per_origin order).
+  std::uint64_t after_id = 0;
+  std::uint64_t up_to_id = std::numeric_limits<std::int64_t>::max();  // SQLite integers are signed
+  std::vector<std::string> skip_origins;
 };
 
 // Rows and bytes (as counted against max_bytes) still in the outbox for one destination: queued or in

@@ -94,6 +94,9 @@ ALTER TABLE outbox ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
     {5, "session messages held index", R"sql(
 CREATE INDEX session_msgs_held ON session_msgs(client_id, seq) WHERE state != 0;
 )sql"},
+    {6, "outbox message expiry", R"sql(
+ALTER TABLE outbox ADD COLUMN expiry_unix INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

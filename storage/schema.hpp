@@ -10,7 +10,7 @@
 
 namespace gw::storage {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // The version recorded in the file (0 for a new file), or -1 if it cannot be read.
 int schema_version(Db& db);

@@ -150,7 +150,8 @@ Status SessionTable::remove_message(const std::string& client_id, std::uint64_t 
   return status_from_sqlite(del_msg_.run());
 }
 
-Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed) {
+Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed,
+                            std::vector<std::string>* removed_ids) {
   std::vector<std::string> ids;
   {
     StmtScope scope(select_expired_);
@@ -164,6 +165,7 @@ Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed) {
     if (st != Status::Ok) return st;
   }
   if (removed) *removed = ids.size();
+  if (removed_ids) *removed_ids = std::move(ids);
   return Status::Ok;
 }
 

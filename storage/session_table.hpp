@@ -39,8 +39,10 @@ class SessionTable {
   Status remove_message(const std::string& client_id, std::uint64_t seq);
 
   // Deletes sessions whose expiry passed (disconnected_unix + expiry_interval_s <= now_unix); sessions
-  // with interval 0xFFFFFFFF never expire, connected ones (disconnected_unix 0) are kept.
-  Status expire(std::int64_t now_unix, std::uint64_t* removed = nullptr);
+  // with interval 0xFFFFFFFF never expire, connected ones (disconnected_unix 0) are kept. `ids`: their
+  // client ids, when given.
+  Status expire(std::int64_t now_unix, std::uint64_t* removed = nullptr,
+                std::vector<std::string>* ids = nullptr);
   // Every session with its subscriptions, its rows that are not Queued, the count of its Queued rows
   // and the first `max_queued` of them.
   Status load(std::vector<SessionRecord>& out, std::uint32_t max_queued);

@@ -318,9 +318,18 @@ Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
 Status Store::outbox_release(std::vector<std::uint64_t> ids, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  return submit_result<bool>(durable, bytes,
-                             as_result([ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); }),
-                             as_done(std::move(done)));
+  if (!durable) {
+    return submit_result<bool>(
+        false, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); }), {});
+  }
+  // PUBRELs wait on this commit, and each holds a window slot upstream: like a read, it closes the batch
+  // at once (it rides with whatever is gathered) instead of waiting out the commit window. That is what
+  // keeps a QoS 2 drain near a QoS 1 one (bench/README.md "Outage").
+  Request r = make(true, bytes);
+  r.deadline = SteadyTime::now();
+  r.apply = [ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); };
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
@@ -368,13 +377,23 @@ Status Store::outbox_dests(DestsDone done) {
       std::move(done));
 }
 
+Status Store::outbox_origins(std::string dest, std::uint64_t up_to_id, OriginsDone done) {
+  if (!valid_dest(dest)) return Status::Internal;
+  return submit_read<std::string>(
+      dest.size(),
+      [dest = std::move(dest), up_to_id](Tables& t, std::vector<std::string>& out) {
+        return t.outbox.origins(dest, up_to_id, out);
+      },
+      std::move(done));
+}
+
 Status Store::outbox_prune(Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   return submit_result<bool>(durable, 0, as_result([](Tables& t) { return t.outbox.prune_expired(); }),
                              as_done(std::move(done)));
 }
 
-void Store::set_outbox_listener(std::function<void(std::uint64_t)> listener) {
+void Store::set_outbox_listener(OutboxListener listener) {
   std::lock_guard lk(stats_mutex_);
   outbox_listener_ = std::move(listener);
 }
@@ -563,11 +582,12 @@ Status Store::history_prune(Done done) {
 
 // ---- Startup loads ---------------------------------------------------------------------------------------
 
-Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued) {
+Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued,
+                                                                std::vector<std::string>* expired_ids) {
   return call_sync<std::vector<SessionRecord>>(
-      [this, max_queued](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+      [this, max_queued, expired_ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
         std::uint64_t expired = 0;
-        Status s = t.sessions.expire(clock_.unix_seconds(), &expired);
+        Status s = t.sessions.expire(clock_.unix_seconds(), &expired, expired_ids);
         if (s != Status::Ok) return unexpected(s);
         if (expired > 0) {
           GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",
@@ -613,6 +633,12 @@ StoreStats Store::stats() const {
   StoreStats s = stats_;
   s.queue_full = queue_full_.load(std::memory_order_relaxed);
   return s;
+}
+
+OutboxDestDrops Store::outbox_dest_drops(std::string_view dest) const {
+  std::lock_guard lk(stats_mutex_);
+  auto it = dest_drops_.find(dest);
+  return it == dest_drops_.end() ? OutboxDestDrops{} : it->second;
 }
 
 OutboxBacklog Store::outbox_backlog(std::string_view dest) const {
@@ -747,6 +773,7 @@ void Store::execute(std::vector<Request>& batch) {
   const std::uint64_t last_id_before = tables_->outbox.last_id();
   Status fatal = Status::Ok;
   std::string error_text;
+  const auto started = SteadyTime::now();
   if (work) {
     update_space();
     // Fast path: one transaction for the batch. After a failure, and while the store is degraded, the
@@ -799,6 +826,11 @@ void Store::execute(std::vector<Request>& batch) {
   if (work && fatal == Status::Ok) {
     work_stats_.transactions += 1;
     work_stats_.requests += applied;
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyTime::now() - started).count());
+    const auto* bound = std::lower_bound(kCommitLatencyBoundsUs.begin(), kCommitLatencyBoundsUs.end(), us);
+    work_stats_.commit_us[static_cast<std::size_t>(bound - kCommitLatencyBoundsUs.begin())] += 1;
+    work_stats_.commit_us_sum += us;
   }
 
   const auto now = SteadyTime::now();
@@ -841,13 +873,18 @@ void Store::execute(std::vector<Request>& batch) {
            options_.path.c_str(), given_up, std::string(to_string(worst)).c_str());
   }
   const std::uint64_t last_id = tables_->outbox.last_id();
+  std::vector<std::string> new_dests = tables_->outbox.take_new_dests();
   if (fatal == Status::Ok && last_id != last_id_before) {
-    std::function<void(std::uint64_t)> listener;
+    OutboxListener listener;
     {
       std::lock_guard lk(stats_mutex_);
       listener = outbox_listener_;
     }
-    if (listener) out.push_back(Completion{[listener, last_id](Status) { listener(last_id); }, Status::Ok});
+    if (listener) {
+      out.push_back(
+          Completion{[listener, last_id, dests = std::move(new_dests)](Status) { listener(last_id, dests); },
+                     Status::Ok});
+    }
   }
   publish_stats();
   // Completions are posted before the storage-thread hooks run, so flush() returning means the
@@ -1104,11 +1141,10 @@ void Store::run_checkpointer() {
 }
 
 int Store::wal_hook(void* self, sqlite3*, const char*, int frames) {
-  auto* s = static_cast<Store*>(self);
-  auto n = static_cast<std::uint64_t>(frames);
-  if (n < s->wal_frames_now_) s->wal_frames_now_ = 0;  // the WAL restarted from its beginning
-  s->work_stats_.wal_frames += n - s->wal_frames_now_;
-  s->wal_frames_now_ = n;
+  // The frames in the WAL now: what the checkpoint policy measures. Not what this commit wrote: one that
+  // restarted the WAL after a complete checkpoint can end with more frames than the last generation
+  // had (large commits, slow devices), so the frames written are counted by the VFS instead.
+  static_cast<Store*>(self)->wal_frames_now_ = static_cast<std::uint64_t>(frames);
   return SQLITE_OK;
 }
 
@@ -1118,6 +1154,7 @@ void Store::publish_stats() {
   if (vfs_ && vfs_->ok()) {
     w.bytes_written = vfs_->bytes_written();
     w.syncs = vfs_->syncs();
+    w.wal_frames = vfs_->wal_frame_bytes() / (std::max<std::uint32_t>(512, w.page_size) + 24);
   }
   if (tables_) {
     w.outbox_rows = tables_->outbox.rows();
@@ -1125,14 +1162,17 @@ void Store::publish_stats() {
     w.outbox_enqueued = tables_->outbox.enqueued_total();
     w.outbox_acked = tables_->outbox.acked_total();
     w.outbox_drops = tables_->outbox.drops();
+    w.outbox_last_id = tables_->outbox.last_id();
     w.history_rows = tables_->history.rows();
     w.history_pruned = tables_->history.pruned_total();
   }
   // Copied only when it changed: batches that only read, mark or requeue leave it alone.
   const bool backlogs_changed = tables_ && backlogs_ != tables_->outbox.backlogs();
+  const bool drops_changed = tables_ && dest_drops_ != tables_->outbox.all_dest_drops();
   std::lock_guard lk(stats_mutex_);
   stats_ = w;
   if (backlogs_changed) backlogs_ = tables_->outbox.backlogs();
+  if (drops_changed) dest_drops_ = tables_->outbox.all_dest_drops();
 }
 
 }  // namespace gw::storage

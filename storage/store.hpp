@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -69,12 +70,21 @@ struct StoreOptions {
   HistoryOptions history;  // store.history.{topics, max_age_s, max_rows}
 };
 
+// Upper bounds (microseconds) of the commit latency histogram's buckets (StoreStats::commit_us): the
+// time of one batch transaction, BEGIN to COMMIT (fsync included), as the storage thread saw it.
+inline constexpr std::array<std::uint64_t, 12> kCommitLatencyBoundsUs{
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+
 // Counters that add up. Outbox, since open():
 //   outbox_rows_at_open + outbox_enqueued = outbox_rows + outbox_acked + dropped_oldest_* + expired
 // (rejected_full counts messages that never entered). outbox_rows and outbox_bytes are the totals over
 // every destination: the sums of Store::outbox_backlog over the destinations outbox_dests lists.
 struct StoreStats {
-  std::uint64_t transactions = 0;         // committed batch transactions
+  std::uint64_t transactions = 0;  // committed batch transactions
+  // Committed transactions by duration: commit_us[i] counts those <= kCommitLatencyBoundsUs[i] (not
+  // cumulative), the last slot those above every bound; commit_us_sum is their total duration.
+  std::array<std::uint64_t, kCommitLatencyBoundsUs.size() + 1> commit_us{};
+  std::uint64_t commit_us_sum = 0;
   std::uint64_t failed_transactions = 0;  // rolled back (disk full, read-only, I/O error ...)
   Status last_error = Status::Ok;         // of the latest failed transaction
   bool degraded = false;                  // the latest batch had writes refused (disk full ...)
@@ -101,7 +111,8 @@ struct StoreStats {
   std::uint64_t outbox_bytes = 0;
   std::uint64_t outbox_enqueued = 0;
   std::uint64_t outbox_acked = 0;
-  DropCounters outbox_drops{};  // indexed by DropReason
+  DropCounters outbox_drops{};       // indexed by DropReason
+  std::uint64_t outbox_last_id = 0;  // the highest id ever given (the uplinks' backlog mark at connect)
   std::uint64_t history_rows = 0;
   std::uint64_t history_pruned = 0;
 };
@@ -138,8 +149,10 @@ class Store {
   // ---- Startup and tools: synchronous, blocking -----------------------------------------------------
   // Sessions whose expiry passed (by the clock's wall time) are deleted first, and counted in the log.
   // Each record has the rows that are not Queued and at most `max_queued` Queued rows (the rest are
-  // counted in SessionRecord::queued and read later with session_queue_read).
-  Result<std::vector<SessionRecord>, Status> load_sessions(std::uint32_t max_queued = UINT32_MAX);
+  // counted in SessionRecord::queued and read later with session_queue_read). `expired`: the client ids
+  // of the sessions deleted, when given (their end is reported to the broker's extensions).
+  Result<std::vector<SessionRecord>, Status> load_sessions(std::uint32_t max_queued = UINT32_MAX,
+                                                           std::vector<std::string>* expired = nullptr);
   Result<std::vector<RetainedMessage>, Status> load_retained();
   Result<std::optional<std::string>, Status> kv_get_sync(const std::string& key);
   Result<std::vector<std::pair<std::string, std::string>>, Status> kv_scan_sync(const std::string& prefix);
@@ -193,11 +206,16 @@ class Store {
   // The destinations that have rows (queued or in flight), with their backlog, sorted by name; after
   // everything submitted before it. For the startup warning about rows whose uplink is not configured.
   Status outbox_dests(DestsDone done);
+  // The distinct origins of one destination's queued rows with ids up to `up_to_id` (an uplink's backlog
+  // when it came online: live-first replay with per_origin order). Walks those rows once.
+  using OriginsDone = std::function<void(Result<std::vector<std::string>, Status>)>;
+  Status outbox_origins(std::string dest, std::uint64_t up_to_id, OriginsDone done);
   // Applies the age bound now (also done every maintenance_interval).
   Status outbox_prune(Done done = {});
-  // Runs on the loop thread after each commit that added outbox rows, with the highest id committed:
-  // the uplink's cue to read. Set before attach().
-  void set_outbox_listener(std::function<void(std::uint64_t last_id)> listener);
+  // Runs on the loop thread after each commit that added outbox rows, with the highest id committed and
+  // the destinations that got rows: the cue to read for those uplinks only. Set before attach().
+  using OutboxListener = std::function<void(std::uint64_t last_id, const std::vector<std::string>& dests)>;
+  void set_outbox_listener(OutboxListener listener);
 
   // ---- Persistent sessions (broker) ------------------------------------------------------------------
   Status session_save(SessionRecord record, Done done = {});  // replaces the whole session
@@ -239,6 +257,9 @@ class Store {
   // Rows and bytes of one destination's backlog as of the last batch (queued or in flight), from memory:
   // cheap on any thread ($SYS backlog topics). A destination without rows gives {0, 0}.
   OutboxBacklog outbox_backlog(std::string_view dest) const;
+  // What a destination's quota and message expiry removed or refused since the store opened (from memory,
+  // as of the last batch; any thread).
+  OutboxDestDrops outbox_dest_drops(std::string_view dest) const;
   // Runs the completions posted so far on the calling thread (when no loop is attached); returns how
   // many ran. wait_completions blocks until at least one is posted or the timeout passes.
   std::size_t run_completions();
@@ -298,7 +319,7 @@ class Store {
   CompletionQueue completions_;
   std::thread thread_;
   std::atomic<bool> closed_{false};
-  std::function<void(std::uint64_t)> outbox_listener_;
+  OutboxListener outbox_listener_;
 
   // Storage thread only.
   std::vector<Request> retry_;
@@ -317,6 +338,7 @@ class Store {
   // The outbox backlog per destination, published with stats_ (written under stats_mutex_ by the
   // storage thread only, which may therefore read it without the lock).
   std::map<std::string, OutboxBacklog, std::less<>> backlogs_;
+  std::map<std::string, OutboxDestDrops, std::less<>> dest_drops_;  // the same way
   std::atomic<std::uint64_t> queue_full_{0};
   std::atomic<std::uint64_t> checkpoints_{0};
 

@@ -20,6 +20,7 @@
 #include "gateway/app/http_port.hpp"
 #include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
+#include "gateway/app/tls_listeners.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -30,6 +31,7 @@
 #include "gateway/net/tcp_server.hpp"
 #include "gateway/net/tls.hpp"
 #include "gateway/netpie/endpoint.hpp"
+#include "gateway/ops/ops.hpp"
 #include "gateway/uplink/mqtt_uplink.hpp"
 #include "storage/store.hpp"
 
@@ -49,9 +51,11 @@ struct Daemon {
   std::unique_ptr<net::Net> net;
   std::unique_ptr<netpie::Endpoint> netpie;                  // when netpie.enabled
   std::unique_ptr<net::HttpServer> http;                     // the listeners of protocol http
+  TlsListeners tls_listeners;                                // listeners with a tls: block
   std::vector<std::unique_ptr<uplink::MqttUplink>> uplinks;  // one per config uplink (the store is on)
   broker::ExtensionChain extensions;                         // NETPIE microgears, then device presence
   std::unique_ptr<broker::Extension> presence;
+  std::unique_ptr<ops::Ops> ops;  // /healthz, /readyz, /metrics, /api/v1, the status page
   uv_timer_t tick{};
   uv_signal_t sigterm{}, sigint{}, sighup{};
   std::string config_path;
@@ -150,6 +154,7 @@ void reload(Daemon& d) {
   for (const std::string& key : plan.restart) {
     GW_LOG(Warn, "app", "SIGHUP: changed %s: takes effect after restart", key.c_str());
   }
+  d.tls_listeners.reload();  // logs each listener it reloads
   std::size_t ended = 0;
   d.running = plan.effective;  // in place: the NETPIE endpoint reads running.netpie
   if (plan.netpie && d.netpie) ended = d.netpie->reload();
@@ -192,6 +197,14 @@ storage::StoreOptions store_options(const config::Config& cfg) {
   o.outbox.max_bytes = c.outbox_max_bytes;
   o.outbox.max_age_s = c.outbox_max_age_s;
   o.outbox.policy = storage::parse_full_policy(c.outbox_policy).value_or(storage::FullPolicy::RejectNew);
+  for (const config::Uplink& u : cfg.uplinks) {  // each uplink's quota inside the global bound
+    storage::OutboxQuota q;
+    q.max_rows = u.outbox.max_rows;
+    q.max_bytes = u.outbox.max_bytes;
+    q.max_age_s = u.outbox.max_age_s;
+    q.policy = storage::parse_full_policy(u.outbox.policy).value_or(storage::FullPolicy::DropOldest);
+    if (q.any()) o.outbox.quotas[u.name] = q;
+  }
   o.history.filters = c.history_filters;
   o.history.max_age_s = c.history_max_age_s;
   o.history.max_rows = c.history_max_rows;
@@ -237,10 +250,15 @@ uplink::MqttUplinkOptions uplink_options(const config::Uplink& u) {
   o.qos = u.qos;
   o.max_inflight = u.max_inflight;
   o.rate_limit = u.rate_limit;
+  o.replay_order = uplink::parse_replay_order(u.replay.order).value_or(uplink::ReplayOrder::PerOrigin);
+  o.live_share = u.replay.live_share;
   o.backoff.base_ms = u.reconnect_min_ms;
   o.backoff.cap_ms = u.reconnect_max_ms;
   o.presence_topic = u.presence.topic;
   o.presence_devices = u.presence.devices;
+  o.presence_max_retained = u.presence.max_retained;
+  o.presence_full_policy = uplink::parse_presence_full_policy(u.presence.full_policy)
+                               .value_or(uplink::PresenceFullPolicy::EvictOldestAbsent);
   o.stop_timeout_ms = u.stop_timeout_ms;
   o.tls_server_name = u.tls.server_name;
   if (u.profile == "netpie") {
@@ -287,8 +305,13 @@ class PresenceRelay final : public broker::Extension {
                     static_cast<unsigned>(c.close_reason()));
       why = code;
     }
-    // The session requested at CONNECT: expiry 0 (3.1.1 clean session) ends with the connection.
+    // The session requested at CONNECT (or DISCONNECT): expiry 0 (3.1.1 clean session) ends with the
+    // connection, and on_session_ended follows.
     tell(c, false, why, c.session_expiry_requested() == 0);
+  }
+  // Clean sessions at their end, persistent ones at their expiry: the retained presence is cleared.
+  void on_session_ended(const std::string& client_id) override {
+    for (auto& u : uplinks_) u->device_session_ended(client_id);
   }
 
  private:
@@ -367,6 +390,9 @@ std::optional<std::string> start_uplinks(Daemon& d, const config::Config& cfg) {
     });
   }
   if (any_presence) {
+    // Sessions the store kept have their presence retained upstream from the last run: counted first.
+    for (const std::string& id : d.broker->session_ids())
+      for (auto& u : d.uplinks) u->device_known(id);
     d.presence = std::make_unique<PresenceRelay>(d.uplinks);
     if (broker::Extension* e = d.broker->extension(); e != nullptr && e != &d.extensions) d.extensions.add(e);
     d.extensions.add(d.presence.get());
@@ -427,8 +453,11 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
     d.store = std::move(opened).value();
     if (!cfg.uplinks.empty()) {
       // The listener must be set before attach(); the uplinks themselves start once the listeners are up.
-      d.store->set_outbox_listener([&d](std::uint64_t) {
-        for (auto& u : d.uplinks) u->new_rows();
+      // Only the uplinks that got rows read (gateway/uplink/README.md).
+      d.store->set_outbox_listener([&d](std::uint64_t, const std::vector<std::string>& dests) {
+        for (auto& u : d.uplinks) {
+          if (std::find(dests.begin(), dests.end(), u->name()) != dests.end()) u->new_rows();
+        }
       });
     }
     d.store->attach(&d.loop);
@@ -447,26 +476,40 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
     d.netpie->attach(*d.broker);
   }
   d.net = std::make_unique<net::Net>(&d.loop, *d.broker);
-  d.http = std::make_unique<net::HttpServer>(&d.loop, http_limits(cfg.http),
-                                             [&d](const http::Request& req, const net::HttpResponder& out) {
-                                               if (d.netpie) {
-                                                 d.netpie->handle(req, out);
-                                               } else {
-                                                 netpie::answer_not_found(req, out);
-                                               }
-                                             });
+  auto netpie_routes = [&d](const http::Request& req, const net::HttpResponder& out) {
+    if (d.netpie) {
+      d.netpie->handle(req, out);
+    } else {
+      netpie::answer_not_found(req, out);
+    }
+  };
+  d.http = std::make_unique<net::HttpServer>(
+      &d.loop, http_limits(cfg.http),
+      [&d, netpie_routes](const http::Request& req, const net::HttpResponder& out) {
+        d.ops->handle(req, out, netpie_routes);
+      });
+  d.ops = std::make_unique<ops::Ops>(ops::Sources{d.broker.get(), d.store.get(), &d.uplinks, d.netpie.get(),
+                                                  d.http.get(), &d.running, &d.clock, NETPIE_EDGE_VERSION});
 
+  if (auto r = d.tls_listeners.load(cfg); !r) {
+    GW_LOG(Error, "net", "%s", r.error().c_str());
+    return abort_start(d);
+  }
   std::vector<std::string> ports;
-  for (const auto& l : cfg.listeners) {
-    auto bound =
-        l.protocol == "http" ? d.http->listen(l.name, l.bind, l.port) : d.net->listen(l.name, l.bind, l.port);
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    auto bound = l.protocol == "http"
+                     ? d.http->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i), l.tls.enabled)
+                     : d.net->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i));
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());
       return abort_start(d);
     }
-    GW_LOG(Info, "net", "listening %s on %s:%u", l.name.c_str(), l.bind.c_str(), *bound);
+    GW_LOG(Info, "net", "listening %s on %s:%u%s", l.name.c_str(), l.bind.c_str(), *bound,
+           l.tls.enabled ? " (TLS)" : "");
     ports.push_back(l.name + " " + l.bind + " " + std::to_string(*bound));
   }
+  d.ops->set_listeners_bound(true);
   if (!cfg.ports_file.empty() && !write_ports_file(cfg.ports_file, ports)) {
     GW_LOG(Error, "app", "cannot write ports file %s: %s", cfg.ports_file.c_str(), std::strerror(errno));
     return abort_start(d);
@@ -487,6 +530,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
         auto* daemon = static_cast<Daemon*>(t->data);
         daemon->broker->tick();
         if (daemon->netpie) daemon->netpie->tick();
+        daemon->ops->tick();
         if (++daemon->ticks % 10 == 0) daemon->notifier.status(status_line(*daemon));
         log::tick();
       },
@@ -510,6 +554,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   if (d.store) d.store->close();
   uv_run(&d.loop, UV_RUN_DEFAULT);
   d.uplinks.clear();  // after the store: its last completions refer to the uplinks
+  d.ops.reset();      // after the store too: its outbox peeks complete on the loop
   d.broker.reset();
   d.netpie.reset();  // after the broker, which holds its authenticator and extension
   d.persistence.reset();

@@ -1,6 +1,6 @@
 // check_files() (check.hpp). The TLS loader's errors begin with the option they are about
-// ("tls.key_file /x/k.pem: is not the key of ..."); that option is re-keyed to the uplink's place in
-// the file so the line reads like the config loader's own errors.
+// ("tls.key_file /x/k.pem: is not the key of ..."); that option is re-keyed to the uplink's (or listener's)
+// place in the file so the line reads like the config loader's own errors.
 #include "gateway/app/check.hpp"
 
 #include <unistd.h>
@@ -40,19 +40,34 @@ std::string directory_problem(const std::string& dir, bool may_create) {
   return path.string() + ": cannot be created";
 }
 
-// The TLS loader's "tls.ca_file /x: message" as "<where uplinks[i].tls.ca_file>: /x: message".
-std::string tls_problem(const config::Config& cfg, std::size_t index, const std::string& error) {
-  const std::string uplink = "uplinks[" + std::to_string(index) + "]";
-  if (error.rfind("tls.", 0) != 0) return cfg.locate(uplink + ".tls") + ": " + error;
+// The TLS loader's "tls.ca_file /x: message" as "<where <owner>.tls.ca_file>: /x: message", where owner
+// is "uplinks[i]" or "listeners[i]".
+std::string tls_problem(const config::Config& cfg, const std::string& owner, const std::string& error) {
+  if (error.rfind("tls.", 0) != 0) return cfg.locate(owner + ".tls") + ": " + error;
   const std::size_t end = error.find_first_of(" :");
-  const std::string option = error.substr(0, end);
+  std::string option = error.substr(0, end);
+  if (option == "tls.client_ca_file") option = "tls.ca_file";  // a listener's name for it
   std::string rest = end == std::string::npos ? "" : error.substr(end);
   if (rest.rfind(": ", 0) == 0) rest.erase(0, 2);
   if (!rest.empty() && rest.front() == ' ') rest.erase(0, 1);
-  return cfg.locate(uplink + "." + option) + ": " + rest;
+  return cfg.locate(owner + "." + option) + ": " + rest;
 }
 
 }  // namespace
+
+std::string listener_tls_problem(const config::Config& cfg, std::size_t index, const std::string& error) {
+  return tls_problem(cfg, "listeners[" + std::to_string(index) + "]", error);
+}
+
+net::TlsServerOptions tls_server_options(const config::ListenerTls& tls) {
+  net::TlsServerOptions o;
+  o.cert_file = tls.cert_file;
+  o.key_file = tls.key_file;
+  o.client_ca_file = tls.ca_file;
+  o.require_client_cert = tls.require_client_cert;
+  o.session_cache_size = tls.session_cache_size;
+  return o;
+}
 
 net::TlsClientOptions tls_client_options(const config::UplinkTls& tls) {
   return net::TlsClientOptions{tls.enabled, tls.ca_file,   tls.server_name,
@@ -77,8 +92,13 @@ std::vector<std::string> check_files(const config::Config& cfg) {
   for (std::size_t i = 0; i < cfg.uplinks.size(); ++i) {
     if (!cfg.uplinks[i].tls.enabled) continue;
     if (auto ctx = net::TlsClientContext::load(tls_client_options(cfg.uplinks[i].tls)); !ctx) {
-      problems.push_back(tls_problem(cfg, i, ctx.error()));
+      problems.push_back(tls_problem(cfg, "uplinks[" + std::to_string(i) + "]", ctx.error()));
     }
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (!cfg.listeners[i].tls.enabled) continue;
+    if (auto ctx = net::TlsServerContext::load(tls_server_options(cfg.listeners[i].tls)); !ctx)
+      problems.push_back(listener_tls_problem(cfg, i, ctx.error()));
   }
   return problems;
 }

@@ -33,6 +33,8 @@ mqtt::Reason ConfigAuthenticator::authenticate(const ConnectInfo& info) {
     }
     return mqtt::Reason::NotAuthorized;
   }
+  // Mosquitto's use_identity_as_username: the handshake proved the name; ACLs still apply to it.
+  if (info.certificate_identity) return mqtt::Reason::Success;
   const std::string& name = **info.username;
   auto it = users_.find(name);
   if (it == users_.end()) {

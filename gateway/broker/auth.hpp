@@ -24,6 +24,9 @@ struct ConnectInfo {
   bool loopback = false;
   std::string_view peer;
   Connection* conn = nullptr;  // to attach per-connection data (Connection::set_data) on success
+  // The user name is a verified TLS client certificate's CN (Transport::peer_identity): the certificate
+  // stands in for the password.
+  bool certificate_identity = false;
 };
 
 struct ClientIdentity {

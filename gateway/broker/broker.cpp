@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 
 #include "gateway/base/log.hpp"
 
@@ -38,6 +39,13 @@ Broker::~Broker() {
 
 Session* Broker::find_session(std::string_view id) {
   return sessions_.find(id);
+}
+
+std::vector<std::string> Broker::session_ids() const {
+  std::vector<std::string> ids;
+  ids.reserve(sessions_.size());
+  sessions_.for_each([&](const Session& s) { ids.push_back(s.client_id); });
+  return ids;
 }
 
 std::uint64_t Broker::attach(Connection& c) {
@@ -87,6 +95,7 @@ Result<bool, std::string> Broker::restore() {
   }
   GW_LOG(Info, "store", "restored %zu sessions (%zu messages) and %zu retained messages",
          restored->sessions.size(), messages, restored->retained.size());
+  ended_at_start_ = std::move(restored->expired);  // told to the extension at the first tick
   return true;
 }
 
@@ -137,6 +146,10 @@ bool Broker::open_session(Connection& c, const std::string& client_id, bool clea
   // still leaves through connection_lost, which gives its count back.
   c.counted_ = true;
   ++connected_;
+  c.proto_ = stats_.protocol_index(c.transport().protocol());
+  c.connected_at_ = clock_.now_ms();
+  stats_.protocols[c.proto_].connected++;
+  stats_.protocols[c.proto_].connects++;
   if (persistence_) {
     if (s->persistent() && !present) {
       persistence_->session_saved(*s);
@@ -159,16 +172,20 @@ void Broker::connection_lost(Connection& c) {
   if (c.counted_) {
     c.counted_ = false;
     --connected_;
+    stats_.protocols[c.proto_].connected--;
   }
   Session* s = c.session();
   if (s == nullptr) return;  // never connected, or taken over
   struct Notify {
     Broker& b;
     Connection& c;
+    std::optional<std::string> ended;  // the client id, when its session ended with this connection
     ~Notify() {
-      if (b.extension_) b.extension_->on_disconnected(c, c.graceful());
+      if (!b.extension_) return;
+      b.extension_->on_disconnected(c, c.graceful());
+      if (ended) b.extension_->on_session_ended(*ended);
     }
-  } notify{*this, c};
+  } notify{*this, c, {}};
   c.set_session(nullptr);
   s->conn = nullptr;
   const Millis now = clock_.now_ms();
@@ -184,6 +201,7 @@ void Broker::connection_lost(Connection& c) {
     }
   }
   if (!s->persistent()) {
+    notify.ended = s->client_id;
     destroy_session(*s, DropReason::SessionExpired);
     return;
   }
@@ -263,6 +281,15 @@ void Broker::tick() {
       release_waiters(*s);
     }
   }
+  if (!ended_at_start_.empty()) {
+    // Sessions that expired while the daemon was down (the store deleted them at restore), told once
+    // the daemon's extensions are in place.
+    const std::vector<std::string> ended = std::move(ended_at_start_);
+    ended_at_start_.clear();
+    if (extension_) {
+      for (const std::string& id : ended) extension_->on_session_ended(id);
+    }
+  }
   if (now >= next_expiry_scan_) {
     next_expiry_scan_ = now + 1000;
     std::vector<Session*> ended;
@@ -277,7 +304,9 @@ void Broker::tick() {
     for (Session* s : ended) {
       if (s->pending_will) publish_will(s->client_id, std::move(s->pending_will->will));
       GW_LOG(Debug, "broker", "session %s expired", s->client_id.c_str());
+      const std::string client_id = s->client_id;
       destroy_session(*s, DropReason::SessionExpired);
+      if (extension_) extension_->on_session_ended(client_id);
     }
     stats_.drop(DropReason::Expired, retained_.expire(now));
   }

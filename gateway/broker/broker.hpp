@@ -55,6 +55,8 @@ class Broker {
   std::size_t holding_sessions() const { return full_.size(); }
   const RetainedStore& retained() const { return retained_; }
   Session* find_session(std::string_view client_id);
+  // The client ids of every session, connected or not (in no particular order).
+  std::vector<std::string> session_ids() const;
   const config::Limits& limits() const { return limits_; }
   // Reload (SIGHUP): new limits for what happens from now on (connections stay; queues longer than a
   // lowered bound shrink as they drain), and a new authenticator for the next CONNECT, PUBLISH and
@@ -76,6 +78,8 @@ class Broker {
   };
   void set_current_ticket(std::shared_ptr<PublishTicket> t) { ticket_ = std::move(t); }
   Connection* connection_by_id(std::uint64_t id);
+  // Every connection by slot (null: a free slot), for listings (the operator's API).
+  const std::vector<Connection*>& connection_slots() const { return slots_; }
 
   // Called by Connection.
   std::uint64_t attach(Connection& c);  // returns the connection's id
@@ -186,6 +190,7 @@ class Broker {
   Millis started_at_ = 0;
   Millis next_sys_at_ = 0;
   Millis next_expiry_scan_ = 0;
+  std::vector<std::string> ended_at_start_;  // sessions the store deleted as expired at restore()
 };
 
 }  // namespace gw::broker

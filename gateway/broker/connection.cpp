@@ -281,6 +281,7 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
       return false;
     case 2:  // Publish
       stats.messages_received++;
+      stats.protocols[proto_].received[std::min<std::uint8_t>(std::get<mqtt::Publish>(pkt).qos, 2)]++;
       handle_publish(std::get<mqtt::Publish>(pkt));
       // Flow control: a subscriber had no room, so the rest of what was read waits (on_data keeps it).
       if (flow_blocked()) return false;
@@ -370,8 +371,20 @@ void Connection::handle_connect(mqtt::Connect& c) {
     }
     return;
   }
-  ConnectInfo info{c.client_id,       &c.username, &c.password, transport_.peer_is_loopback(),
-                   transport_.peer(), this};
+  // A listener with tls.use_identity_as_username: the verified client certificate's CN is the user name,
+  // whatever the CONNECT says, and no password is needed (it would be one more secret on the device).
+  std::string identity = transport_.peer_identity();
+  if (!identity.empty()) {
+    c.username = std::move(identity);
+    c.password.reset();
+  }
+  ConnectInfo info{c.client_id,
+                   &c.username,
+                   &c.password,
+                   transport_.peer_is_loopback(),
+                   transport_.peer(),
+                   this,
+                   c.username.has_value() && !transport_.peer_identity().empty()};
   if (auto r = broker_.authenticate(info); r != Reason::Success) {
     const char* why = r == Reason::NotAuthorized ? "not authorized"
                       : r == Reason::ServerBusy  ? "too many password checks this second, retry later"
@@ -712,6 +725,7 @@ void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool d
   mqtt::encode_publish(buf, version_, m.topic, m.payload, d.qos, d.retain, dup, packet_id, props);
   auto& stats = broker_.stats();
   stats.messages_sent++;
+  stats.protocols[proto_].sent[std::min<std::uint8_t>(d.qos, 2)]++;
   stats.bytes_sent += buf.size();
   write(buf);
 }

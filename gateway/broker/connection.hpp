@@ -88,6 +88,8 @@ class Connection {
   mqtt::Will* will() { return extras_ ? extras_->will.get() : nullptr; }
   std::unique_ptr<mqtt::Will> take_will() { return extras_ ? std::move(extras_->will) : nullptr; }
   std::uint32_t session_expiry_requested() const { return session_expiry_; }
+  Millis connected_at() const { return connected_at_; }   // CONNECT accepted (0 before)
+  std::uint8_t protocol_index() const { return proto_; }  // its row of Stats::protocols
 
  private:
   friend class Broker;
@@ -148,6 +150,7 @@ class Connection {
   // While AwaitConnect, when the connection was accepted (the connect timeout runs from it); from the
   // CONNECT on, when the client last sent anything (keepalive). One field serves both states.
   Millis last_rx_ = 0;
+  Millis connected_at_ = 0;
   std::unique_ptr<Extras> extras_;
   std::uint32_t session_expiry_ = 0;
   std::uint32_t client_max_packet_ = 0;  // 0 = no limit
@@ -156,8 +159,9 @@ class Connection {
   std::uint16_t client_receive_maximum_ = 65535;
   State state_ = State::AwaitConnect;
   mqtt::Version version_ = mqtt::Version::V311;
-  bool graceful_ = false;  // DISCONNECT received
-  bool counted_ = false;   // in the broker's connected count (from open_session to connection_lost)
+  bool graceful_ = false;   // DISCONNECT received
+  bool counted_ = false;    // in the broker's connected count (from open_session to connection_lost)
+  std::uint8_t proto_ = 0;  // Stats::protocols row, set with counted_
   mqtt::Reason close_reason_ = mqtt::Reason::Success;
 };
 

@@ -1,10 +1,12 @@
 // A hook for protocol personalities layered on the MQTT broker (the NETPIE microgear semantics are
-// the first): told when a client has connected and when it is gone, and shown every client PUBLISH
-// before it is routed, which it may consume (e.g. `@setalias`, chat to an alias). It runs on the loop
-// thread like the broker, and must not destroy connections (close_with() is fine).
+// the first): told when a client has connected, when it is gone and when its session has ended for
+// good, and shown every client PUBLISH before it is routed, which it may consume (e.g. `@setalias`, chat to
+// an alias). It runs on the loop thread like the broker, and must not destroy connections (close_with() is
+// fine).
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +28,12 @@ class Extension {
   virtual void on_connected(Connection& /*c*/) {}
   // After the connection is gone and its will handled. `graceful`: the client sent DISCONNECT.
   virtual void on_disconnected(Connection& /*c*/, bool /*graceful*/) {}
+  // The session of `client_id` has ended for good and no connection holds the id: a session that ends
+  // with its connection (3.1.1 CleanSession=1, v5 Session Expiry 0; MQTT 5.0 §3.1.2.11.2), right after
+  // its on_disconnected; a persistent session at its expiry, also one the store kept that had expired
+  // while the daemon was down (found at the first tick). Not called when a new connection ends the old
+  // session (takeover, Clean Start 1): that client is back.
+  virtual void on_session_ended(const std::string& /*client_id*/) {}
   // A client PUBLISH, after validation and authorization, before routing. Return true to consume it
   // (it is then acknowledged but not routed).
   virtual bool on_publish(Connection& /*c*/, const MessagePtr& /*m*/) { return false; }
@@ -45,6 +53,9 @@ class ExtensionChain final : public Extension {
   }
   void on_disconnected(Connection& c, bool graceful) override {
     for (Extension* e : chain_) e->on_disconnected(c, graceful);
+  }
+  void on_session_ended(const std::string& client_id) override {
+    for (Extension* e : chain_) e->on_session_ended(client_id);
   }
   bool on_publish(Connection& c, const MessagePtr& m) override {
     for (Extension* e : chain_) {

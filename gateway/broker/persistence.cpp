@@ -267,6 +267,7 @@ void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reas
     o.properties = props;
     o.qos = m.qos;
     o.retain = m.retain;
+    o.expiry_unix = to_unix(m.expiry_at);  // MQTT 5 message expiry: the outbox honours it (never sent late)
     storage::Store::EnqueueDone cb;
     const std::uint64_t bytes = outbox_row_bytes(m, props.size());
     if (join->done) {
@@ -340,7 +341,7 @@ Result<Persistence::Restored, std::string> Persistence::restore(std::uint32_t ma
     }
     out.retained.push_back(make_message(r.topic, r.payload, r.properties, r.qos, true, r.expiry_unix));
   }
-  auto sessions = store_.load_sessions(max_queued);
+  auto sessions = store_.load_sessions(max_queued, &out.expired);
   if (!sessions) return unexpected("loading sessions: " + std::string(storage::to_string(sessions.error())));
   const Millis now = clock_.now_ms();
   const std::int64_t now_unix = clock_.unix_seconds();

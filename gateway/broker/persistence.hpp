@@ -76,6 +76,7 @@ class Persistence {
   struct Restored {
     std::vector<std::unique_ptr<Session>> sessions;
     std::vector<MessagePtr> retained;
+    std::vector<std::string> expired;  // client ids of sessions that expired while the daemon was down
   };
   // Each session's queue is restored as its count (Session::stored_tail) plus at most `max_queued` of
   // its first messages in memory; messages in flight are all restored.

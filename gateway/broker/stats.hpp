@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw::broker {
 
@@ -54,7 +56,32 @@ constexpr std::string_view drop_reason_name(DropReason r) {
   return "unknown";
 }
 
+// MQTT connections and messages per listener protocol: Transport::protocol() names it ("mqtt" for
+// TCP; a TLS or WebSocket transport overrides protocol() and gets its own row). The operator's metrics
+// (gateway/ops) label by it.
+struct ProtocolStats {
+  std::string name;
+  std::uint64_t connected = 0;              // connections past CONNECT now
+  std::uint64_t connects = 0;               // CONNECTs accepted
+  std::array<std::uint64_t, 3> received{};  // PUBLISH packets from clients, by QoS
+  std::array<std::uint64_t, 3> sent{};      // PUBLISH packets to clients, by QoS
+};
+inline constexpr std::size_t kMaxProtocols = 16;  // names past it share the last row ("other")
+
 struct Stats {
+  std::vector<ProtocolStats> protocols{ProtocolStats{"mqtt"}};
+  // The row of a protocol name, added on first use (a handful: one per transport kind).
+  std::uint8_t protocol_index(std::string_view name) {
+    for (std::size_t i = 0; i < protocols.size(); ++i) {
+      if (protocols[i].name == name) return static_cast<std::uint8_t>(i);
+    }
+    if (protocols.size() + 1 >= kMaxProtocols) {
+      if (protocols.size() + 1 == kMaxProtocols) protocols.push_back(ProtocolStats{"other"});
+      return static_cast<std::uint8_t>(kMaxProtocols - 1);
+    }
+    protocols.push_back(ProtocolStats{std::string(name)});
+    return static_cast<std::uint8_t>(protocols.size() - 1);
+  }
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;  // CONNACK with a failure code, or over max_connections
   std::uint64_t protocol_errors = 0;      // connections closed for malformed input or violations

@@ -3,6 +3,7 @@
 #include "gateway/broker/subscription_trie.hpp"
 
 #include <algorithm>
+#include <cstddef>
 
 #include "protocols/mqtt/topic.hpp"
 
@@ -48,12 +49,30 @@ void split_levels(std::string_view topic, std::vector<std::string_view>& out) {
 }
 
 std::size_t SubscriptionTrie::cost(std::string_view filter) {
-  // A Node, its unordered_map entry (key string, pointer, cached hash, next) and a share of a bucket
-  // array, each with malloc's header: about 350 bytes on 64-bit glibc; 384 leaves room.
-  constexpr std::size_t kPerLevel = 384;
-  constexpr std::size_t kPerSubscription = sizeof(SubEntry) + 128;  // the entry and the session's map node
-  const auto levels = static_cast<std::size_t>(std::count(filter.begin(), filter.end(), '/')) + 1;
-  return kPerSubscription + levels * kPerLevel + 3 * filter.size();
+  // Built from the types themselves, so the bound holds on 32- and 64-bit targets alike (armhf's
+  // allocations are about half x86-64's). Every allocation is charged malloc's worst case on top: a size
+  // word and the rounding to its alignment.
+  constexpr std::size_t kAlloc = sizeof(std::size_t) + alignof(std::max_align_t) - 1;
+  // Per level: the Node; its entry in the parent's map (next pointer, key, value, cached hash); the
+  // bucket array a map allocates at its first insert (13 buckets in libstdc++).
+  constexpr std::size_t kMapEntry =
+      sizeof(void*) + sizeof(std::string) + sizeof(std::unique_ptr<Node>) + sizeof(std::size_t);
+  constexpr std::size_t kPerLevel = sizeof(Node) + kMapEntry + 13 * sizeof(void*) + 3 * kAlloc;
+  // The subscription: its entry in the node's vector, and the session's map node for the filter.
+  constexpr std::size_t kPerSubscription = sizeof(SubEntry) + 128;
+  // A string too long for the inline buffer is allocated: each level's name twice (the map's key and
+  // Node::level), the filter once (the session's key).
+  const std::size_t inline_chars = std::string().capacity();
+  auto heap = [&](std::size_t chars) { return chars > inline_chars ? chars + 1 + kAlloc : 0; };
+  std::size_t total = kPerSubscription + heap(filter.size());
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = filter.find('/', start);
+    const std::size_t end = slash == std::string_view::npos ? filter.size() : slash;
+    total += kPerLevel + 2 * heap(end - start);
+    if (slash == std::string_view::npos) return total;
+    start = slash + 1;
+  }
 }
 
 SubscriptionTrie::SubscriptionTrie() : root_(std::make_unique<Node>()) {}

@@ -51,8 +51,9 @@ class SubscriptionTrie {
   std::size_t size() const { return count_; }
 
   // Memory one subscription on `filter` may cost the trie, as if it shared no node: per level a node
-  // with its entry and bucket array in the parent's map, and the level's name twice. An upper bound,
-  // checked against the allocator in subscription_trie_test; sessions are charged it (issue 11).
+  // with its entry and bucket array in the parent's map, and the level's name twice, from the sizes of
+  // the types on the target (32- or 64-bit). An upper bound, checked against the allocator in
+  // subscription_trie_test; sessions are charged it (issue 11).
   static std::size_t cost(std::string_view filter);
 
  private:

@@ -23,6 +23,11 @@ class Transport {
   virtual void set_flow_paused(bool paused) = 0;
   virtual const std::string& peer() const = 0;  // "127.0.0.1:53422", for logs
   virtual bool peer_is_loopback() const = 0;
+  // The identity a transport layer verified (a TLS client certificate's CN, when the listener makes it
+  // the user name), or "": it then replaces the CONNECT's user name and needs no password.
+  virtual std::string peer_identity() const { return {}; }
+  // The listener protocol, for per-protocol counters (Stats::protocols, the /metrics labels).
+  virtual std::string_view protocol() const { return "mqtt"; }
 };
 
 }  // namespace gw::broker

@@ -17,11 +17,30 @@ namespace gw::config {
 // The values of log.level (and of the --log-level flag), least severe first.
 inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
+// TLS on a listener (gateway/net/tls_layer.hpp): MQTT over TLS (8883), HTTPS (8081).
+struct ListenerTls {
+  bool enabled = false;              // a `tls:` block is present
+  std::string cert_file;             // PEM certificate chain of the listener (required)
+  std::string key_file;              // its PEM private key (required)
+  std::string ca_file;               // PEM CA that client certificates must chain to; "" = none are asked for
+  bool require_client_cert = false;  // true: no valid client certificate, no handshake (needs ca_file)
+  // mqtt listeners: a verified client certificate's CN is the MQTT user name (no password needed),
+  // so what the broker's authorizer decides for that user name applies (Mosquitto's
+  // use_identity_as_username). Needs ca_file.
+  bool use_identity_as_username = false;
+  std::uint32_t session_cache_size = 1000;  // resumable sessions by id (oldest evicted); tickets always on
+  bool operator==(const ListenerTls&) const = default;
+};
+
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
   std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
   std::string bind = "127.0.0.1";
-  std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound
+  std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound (TLS: 8883, 8081)
+  ListenerTls tls;
+  // Connections still in a handshake (TLS) at once; past it new ones are closed at accept (refuse_new).
+  std::uint32_t max_handshakes = 1000;
+  std::uint32_t handshake_timeout_ms = 10000;  // a handshake not done by then: the connection closes
   bool operator==(const Listener&) const = default;
 };
 
@@ -118,6 +137,9 @@ struct Http {
   std::uint64_t max_body = 256 * 1024;       // request body; more -> 413
   std::uint32_t request_timeout_ms = 10000;  // a started request must be complete within this -> 408
   std::uint32_t idle_timeout_ms = 30000;     // a keep-alive connection with no request is closed
+  // The operator's page and /api/v1 (gateway/ops/README.md): loopback peers only, unless a peer on an
+  // HTTPS listener gives the Basic credentials of one of these users (PBKDF2 hashes, like auth.users).
+  std::vector<User> admin_users;
   bool operator==(const Http&) const = default;
 };
 
@@ -209,7 +231,29 @@ struct UplinkPresence {
   // Local device presence: <devices><client id> gets {"event":..., "reason":...} (retained) on
   // connect, clean disconnect, keepalive timeout and other losses; queued in the outbox (lane 0).
   std::string devices;
+  // Devices with retained presence upstream at most; past it `full_policy` decides (evict_oldest_absent:
+  // the longest absent device's retained presence is cleared to make room; unretained: the new device's
+  // events go up not retained). protocols/uplink/presence_table.hpp.
+  std::uint32_t max_retained = 10000;
+  std::string full_policy = "evict_oldest_absent";
   bool operator==(const UplinkPresence&) const = default;
+};
+
+// Live-first replay after an outage (gateway/uplink/README.md "Live first").
+struct UplinkReplay {
+  std::string order = "per_origin";  // per_origin | per_lane | none
+  double live_share = 1.0;           // share of window slots live messages take while a backlog drains
+  bool operator==(const UplinkReplay&) const = default;
+};
+
+// This uplink's share of the outbox, inside store.outbox's global bound (storage/README.md "Quotas per
+// destination"). 0 = no bound of that kind.
+struct UplinkOutboxQuota {
+  std::uint64_t max_rows = 0;
+  std::uint64_t max_bytes = 0;
+  std::int64_t max_age_s = 0;
+  std::string policy = "drop_oldest";  // reject_new | drop_oldest (its own rows only)
+  bool operator==(const UplinkOutboxQuota&) const = default;
 };
 
 // A cloud uplink (gateway/uplink). Profiles: `mqtt` (any MQTT 3.1.1/5 broker with static credentials
@@ -239,6 +283,8 @@ struct Uplink {
   std::uint32_t reconnect_max_ms = 60000;  // reconnect backoff: upper bound (decorrelated jitter between)
   std::uint32_t rate_limit = 0;            // messages per second upward; 0 = no limit (metered links)
   std::uint32_t stop_timeout_ms = 2000;    // graceful stop: offline status and device events, at most this
+  UplinkReplay replay;
+  UplinkOutboxQuota outbox;
   bool operator==(const Uplink&) const = default;
 };
 

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxUplinks = 8;
 constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
                                                      "http",      "netpie",    "uplinks"};
-constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
+constexpr std::array<std::string_view, 24> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
                                                        "port",
@@ -58,7 +58,13 @@ constexpr std::array<std::string_view, 22> kUplinkKeys{"name",
                                                        "reconnect_min_ms",
                                                        "reconnect_max_ms",
                                                        "rate_limit",
-                                                       "stop_timeout_ms"};
+                                                       "stop_timeout_ms",
+                                                       "replay",
+                                                       "outbox"};
+// Live-first replay and the uplink's outbox quota (issue 18; conf/README.md "uplinks").
+constexpr std::array<std::string_view, 2> kUplinkReplayKeys{"order", "live_share"};
+constexpr std::array<std::string_view, 3> kReplayOrders{"per_origin", "per_lane", "none"};
+constexpr std::array<std::string_view, 4> kUplinkOutboxKeys{"max_rows", "max_bytes", "max_age_s", "policy"};
 constexpr std::array<std::string_view, 2> kUplinkProfiles{"mqtt", "netpie"};
 constexpr std::array<std::string_view, 6> kUplinkTlsKeys{"enabled", "ca_file",   "server_name",
                                                          "verify",  "cert_file", "key_file"};
@@ -66,10 +72,12 @@ constexpr std::array<std::string_view, 7> kUplinkNetpieKeys{"appid",     "key", 
                                                             "auth_port", "mqtt_port", "chat_topic"};
 constexpr std::array<std::string_view, 5> kRelayUpKeys{"filter", "strip", "prefix", "qos", "lane"};
 constexpr std::array<std::string_view, 4> kRelayDownKeys{"filter", "strip", "prefix", "qos"};
-constexpr std::array<std::string_view, 2> kUplinkPresenceKeys{"topic", "devices"};
+constexpr std::array<std::string_view, 4> kUplinkPresenceKeys{"topic", "devices", "max_retained",
+                                                              "full_policy"};
+constexpr std::array<std::string_view, 2> kPresenceFullPolicies{"evict_oldest_absent", "unretained"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
-constexpr std::array<std::string_view, 5> kHttpKeys{"max_connections", "max_header_bytes", "max_body",
-                                                    "request_timeout_ms", "idle_timeout_ms"};
+constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
+                                                    "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
 constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
                                                        "apps",
                                                        "endpoint_host",
@@ -86,9 +94,11 @@ constexpr std::array<std::string_view, 6> kNetpieKeyKeys{"key",          "secret
                                                          "auto_approve", "enabled", "rights"};
 constexpr std::array<std::string_view, 3> kNetpieRightsKeys{"publish", "subscribe", "max_qos"};
 constexpr std::array<std::string_view, 2> kNetpieKeyKinds{"device", "session"};
-constexpr std::size_t kMaxNetpieName = 64;        // AppID and key
-constexpr std::size_t kMaxNetpieSecret = 256;     // OAuth consumer secret
-constexpr std::uint16_t kDefaultHttpPort = 8080;  // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
+constexpr std::size_t kMaxNetpieName = 64;         // AppID and key
+constexpr std::size_t kMaxNetpieSecret = 256;      // OAuth consumer secret
+constexpr std::uint16_t kDefaultHttpPort = 8080;   // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
+constexpr std::uint16_t kDefaultHttpsPort = 8081;  // gearauth over TLS (docs/netpie-protocol.md §1)
+constexpr std::uint16_t kDefaultMqttTlsPort = 8883;  // MQTT over TLS (IANA; docs/netpie-protocol.md §1)
 constexpr std::array<std::string_view, 11> kStoreKeys{
     "enabled",         "file",         "synchronous",  "commit_window_us",
     "commit_max_rows", "qos0_durable", "max_db_bytes", "queue_max_requests",
@@ -104,7 +114,11 @@ constexpr std::array<std::string_view, 5> kLogKeys{"level", "output", "file", "m
                                                    "burst"};
 constexpr std::array<std::string_view, 3> kLogOutputs{"stderr", "syslog", "file"};
 constexpr std::uint64_t kMaxLogLines = 1'000'000;
-constexpr std::array<std::string_view, 4> kListenerKeys{"name", "protocol", "bind", "port"};
+constexpr std::array<std::string_view, 7> kListenerKeys{
+    "name", "protocol", "bind", "port", "max_handshakes", "handshake_timeout_ms", "tls"};
+constexpr std::array<std::string_view, 6> kListenerTlsKeys{
+    "cert_file",         "key_file", "ca_file", "require_client_cert", "use_identity_as_username",
+    "session_cache_size"};
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
@@ -459,6 +473,7 @@ class Loader {
   void relative_filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void uplinks(const YAML::Node& seq, const std::string& path, std::vector<Uplink>& out);
   void uplink_tls(const YAML::Node& map, const std::string& path, UplinkTls& out);
+  void listener_tls(const YAML::Node& map, const std::string& path, Listener& out);
   void uplink_netpie(const YAML::Node& map, const std::string& path, UplinkNetpie& out);
   void relay_rules(const YAML::Node& seq, const std::string& path, Uplink& u, bool up);
   std::optional<std::string> topic_part(const YAML::Node& v, const std::string& path);
@@ -642,6 +657,12 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
           error(v.Mark(), kp,
                 "expected a numeric IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1, ::), got " + describe(v));
         }
+      } else if (key == "tls") {
+        listener_tls(v, kp, l);
+      } else if (key == "max_handshakes") {
+        if (auto n = integer(v, kp, 1, 1'000'000)) l.max_handshakes = static_cast<std::uint32_t>(*n);
+      } else if (key == "handshake_timeout_ms") {
+        if (auto n = integer(v, kp, 100, 600'000)) l.handshake_timeout_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "port") {
         port_given = true;
         port_mark = v.Mark();
@@ -652,7 +673,11 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
         }
       }
     });
-    if (!port_given && l.protocol == "http") l.port = kDefaultHttpPort;
+    if (!port_given && l.protocol == "http") l.port = l.tls.enabled ? kDefaultHttpsPort : kDefaultHttpPort;
+    if (!port_given && l.protocol == "mqtt" && l.tls.enabled) l.port = kDefaultMqttTlsPort;
+    if (l.tls.use_identity_as_username && l.protocol != "mqtt")
+      error(item.Mark(), child(child(p, "tls"), "use_identity_as_username"),
+            "applies to mqtt listeners only");
     if (valid) {
       // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
       // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
@@ -883,6 +908,8 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
       if (auto n = integer(v, p, 100, 3'600'000)) out.request_timeout_ms = static_cast<std::uint32_t>(*n);
     } else if (key == "idle_timeout_ms") {
       if (auto n = integer(v, p, 100, 3'600'000)) out.idle_timeout_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "admin_users") {
+      users(v, p, out.admin_users);
     }
   });
 }
@@ -1083,6 +1110,29 @@ void Loader::uplink_tls(const YAML::Node& map, const std::string& path, UplinkTl
   }
 }
 
+// A listener's TLS block: the files are checked when the daemon loads them (and by --check-config).
+void Loader::listener_tls(const YAML::Node& map, const std::string& path, Listener& out) {
+  ListenerTls& t = out.tls;
+  t.enabled = true;
+  mapping(map, path, kListenerTlsKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "require_client_cert") {
+      if (auto b = boolean(v, p)) t.require_client_cert = *b;
+    } else if (key == "use_identity_as_username") {
+      if (auto b = boolean(v, p)) t.use_identity_as_username = *b;
+    } else if (key == "session_cache_size") {
+      if (auto n = integer(v, p, 0, 1'000'000)) t.session_cache_size = static_cast<std::uint32_t>(*n);
+    } else if (auto s = string(v, p, false)) {
+      (key == "cert_file" ? t.cert_file : key == "key_file" ? t.key_file : t.ca_file) = *s;
+    }
+  });
+  if (t.cert_file.empty() || t.key_file.empty())
+    error(map.Mark(), path, "cert_file and key_file are required (the listener's certificate and its key)");
+  if ((t.require_client_cert || t.use_identity_as_username) && t.ca_file.empty())
+    error(map.Mark(), path,
+          "require_client_cert and use_identity_as_username need ca_file (the CA client certificates chain "
+          "to)");
+}
+
 void Loader::uplink_netpie(const YAML::Node& map, const std::string& path, UplinkNetpie& out) {
   mapping(map, path, kUplinkNetpieKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
     if (key == "auth_port" || key == "mqtt_port") {
@@ -1234,8 +1284,14 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
       } else if (key == "presence") {
         mapping(v, kp, kUplinkPresenceKeys,
                 [&](std::string_view k, const YAML::Node& pv, const std::string& pp) {
-                  if (auto part = topic_part(pv, pp))
+                  if (k == "max_retained") {
+                    if (auto n = integer(pv, pp, 1, 10'000'000))
+                      u.presence.max_retained = static_cast<std::uint32_t>(*n);
+                  } else if (k == "full_policy") {
+                    if (auto w = word(pv, pp, kPresenceFullPolicies)) u.presence.full_policy = *w;
+                  } else if (auto part = topic_part(pv, pp)) {
                     (k == "topic" ? u.presence.topic : u.presence.devices) = *part;
+                  }
                 });
       } else if (key == "max_inflight") {
         if (auto n = integer(v, kp, 1, 65535)) u.max_inflight = static_cast<std::uint16_t>(*n);
@@ -1247,6 +1303,38 @@ void Loader::uplinks(const YAML::Node& seq, const std::string& path, std::vector
         if (auto n = integer(v, kp, 0, 10'000'000)) u.rate_limit = static_cast<std::uint32_t>(*n);
       } else if (key == "stop_timeout_ms") {
         if (auto n = integer(v, kp, 0, 60'000)) u.stop_timeout_ms = static_cast<std::uint32_t>(*n);
+      } else if (key == "replay") {
+        mapping(v, kp, kUplinkReplayKeys,
+                [&](std::string_view k, const YAML::Node& rv, const std::string& rp) {
+                  if (k == "order") {
+                    if (auto w = word(rv, rp, kReplayOrders)) u.replay.order = *w;
+                    return;
+                  }
+                  char* end = nullptr;
+                  const std::string text = rv.IsScalar() ? rv.Scalar() : std::string();
+                  const double share = text.empty() ? -1 : std::strtod(text.c_str(), &end);
+                  if (text.empty() || end != text.c_str() + text.size() || !(share >= 0.0 && share <= 1.0)) {
+                    error(rv.Mark(), rp,
+                          "expected a number from 0 to 1 (the share of slots live messages take), got " +
+                              describe(rv));
+                    return;
+                  }
+                  u.replay.live_share = share;
+                });
+      } else if (key == "outbox") {
+        mapping(v, kp, kUplinkOutboxKeys,
+                [&](std::string_view k, const YAML::Node& o, const std::string& op) {
+                  if (k == "max_rows") {
+                    if (auto n = integer(o, op, 0, 1'000'000'000)) u.outbox.max_rows = *n;
+                  } else if (k == "max_bytes") {
+                    if (auto n = byte_size(o, op, 0, 1ull << 44)) u.outbox.max_bytes = *n;
+                  } else if (k == "max_age_s") {
+                    if (auto n = integer(o, op, 0, kMaxAgeSeconds))
+                      u.outbox.max_age_s = static_cast<std::int64_t>(*n);
+                  } else if (k == "policy") {
+                    if (auto w = word(o, op, kFullPolicies)) u.outbox.policy = *w;
+                  }
+                });
       }
     });
     if (u.reconnect_max_ms < u.reconnect_min_ms) {

@@ -59,6 +59,8 @@ void uplink_restart_keys(const Uplink& a, const Uplink& b, const std::string& pa
   differs(a.reconnect_min_ms != b.reconnect_min_ms, "reconnect_min_ms");
   differs(a.reconnect_max_ms != b.reconnect_max_ms, "reconnect_max_ms");
   differs(a.rate_limit != b.rate_limit, "rate_limit");
+  differs(a.replay != b.replay, "replay");
+  differs(a.outbox != b.outbox, "outbox");
 }
 
 void plan_uplinks(const Config& running, const Config& next, ReloadPlan& plan) {

@@ -70,6 +70,7 @@ class HttpServer::Conn {
 
   void start() {
     read_peer();
+    if (layered_) start_layers();
     deadline_ = now() + server_.limits_.request_timeout_ms;  // the first request, from the accept
     start_reading();
   }
@@ -85,6 +86,13 @@ class HttpServer::Conn {
   }
 
   void tick(std::uint64_t t) {
+    if (handshaking_ && t >= handshake_deadline_) {
+      layered_->counts.timed_out++;
+      GW_LOG(Debug, "http", "%s: %s: handshake not done within %u ms, closing", layered_->name.c_str(),
+             peer_.address.c_str(), layered_->layers.handshake_timeout_ms);
+      close_now();
+      return;
+    }
     if (t < deadline_) return;
     switch (state_) {
       case State::Reading:
@@ -113,9 +121,16 @@ class HttpServer::Conn {
     }
   }
 
+  // The connection's listener has layers: they come with it (called before start()).
+  void set_layers(std::shared_ptr<LayeredListener> layered, bool secure) {
+    layered_ = std::move(layered);
+    peer_.secure = secure;
+  }
+
   void close_now() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    handshake_ended();
     link_->conn = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
   }
@@ -129,6 +144,40 @@ class HttpServer::Conn {
     std::string data;
     Conn* conn = nullptr;
   };
+
+  void start_layers() {
+    StackEnds ends;
+    ends.to_socket = [this](std::string_view bytes) { write_socket(std::string(bytes)); };
+    ends.close_socket = [this] {
+      if (state_ != State::Draining) close_when_written();
+    };
+    ends.to_protocol = [this](std::string_view bytes) {
+      in_.append(bytes);
+      pump();
+    };
+    ends.protocol_eof = [this] { close_now(); };
+    ends.failed = [this](const std::string& why) {
+      if (handshaking_) layered_->counts.failed++;
+      GW_LOG(Info, "http", "%s: %s: %s", layered_->name.c_str(), peer_.address.c_str(), why.c_str());
+      close_when_written();  // an alert the layer queued goes out first
+    };
+    stack_ = std::make_unique<LayerStack>(layered_->layers.make(), std::move(ends));
+    handshaking_ = true;
+    handshake_deadline_ = now() + layered_->layers.handshake_timeout_ms;
+    layered_->counts.in_progress++;
+  }
+
+  void handshake_ended() {
+    if (!handshaking_) return;
+    handshaking_ = false;
+    layered_->counts.in_progress--;
+  }
+
+  void close_when_written() {
+    stop_reading();
+    close_when_written_ = true;
+    if (pending_writes_ == 0) close_now();
+  }
 
   static std::uint64_t now_of(const HttpServer& s) { return uv_now(s.loop_); }
   std::uint64_t now() const { return now_of(server_); }
@@ -180,6 +229,14 @@ class HttpServer::Conn {
     if (self->state_ == State::Draining) {
       self->drained_ += static_cast<std::size_t>(n);
       if (self->drained_ > kMaxDrainBytes) self->close_now();
+      return;
+    }
+    if (self->stack_) {
+      self->stack_->from_socket(std::string_view(buf->base, static_cast<std::size_t>(n)));
+      if (self->handshaking_ && !self->stack_->failed() && !self->stack_->opening()) {
+        self->handshake_ended();
+        self->layered_->counts.completed++;
+      }
       return;
     }
     self->in_.append(buf->base, static_cast<std::size_t>(n));
@@ -258,6 +315,15 @@ class HttpServer::Conn {
   }
 
   void write(std::string bytes) {
+    if (stack_) {
+      stack_->from_protocol(bytes);  // lands in write_socket through StackEnds::to_socket
+      return;
+    }
+    write_socket(std::move(bytes));
+  }
+
+  void write_socket(std::string bytes) {
+    if (state_ == State::Closed) return;
     auto* w = new WriteReq;
     w->data = std::move(bytes);
     w->conn = this;
@@ -280,6 +346,10 @@ class HttpServer::Conn {
       self->close_now();
       return;
     }
+    if (self->close_when_written_) {
+      if (self->pending_writes_ == 0) self->close_now();
+      return;
+    }
     if (self->pending_writes_ > 0 || self->state_ != State::Writing) return;
     if (self->keep_alive_) {
       self->state_ = State::Reading;
@@ -295,6 +365,8 @@ class HttpServer::Conn {
     state_ = State::Draining;
     deadline_ = now() + server_.limits_.linger_ms;
     in_.clear();
+    if (stack_) stack_->close();  // close_notify before the FIN
+    if (state_ == State::Closed) return;
     shutdown_.data = this;
     if (uv_shutdown(&shutdown_, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t*, int) {}) != 0) {
       close_now();
@@ -310,6 +382,11 @@ class HttpServer::Conn {
   }
 
   HttpServer& server_;
+  std::shared_ptr<LayeredListener> layered_;  // null: plain TCP
+  std::unique_ptr<LayerStack> stack_;
+  std::uint64_t handshake_deadline_ = 0;
+  bool handshaking_ = false;
+  bool close_when_written_ = false;
   uv_tcp_t handle_{};
   uv_shutdown_t shutdown_{};
   http::RequestParser parser_;
@@ -336,8 +413,11 @@ HttpServer::~HttpServer() {
 }
 
 Result<std::uint16_t, std::string> HttpServer::listen(const std::string& name, const std::string& host,
-                                                      std::uint16_t port) {
-  auto* l = new Listener{this, name, {}};
+                                                      std::uint16_t port, ListenerLayers layers,
+                                                      bool secure) {
+  auto* l = new Listener{this, name, {}, nullptr, secure};
+  if (layers.make)
+    l->layered = std::make_shared<LayeredListener>(LayeredListener{name, std::move(layers), {}});
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
   auto bound = bind_and_listen(&l->handle, name, host, port, 256, on_connection);
@@ -351,8 +431,9 @@ Result<std::uint16_t, std::string> HttpServer::listen(const std::string& name, c
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
-    const std::uint64_t shortest =
+    std::uint64_t shortest =
         std::min({limits_.request_timeout_ms, limits_.idle_timeout_ms, limits_.linger_ms});
+    if (l->layered) shortest = std::min<std::uint64_t>(shortest, l->layered->layers.handshake_timeout_ms);
     const std::uint64_t every = std::clamp<std::uint64_t>(shortest / 4, 10, 250);
     uv_timer_start(timer_, on_timer, every, every);
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));  // connections and listeners keep the loop alive
@@ -401,10 +482,16 @@ void HttpServer::on_connection(uv_stream_t* server, int status) {
     return;
   }
   self->stats_.accepted++;
+  if (l->layered && !l->layered->admit()) {
+    c->close_now();  // no answer is possible before a handshake
+    return;
+  }
+  if (l->layered) c->set_layers(l->layered, l->secure);
   // conns_ already counts the new one.
   if (self->conns_.size() > self->limits_.max_connections) {
     self->stats_.refused_busy++;
-    if (self->conns_.size() > self->limits_.max_connections + kHardConnectionSlack) {
+    // Layered (TLS) connections cannot be told anything before their handshake: they just close.
+    if (self->conns_.size() > self->limits_.max_connections + kHardConnectionSlack || l->layered) {
       c->close_now();  // file descriptors matter more than a polite answer
     } else {
       c->refuse_busy();

@@ -14,6 +14,9 @@
 //   Writing            written, keep-alive                     Reading   (pipelined bytes parsed)
 //   Writing            written, close                          Draining  (FIN sent, input discarded)
 //   Draining           EOF / linger deadline                   Closed
+//
+// A listener may put layers (TLS: layer.hpp) under HTTP. Their handshake must end within the
+// listener's handshake_timeout_ms (else the connection closes), and counts against max_handshakes.
 #pragma once
 
 #include <uv.h>
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "gateway/base/result.hpp"
+#include "gateway/net/layer.hpp"
 #include "protocols/http/request.hpp"
 #include "protocols/http/request_parser.hpp"
 #include "protocols/http/response.hpp"
@@ -47,6 +51,7 @@ struct HttpPeer {
   std::string local_host;  // the address the connection was accepted on, e.g. "127.0.0.5"
   std::uint16_t local_port = 0;
   bool loopback = false;
+  bool secure = false;  // the listener's layers encrypt (TLS): the request came as https
 };
 
 // Answers one request, once. Copyable; the first respond() counts, later ones do nothing, and a
@@ -86,9 +91,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens; returns the bound port (useful with port 0) or an error message.
+  // Binds and listens; returns the bound port (useful with port 0) or an error message. With
+  // `layers.make` set, each connection gets those layers under HTTP (`secure`: they are TLS).
   Result<std::uint16_t, std::string> listen(const std::string& name, const std::string& host,
-                                            std::uint16_t port);
+                                            std::uint16_t port, ListenerLayers layers = {},
+                                            bool secure = false);
   void close_listeners();
   // Listeners, connections (answers in progress are dropped) and the deadline timer.
   void close();
@@ -101,6 +108,8 @@ class HttpServer {
     HttpServer* server;
     std::string name;
     uv_tcp_t handle;
+    std::shared_ptr<LayeredListener> layered;  // null: plain TCP
+    bool secure = false;
   };
   static void on_connection(uv_stream_t* server, int status);
   static void on_timer(uv_timer_t* t);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "gateway/base/log.hpp"
@@ -62,8 +63,9 @@ void TcpConnection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* self = static_cast<TcpConnection*>(s->data);
   if (self->linger_) {
-    // Closing gracefully: what the client still sends is read and thrown away, within the bound, so the
-    // kernel never answers it with a reset; its end of the stream (or an error) ends the close.
+    // Closing gracefully: what the client still sends is read and thrown away (below any layer), within
+    // the bound, so the kernel never answers it with a reset; its end of the stream (or an error) ends
+    // the close.
     if (n > 0 && (self->linger_->discarded += static_cast<std::size_t>(n)) <= kCloseLingerBytes) return;
     if (n > 0) {
       GW_LOG(Debug, "net", "closing %s: more than %zu bytes read after the close", self->peer_.c_str(),
@@ -73,8 +75,12 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   if (n > 0) {
-    self->conn_.on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
-                                                      static_cast<std::size_t>(n)));
+    if (self->layered_) {
+      self->layers_read(std::string_view(buf->base, static_cast<std::size_t>(n)));
+    } else {
+      self->conn_.on_data(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                                        static_cast<std::size_t>(n)));
+    }
     // A client that sends but does not read (its PUBACKs, SUBACKs ... pile up here) is not read from
     // until its socket drains: its output stays bounded by twice the watermark plus one read's worth.
     if (!self->closing_ && self->pending_bytes() >= 2 * self->net_.broker_.limits().write_high_watermark) {
@@ -93,8 +99,12 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 
 void TcpConnection::send(std::string_view bytes) {
   if (closing_) return;
-  if (!pending_) pending_ = std::make_unique<std::string>();
-  pending_->append(bytes);
+  if (layered_) {
+    layered_->plain.append(bytes);  // encoded in flush(), so a batch becomes few records or frames
+  } else {
+    if (!pending_) pending_ = std::make_unique<std::string>();
+    pending_->append(bytes);
+  }
   if (!dirty_) {
     dirty_ = true;
     net_.mark_dirty(this);
@@ -104,6 +114,15 @@ void TcpConnection::send(std::string_view bytes) {
 
 void TcpConnection::flush() {
   dirty_ = false;
+  if (layered_ && !layered_->plain.empty() && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) {
+    std::string plain;
+    plain.swap(layered_->plain);
+    layered_->stack->from_protocol(plain);  // into pending_, through StackEnds::to_socket
+    if (plain.capacity() <= 64 * 1024) {
+      plain.clear();
+      plain.swap(layered_->plain);  // keep the buffer of a busy connection
+    }
+  }
   if (write_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
   if (pending_ && !pending_->empty()) {
     std::string& pending = *pending_;
@@ -172,6 +191,23 @@ void TcpConnection::on_write(uv_write_t* req, int status) {
 
 void TcpConnection::close() {
   if (closing_) return;
+  if (layered_) {
+    // The layers say goodbye (close_notify, a close frame) after the broker's last bytes, then
+    // StackEnds::close_socket lands in close_socket().
+    if (!layered_->plain.empty()) {
+      std::string plain;
+      plain.swap(layered_->plain);
+      layered_->stack->from_protocol(plain);
+    }
+    layered_->stack->close();
+    close_socket();  // in case no layer passed the close down
+    return;
+  }
+  close_socket();
+}
+
+void TcpConnection::close_socket() {
+  if (closing_) return;
   closing_ = true;
   if (!write_) flush();
   // A peer with a write stuck over the watermark does not read: it would never let the close finish.
@@ -237,10 +273,65 @@ void TcpConnection::hard_close() {
 
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
+  if (self->layered_ && self->layered_->handshaking) {
+    self->layered_->handshaking = false;
+    self->layered_->listener->counts.in_progress--;
+    self->net_.handshaking_.erase(self);
+  }
   self->end_mqtt();
   if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
   delete self;
+}
+
+void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener) {
+  layered_ = std::make_unique<Layered>();
+  layered_->listener = std::move(listener);
+  StackEnds ends;
+  ends.to_socket = [this](std::string_view bytes) {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
+    if (!pending_) pending_ = std::make_unique<std::string>();
+    pending_->append(bytes);
+    if (!dirty_) {
+      dirty_ = true;
+      net_.mark_dirty(this);
+    }
+  };
+  ends.close_socket = [this] { close_socket(); };
+  ends.to_protocol = [this](std::string_view bytes) {
+    if (!closing_)
+      conn_.on_data(
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  };
+  ends.protocol_eof = [this] { hard_close(); };
+  ends.failed = [this](const std::string& why) {
+    if (layered_->handshaking) layered_->listener->counts.failed++;
+    GW_LOG(Info, "net", "%s: %s: %s", layered_->listener->name.c_str(), peer_.c_str(), why.c_str());
+    close_socket();  // what the layer queued (an alert) goes out first
+  };
+  layered_->stack = std::make_unique<LayerStack>(layered_->listener->layers.make(), std::move(ends));
+  layered_->handshake_deadline = uv_now(net_.loop_) + layered_->listener->layers.handshake_timeout_ms;
+  layered_->listener->counts.in_progress++;
+  net_.handshaking_.insert(this);
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(net_.handshake_timer_))) {
+    const std::uint64_t period =
+        std::clamp<std::uint64_t>(layered_->listener->layers.handshake_timeout_ms / 4, 10, 1000);
+    uv_timer_start(net_.handshake_timer_, Net::on_handshake_timer, period, period);
+  }
+}
+
+void TcpConnection::layers_read(std::string_view bytes) {
+  layered_->stack->from_socket(bytes);
+  if (layered_->handshaking && !layered_->stack->failed() && !layered_->stack->opening()) handshake_over();
+}
+
+void TcpConnection::handshake_over() {
+  layered_->handshaking = false;
+  layered_->listener->counts.in_progress--;
+  layered_->listener->counts.completed++;
+  net_.handshaking_.erase(this);
+  GW_LOG(Debug, "net", "%s: %s: %s", layered_->listener->name.c_str(), peer_.c_str(),
+         layered_->stack->describe().c_str());
 }
 
 Net::Net(uv_loop_t* loop, broker::Broker& broker) : loop_(loop), broker_(broker) {
@@ -249,12 +340,38 @@ Net::Net(uv_loop_t* loop, broker::Broker& broker) : loop_(loop), broker_(broker)
   check_->data = this;
   uv_check_start(check_, on_check);
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
+  handshake_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, handshake_timer_);
+  handshake_timer_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(handshake_timer_));
+}
+
+void Net::on_handshake_timer(uv_timer_t* t) {
+  auto* self = static_cast<Net*>(t->data);
+  const std::uint64_t now = uv_now(self->loop_);
+  std::vector<TcpConnection*> expired;
+  for (TcpConnection* c : self->handshaking_) {
+    if (c->layered_->handshake_deadline <= now) expired.push_back(c);
+  }
+  for (TcpConnection* c : expired) {
+    c->layered_->listener->counts.timed_out++;
+    GW_LOG(Debug, "net", "%s: %s: handshake not done within %u ms, closing",
+           c->layered_->listener->name.c_str(), c->peer_.c_str(),
+           c->layered_->listener->layers.handshake_timeout_ms);
+    c->layered_->handshaking = false;
+    c->layered_->listener->counts.in_progress--;
+    self->handshaking_.erase(c);
+    c->hard_close();
+  }
+  if (self->handshaking_.empty()) uv_timer_stop(t);
 }
 
 Net::~Net() {
   uv_check_stop(check_);
   uv_close(reinterpret_cast<uv_handle_t*>(check_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(handshake_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   close_listeners();
   for (TcpConnection* c = head_; c != nullptr; c = c->next_) c->hard_close();
 }
@@ -292,8 +409,10 @@ void Net::on_check(uv_check_t* h) {
 }
 
 Result<std::uint16_t, std::string> Net::listen(const std::string& name, const std::string& host,
-                                               std::uint16_t port) {
-  auto* l = new Listener{this, name, {}};
+                                               std::uint16_t port, ListenerLayers layers) {
+  auto* l = new Listener{this, name, {}, nullptr};
+  if (layers.make)
+    l->layered = std::make_shared<LayeredListener>(LayeredListener{name, std::move(layers), {}});
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
   auto bound = bind_and_listen(&l->handle, name, host, port, 1024, on_connection);
@@ -334,7 +453,12 @@ void Net::on_connection(uv_stream_t* server, int status) {
     c->hard_close();
     return;
   }
+  if (l->layered && !l->layered->admit()) {
+    c->hard_close();
+    return;
+  }
   self->link(c);
+  if (l->layered) c->start_layers(l->layered);
   c->start();
 }
 

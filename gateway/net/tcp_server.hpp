@@ -5,6 +5,8 @@
 // CONNACK) go out, the write side is shut down, and what the client still sends is read and discarded
 // until it closes too, for a bounded time and number of bytes (kCloseLinger*, tcp_server.cpp); a socket
 // closed with unread input would answer with a reset, which can cost the client the DISCONNECT.
+// A listener may put layers (TLS, WebSocket: layer.hpp) between the socket and the broker; a connection
+// of a plain listener has none and pays nothing for them.
 #pragma once
 
 #include <uv.h>
@@ -13,10 +15,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "gateway/base/result.hpp"
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/transport.hpp"
+#include "gateway/net/layer.hpp"
 
 namespace gw::net {
 
@@ -30,11 +34,13 @@ class TcpConnection final : public broker::Transport {
   void send(std::string_view bytes) override;
   void close() override;
   std::size_t pending_bytes() const override {
-    return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0);
+    return (pending_ ? pending_->size() : 0) + (write_ ? write_->data.size() : 0) +
+           (layered_ ? layered_->plain.size() : 0);
   }
   void set_flow_paused(bool paused) override;
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
+  std::string peer_identity() const override { return layered_ ? layered_->stack->peer_identity() : ""; }
 
   uv_tcp_t* handle() { return &handle_; }
   void start();
@@ -52,6 +58,10 @@ class TcpConnection final : public broker::Transport {
   void end_mqtt();  // Connection::on_closed(), once
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_linger_timeout(uv_timer_t* t);
+  void close_socket();  // flush what is queued for the wire, then close (below any layer)
+  void start_layers(std::shared_ptr<LayeredListener> listener);
+  void layers_read(std::string_view bytes);
+  void handshake_over();
 
   Net& net_;
   uv_tcp_t handle_{};
@@ -69,6 +79,16 @@ class TcpConnection final : public broker::Transport {
     std::string data;
   };
   std::unique_ptr<WriteOp> write_;
+  // Only for connections of a listener with layers: the stack, the plaintext the broker sent this
+  // iteration (encoded once, in flush), and the handshake bookkeeping.
+  struct Layered {
+    std::shared_ptr<LayeredListener> listener;
+    std::unique_ptr<LayerStack> stack;
+    std::string plain;
+    std::uint64_t handshake_deadline = 0;  // uv_now() milliseconds
+    bool handshaking = true;
+  };
+  std::unique_ptr<Layered> layered_;
   // Allocated when a graceful close starts. The shutdown request must outlive the handle's close (libuv
   // cancels it then), so it lives here; the timer is freed in its own close callback.
   struct Linger {
@@ -94,9 +114,10 @@ class Net {
   Net(uv_loop_t* loop, broker::Broker& broker);
   ~Net();
 
-  // Binds and listens; returns the bound port (useful with port 0) or an error message.
+  // Binds and listens; returns the bound port (useful with port 0) or an error message. With
+  // `layers.make` set, each connection gets those layers under the broker (TLS, WebSocket).
   Result<std::uint16_t, std::string> listen(const std::string& name, const std::string& host,
-                                            std::uint16_t port);
+                                            std::uint16_t port, ListenerLayers layers = {});
   void close_listeners();
   std::size_t connections() const { return count_; }
   uv_loop_t* loop() { return loop_; }
@@ -107,9 +128,11 @@ class Net {
     Net* net;
     std::string name;
     uv_tcp_t handle;
+    std::shared_ptr<LayeredListener> layered;  // null: plain TCP
   };
   static void on_connection(uv_stream_t* server, int status);
   static void on_check(uv_check_t* h);
+  static void on_handshake_timer(uv_timer_t* t);
   void mark_dirty(TcpConnection* c);
 
   uv_loop_t* loop_;
@@ -121,6 +144,10 @@ class Net {
   std::size_t count_ = 0;
   std::vector<TcpConnection*> dirty_;
   uv_check_t* check_ = nullptr;
+  // Connections still in a layer's handshake, checked against their deadline by a timer that runs
+  // only while there are some.
+  std::unordered_set<TcpConnection*> handshaking_;
+  uv_timer_t* handshake_timer_ = nullptr;
   char read_buf_[64 * 1024];
 };
 

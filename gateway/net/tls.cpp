@@ -8,9 +8,13 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #include <cerrno>
@@ -137,7 +141,9 @@ struct TlsState {
   mbedtls_x509_crt ca;
   mbedtls_x509_crt own_cert;
   mbedtls_pk_context own_key;
-  std::string ca_description;  // "ca_file /x/ca.pem", for verify failures
+  mbedtls_ssl_ticket_context ticket;  // server: resumption by RFC 5077 session tickets
+  mbedtls_ssl_cache_context cache;    // server: resumption by session id
+  std::string ca_description;         // "ca_file /x/ca.pem", for verify failures
 
   TlsState() {
     mbedtls_entropy_init(&entropy);
@@ -146,8 +152,12 @@ struct TlsState {
     mbedtls_x509_crt_init(&ca);
     mbedtls_x509_crt_init(&own_cert);
     mbedtls_pk_init(&own_key);
+    mbedtls_ssl_ticket_init(&ticket);
+    mbedtls_ssl_cache_init(&cache);
   }
   ~TlsState() {
+    mbedtls_ssl_cache_free(&cache);
+    mbedtls_ssl_ticket_free(&ticket);
     mbedtls_ssl_config_free(&conf);
     mbedtls_pk_free(&own_key);
     mbedtls_x509_crt_free(&own_cert);
@@ -217,13 +227,36 @@ Result<bool, std::string> configure(TlsState& s, const TlsClientOptions& options
   return s.own(options.cert_file, options.key_file, false);
 }
 
-// The server side: its certificate, and client certificates required when client_ca_file is set.
+// ECDHE key exchange (forward secrecy) with AEAD ciphers only, strongest first (RFC 7525 §4.2, RFC 8422,
+// RFC 7905). ECDSA and RSA certificates both work; mbedTLS skips the suites the key cannot serve.
+constexpr int kServerSuites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                                 MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                                 MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                                 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                                 MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                                 MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+                                 0};
+
+// The server side: its certificate, the suites above, resumption, and client certificates when
+// client_ca_file is set (required or optional).
 Result<bool, std::string> configure(TlsState& s, const TlsServerOptions& options) {
   if (auto r = s.init(MBEDTLS_SSL_IS_SERVER); !r) return r;
   if (auto r = s.own(options.cert_file, options.key_file, true); !r) return r;
+  mbedtls_ssl_conf_ciphersuites(&s.conf, kServerSuites);
+  int rc = mbedtls_ssl_ticket_setup(&s.ticket, mbedtls_ctr_drbg_random, &s.drbg, MBEDTLS_CIPHER_AES_256_GCM,
+                                    options.session_lifetime_s);
+  if (rc != 0) return unexpected("tls: session tickets: " + mbed_error(rc));
+  mbedtls_ssl_conf_session_tickets_cb(&s.conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse, &s.ticket);
+  if (options.session_cache_size > 0) {
+    mbedtls_ssl_cache_set_max_entries(&s.cache, static_cast<int>(options.session_cache_size));
+    mbedtls_ssl_cache_set_timeout(&s.cache, static_cast<int>(options.session_lifetime_s));
+    mbedtls_ssl_conf_session_cache(&s.conf, &s.cache, mbedtls_ssl_cache_get, mbedtls_ssl_cache_set);
+  }
   mbedtls_ssl_conf_authmode(&s.conf, MBEDTLS_SSL_VERIFY_NONE);
   if (options.client_ca_file.empty()) return true;
-  return s.trust("tls.client_ca_file", options.client_ca_file, "client_ca_file ", false);
+  if (auto r = s.trust("tls.client_ca_file", options.client_ca_file, "client_ca_file ", false); !r) return r;
+  if (!options.require_client_cert) mbedtls_ssl_conf_authmode(&s.conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+  return true;
 }
 
 }  // namespace
@@ -494,6 +527,17 @@ std::string TlsSession::describe() const {
   if (!handshake_done()) return "";
   return std::string(mbedtls_ssl_get_version(&engine_->ssl)) + " " +
          mbedtls_ssl_get_ciphersuite(&engine_->ssl);
+}
+
+std::string TlsSession::peer_common_name() const {
+  if (!handshake_done() || mbedtls_ssl_get_verify_result(&engine_->ssl) != 0) return "";
+  const mbedtls_x509_crt* crt = mbedtls_ssl_get_peer_cert(&engine_->ssl);
+  if (crt == nullptr) return "";
+  for (const mbedtls_x509_name* n = &crt->subject; n != nullptr; n = n->next) {
+    if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+      return std::string(reinterpret_cast<const char*>(n->val.p), n->val.len);
+  }
+  return "";
 }
 
 std::string tls_library_version() {

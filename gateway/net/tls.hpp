@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,11 +26,18 @@ struct TlsClientOptions {
 };
 
 // The server side: a certificate and its key, and optionally the CA that client certificates must
-// chain to (set: a client without a valid certificate fails the handshake).
+// chain to. Only ECDHE key exchange with AEAD ciphers is offered (RFC 7525 §4.2), TLS 1.2 only.
 struct TlsServerOptions {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;
+  // With client_ca_file: true = a client without a valid certificate fails the handshake; false = a
+  // certificate is asked for and checked when sent, and a client without one is let in anonymously.
+  bool require_client_cert = true;
+  // Resumption (RFC 5077 tickets, and a cache of this many sessions for clients without tickets;
+  // past it the oldest entry goes). 0 = no cache; tickets stay on.
+  std::size_t session_cache_size = 1000;
+  std::uint32_t session_lifetime_s = 86400;  // tickets and cache entries
 };
 
 inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
@@ -123,6 +131,9 @@ class TlsSession {
   const std::string& error() const { return error_; }
   // The protocol and cipher suite agreed, e.g. "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256".
   std::string describe() const;
+  // The CN of the peer's certificate once the handshake is done, if it sent one and it verified
+  // against the configured CA; else "".
+  std::string peer_common_name() const;
 
   struct Engine;  // the mbedTLS context and its I/O hooks (tls.cpp)
 

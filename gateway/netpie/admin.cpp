@@ -30,6 +30,74 @@ http::Response json_response(const json& j) {
 }
 }  // namespace
 
+nlohmann::json requests_json(const Registry& registry) {
+  const std::int64_t now = registry.now();
+  json arr = json::array();
+  for (const RequestToken* rt : registry.requests()) {
+    arr.push_back(json{{"request_token", rt->token},
+                       {"appid", rt->appid},
+                       {"key", rt->key},
+                       {"verifier", rt->verifier},
+                       {"mgrev", rt->mgrev},
+                       {"peer", rt->peer},
+                       {"age_s", now - rt->created},
+                       {"approved", registry.approved(*rt)},
+                       {"exchanged", !rt->access_token.empty()}});
+  }
+  return arr;
+}
+
+nlohmann::json approvals_json(const Registry& registry) {
+  // One entry per key that needs approval, in config order, with the newest request waiting on it.
+  const std::int64_t now = registry.now();
+  json arr = json::array();
+  for (const auto& app : registry.config().apps) {
+    for (const auto& ck : app.keys) {
+      const Key* k = registry.key(ck.key);
+      if (k == nullptr || k->auto_approve) continue;
+      const RequestToken* latest = nullptr;
+      std::size_t waiting = 0;
+      for (const RequestToken* rt : registry.requests()) {  // oldest first
+        if (rt->key != k->key || !rt->access_token.empty()) continue;
+        ++waiting;
+        latest = rt;
+      }
+      const auto at = registry.approved_at(k->key);
+      json entry{{"key", k->key},
+                 {"appid", k->appid},
+                 {"approved", at.has_value()},
+                 {"approved_at", at ? json(*at) : json(nullptr)},
+                 {"waiting", waiting},
+                 {"latest_request", nullptr}};
+      if (latest != nullptr) {
+        entry["latest_request"] = json{{"request_token", latest->token},
+                                       {"verifier", latest->verifier},
+                                       {"mgrev", latest->mgrev},
+                                       {"peer", latest->peer},
+                                       {"age_s", now - latest->created}};
+      }
+      arr.push_back(std::move(entry));
+    }
+  }
+  return arr;
+}
+
+nlohmann::json tokens_json(const Registry& registry, const Microgears& gears) {
+  const std::int64_t now = registry.now();
+  json arr = json::array();
+  for (const AccessToken* at : registry.tokens()) {
+    arr.push_back(json{{"token", at->token},
+                       {"appid", at->appid},
+                       {"key", at->key},
+                       {"kind", at->kind == KeyKind::Device ? "device" : "session"},
+                       {"alias", at->alias},
+                       {"online", gears.online(at->token)},
+                       {"revoked", at->revoked},
+                       {"age_s", now - at->issued}});
+  }
+  return arr;
+}
+
 Admin::Admin(Registry& registry, Microgears& gears) : registry_(registry), gears_(gears) {}
 
 bool Admin::handle(const http::Request& req, const net::HttpResponder& out) {
@@ -44,71 +112,17 @@ bool Admin::handle(const http::Request& req, const net::HttpResponder& out) {
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
   const std::string what = seg.size() > 1 ? seg[1] : "";
-  const std::int64_t now = registry_.now();
 
   if (what == "requests" && seg.size() == 2 && get) {
-    json arr = json::array();
-    for (const RequestToken* rt : registry_.requests()) {
-      arr.push_back(json{{"request_token", rt->token},
-                         {"appid", rt->appid},
-                         {"key", rt->key},
-                         {"verifier", rt->verifier},
-                         {"mgrev", rt->mgrev},
-                         {"peer", rt->peer},
-                         {"age_s", now - rt->created},
-                         {"approved", registry_.approved(*rt)},
-                         {"exchanged", !rt->access_token.empty()}});
-    }
-    out.respond(json_response(arr));
+    out.respond(json_response(requests_json(registry_)));
     return true;
   }
   if (what == "approvals" && seg.size() == 2 && get) {
-    // One entry per key that needs approval, in config order, with the newest request waiting on it.
-    json arr = json::array();
-    for (const auto& app : registry_.config().apps) {
-      for (const auto& ck : app.keys) {
-        const Key* k = registry_.key(ck.key);
-        if (k == nullptr || k->auto_approve) continue;
-        const RequestToken* latest = nullptr;
-        std::size_t waiting = 0;
-        for (const RequestToken* rt : registry_.requests()) {  // oldest first
-          if (rt->key != k->key || !rt->access_token.empty()) continue;
-          ++waiting;
-          latest = rt;
-        }
-        const auto at = registry_.approved_at(k->key);
-        json entry{{"key", k->key},
-                   {"appid", k->appid},
-                   {"approved", at.has_value()},
-                   {"approved_at", at ? json(*at) : json(nullptr)},
-                   {"waiting", waiting},
-                   {"latest_request", nullptr}};
-        if (latest != nullptr) {
-          entry["latest_request"] = json{{"request_token", latest->token},
-                                         {"verifier", latest->verifier},
-                                         {"mgrev", latest->mgrev},
-                                         {"peer", latest->peer},
-                                         {"age_s", now - latest->created}};
-        }
-        arr.push_back(std::move(entry));
-      }
-    }
-    out.respond(json_response(arr));
+    out.respond(json_response(approvals_json(registry_)));
     return true;
   }
   if (what == "tokens" && seg.size() == 2 && get) {
-    json arr = json::array();
-    for (const AccessToken* at : registry_.tokens()) {
-      arr.push_back(json{{"token", at->token},
-                         {"appid", at->appid},
-                         {"key", at->key},
-                         {"kind", at->kind == KeyKind::Device ? "device" : "session"},
-                         {"alias", at->alias},
-                         {"online", gears_.online(at->token)},
-                         {"revoked", at->revoked},
-                         {"age_s", now - at->issued}});
-    }
-    out.respond(json_response(arr));
+    out.respond(json_response(tokens_json(registry_, gears_)));
     return true;
   }
   if ((what == "approve" || what == "deny" || what == "revoke") && seg.size() == 3) {

@@ -4,12 +4,20 @@
 // routes. Answers are JSON.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include "gateway/net/http_server.hpp"
 #include "gateway/netpie/microgears.hpp"
 #include "gateway/netpie/registry.hpp"
 #include "protocols/http/request.hpp"
 
 namespace gw::netpie {
+
+// The lists the admin API answers with, shared with the operator's API (gateway/ops): tokens and
+// request tokens by their public ids (never a secret), keys that need approval with their newest request.
+nlohmann::json requests_json(const Registry& registry);
+nlohmann::json approvals_json(const Registry& registry);
+nlohmann::json tokens_json(const Registry& registry, const Microgears& gears);
 
 class Admin {
  public:

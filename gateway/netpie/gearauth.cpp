@@ -69,13 +69,14 @@ std::string fallback_host(const net::HttpPeer& peer) {
 const char* check_oauth(Registry& reg, const http::Request& req, const net::HttpPeer& peer,
                         const microgear::Params& params, const std::string& consumer_secret,
                         const std::string& token_secret, int& status) {
-  // The listener is plain HTTP, but behind a TLS terminator (the way to offer NETPIE's 8081) the client
-  // signed an https URI (§3.2): the signature is accepted for either scheme. The scheme is no secret;
-  // the key, the nonce window and the replay check are what protect the call.
+  // The client signed the URI it used (§3.2): https on a TLS listener (NETPIE's 8081). A plain listener
+  // may sit behind a TLS terminator, so there the signature is accepted for either scheme; the scheme is
+  // no secret: the key, the nonce window and the replay check are what protect the call.
+  const char* scheme = peer.secure ? "https" : "http";
   auto verdict =
-      microgear::verify_hmac_sha1(req.method, microgear::request_base_uri(req, "http", fallback_host(peer)),
+      microgear::verify_hmac_sha1(req.method, microgear::request_base_uri(req, scheme, fallback_host(peer)),
                                   params, consumer_secret, token_secret);
-  if (verdict == microgear::Verdict::BadSignature) {
+  if (verdict == microgear::Verdict::BadSignature && !peer.secure) {
     verdict = microgear::verify_hmac_sha1(req.method,
                                           microgear::request_base_uri(req, "https", fallback_host(peer)),
                                           params, consumer_secret, token_secret);
@@ -361,8 +362,9 @@ void Gearauth::authorize(const http::Request& req, const net::HttpResponder& out
   http::Response r;
   r.status = 302;
   r.close = true;
-  r.headers.add("Location", microgear::authorize_redirect_location("http://" + authority + "/oauth2/callback",
-                                                                   (*rt)->token));
+  r.headers.add("Location", microgear::authorize_redirect_location(
+                                (out.peer().secure ? "https://" : "http://") + authority + "/oauth2/callback",
+                                (*rt)->token));
   out.respond(std::move(r));
 }
 

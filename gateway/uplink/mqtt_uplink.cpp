@@ -110,13 +110,34 @@ const char* to_string(MqttUplink::State s) {
 class MqttUplink::StorePort final : public OutboxPort {
  public:
   StorePort(MqttUplink& up, storage::Store& store) : up_(up), store_(store) {}
-  bool read(std::uint32_t max_rows, ReadDone done) override {
+  bool read(const Range& range, std::uint32_t max_rows, ReadDone done) override {
     storage::OutboxReadOptions o;
     o.dest = up_.options_.name;
     o.max_rows = max_rows;
     o.mark_inflight = true;
+    o.after_id = range.after_id;
+    o.up_to_id = range.up_to_id;
+    o.skip_origins = range.skip_origins;
     auto s = store_.outbox_read(
         o, [this, done = std::move(done)](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
+          if (r) {
+            done(true, std::move(r).value());
+          } else {
+            done(false, {});
+          }
+          up_.after_input();
+        });
+    return s == storage::Status::Ok;
+  }
+  std::uint64_t last_id() override {
+    // No rows of ours: nothing to replay (the backlog mark would only cost an empty read).
+    if (store_.outbox_backlog(up_.options_.name).rows == 0) return 0;
+    return store_.stats().outbox_last_id;
+  }
+  bool backlog_origins(std::uint64_t up_to_id, OriginsDone done) override {
+    auto s = store_.outbox_origins(
+        up_.options_.name, up_to_id,
+        [this, done = std::move(done)](Result<std::vector<std::string>, storage::Status> r) {
           if (r) {
             done(true, std::move(r).value());
           } else {
@@ -156,8 +177,10 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
       options_(std::move(options)),
       backoff_(options_.backoff, random_between_from(random)),
       port_(std::make_unique<StorePort>(*this, store)),
-      drainer_(*port_, DrainOptions{options_.up, options_.topic_prefix, options_.qos,
-                                    read_ahead(options_.max_inflight), options_.rate_limit}),
+      drainer_(*port_,
+               DrainOptions{options_.up, options_.topic_prefix, options_.qos,
+                            read_ahead(options_.max_inflight), options_.rate_limit, options_.replay_order,
+                            options_.live_share, options_.version == mqtt::Version::V5, &clock_}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
                                 [this](const std::string& why) { on_transport_closed(why); }}),
@@ -193,6 +216,7 @@ MqttUplink::~MqttUplink() {
 MqttUplinkStats MqttUplink::stats() const {
   MqttUplinkStats s = stats_;
   s.drain = drainer_.stats();
+  s.presence_held = presence_table_.size();
   return s;
 }
 
@@ -498,7 +522,7 @@ void MqttUplink::on_message(mqtt::Publish&& p) {
 }
 
 void MqttUplink::device_presence(const std::string& client_id, bool online, const std::string& reason,
-                                 bool session_ended) {
+                                 bool session_ends) {
   if (options_.presence_devices.empty() || state_ == State::Closed) return;
   if (online) {
     ++devices_online_[client_id];
@@ -511,17 +535,47 @@ void MqttUplink::device_presence(const std::string& client_id, bool online, cons
                      {"event", online ? "online" : "offline"},
                      {"reason", reason},
                      {"time", clock_.unix_seconds()}};
-    // A session that ended for good leaves nothing retained upstream: the event still reaches whoever
-    // listens (not retained), then an empty retained message clears the topic (MQTT 3.1.1 §3.3.1.3), so
-    // retained presence does not pile up for client ids that never come back (generated ones above all).
-    const bool clear = !online && session_ended;
-    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !clear);
-    if (clear) {
-      ++stats_.presence_cleared;
-      enqueue_presence(topic, "", true);
-    }
+    // The end of a session that ends with its connection goes up not retained: whoever listens gets the
+    // event, and device_session_ended clears the topic right after.
+    const bool retain =
+        (online || !session_ends) && admit_presence(client_id, devices_online_.contains(client_id));
+    enqueue_presence(topic, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), retain);
   }
   if (stopping_ && stop_done()) close();
+}
+
+void MqttUplink::device_session_ended(const std::string& client_id) {
+  if (options_.presence_devices.empty() || state_ == State::Closed) return;
+  presence_table_.forget(client_id);
+  // Nothing stays retained upstream for a session that ended for good, so retained presence does not
+  // pile up for client ids that never come back (generated ones above all): an empty retained message
+  // clears the topic (MQTT 3.1.1 §3.3.1.3). Also for a device not counted now: an earlier run may have
+  // left its presence retained.
+  ++stats_.presence_cleared;
+  clear_presence(client_id);
+  if (stopping_ && stop_done()) close();
+}
+
+void MqttUplink::device_known(const std::string& client_id) {
+  if (options_.presence_devices.empty()) return;
+  admit_presence(client_id, false);
+}
+
+bool MqttUplink::admit_presence(const std::string& client_id, bool online) {
+  auto d = presence_table_.retain(client_id, online);
+  if (!d.evicted.empty()) {
+    ++stats_.presence_evicted;
+    GW_LOG(Debug, "uplink", "%s: %zu devices with retained presence (presence.max_retained): cleared %s's",
+           options_.name.c_str(), presence_table_.max_retained(), d.evicted.c_str());
+    clear_presence(d.evicted);
+  }
+  if (!d.retain) ++stats_.presence_plain;
+  return d.retain;
+}
+
+void MqttUplink::clear_presence(const std::string& client_id) {
+  const std::string topic = options_.presence_devices + client_id;
+  if (mqtt::is_valid_topic_name(topic)) enqueue_presence(topic, "", true);
 }
 
 // One device presence row: lane 0, QoS 1, of this uplink.
@@ -788,6 +842,16 @@ void MqttUplink::publish_sys(bool state_only) {
   sys_(base + "refused", std::to_string(u.drain.refused));
   sys_(base + "connects", std::to_string(u.connects));
   sys_(base + "disconnects", std::to_string(u.disconnects));
+  // Live-first replay, message expiry, v5 properties a 3.1.1 cloud could not take, and this uplink's
+  // outbox quota (storage/README.md "Quotas per destination").
+  sys_(base + "live_published", std::to_string(u.drain.live_published));
+  sys_(base + "expired", std::to_string(u.drain.expired));
+  sys_(base + "properties_dropped", std::to_string(u.drain.properties_dropped));
+  const storage::OutboxDestDrops q = store_.outbox_dest_drops(options_.name);
+  sys_(base + "quota/rejected", std::to_string(q.rejected));
+  sys_(base + "quota/dropped_oldest", std::to_string(q.dropped_oldest));
+  sys_(base + "quota/expired", std::to_string(q.expired));
+  sys_(base + "message_expired", std::to_string(q.message_expired));
   // 0 when none is queued.
   oldest_queued_age([sys = sys_, topic = base + "backlog/oldest_s"](std::optional<std::int64_t> age) {
     sys(topic, std::to_string(std::max<std::int64_t>(age.value_or(0), 0)));

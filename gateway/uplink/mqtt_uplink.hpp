@@ -26,6 +26,7 @@
 #include "gateway/uplink/tcp_client.hpp"
 #include "protocols/mqtt/client_session.hpp"
 #include "protocols/uplink/backoff.hpp"
+#include "protocols/uplink/presence_table.hpp"
 #include "protocols/uplink/relay.hpp"
 #include "protocols/uplink/token_flow.hpp"
 #include "storage/store.hpp"
@@ -61,10 +62,14 @@ struct MqttUplinkOptions {
   std::uint8_t qos = 1;
   mqtt::Version version = mqtt::Version::V311;  // V311 or V5 (v5: the server's receive maximum)
   std::uint16_t max_inflight = 64;
-  std::uint32_t rate_limit = 0;  // rows per second upward; 0 = none
+  std::uint32_t rate_limit = 0;                       // rows per second upward; 0 = none
+  ReplayOrder replay_order = ReplayOrder::PerOrigin;  // live-first replay (drainer.hpp)
+  double live_share = 1.0;
   BackoffPolicy backoff;
   std::string presence_topic;    // the gateway's status ("online" retained / "offline" as will); "" = off
   std::string presence_devices;  // device presence topic prefix; "" = off
+  std::size_t presence_max_retained = 10000;  // devices with retained presence upstream at most
+  PresenceFullPolicy presence_full_policy = PresenceFullPolicy::EvictOldestAbsent;
   std::optional<NetpieLogin> netpie;
   std::shared_ptr<const net::TlsClientContext> tls;  // null: plain TCP
   std::string tls_server_name;                       // "" = the host connected to
@@ -105,6 +110,9 @@ struct MqttUplinkStats {
   std::uint64_t presence_events = 0;   // device presence events queued for the cloud
   std::uint64_t presence_refused = 0;  // device presence events the store refused (full, disk)
   std::uint64_t presence_cleared = 0;  // retained device presence cleared (sessions that ended for good)
+  std::uint64_t presence_evicted = 0;  // retained device presence cleared to stay within max_retained
+  std::uint64_t presence_plain = 0;    // device events sent up not retained: the presence table was full
+  std::uint64_t presence_held = 0;     // devices with retained presence upstream now (the table's size)
   DrainStats drain;
 };
 
@@ -133,10 +141,18 @@ class MqttUplink {
   // A local device connected (online) or went away; `reason`: "disconnect", "keepalive timeout",
   // "connection lost", "taken over", ... Queued in the outbox as a retained message on
   // presence_devices + client_id (lane 0), so it survives outages in order. No-op when off.
-  // `session_ended`: the device's session ended with this connection (a clean session): the event goes
-  // up not retained and is followed by an empty retained message that clears the topic upstream.
+  // `session_ends`: the device's session ends with this connection (a clean session): the event goes up
+  // not retained (device_session_ended clears the topic next). Retained events are counted in a table
+  // bounded by presence_max_retained; past it presence_full_policy applies (presence_table.hpp).
   void device_presence(const std::string& client_id, bool online, const std::string& reason,
-                       bool session_ended = false);
+                       bool session_ends = false);
+  // The device's session ended for good (clean session at its end, persistent session expired): an
+  // empty retained message clears presence_devices + client_id upstream, and it leaves the table.
+  void device_session_ended(const std::string& client_id);
+  // At start, before the first event: a session the store kept has retained presence upstream from an
+  // earlier run (its last event, `offline` after a graceful stop). Counted as absent; past the bound
+  // the full policy applies.
+  void device_known(const std::string& client_id);
   // netpie profile: a local microgear of this app started (held) or stopped holding `alias`.
   void local_alias(const std::string& appid, const std::string& alias, bool held);
   // The daemon is stopping (SIGTERM): what the will would say on a crash goes up first. Online: the
@@ -178,6 +194,9 @@ class MqttUplink {
   void set_state(State s);
   bool stop_done() const;  // stop(): everything it waits for is there
   void enqueue_presence(const std::string& topic, std::string payload, bool retain);
+  // Retain or not, as the presence table decides; clears the presence it evicts.
+  bool admit_presence(const std::string& client_id, bool online);
+  void clear_presence(const std::string& client_id);
   void publish_status(const char* status);
   // netpie profile
   void flow(const TokenInput& input);
@@ -207,6 +226,8 @@ class MqttUplink {
   // Local devices connected now (client id -> connections; a take-over briefly counts two), from the
   // presence events when presence_devices is on: at most the broker's connection limit.
   std::unordered_map<std::string, std::uint32_t> devices_online_;
+  // Devices with retained presence upstream, at most presence_max_retained.
+  PresenceTable presence_table_{options_.presence_max_retained, options_.presence_full_policy};
   std::uint32_t status_unacked_ = 0;  // presence_topic publishes (QoS 1, tag 0) not yet acknowledged
   // stop(): from when, until when, and the device events queued since that have not gone up yet.
   bool stopping_ = false;

@@ -7,9 +7,9 @@
 # microgear on its fixed loopback addresses, so it shares their resource lock (tests/mbedtls3/mbedtls3.cmake).
 if(NOT CMAKE_CROSSCOMPILING)
   add_test(NAME cross.arm64 COMMAND /bin/sh ${CMAKE_CURRENT_LIST_DIR}/cross_test.sh ${PROJECT_SOURCE_DIR} arm64 --itest)
-  # armhf is opt-in (GW_CROSS_ARMHF=ON) until its three known unit-test failures under qemu-arm are fixed
-  # (SubscriptionTrie.CostIsAnUpperBoundOfTheMemoryAFilterTakes, StoreTest.BytesWrittenCountsWalAndCheckpointWrites,
-  # StoreFailureTest.ReopenedAtTheBoundDrainsAndThenTakesNewRows): without it CI neither builds nor tests armhf.
+  # armhf is opt-in (GW_CROSS_ARMHF=ON) for CI time only: a second cross build and its unit tests under qemu-arm
+  # would add minutes to every CI run while arm64 already covers the cross path (its units pass; see
+  # deploy/README.md for the time it takes). Without it CI neither builds nor tests armhf.
   option(GW_CROSS_ARMHF "Also build for armhf and run its unit tests under qemu-arm (label cross)" OFF)
   if(GW_CROSS_ARMHF)
     add_test(NAME cross.armhf COMMAND /bin/sh ${CMAKE_CURRENT_LIST_DIR}/cross_test.sh ${PROJECT_SOURCE_DIR} armhf)

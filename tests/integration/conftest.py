@@ -45,6 +45,17 @@ def broker_factory(tmp_path):
         pytest.fail("\n\n".join(errors), pytrace=False)
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """Test certificates from tests/tls/make-test-ca.sh (openssl CLI; the file names are listed there)."""
+    import subprocess
+
+    d = tmp_path_factory.mktemp("certs")
+    subprocess.run(["sh", str(harness.HERE.parent / "tls" / "make-test-ca.sh"), str(d)], check=True, timeout=60,
+                   capture_output=True)
+    return d
+
+
 @pytest.fixture
 def broker(request, broker_factory):
     """One started broker; options from @pytest.mark.broker(...)."""

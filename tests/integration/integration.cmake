@@ -44,3 +44,8 @@ foreach(_file ${_itest_files})
                          ENVIRONMENT "NETPIE_EDGE_BIN=${_itest_bin};ITEST_BROKER=mosquitto;PYTHONDONTWRITEBYTECODE=1")
   endif()
 endforeach()
+
+# test_ops_page binds the official microgear's fixed ports (8080, 1883) on its own 127.0.45.1.
+if(TEST integration.ops_page)
+  set_tests_properties(integration.ops_page PROPERTIES RESOURCE_LOCK netpie_fixed_addresses)
+endif()

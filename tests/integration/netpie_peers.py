@@ -92,15 +92,20 @@ class MicrogearAgent:
     """The `microgear` npm package in a node process: events in, commands out (see js/microgear_agent.js)."""
 
     def __init__(self, gearauth: str, cache: Path, key: str = KEY, secret: str = SECRET, alias: str | None = None,
-                 appid: str = APPID, present: bool = True, absent: bool = True):
+                 appid: str = APPID, present: bool = True, absent: bool = True, tls_ca: Path | None = None):
+        """tls_ca: the library's useTLS(true) (gearauth on 8081, MQTT on 8883), trusting this CA file."""
         assert (HERE / "node_modules" / "microgear").exists(), \
             "the microgear npm package is not installed (deploy/install-deps.sh --test)"
         args = {"gearauth": gearauth, "appid": appid, "key": key, "secret": secret, "cache": str(cache),
                 "present": present, "absent": absent}
         if alias:
             args["alias"] = alias
+        env = None
+        if tls_ca is not None:
+            args["tls"] = True
+            env = dict(os.environ, NODE_EXTRA_CA_CERTS=str(tls_ca))
         self.name = alias or key
-        self.proc = subprocess.Popen(["node", str(AGENT), json.dumps(args)], cwd=HERE, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(["node", str(AGENT), json.dumps(args)], cwd=HERE, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.events: list[dict] = []
         self._cond = threading.Condition()
@@ -178,9 +183,12 @@ def read_cache(path: Path) -> dict:
 
 # -- curl -----------------------------------------------------------------------------------------------------------
 def curl(method: str, url: str, data: str | None = None, user: str | None = None,
-         headers: list[str] | None = None, http_version: str = "--http1.1") -> tuple[int, dict, str]:
-    """One curl request; returns (status, headers with lower-case names, body)."""
+         headers: list[str] | None = None, http_version: str = "--http1.1",
+         cacert: str | None = None) -> tuple[int, dict, str]:
+    """One curl request; returns (status, headers with lower-case names, body). cacert: for https URLs."""
     cmd = ["curl", "-sS", http_version, "-X", method, "-D", "-", "--max-time", "10", url]
+    if cacert is not None:
+        cmd += ["--cacert", cacert]
     if data is not None:
         cmd += ["--data-binary", data, "-H", "Content-Type: text/plain"]
     if user is not None:
@@ -271,14 +279,16 @@ def revoke_code(token: str, token_secret: str, secret: str) -> str:
     return base64.b64encode(digest).decode().replace("/", "_")
 
 
-def get_token(broker, key: str = KEY, secret: str = SECRET, verifier: str = "NJS1b") -> tuple[str, str]:
-    """The rtoken + atoken flow with the tests' own signer; returns (access token, access token secret)."""
-    url = base_url(broker)
-    status, _, body = curl("POST", url + "/api/rtoken",
+def get_token(broker, key: str = KEY, secret: str = SECRET, verifier: str = "NJS1b", url: str | None = None,
+              cacert: str | None = None) -> tuple[str, str]:
+    """The rtoken + atoken flow with the tests' own signer; returns (access token, access token secret).
+    url: the gearauth base URL (default: the broker's http listener); cacert: for an https one."""
+    url = url or base_url(broker)
+    status, _, body = curl("POST", url + "/api/rtoken", cacert=cacert,
                            headers=[f"Authorization: {oauth_header('POST', url + '/api/rtoken', key, secret, callback=callback_for(verifier=verifier))}"])
     assert status == 200, body
     rt = dict(urllib.parse.parse_qsl(body))
-    status, _, body = curl("POST", url + "/api/atoken",
+    status, _, body = curl("POST", url + "/api/atoken", cacert=cacert,
                            headers=[f"Authorization: {oauth_header('POST', url + '/api/atoken', key, secret, rt['oauth_token'], rt['oauth_token_secret'], verifier=verifier)}"])
     assert status == 200, body
     at = dict(urllib.parse.parse_qsl(body))

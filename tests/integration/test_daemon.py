@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -164,10 +165,11 @@ def test_port_in_use_fails_cleanly(broker_factory):
 
 
 def test_embedded_default_config(tmp_path):
-    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883."""
-    holder = harness.port_in_use("127.0.0.1", 1883)
-    if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
-        pytest.skip(f"127.0.0.1:1883 is taken by {holder}; test_setup.py runs the embedded default on -p 0")
+    """Without -c the daemon runs the embedded default: MQTT on 127.0.0.1:1883, HTTP on 127.0.0.1:8080."""
+    for port in (1883, 8080):
+        holder = harness.port_in_use("127.0.0.1", port)
+        if holder:  # e.g. Debian's mosquitto service, which deploy/install-deps.sh leaves running
+            pytest.skip(f"127.0.0.1:{port} is taken by {holder}; test_setup.py runs the embedded default on -p 0")
     log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen([harness.netpie_edge_bin()], cwd=tmp_path, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, preexec_fn=harness.die_with_parent)
@@ -177,6 +179,8 @@ def test_embedded_default_config(tmp_path):
         with MosquittoSub(default, "default/t", qos=1) as sub:
             mosquitto_pub(default, "default/t", "ok", qos=1)
             sub.wait_message(lambda m: m.text == "ok")
+        with urllib.request.urlopen("http://127.0.0.1:8080/metrics", timeout=10) as r:
+            assert r.status == 200 and b'netpie_edge_messages_received_total{protocol="mqtt",qos="1"} 1' in r.read()
     finally:
         rc = harness.terminate(proc)
         log.close()

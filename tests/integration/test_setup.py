@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,11 @@ def test_embedded_default_on_port_0_with_verbose(tmp_path, daemons):
     d.wait_log(rf"started \(config: <embedded default>, state directory: {re.escape(str(tmp_path))}/netpie-edge-state,"
                r" log level: debug\)")
     round_trip(harness.Endpoint("127.0.0.1", port), "default/t")
+    # -p 0 puts the embedded default's HTTP listener (/healthz, /metrics, the status page) on a free port too.
+    http = int(d.wait_log(r"INFO +net: listening http on 127\.0\.0\.1:(\d+)$").group(1))
+    assert http not in (0, 8080)
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=10) as r:
+        assert r.status == 200 and r.read() == b"ok\n"
     d.wait_log(r" DEBUG ")
     d.stop()
     assert mode(tmp_path / "netpie-edge-state") == 0o700
@@ -220,6 +226,7 @@ def test_embedded_default_on_port_0_with_verbose(tmp_path, daemons):
 def test_bind_and_relative_state_dir_flags(tmp_path, daemons):
     d = daemons(["--port", "0", "--bind", "::1", "--state-dir", "rel/state"], tmp_path)
     port = int(d.wait_log(r"listening mqtt on ::1:(\d+)$").group(1))
+    d.wait_log(r"listening http on ::1:(\d+)$")  # --bind is for both listeners of the embedded default
     d.wait_log(rf"state directory: {re.escape(str(tmp_path))}/rel/state, log level: info\)")
     round_trip(harness.Endpoint("::1", port), "bind/t")
     d.stop()

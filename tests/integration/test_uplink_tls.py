@@ -21,14 +21,6 @@ from peers import MosquittoSub, mosquitto_pub
 
 pytestmark = pytest.mark.netpie_only
 
-MAKE_CA = harness.HERE.parent / "tls" / "make-test-ca.sh"
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("certs")
-    subprocess.run(["sh", str(MAKE_CA), str(d)], check=True, timeout=60, capture_output=True)
-    return d
 
 
 class TlsMosquitto(harness.PersistentMosquitto):

@@ -45,4 +45,4 @@ for t in $units; do
   echo "== $t"
   "$work/build/tests/$t" --gtest_brief=1
 done
-ctest --test-dir "$work/build" --output-on-failure -R '^integration\.(uplink_tls|uplink_netpie|microgear|gearauth_bad_input|microgear_recovery)$'
+ctest --test-dir "$work/build" --output-on-failure -R '^integration\.(uplink_tls|uplink_netpie|microgear|gearauth_bad_input|microgear_recovery|tls_listeners|tls_microgear)$'

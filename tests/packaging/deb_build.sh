@@ -38,6 +38,18 @@ check "Depends has adduser and the libraries" sh -c "grep '^Depends:' '$ctl/cont
 arch=$(dpkg-deb -f "$deb" Architecture)
 check "Architecture $arch is this machine's ($(dpkg --print-architecture))" test "$arch" = "$(dpkg --print-architecture)"
 check "the binary is stripped" sh -c "dpkg-deb --fsys-tarfile '$deb' | tar -xO ./usr/bin/netpie-edge > '$out/bin' && ! file '$out/bin' 2>/dev/null | grep -q 'not stripped'"
+# One maintainer in the control file, the changelog's trailer and the copyright file; one licence statement in
+# the copyright file, the OpenWrt package and README.md (deploy/README.md, lintian).
+src=$(dirname "$0")/../..
+maint=$(dpkg-deb -f "$deb" Maintainer)
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/netpie-edge/copyright > "$out/copyright"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/doc/netpie-edge/changelog.gz | gzip -dc > "$out/changelog"
+check "Maintainer '$maint' is a name and an address" sh -c "printf '%s' \"\$1\" | grep -Eq '^[^<>@]+ <[^<>@ ]+@[^<>@ ]+>\$'" _ "$maint"
+check "the changelog is signed by the Maintainer" grep -qF -- " -- $maint  " "$out/changelog"
+check "the copyright's Upstream-Contact is the Maintainer" grep -qxF "Upstream-Contact: $maint" "$out/copyright"
+check "the copyright states no licence granted (all rights reserved)" grep -qx "License: all-rights-reserved" "$out/copyright"
+check "the OpenWrt package states the same licence" grep -qx "PKG_LICENSE:=LicenseRef-all-rights-reserved" "$src/deploy/openwrt/netpie-edge/Makefile"
+check "README.md states it" grep -q "all rights are" "$src/README.md"
 # The shipped config is valid for the binary shipped with it.
 check "the shipped config loads" "$build_dir/gateway/netpie-edge" --check-config --config "$(dirname "$0")/../../deploy/debian/netpie-edge.yaml"
 exit $fail

@@ -1103,5 +1103,62 @@ TEST_F(FlowTest, AnOfflinePersistentSessionWithoutAStoreKeepsItsQueuePolicy) {
   EXPECT_EQ(broker_->stats().dropped_of(DropReason::QueueFull), 2u);
 }
 
+// The session-end hook (Extension::on_session_ended), which lets device presence upstream be cleared:
+// once per session that ended for good, after its on_disconnected; never while its client is back.
+struct SessionEndRecorder final : Extension {
+  std::vector<std::string> events;
+  void on_disconnected(Connection& c, bool /*graceful*/) override {
+    events.push_back("gone " + c.identity().client_id);
+  }
+  void on_session_ended(const std::string& client_id) override { events.push_back("ended " + client_id); }
+};
+
+TEST_F(BrokerTest, SessionEndedHookFiresWhenASessionEndsForGood) {
+  using Events = std::vector<std::string>;
+  SessionEndRecorder r;
+  broker_->set_extension(&r);
+  // A clean session ends with its connection.
+  connected("clean").drop();
+  EXPECT_EQ(r.events, (Events{"gone clean", "ended clean"}));
+  // A v5 persistent session ends at its expiry (MQTT 5.0 §3.1.2.11.2), not at the disconnect.
+  r.events.clear();
+  auto& p5 = client(Version::V5);
+  auto cp = connect_packet("p5", Version::V5, /*clean=*/false);
+  cp.properties.session_expiry_interval = 10;
+  p5.send(cp);
+  p5.received();
+  p5.drop();
+  EXPECT_EQ(r.events, (Events{"gone p5"}));
+  tick_for(9000);
+  EXPECT_EQ(r.events, (Events{"gone p5"}));
+  tick_for(2000);
+  EXPECT_EQ(r.events, (Events{"gone p5", "ended p5"}));
+  // A v5 client that sets its expiry to 0 at DISCONNECT ends its session with the connection.
+  r.events.clear();
+  auto& z = client(Version::V5);
+  z.send(cp);
+  z.received();
+  mqtt::Disconnect d;
+  d.properties.session_expiry_interval = 0;
+  z.send(d);
+  z.notify_closed();
+  EXPECT_EQ(r.events, (Events{"gone p5", "ended p5"}));
+  // A 3.1.1 persistent session never expires.
+  r.events.clear();
+  connected("p4", Version::V311, /*clean=*/false).drop();
+  tick_for(20000);
+  EXPECT_EQ(r.events, (Events{"gone p4"}));
+  // The client is back: a takeover of a clean session, and Clean Start 1 over an offline persistent one.
+  r.events.clear();
+  auto& first = connected("t");
+  connected("t");
+  first.notify_closed();
+  connected("p4", Version::V311, /*clean=*/true);
+  tick_for(20000);
+  EXPECT_EQ(r.events, Events{});
+  clients_.clear();
+  broker_->set_extension(nullptr);
+}
+
 }  // namespace
 }  // namespace gw::broker::testing

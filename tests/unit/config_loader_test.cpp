@@ -115,11 +115,22 @@ void expect_same(const Config& a, const Config& b) {
 
   ASSERT_EQ(a_listeners.size(), b.listeners.size());
   for (std::size_t i = 0; i < a_listeners.size(); ++i) {
-    const auto& [name, protocol, bind, port] = a_listeners[i];
+    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_timeout_ms] = a_listeners[i];
     EXPECT_EQ(name, b.listeners[i].name);
     EXPECT_EQ(protocol, b.listeners[i].protocol);
     EXPECT_EQ(bind, b.listeners[i].bind);
     EXPECT_EQ(port, b.listeners[i].port);
+    EXPECT_EQ(max_handshakes, b.listeners[i].max_handshakes);
+    EXPECT_EQ(handshake_timeout_ms, b.listeners[i].handshake_timeout_ms);
+    const auto& [enabled, cert_file, key_file, ca_file, require_client_cert, use_identity_as_username,
+                 session_cache_size] = tls;
+    EXPECT_EQ(enabled, b.listeners[i].tls.enabled);
+    EXPECT_EQ(cert_file, b.listeners[i].tls.cert_file);
+    EXPECT_EQ(key_file, b.listeners[i].tls.key_file);
+    EXPECT_EQ(ca_file, b.listeners[i].tls.ca_file);
+    EXPECT_EQ(require_client_cert, b.listeners[i].tls.require_client_cert);
+    EXPECT_EQ(use_identity_as_username, b.listeners[i].tls.use_identity_as_username);
+    EXPECT_EQ(session_cache_size, b.listeners[i].tls.session_cache_size);
   }
 
   const Limits& bl = b.limits;
@@ -187,12 +198,13 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(history_max_rows, bs.history_max_rows);
 
   const auto& [http_max_connections, http_max_header_bytes, http_max_body, http_request_timeout_ms,
-               http_idle_timeout_ms] = a_http;
+               http_idle_timeout_ms, http_admin_users] = a_http;
   EXPECT_EQ(http_max_connections, b.http.max_connections);
   EXPECT_EQ(http_max_header_bytes, b.http.max_header_bytes);
   EXPECT_EQ(http_max_body, b.http.max_body);
   EXPECT_EQ(http_request_timeout_ms, b.http.request_timeout_ms);
   EXPECT_EQ(http_idle_timeout_ms, b.http.idle_timeout_ms);
+  EXPECT_EQ(http_admin_users, b.http.admin_users);
 
   const Netpie& bn = b.netpie;
   const auto& [np_enabled, np_apps, np_endpoint_host, np_endpoint_port, np_clock_skew_s, np_mqtt_max_age_s,
@@ -233,8 +245,8 @@ void expect_same(const Config& a, const Config& b) {
     const Uplink& bu = b.uplinks[i];
     const auto& [u_name, u_profile, u_host, u_port, u_tls, u_client_id, u_username, u_password, u_netpie,
                  u_keepalive, u_clean_start, u_version, u_topic_prefix, u_qos, u_up, u_down, u_presence,
-                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms] =
-        a_uplinks[i];
+                 u_max_inflight, u_reconnect_min_ms, u_reconnect_max_ms, u_rate_limit, u_stop_timeout_ms,
+                 u_replay, u_outbox] = a_uplinks[i];
     EXPECT_EQ(u_name, bu.name);
     EXPECT_EQ(u_profile, bu.profile);
     EXPECT_EQ(u_host, bu.host);
@@ -264,15 +276,50 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(u_qos, bu.qos);
     EXPECT_EQ(u_up, bu.up);
     EXPECT_EQ(u_down, bu.down);
-    const auto& [p_topic, p_devices] = u_presence;
+    const auto& [p_topic, p_devices, p_max_retained, p_full_policy] = u_presence;
     EXPECT_EQ(p_topic, bu.presence.topic);
     EXPECT_EQ(p_devices, bu.presence.devices);
+    EXPECT_EQ(p_max_retained, bu.presence.max_retained);
+    EXPECT_EQ(p_full_policy, bu.presence.full_policy);
     EXPECT_EQ(u_rate_limit, bu.rate_limit);
     EXPECT_EQ(u_max_inflight, bu.max_inflight);
     EXPECT_EQ(u_reconnect_min_ms, bu.reconnect_min_ms);
     EXPECT_EQ(u_reconnect_max_ms, bu.reconnect_max_ms);
     EXPECT_EQ(u_stop_timeout_ms, bu.stop_timeout_ms);
+    const auto& [r_order, r_live_share] = u_replay;
+    EXPECT_EQ(r_order, bu.replay.order);
+    EXPECT_EQ(r_live_share, bu.replay.live_share);
+    const auto& [q_max_rows, q_max_bytes, q_max_age_s, q_policy] = u_outbox;
+    EXPECT_EQ(q_max_rows, bu.outbox.max_rows);
+    EXPECT_EQ(q_max_bytes, bu.outbox.max_bytes);
+    EXPECT_EQ(q_max_age_s, bu.outbox.max_age_s);
+    EXPECT_EQ(q_policy, bu.outbox.policy);
   }
+}
+
+// Live-first replay and the uplink's outbox quota (issue 18): parsed, and bad values named.
+TEST(ConfigUplinks, ParsesReplayAndOutboxQuota) {
+  auto r = load_string(
+      "uplinks:\n  - name: cloud\n    host: h\n    replay:\n      order: none\n      live_share: 0.25\n"
+      "    outbox:\n      max_rows: 5000\n      max_bytes: 1 MiB\n      max_age_s: 3600\n"
+      "      policy: reject_new\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Uplink& u = r->uplinks[0];
+  EXPECT_EQ(u.replay.order, "none");
+  EXPECT_EQ(u.replay.live_share, 0.25);
+  EXPECT_EQ(u.outbox.max_rows, 5000u);
+  EXPECT_EQ(u.outbox.max_bytes, 1024u * 1024);
+  EXPECT_EQ(u.outbox.max_age_s, 3600);
+  EXPECT_EQ(u.outbox.policy, "reject_new");
+  auto bad =
+      load_string("uplinks:\n  - name: cloud\n    host: h\n    replay:\n      live_share: 1.5\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("uplinks[0].replay.live_share"), std::string::npos)
+      << bad.error().message;
+  bad = load_string("uplinks:\n  - name: cloud\n    host: h\n    replay:\n      order: fifo\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("uplinks[0].replay.order"), std::string::npos) << bad.error().message;
 }
 
 // ---- uplinks -------------------------------------------------------------------------------------------
@@ -314,7 +361,8 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
       "    up:\n      - {filter: alarm/#, prefix: site/alarm/, qos: 1, lane: 0}\n"
       "      - {filter: \"#\", strip: local/, prefix: site/, qos: 0}\n"
       "    down:\n      - {filter: site/cmd/#, strip: site/, prefix: cloud/}\n"
-      "    presence: {topic: site/gw/status, devices: site/devices/}\n"
+      "    presence: {topic: site/gw/status, devices: site/devices/, max_retained: 50, full_policy: "
+      "unretained}\n"
       "    rate_limit: 500\n"
       "    stop_timeout_ms: 0\n"
       "  - name: netpie\n    profile: netpie\n    host: ga.netpie.io\n"
@@ -330,7 +378,7 @@ TEST(ConfigUplinks, ParsesTlsRulesPresenceAndTheNetpieProfile) {
   EXPECT_EQ(u.up[1], (RelayUp{"#", "local/", "site/", 0, 1}));
   ASSERT_EQ(u.down.size(), 1u);
   EXPECT_EQ(u.down[0], (RelayDown{"site/cmd/#", "site/", "cloud/", 1}));
-  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/"}));
+  EXPECT_EQ(u.presence, (UplinkPresence{"site/gw/status", "site/devices/", 50, "unretained"}));
   EXPECT_EQ(u.rate_limit, 500u);
   EXPECT_EQ(u.stop_timeout_ms, 0u);
   const Uplink& n = r->uplinks[1];
@@ -350,6 +398,8 @@ TEST(ConfigUplinks, DefaultsInsideAnUplink) {
   EXPECT_TRUE(u.up.empty());
   EXPECT_TRUE(u.down.empty());
   EXPECT_EQ(u.presence, UplinkPresence{});
+  EXPECT_EQ(u.presence.max_retained, 10000u);
+  EXPECT_EQ(u.presence.full_policy, "evict_oldest_absent");
   EXPECT_EQ(u.rate_limit, 0u);
   EXPECT_EQ(u.stop_timeout_ms, 2000u);
   EXPECT_EQ(u.qos, 1);
@@ -372,6 +422,13 @@ TEST(ConfigUplinks, ErrorsArePositioned) {
           "2}\n"),
       "t.yaml:2:5: uplinks[0]: QoS 2 upstream needs clean_start: false (the server must keep the session)");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n"), "t.yaml:2:5: uplinks[0]: missing key \"host\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {max_retained: 0}\n"),
+      "t.yaml:4:30: uplinks[0].presence.max_retained: expected an integer from 1 to 10000000, got \"0\"");
+  EXPECT_EQ(
+      bad("uplinks:\n  - name: c\n    host: h\n    presence: {full_policy: drop}\n"),
+      "t.yaml:4:29: uplinks[0].presence.full_policy: expected one of evict_oldest_absent, unretained, got "
+      "\"drop\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: nope\n"),
             "t.yaml:4:14: uplinks[0].profile: expected one of mqtt, netpie, got \"nope\"");
   EXPECT_EQ(bad("uplinks:\n  - name: c\n    host: h\n    profile: netpie\n"),
@@ -435,6 +492,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
       "listeners:\n  - name: mqtt\n  - name: ga\n    protocol: http\n    bind: 127.0.0.9\n"
       "http:\n  max_connections: 10\n  max_header_bytes: 2KiB\n  max_body: 4KiB\n"
       "  request_timeout_ms: 500\n  idle_timeout_ms: 700\n"
+      "  admin_users:\n    - username: owner\n"
+      "      password_hash: "
+      "\"pbkdf2-sha256$1000$bmV0cGllLWVkZ2Utc2FsdA==$I2HHghzUDjyYGR5yWvyn8DvehH73BljPR9pUYwLoeFI=\"\n"
       "netpie:\n  enabled: true\n  endpoint_host: gw.local\n  endpoint_port: 1884\n  clock_skew_s: 60\n"
       "  mqtt_max_age_s: 3600\n  request_token_ttl_s: 120\n  max_tokens_per_key: 3\n"
       "  max_request_tokens: 4\n  postbox_max_messages: 5\n  postbox_max_bytes: 2KiB\n"
@@ -452,6 +512,9 @@ TEST(ConfigNetpie, ParsesAppsKeysRightsAndTheHttpSection) {
   EXPECT_EQ(r->http.max_body, 4096u);
   EXPECT_EQ(r->http.request_timeout_ms, 500u);
   EXPECT_EQ(r->http.idle_timeout_ms, 700u);
+  ASSERT_EQ(r->http.admin_users.size(), 1u);
+  EXPECT_EQ(r->http.admin_users[0].username, "owner");
+  EXPECT_EQ(r->http.admin_users[0].password_hash, kAliceHash);
   const Netpie& n = r->netpie;
   EXPECT_TRUE(n.enabled);
   EXPECT_EQ(n.endpoint_host, "gw.local");

@@ -12,3 +12,8 @@ gw_unit_test(NAME netpie_unit_tests
 gw_unit_test(NAME net_http_server_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_http_server_test.cpp
   LIBS gw_net)
+
+# The transport stack between socket and protocol, with toy layers over memory.
+gw_unit_test(NAME net_layer_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/net_layer_test.cpp
+  LIBS gw_net)

@@ -80,8 +80,9 @@ TEST_F(RegistryTest, RequestAndDeviceTokensAreRestoredSessionTokensAreNot) {
 // The Python microgear throws its request token away after every 401 and asks for a new one: approval
 // must belong to the key, or such a device never gets in.
 TEST_F(RegistryTest, ApprovalIsPerKeyAndARetryingDeviceKeepsOneWaitingRequest) {
-  const Key& k = *reg_->key("ApprovalKey0001");
+  // The key is looked up at each request: make() below replaces the registry and the keys it owns.
   auto ask = [&](const std::string& verifier, const std::string& peer) {
+    const Key& k = *reg_->key("ApprovalKey0001");
     auto r = reg_->issue_request(k, {"", k.appid, "PY11k", verifier}, peer, /*oauth2=*/true);
     EXPECT_TRUE(r.ok());
     return r.ok() ? (*r)->token : std::string();

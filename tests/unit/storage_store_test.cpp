@@ -158,7 +158,11 @@ TEST_F(StoreTest, CompletionsRunOnTheLoopThreadThroughUvAsync) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   open();
   std::uint64_t listened = 0;
-  store_->set_outbox_listener([&](std::uint64_t last_id) { listened = last_id; });
+  std::vector<std::string> listened_dests;
+  store_->set_outbox_listener([&](std::uint64_t last_id, const std::vector<std::string>& dests) {
+    listened = last_id;
+    listened_dests = dests;
+  });
   ASSERT_EQ(store_->attach(&loop), Status::Ok);
   const auto loop_thread = std::this_thread::get_id();
   int done = 0;
@@ -196,6 +200,7 @@ TEST_F(StoreTest, CompletionsRunOnTheLoopThreadThroughUvAsync) {
   ASSERT_TRUE(token.has_value());
   EXPECT_EQ(*token, "abc");
   EXPECT_EQ(listened, 3u);
+  EXPECT_EQ(listened_dests, std::vector<std::string>{""});  // msg() names no destination
   store_->close();
   uv_run(&loop, UV_RUN_DEFAULT);       // lets the uv_async_t close
   EXPECT_EQ(uv_loop_close(&loop), 0);  // no handle leaked
@@ -390,8 +395,10 @@ TEST_F(StoreTest, OutboxDestinationsThroughTheQueueAndBacklogCountersOnTheCallin
   expect_totals();
 }
 
-TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithinTheCommitWindowAndSurvivesRequeueAndRestart) {
-  options_.commit_window = 300ms;
+// A release closes the batch at once like a read (PUBRELs wait on it): with a commit window of a minute
+// it still completes, after its commit.
+TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithoutWaitingOutTheWindowAndSurvivesRequeueAndRestart) {
+  options_.commit_window = 60s;
   options_.lazy_window = 60s;  // a release waiting for the lazy window would never complete in this test
   open();
   auto read = [&](OutboxReadOptions o) {
@@ -425,12 +432,9 @@ TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithinTheCommitWindowAndSurvives
                                          options_.path, q.c_str());  // another connection: committed
                                    }),
             Status::Ok);
-  EXPECT_FALSE(store_->wait_completions(100ms));  // within the window nothing is committed
-  EXPECT_EQ(store_->run_completions(), 0u);
-  EXPECT_EQ(committed_count(options_.path, q.c_str()), 0);
   if (!run_until([&] { return done.has_value(); })) {
     store_->close();  // runs the late completion while what it writes to is still alive
-    FAIL() << "the release did not complete within 5 s: it waited for more than the commit window";
+    FAIL() << "the release did not complete within 5 s: it waited for the commit window";
   }
   EXPECT_EQ(done, Status::Ok);
   EXPECT_EQ(released_in_file, 1);
@@ -454,6 +458,7 @@ TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithinTheCommitWindowAndSurvives
   // PUBCOMP: the ack deletes it.
   done.reset();
   ASSERT_EQ(store_->outbox_ack({IdRange{id, id}}, [&](Status s) { done = s; }), Status::Ok);
+  ASSERT_EQ(store_->flush(), Status::Ok);  // an ack waits out the commit window: close it
   ASSERT_TRUE(run_until([&] { return done.has_value(); }));
   EXPECT_EQ(committed_count(options_.path, "SELECT COUNT(*) FROM outbox WHERE released = 1"), 0);
   EXPECT_EQ(store_->stats().outbox_rows, 2u);
@@ -639,6 +644,30 @@ TEST_F(StoreTest, BytesWrittenCountsWalAndCheckpointWrites) {
   EXPECT_GT(st.bytes_written, st.wal_frames * (st.page_size + 24));
   EXPECT_LT(st.bytes_written, 3 * st.wal_frames * (st.page_size + 24));
   EXPECT_GT(st.syncs, 0u);
+}
+
+// A commit that restarts the WAL after a complete checkpoint can end with more frames than the last WAL
+// generation had (large commits: slow devices, armhf under qemu): its frames are all counted. Each round
+// is one row of about 40 pages in one commit, then the checkpointer's complete copy.
+TEST_F(StoreTest, WalFramesCountCommitsThatRestartTheWal) {
+  options_.checkpoint_pages = 20;
+  open();
+  const std::uint32_t page = store_->stats().page_size;
+  ASSERT_GT(page, 0u);
+  const int rounds = 4;
+  for (int round = 0; round < rounds; ++round) {
+    const std::uint64_t checkpoints = store_->stats().checkpoints;
+    store_->outbox_enqueue(msg("d", std::string(40 * page, 'x')));
+    ASSERT_EQ(store_->flush(), Status::Ok);
+    // The commit's frames are over checkpoint_pages: the checkpointer was asked and copies them all back.
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (store_->stats().checkpoints == checkpoints && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(10ms);
+      store_->flush();
+    }
+    ASSERT_GT(store_->stats().checkpoints, checkpoints) << "round " << round;
+  }
+  EXPECT_GE(store_->stats().wal_frames, rounds * 40u);
 }
 
 TEST_F(StoreTest, IncrementalVacuumReturnsSpaceAfterTheBacklogDrains) {

@@ -647,23 +647,33 @@ TEST_F(TablesTest, OutboxReleaseRollsBackWithItsTransaction) {
   EXPECT_FALSE(rows[0].released);
 }
 
-TEST_F(TablesTest, OutboxDropOldestAndTheAgeBoundDropReleasedRowsLikeAnyOther) {
+// A released row (the cloud answered PUBREC and waits for PUBREL) is never dropped: drop_oldest takes the
+// oldest row that is not released, the age bound walks past it, and when only released rows are left
+// the new row is refused.
+TEST_F(TablesTest, OutboxDropOldestAndTheAgeBoundNeverDropReleasedRows) {
   limits_.max_rows = 2;
   limits_.max_age_s = 60;
   limits_.policy = FullPolicy::DropOldest;
   open_tables();
   enqueue(msg("a", "1"));  // 1
   enqueue(msg("a", "2"));  // 2
-  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1, 2}), Status::Ok); });
-  enqueue(msg("a", "3"));  // drops 1, released and queued
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1}), Status::Ok); });
+  enqueue(msg("a", "3"));  // drops 2, the oldest not released
   EXPECT_EQ(drops(DropReason::OldestRows), 1u);
   EXPECT_EQ(ids_of(read(OutboxReadOptions{.max_rows = 10, .mark_inflight = false})),
-            (std::vector<std::uint64_t>{2, 3}));
+            (std::vector<std::uint64_t>{1, 3}));
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({3}), Status::Ok); });
+  tx([&](Tables& t) {
+    auto r = t.outbox.enqueue(msg("a", "4"));  // only released rows: refused
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Status::QuotaExceeded);
+  });
+  EXPECT_EQ(drops(DropReason::RejectedFull), 1u);
   clock_.advance(61'000);
   std::uint64_t removed = 0;
   tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
-  EXPECT_EQ(removed, 2u);  // 2 (released) and 3
-  EXPECT_EQ(tables_->outbox.rows(), 0u);
+  EXPECT_EQ(removed, 0u);
+  EXPECT_EQ(tables_->outbox.rows(), 2u);
 }
 
 // ---- Sessions ------------------------------------------------------------------------------------------
@@ -840,8 +850,10 @@ TEST_F(TablesTest, SessionsExpireByIntervalButKeepConnectedAndNeverExpiring) {
     ASSERT_EQ(t.sessions.put_meta(SessionMeta{"connected", 100, 0, ""}), Status::Ok);
   });
   std::uint64_t removed = 0;
-  tx([&](Tables& t) { ASSERT_EQ(t.sessions.expire(2000, &removed), Status::Ok); });
+  std::vector<std::string> expired;  // named for the broker, which reports their end (on_session_ended)
+  tx([&](Tables& t) { ASSERT_EQ(t.sessions.expire(2000, &removed, &expired), Status::Ok); });
   EXPECT_EQ(removed, 1u);
+  EXPECT_EQ(expired, std::vector<std::string>{"gone"});
   auto all = load_sessions(*tables_);
   std::vector<std::string> ids;
   for (const auto& s : all) ids.push_back(s.meta.client_id);
@@ -1012,6 +1024,138 @@ TEST(StorageIdRanges, CompressesIds) {
   EXPECT_EQ(r[0].last, 3u);
   EXPECT_EQ(r[1].first, 5u);
   EXPECT_EQ(r[2].last, 10u);
+}
+
+}  // namespace
+}  // namespace gw::storage
+
+// ---- Outbox: quotas per destination, message expiry, live-first reads (issue 18) --------------------------
+
+namespace gw::storage {
+namespace {
+
+// One absent uplink ("gone") with a quota of 3 rows under reject_new: its fourth row is not written and
+// counted for it, the message is not refused (enqueue succeeds with queued = false), and the other
+// destination keeps taking rows up to the global bound.
+TEST_F(TablesTest, OutboxQuotaRejectNewRefusesOnlyThatDestinationsRowAndCountsIt) {
+  limits_.max_rows = 10;
+  limits_.quotas["gone"] = OutboxQuota{.max_rows = 3, .policy = FullPolicy::RejectNew};
+  open_tables();
+  for (int i = 0; i < 5; ++i) {
+    OutboxEnqueued e = enqueue(msg("a", std::to_string(i), 1, "gone"));
+    EXPECT_EQ(e.queued, i < 3) << i;
+    EXPECT_EQ(e.id == 0, i >= 3) << i;
+    enqueue(msg("a", std::to_string(i), 1, "here"));
+  }
+  EXPECT_EQ(backlog("gone").rows, 3u);
+  EXPECT_EQ(backlog("here").rows, 5u);
+  EXPECT_EQ(tables_->outbox.dest_drops("gone").rejected, 2u);
+  EXPECT_EQ(tables_->outbox.dest_drops("here"), OutboxDestDrops{});
+  EXPECT_EQ(drops(DropReason::QuotaRejected), 2u);
+  EXPECT_EQ(drops(DropReason::RejectedFull), 0u);
+  expect_backlogs_add_up();
+}
+
+// drop_oldest in a quota drops the destination's own oldest row, never another destination's, and
+// never a released one.
+TEST_F(TablesTest, OutboxQuotaDropOldestDropsOnlyItsOwnUnreleasedRows) {
+  limits_.quotas["gone"] = OutboxQuota{.max_rows = 2, .policy = FullPolicy::DropOldest};
+  open_tables();
+  enqueue(msg("h", "0", 1, "here"));  // 1
+  enqueue(msg("g", "1", 1, "gone"));  // 2
+  enqueue(msg("g", "2", 1, "gone"));  // 3
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({2}), Status::Ok); });
+  enqueue(msg("g", "3", 1, "gone"));  // 4: drops 3 (2 is released)
+  enqueue(msg("g", "4", 1, "gone"));  // 5: drops 4
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "gone", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{2, 5}));
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "here", .max_rows = 10, .mark_inflight = false})),
+            (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(tables_->outbox.dest_drops("gone").dropped_oldest, 2u);
+  EXPECT_EQ(drops(DropReason::QuotaOldest), 2u);
+  expect_backlogs_add_up();
+}
+
+// A quota's age bound removes that destination's old rows only; the global age bound (off here) is not
+// involved.
+TEST_F(TablesTest, OutboxQuotaAgeRemovesOnlyThatDestinationsOldRows) {
+  limits_.max_age_s = 0;
+  limits_.quotas["gone"] = OutboxQuota{.max_age_s = 60};
+  open_tables();
+  enqueue(msg("g", "old", 1, "gone"));
+  enqueue(msg("g", "old0", 0, "gone"));
+  enqueue(msg("h", "old", 1, "here"));
+  clock_.advance(61'000);
+  enqueue(msg("g", "young", 1, "gone"));
+  std::uint64_t removed = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.prune_expired(&removed), Status::Ok); });
+  EXPECT_EQ(removed, 2u);
+  EXPECT_EQ(backlog("gone").rows, 1u);
+  EXPECT_EQ(backlog("here").rows, 1u);
+  EXPECT_EQ(tables_->outbox.dest_drops("gone").expired, 2u);
+  EXPECT_EQ(drops(DropReason::QuotaAge), 2u);
+  expect_backlogs_add_up();
+}
+
+// MQTT 5 message expiry: a row read after its expiry is deleted in that read, counted, and not returned;
+// a released one is still returned (the cloud holds it: only its PUBREL is left).
+TEST_F(TablesTest, OutboxExpiredMessagesAreDeletedWhenReadAndNeverReturned) {
+  open_tables();
+  const std::int64_t now = clock_.unix_seconds();
+  OutboxMessage a = msg("a", "expires", 1, "up");
+  a.expiry_unix = now + 10;
+  OutboxMessage b = msg("a", "keeps", 1, "up");
+  OutboxMessage c = msg("a", "released", 1, "up");
+  c.expiry_unix = now + 10;
+  enqueue(a);  // 1
+  enqueue(b);  // 2
+  enqueue(c);  // 3
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({3}), Status::Ok); });
+  auto before = read(OutboxReadOptions{.dest = "up", .max_rows = 10, .mark_inflight = false});
+  ASSERT_EQ(ids_of(before), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(before[0].msg.expiry_unix, now + 10);  // stored with the row (schema 6)
+  clock_.advance(10'000);
+  auto after = read(OutboxReadOptions{.dest = "up", .max_rows = 10});
+  EXPECT_EQ(ids_of(after), (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(drops(DropReason::MessageExpired), 1u);
+  EXPECT_EQ(tables_->outbox.dest_drops("up").message_expired, 1u);
+  EXPECT_EQ(backlog("up").rows, 2u);
+  expect_backlogs_add_up();
+}
+
+// Live-first reads: an id range per lane (after_id, up_to_id], and origins left queued.
+TEST_F(TablesTest, OutboxReadsAnIdRangePerLaneAndSkipsOrigins) {
+  open_tables();
+  enqueue(msg("a", "1", 1, "up"));  // 1
+  enqueue(msg("b", "2", 1, "up"));  // 2
+  enqueue(msg("a", "3", 0, "up"));  // 3
+  enqueue(msg("b", "4", 1, "up"));  // 4  (the backlog ends here)
+  enqueue(msg("c", "5", 1, "up"));  // 5
+  enqueue(msg("a", "6", 1, "up"));  // 6
+  enqueue(msg("c", "7", 0, "up"));  // 7
+  auto ids = [&](OutboxReadOptions o) {
+    o.dest = "up";
+    o.mark_inflight = false;
+    return ids_of(read(o));
+  };
+  EXPECT_EQ(ids({.max_rows = 10, .up_to_id = 4}), (std::vector<std::uint64_t>{3, 1, 2, 4}));
+  EXPECT_EQ(ids({.max_rows = 10, .after_id = 4}), (std::vector<std::uint64_t>{7, 5, 6}));
+  EXPECT_EQ(ids({.max_rows = 10, .after_id = 4, .skip_origins = {"a"}}), (std::vector<std::uint64_t>{7, 5}));
+  EXPECT_EQ(ids({.max_rows = 2, .after_id = 4}), (std::vector<std::uint64_t>{7, 5}));
+}
+
+// The walk past skipped origins is bounded (2,048 rows per read): a live row behind more of them is not
+// found by that read (it is read once the backlog is sent, in order).
+TEST_F(TablesTest, OutboxReadWalksPastABoundedNumberOfSkippedRows) {
+  open_tables();
+  tx([&](Tables& t) {
+    for (int i = 0; i < 2100; ++i) ASSERT_TRUE(t.outbox.enqueue(msg("a", "x", 1, "up")));
+  });
+  enqueue(msg("b", "live", 1, "up"));  // 2101
+  OutboxReadOptions o{.dest = "up", .max_rows = 10, .mark_inflight = false, .skip_origins = {"a"}};
+  EXPECT_TRUE(read(o).empty());
+  o.after_id = 100;  // fewer than the bound in between
+  EXPECT_EQ(ids_of(read(o)), (std::vector<std::uint64_t>{2101}));
 }
 
 }  // namespace

@@ -23,7 +23,13 @@ std::vector<std::string> matches(SubscriptionTrie& t, const std::string& topic) 
 // SubscriptionTrie::cost, what a session is charged per filter, is at least what the trie allocates for a
 // filter that shares no node with others (measured with glibc's allocator statistics).
 TEST(SubscriptionTrie, CostIsAnUpperBoundOfTheMemoryAFilterTakes) {
-  for (const std::string level : {"x", "a-level-name-longer-than-sso-buffers"}) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer replaces malloc: glibc's mallinfo2 counts nothing (the asan preset)";
+#endif
+  // Built from the target's type sizes: it must hold on 32-bit targets (armhf) as on 64-bit ones. Level
+  // names inline in std::string, just past its inline buffer, and long.
+  for (const std::string& level : {std::string("x"), std::string(std::string().capacity() + 1, 'y'),
+                                   std::string("a-level-name-longer-than-sso-buffers")}) {
     std::string filter = level;
     for (int i = 1; i < 128; ++i) filter += "/" + level;
     SubscriptionTrie t;

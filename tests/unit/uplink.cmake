@@ -10,4 +10,5 @@ gw_unit_test(NAME uplink_unit_tests
           ${CMAKE_CURRENT_LIST_DIR}/uplink_token_flow_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/uplink_relay_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/uplink_connack_text_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/uplink_presence_table_test.cpp
   LIBS gw_uplink_core)

@@ -4,6 +4,8 @@
 // reads, refusals acked away, QoS capping and the topic prefix.
 #include "gateway/uplink/drainer.hpp"
 
+#include "protocols/mqtt/property_blob.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,9 +23,14 @@ using storage::OutboxRecord;
 
 class FakeStore final : public OutboxPort {
  public:
-  bool read(std::uint32_t max_rows, ReadDone done) override {
+  bool read(const Range& range, std::uint32_t max_rows, ReadDone done) override {
     if (refuse_reads) return false;
-    reads.push_back({max_rows, std::move(done)});
+    reads.push_back({max_rows, std::move(done), range});
+    return true;
+  }
+  std::uint64_t last_id() override { return last; }
+  bool backlog_origins(std::uint64_t up_to_id, OriginsDone done) override {
+    origins_asked.push_back({up_to_id, std::move(done)});
     return true;
   }
   void ack(std::vector<IdRange> ranges) override { acks.push_back(std::move(ranges)); }
@@ -36,7 +43,9 @@ class FakeStore final : public OutboxPort {
   void complete(std::uint64_t first, std::uint32_t available, std::uint8_t qos = 1,
                 std::uint32_t attempts = 1) {
     ASSERT_FALSE(reads.empty());
-    auto [max_rows, done] = std::move(reads.front());
+    Read rd = std::move(reads.front());
+    const std::uint32_t max_rows = rd.max_rows;
+    ReadDone done = std::move(rd.done);
     reads.pop_front();
     std::vector<OutboxRecord> rows;
     for (std::uint32_t i = 0; i < std::min(max_rows, available); ++i) {
@@ -53,10 +62,25 @@ class FakeStore final : public OutboxPort {
     done(true, std::move(rows));
   }
 
+  // Completes pending read `i` (0 = oldest) with these rows.
+  void complete_with(std::size_t i, std::vector<OutboxRecord> rows) {
+    ASSERT_LT(i, reads.size());
+    ReadDone done = std::move(reads[i].done);
+    reads.erase(reads.begin() + static_cast<std::ptrdiff_t>(i));
+    done(true, std::move(rows));
+  }
+
   struct Read {
     std::uint32_t max_rows;
     ReadDone done;
+    Range range;
   };
+  std::uint64_t last = 0;  // last_id(): 0 = no backlog
+  struct OriginsAsk {
+    std::uint64_t up_to_id;
+    OriginsDone done;
+  };
+  std::vector<OriginsAsk> origins_asked;
   std::deque<Read> reads;
   std::vector<std::vector<IdRange>> acks;
   std::vector<std::vector<IdRange>> requeues;
@@ -378,6 +402,206 @@ TEST(UplinkDrain, ReadAheadIsBoundedAndRefilledAtHalf) {
   EXPECT_TRUE(store.requeues[0].empty());
   store.complete(9, 4);  // the stale read
   EXPECT_EQ(session.sent.size(), 4u);
+}
+
+}  // namespace
+}  // namespace gw::uplink
+
+namespace gw::uplink {
+namespace {
+
+// ---- Live-first replay, v5 properties and message expiry (issue 18) --------------------------------------
+
+std::vector<OutboxRecord> rows_of(std::uint64_t first, std::uint32_t n, const std::string& origin) {
+  std::vector<OutboxRecord> rows;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    OutboxRecord r;
+    r.id = first + i;
+    r.msg.origin = origin;
+    r.msg.topic = "t/" + origin;
+    r.msg.qos = 1;
+    r.attempts = 1;
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::vector<std::uint64_t> tags(const FakeSession& s) {
+  std::vector<std::uint64_t> out;
+  for (const auto& p : s.sent) out.push_back(p.tag);
+  return out;
+}
+
+// order none: two streams split at the store's last id; a live row takes the next free slot ahead of
+// the backlog read before it.
+TEST(UplinkDrain, LiveRowsTakeTheNextSlotAheadOfTheBacklog) {
+  FakeStore store;
+  store.last = 100;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::None;
+  Drainer d(store, o);
+  d.connected(2, session.fn());
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[0].range.up_to_id, 100u);  // the backlog
+  EXPECT_EQ(store.reads[0].range.after_id, 0u);
+  EXPECT_EQ(store.reads[1].range.after_id, 100u);  // live
+  store.complete_with(0, rows_of(1, 10, "old"));
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 2}));
+  store.complete_with(0, rows_of(101, 2, "new"));
+  d.acked(1);
+  d.flush();
+  d.acked(2);
+  d.flush();
+  d.acked(101);
+  d.flush();
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 2, 101, 102, 3}));
+  EXPECT_EQ(d.stats().live_published, 2u);
+  EXPECT_TRUE(d.replaying());
+}
+
+// live_share 0.5: while both streams have rows, every other slot is live.
+TEST(UplinkDrain, LiveShareInterleavesTheStreams) {
+  FakeStore store;
+  store.last = 100;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::None;
+  o.live_share = 0.5;
+  Drainer d(store, o);
+  d.connected(1, session.fn());
+  store.complete_with(1, rows_of(101, 3, "new"));  // live first, window 1: 101 goes
+  store.complete_with(0, rows_of(1, 3, "old"));
+  for (std::uint64_t tag : {101, 1, 102, 2, 103}) {
+    d.acked(session.sent.back().tag);
+    d.flush();
+    (void)tag;
+  }
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{101, 1, 102, 2, 103, 3}));
+}
+
+// per_origin: the live stream waits for the backlog's origins, then leaves them out until the backlog
+// is sent; after that one stream reads everything (no range, no origins left out).
+TEST(UplinkDrain, PerOriginLeavesTheBacklogsOriginsOutOfLiveReadsUntilTheBacklogIsSent) {
+  FakeStore store;
+  store.last = 50;
+  FakeSession session;
+  Drainer d(store, DrainOptions{});  // per_origin is the default
+  d.connected(8, session.fn());
+  ASSERT_EQ(store.origins_asked.size(), 1u);
+  EXPECT_EQ(store.origins_asked[0].up_to_id, 50u);
+  ASSERT_EQ(store.reads.size(), 1u);  // only the backlog until the origins are known
+  EXPECT_EQ(store.reads[0].range.up_to_id, 50u);
+  store.origins_asked[0].done(true, {"dev1"});
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[1].range.after_id, 50u);
+  EXPECT_EQ(store.reads[1].range.skip_origins, (std::vector<std::string>{"dev1"}));
+  store.complete_with(1, rows_of(51, 1, "alarm"));  // live, another origin
+  store.complete_with(0, rows_of(1, 3, "dev1"));    // backlog
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{51, 1, 2, 3}));
+  // The backlog's next read is empty, and its read-ahead is published: one stream from now on.
+  ASSERT_EQ(store.reads.size(), 2u);  // backlog again, live again (its read came back non-empty)
+  const std::size_t backlog_read = store.reads[0].range.up_to_id == 50u ? 0 : 1;
+  store.complete_with(backlog_read, {});
+  EXPECT_FALSE(d.replaying());
+  store.complete_with(0, {});  // the live read that was running
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].range.after_id, 0u);
+  EXPECT_TRUE(store.reads[0].range.skip_origins.empty());
+  EXPECT_EQ(store.reads[0].range.up_to_id, storage::OutboxReadOptions{}.up_to_id);
+}
+
+// per_lane: no backlog mark, no origins query: one stream, as before live-first replay.
+TEST(UplinkDrain, PerLaneReadsOneStream) {
+  FakeStore store;
+  store.last = 50;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::PerLane;
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  EXPECT_TRUE(store.origins_asked.empty());
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads[0].range.after_id, 0u);
+  EXPECT_EQ(store.reads[0].range.up_to_id, storage::OutboxReadOptions{}.up_to_id);
+  EXPECT_FALSE(d.replaying());
+}
+
+OutboxRecord with_props(std::uint64_t id, std::int64_t expiry_unix) {
+  mqtt::Properties p;
+  p.content_type = "application/json";
+  p.user_properties = {{"site", "farm-7"}, {"k", "v"}};
+  p.response_topic = "local/reply";
+  p.correlation_data = std::string("\x00\x01", 2);
+  OutboxRecord r;
+  r.id = id;
+  r.msg.topic = "local/t";
+  r.msg.qos = 1;
+  r.attempts = 1;
+  r.msg.properties = mqtt::encode_publish_properties(p);
+  r.msg.expiry_unix = expiry_unix;
+  return r;
+}
+
+// v5 upstream: stored properties go up, the response topic mapped like the topic, and what is left of
+// the message expiry.
+TEST(UplinkDrain, V5ForwardsPropertiesWithTheResponseTopicMappedAndTheRemainingExpiry) {
+  ManualClock clock;
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.topic_prefix = "cloud/";
+  o.forward_properties = true;
+  o.clock = &clock;
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  store.complete_with(0, {with_props(1, clock.unix_seconds() + 100)});
+  ASSERT_EQ(session.sent.size(), 1u);
+  const mqtt::Properties& p = session.sent[0].properties;
+  EXPECT_EQ(session.sent[0].topic, "cloud/local/t");
+  EXPECT_EQ(p.content_type, "application/json");
+  EXPECT_EQ(p.user_properties.size(), 2u);
+  EXPECT_EQ(p.response_topic, "cloud/local/reply");
+  EXPECT_EQ(p.correlation_data, std::string("\x00\x01", 2));
+  EXPECT_EQ(p.message_expiry_interval, 100u);
+  EXPECT_EQ(d.stats().properties_dropped, 0u);
+}
+
+// 3.1.1 upstream: the row goes without them, counted.
+TEST(UplinkDrain, V311DropsPropertiesAndCountsThem) {
+  ManualClock clock;
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.clock = &clock;
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  store.complete_with(0, {with_props(1, clock.unix_seconds() + 100), rows_of(2, 1, "x")[0]});
+  ASSERT_EQ(session.sent.size(), 2u);
+  EXPECT_EQ(session.sent[0].properties, mqtt::Properties{});
+  EXPECT_EQ(d.stats().properties_dropped, 1u);
+}
+
+// A row whose expiry passes while it waits in the read-ahead is never sent: acknowledged away, counted.
+TEST(UplinkDrain, ARowExpiredInTheReadAheadIsNeverSent) {
+  ManualClock clock;
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.clock = &clock;
+  o.forward_properties = true;
+  Drainer d(store, o);
+  d.connected(1, session.fn());
+  store.complete_with(
+      0, {rows_of(1, 1, "x")[0], with_props(2, clock.unix_seconds() + 5), rows_of(3, 1, "x")[0]});
+  ASSERT_EQ(tags(session), (std::vector<std::uint64_t>{1}));
+  clock.advance(5'000);
+  d.acked(1);
+  d.flush();
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 3}));
+  EXPECT_EQ(d.stats().expired, 1u);
+  ASSERT_FALSE(store.acks.empty());
+  EXPECT_TRUE(same(store.acks.back(), {{1, 2}}));  // 2 leaves the store with 1's ack
 }
 
 }  // namespace

@@ -176,7 +176,7 @@ class UplinkLoop : public ::testing::Test {
     auto r = storage::Store::open(o, clock_);
     ASSERT_TRUE(r) << r.error().message;
     store_ = std::move(r.value());
-    store_->set_outbox_listener([this](std::uint64_t) {
+    store_->set_outbox_listener([this](std::uint64_t, const std::vector<std::string>&) {
       if (uplink_) uplink_->new_rows();
     });
     store_->attach(&loop_);

@@ -1,10 +1,11 @@
 // One NETPIE microgear (the official `microgear` npm package, 0.8.1, unmodified) driven by a test:
-// pointed at the gateway with setConfig('GEARAUTH', host) and useTLS(false), it prints every event as
+// pointed at the gateway with setConfig('GEARAUTH', host) and useTLS(false) (or useTLS(true) with "tls": true:
+// gearauth on 8081 over HTTPS, MQTT on 8883 over TLS, the CA given by NODE_EXTRA_CA_CERTS), it prints every event as
 // one JSON line on stdout and takes commands as JSON lines on stdin. The library's own API is all it
 // uses; the only peek behind it is an 'error' listener on its MQTT client, to report CONNACK refusals
 // (the library itself swallows them).
 //
-// argv[2]: {"gearauth", "appid", "key", "secret", "alias"?, "cache", "present"?, "absent"?}
+// argv[2]: {"gearauth", "appid", "key", "secret", "alias"?, "cache", "present"?, "absent"?, "tls"?}
 // stdin:   {"op": "publish", "topic", "msg", "retain"?} | {"op": "chat", "alias", "msg"}
 //          {"op": "subscribe", "topic"} | {"op": "setalias", "alias"}
 //          {"op": "writepostbox", "box", "msg"} | {"op": "readpostbox", "box"}
@@ -18,7 +19,7 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 const mg = MicroGear.create({ key: args.key, secret: args.secret, alias: args.alias });
 mg.setConfig('GEARAUTH', args.gearauth);
-mg.useTLS(false);
+mg.useTLS(args.tls === true);
 mg.setCachePath(args.cache);
 
 mg.on('connected', () => out({ ev: 'connected', token: mg.clientid }));

@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""The uplink after a long outage (issue 18; bench/README.md "Outage: live first, QoS 2 drain").
+
+One run of `drain()`:
+  1. Debian's mosquitto (persistence on, no queue bound, max_inflight_messages = the uplink's window) starts; the
+     witness (mosquitto_sub -c, QoS 1, on up/#) subscribes and leaves; mosquitto stops, keeping its session.
+  2. netpie-edge starts once to create its database and stops; ROWS outbox rows (PAYLOAD-byte payloads from
+     ORIGINS origins, in order per origin, for the uplink "drain") are put straight into the outbox table, as a
+     day of outage would have left them; netpie-edge starts again, its uplink reconnecting every 50-100 ms.
+  3. mosquitto starts on the same port and the witness comes back to its session (mosquitto_sub -F '%U %t %p':
+     the arrival time in ns per message, written to a file). With --live-rate, a live publisher (paho, QoS 1,
+     its own client id) publishes to netpie-edge at that rate from the moment the uplink is online until the
+     backlog is drained, each payload carrying its send time.
+  4. When every message has arrived: the backlog's drain rate (rows / first to last backlog arrival, and rows /
+     mosquitto start to last arrival), every live message's latency (arrival - send: p50, p99, max), and
+     completeness and order (each origin's first arrivals by sequence; duplicates counted).
+
+The main run is the outage: ROWS (1,000,000) at QoS 1 with the live publisher at 10 msg/s. Then --qos2-rows
+(100,000) rows are drained at QoS 1 and at QoS 2 (uplink qos 2, clean_start false), each in a fresh run, and the
+ratio printed.
+
+  cmake --build build/dev --target netpie-edge
+  /usr/bin/python3 bench/outage.py build/dev/gateway/netpie-edge                 # ~3 minutes
+  /usr/bin/python3 bench/outage.py build/dev/gateway/netpie-edge --rows 100000 --qos2-rows 20000   # quick
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+UPLINK = "drain"
+
+
+def free_port() -> int:
+    # Below the ephemeral range: while the upstream is down the uplink's reconnects cannot take its port.
+    lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    import socket
+    for _ in range(200):
+        port = random.randint(max(1024, lo - 12000), lo - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+def wait(cond, timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Mosquitto:
+    def __init__(self, workdir: Path, port: int, inflight: int):
+        self.dir = workdir / "mosquitto"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        (self.dir / "m.conf").write_text("\n".join([
+            f"listener {port} 127.0.0.1", "persistence true", f"persistence_location {self.dir}/",
+            "autosave_interval 0", "max_queued_messages 0", "allow_anonymous true", f"max_inflight_messages {inflight}",
+            "log_dest stderr", *(["user root"] if os.geteuid() == 0 else [])]) + "\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.dir / "m.conf")],
+                                     stderr=open(self.dir / "log.txt", "ab"))
+        import socket
+
+        def up() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+        wait(up, 10, "mosquitto listening")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
+
+class Edge:
+    def __init__(self, binary: str, workdir: Path, upstream: int, inflight: int, qos: int, order: str):
+        self.binary = binary
+        self.dir = workdir / "edge"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "state" / "netpie-edge.db"
+        clean = "false"
+        replay = f", replay: {{order: {order}}}" if order else ""  # "": the binary's default (builds before it)
+        (self.dir / "c.yaml").write_text(f"""log: {{level: info}}
+state_dir: {self.dir}/state
+ports_file: {self.dir}/ports
+sys_interval: 1
+listeners: [{{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0}}]
+store: {{max_db_bytes: 8GiB, outbox: {{filters: ['bench/#'], max_rows: 5000000, max_bytes: 4GiB}}}}
+uplinks: [{{name: {UPLINK}, tls: {{enabled: false}}, host: 127.0.0.1, port: {upstream}, client_id: outage-uplink,
+  version: '5', topic_prefix: up/, qos: {qos}, clean_start: {clean}, keepalive: 60, max_inflight: {inflight},
+  reconnect_min_ms: 50, reconnect_max_ms: 100{replay}}}]
+""")
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        ports = self.dir / "ports"
+        ports.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.dir / "c.yaml")],
+                                     stderr=open(self.dir / "log.txt", "ab"))
+        wait(lambda: ports.exists() and ports.read_text().strip(), 60, "netpie-edge's ports file")
+        self.port = int(ports.read_text().split()[2])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+
+    def log(self) -> str:
+        return (self.dir / "log.txt").read_text(errors="replace")
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill(db: Path, rows: int, origins: int, payload: int, qos: int) -> None:
+    """ROWS rows of the uplink, as the broker would have queued them: ids ascending, per-origin sequences."""
+    now = int(time.time())
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA synchronous = OFF")
+
+    def gen():
+        for i in range(rows):
+            o = i % origins
+            seq = i // origins + 1
+            head = f"b{o}:{seq}:"
+            body = (head + "x" * max(0, payload - len(head))).encode()
+            topic = f"bench/o{o}"
+            yield (i + 1, f"o{o}", seq, 1, topic, body, b"", qos, 0, now, len(f"o{o}") + len(topic) + len(body),
+                   UPLINK)
+    con.executemany("INSERT INTO outbox(id, origin, origin_seq, lane, topic, payload, properties, qos, retain, "
+                    "enqueued_unix, size, dest, state, attempts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,0)", gen())
+    con.commit()
+    con.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_rate: float, order: str,
+          origins: int, payload: int) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    mosq = Mosquitto(workdir, port, inflight)
+    mosq.start()
+    subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness", "-q", "1", "-t", "up/#", "-E"],
+                   check=True, timeout=30)
+    mosq.stop()
+    edge = Edge(binary, workdir, port, inflight, qos, order)
+    edge.start()
+    edge.stop()
+    t = time.monotonic()
+    fill(edge.db, rows, origins, payload, qos)
+    print(f"  {rows} rows (QoS {qos}) put into the outbox in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    edge.start()
+    out = workdir / "witness.txt"
+    witness = None
+    live: list[tuple[int, int]] = []  # (seq, send ns)
+    stop_live = threading.Event()
+    try:
+        cpu0 = edge.cpu_s()
+        t_up = time.time_ns()
+        mosq.start()
+        mosq_cpu0 = mosq.cpu_s()
+        witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness",
+                                    "-q", "1", "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"))
+        publisher = None
+        if live_rate > 0:
+            def publish_live() -> None:
+                c = paho.Client(client_id="outage-live", protocol=paho.MQTTv311)
+                c.connect("127.0.0.1", edge.port)
+                c.loop_start()
+                wait(lambda: f"uplink: {UPLINK}: online" in edge.log(), 60, "the uplink online", 0.01)
+                i = 0
+                next_at = time.monotonic()
+                while not stop_live.is_set():
+                    sent = time.time_ns()
+                    c.publish("bench/live", f"live:{i}:{sent}", qos=1)
+                    live.append((i, sent))
+                    i += 1
+                    next_at += 1 / live_rate
+                    stop_live.wait(max(0.0, next_at - time.monotonic()))
+                c.loop_stop()
+                c.disconnect()
+            publisher = threading.Thread(target=publish_live, daemon=True)
+            publisher.start()
+
+        counts = {"backlog": 0, "live": 0}
+        tail = {"offset": 0, "partial": b""}
+
+        def count() -> dict:
+            # Only what was appended since the last call (the file grows to tens of MB).
+            with open(out, "rb") as f:
+                f.seek(tail["offset"])
+                chunk = f.read()
+            tail["offset"] += len(chunk)
+            data = tail["partial"] + chunk
+            complete, _, tail["partial"] = data.rpartition(b"\n")
+            if complete:
+                n_live = complete.count(b" live:")
+                counts["live"] += n_live
+                counts["backlog"] += complete.count(b"\n") + 1 - n_live
+            return counts
+        wait(lambda: count()["backlog"] >= rows, 1800, f"the {rows} backlog messages at the witness", 0.5)
+        stop_live.set()
+        if publisher:
+            publisher.join(10)
+        wait(lambda: count()["live"] >= len(live), 60, "the live messages", 0.2)
+        cpu = edge.cpu_s() - cpu0
+        mosq_cpu = mosq.cpu_s() - mosq_cpu0
+        time.sleep(1)  # a duplicate would come now
+    finally:
+        stop_live.set()
+        if witness:
+            witness.send_signal(signal.SIGTERM)
+            witness.wait(10)
+        edge.stop()
+        mosq.stop()
+    published = edge.log().rsplit(f"uplink: {UPLINK}: closed (published ", 1)[-1].split(",", 1)[0]
+    arrivals: list[tuple[int, bytes]] = []
+    with open(out, "rb") as f:
+        for ln in f:
+            ts, p = ln.rstrip(b"\n").split(b" ", 1)
+            sec, _, frac = ts.partition(b".")
+            arrivals.append((int(sec) * 1_000_000_000 + int(frac.ljust(9, b"0")[:9]), p))
+    seen: set[bytes] = set()
+    last_seq: dict[str, int] = {}
+    out_of_order = duplicates = 0
+    backlog_times: list[int] = []
+    live_arrival: dict[int, int] = {}
+    for ts, p in arrivals:
+        parts = p.split(b":")
+        key = b":".join(parts[:2])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        origin, seq = parts[0].decode(), int(parts[1])
+        if seq <= last_seq.get(origin, -1):
+            out_of_order += 1
+        last_seq[origin] = seq
+        if origin == "live":
+            live_arrival[seq] = ts
+        else:
+            backlog_times.append(ts)
+    latencies = [(live_arrival[s] - sent) / 1e6 for s, sent in live if s in live_arrival]
+    missing = rows - len(backlog_times) + sum(1 for s, _ in live if s not in live_arrival)
+    return {
+        "rows": rows, "qos": qos, "inflight": inflight,
+        "drain_rate": rows / ((backlog_times[-1] - backlog_times[0]) / 1e9),
+        "drain_rate_from_start": rows / ((backlog_times[-1] - t_up) / 1e9),
+        "drain_s": (backlog_times[-1] - t_up) / 1e9,
+        "live": len(live), "live_p50_ms": pct(latencies, 50), "live_p99_ms": pct(latencies, 99),
+        "live_max_ms": max(latencies) if latencies else float("nan"),
+        "missing": missing, "duplicates": duplicates, "out_of_order": out_of_order,
+        "uplink_published": published, "edge_cpu_s": cpu, "mosq_cpu_s": mosq_cpu,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary")
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--live-rate", type=float, default=10.0)
+    ap.add_argument("--qos2-rows", type=int, default=100_000)
+    ap.add_argument("--inflight", type=int, default=256)
+    ap.add_argument("--order", default="per_origin", help="replay.order; '' = leave the key out (older builds)")
+    ap.add_argument("--origins", type=int, default=4)
+    ap.add_argument("--payload", type=int, default=64)
+    ap.add_argument("--workdir", default="")
+    a = ap.parse_args()
+    root = Path(a.workdir or tempfile.mkdtemp(prefix="outage-bench-"))
+    common = dict(inflight=a.inflight, order=a.order, origins=a.origins, payload=a.payload)
+    results = []
+    if a.rows > 0:
+        print(f"outage: {a.rows} rows, live publisher at {a.live_rate} msg/s", file=sys.stderr)
+        results.append(("outage", drain(a.binary, root / "outage", a.rows, 1, live_rate=a.live_rate, **common)))
+    if a.qos2_rows > 0:
+        for q in (1, 2):
+            print(f"drain: {a.qos2_rows} rows at QoS {q}", file=sys.stderr)
+            results.append((f"qos{q}", drain(a.binary, root / f"qos{q}", a.qos2_rows, q, live_rate=0, **common)))
+    print("| run | rows | QoS | window | drain msg/s (first to last arrival) | from upstream start | live msgs | "
+          "live p50 / p99 / max ms | missing | duplicates | out of order | uplink published | edge CPU s | "
+          "mosquitto CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results:
+        print(f"| {name} | {r['rows']} | {r['qos']} | {r['inflight']} | {r['drain_rate']:,.0f} | "
+              f"{r['drain_rate_from_start']:,.0f} ({r['drain_s']:.1f} s) | {r['live']} | "
+              f"{r['live_p50_ms']:.0f} / {r['live_p99_ms']:.0f} / {r['live_max_ms']:.0f} | {r['missing']} | "
+              f"{r['duplicates']} | {r['out_of_order']} | {r['uplink_published']} | {r['edge_cpu_s']:.1f} | "
+              f"{r['mosq_cpu_s']:.1f} |")
+    q = {n: r for n, r in results}
+    if "qos1" in q and "qos2" in q:
+        print(f"\nQoS 2 / QoS 1 drain rate: {q['qos2']['drain_rate'] / q['qos1']['drain_rate']:.2f}x")
+    bad = any(r["missing"] or r["duplicates"] or r["out_of_order"] for _, r in results)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
