@@ -37,6 +37,8 @@ done
 echo "Command: bench/run.sh $args${files:+ (scenarios: $(echo $files | xargs -n1 basename | tr '\n' ' '))}"
 echo "netpie-edge: $(git -C "$root" rev-parse --short HEAD), CMake preset release (MinSizeRel + LTO);" \
      "stripped binary $size bytes (target < 2 MB: $([ "$size" -lt 2097152 ] && echo met || echo NOT met))."
+# Certificates for the TLS scenarios (tls: true), made once per work directory.
+sh "$root/tests/tls/make-test-ca.sh" "$work/certs" >/dev/null
 # shellcheck disable=SC2086
 "$bench" suite --edge "$edge" --mosquitto "$mosquitto" --runs "$runs" --workdir "$work/brokers" \
-  --raw "$work/raw.tsv" $args $files
+  --raw "$work/raw.tsv" --tls-dir "$work/certs" $args $files

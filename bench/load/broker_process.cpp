@@ -84,7 +84,12 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "ports_file: " << ports_file << "\n"
       << "log: {level: " << spec.log_level << "}\n"
       << "sys_interval: " << spec.sys_interval << "\n"
-      << "listeners: [{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: 0}]\n"
+      << "listeners: [{name: mqtt, protocol: " << (spec.websocket ? "ws" : "mqtt")
+      << ", bind: 127.0.0.1, port: 0"
+      << (spec.tls_dir.empty() ? ""
+                               : ", max_handshakes: 20000, tls: {cert_file: " + spec.tls_dir +
+                                     "/server.crt, key_file: " + spec.tls_dir + "/server.key}")
+      << "}]\n"
       << "limits: {max_connections: 20000, max_queued_messages: " << spec.max_queued_messages
       << ", max_inflight: " << spec.max_inflight << (spec.edge_limits.empty() ? "" : ", ") << spec.edge_limits
       << "}\n";
@@ -104,6 +109,12 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "log_dest stderr\n"
       << "log_type error\n"
       << "log_type warning\n";
+    if (spec.websocket) f << "protocol websockets\n";
+    // TLS 1.2 as netpie-edge speaks it (OpenSSL would otherwise pick 1.3), its default ciphers.
+    if (!spec.tls_dir.empty()) {
+      f << "certfile " << spec.tls_dir << "/server.crt\nkeyfile " << spec.tls_dir << "/server.key\n"
+        << "tls_version tlsv1.2\n";
+    }
     // As root, mosquitto switches to its own user, which cannot reach a work directory under a private
     // parent (a CI checkout in a mode-700 mktemp directory): its persistence file would not be written.
     if (geteuid() == 0) f << "user root\n";

@@ -30,6 +30,11 @@ struct BrokerSpec {
   std::uint32_t max_queued_messages = 100000;  // per-session queue, both brokers (Mosquitto: 0 = no bound)
   int sys_interval = 0;                        // netpie-edge: $SYS period, s
   std::string log_level = "warn";              // netpie-edge
+  // Set: the broker's one listener runs TLS 1.2 with <tls_dir>/server.crt and server.key.
+  std::string tls_dir;
+  // The broker's one listener is MQTT over WebSocket (netpie-edge: protocol ws; Mosquitto: protocol
+  // websockets, its libwebsockets listener), path /mqtt.
+  bool websocket = false;
 };
 
 class BrokerProcess {

@@ -2,17 +2,24 @@
 // Bytes are framed with the project's codec (gw::mqtt::parse_frame); whole packets go to ClientEvents.
 // Output is appended to a per-connection buffer (encoders write straight into it) and written once per
 // loop iteration, or at once with IoLoop::flush_all(). No MQTT logic lives here; see load_run.cpp.
+// With IoLoop::tls set, each connection runs TLS (the project's mbedTLS engine, gateway/net/tls.hpp) and
+// ClientEvents::on_open comes once the handshake is done; output is encrypted once per flush.
+// With IoLoop::websocket set, each connection upgrades to WebSocket first (protocols/websocket) and sends
+// each flush as one masked binary frame; ClientEvents::on_open comes with the 101.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gateway/net/tls.hpp"
 #include "protocols/mqtt/codec.hpp"
+#include "protocols/websocket/frame.hpp"
 
 namespace gw::bench {
 
@@ -39,6 +46,9 @@ class IoLoop {
   void set_before_flush(std::function<void()> fn) { before_flush_ = std::move(fn); }
   void flush_all();
   void close();  // closes the check handle; uv_run then returns once every client is closed
+  // Set: every connection runs TLS with this client context (the broker's certificate is verified).
+  std::shared_ptr<const net::TlsClientContext> tls;
+  bool websocket = false;  // every connection is MQTT over WebSocket (not combined with tls)
 
  private:
   friend class Client;
@@ -64,7 +74,7 @@ class Client {
     pending_.append(bytes);
     touch();
   }
-  std::size_t pending_bytes() const { return pending_.size() + writing_.size(); }
+  std::size_t pending_bytes() const { return pending_.size() + wire_.size() + writing_.size(); }
   void flush();
   void close();
 
@@ -80,6 +90,9 @@ class Client {
   static void on_write(uv_write_t* req, int status);
   static void on_close(uv_handle_t* h);
   void consume(mqtt::ByteView data);
+  void received(mqtt::ByteView bytes);  // plaintext from the socket or from TLS
+  void tls_read(mqtt::ByteView cipher);
+  void ws_read(mqtt::ByteView bytes);
   void fail(const char* why);
 
   IoLoop& io_;
@@ -92,6 +105,17 @@ class Client {
   std::string in_;       // a partial packet carried between reads
   std::string pending_;  // not yet handed to libuv
   std::string writing_;  // owned by the write in progress
+  std::unique_ptr<net::TlsSession> tls_;
+  std::string wire_;  // TLS: ciphertext not yet handed to libuv (pending_ is then plaintext)
+  std::string tls_error_;
+  // WebSocket: the upgrade answer until it is complete, then the frame decoder (wire_ holds frames).
+  struct Ws {
+    std::string head;
+    bool open = false;
+    websocket::Decoder decoder{websocket::Role::Client};
+    std::uint32_t mask_state = 0x9E3779B9u;
+  };
+  std::unique_ptr<Ws> ws_;
   const char* close_reason_ = "closed";
   bool dirty_ = false;
   bool open_ = false;

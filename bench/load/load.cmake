@@ -9,5 +9,5 @@ add_executable(netpie-bench
   ${CMAKE_CURRENT_LIST_DIR}/proc_stats.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scenario.cpp
   ${CMAKE_CURRENT_LIST_DIR}/suite.cpp)
-target_link_libraries(netpie-bench PRIVATE gw_mqtt PkgConfig::LIBUV yaml-cpp)
+target_link_libraries(netpie-bench PRIVATE gw_mqtt gw_tls gw_websocket PkgConfig::LIBUV yaml-cpp)
 gw_target_warnings(netpie-bench)

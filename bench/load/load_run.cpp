@@ -139,6 +139,15 @@ RunResult Run::go() {
     return r_;
   }
   payload_.assign(s_.payload < kHeader ? kHeader : s_.payload, 'x');
+  io_.websocket = s_.websocket;
+  if (s_.tls) {
+    auto ctx = net::TlsClientContext::load({true, t_.tls_ca, "localhost", true, "", ""});
+    if (!ctx) {
+      r_.error = ctx.error();
+      return r_;
+    }
+    io_.tls = std::move(ctx).value();
+  }
   std::uint32_t n = 0;
   if (s_.kind == Scenario::Kind::Idle) {
     n = s_.connections;
@@ -167,17 +176,20 @@ RunResult Run::go() {
   tick_.data = this;
   uv_timer_init(io_.loop(), &deadline_);
   deadline_.data = this;
-  // Setup must finish in bounded time whatever the broker does.
+  // Setup must finish in bounded time whatever the broker does. Over TLS every connection costs a full
+  // handshake (public-key operations: milliseconds of CPU each on a small machine), so 10,000 of them get
+  // 600 s.
   uv_timer_start(
       &deadline_,
       [](uv_timer_t* t) {
         auto* self = static_cast<Run*>(t->data);
         if (self->phase_ == Phase::Subscribers || self->phase_ == Phase::Publishers ||
             self->phase_ == Phase::Idle) {
-          self->finish("setup did not finish within 120 s");
+          self->finish(self->s_.tls ? "setup did not finish within 600 s"
+                                    : "setup did not finish within 120 s");
         }
       },
-      120'000, 0);
+      s_.tls ? 600'000 : 120'000, 0);
   io_.set_before_flush([this] {
     // Max-rate mode: publishers that got deliveries back refill their window once per loop iteration.
     std::vector<std::size_t> batch;

@@ -17,7 +17,8 @@ namespace gw::bench {
 struct Target {
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
-  pid_t pid = 0;  // the broker's process, for CPU and memory; 0 = not measured
+  pid_t pid = 0;       // the broker's process, for CPU and memory; 0 = not measured
+  std::string tls_ca;  // Scenario::tls: the CA the broker's certificate (for "localhost") chains to
 };
 
 struct RunResult {

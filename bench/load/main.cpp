@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   suite->add_option("--workdir", opt.workdir, "where the brokers' configurations and logs go");
   suite->add_option("--raw", opt.raw_path, "write every run as a tab-separated line to this file");
+  suite->add_option("--tls-dir", opt.tls_dir, "certificates for tls scenarios (tests/tls/make-test-ca.sh)");
   suite->add_option("scenarios", opt.scenario_files, "scenario YAML files")->required();
 
   CLI11_PARSE(cli, argc, argv);

@@ -92,6 +92,10 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
         at = comma + 1;
       }
       s.uplink_inflight = v;
+    } else if (key == "websocket") {
+      s.websocket = v == "true" || v == "1" || v == "yes";
+    } else if (key == "tls") {
+      s.tls = v == "true" || v == "1" || v == "yes";
     } else if (key == "mosquitto_nodelay") {
       s.mosquitto_nodelay = v == "true" || v == "1" || v == "yes";
     } else {

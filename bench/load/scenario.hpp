@@ -55,6 +55,12 @@ struct Scenario {
   std::string edge_config;
   // Whether the suite also runs Mosquitto with set_tcp_nodelay true for this scenario.
   bool mosquitto_nodelay = true;
+  // Every client connects over TLS 1.2 to a TLS listener of each broker (certificates: the suite's
+  // --tls-dir, made by tests/tls/make-test-ca.sh; bench/run.sh makes them).
+  bool tls = false;
+  // Every client speaks MQTT over WebSocket (masked binary frames, path /mqtt, sub-protocol mqtt) to a
+  // WebSocket listener of each broker.
+  bool websocket = false;
   // Drain (bench/load/drain.hpp): `messages` are queued in netpie-edge's outbox while its upstream Mosquitto
   // is down (by `publishers` at QoS 1, `window` outstanding in all), then the upstream starts and the
   // uplink drains them; once for each uplink max_inflight in the comma-separated `uplink_inflight`.

@@ -150,8 +150,8 @@ std::string ratio(const Stats& edge, const Stats& other) {
 std::string describe(const Scenario& s) {
   char buf[512];
   if (s.kind == Scenario::Kind::Idle) {
-    std::snprintf(buf, sizeof buf, "%u idle connections (CONNECT only, MQTT %s)", s.connections,
-                  s.version == mqtt::Version::V5 ? "5" : "3.1.1");
+    std::snprintf(buf, sizeof buf, "%u idle %sconnections (CONNECT only, MQTT %s)", s.connections,
+                  s.tls ? "TLS 1.2 " : "", s.version == mqtt::Version::V5 ? "5" : "3.1.1");
     return buf;
   }
   std::string rate = s.rate > 0 ? num(s.rate) + " msg/s" : "max rate (window " + num(s.window) + ")";
@@ -159,9 +159,9 @@ std::string describe(const Scenario& s) {
     rate = s.qos > 0 ? "max rate, open loop (" + num(s.ack_window) + " unacknowledged per publisher)"
                      : "max rate, open loop (only the socket holds a publisher back)";
   }
-  std::snprintf(buf, sizeof buf, "%u pub -> %u sub, QoS %u/%u, %u B payload, %s, %.0f s (%.0f s warmup)",
-                s.publishers, s.subscribers, s.qos, s.sub_qos, s.payload, rate.c_str(), s.duration_s,
-                s.warmup_s);
+  std::snprintf(buf, sizeof buf, "%s%s%u pub -> %u sub, QoS %u/%u, %u B payload, %s, %.0f s (%.0f s warmup)",
+                s.tls ? "TLS 1.2, " : "", s.websocket ? "WebSocket, " : "", s.publishers, s.subscribers,
+                s.qos, s.sub_qos, s.payload, rate.c_str(), s.duration_s, s.warmup_s);
   return buf;
 }
 
@@ -264,6 +264,8 @@ int run_suite(const SuiteOptions& opt) {
     for (auto& b : brokers) {
       b.max_inflight = s.max_inflight;
       b.max_queued_messages = s.max_queued;
+      if (s.tls) b.tls_dir = opt.tls_dir;
+      b.websocket = s.websocket;
       if (b.kind == BrokerSpec::Kind::Edge) {
         b.edge_config = s.edge_config;
         b.edge_limits = s.edge_limits;
@@ -280,7 +282,7 @@ int run_suite(const SuiteOptions& opt) {
         if (!proc) {
           o.result.error = proc.error();
         } else {
-          Target t{"127.0.0.1", (*proc)->port(), (*proc)->pid()};
+          Target t{"127.0.0.1", (*proc)->port(), (*proc)->pid(), s.tls ? opt.tls_dir + "/ca.crt" : ""};
           o.result = run_scenario(s, t);
           o.stop_problem = (*proc)->stop();
         }

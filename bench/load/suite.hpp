@@ -17,6 +17,7 @@ struct SuiteOptions {
   int runs = 3;
   std::string workdir = "/tmp/netpie-bench";
   std::string raw_path;  // every run as one tab-separated line; "" = none
+  std::string tls_dir;   // certificates for scenarios with tls: true (tests/tls/make-test-ca.sh output)
 };
 
 // Returns 0 when every run completed (whatever the figures), 1 otherwise. Targets never fail it.

@@ -21,6 +21,7 @@
 #include "gateway/app/sd_notify.hpp"
 #include "gateway/app/state_dir.hpp"
 #include "gateway/app/tls_listeners.hpp"
+#include "gateway/app/ws_listeners.hpp"
 #include "gateway/base/clock.hpp"
 #include "gateway/base/log.hpp"
 #include "gateway/broker/broker.hpp"
@@ -500,6 +501,9 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
     const auto& l = cfg.listeners[i];
     auto bound = l.protocol == "http"
                      ? d.http->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i), l.tls.enabled)
+                 : l.protocol == "ws"
+                     ? d.net->listen(l.name, l.bind, l.port,
+                                     websocket_layers(cfg.websocket, d.tls_listeners.layers(cfg, i)))
                      : d.net->listen(l.name, l.bind, l.port, d.tls_listeners.layers(cfg, i));
     if (!bound) {
       GW_LOG(Error, "net", "%s", bound.error().c_str());

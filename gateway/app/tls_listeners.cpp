@@ -59,6 +59,9 @@ net::ListenerLayers TlsListeners::layers(const config::Config& cfg, std::size_t 
   net::ListenerLayers out;
   const config::Listener& l = cfg.listeners[index];
   out.max_handshakes = l.max_handshakes;
+  out.when_full = l.handshake_full_policy == config::HandshakeFullPolicy::RefuseNew
+                      ? net::HandshakeFullPolicy::RefuseNew
+                      : net::HandshakeFullPolicy::CloseOldest;
   out.handshake_timeout_ms = l.handshake_timeout_ms;
   if (index >= entries_.size() || !entries_[index]) return out;
   std::shared_ptr<const Entry> e = entries_[index];

@@ -17,6 +17,9 @@ namespace gw::config {
 // The values of log.level (and of the --log-level flag), least severe first.
 inline constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
+// What a listener does with a new connection when max_handshakes are in progress.
+enum class HandshakeFullPolicy { CloseOldest, RefuseNew };
+
 // TLS on a listener (gateway/net/tls_layer.hpp): MQTT over TLS (8883), HTTPS (8081).
 struct ListenerTls {
   bool enabled = false;              // a `tls:` block is present
@@ -34,12 +37,14 @@ struct ListenerTls {
 
 struct Listener {
   std::string name = "mqtt";      // unique; used in logs and in the ports file
-  std::string protocol = "mqtt";  // mqtt | http (default port 8080); more kinds later: ws, coap
+  std::string protocol = "mqtt";  // mqtt | http (default port 8080) | ws (8083); more later: coap
   std::string bind = "127.0.0.1";
   std::uint16_t port = 1883;  // 0 = any free port; the daemon reports what it bound (TLS: 8883, 8081)
   ListenerTls tls;
-  // Connections still in a handshake (TLS) at once; past it new ones are closed at accept (refuse_new).
+  // Connections still in a handshake (TLS) at once; past it `handshake_full_policy` decides:
+  // close_oldest (the oldest handshake is closed to make room) or refuse_new (the new one is closed).
   std::uint32_t max_handshakes = 1000;
+  HandshakeFullPolicy handshake_full_policy = HandshakeFullPolicy::CloseOldest;
   std::uint32_t handshake_timeout_ms = 10000;  // a handshake not done by then: the connection closes
   bool operator==(const Listener&) const = default;
 };
@@ -143,6 +148,15 @@ struct Http {
   bool operator==(const Http&) const = default;
 };
 
+// MQTT over WebSocket (listeners of protocol ws; gateway/net/websocket_layer.hpp). Frames and messages over
+// their bound close the connection with 1009 (RFC 6455 §7.4.1); MQTT packets are bounded by limits.
+struct WebSocket {
+  std::uint64_t max_frame_bytes = 2 * 1024 * 1024;    // payload of one frame
+  std::uint64_t max_message_bytes = 2 * 1024 * 1024;  // payload of one fragmented message
+  std::uint64_t max_header_bytes = 8192;              // the upgrade request's header section; more -> 431
+  bool operator==(const WebSocket&) const = default;
+};
+
 // The NETPIE-compatible local endpoint (gateway/netpie/README.md). Rights filters are relative to the
 // application, as a microgear writes topics ("/sensors/#" means "/<appid>/sensors/#").
 struct NetpieRights {
@@ -177,6 +191,11 @@ struct Netpie {
   std::uint32_t max_request_tokens = 10000;   // request tokens in all; more -> rtoken 503
   std::uint32_t postbox_max_messages = 100;   // per postbox; more -> refused (HTTP 507, @error)
   std::uint64_t postbox_max_bytes = 16ull * 1024 * 1024;  // all postboxes together
+  // /api/atoken of a key not yet approved: the 401 is held this long (answered at once on approval), so a
+  // client that polls in a loop (the HTML5 microgear) asks about once per hold; at most this many held per
+  // key (policy answer_new: past it the 401 is sent at once).
+  std::uint32_t atoken_hold_ms = 1000;
+  std::uint32_t atoken_max_held_per_key = 16;
   bool operator==(const Netpie&) const = default;
 };
 
@@ -310,6 +329,7 @@ struct Config {
   Auth auth;
   Store store;
   Http http;
+  WebSocket websocket;
   Netpie netpie;
   std::vector<Uplink> uplinks;  // empty: no cloud connection (the outbox only fills)
   // Every key the file set ("uplinks[0].tls.ca_file"), for errors found after loading, such as

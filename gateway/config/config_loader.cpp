@@ -34,9 +34,9 @@ namespace {
 constexpr std::size_t kMaxReportedErrors = 20;
 constexpr std::size_t kMaxUplinks = 8;
 
-constexpr std::array<std::string_view, 11> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
+constexpr std::array<std::string_view, 12> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
                                                      "listeners", "limits",    "auth",       "store",
-                                                     "http",      "netpie",    "uplinks"};
+                                                     "http",      "netpie",    "uplinks",    "websocket"};
 constexpr std::array<std::string_view, 24> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
@@ -76,9 +76,11 @@ constexpr std::array<std::string_view, 4> kUplinkPresenceKeys{"topic", "devices"
                                                               "full_policy"};
 constexpr std::array<std::string_view, 2> kPresenceFullPolicies{"evict_oldest_absent", "unretained"};
 constexpr std::array<std::string_view, 2> kUplinkVersions{"3.1.1", "5"};
+constexpr std::array<std::string_view, 3> kWebSocketKeys{"max_frame_bytes", "max_message_bytes",
+                                                         "max_header_bytes"};
 constexpr std::array<std::string_view, 6> kHttpKeys{"max_connections",    "max_header_bytes", "max_body",
                                                     "request_timeout_ms", "idle_timeout_ms",  "admin_users"};
-constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
+constexpr std::array<std::string_view, 13> kNetpieKeys{"enabled",
                                                        "apps",
                                                        "endpoint_host",
                                                        "endpoint_port",
@@ -88,7 +90,9 @@ constexpr std::array<std::string_view, 11> kNetpieKeys{"enabled",
                                                        "max_tokens_per_key",
                                                        "max_request_tokens",
                                                        "postbox_max_messages",
-                                                       "postbox_max_bytes"};
+                                                       "postbox_max_bytes",
+                                                       "atoken_hold_ms",
+                                                       "atoken_max_held_per_key"};
 constexpr std::array<std::string_view, 2> kNetpieAppKeys{"appid", "keys"};
 constexpr std::array<std::string_view, 6> kNetpieKeyKeys{"key",          "secret",  "kind",
                                                          "auto_approve", "enabled", "rights"};
@@ -99,6 +103,8 @@ constexpr std::size_t kMaxNetpieSecret = 256;      // OAuth consumer secret
 constexpr std::uint16_t kDefaultHttpPort = 8080;   // gearauth's plain-HTTP port (docs/netpie-protocol.md §1)
 constexpr std::uint16_t kDefaultHttpsPort = 8081;  // gearauth over TLS (docs/netpie-protocol.md §1)
 constexpr std::uint16_t kDefaultMqttTlsPort = 8883;  // MQTT over TLS (IANA; docs/netpie-protocol.md §1)
+constexpr std::uint16_t kDefaultWsPort = 8083;       // MQTT over WebSocket (docs/netpie-protocol.md §1)
+constexpr std::uint16_t kDefaultWssPort = 8084;  // MQTT over secure WebSocket (docs/netpie-protocol.md §1)
 constexpr std::array<std::string_view, 11> kStoreKeys{
     "enabled",         "file",         "synchronous",  "commit_window_us",
     "commit_max_rows", "qos0_durable", "max_db_bytes", "queue_max_requests",
@@ -114,15 +120,16 @@ constexpr std::array<std::string_view, 5> kLogKeys{"level", "output", "file", "m
                                                    "burst"};
 constexpr std::array<std::string_view, 3> kLogOutputs{"stderr", "syslog", "file"};
 constexpr std::uint64_t kMaxLogLines = 1'000'000;
-constexpr std::array<std::string_view, 7> kListenerKeys{
-    "name", "protocol", "bind", "port", "max_handshakes", "handshake_timeout_ms", "tls"};
+constexpr std::array<std::string_view, 8> kListenerKeys{
+    "name", "protocol", "bind", "port", "max_handshakes", "handshake_full_policy", "handshake_timeout_ms",
+    "tls"};
 constexpr std::array<std::string_view, 6> kListenerTlsKeys{
     "cert_file",         "key_file", "ca_file", "require_client_cert", "use_identity_as_username",
     "session_cache_size"};
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
-constexpr std::array<std::string_view, 2> kProtocols{"mqtt", "http"};
+constexpr std::array<std::string_view, 3> kProtocols{"mqtt", "http", "ws"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
 constexpr std::size_t kMaxUsername = 65535;  // an MQTT UTF-8 string, MQTT 5.0 §1.5.4
@@ -135,6 +142,10 @@ struct Choice {
 constexpr std::array<Choice<QueuePolicy>, 2> kQueuePolicies{{
     {"drop_oldest", QueuePolicy::DropOldest},
     {"drop_new", QueuePolicy::DropNew},
+}};
+constexpr std::array<Choice<HandshakeFullPolicy>, 2> kHandshakeFullPolicies{{
+    {"close_oldest", HandshakeFullPolicy::CloseOldest},
+    {"refuse_new", HandshakeFullPolicy::RefuseNew},
 }};
 constexpr std::array<Choice<SlowConsumerPolicy>, 2> kSlowConsumerPolicies{{
     {"drop_qos0", SlowConsumerPolicy::DropQos0},
@@ -465,6 +476,7 @@ class Loader {
   void store(const YAML::Node& map, const std::string& path, Store& out);
   void filters(const YAML::Node& seq, const std::string& path, std::vector<std::string>& out);
   void http(const YAML::Node& map, const std::string& path, Http& out);
+  void websocket(const YAML::Node& map, const std::string& path, WebSocket& out);
   void netpie(const YAML::Node& map, const std::string& path, Netpie& out);
   void netpie_apps(const YAML::Node& seq, const std::string& path, std::vector<NetpieApp>& out);
   void netpie_keys(const YAML::Node& seq, const std::string& path, std::vector<NetpieKey>& out,
@@ -563,6 +575,8 @@ void Loader::document(const YAML::Node& root, Config& c) {
       store(v, path, c.store);
     } else if (key == "http") {
       http(v, path, c.http);
+    } else if (key == "websocket") {
+      websocket(v, path, c.websocket);
     } else if (key == "netpie") {
       netpie(v, path, c.netpie);
     } else if (key == "uplinks") {
@@ -661,6 +675,8 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
         listener_tls(v, kp, l);
       } else if (key == "max_handshakes") {
         if (auto n = integer(v, kp, 1, 1'000'000)) l.max_handshakes = static_cast<std::uint32_t>(*n);
+      } else if (key == "handshake_full_policy") {
+        if (auto policy = choice(v, kp, kHandshakeFullPolicies)) l.handshake_full_policy = *policy;
       } else if (key == "handshake_timeout_ms") {
         if (auto n = integer(v, kp, 100, 600'000)) l.handshake_timeout_ms = static_cast<std::uint32_t>(*n);
       } else if (key == "port") {
@@ -675,9 +691,10 @@ void Loader::listeners(const YAML::Node& seq, const std::string& path, std::vect
     });
     if (!port_given && l.protocol == "http") l.port = l.tls.enabled ? kDefaultHttpsPort : kDefaultHttpPort;
     if (!port_given && l.protocol == "mqtt" && l.tls.enabled) l.port = kDefaultMqttTlsPort;
-    if (l.tls.use_identity_as_username && l.protocol != "mqtt")
+    if (!port_given && l.protocol == "ws") l.port = l.tls.enabled ? kDefaultWssPort : kDefaultWsPort;
+    if (l.tls.use_identity_as_username && l.protocol == "http")
       error(item.Mark(), child(child(p, "tls"), "use_identity_as_username"),
-            "applies to mqtt listeners only");
+            "applies to mqtt and ws listeners only");
     if (valid) {
       // Names key the ports file and the logs; two sockets on one address and port cannot both bind.
       // A wildcard address overlaps every address of its family; "::" against IPv4 depends on
@@ -914,6 +931,18 @@ void Loader::http(const YAML::Node& map, const std::string& path, Http& out) {
   });
 }
 
+void Loader::websocket(const YAML::Node& map, const std::string& path, WebSocket& out) {
+  mapping(map, path, kWebSocketKeys, [&](std::string_view key, const YAML::Node& v, const std::string& p) {
+    if (key == "max_frame_bytes") {
+      if (auto n = byte_size(v, p, 125, 256 * kKiB * kKiB)) out.max_frame_bytes = *n;
+    } else if (key == "max_message_bytes") {
+      if (auto n = byte_size(v, p, 125, 256 * kKiB * kKiB)) out.max_message_bytes = *n;
+    } else if (key == "max_header_bytes") {
+      if (auto n = byte_size(v, p, kKiB, kKiB * kKiB)) out.max_header_bytes = *n;
+    }
+  });
+}
+
 namespace {
 // Every client splits the endpoint at ':' (docs/netpie-protocol.md §5): a DNS name or an IPv4 address, no
 // IPv6.
@@ -1074,6 +1103,10 @@ void Loader::netpie(const YAML::Node& map, const std::string& path, Netpie& out)
       if (auto n = integer(v, p, 1, 1'000'000)) out.postbox_max_messages = static_cast<std::uint32_t>(*n);
     } else if (key == "postbox_max_bytes") {
       if (auto n = byte_size(v, p, kKiB, kKiB * kKiB * kKiB)) out.postbox_max_bytes = *n;
+    } else if (key == "atoken_hold_ms") {
+      if (auto n = integer(v, p, 0, 60'000)) out.atoken_hold_ms = static_cast<std::uint32_t>(*n);
+    } else if (key == "atoken_max_held_per_key") {
+      if (auto n = integer(v, p, 1, 10'000)) out.atoken_max_held_per_key = static_cast<std::uint32_t>(*n);
     }
   });
 }

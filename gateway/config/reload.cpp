@@ -114,6 +114,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
   if (running.sys_interval_s != next.sys_interval_s) plan.restart.push_back("sys_interval");
   if (running.listeners != next.listeners) plan.restart.push_back("listeners");
   if (running.http != next.http) plan.restart.push_back("http");
+  if (running.websocket != next.websocket) plan.restart.push_back("websocket");
 
   if (running.auth != next.auth) {
     plan.auth = true;

@@ -86,10 +86,11 @@ class HttpServer::Conn {
   }
 
   void tick(std::uint64_t t) {
-    if (handshaking_ && t >= handshake_deadline_) {
+    if (slot_ && t >= handshake_deadline_) {
       layered_->counts.timed_out++;
       GW_LOG(Debug, "http", "%s: %s: handshake not done within %u ms, closing", layered_->name.c_str(),
              peer_.address.c_str(), layered_->layers.handshake_timeout_ms);
+      stack_.reset();  // its memory now, not in the close callback (called from outside the stack)
       close_now();
       return;
     }
@@ -121,10 +122,20 @@ class HttpServer::Conn {
     }
   }
 
-  // The connection's listener has layers: they come with it (called before start()).
-  void set_layers(std::shared_ptr<LayeredListener> layered, bool secure) {
+  // The connection's listener has layers: they come with it (called before start()), with the
+  // handshake slot the listener gave it.
+  void set_layers(std::shared_ptr<LayeredListener> layered, LayeredListener::Slot slot, bool secure) {
     layered_ = std::move(layered);
+    slot_ = slot;
     peer_.secure = secure;
+  }
+
+  // close_oldest made room for a newer handshake: the slot is gone already.
+  void evicted() {
+    slot_.reset();
+    GW_LOG(Debug, "http", "%s: handshake closed to make room (close_oldest)", layered_->name.c_str());
+    stack_.reset();  // its memory now, not in the close callback (called from outside the stack)
+    close_now();
   }
 
   void close_now() {
@@ -157,20 +168,18 @@ class HttpServer::Conn {
     };
     ends.protocol_eof = [this] { close_now(); };
     ends.failed = [this](const std::string& why) {
-      if (handshaking_) layered_->counts.failed++;
+      if (slot_) layered_->counts.failed++;
       GW_LOG(Info, "http", "%s: %s: %s", layered_->name.c_str(), peer_.address.c_str(), why.c_str());
       close_when_written();  // an alert the layer queued goes out first
     };
     stack_ = std::make_unique<LayerStack>(layered_->layers.make(), std::move(ends));
-    handshaking_ = true;
     handshake_deadline_ = now() + layered_->layers.handshake_timeout_ms;
-    layered_->counts.in_progress++;
   }
 
   void handshake_ended() {
-    if (!handshaking_) return;
-    handshaking_ = false;
-    layered_->counts.in_progress--;
+    if (!slot_) return;
+    layered_->release(*slot_);
+    slot_.reset();
   }
 
   void close_when_written() {
@@ -233,7 +242,7 @@ class HttpServer::Conn {
     }
     if (self->stack_) {
       self->stack_->from_socket(std::string_view(buf->base, static_cast<std::size_t>(n)));
-      if (self->handshaking_ && !self->stack_->failed() && !self->stack_->opening()) {
+      if (self->slot_ && !self->stack_->failed() && !self->stack_->opening()) {
         self->handshake_ended();
         self->layered_->counts.completed++;
       }
@@ -385,7 +394,7 @@ class HttpServer::Conn {
   std::shared_ptr<LayeredListener> layered_;  // null: plain TCP
   std::unique_ptr<LayerStack> stack_;
   std::uint64_t handshake_deadline_ = 0;
-  bool handshaking_ = false;
+  std::optional<LayeredListener::Slot> slot_;  // set while the handshake is in progress
   bool close_when_written_ = false;
   uv_tcp_t handle_{};
   uv_shutdown_t shutdown_{};
@@ -416,8 +425,7 @@ Result<std::uint16_t, std::string> HttpServer::listen(const std::string& name, c
                                                       std::uint16_t port, ListenerLayers layers,
                                                       bool secure) {
   auto* l = new Listener{this, name, {}, nullptr, secure};
-  if (layers.make)
-    l->layered = std::make_shared<LayeredListener>(LayeredListener{name, std::move(layers), {}});
+  if (layers.make) l->layered = std::make_shared<LayeredListener>(name, std::move(layers));
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
   auto bound = bind_and_listen(&l->handle, name, host, port, 256, on_connection);
@@ -482,11 +490,14 @@ void HttpServer::on_connection(uv_stream_t* server, int status) {
     return;
   }
   self->stats_.accepted++;
-  if (l->layered && !l->layered->admit()) {
-    c->close_now();  // no answer is possible before a handshake
-    return;
+  if (l->layered) {
+    auto slot = l->layered->admit([c] { c->evicted(); });
+    if (!slot) {
+      c->close_now();  // no answer is possible before a handshake
+      return;
+    }
+    c->set_layers(l->layered, *slot, l->secure);
   }
-  if (l->layered) c->set_layers(l->layered, l->secure);
   // conns_ already counts the new one.
   if (self->conns_.size() > self->limits_.max_connections) {
     self->stats_.refused_busy++;

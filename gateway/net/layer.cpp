@@ -122,12 +122,28 @@ void LayerStack::fail_from(std::size_t, std::string reason) {
   ends_.failed(error_);
 }
 
-bool LayeredListener::admit() {
-  if (counts.in_progress < layers.max_handshakes) return true;
-  if (counts.refused++ % 1000 == 0)  // one line per thousand: a flood must not flood the log
-    GW_LOG(Warn, "net", "%s: %zu handshakes in progress (max_handshakes): closing new connections",
-           name.c_str(), counts.in_progress);
-  return false;
+std::optional<LayeredListener::Slot> LayeredListener::admit(std::function<void()> close) {
+  if (opening_.size() >= layers.max_handshakes) {
+    const bool refuse = layers.when_full == HandshakeFullPolicy::RefuseNew || opening_.empty();
+    std::uint64_t& n = refuse ? counts.refused : counts.evicted;
+    if (n++ % 1000 == 0)  // one line per thousand: a flood must not flood the log
+      GW_LOG(Warn, "net", "%s: %zu handshakes in progress (max_handshakes): %s", name.c_str(),
+             opening_.size(),
+             refuse ? "closing new connections (refuse_new)" : "closing the oldest (close_oldest)");
+    if (refuse) return std::nullopt;
+    std::function<void()> oldest = std::move(opening_.front());
+    opening_.pop_front();
+    counts.in_progress = opening_.size();
+    oldest();
+  }
+  opening_.push_back(std::move(close));
+  counts.in_progress = opening_.size();
+  return std::prev(opening_.end());
+}
+
+void LayeredListener::release(Slot slot) {
+  opening_.erase(slot);
+  counts.in_progress = opening_.size();
 }
 
 }  // namespace gw::net

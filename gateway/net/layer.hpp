@@ -24,7 +24,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,14 +112,23 @@ class LayerStack {
   std::string error_;
 };
 
+// What happens to a new connection when max_handshakes are already in progress.
+enum class HandshakeFullPolicy {
+  CloseOldest,  // the oldest handshake in progress is closed to make room (counted: evicted). A
+                // slowloris then only evicts its own half-open connections, while a real client, whose
+                // handshake takes a few round trips, gets through unless that many arrive meanwhile.
+  RefuseNew,    // the new connection is closed at accept, before any byte is read (counted: refused);
+                // the handshakes in progress keep their slots until done or timed out.
+};
+
 // What a listener puts between TCP and its protocol, and its bound on connections still in a layer's
 // handshake, so that a TLS (or WebSocket) slowloris cannot hold every slot.
 struct ListenerLayers {
   // The layers of a new connection, lowest first; null = plain TCP (no stack at all).
   std::function<std::vector<std::unique_ptr<Layer>>()> make;
-  // Connections of this listener in a handshake at once. Past it the policy is `refuse_new`: a new
-  // connection is closed at accept, before any byte is read (counted in HandshakeCounts::refused).
+  // Connections of this listener in a handshake at once; past it, `when_full` decides.
   std::size_t max_handshakes = 1000;
+  HandshakeFullPolicy when_full = HandshakeFullPolicy::CloseOldest;
   // A connection whose layers are still opening this long after the accept is closed.
   std::uint32_t handshake_timeout_ms = 10000;
 };
@@ -126,19 +137,31 @@ struct ListenerLayers {
 struct HandshakeCounts {
   std::size_t in_progress = 0;
   std::uint64_t completed = 0;
-  std::uint64_t refused = 0;    // closed at accept: max_handshakes in progress
+  std::uint64_t refused = 0;    // closed at accept: max_handshakes in progress (refuse_new)
+  std::uint64_t evicted = 0;    // closed to make room for a new one (close_oldest)
   std::uint64_t timed_out = 0;  // closed: handshake_timeout_ms passed
   std::uint64_t failed = 0;     // a layer failed (bad ClientHello, bad certificate, ...)
 };
 
 // A listener's layers and counts, as its connections hold them.
 struct LayeredListener {
+  using Slot = std::list<std::function<void()>>::iterator;
+
+  LayeredListener(std::string listener_name, ListenerLayers listener_layers)
+      : name(std::move(listener_name)), layers(std::move(listener_layers)) {}
+
   std::string name;
   ListenerLayers layers;
   HandshakeCounts counts;
-  // A new connection may start its handshake: false past max_handshakes (policy refuse_new: the
-  // handshakes already running keep their slots; the caller closes this one), counted and logged.
-  bool admit();
+  // A new connection starts its handshake: its slot, to release() when the handshake ends (done,
+  // failed, timed out, connection closed). Past max_handshakes: under refuse_new none (the caller
+  // closes the connection); under close_oldest the oldest handshake's `close` is called first (its
+  // slot is already released then). Counted, and logged once per thousand.
+  std::optional<Slot> admit(std::function<void()> close);
+  void release(Slot slot);
+
+ private:
+  std::list<std::function<void()>> opening_;  // handshakes in progress, oldest first
 };
 
 }  // namespace gw::net

@@ -273,20 +273,17 @@ void TcpConnection::hard_close() {
 
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
-  if (self->layered_ && self->layered_->handshaking) {
-    self->layered_->handshaking = false;
-    self->layered_->listener->counts.in_progress--;
-    self->net_.handshaking_.erase(self);
-  }
+  if (self->layered_) self->end_handshake();
   self->end_mqtt();
   if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
   delete self;
 }
 
-void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener) {
+void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener, LayeredListener::Slot slot) {
   layered_ = std::make_unique<Layered>();
   layered_->listener = std::move(listener);
+  layered_->slot = slot;
   StackEnds ends;
   ends.to_socket = [this](std::string_view bytes) {
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) return;
@@ -305,13 +302,12 @@ void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener) {
   };
   ends.protocol_eof = [this] { hard_close(); };
   ends.failed = [this](const std::string& why) {
-    if (layered_->handshaking) layered_->listener->counts.failed++;
+    if (layered_->slot) layered_->listener->counts.failed++;
     GW_LOG(Info, "net", "%s: %s: %s", layered_->listener->name.c_str(), peer_.c_str(), why.c_str());
     close_socket();  // what the layer queued (an alert) goes out first
   };
   layered_->stack = std::make_unique<LayerStack>(layered_->listener->layers.make(), std::move(ends));
   layered_->handshake_deadline = uv_now(net_.loop_) + layered_->listener->layers.handshake_timeout_ms;
-  layered_->listener->counts.in_progress++;
   net_.handshaking_.insert(this);
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(net_.handshake_timer_))) {
     const std::uint64_t period =
@@ -322,16 +318,27 @@ void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener) {
 
 void TcpConnection::layers_read(std::string_view bytes) {
   layered_->stack->from_socket(bytes);
-  if (layered_->handshaking && !layered_->stack->failed() && !layered_->stack->opening()) handshake_over();
+  if (layered_->slot && !layered_->stack->failed() && !layered_->stack->opening()) {
+    end_handshake();
+    layered_->listener->counts.completed++;
+    GW_LOG(Debug, "net", "%s: %s: %s", layered_->listener->name.c_str(), peer_.c_str(),
+           layered_->stack->describe().c_str());
+  }
 }
 
-void TcpConnection::handshake_over() {
-  layered_->handshaking = false;
-  layered_->listener->counts.in_progress--;
-  layered_->listener->counts.completed++;
+void TcpConnection::drop_layers() {
+  // The layers' memory (a TLS session holds about 33 KiB of record buffers) goes now, not in the close
+  // callback: a flood of handshakes evicted within one loop iteration must not pile up. Called only
+  // from outside the stack (eviction, the deadline timer), never from one of its callbacks.
+  layered_->stack.reset();
+  layered_->plain.clear();
+  hard_close();
+}
+
+void TcpConnection::end_handshake() {
+  if (layered_->slot) layered_->listener->release(*layered_->slot);
+  layered_->slot.reset();
   net_.handshaking_.erase(this);
-  GW_LOG(Debug, "net", "%s: %s: %s", layered_->listener->name.c_str(), peer_.c_str(),
-         layered_->stack->describe().c_str());
 }
 
 Net::Net(uv_loop_t* loop, broker::Broker& broker) : loop_(loop), broker_(broker) {
@@ -358,10 +365,8 @@ void Net::on_handshake_timer(uv_timer_t* t) {
     GW_LOG(Debug, "net", "%s: %s: handshake not done within %u ms, closing",
            c->layered_->listener->name.c_str(), c->peer_.c_str(),
            c->layered_->listener->layers.handshake_timeout_ms);
-    c->layered_->handshaking = false;
-    c->layered_->listener->counts.in_progress--;
-    self->handshaking_.erase(c);
-    c->hard_close();
+    c->end_handshake();
+    c->drop_layers();
   }
   if (self->handshaking_.empty()) uv_timer_stop(t);
 }
@@ -411,8 +416,7 @@ void Net::on_check(uv_check_t* h) {
 Result<std::uint16_t, std::string> Net::listen(const std::string& name, const std::string& host,
                                                std::uint16_t port, ListenerLayers layers) {
   auto* l = new Listener{this, name, {}, nullptr};
-  if (layers.make)
-    l->layered = std::make_shared<LayeredListener>(LayeredListener{name, std::move(layers), {}});
+  if (layers.make) l->layered = std::make_shared<LayeredListener>(name, std::move(layers));
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;
   auto bound = bind_and_listen(&l->handle, name, host, port, 1024, on_connection);
@@ -453,12 +457,23 @@ void Net::on_connection(uv_stream_t* server, int status) {
     c->hard_close();
     return;
   }
-  if (l->layered && !l->layered->admit()) {
-    c->hard_close();
-    return;
+  std::optional<LayeredListener::Slot> slot;
+  if (l->layered) {
+    // close_oldest: the evicted connection's slot is already gone; it only has to close.
+    slot = l->layered->admit([c] {
+      c->layered_->slot.reset();
+      c->net_.handshaking_.erase(c);
+      GW_LOG(Debug, "net", "%s: %s: handshake closed to make room (close_oldest)",
+             c->layered_->listener->name.c_str(), c->peer_.c_str());
+      c->drop_layers();
+    });
+    if (!slot) {
+      c->hard_close();
+      return;
+    }
   }
   self->link(c);
-  if (l->layered) c->start_layers(l->layered);
+  if (l->layered) c->start_layers(l->layered, *slot);
   c->start();
 }
 

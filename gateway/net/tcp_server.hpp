@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -40,7 +41,9 @@ class TcpConnection final : public broker::Transport {
   void set_flow_paused(bool paused) override;
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback_; }
-  std::string peer_identity() const override { return layered_ ? layered_->stack->peer_identity() : ""; }
+  std::string peer_identity() const override {
+    return layered_ && layered_->stack ? layered_->stack->peer_identity() : "";
+  }
 
   uv_tcp_t* handle() { return &handle_; }
   void start();
@@ -59,9 +62,10 @@ class TcpConnection final : public broker::Transport {
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_linger_timeout(uv_timer_t* t);
   void close_socket();  // flush what is queued for the wire, then close (below any layer)
-  void start_layers(std::shared_ptr<LayeredListener> listener);
+  void start_layers(std::shared_ptr<LayeredListener> listener, LayeredListener::Slot slot);
   void layers_read(std::string_view bytes);
-  void handshake_over();
+  void end_handshake();  // releases the listener's slot and leaves Net's deadline set
+  void drop_layers();    // frees the stack at once, then closes (a handshake evicted or timed out)
 
   Net& net_;
   uv_tcp_t handle_{};
@@ -85,8 +89,8 @@ class TcpConnection final : public broker::Transport {
     std::shared_ptr<LayeredListener> listener;
     std::unique_ptr<LayerStack> stack;
     std::string plain;
-    std::uint64_t handshake_deadline = 0;  // uv_now() milliseconds
-    bool handshaking = true;
+    std::uint64_t handshake_deadline = 0;       // uv_now() milliseconds
+    std::optional<LayeredListener::Slot> slot;  // set while the handshake is in progress
   };
   std::unique_ptr<Layered> layered_;
   // Allocated when a graceful close starts. The shutdown request must outlive the handle's close (libuv

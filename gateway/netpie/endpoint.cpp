@@ -83,6 +83,7 @@ void Endpoint::attach(broker::Broker& broker) {
 }
 
 void Endpoint::tick() {
+  gearauth_.tick();
   const Millis now = clock_.now_ms();
   if (now < next_sweep_) return;
   next_sweep_ = now + 1000;

@@ -49,6 +49,7 @@ class Endpoint {
   std::size_t reload();
 
   Registry& registry() { return registry_; }
+  Gearauth& gearauth() { return gearauth_; }
   Microgears& gears() { return gears_; }
   Postboxes& postboxes() { return postboxes_; }
 

@@ -104,7 +104,9 @@ const char* check_oauth(Registry& reg, const http::Request& req, const net::Http
 
 }  // namespace
 
-Gearauth::Gearauth(Registry& registry) : registry_(registry) {}
+Gearauth::Gearauth(Registry& registry) : registry_(registry) {
+  registry_.set_approval_listener([this](const std::string& key) { approved(key); });
+}
 
 std::string Gearauth::endpoint_host(const http::Request& req, const net::HttpPeer& peer) const {
   if (!registry_.config().endpoint_host.empty()) return registry_.config().endpoint_host;
@@ -263,21 +265,28 @@ void Gearauth::atoken(const http::Request& req, const net::HttpResponder& out) {
     out.respond(reply(500, "request token not found\n"));
     return;
   }
-  const std::string host = endpoint_host(req, peer);
-  const std::uint16_t port = registry_.config().endpoint_port;
+  exchange(Held{*rtoken, key->key, endpoint_host(req, peer), out, 0}, /*may_hold=*/true);
+}
+
+void Gearauth::exchange(Held h, bool may_hold) {
+  const std::string rtoken = h.rtoken;
   registry_.exchange(
-      *rtoken, [out, host, port, key = key->key](Result<AccessToken, Registry::AccessError> r) {
+      rtoken, [this, h = std::move(h), may_hold](Result<AccessToken, Registry::AccessError> r) {
         if (!r) {
           const auto e = r.error();
+          if (e == Registry::AccessError::NotApproved && may_hold) {
+            hold(h);
+            return;
+          }
           // 401 keeps the client waiting with its request token (approval pending, key disabled).
           const int code = e == Registry::AccessError::QuotaExceeded ? 403
                            : e == Registry::AccessError::StoreFailed ? 503
                            : e == Registry::AccessError::KeyUnknown  ? 500
                                                                      : 401;
           if (e != Registry::AccessError::NotApproved) {
-            GW_LOG(Info, "netpie", "atoken for key %s refused: %s", key.c_str(), to_string(e));
+            GW_LOG(Info, "netpie", "atoken for key %s refused: %s", h.key.c_str(), to_string(e));
           }
-          out.respond(reply(code, std::string(to_string(e)) + "\n"));
+          h.out.respond(reply(code, std::string(to_string(e)) + "\n"));
           return;
         }
         microgear::AccessTokenReply body;
@@ -285,9 +294,58 @@ void Gearauth::atoken(const http::Request& req, const net::HttpResponder& out) {
             r->kind == KeyKind::Session ? microgear::TokenFlag::Session : microgear::TokenFlag::Persistent;
         body.token = r->token;
         body.secret = r->secret;
-        body.endpoint = microgear::Endpoint{host, port};
-        out.respond(reply(200, microgear::build_atoken_body(body), "application/x-www-form-urlencoded"));
+        body.endpoint = microgear::Endpoint{h.host, registry_.config().endpoint_port};
+        h.out.respond(reply(200, microgear::build_atoken_body(body), "application/x-www-form-urlencoded"));
       });
+}
+
+// A key not yet approved: the 401 waits up to netpie.atoken_hold_ms, so a client that asks again as soon as
+// it is answered (the HTML5 microgear, with a CORS pre-flight each time: about 120 requests a second) asks
+// about once per hold. The owner's approval answers the held requests at once (approved()).
+void Gearauth::hold(Held h) {
+  const auto& cfg = registry_.config();
+  auto& list = held_[h.key];
+  if (cfg.atoken_hold_ms == 0 || list.size() >= cfg.atoken_max_held_per_key) {
+    // Policy answer_new: past the bound (or with holding off) the 401 goes out at once.
+    h.out.respond(reply(401, std::string(to_string(Registry::AccessError::NotApproved)) + "\n"));
+    if (list.empty()) held_.erase(h.key);
+    return;
+  }
+  h.deadline = registry_.now_ms() + cfg.atoken_hold_ms;
+  list.push_back(std::move(h));
+}
+
+void Gearauth::approved(const std::string& key) {
+  auto it = held_.find(key);
+  if (it == held_.end()) return;
+  std::vector<Held> list = std::move(it->second);
+  held_.erase(it);
+  GW_LOG(Info, "netpie", "key %s approved: answering its %zu held /api/atoken request(s) now", key.c_str(),
+         list.size());
+  for (Held& h : list) exchange(std::move(h), /*may_hold=*/false);
+}
+
+void Gearauth::tick() {
+  const Millis now = registry_.now_ms();
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto& list = it->second;
+    std::size_t kept = 0;
+    for (Held& h : list) {
+      if (h.deadline <= now) {
+        h.out.respond(reply(401, std::string(to_string(Registry::AccessError::NotApproved)) + "\n"));
+      } else {
+        list[kept++] = std::move(h);
+      }
+    }
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(kept), list.end());
+    it = list.empty() ? held_.erase(it) : std::next(it);
+  }
+}
+
+std::size_t Gearauth::held() const {
+  std::size_t n = 0;
+  for (const auto& [key, list] : held_) n += list.size();
+  return n;
 }
 
 void Gearauth::endpoint(const std::string& key, const http::Request& req, const net::HttpResponder& out) {

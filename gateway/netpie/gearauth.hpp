@@ -7,6 +7,8 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "gateway/base/clock.hpp"
 #include "gateway/net/http_server.hpp"
@@ -26,6 +28,10 @@ class Gearauth {
   // when it is a DNS name or an IPv4 address, else the address the request came in on.
   std::string endpoint_host(const http::Request& req, const net::HttpPeer& peer) const;
 
+  // Answers held /api/atoken requests whose hold is over (401). Call from the daemon's tick.
+  void tick();
+  std::size_t held() const;  // /api/atoken requests held in all
+
  private:
   void rtoken(const http::Request& req, const net::HttpResponder& out);
   void atoken(const http::Request& req, const net::HttpResponder& out);
@@ -34,7 +40,20 @@ class Gearauth {
   void authorize(const http::Request& req, const net::HttpResponder& out);
   void token(const http::Request& req, const net::HttpResponder& out);
 
+  // An /api/atoken request of a key not yet approved, waiting for approval or its deadline.
+  struct Held {
+    std::string rtoken;
+    std::string key;
+    std::string host;  // the endpoint host for the reply
+    net::HttpResponder out;
+    Millis deadline;
+  };
+  void exchange(Held h, bool may_hold);
+  void hold(Held h);
+  void approved(const std::string& key);
+
   Registry& registry_;
+  std::unordered_map<std::string, std::vector<Held>> held_;  // by key
 };
 
 }  // namespace gw::netpie

@@ -304,6 +304,7 @@ const Key* Registry::approve(std::string_view request_token_or_key) {
     persist_approval(*k, t);
     GW_LOG(Info, "netpie", "key %s (app %s) approved by the owner%s%s", k->key.c_str(), k->appid.c_str(),
            rt ? " through request token " : "", rt ? rt->token.c_str() : "");
+    if (on_approved_) on_approved_(k->key);
   }
   return k;
 }

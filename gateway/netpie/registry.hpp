@@ -141,6 +141,9 @@ class Registry {
   void set_revocation_listener(std::function<void(const std::string& token)> fn) {
     on_revoked_ = std::move(fn);
   }
+  // Told the key when the owner approves it (held /api/atoken requests are then answered at once).
+  void set_approval_listener(std::function<void(const std::string& key)> fn) { on_approved_ = std::move(fn); }
+  Millis now_ms() const { return clock_.now_ms(); }
   void mark_used(std::string_view token);
   void remember_alias(std::string_view token, std::string alias);
   std::size_t live_tokens(std::string_view key) const;
@@ -173,6 +176,7 @@ class Registry {
   std::unordered_map<std::string, AccessToken> access_;
   std::unordered_map<std::string, std::size_t> live_per_key_;
   std::function<void(const std::string&)> on_revoked_;
+  std::function<void(const std::string&)> on_approved_;
   // Seen signatures with their expiry, oldest first; bounded (the oldest go first when full).
   std::unordered_map<std::string, std::int64_t> seen_;
   std::deque<std::pair<std::string, std::int64_t>> seen_order_;

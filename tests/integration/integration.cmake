@@ -49,3 +49,8 @@ endforeach()
 if(TEST integration.ops_page)
   set_tests_properties(integration.ops_page PROPERTIES RESOURCE_LOCK netpie_fixed_addresses)
 endif()
+
+# test_browser_ws binds the HTML5 microgear's fixed ports (1883, 8080, 8083) on its own 127.0.43.1.
+if(TEST integration.browser_ws)
+  set_tests_properties(integration.browser_ws PROPERTIES RESOURCE_LOCK netpie_fixed_addresses)
+endif()

@@ -117,6 +117,15 @@ def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
         data += chunk
 
 
+def half_open(addr, n: int, into: list) -> None:
+    """n connections in order, each sending the first 20 bytes of a ClientHello and nothing more."""
+    hello = client_hello()
+    for _ in range(n):
+        s = socket.create_connection(addr, timeout=10)
+        s.sendall(hello[:20])  # a ClientHello that never finishes
+        into.append(s)
+
+
 # -- 1. MQTT over TLS with mosquitto clients --------------------------------------------------------------------------
 def test_mosquitto_clients_over_tls_with_and_without_a_client_certificate(broker_factory, certs):
     gw = tls_gateway(broker_factory, certs, tls=tls_block(certs, ca_file=str(certs / "ca.crt")))
@@ -212,23 +221,20 @@ def test_bad_tls_input_closes_only_that_connection(broker_factory, certs, what):
 
 # -- 5. Handshakes in progress: bound and timeout ----------------------------------------------------------------------
 def test_half_open_handshakes_are_bounded_and_time_out(broker_factory, certs):
-    """max_handshakes 50 with 200 half-open handshakes: the 51st and later are closed at accept (refuse_new), a
+    """max_handshakes 50, refuse_new, with 200 half-open handshakes: the 51st and later are closed at accept, a
     plain witness works throughout, and once the first 50 time out the TLS listener serves again."""
     bound, total = 50, 200
     harness.raise_nofile(4096)
-    gw = tls_gateway(broker_factory, certs, listener={"max_handshakes": bound, "handshake_timeout_ms": 3000})
-    addr = gw.ports["mqtts"]
-    hello = client_hello()
+    gw = tls_gateway(broker_factory, certs, listener={"max_handshakes": bound, "handshake_timeout_ms": 3000,
+                                                      "handshake_full_policy": "refuse_new"})
     socks = []
     try:
-        for _ in range(total):
-            s = socket.create_connection(addr, timeout=10)
-            s.sendall(hello[:20])  # a ClientHello that never finishes
-            socks.append(s)
+        half_open(gw.ports["mqtts"], total, socks)
         # Accepted in order: the first `bound` hold the slots; every later one is closed without an answer.
         for s in socks[bound:]:
             assert read_until_closed(s, timeout=10) == b""
-        m = gw.wait_log(r"net: mqtts: (\d+) handshakes in progress \(max_handshakes\): closing new connections")
+        m = gw.wait_log(r"net: mqtts: (\d+) handshakes in progress \(max_handshakes\): closing new connections "
+                        r"\(refuse_new\)")
         assert int(m.group(1)) == bound
         with MosquittoSub(gw, "plain/witness", qos=1) as sub:
             mosquitto_pub(gw, "plain/witness", "the plain listener is not affected", qos=1)
@@ -241,6 +247,33 @@ def test_half_open_handshakes_are_bounded_and_time_out(broker_factory, certs):
             s.close()
     # ... and a TLS client gets in again.
     witness_round_trip(gw, certs, "after-flood")
+
+
+def test_close_oldest_lets_a_real_client_through_a_slowloris(broker_factory, certs):
+    """max_handshakes 50, close_oldest (the default), 200 half-open handshakes that never finish and a handshake
+    timeout far away: every newcomer evicts the oldest, so the first 150 are closed, the last 50 hold the slots,
+    and a real TLS client still gets through during the flood (evicting one more)."""
+    bound, total = 50, 200
+    harness.raise_nofile(4096)
+    gw = tls_gateway(broker_factory, certs, listener={"max_handshakes": bound, "handshake_timeout_ms": 600000})
+    socks = []
+    try:
+        half_open(gw.ports["mqtts"], total, socks)
+        for s in socks[: total - bound]:
+            assert read_until_closed(s, timeout=10) == b""
+        m = gw.wait_log(r"net: mqtts: (\d+) handshakes in progress \(max_handshakes\): closing the oldest "
+                        r"\(close_oldest\)")
+        assert int(m.group(1)) == bound
+        witness_round_trip(gw, certs, "during-flood")
+        # The real client's arrival evicted the oldest of the survivors, and only that one.
+        assert read_until_closed(socks[total - bound], timeout=10) == b""
+        for s in socks[total - bound + 1:]:
+            s.settimeout(0)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)
+    finally:
+        for s in socks:
+            s.close()
 
 
 # -- 6. SIGHUP reload -------------------------------------------------------------------------------------------------

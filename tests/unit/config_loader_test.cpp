@@ -101,7 +101,7 @@ TEST(ConfigDefaults, EmptySectionsKeepTheirDefaults) {
 void expect_same(const Config& a, const Config& b) {
   const auto& [a_source, a_log_level, a_log_output, a_log_file, a_log_max_lines_per_second, a_log_burst,
                a_state_dir, a_ports_file, a_sys_interval_s, a_listeners, a_limits, a_auth, a_store, a_http,
-               a_netpie, a_uplinks, a_positions] = a;
+               a_websocket, a_netpie, a_uplinks, a_positions] = a;
   (void)a_source;     // names the file; differs by design
   (void)a_positions;  // where the file set its keys; the embedded default has none
   EXPECT_EQ(a_log_level, b.log_level);
@@ -115,7 +115,9 @@ void expect_same(const Config& a, const Config& b) {
 
   ASSERT_EQ(a_listeners.size(), b.listeners.size());
   for (std::size_t i = 0; i < a_listeners.size(); ++i) {
-    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_timeout_ms] = a_listeners[i];
+    const auto& [name, protocol, bind, port, tls, max_handshakes, handshake_full_policy,
+                 handshake_timeout_ms] = a_listeners[i];
+    EXPECT_EQ(handshake_full_policy, b.listeners[i].handshake_full_policy);
     EXPECT_EQ(name, b.listeners[i].name);
     EXPECT_EQ(protocol, b.listeners[i].protocol);
     EXPECT_EQ(bind, b.listeners[i].bind);
@@ -206,10 +208,15 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(http_idle_timeout_ms, b.http.idle_timeout_ms);
   EXPECT_EQ(http_admin_users, b.http.admin_users);
 
+  const auto& [ws_max_frame_bytes, ws_max_message_bytes, ws_max_header_bytes] = a_websocket;
+  EXPECT_EQ(ws_max_frame_bytes, b.websocket.max_frame_bytes);
+  EXPECT_EQ(ws_max_message_bytes, b.websocket.max_message_bytes);
+  EXPECT_EQ(ws_max_header_bytes, b.websocket.max_header_bytes);
+
   const Netpie& bn = b.netpie;
   const auto& [np_enabled, np_apps, np_endpoint_host, np_endpoint_port, np_clock_skew_s, np_mqtt_max_age_s,
                np_request_token_ttl_s, np_max_tokens_per_key, np_max_request_tokens, np_postbox_max_messages,
-               np_postbox_max_bytes] = a_netpie;
+               np_postbox_max_bytes, np_atoken_hold_ms, np_atoken_max_held_per_key] = a_netpie;
   EXPECT_EQ(np_enabled, bn.enabled);
   EXPECT_EQ(np_endpoint_host, bn.endpoint_host);
   EXPECT_EQ(np_endpoint_port, bn.endpoint_port);
@@ -220,6 +227,8 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(np_max_request_tokens, bn.max_request_tokens);
   EXPECT_EQ(np_postbox_max_messages, bn.postbox_max_messages);
   EXPECT_EQ(np_postbox_max_bytes, bn.postbox_max_bytes);
+  EXPECT_EQ(np_atoken_hold_ms, bn.atoken_hold_ms);
+  EXPECT_EQ(np_atoken_max_held_per_key, bn.atoken_max_held_per_key);
   ASSERT_EQ(np_apps.size(), bn.apps.size());
   for (std::size_t i = 0; i < np_apps.size(); ++i) {
     const auto& [appid, keys] = np_apps[i];
@@ -809,7 +818,7 @@ TEST(ConfigErrors, UnknownKeySuggestsACloseOne) {
 TEST(ConfigErrors, UnknownKeyWithoutAMatchListsTheKnownOnes) {
   EXPECT_EQ(error_of("colour: red\n"),
             "t.yaml:1:1: unknown key \"colour\"; expected one of: log, state_dir, ports_file, sys_interval, "
-            "listeners, limits, auth, store, http, netpie, uplinks");
+            "listeners, limits, auth, store, http, netpie, uplinks, websocket");
   EXPECT_EQ(error_of("auth:\n  tokens: []\n"),
             "t.yaml:2:3: auth: unknown key \"tokens\"; expected one of: anonymous, users");
 }
@@ -918,7 +927,7 @@ TEST(ConfigErrors, BadEnumValuesListTheAcceptedOnes) {
   EXPECT_EQ(error_of("log:\n  level: verbose\n"),
             "t.yaml:2:10: log.level: expected one of trace, debug, info, warn, error, got \"verbose\"");
   EXPECT_EQ(error_of("listeners:\n  - protocol: coap\n"),
-            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, got \"coap\"");
+            "t.yaml:2:15: listeners[0].protocol: expected one of mqtt, http, ws, got \"coap\"");
 }
 
 // ---- errors: listeners --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The transport stack (gateway/net/layer.hpp) with toy layers over memory: the order bytes pass in
-// each direction, a layer's handshake, its goodbye on close, failure, and the identity it reports.
+// each direction, a layer's handshake, its goodbye on close, failure, and the identity it reports; and a
+// listener's bound on handshakes in progress under both policies.
 #include "gateway/net/layer.hpp"
 
 #include <gtest/gtest.h>
@@ -146,6 +147,43 @@ TEST(LayerStack, BadHandshakeFails) {
   stack.from_socket("NO");
   EXPECT_TRUE(stack.failed());
   EXPECT_EQ(stack.error(), "no hello");
+}
+
+TEST(LayeredListener, RefuseNewKeepsTheRunningHandshakes) {
+  ListenerLayers layers;
+  layers.max_handshakes = 2;
+  layers.when_full = HandshakeFullPolicy::RefuseNew;
+  LayeredListener l("tls", layers);
+  std::vector<int> closed;
+  auto a = l.admit([&] { closed.push_back(1); });
+  auto b = l.admit([&] { closed.push_back(2); });
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(l.admit([&] { closed.push_back(3); }));
+  EXPECT_EQ(l.counts.refused, 1u);
+  EXPECT_EQ(l.counts.in_progress, 2u);
+  l.release(*a);  // a handshake ends: room again
+  EXPECT_TRUE(l.admit([&] { closed.push_back(4); }));
+  EXPECT_TRUE(closed.empty());
+}
+
+TEST(LayeredListener, CloseOldestEvictsInArrivalOrder) {
+  ListenerLayers layers;
+  layers.max_handshakes = 2;
+  LayeredListener l("tls", layers);
+  EXPECT_EQ(layers.when_full, HandshakeFullPolicy::CloseOldest);  // the default
+  std::vector<int> closed;
+  auto a = l.admit([&] { closed.push_back(1); });
+  auto b = l.admit([&] { closed.push_back(2); });
+  auto c = l.admit([&] { closed.push_back(3); });
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(closed, std::vector<int>{1});
+  l.release(*b);  // b finished its handshake: c is the oldest now
+  auto d = l.admit([&] { closed.push_back(4); });
+  auto e = l.admit([&] { closed.push_back(5); });
+  ASSERT_TRUE(d && e);
+  EXPECT_EQ(closed, (std::vector<int>{1, 3}));
+  EXPECT_EQ(l.counts.evicted, 2u);
+  EXPECT_EQ(l.counts.in_progress, 2u);
 }
 
 }  // namespace
