@@ -47,6 +47,8 @@ int x_write(sqlite3_file* f, const void* p, int n, sqlite3_int64 off) {
     file->owner->count_write(n);
     // The WAL header is one 32-byte write at offset 0 when a WAL generation starts; the rest are frames.
     if (file->wal && !(off == 0 && n == 32)) file->owner->count_wal(n);
+  } else if ((rc & 0xff) == SQLITE_FULL) {
+    reinterpret_cast<File*>(f)->owner->count_full_write();
   }
   return rc;
 }

@@ -35,6 +35,11 @@ class CountingVfs {
   }
   void count_wal(int n) { wal_bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
   void count_sync() { syncs_.fetch_add(1, std::memory_order_relaxed); }
+  // Writes the file system refused for room (SQLITE_FULL from the real xWrite: ENOSPC). The store tells
+  // by it a transaction too large for the room left (a page spilled to the WAL, a commit) from a write
+  // refused at the page cap, which never reaches a file.
+  void count_full_write() { full_writes_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t full_writes() const { return full_writes_.load(std::memory_order_relaxed); }
   sqlite3_vfs* real() const { return real_; }
 
   // The failing disk of the unit tests (tests/unit/storage_failure_test.cpp): while set, every read,
@@ -57,6 +62,7 @@ class CountingVfs {
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> writes_{0};
   std::atomic<std::uint64_t> syncs_{0};
+  std::atomic<std::uint64_t> full_writes_{0};
   std::atomic<std::uint64_t> wal_bytes_{0};
 };
 

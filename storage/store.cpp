@@ -17,6 +17,10 @@ namespace {
 
 using SteadyTime = std::chrono::steady_clock;
 
+// A commit writes at least a leaf page, the pages above it and the WAL frame header: below this much
+// room no part of a batch can commit, and splitting it further would only repeat the failure.
+constexpr std::uint64_t kMinCommitFrames = 4;
+
 }  // namespace
 
 Store::Store(StoreOptions options, const Clock& clock)
@@ -752,6 +756,7 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
       break;
     }
     Tables::Mark mark = tables_->mark();
+    const std::uint64_t full_writes = vfs_ && vfs_->ok() ? vfs_->full_writes() : 0;
     Status s = batch[i].apply(*tables_);
     if (s != Status::Ok && s != Status::QuotaExceeded) {
       error_text = db_.errmsg();
@@ -759,7 +764,11 @@ Status Store::run_transaction(std::vector<Request>& batch, std::vector<Status>& 
         // SQLite rolled the whole transaction back by itself: it does so for SQLITE_FULL from a
         // statement without a statement journal (a one-row INSERT at the page cap), savepoint or not.
         fatal = s;
-        culprit = i;
+        // Unless the file system refused a write meanwhile: the page cache spilled the transaction's
+        // pages into a WAL with no room for them all. The batch is too large, not this request; it
+        // fails like a COMMIT for room (commit_in_parts).
+        const bool spilled = vfs_ && vfs_->ok() && vfs_->full_writes() != full_writes;
+        culprit = spilled ? batch.size() : i;
         break;
       }
       rollback_to_.run();
@@ -818,6 +827,12 @@ void Store::execute(std::vector<Request>& batch) {
     while (fatal != Status::Ok && culprit < batch.size()) {
       excluded[culprit] = fatal;
       fatal = run_transaction(batch, status, true, error_text, excluded, culprit);
+    }
+    // Failed for room at COMMIT, every statement done: too many pages for the WAL's room, not one write
+    // that cannot fit. Retried whole it would fail forever (the writes no one waits on come back with
+    // every batch, and the drain that frees space is among them), so it is committed in parts.
+    if (fatal == Status::DiskFull && culprit == batch.size()) {
+      if (commit_in_parts(batch, status, error_text, excluded, 0, batch.size())) fatal = Status::Ok;
     }
   }
   Status worst = fatal;
@@ -920,6 +935,52 @@ void Store::execute(std::vector<Request>& batch) {
     checkpoint_if_needed();
   }
   last_batch_failed_ = fatal != Status::Ok;
+}
+
+bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& status, std::string& error_text,
+                            std::vector<Status>& excluded, std::size_t lo, std::size_t hi) {
+  std::vector<std::size_t> members;  // the requests of this part that write
+  for (std::size_t i = lo; i < hi; ++i) {
+    if (batch[i].apply && excluded[i] == Status::Ok) members.push_back(i);
+  }
+  if (members.size() < 2) return false;
+  // Splitting helps only when a commit has room at all: a file system filled by others (no room for a
+  // few WAL frames after the checkpoint) fails every part, so the batch fails as it is and is retried.
+  checkpoint_truncate();
+  const auto fsp = fs_space(options_.path);
+  const std::uint64_t frame = std::max<std::uint32_t>(512, work_stats_.page_size) + 24;
+  if (!fsp || fsp->avail < kMinCommitFrames * frame) return false;
+  work_stats_.batches_split += 1;
+  GW_LOG(Debug, "store",
+         "database %s: %zu writes did not fit the WAL's room together (%llu bytes free); committing them in "
+         "two parts",
+         options_.path.c_str(), members.size(), static_cast<unsigned long long>(fsp->avail));
+  const std::size_t mid = members[members.size() / 2];
+  bool committed = false;
+  for (auto [a, b] : {std::pair{lo, mid}, std::pair{mid, hi}}) {
+    // Everything outside [a, b) is left out of this part's transaction; kept in `status` as it was.
+    std::vector<Status> mask = excluded;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i < a || i >= b) mask[i] = Status::Stopped;
+    }
+    checkpoint_truncate();
+    std::vector<Status> part;
+    std::size_t culprit = batch.size();
+    Status fatal = run_transaction(batch, part, true, error_text, mask, culprit);
+    while (fatal != Status::Ok && culprit < batch.size()) {
+      mask[culprit] = excluded[culprit] = fatal;
+      fatal = run_transaction(batch, part, true, error_text, mask, culprit);
+    }
+    if (fatal == Status::DiskFull && culprit == batch.size() &&
+        commit_in_parts(batch, status, error_text, excluded, a, b)) {
+      committed = true;
+      continue;
+    }
+    for (std::size_t i = a; i < b; ++i)
+      status[i] = (fatal != Status::Ok && part[i] == Status::Ok) ? fatal : part[i];
+    committed = committed || fatal == Status::Ok;
+  }
+  return committed;
 }
 
 void Store::note_failure(Status s, const std::string& detail) {

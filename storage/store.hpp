@@ -107,6 +107,7 @@ struct StoreStats {
   std::uint64_t reserve_bytes = 0;     // the reserve file's size when present
   bool reserve_present = false;        // false while released (the file system filled up)
   std::uint64_t reserve_releases = 0;  // times the reserve was released for a checkpoint
+  std::uint64_t batches_split = 0;     // batches too large for the WAL's room, committed in parts
   std::uint64_t outbox_rows_at_open = 0;
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
@@ -311,6 +312,13 @@ class Store {
   // Requests whose `excluded` status is not Ok are skipped and keep it.
   Status run_transaction(std::vector<Request>& batch, std::vector<Status>& status, bool salvage,
                          std::string& error_text, const std::vector<Status>& excluded, std::size_t& culprit);
+  // A batch whose COMMIT failed for room as a whole (the WAL could not grow by all the pages the batch
+  // rewrote: a drain's acks and reads on a full file system) is committed in parts: the requests of
+  // [lo, hi) not excluded in one transaction after a TRUNCATE checkpoint, halved again while a part of
+  // more than one request fails the same way and the file system has room for a commit at all. Each
+  // request's outcome goes to `status`; true when some part committed.
+  bool commit_in_parts(std::vector<Request>& batch, std::vector<Status>& status, std::string& error_text,
+                       std::vector<Status>& excluded, std::size_t lo, std::size_t hi);
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
   // The disk bound: measures the files and the file system and moves the page cap (before each batch

@@ -11,6 +11,17 @@
 #include "gateway/net/listen.hpp"
 
 namespace gw::net {
+namespace {
+
+// The graceful close's bounds (tcp_server.hpp). 2 s is several round trips of a slow cellular link, and a
+// client needs one to read its DISCONNECT and close; one that has not closed by then (a slow-loris client)
+// is closed anyway, and the daemon's stop waits no longer for it. 1 MiB is more than a client at full speed
+// has in flight in its socket buffers when it is told to go; a client that sends more after our DISCONNECT
+// is not listening, and reading on would only spend the loop's time on it.
+constexpr std::uint64_t kCloseLingerMs = 2000;
+constexpr std::size_t kCloseLingerBytes = 1024 * 1024;
+
+}  // namespace
 
 TcpConnection::TcpConnection(Net& net) : net_(net), conn_(net.broker_, *this) {
   uv_tcp_init(net.loop_, &handle_);
@@ -51,6 +62,18 @@ void TcpConnection::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 
 void TcpConnection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* self = static_cast<TcpConnection*>(s->data);
+  if (self->linger_) {
+    // Closing gracefully: what the client still sends is read and thrown away (below any layer), within
+    // the bound, so the kernel never answers it with a reset; its end of the stream (or an error) ends
+    // the close.
+    if (n > 0 && (self->linger_->discarded += static_cast<std::size_t>(n)) <= kCloseLingerBytes) return;
+    if (n > 0) {
+      GW_LOG(Debug, "net", "closing %s: more than %zu bytes read after the close", self->peer_.c_str(),
+             kCloseLingerBytes);
+    }
+    if (n != 0) self->hard_close();
+    return;
+  }
   if (n > 0) {
     if (self->layered_) {
       self->layers_read(std::string_view(buf->base, static_cast<std::size_t>(n)));
@@ -136,6 +159,12 @@ void TcpConnection::flush() {
     reading_paused_ = false;
     if (!flow_paused_) uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), on_alloc, on_read);
   }
+  // Closing gracefully and everything written: the write side is shut down (the client reads its last
+  // bytes, then the end of the stream).
+  if (linger_ && !linger_->shut_down && !write_ && pending_bytes() == 0) {
+    linger_->shut_down = true;
+    if (uv_shutdown(&linger_->req, reinterpret_cast<uv_stream_t*>(&handle_), on_shutdown) != 0) hard_close();
+  }
 }
 
 void TcpConnection::set_flow_paused(bool paused) {
@@ -157,11 +186,7 @@ void TcpConnection::on_write(uv_write_t* req, int status) {
     self->hard_close();
     return;
   }
-  if (self->closing_ && (!self->pending_ || self->pending_->empty())) {
-    self->hard_close();
-    return;
-  }
-  self->flush();
+  self->flush();  // the rest of the output; when closing, the shutdown once it is all out
 }
 
 void TcpConnection::close() {
@@ -184,24 +209,72 @@ void TcpConnection::close() {
 void TcpConnection::close_socket() {
   if (closing_) return;
   closing_ = true;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
-  // Give what is queued (a CONNACK or DISCONNECT with its reason) one chance to go out, then close.
-  // A peer with a write stuck over the watermark does not read: it would never let the close finish.
   if (!write_) flush();
-  if (!write_ || pending_bytes() >= net_.broker_.limits().write_high_watermark) hard_close();
+  // A peer with a write stuck over the watermark does not read: it would never let the close finish.
+  if (write_ && pending_bytes() >= net_.broker_.limits().write_high_watermark) {
+    hard_close();
+    return;
+  }
+  linger();
+  // The MQTT side ends in this loop iteration's check phase (Net::on_check), after the broker's call that
+  // closed it has returned, while the socket lingers.
+  if (!dirty_) {
+    dirty_ = true;
+    net_.mark_dirty(this);
+  }
+}
+
+void TcpConnection::linger() {
+  auto* s = reinterpret_cast<uv_stream_t*>(&handle_);
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(s))) return;
+  linger_ = std::make_unique<Linger>();
+  linger_->timer = new uv_timer_t;
+  uv_timer_init(net_.loop_, linger_->timer);
+  linger_->timer->data = this;
+  uv_timer_start(linger_->timer, on_linger_timeout, kCloseLingerMs, 0);
+  // Reading goes on, or starts again when the output backlog or flow control had stopped it.
+  if (reading_paused_ || flow_paused_) {
+    reading_paused_ = flow_paused_ = false;
+    uv_read_start(s, on_alloc, on_read);
+  }
+  if (!write_) flush();  // nothing left to write: the shutdown now
+}
+
+void TcpConnection::on_shutdown(uv_shutdown_t* req, int status) {
+  // UV_ECANCELED: the handle is being closed already.
+  if (status < 0 && status != UV_ECANCELED) static_cast<TcpConnection*>(req->handle->data)->hard_close();
+}
+
+void TcpConnection::on_linger_timeout(uv_timer_t* t) {
+  auto* self = static_cast<TcpConnection*>(t->data);
+  GW_LOG(Debug, "net", "closing %s: still open %llu ms after the close (%zu bytes read since)",
+         self->peer_.c_str(), static_cast<unsigned long long>(kCloseLingerMs), self->linger_->discarded);
+  self->hard_close();
+}
+
+void TcpConnection::end_mqtt() {
+  if (mqtt_ended_) return;
+  mqtt_ended_ = true;
+  conn_.on_closed();
 }
 
 void TcpConnection::hard_close() {
   auto* h = reinterpret_cast<uv_handle_t*>(&handle_);
   if (uv_is_closing(h)) return;
   closing_ = true;
+  if (linger_ && linger_->timer) {
+    uv_timer_stop(linger_->timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(linger_->timer),
+             [](uv_handle_t* t) { delete reinterpret_cast<uv_timer_t*>(t); });
+    linger_->timer = nullptr;
+  }
   uv_close(h, on_close);
 }
 
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
   if (self->layered_) self->end_handshake();
-  self->conn_.on_closed();
+  self->end_mqtt();
   if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
   delete self;
@@ -335,6 +408,7 @@ void Net::on_check(uv_check_t* h) {
     batch.swap(self->dirty_);
     for (auto* c : batch) {
       c->flush();  // closed connections leave dirty_ in their close callback, so c is alive
+      if (c->closing_) c->end_mqtt();
     }
   }
 }

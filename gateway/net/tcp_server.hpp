@@ -1,6 +1,10 @@
 // TCP listeners and connections on the libuv loop. A TcpConnection is the broker's Transport over one
 // socket: it batches everything sent during a loop iteration and writes it once, in the loop's check
 // phase, trying a non-blocking write before queueing. Handles are freed only in their uv_close callback.
+// A close by the broker is graceful: the MQTT side ends at once, the last bytes (a DISCONNECT, a refusing
+// CONNACK) go out, the write side is shut down, and what the client still sends is read and discarded
+// until it closes too, for a bounded time and number of bytes (kCloseLinger*, tcp_server.cpp); a socket
+// closed with unread input would answer with a reset, which can cost the client the DISCONNECT.
 // A listener may put layers (TLS, WebSocket: layer.hpp) between the socket and the broker; a connection
 // of a plain listener has none and pays nothing for them.
 #pragma once
@@ -52,6 +56,11 @@ class TcpConnection final : public broker::Transport {
   static void on_close(uv_handle_t* h);
   void flush();
   void hard_close();
+  // The graceful close (see the file comment): reading on, input discarded, the timer bounding it.
+  void linger();
+  void end_mqtt();  // Connection::on_closed(), once
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_linger_timeout(uv_timer_t* t);
   void close_socket();  // flush what is queued for the wire, then close (below any layer)
   void start_layers(std::shared_ptr<LayeredListener> listener, LayeredListener::Slot slot);
   void layers_read(std::string_view bytes);
@@ -84,8 +93,18 @@ class TcpConnection final : public broker::Transport {
     std::optional<LayeredListener::Slot> slot;  // set while the handshake is in progress
   };
   std::unique_ptr<Layered> layered_;
+  // Allocated when a graceful close starts. The shutdown request must outlive the handle's close (libuv
+  // cancels it then), so it lives here; the timer is freed in its own close callback.
+  struct Linger {
+    uv_shutdown_t req{};
+    uv_timer_t* timer = nullptr;
+    std::size_t discarded = 0;  // bytes read and thrown away since the close
+    bool shut_down = false;     // uv_shutdown issued
+  };
+  std::unique_ptr<Linger> linger_;
   std::string peer_;
   bool loopback_ = false;
+  bool mqtt_ended_ = false;
   bool dirty_ = false;
   bool closing_ = false;
   bool over_ = false;

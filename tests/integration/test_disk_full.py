@@ -350,15 +350,11 @@ class CloudWitness:
         self.client.loop_stop()
 
 
-# The 2 MiB case is skipped, not passing: after a restart at the bound its drain upstream sometimes stalls
-# (1 of 2 full-suite runs: "timed out after 60.0s waiting for all 1149 acknowledged messages upstream").
-# That is an open bug of the disk bound on very small filesystems, not a slow machine; see issue 11's note.
-_SMALLEST = pytest.param("2m", 1024, marks=pytest.mark.skip(
-    reason="known bug: the drain after a restart at a 2 MiB bound can stall (issue 11, open)"))
-
-
+# The 2 MiB case once stalled after the restart (the drain's acks and reads, batched, rewrote more pages than
+# the WAL's room and their batch failed at COMMIT forever): storage/README.md "Space: the disk bound", the
+# batch committed in parts.
 @pytest.mark.netpie_only
-@pytest.mark.parametrize("size,payload_bytes", [_SMALLEST, ("4m", 1024), ("16m", 8192)])
+@pytest.mark.parametrize("size,payload_bytes", [("2m", 1024), ("4m", 1024), ("16m", 8192)])
 def test_disk_bound_holds_wal_and_all_pushes_back_restarts_full_and_drains(tmp_path, broker_factory, size,
                                                                           payload_bytes):
     fs_bytes = int(size[:-1]) * 1024 * 1024
