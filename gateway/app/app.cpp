@@ -508,7 +508,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
   d.coap = std::make_unique<coap::Server>(&d.loop, *d.broker, d.clock, cfg.coap);
   if (d.netpie) {
     d.coap->set_rest([&d](const http::Request& req, const net::HttpResponder& out) {
-      return d.netpie->rest().handle(req, out);
+      return d.netpie->rest().handle(req, out) || d.netpie->feeds().handle(req, out);
     });
   }
   GW_LOG(Debug, "coap", "libcoap %s, DTLS backend %s", LIBCOAP_PACKAGE_VERSION,

@@ -54,7 +54,8 @@ class Endpoint {
   Gearauth& gearauth() { return gearauth_; }
   Microgears& gears() { return gears_; }
   Postboxes& postboxes() { return postboxes_; }
-  Rest& rest() { return rest_; }  // the CoAP front end's NETPIE paths
+  Rest& rest() { return rest_; }     // the CoAP front end's NETPIE paths
+  Feeds& feeds() { return feeds_; }  // the CoAP front end's feed/<feedid>
 
  private:
   class KvStore;

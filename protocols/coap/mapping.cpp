@@ -103,20 +103,24 @@ Action connection(const Request& r, const http::Params& params) {
 }
 
 // NETPIE NB-IoT (docs/netpie-protocol.md §9.3): the REST API's paths over CoAP, answered by the REST
-// handler itself so that the key's rights apply exactly as for REST.
+// handler itself so that the key's rights apply exactly as for REST: topic/<appid>/<topic>,
+// microgear/<appid>/<alias>, and feed/<feedid>?apikey= (payload data=<field>:<number>,...; a GET reads
+// the feed as GET /feed does).
 Action netpie(const Request& r, const http::Params& params) {
   const std::string& resource = r.path[0];
-  if (r.path.size() < 3)
+  if (resource == "feed" && r.path.size() != 2) return error(404, "expected feed/<feedid>");
+  if (resource != "feed" && r.path.size() < 3)
     return error(404, "expected " + resource + "/<appid>/<" + (resource == "topic" ? "topic>" : "alias>"));
   Action a;
   a.kind = Kind::Netpie;
   if (r.observe) return error(402, "NETPIE paths cannot be observed; use ps/<topic>");
   if (r.method == Method::Put || r.method == Method::Post) {
     a.http_method = "PUT";
-  } else if (r.method == Method::Get && resource == "topic") {
+  } else if (r.method == Method::Get && (resource == "topic" || resource == "feed")) {
     a.http_method = "GET";
   } else {
-    return error(405, resource == "topic" ? "topic/... takes GET and PUT" : "microgear/... takes PUT");
+    return error(405,
+                 resource == "microgear" ? "microgear/... takes PUT" : resource + "/... takes GET and PUT");
   }
   a.http_path = "/" + resource;
   for (std::size_t i = 1; i < r.path.size(); ++i) {
@@ -165,6 +169,7 @@ std::string well_known_core(const Options& o) {
   if (o.netpie) {
     add("</topic>;rt=\"netpie.topic\"");
     add("</microgear>;rt=\"netpie.microgear\"");
+    add("</feed>;rt=\"netpie.feed\"");
   }
   return s;
 }
@@ -181,7 +186,7 @@ Action map_request(const Request& r, const Options& o) {
   const std::string& first = r.path[0];
   if (o.pubsub && first == "ps") return pubsub(r, o, params);
   if (o.pubsub && first == "mqtt") return connection(r, params);
-  if (o.netpie && (first == "topic" || first == "microgear")) return netpie(r, params);
+  if (o.netpie && (first == "topic" || first == "microgear" || first == "feed")) return netpie(r, params);
   return error(404, "unknown path; see /.well-known/core");
 }
 

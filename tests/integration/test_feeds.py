@@ -95,6 +95,37 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# -- CoAP (NB-IoT) -----------------------------------------------------------------------------------------------
+def test_coap_client_writes_a_feed_read_back_with_curl(broker_factory):
+    """docs/netpie-protocol.md §9.3: the NB-IoT library PUTs feed/<feedid>?apikey= with the payload data=<k:v,...>;
+    coap-client (Debian libcoap3-bin) writes, curl reads the point back; a wrong api key gets 4.01 and stores nothing."""
+    coap_client = next((shutil.which(b) for b in ("coap-client", "coap-client-openssl", "coap-client-gnutls",
+                                                   "coap-client-notls") if shutil.which(b)), None)
+    if coap_client is None:
+        pytest.skip("coap-client is not installed (Debian libcoap3-bin; deploy/install-deps.sh --test)")
+    gw = rest_gateway(broker_factory, extra={"listeners": [
+        {"name": "mqtt", "protocol": "mqtt", "bind": "127.0.0.1", "port": 0},
+        {"name": "http", "protocol": "http", "bind": "127.0.0.1", "port": 0},
+        {"name": "coap", "protocol": "coap", "bind": "127.0.0.1", "port": 0}]})
+    base = f"coap://127.0.0.1:{gw.ports['coap'][1]}/feed/{FEED}"
+
+    def put(apikey: str, payload: str) -> subprocess.CompletedProcess:
+        return subprocess.run([coap_client, "-m", "put", "-e", payload, f"{base}?apikey={apikey}"],
+                              capture_output=True, text=True, timeout=30)
+
+    before = now_ms()
+    r = put(APIKEY, "data=temp:21.5,humid:40")
+    assert r.returncode == 0 and "4." not in r.stdout + r.stderr, r
+    r = put("WrongKey000000", "data=temp:99")
+    assert "4.01" in r.stdout + r.stderr or "Unauthorized" in r.stdout + r.stderr, r
+    status, raw = n.curl_json("GET", feed_url(gw, since="1hour"))
+    assert status == 200, raw
+    temp = values_of(raw, "temp")
+    assert [v for _, v in temp] == [21.5], raw  # the wrong key's 99 was not stored
+    assert before <= temp[0][0] <= now_ms()
+    assert [v for _, v in values_of(raw, "humid")] == [40.0], raw
+
+
 # -- the official Node microgear ----------------------------------------------------------------------------------
 def test_microgear_writefeed_read_back_with_curl(broker_factory, agents, tmp_path):
     addr = "127.0.46.2"

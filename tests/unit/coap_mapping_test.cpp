@@ -119,10 +119,30 @@ TEST(CoapMapping, NetpiePathsBecomeRestRequests) {
   EXPECT_EQ(map_request(req(Method::Put, {"topic", "app1"}), o).code, 404);
 }
 
+TEST(CoapMapping, FeedPathsBecomeFeedRequests) {
+  Options o;
+  // NB-IoT: PUT feed/<feedid>?apikey= with the payload data=<field>:<number>,... (docs/netpie-protocol.md
+  // §9.3).
+  Action a = map_request(req(Method::Put, {"feed", "farm1"}, {"apikey=K1"}), o);
+  EXPECT_EQ(a.kind, Kind::Netpie);
+  EXPECT_EQ(a.http_method, "PUT");
+  EXPECT_EQ(a.http_path, "/feed/farm1");
+  ASSERT_EQ(a.params.size(), 1u);
+  EXPECT_EQ(a.params[0].value, "K1");
+  EXPECT_EQ(map_request(req(Method::Get, {"feed", "farm1"}, {"apikey=K1", "since=1hour"}), o).http_method,
+            "GET");
+  EXPECT_EQ(map_request(req(Method::Delete, {"feed", "farm1"}), o).code, 405);
+  EXPECT_EQ(map_request(req(Method::Put, {"feed"}), o).code, 404);
+  EXPECT_EQ(map_request(req(Method::Put, {"feed", "farm1", "extra"}), o).code, 404);
+  o.netpie = false;
+  EXPECT_EQ(map_request(req(Method::Put, {"feed", "farm1"}), o).code, 404);
+}
+
 TEST(CoapMapping, WellKnownCoreListsWhatIsServed) {
   Options o;
   EXPECT_NE(well_known_core(o).find("</ps>"), std::string::npos);
   EXPECT_NE(well_known_core(o).find("</topic>"), std::string::npos);
+  EXPECT_NE(well_known_core(o).find("</feed>"), std::string::npos);
   o.netpie = false;
   EXPECT_EQ(well_known_core(o).find("</topic>"), std::string::npos);
 }
