@@ -180,8 +180,8 @@ void expect_same(const Config& a, const Config& b) {
                outbox_policy, session_queue_max_rows, session_queue_max_bytes, session_queue_policy,
                session_queue_memory_rows, history_filters, history_max_age_s, history_max_rows,
                history_max_page_rows, history_max_scan_rows, feeds_raw_max_age_s, feeds_minute_max_age_s,
-               feeds_hour_max_age_s, feeds_max_points_per_field, feeds_max_fields_per_feed, feeds_max_query_rows,
-               feeds_max_query_points] = a_store;
+               feeds_hour_max_age_s, feeds_max_points_per_field, feeds_max_fields_per_feed,
+               feeds_max_query_rows, feeds_max_query_points] = a_store;
   EXPECT_EQ(enabled, bs.enabled);
   EXPECT_EQ(file, bs.file);
   EXPECT_EQ(synchronous, bs.synchronous);
@@ -603,7 +603,7 @@ TEST(ConfigNetpie, RejectsBadAppsKeysAndRightsWithoutEchoingSecrets) {
   EXPECT_NE(e.find("netpie.apps[1].keys[0].key: duplicate key \"K2\" (first at line 8)"), std::string::npos)
       << e;
   EXPECT_NE(e.find("netpie.apps[2]: missing key \"appid\""), std::string::npos) << e;
-  EXPECT_NE(error_of("listeners:\n  - protocol: lwm2m\n").find("expected one of mqtt, http, coap, coaps"),
+  EXPECT_NE(error_of("listeners:\n  - protocol: lwm2m\n").find("expected one of mqtt, http, ws, coap, coaps"),
             std::string::npos);
   EXPECT_NE(error_of("http:\n  max_body: 10\n").find("http.max_body: expected a byte size from 1KiB"),
             std::string::npos);
