@@ -34,10 +34,9 @@ namespace {
 constexpr std::size_t kMaxReportedErrors = 20;
 constexpr std::size_t kMaxUplinks = 8;
 
-constexpr std::array<std::string_view, 13> kRootKeys{"log",       "state_dir", "ports_file", "sys_interval",
-                                                     "listeners", "limits",    "auth",       "store",
-                                                     "http",      "netpie",    "uplinks",    "websocket",
-                                                     "coap"};
+constexpr std::array<std::string_view, 13> kRootKeys{
+    "log",   "state_dir", "ports_file", "sys_interval", "listeners", "limits", "auth",
+    "store", "http",      "netpie",     "uplinks",      "websocket", "coap"};
 constexpr std::array<std::string_view, 24> kUplinkKeys{"name",
                                                        "profile",
                                                        "host",
