@@ -210,10 +210,14 @@ def test_postbox_info_error_and_resetendpoint(broker_factory, agents, tmp_path):
     assert n.curl("POST", url + "/resetendpoint", data="")[0] == 200
     g.wait_ev("info", msg="endpoint reset")
     assert n.read_cache(tmp_path / "g.cache")["accesstoken"]["endpoint"] == ""
-    # Cloud-only commands get @error from the local endpoint.
+    # Cloud-only commands get @error from the local endpoint; a feed write to a feed the config does not have
+    # gets its own @error (feeds: docs/netpie-feeds.md).
+    mark = g.mark()
+    g.send(op="publish", topic="/@push/owner", msg="hello")
+    assert "@push" in g.wait_ev("error", since=mark)["msg"]
     mark = g.mark()
     g.send(op="publish", topic="/@writefeed/feed1", msg="{}")
-    assert "@writefeed" in g.wait_ev("error", since=mark)["msg"]
+    assert g.wait_ev("error", since=mark)["msg"] == "writefeed: no feed feed1"
     # With its endpoint forgotten, the next start asks /api/endpoint/<key> and connects as before.
     g.close()
     g2 = agents(addr, tmp_path / "g.cache", alias="boxer")
