@@ -204,8 +204,10 @@ def test_bad_upgrades_get_an_http_error_and_close_only_that_connection(broker_fa
 
 def test_the_upgrade_counts_as_a_handshake(broker_factory):
     """A connection that never completes its upgrade (an MQTT client on the WebSocket port, waiting for a
-    CONNACK that cannot come, or a slowloris) holds a handshake slot until handshake_timeout_ms."""
-    b = ws_gateway(broker_factory, ws={"max_handshakes": 2, "handshake_timeout_ms": 3000})
+    CONNACK that cannot come, or a slowloris) holds a handshake slot until handshake_timeout_ms (policy
+    refuse_new here; close_oldest, the default, is tested in test_tls_listeners.py)."""
+    b = ws_gateway(broker_factory,
+                   ws={"max_handshakes": 2, "handshake_full_policy": "refuse_new", "handshake_timeout_ms": 3000})
     idle = [socket.create_connection(b.ports["ws"]) for _ in range(2)]
     # The two idle connections hold both slots: a third is closed at accept, before it can say anything.
     third = w.RawWs(b.ports["ws"])
