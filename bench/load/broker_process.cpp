@@ -109,7 +109,16 @@ Result<std::unique_ptr<BrokerProcess>, std::string> BrokerProcess::start(const B
       << "log_dest stderr\n"
       << "log_type error\n"
       << "log_type warning\n";
-    if (spec.websocket) f << "protocol websockets\n";
+    if (spec.websocket) {
+      // Mosquitto 2.0.11 counts only its plain listeners when it checks that one started: a configuration
+      // whose only listener is `protocol websockets` exits with "Unable to start any listening sockets"
+      // although the websockets socket opened. A second, plain listener (unused by the bench) avoids that;
+      // socket_domain ipv4 keeps libwebsockets on the IPv4 bind address.
+      std::uint16_t plain = free_loopback_port();
+      while (plain == b->port_) plain = free_loopback_port();
+      f << "protocol websockets\nsocket_domain ipv4\n"
+        << "listener " << plain << " 127.0.0.1\n";
+    }
     // TLS 1.2 as netpie-edge speaks it (OpenSSL would otherwise pick 1.3), its default ciphers.
     if (!spec.tls_dir.empty()) {
       f << "certfile " << spec.tls_dir << "/server.crt\nkeyfile " << spec.tls_dir << "/server.key\n"
