@@ -14,6 +14,7 @@ net::ListenerLayers websocket_layers(const config::WebSocket& ws, net::ListenerL
   options->frames.max_message_bytes = ws.max_message_bytes;
   options->request.max_header_bytes = ws.max_header_bytes;
   net::ListenerLayers out = std::move(below);
+  out.protocol = out.make ? "wss" : "ws";  // TLS below: wss
   out.make = [under = std::move(out.make), shared = std::shared_ptr<const net::WebSocketOptions>(options)] {
     std::vector<std::unique_ptr<net::Layer>> layers;
     if (under) layers = under();

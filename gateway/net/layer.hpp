@@ -131,6 +131,10 @@ struct ListenerLayers {
   HandshakeFullPolicy when_full = HandshakeFullPolicy::CloseOldest;
   // A connection whose layers are still opening this long after the accept is closed.
   std::uint32_t handshake_timeout_ms = 10000;
+  // What an MQTT connection of this listener reports as Transport::protocol(), the `protocol` label of
+  // its connection and message counters (/metrics, the operator's page): mqtts (TLS), ws, wss (WebSocket
+  // over TLS). A plain listener has no layers and its connections say mqtt.
+  std::string protocol = "mqtt";
 };
 
 // One listener's handshake accounting, shared with its connections (which may outlive the listener).

@@ -44,6 +44,9 @@ class TcpConnection final : public broker::Transport {
   std::string peer_identity() const override {
     return layered_ && layered_->stack ? layered_->stack->peer_identity() : "";
   }
+  std::string_view protocol() const override {
+    return layered_ ? std::string_view(layered_->listener->layers.protocol) : std::string_view("mqtt");
+  }
 
   uv_tcp_t* handle() { return &handle_; }
   void start();

@@ -12,17 +12,23 @@ and by raw frames built here.
    a witness WebSocket client keeps working.
 4. The upgrade counts as a handshake: an idle connection is closed at handshake_timeout_ms, and past
    max_handshakes new connections are closed at accept.
+5. /metrics (curl) and /api/v1/clients name each transport: mqtt, mqtts, ws, wss.
 """
 from __future__ import annotations
 
+import json
 import socket
+import ssl
+import subprocess
 
 import pytest
 
 import harness
+import netpie_peers as n
 import rawmqtt as m
 import rawws as w
 from peers import MosquittoSub, mosquitto_pub, run_node
+from test_ops import metric
 
 pytestmark = pytest.mark.netpie_only
 
@@ -221,3 +227,59 @@ def test_the_upgrade_counts_as_a_handshake(broker_factory):
     c = ws_client(b, "after-timeouts")
     c.send(w.frame(w.BINARY, m.disconnect()))
     c.expect_eof()
+
+
+def test_metrics_and_the_clients_list_name_each_transport(broker_factory, certs):
+    """Each listener kind has its own `protocol`: mqtt (TCP), mqtts (TLS), ws, wss (WebSocket over TLS), in
+    /metrics (curl) and in /api/v1/clients; before, every TCP-based connection said mqtt."""
+    tls = {"cert_file": str(certs / "server.crt"), "key_file": str(certs / "server.key")}
+    b = broker_factory(extra={"listeners": [
+        {"name": "mqtt", "protocol": "mqtt", "bind": harness.HOST, "port": 0},
+        {"name": "mqtts", "protocol": "mqtt", "bind": harness.HOST, "port": 0, "tls": tls},
+        {"name": "ws", "protocol": "ws", "bind": harness.HOST, "port": 0},
+        {"name": "wss", "protocol": "ws", "bind": harness.HOST, "port": 0, "tls": tls},
+        {"name": "http", "protocol": "http", "bind": harness.HOST, "port": 0}]})
+    http = "http://%s:%d" % b.ports["http"]
+    host, port = b.ports["mqtts"]
+    sub = subprocess.Popen(["mosquitto_sub", "-h", host, "-p", str(port), "--cafile", str(certs / "ca.crt"),
+                            "-i", "held-mqtts", "-t", "names/#", "-C", "1", "-v"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    plain = m.RawClient(b.ports["mqtt"])
+    try:
+        plain.connect("held-mqtt")
+        ws = ws_client(b, "held-ws")
+        wss = w.RawWs(b.ports["wss"])
+        ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+        wss.sock = ctx.wrap_socket(wss.sock, server_hostname="localhost")
+        wss.upgrade("/mqtt", "mqtt")
+        wss.send(w.frame(w.BINARY, m.connect("held-wss")))
+        assert wss.read_mqtt()[:4] == b"\x20\x02\x00\x00"
+
+        def listed() -> dict[str, str] | None:
+            status, _, body = n.curl("GET", http + "/api/v1/clients")
+            assert status == 200, body
+            got = {c["client_id"]: c["protocol"] for c in json.loads(body)["items"]}
+            return got if len(got) == 4 else None
+
+        # mosquitto_sub connects on its own time: wait until all four are listed.
+        got = harness.wait_for(listed, 20, "four clients in /api/v1/clients")
+        assert got == {"held-mqtt": "mqtt", "held-mqtts": "mqtts", "held-ws": "ws", "held-wss": "wss"}
+        status, _, text = n.curl("GET", http + "/metrics")
+        assert status == 200
+        for proto in ("mqtt", "mqtts", "ws", "wss"):
+            assert metric(text, "netpie_edge_connections", protocol=proto) == 1, (proto, text)
+        for proto in ("mqtts", "ws", "wss"):
+            assert metric(text, "netpie_edge_connects_total", protocol=proto) == 1, (proto, text)
+        # A message from the wss client to the TLS subscriber is counted on both protocols' rows.
+        wss.send(w.frame(w.BINARY, m.publish("names/x", b"from wss")))
+        out, err = sub.communicate(timeout=20)
+        assert (sub.returncode, out) == (0, "names/x from wss\n"), err
+        status, _, text = n.curl("GET", http + "/metrics")
+        assert metric(text, "netpie_edge_messages_received_total", protocol="wss", qos="0") == 1, text
+        assert metric(text, "netpie_edge_messages_sent_total", protocol="mqtts", qos="0") == 1, text
+        assert metric(text, "netpie_edge_messages_received_total", protocol="mqtt", qos="0") in (None, 0), text
+    finally:
+        plain.close()
+        if sub.poll() is None:
+            sub.kill()
+            sub.communicate()
