@@ -65,7 +65,8 @@ net::ListenerLayers TlsListeners::layers(const config::Config& cfg, std::size_t 
   out.handshake_timeout_ms = l.handshake_timeout_ms;
   if (index >= entries_.size() || !entries_[index]) return out;
   std::shared_ptr<const Entry> e = entries_[index];
-  out.protocol = "mqtts";  // MQTT over TLS; an HTTPS listener's server ignores it
+  out.protocol = "mqtts";                       // MQTT over TLS; an HTTPS listener's server ignores it
+  out.idle_release_ms = l.tls.idle_release_ms;  // likewise
   out.make = [e] {
     std::vector<std::unique_ptr<net::Layer>> v;
     v.push_back(std::make_unique<net::TlsServerLayer>(e->current, e->identity_from_cn));

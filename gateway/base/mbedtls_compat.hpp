@@ -112,4 +112,57 @@ inline const unsigned char* ssl_last_record(const mbedtls_ssl_context& ssl) {
 #endif
 }
 
+// The record layer's buffers of a TLS (stream, not DTLS) context, and whether anything in them is still
+// needed: TlsSession::release_idle_memory() gives their pages back to the kernel while a connection is
+// idle. The fields are private in 3.x (MBEDTLS_PRIVATE) and public in 2.28; both versions lay the
+// buffers out alike (ssl_msg.c, mbedtls_ssl_reset_in_pointers / _out_pointers): the incoming record
+// sequence number (in_ctr, TLS only) is the first 8 bytes of in_buf and lives there for the whole
+// connection; the record header (5 bytes) and the explicit IV (8 bytes for GCM) follow; the outgoing
+// number is kept in cur_out_ctr and copied to out_buf's first 8 bytes for each record.
+struct RecordBuffers {
+  unsigned char* in = nullptr;
+  std::size_t in_len = 0;
+  unsigned char* out = nullptr;
+  std::size_t out_len = 0;
+};
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define GW_MBED_FIELD(f) ssl.MBEDTLS_PRIVATE(f)
+#else
+#define GW_MBED_FIELD(f) ssl.f
+#endif
+
+inline RecordBuffers ssl_record_buffers(mbedtls_ssl_context& ssl) {
+  RecordBuffers b;
+  b.in = GW_MBED_FIELD(in_buf);
+  b.out = GW_MBED_FIELD(out_buf);
+#if defined(MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH)
+  b.in_len = GW_MBED_FIELD(in_buf_len);  // resized after the handshake: its real length
+  b.out_len = GW_MBED_FIELD(out_buf_len);
+#else
+  // A lower bound of the allocation, from the public headers: the buffer also holds the counter, the
+  // header and the record expansion (ssl_misc.h's MBEDTLS_SSL_IN_BUFFER_LEN, not installed by 3.x).
+  b.in_len = MBEDTLS_SSL_IN_CONTENT_LEN;
+  b.out_len = MBEDTLS_SSL_OUT_CONTENT_LEN;
+#endif
+  return b;
+}
+
+// True when the record buffers hold nothing that mbedTLS will read again except their first bytes (the
+// sequence number above): the handshake is over, no partial record has been read (in_left), no record or
+// message is held for processing (in_msglen; mbedtls_ssl_check_pending: a handshake message left in a
+// record, a record kept back, application data not yet read), and nothing is waiting to be written
+// (out_left). Between two records of an idle connection all of these hold.
+inline bool ssl_record_layer_idle(mbedtls_ssl_context& ssl) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  if (!mbedtls_ssl_is_handshake_over(&ssl)) return false;
+#else
+  if (ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) return false;
+#endif
+  return GW_MBED_FIELD(in_left) == 0 && GW_MBED_FIELD(in_msglen) == 0 && GW_MBED_FIELD(out_left) == 0 &&
+         mbedtls_ssl_check_pending(&ssl) == 0 && mbedtls_ssl_get_bytes_avail(&ssl) == 0;
+}
+
+#undef GW_MBED_FIELD
+
 }  // namespace gw::mbed

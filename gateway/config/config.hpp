@@ -32,6 +32,9 @@ struct ListenerTls {
   // use_identity_as_username). Needs ca_file.
   bool use_identity_as_username = false;
   std::uint32_t session_cache_size = 1000;  // resumable sessions by id (oldest evicted); tickets always on
+  // mqtt and ws listeners: a connection idle this long gives the pages of its record buffers back to the
+  // kernel (TlsSession::release_idle_memory); 0 = never.
+  std::uint32_t idle_release_ms = 5000;
   bool operator==(const ListenerTls&) const = default;
 };
 

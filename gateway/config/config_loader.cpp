@@ -129,9 +129,9 @@ constexpr std::uint64_t kMaxLogLines = 1'000'000;
 constexpr std::array<std::string_view, 8> kListenerKeys{
     "name", "protocol", "bind", "port", "max_handshakes", "handshake_full_policy", "handshake_timeout_ms",
     "tls"};
-constexpr std::array<std::string_view, 6> kListenerTlsKeys{
-    "cert_file",         "key_file", "ca_file", "require_client_cert", "use_identity_as_username",
-    "session_cache_size"};
+constexpr std::array<std::string_view, 7> kListenerTlsKeys{
+    "cert_file",          "key_file",       "ca_file", "require_client_cert", "use_identity_as_username",
+    "session_cache_size", "idle_release_ms"};
 constexpr std::array<std::string_view, 2> kAuthKeys{"anonymous", "users"};
 constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"};
 
@@ -1309,6 +1309,8 @@ void Loader::listener_tls(const YAML::Node& map, const std::string& path, Listen
       if (auto b = boolean(v, p)) t.use_identity_as_username = *b;
     } else if (key == "session_cache_size") {
       if (auto n = integer(v, p, 0, 1'000'000)) t.session_cache_size = static_cast<std::uint32_t>(*n);
+    } else if (key == "idle_release_ms") {
+      if (auto n = integer(v, p, 0, 3'600'000)) t.idle_release_ms = static_cast<std::uint32_t>(*n);
     } else if (auto s = string(v, p, false)) {
       (key == "cert_file" ? t.cert_file : key == "key_file" ? t.key_file : t.ca_file) = *s;
     }

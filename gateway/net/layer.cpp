@@ -73,6 +73,13 @@ std::string LayerStack::peer_identity() const {
   return {};
 }
 
+std::size_t LayerStack::release_idle() {
+  std::size_t released = 0;
+  if (failed_ || closed_) return 0;
+  for (const auto& l : layers_) released += l->release_idle();
+  return released;
+}
+
 std::string LayerStack::describe() const {
   std::string out;
   for (const auto& l : layers_) {

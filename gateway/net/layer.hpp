@@ -53,6 +53,10 @@ class Layer {
   virtual std::string peer_identity() const { return {}; }
   // A short description for logs once open, e.g. "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256".
   virtual std::string describe() const { return {}; }
+  // The connection has had no traffic either way for the listener's idle_release_ms: give back what
+  // memory can be given back without losing any state (TLS: the pages of its record buffers), and
+  // work as before on the next byte. Called from outside the stack's callbacks. Returns bytes released.
+  virtual std::size_t release_idle() { return 0; }
 
  protected:
   void deliver_up(std::string_view bytes);
@@ -94,6 +98,7 @@ class LayerStack {
   const std::string& error() const { return error_; }
   std::string peer_identity() const;  // the first non-empty identity, lowest layer first
   std::string describe() const;       // the layers' descriptions, lowest first, space separated
+  std::size_t release_idle();         // every layer's Layer::release_idle(); the bytes released
   std::size_t size() const { return layers_.size(); }
   Layer& layer(std::size_t i) { return *layers_[i]; }
 
@@ -131,6 +136,9 @@ struct ListenerLayers {
   HandshakeFullPolicy when_full = HandshakeFullPolicy::CloseOldest;
   // A connection whose layers are still opening this long after the accept is closed.
   std::uint32_t handshake_timeout_ms = 10000;
+  // A connection with no traffic either way this long is told to release what memory it can
+  // (Layer::release_idle); 0 = never. MQTT listeners (Net) only.
+  std::uint32_t idle_release_ms = 0;
   // What an MQTT connection of this listener reports as Transport::protocol(), the `protocol` label of
   // its connection and message counters (/metrics, the operator's page): mqtts (TLS), ws, wss (WebSocket
   // over TLS). A plain listener has no layers and its connections say mqtt.

@@ -115,6 +115,7 @@ void TcpConnection::send(std::string_view bytes) {
 void TcpConnection::flush() {
   dirty_ = false;
   if (layered_ && !layered_->plain.empty() && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&handle_))) {
+    touch();
     std::string plain;
     plain.swap(layered_->plain);
     layered_->stack->from_protocol(plain);  // into pending_, through StackEnds::to_socket
@@ -273,7 +274,10 @@ void TcpConnection::hard_close() {
 
 void TcpConnection::on_close(uv_handle_t* h) {
   auto* self = static_cast<TcpConnection*>(h->data);
-  if (self->layered_) self->end_handshake();
+  if (self->layered_) {
+    self->end_handshake();
+    self->leave_idle_list();
+  }
   self->end_mqtt();
   if (self->prev_ || self->next_ || self->net_.head_ == self) self->net_.unlink(self);
   std::erase(self->net_.dirty_, self);
@@ -317,6 +321,7 @@ void TcpConnection::start_layers(std::shared_ptr<LayeredListener> listener, Laye
 }
 
 void TcpConnection::layers_read(std::string_view bytes) {
+  touch();
   layered_->stack->from_socket(bytes);
   if (layered_->slot && !layered_->stack->failed() && !layered_->stack->opening()) {
     end_handshake();
@@ -335,6 +340,27 @@ void TcpConnection::drop_layers() {
   hard_close();
 }
 
+void TcpConnection::touch() {
+  const std::uint32_t ms = layered_->listener->layers.idle_release_ms;
+  if (ms == 0) return;
+  layered_->last_active = uv_now(net_.loop_);
+  if (layered_->idle_list != nullptr) {
+    layered_->idle_list->splice(layered_->idle_list->end(), *layered_->idle_list, layered_->idle_pos);
+    return;
+  }
+  std::list<TcpConnection*>& list = net_.idle_[ms];
+  layered_->idle_pos = list.insert(list.end(), this);
+  layered_->idle_list = &list;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(net_.idle_timer_)))
+    uv_timer_start(net_.idle_timer_, Net::on_idle_timer, net_.idle_period_ms_, net_.idle_period_ms_);
+}
+
+void TcpConnection::leave_idle_list() {
+  if (layered_->idle_list == nullptr) return;
+  layered_->idle_list->erase(layered_->idle_pos);
+  layered_->idle_list = nullptr;
+}
+
 void TcpConnection::end_handshake() {
   if (layered_->slot) layered_->listener->release(*layered_->slot);
   layered_->slot.reset();
@@ -351,6 +377,33 @@ Net::Net(uv_loop_t* loop, broker::Broker& broker) : loop_(loop), broker_(broker)
   uv_timer_init(loop_, handshake_timer_);
   handshake_timer_->data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(handshake_timer_));
+  idle_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, idle_timer_);
+  idle_timer_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(idle_timer_));
+}
+
+void Net::on_idle_timer(uv_timer_t* t) {
+  auto* self = static_cast<Net*>(t->data);
+  const std::uint64_t now = uv_now(self->loop_);
+  bool any = false;
+  for (auto& [ms, list] : self->idle_) {
+    while (!list.empty() && list.front()->layered_->last_active + ms <= now) {
+      TcpConnection* c = list.front();
+      c->leave_idle_list();  // back in a list at its next traffic
+      if (c->closing_ || !c->layered_->stack) continue;
+      std::size_t released = c->layered_->stack->release_idle();
+      if (c->layered_->plain.empty()) {
+        released +=
+            c->layered_->plain.capacity() > std::string().capacity() ? c->layered_->plain.capacity() : 0;
+        std::string().swap(c->layered_->plain);
+      }
+      GW_LOG(Debug, "net", "%s: %s: idle %u ms, %zu bytes released", c->layered_->listener->name.c_str(),
+             c->peer_.c_str(), ms, released);
+    }
+    any = any || !list.empty();
+  }
+  if (!any) uv_timer_stop(t);
 }
 
 void Net::on_handshake_timer(uv_timer_t* t) {
@@ -376,6 +429,8 @@ Net::~Net() {
   uv_close(reinterpret_cast<uv_handle_t*>(check_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
   uv_close(reinterpret_cast<uv_handle_t*>(handshake_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   close_listeners();
   for (TcpConnection* c = head_; c != nullptr; c = c->next_) c->hard_close();
@@ -416,6 +471,10 @@ void Net::on_check(uv_check_t* h) {
 Result<std::uint16_t, std::string> Net::listen(const std::string& name, const std::string& host,
                                                std::uint16_t port, ListenerLayers layers) {
   auto* l = new Listener{this, name, {}, nullptr};
+  // A connection is released between idle_release_ms and that plus a quarter of the shortest one.
+  if (layers.make && layers.idle_release_ms > 0)
+    idle_period_ms_ =
+        std::min(idle_period_ms_, std::clamp<std::uint64_t>(layers.idle_release_ms / 4, 10, 1000));
   if (layers.make) l->layered = std::make_shared<LayeredListener>(name, std::move(layers));
   uv_tcp_init(loop_, &l->handle);
   l->handle.data = l;

@@ -6,13 +6,16 @@
 // until it closes too, for a bounded time and number of bytes (kCloseLinger*, tcp_server.cpp); a socket
 // closed with unread input would answer with a reset, which can cost the client the DISCONNECT.
 // A listener may put layers (TLS, WebSocket: layer.hpp) between the socket and the broker; a connection
-// of a plain listener has none and pays nothing for them.
+// of a plain listener has none and pays nothing for them. A layered connection without traffic for its
+// listener's idle_release_ms is told to release what memory it can (Layer::release_idle).
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,7 +71,11 @@ class TcpConnection final : public broker::Transport {
   void start_layers(std::shared_ptr<LayeredListener> listener, LayeredListener::Slot slot);
   void layers_read(std::string_view bytes);
   void end_handshake();  // releases the listener's slot and leaves Net's deadline set
-  void drop_layers();    // frees the stack at once, then closes (a handshake evicted or timed out)
+  // Traffic on a layered connection: it moves to the back of Net's idle list of its listener's
+  // idle_release_ms (Net::on_idle_timer releases it once it reaches the front and is that old).
+  void touch();
+  void leave_idle_list();
+  void drop_layers();  // frees the stack at once, then closes (a handshake evicted or timed out)
 
   Net& net_;
   uv_tcp_t handle_{};
@@ -92,8 +99,11 @@ class TcpConnection final : public broker::Transport {
     std::shared_ptr<LayeredListener> listener;
     std::unique_ptr<LayerStack> stack;
     std::string plain;
-    std::uint64_t handshake_deadline = 0;       // uv_now() milliseconds
-    std::optional<LayeredListener::Slot> slot;  // set while the handshake is in progress
+    std::uint64_t handshake_deadline = 0;            // uv_now() milliseconds
+    std::optional<LayeredListener::Slot> slot;       // set while the handshake is in progress
+    std::uint64_t last_active = 0;                   // uv_now() of the last read or write through the stack
+    std::list<TcpConnection*>* idle_list = nullptr;  // Net::idle_ list it is in, if any
+    std::list<TcpConnection*>::iterator idle_pos;
   };
   std::unique_ptr<Layered> layered_;
   // Allocated when a graceful close starts. The shutdown request must outlive the handle's close (libuv
@@ -140,6 +150,7 @@ class Net {
   static void on_connection(uv_stream_t* server, int status);
   static void on_check(uv_check_t* h);
   static void on_handshake_timer(uv_timer_t* t);
+  static void on_idle_timer(uv_timer_t* t);
   void mark_dirty(TcpConnection* c);
 
   uv_loop_t* loop_;
@@ -155,6 +166,12 @@ class Net {
   // only while there are some.
   std::unordered_set<TcpConnection*> handshaking_;
   uv_timer_t* handshake_timer_ = nullptr;
+  // Layered connections of listeners with idle_release_ms, one list per value, least recently active
+  // first: the timer (running while any list has members) only looks at the fronts, so its cost is the
+  // connections it releases, not the connections open.
+  std::map<std::uint32_t, std::list<TcpConnection*>> idle_;
+  uv_timer_t* idle_timer_ = nullptr;
+  std::uint64_t idle_period_ms_ = 1000;
   char read_buf_[64 * 1024];
 };
 

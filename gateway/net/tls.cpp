@@ -16,6 +16,8 @@
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -538,6 +540,43 @@ std::string TlsSession::peer_common_name() const {
       return std::string(reinterpret_cast<const char*>(n->val.p), n->val.len);
   }
   return "";
+}
+
+namespace {
+
+// The whole pages of [buf + TlsSession::kRecordBufferKept, buf + len) given back to the kernel, or (tests)
+// that whole range, pages or not, filled with a pattern. Returns the bytes concerned.
+std::size_t release_pages(unsigned char* buf, std::size_t len, TlsSession::Release how) {
+  if (buf == nullptr || len <= TlsSession::kRecordBufferKept) return 0;
+  if (how == TlsSession::Release::Scribble) {
+    std::memset(buf + TlsSession::kRecordBufferKept, 0xA5, len - TlsSession::kRecordBufferKept);
+    return len - TlsSession::kRecordBufferKept;
+  }
+  static const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(buf) + TlsSession::kRecordBufferKept;
+  const std::uintptr_t begin = (first + page - 1) / page * page;
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(buf) + len) / page * page;
+  if (end <= begin) return 0;
+  // Only whole pages strictly inside the buffer: the bytes around them belong to other allocations.
+  if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) return 0;  // they stay
+  return end - begin;
+}
+
+}  // namespace
+
+std::size_t TlsSession::release_idle_memory(Release how) {
+  if (state_ != State::Open || !engine_) return 0;
+  if (cipher_in_pos_ != cipher_in_.size() || !plain_out_.empty() || !cipher_out_.empty() ||
+      !plain_pending_.empty())
+    return 0;
+  if (!mbed::ssl_record_layer_idle(engine_->ssl)) return 0;
+  std::size_t released = cipher_in_.capacity();
+  std::string().swap(cipher_in_);  // all consumed: its capacity goes too
+  cipher_in_pos_ = 0;
+  const mbed::RecordBuffers b = mbed::ssl_record_buffers(engine_->ssl);
+  released += release_pages(b.in, b.in_len, how);
+  released += release_pages(b.out, b.out_len, how);
+  return released;
 }
 
 std::string tls_library_version() {

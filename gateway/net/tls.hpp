@@ -135,6 +135,20 @@ class TlsSession {
   // against the configured CA; else "".
   std::string peer_common_name() const;
 
+  // An idle connection's memory: mbedTLS 2.28 keeps a 16 KiB input and a 16 KiB output record buffer
+  // for the session's whole life (Debian builds it without MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH, and a
+  // TLS context cannot be saved and freed: mbedtls_ssl_context_save is for DTLS only). When the
+  // session is Open and nothing is pending anywhere (mbed::ssl_record_layer_idle: no partial record in,
+  // nothing unsent out, nothing taken or untaken here), the whole pages inside both buffers past their
+  // first kRecordBufferKept bytes (the incoming sequence number, the record header and IV) are given
+  // back with madvise(MADV_DONTNEED); the kernel maps zero pages on the next touch, and the next
+  // record overwrites whatever mbedTLS reads there before it reads it. Returns the bytes released (0:
+  // not idle, or nothing whole to release). `Scribble` (tests) fills all of both buffers past their first
+  // kRecordBufferKept bytes with a pattern instead, so a test fails if any of it is read before written.
+  enum class Release { Discard, Scribble };
+  static constexpr std::size_t kRecordBufferKept = 64;
+  std::size_t release_idle_memory(Release how = Release::Discard);
+
   struct Engine;  // the mbedTLS context and its I/O hooks (tls.cpp)
 
  private:

@@ -23,6 +23,7 @@ class TlsServerLayer final : public Layer {
   bool opening() const override { return session_.state() == TlsSession::State::Handshaking; }
   std::string peer_identity() const override;
   std::string describe() const override { return session_.describe(); }
+  std::size_t release_idle() override { return session_.release_idle_memory(); }
 
  private:
   void drain();  // hands up what was decrypted and down what was encrypted; reports the end or failure

@@ -10,12 +10,16 @@
 6. SIGHUP reloads a changed certificate without dropping a live TLS subscriber; a broken key keeps the old one.
 7. Start-up and --check-config name the file and the reason: key mismatch, unreadable file, not a certificate.
 8. HTTPS: curl --cacert on the gearauth token flow (signed for https://host:port, verified natively) and REST.
+9. Resumption by ticket and by cache; only ECDHE with AEAD suites; TLS 1.1 refused.
+10. idle_release_ms: connections released again and again still carry messages both ways, and resume.
 
 Certificates come from tests/tls/make-test-ca.sh (openssl CLI) at test time, plus leaves made here for the
 reload test.
 """
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
 import ssl
@@ -28,6 +32,7 @@ import pytest
 
 import harness
 import netpie_peers as n
+import rawmqtt as m
 from peers import MosquittoSub, mosquitto_pub
 
 pytestmark = pytest.mark.netpie_only
@@ -437,3 +442,63 @@ def test_tls_1_1_is_refused(broker_factory, certs):
     with pytest.raises(ssl.SSLError):
         handshake(ctx, gw.ports["mqtts"]).close()
     gw.wait_log(r"net: mqtts: 127\.0\.0\.1:\d+: TLS handshake failed")
+
+
+# -- 10. Idle connections give their record buffers' memory back -----------------------------------------------------
+def tls_mqtt(ctx: ssl.SSLContext, addr, client_id: str, topic: str, session=None) -> m.RawClient:
+    """A raw MQTT 3.1.1 client over Python's ssl (OpenSSL), connected and subscribed to `topic` at QoS 0."""
+    c = m.RawClient(addr)
+    c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost", session=session)
+    c.connect(client_id)
+    c.send(m.subscribe(1, [(topic, 0)]))
+    c.expect(m.SUBACK)
+    return c
+
+
+def test_idle_connections_release_their_record_buffers_and_keep_working(broker_factory, certs):
+    """With idle_release_ms, a TLS connection idle that long gives the pages of mbedTLS's record buffers back
+    (TlsSession::release_idle_memory; logged at debug level with the bytes). Released again and again, between
+    every exchange, the connections still carry messages both ways, of one record and of many, and a client
+    that resumes its session (ticket) on a new connection works the same."""
+    gw = tls_gateway(broker_factory, certs, tls=tls_block(certs, idle_release_ms=100), log_level="debug")
+    addr = gw.ports["mqtts"]
+    ctx = tls_client_context(certs)
+
+    def releases(c: m.RawClient) -> list[int]:
+        port = c.sock.getsockname()[1]
+        return [int(x) for x in re.findall(rf"net: mqtts: 127\.0\.0\.1:{port}: idle 100 ms, (\d+) bytes released",
+                                           gw.log_text())]
+
+    seen: dict[int, int] = {}  # release lines of each client already waited for
+
+    def wait_released(*clients: m.RawClient) -> None:
+        """Each client's connection was released since it was last waited for (a release needs traffic
+        since the last one, so the new line comes after the client's last message)."""
+        for c in clients:
+            port = c.sock.getsockname()[1]
+            got = harness.wait_for(lambda: releases(c)[seen.get(port, 0):], 10, "an idle release")
+            seen[port] = seen.get(port, 0) + len(got)
+            assert got[-1] >= 8192, got  # at least two pages of the record buffers
+
+    def send(src: m.RawClient, dst: m.RawClient, topic: str, payload: bytes) -> None:
+        wait_released(src, dst)
+        src.send(m.publish(topic, payload))
+        got = m.parse_publish(dst.expect(m.PUBLISH))
+        assert (got[0], got[2] == payload) == (topic, True), (got[0], len(got[2]))
+
+    a = tls_mqtt(ctx, addr, "idle-a", "to/a")
+    b = tls_mqtt(ctx, addr, "idle-b", "to/b")
+    session = a.sock.session
+    for i in range(3):
+        for size in (10, 100_000):  # one record; seven 16 KiB records
+            send(a, b, "to/b", os.urandom(size))
+            send(b, a, "to/a", os.urandom(size + i))
+    a.send(m.disconnect())
+    a.close()
+    c = tls_mqtt(ctx, addr, "idle-a", "to/a", session=session)
+    assert c.sock.session_reused
+    for size in (50_000, 5):
+        send(b, c, "to/a", os.urandom(size))
+        send(c, b, "to/b", os.urandom(size))
+    b.close()
+    c.close()

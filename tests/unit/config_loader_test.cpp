@@ -126,7 +126,7 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(max_handshakes, b.listeners[i].max_handshakes);
     EXPECT_EQ(handshake_timeout_ms, b.listeners[i].handshake_timeout_ms);
     const auto& [enabled, cert_file, key_file, ca_file, require_client_cert, use_identity_as_username,
-                 session_cache_size] = tls;
+                 session_cache_size, idle_release_ms] = tls;
     EXPECT_EQ(enabled, b.listeners[i].tls.enabled);
     EXPECT_EQ(cert_file, b.listeners[i].tls.cert_file);
     EXPECT_EQ(key_file, b.listeners[i].tls.key_file);
@@ -134,6 +134,7 @@ void expect_same(const Config& a, const Config& b) {
     EXPECT_EQ(require_client_cert, b.listeners[i].tls.require_client_cert);
     EXPECT_EQ(use_identity_as_username, b.listeners[i].tls.use_identity_as_username);
     EXPECT_EQ(session_cache_size, b.listeners[i].tls.session_cache_size);
+    EXPECT_EQ(idle_release_ms, b.listeners[i].tls.idle_release_ms);
   }
 
   const Limits& bl = b.limits;
@@ -707,6 +708,18 @@ TEST(ConfigLoad, ListenersReplaceTheDefaultAndDefaultTheirOwnKeys) {
   EXPECT_EQ(c.listeners[0].name, "mqtt");
   EXPECT_EQ(c.listeners[0].bind, "127.0.0.1");
   EXPECT_EQ(c.listeners[0].port, 0);
+}
+
+TEST(ConfigLoad, ListenerTlsIdleRelease) {
+  Config c = load_ok(
+      "listeners:\n  - {name: a, port: 1, tls: {cert_file: /c, key_file: /k}}\n"
+      "  - {name: b, port: 2, tls: {cert_file: /c, key_file: /k, idle_release_ms: 0}}\n");
+  EXPECT_EQ(c.listeners[0].tls.idle_release_ms, 5000u);
+  EXPECT_EQ(c.listeners[1].tls.idle_release_ms, 0u);
+  EXPECT_EQ(
+      error_of("listeners:\n  - {port: 1, tls: {cert_file: /c, key_file: /k, idle_release_ms: 3600001}}\n"),
+      "t.yaml:2:67: listeners[0].tls.idle_release_ms: expected an integer from 0 to 3600000, got "
+      "\"3600001\"");
 }
 
 TEST(ConfigLoad, CoapListenersAndSection) {

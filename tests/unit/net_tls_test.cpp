@@ -3,6 +3,7 @@
 // certificate failure and its message, client certificates, garbage input, the buffer bounds, and the
 // load errors for bad files.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -250,6 +251,108 @@ TEST(TlsSession, CiphertextNotTakenIsBounded) {
   EXPECT_EQ(p.client.state(), TlsSession::State::Failed);
   EXPECT_EQ(p.client.error(), "TLS send buffer over " + std::to_string(TlsSession::kMaxOutBuffered) +
                                   " bytes (ciphertext not taken)");
+}
+
+// ---- idle release (release_idle_memory) ----
+
+// A pattern that differs by size and round, so a stale or scribbled byte shows.
+std::string pattern(std::size_t n, int round) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>((i * 13 + static_cast<std::size_t>(round) * 7) & 0xff);
+  return s;
+}
+
+// Released with madvise (Discard) or overwritten with 0xA5 (Scribble: anything mbedTLS read from the
+// released range before writing it would break the MAC check or the data), both sides, again and again,
+// with records of 1 byte up to several full 16 KiB records each way: every byte arrives.
+class TlsIdleRelease : public ::testing::TestWithParam<TlsSession::Release> {};
+
+TEST_P(TlsIdleRelease, SessionsKeepWorkingAfterTheirRecordBuffersAreReleased) {
+  const TlsSession::Release how = GetParam();
+  Pair p(trusting("ca.crt"), "localhost", presenting("server"));
+  ASSERT_TRUE(p.server.handshake_done()) << p.server.error();
+  // Record sequence numbers well past 0 first: a lost counter at 0 would go unnoticed.
+  for (int i = 0; i < 5; ++i) {
+    p.client.write("up");
+    p.server.write("down");
+    pump(p.client, p.server);
+    ASSERT_EQ(p.server.take_plain(), "up");
+    ASSERT_EQ(p.client.take_plain(), "down");
+  }
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  // Whole pages inside [64, 16384) of each of the two buffers: at least two each.
+  const std::size_t at_least = how == TlsSession::Release::Discard ? 4 * page : 2 * (16384 - 64);
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t size : {std::size_t{1}, std::size_t{100}, std::size_t{16384}, std::size_t{40000}}) {
+      EXPECT_GE(p.server.release_idle_memory(how), at_least);
+      EXPECT_GE(p.client.release_idle_memory(how), at_least);
+      const std::string up = pattern(size, round), down = pattern(size + 1, round + 1);
+      p.client.write(up);
+      pump(p.client, p.server);
+      ASSERT_TRUE(p.server.take_plain() == up) << "round " << round << ", " << size << " bytes up";
+      EXPECT_GE(p.server.release_idle_memory(how), at_least);  // between the two directions too
+      EXPECT_GE(p.client.release_idle_memory(how), at_least);
+      p.server.write(down);
+      pump(p.client, p.server);
+      ASSERT_TRUE(p.client.take_plain() == down) << "round " << round << ", " << size << " bytes down";
+    }
+  }
+  EXPECT_EQ(p.server.state(), TlsSession::State::Open) << p.server.error();
+  EXPECT_EQ(p.client.state(), TlsSession::State::Open) << p.client.error();
+  // close_notify still verifies after a release.
+  p.server.release_idle_memory(how);
+  p.client.close();
+  p.server.feed(p.client.take_cipher());
+  EXPECT_TRUE(p.server.peer_closed());
+  EXPECT_EQ(p.server.error(), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, TlsIdleRelease,
+                         ::testing::Values(TlsSession::Release::Discard, TlsSession::Release::Scribble),
+                         [](const auto& param_info) {
+                           return param_info.param == TlsSession::Release::Discard ? "Discard" : "Scribble";
+                         });
+
+// Nothing is released while a record is half read, plaintext or ciphertext waits to be taken, the
+// handshake runs, or the session is over; with Scribble, a release there would corrupt what follows.
+TEST(TlsIdleRelease, NothingIsReleasedWhileAnythingIsPending) {
+  constexpr auto kScribble = TlsSession::Release::Scribble;
+  TlsSession fresh(presenting("server"));
+  EXPECT_EQ(fresh.release_idle_memory(kScribble), 0u);  // handshake not started
+
+  TlsSession client(trusting("ca.crt"), "localhost");
+  TlsSession server(presenting("server"));
+  server.feed(client.take_cipher());  // ClientHello: the server is mid-handshake
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);
+  client.feed(server.take_cipher());
+  pump(client, server);
+  ASSERT_TRUE(server.handshake_done());
+
+  client.write(pattern(20000, 1));  // two records
+  std::string records = client.take_cipher();
+  server.feed(records.substr(0, 700));  // a partial record in mbedTLS's input buffer
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);
+  server.feed(records.substr(700, 16500));  // the first record and part of the second
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);
+  server.feed(records.substr(17200));
+  EXPECT_TRUE(server.take_plain() == pattern(20000, 1));
+
+  client.write("not taken yet");
+  server.feed(client.take_cipher());
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);  // plaintext waiting
+  EXPECT_EQ(server.take_plain(), "not taken yet");
+
+  server.write("ciphertext waiting");
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);
+  client.feed(server.take_cipher());
+  EXPECT_EQ(client.take_plain(), "ciphertext waiting");
+
+  EXPECT_GT(server.release_idle_memory(kScribble), 0u);  // now idle
+  server.close();
+  EXPECT_EQ(server.release_idle_memory(kScribble), 0u);
+  client.feed(server.take_cipher());
+  EXPECT_TRUE(client.peer_closed());
 }
 
 // ---- load errors ----
