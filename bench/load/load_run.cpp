@@ -5,7 +5,7 @@
 //   phase        event                                   next
 //   Subscribers  all CONNACK + SUBACK                    Publishers
 //   Publishers   all CONNACK                             Publishing
-//   Idle         all CONNACK, then 1 s to settle         Closing (memory measured)
+//   Idle         all CONNACK, then `settle` s (1)       Closing (memory measured)
 //   Publishing   duration elapsed                        Draining
 //   Draining     all delivered / 1 s quiet / drain_s     Closing
 //   any          setup deadline, or a client lost early  Closing (result not ok)
@@ -263,7 +263,7 @@ void Run::connected_one() {
               static_cast<double>(self->r_.connections);
           self->finish("");
         },
-        1000, 0);
+        static_cast<std::uint64_t>(s_.settle_s * 1000), 0);
   }
 }
 

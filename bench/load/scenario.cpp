@@ -57,6 +57,8 @@ Result<bool, std::string> set_key(Scenario& s, const std::string& key, const std
       s.drain_s = std::stod(v);
     } else if (key == "quiet") {
       s.quiet_s = std::stod(v);
+    } else if (key == "settle") {
+      s.settle_s = std::stod(v);
     } else if (key == "connections") {
       s.connections = static_cast<std::uint32_t>(std::stoul(v));
     } else if (key == "mqtt") {

@@ -14,7 +14,7 @@ sh "$scenarios/../../tests/tls/make-test-ca.sh" "$work/certs" > /dev/null
 "$bench" suite --edge "$edge" $mosq --runs 1 --workdir "$work/brokers" --raw "$work/raw.tsv" \
   --tls-dir "$work/certs" \
   --set duration=0.6 --set warmup=0.1 --set drain=2 --set connections=300 --set mosquitto_nodelay=false \
-  --set messages=20000 --set uplink_inflight=64 \
+  --set messages=20000 --set uplink_inflight=64 --set settle=0.5 \
   "$scenarios"/*.yaml > "$work/report.md"
 cat "$work/report.md"
 grep -q '^### fan-in$' "$work/report.md"
