@@ -17,6 +17,9 @@ constexpr std::size_t kMaxExpiredPerRead = 10'000;
 // stay queued and each live read meets them again while the backlog drains, so the walk is bounded; live rows
 // behind more of them than this wait for the backlog's end (order is kept either way).
 constexpr std::size_t kMaxSkippedPerRead = 2'048;
+// What deleting a row writes besides its counted bytes (its other columns, cell and index entry): a
+// read's expired deletes are counted as size + this against the write budget.
+constexpr std::uint64_t kRowWriteOverhead = 64;
 }  // namespace
 
 Status OutboxTable::prepare(Db& db) {
@@ -379,6 +382,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
   std::vector<Gone> expired;
   const std::int64_t now = clock_.unix_seconds();
   std::uint64_t bytes = 0;
+  std::uint64_t expired_cost = 0;
   std::size_t skipped = 0;
   std::int64_t lane = o.lane ? static_cast<std::int64_t>(*o.lane) : -1;
   bool full = false;
@@ -413,10 +417,17 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       const bool released = s.col_int(13) != 0;
       if (expiry > 0 && expiry <= now && !released) {
         // MQTT 5.0 §3.3.2.3.3: an expired message is not sent. A released row is the cloud's already.
-        if (!ids.empty() && expired.size() >= kMaxExpiredPerRead) {
+        // The deletes of one read fit the WAL's room (the write budget): past it the read ends here, and
+        // the destination is named for the listener, so its uplink reads again even if this read
+        // returns nothing (storage/README.md "Space: the disk bound").
+        if ((!ids.empty() && expired.size() >= kMaxExpiredPerRead) ||
+            (!expired.empty() && expired_cost + size + kRowWriteOverhead > write_budget_)) {
+          if (std::find(new_dests_.begin(), new_dests_.end(), o.dest) == new_dests_.end())
+            new_dests_.push_back(o.dest);
           full = true;
           break;
         }
+        expired_cost += size + kRowWriteOverhead;
         expired.push_back(Gone{s.col_u64(0), size});
         continue;
       }

@@ -22,8 +22,10 @@
 // written only by transactions that delete rows; at load each is max(persisted, highest row left).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,8 +84,11 @@ class OutboxTable {
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
-  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
+  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so. Expired rows
+  // it meets are deleted, their bytes (and a row's overhead) at most the write budget per read.
   Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
+  // What one read may delete (the store gives half its WAL share: storage/README.md "Space").
+  void set_write_budget(std::uint64_t bytes) { write_budget_ = std::max<std::uint64_t>(1, bytes); }
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
   // The distinct origins of dest's queued rows with id <= up_to_id.
   Status origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out);
@@ -154,6 +159,7 @@ class OutboxTable {
   // transaction deleted rows (so must write them).
   std::unordered_set<std::string> unpersisted_;
   std::vector<std::string> new_dests_;
+  std::uint64_t write_budget_ = std::numeric_limits<std::uint64_t>::max();
   bool deleted_in_tx_ = false;
   bool persisted_in_tx_ = false;
 

@@ -73,6 +73,8 @@ Result<bool, OpenError> Store::init() {
     return unexpected(e);
   };
   tables_ = std::make_unique<Tables>(options_.outbox, options_.history, options_.feeds, clock_);
+  // A read's deletes of expired rows fit the room kept for the WAL, like its marks (outbox_read).
+  tables_->outbox.set_write_budget(shares_.wal_share / 2);
   Status s = tables_->prepare(db_);
   if (s != Status::Ok) return fail(s, "preparing statements failed");
   int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"},
@@ -243,6 +245,50 @@ std::function<void(Result<bool, Status>)> as_done(Store::Done done) {
   if (!done) return {};
   return [done = std::move(done)](Result<bool, Status> r) { done(r ? Status::Ok : r.error()); };
 }
+
+// The two halves of a list of row operations, or none when it is one: a single id range is halved by
+// ids, so a window's ack of one range divides too.
+std::vector<std::vector<IdRange>> halves(const std::vector<IdRange>& v) {
+  if (v.size() >= 2) {
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    return {{v.begin(), mid}, {mid, v.end()}};
+  }
+  if (v.size() == 1 && v[0].first < v[0].last) {
+    const std::uint64_t mid = v[0].first + (v[0].last - v[0].first) / 2;
+    return {{IdRange{v[0].first, mid}}, {IdRange{mid + 1, v[0].last}}};
+  }
+  return {};
+}
+std::vector<std::vector<std::uint64_t>> halves(const std::vector<std::uint64_t>& v) {
+  if (v.size() < 2) return {};
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  return {{v.begin(), mid}, {mid, v.end()}};
+}
+
+template <typename Item>
+using RowsOp = std::function<Status(Tables&, const std::vector<Item>&)>;
+
+// A request applying `op` to a list of independent, idempotent row operations, divisible into halves
+// (Request::divide) when it alone does not fit the WAL's room.
+template <typename Item>
+void make_divisible(Request& r, std::shared_ptr<const std::vector<Item>> items,
+                    std::shared_ptr<const RowsOp<Item>> op) {
+  r.apply = [items, op](Tables& t) { return (*op)(t, *items); };
+  r.divide = [items, op] {
+    std::vector<Request> parts;
+    for (std::vector<Item>& half : halves(*items)) {
+      Request part;
+      make_divisible<Item>(part, std::make_shared<const std::vector<Item>>(std::move(half)), op);
+      parts.push_back(std::move(part));
+    }
+    return parts;
+  };
+}
+template <typename Item>
+void make_divisible(Request& r, std::vector<Item> items, RowsOp<Item> op) {
+  make_divisible<Item>(r, std::make_shared<const std::vector<Item>>(std::move(items)),
+                       std::make_shared<const RowsOp<Item>>(std::move(op)));
+}
 }  // namespace
 
 Status Store::flush() {
@@ -315,44 +361,42 @@ Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
 }
 
 Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  return submit_result<bool>(
-      durable, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.mark_inflight(ids); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), ids.size() * sizeof(std::uint64_t));
+  make_divisible<std::uint64_t>(r, std::move(ids), [](Tables& t, const std::vector<std::uint64_t>& v) {
+    return t.outbox.mark_inflight(v);
+  });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_release(std::vector<std::uint64_t> ids, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  if (!durable) {
-    return submit_result<bool>(
-        false, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); }), {});
-  }
+  Request r = make(durable, ids.size() * sizeof(std::uint64_t));
   // PUBRELs wait on this commit, and each holds a window slot upstream: like a read, it closes the batch
   // at once (it rides with whatever is gathered) instead of waiting out the commit window. That is what
   // keeps a QoS 2 drain near a QoS 1 one (bench/README.md "Outage").
-  Request r = make(true, bytes);
-  r.deadline = SteadyTime::now();
-  r.apply = [ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); };
+  if (durable) r.deadline = SteadyTime::now();
+  make_divisible<std::uint64_t>(
+      r, std::move(ids), [](Tables& t, const std::vector<std::uint64_t>& v) { return t.outbox.release(v); });
   r.done = std::move(done);
   return submit(std::move(r));
 }
 
 Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ranges.size() * sizeof(IdRange);
-  return submit_result<bool>(
-      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.ack(ranges); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), ranges.size() * sizeof(IdRange));
+  make_divisible<IdRange>(r, std::move(ranges),
+                          [](Tables& t, const std::vector<IdRange>& v) { return t.outbox.ack(v); });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_requeue(std::vector<IdRange> ranges, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ranges.size() * sizeof(IdRange);
-  return submit_result<bool>(
-      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
-      as_done(std::move(done)));
+  // {} (every row in flight) is one statement: it has no halves.
+  Request r = make(static_cast<bool>(done), ranges.size() * sizeof(IdRange));
+  make_divisible<IdRange>(r, std::move(ranges),
+                          [](Tables& t, const std::vector<IdRange>& v) { return t.outbox.requeue(v); });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_requeue_all(std::string dest, Done done) {
@@ -911,7 +955,8 @@ void Store::execute(std::vector<Request>& batch) {
   }
   const std::uint64_t last_id = tables_->outbox.last_id();
   std::vector<std::string> new_dests = tables_->outbox.take_new_dests();
-  if (fatal == Status::Ok && last_id != last_id_before) {
+  // New rows, or a read that left expired rows to delete (its uplink reads on: OutboxTable::read).
+  if (fatal == Status::Ok && (last_id != last_id_before || !new_dests.empty())) {
     OutboxListener listener;
     {
       std::lock_guard lk(stats_mutex_);
@@ -943,18 +988,18 @@ bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& st
   for (std::size_t i = lo; i < hi; ++i) {
     if (batch[i].apply && excluded[i] == Status::Ok) members.push_back(i);
   }
+  if (members.size() == 1 && batch[members[0]].divide) {
+    // One request alone too large for the room: a list of row operations is committed in parts.
+    const std::size_t i = members[0];
+    status[i] = commit_divided(batch[i], error_text);
+    return status[i] == Status::Ok;
+  }
   if (members.size() < 2) return false;
-  // Splitting helps only when a commit has room at all: a file system filled by others (no room for a
-  // few WAL frames after the checkpoint) fails every part, so the batch fails as it is and is retried.
-  checkpoint_truncate();
-  const auto fsp = fs_space(options_.path);
-  const std::uint64_t frame = std::max<std::uint32_t>(512, work_stats_.page_size) + 24;
-  if (!fsp || fsp->avail < kMinCommitFrames * frame) return false;
+  if (!room_for_a_commit()) return false;
   work_stats_.batches_split += 1;
   GW_LOG(Debug, "store",
-         "database %s: %zu writes did not fit the WAL's room together (%llu bytes free); committing them in "
-         "two parts",
-         options_.path.c_str(), members.size(), static_cast<unsigned long long>(fsp->avail));
+         "database %s: %zu writes did not fit the WAL's room together; committing them in two parts",
+         options_.path.c_str(), members.size());
   const std::size_t mid = members[members.size() / 2];
   bool committed = false;
   for (auto [a, b] : {std::pair{lo, mid}, std::pair{mid, hi}}) {
@@ -981,6 +1026,37 @@ bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& st
     committed = committed || fatal == Status::Ok;
   }
   return committed;
+}
+
+Status Store::commit_divided(Request& whole, std::string& error_text) {
+  std::vector<Request> parts = whole.divide ? whole.divide() : std::vector<Request>{};
+  if (parts.size() < 2 || !room_for_a_commit()) return Status::DiskFull;
+  work_stats_.requests_split += 1;
+  GW_LOG(Debug, "store", "database %s: one request did not fit the WAL's room; committing it in %zu parts",
+         options_.path.c_str(), parts.size());
+  for (Request& part : parts) {
+    checkpoint_truncate();
+    std::vector<Request> one;
+    one.push_back(std::move(part));
+    const std::vector<Status> none(1, Status::Ok);
+    std::vector<Status> st;
+    std::size_t culprit = 1;
+    Status s = run_transaction(one, st, true, error_text, none, culprit);
+    if (s == Status::Ok) s = st[0];  // refused at its own savepoint (the page cap): nothing of it written
+    // For room, at COMMIT, by a spill of the page cache or at the page cap: smaller parts may fit.
+    if (s == Status::DiskFull) s = commit_divided(one[0], error_text);
+    if (s != Status::Ok) return s;
+  }
+  return Status::Ok;
+}
+
+bool Store::room_for_a_commit() {
+  // Dividing helps only when a commit has room at all: a file system filled by others (no room for a
+  // few WAL frames after the checkpoint) fails every part, so the batch fails as it is and is retried.
+  checkpoint_truncate();
+  const auto fsp = fs_space(options_.path);
+  const std::uint64_t frame = std::max<std::uint32_t>(512, work_stats_.page_size) + 24;
+  return fsp && fsp->avail >= kMinCommitFrames * frame;
 }
 
 void Store::note_failure(Status s, const std::string& detail) {

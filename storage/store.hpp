@@ -108,6 +108,7 @@ struct StoreStats {
   bool reserve_present = false;        // false while released (the file system filled up)
   std::uint64_t reserve_releases = 0;  // times the reserve was released for a checkpoint
   std::uint64_t batches_split = 0;     // batches too large for the WAL's room, committed in parts
+  std::uint64_t requests_split = 0;    // single requests too large for it, committed in parts
   std::uint64_t outbox_rows_at_open = 0;
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
@@ -319,6 +320,13 @@ class Store {
   // request's outcome goes to `status`; true when some part committed.
   bool commit_in_parts(std::vector<Request>& batch, std::vector<Status>& status, std::string& error_text,
                        std::vector<Status>& excluded, std::size_t lo, std::size_t hi);
+  // One request that failed for room alone and can be divided (Request::divide): its parts in
+  // transactions of their own, in order, each after a TRUNCATE checkpoint, a part divided again while it
+  // fails the same way. Stops at the first part that fails and returns its status (the parts before it
+  // stay committed: the request's operations are idempotent, so its retry redoes only what is left).
+  Status commit_divided(Request& whole, std::string& error_text);
+  // After a TRUNCATE checkpoint: whether the file system has room for a commit of a few WAL frames.
+  bool room_for_a_commit();
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
   // The disk bound: measures the files and the file system and moves the page cap (before each batch

@@ -121,6 +121,26 @@ class StoreFailureTest : public ::testing::Test {
     if (!rows) return unexpected(Status::Internal);
     return *rows;
   }
+  // Opens and fills the store with rows of `payload` bytes until a durable write is refused for room;
+  // returns the ids acknowledged.
+  std::vector<std::uint64_t> open_and_fill_to_disk_full(std::size_t payload) {
+    open();
+    Status refusal = Status::Ok;
+    std::vector<std::uint64_t> acked = fill(payload, refusal);
+    EXPECT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+    return acked;
+  }
+  // Reads (marking in flight) until `rows` rows are in flight, a read at a time.
+  void read_all_in_flight(std::size_t rows) {
+    std::size_t in_flight = 0;
+    for (int round = 0; round < 200 && in_flight < rows; ++round) {
+      const auto read = read_sync();
+      ASSERT_TRUE(read) << "read at the bound: " << to_string(read.error());
+      ASSERT_FALSE(read.value().empty());
+      in_flight += read.value().size();
+    }
+    ASSERT_EQ(in_flight, rows);
+  }
   // Fills the store until a durable write is refused; returns the ids that were acknowledged.
   std::vector<std::uint64_t> fill(std::size_t payload, Status& refusal) {
     std::vector<std::uint64_t> acked;
@@ -538,19 +558,10 @@ TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
 TEST_F(StoreFailureTest, ABatchOfAcksTooLargeForTheWalsRoomIsCommittedInParts) {
   const std::string skip = mount_small_tmpfs();
   if (!skip.empty()) GTEST_SKIP() << skip;
-  open();
-  Status refusal = Status::Ok;
-  const std::vector<std::uint64_t> rows = fill(1000, refusal);
-  ASSERT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
   // Everything in flight, a read at a time (each read is cut to fit the WAL's room).
-  std::size_t in_flight = 0;
-  for (int round = 0; round < 200 && in_flight < rows.size(); ++round) {
-    const auto read = read_sync();
-    ASSERT_TRUE(read) << "read at the bound: " << to_string(read.error());
-    ASSERT_FALSE(read.value().empty());
-    in_flight += read.value().size();
-  }
-  ASSERT_EQ(in_flight, rows.size());
+  ASSERT_NO_FATAL_FAILURE(read_all_in_flight(rows.size()));
   // One ack per row, fire and forget (as the uplink sends them), then one someone waits on: one batch
   // that touches every leaf page of the table (4 rows a page) against a room of 2 x 64 KiB of WAL.
   const std::uint64_t splits_before = store_->stats().batches_split;
@@ -573,6 +584,103 @@ TEST_F(StoreFailureTest, ABatchOfAcksTooLargeForTheWalsRoomIsCommittedInParts) {
   for (std::uint64_t id : acked) left += in_file.count(id);
   EXPECT_EQ(left, 0u) << "of " << acked.size() << " acknowledged rows";
   EXPECT_EQ(in_file.size(), rows.size() - acked.size());
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// One request alone larger than the room kept for the WAL: the uplink acknowledges a whole window at once
+// (here every row of the full store, one id range). Each row's delete fits; all of them together rewrite
+// more pages than the WAL may hold. It failed for room every time (the acks are retried whole until
+// given up, the rows stay in flight and are sent again after a reconnect: duplicates upstream, and the
+// space they hold is never freed). A set of independent row operations is committed in parts.
+TEST_F(StoreFailureTest, ASingleAckTooLargeForTheWalsRoomIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(read_all_in_flight(rows.size()));
+  const auto ranges = to_ranges(rows);
+  ASSERT_EQ(ranges.size(), 1u) << "the test means one request of one range";
+  const std::uint64_t splits_before = store_->stats().requests_split;
+  std::optional<Status> acked;
+  ASSERT_EQ(store_->outbox_ack(ranges, [&](Status s) { acked = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(acked.has_value());
+  EXPECT_EQ(*acked, Status::Ok) << "the ack of " << rows.size() << " rows failed for room as a whole";
+  EXPECT_GT(store_->stats().requests_split, splits_before)
+      << "the ack fitted the WAL's room: the test no longer covers the split";
+  EXPECT_TRUE(ids_in_file().empty()) << ids_in_file().size() << " acknowledged rows are still in the file";
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_EQ(store_->stats().outbox_acked, rows.size());
+  // The space is free again: new rows are taken.
+  EXPECT_TRUE(enqueue_sync(big(1000)));
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The QoS 2 uplink marks a window released (PUBREC came) with one request and sends PUBREL only from its
+// completion: a window too large for the WAL's room failed at every try, so the QoS 2 drain stalled.
+TEST_F(StoreFailureTest, ASingleReleaseTooLargeForTheWalsRoomIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  std::optional<Status> released;
+  ASSERT_EQ(store_->outbox_release(rows, [&](Status s) { released = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(*released, Status::Ok) << "the release of " << rows.size() << " rows failed for room as a whole";
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM outbox WHERE released = 1"),
+            std::to_string(rows.size()));
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// A read deletes the expired rows it meets (MQTT 5.0 §3.3.2.3.3). After an outage on a full disk, every
+// row had expired: a read with nothing to return deleted them all in its own transaction, which failed
+// for room at every try, so the drain stalled for good with the disk full of expired rows. A read
+// deletes at most what fits the WAL's room and the next read goes on.
+TEST_F(StoreFailureTest, AReadMeetingMoreExpiredRowsThanTheWalsRoomGoesOnAndFreesThem) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  std::vector<std::uint64_t> rows;
+  for (int i = 0; i < 2000; ++i) {
+    OutboxMessage m = big(1000);
+    m.expiry_unix = clock_.unix_seconds() + 60;
+    auto r = enqueue_sync(m);
+    if (!r) {
+      ASSERT_EQ(r.error(), Status::DiskFull) << to_string(r.error());
+      break;
+    }
+    rows.push_back(r.value().id);
+  }
+  ASSERT_GT(rows.size(), 200u);
+  OutboxMessage fresh = big(10);
+  clock_.advance(120'000);  // every row has expired
+  // As the uplink does: read until a read comes back empty and the listener did not wake it again.
+  bool woken = false;
+  store_->set_outbox_listener([&](std::uint64_t, const std::vector<std::string>& dests) {
+    woken = woken || std::find(dests.begin(), dests.end(), std::string()) != dests.end();
+  });
+  std::size_t reads = 0;
+  std::size_t returned = 0;
+  std::optional<Result<std::vector<OutboxRecord>, Status>> last;
+  for (; reads < 100; ++reads) {
+    woken = false;
+    last = read_sync();
+    if (!*last) continue;
+    returned += last->value().size();
+    if (last->value().empty() && !woken) break;
+  }
+  ASSERT_TRUE(last.has_value());
+  ASSERT_TRUE(*last) << "read at the bound: " << to_string(last->error()) << " (" << reads << " tries)";
+  EXPECT_EQ(returned, 0u) << "an expired row was returned";
+  EXPECT_TRUE(ids_in_file().empty()) << ids_in_file().size() << " expired rows are still in the file";
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_TRUE(enqueue_sync(fresh)) << "no room after the expired rows went";
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 }
