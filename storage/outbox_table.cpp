@@ -616,6 +616,7 @@ Status OutboxTable::prune_dest_age(const std::string& dest, std::int64_t max_age
       }
       if (seen == 0) done = true;
       for (const auto& [id, size] : victims) {
+        if (prune_budget_spent(size)) return Status::Ok;
         Status st = remove(id, size, dest, DropReason::QuotaAge);
         if (st != Status::Ok) return st;
         n += 1;
@@ -624,9 +625,20 @@ Status OutboxTable::prune_dest_age(const std::string& dest, std::int64_t max_age
   }
 }
 
+bool OutboxTable::prune_budget_spent(std::uint64_t size) {
+  if (prune_more_ || (prune_cost_ > 0 && prune_cost_ + size + kRowWriteOverhead > write_budget_)) {
+    prune_more_ = true;
+    return true;
+  }
+  prune_cost_ += size + kRowWriteOverhead;
+  return false;
+}
+
 Status OutboxTable::prune_expired(std::uint64_t* removed) {
   std::uint64_t n = 0;
   if (removed) *removed = 0;
+  prune_cost_ = 0;
+  prune_more_ = false;
   for (const auto& [dest, q] : limits_.quotas) {
     if (q.max_age_s <= 0 || !c_.dests.count(dest)) continue;
     Status st = prune_dest_age(dest, q.max_age_s, n);
@@ -663,6 +675,10 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
     }
     if (seen == 0) done = true;
     for (const Victim& v : victims) {
+      if (prune_budget_spent(v.size)) {
+        done = true;
+        break;
+      }
       delete_one_.bind_u64(1, v.id);
       int rc = delete_one_.run();
       if (rc != SQLITE_DONE) return status_from_sqlite(rc);

@@ -754,6 +754,9 @@ void Store::run() {
       maintain();
       next_maintenance_ = SteadyTime::now() + interval;
     }
+    // An age prune stopped at its write budget (what fits the WAL's room): the next one runs at once,
+    // after whatever is queued, rather than an interval later.
+    if (open && tables_->outbox.prune_more()) next_maintenance_ = SteadyTime::now();
     // Nothing committed: wait before trying again (requests queue up meanwhile, within the bound).
     if (open && last_batch_failed_) std::this_thread::sleep_for(options_.retry_backoff);
   }
@@ -1087,7 +1090,7 @@ void Store::note_failure(Status s, const std::string& detail) {
 
 void Store::maintain() {
   std::vector<Request> batch;
-  if (options_.outbox.max_age_s > 0) {
+  if (options_.outbox.max_age_s > 0 || tables_->outbox.prune_more()) {
     Request r;
     r.retry = false;
     r.maintenance = true;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
@@ -681,6 +682,33 @@ TEST_F(StoreFailureTest, AReadMeetingMoreExpiredRowsThanTheWalsRoomGoesOnAndFree
   EXPECT_TRUE(ids_in_file().empty()) << ids_in_file().size() << " expired rows are still in the file";
   EXPECT_EQ(store_->stats().outbox_rows, 0u);
   EXPECT_TRUE(enqueue_sync(fresh)) << "no room after the expired rows went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The outbox's age bound after an outage on a full disk: every row is past max_age_s at once, and the prune
+// deleting them all in one transaction failed for room at every maintenance run, so the space never came
+// back. A prune deletes at most what fits the WAL's room, and the next one runs at once until none is left.
+TEST_F(StoreFailureTest, AnAgePruneLargerThanTheWalsRoomGoesOnInPartsUntilTheRowsAreGone) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  options_.outbox.max_age_s = 60;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  clock_.advance(120'000);  // every row is past the age bound
+  std::optional<Status> pruned;
+  ASSERT_EQ(store_->outbox_prune([&](Status s) { pruned = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(pruned.has_value());
+  ASSERT_EQ(*pruned, Status::Ok) << "the age prune of " << rows.size() << " rows failed for room";
+  EXPECT_GT(store_->stats().outbox_drops[static_cast<std::size_t>(DropReason::Expired)], 0u);
+  // The rest goes with the prunes that follow on their own (the maintenance interval is an hour here).
+  for (int i = 0; i < 3000 && store_->stats().outbox_rows > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_EQ(store_->stats().outbox_drops[static_cast<std::size_t>(DropReason::Expired)], rows.size());
+  EXPECT_TRUE(ids_in_file().empty());
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the old rows went";
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 }
