@@ -896,11 +896,22 @@ void Store::execute(std::vector<Request>& batch) {
     work_stats_.internal_errors += internal;
   }
   if (worst != Status::Ok) {
-    note_failure(worst, error_text);
+    // What failed: a write refused alone is named by its size (a message larger than the room left says
+    // so), a failed transaction by SQLite's message.
+    std::size_t largest = 0;
+    bool refused_alone = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].apply || status[i] != worst) continue;
+      refused_alone = true;
+      largest = std::max(largest, batch[i].bytes - std::min(batch[i].bytes, sizeof(Request)));
+    }
+    note_failure(worst, refused_alone ? "the largest write refused: " + std::to_string(largest) + " bytes, " +
+                                            error_text
+                                      : error_text);
   } else if (std::any_of(batch.begin(), batch.end(),
                          [](const Request& r) { return r.apply && !r.maintenance; })) {
     // Only a real write proves recovery: a prune that deletes nothing succeeds on a full disk too.
-    if (failures_in_row_ > 0) {
+    if (failures_in_row_ > 0 && episode_logged_) {
       GW_LOG(Info, "store", "database %s: writes succeed again after %llu failed transactions",
              options_.path.c_str(), static_cast<unsigned long long>(failures_in_row_));
     }
@@ -1069,6 +1080,23 @@ void Store::note_failure(Status s, const std::string& detail) {
   work_stats_.degraded = true;
   auto now = SteadyTime::now();
   if (failures_in_row_ == 1) {
+    // One ERROR line per failure, not per try: a client that retries a write that can never fit (or a
+    // disk that fills again right after each ack) starts a failure each time, between writes that
+    // succeed. The same reason within 10 s of its last ERROR line is counted, not written, and its
+    // recovery is not announced either.
+    episode_logged_ = s != last_error_status_ || last_error_log_ == SteadyTime::time_point{} ||
+                      now - last_error_log_ >= std::chrono::seconds(10);
+    if (!episode_logged_) {
+      unlogged_failures_ += 1;
+      return;
+    }
+    if (unlogged_failures_ > 0) {
+      GW_LOG(Warn, "store", "database %s: %llu more failures like the last one were not logged",
+             options_.path.c_str(), static_cast<unsigned long long>(unlogged_failures_));
+      unlogged_failures_ = 0;
+    }
+    last_error_status_ = s;
+    last_error_log_ = now;
     GW_LOG(
         Error, "store",
         "database %s: transaction failed: %s (%s; %s); durable writes are refused with this reason until it "
@@ -1085,6 +1113,7 @@ void Store::note_failure(Status s, const std::string& detail) {
            options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(),
            static_cast<unsigned long long>(failures_in_row_));
     last_failure_log_ = now;
+    episode_logged_ = true;  // its end is announced too
   }
 }
 

@@ -358,6 +358,11 @@ class Store {
   std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
   std::uint64_t failures_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_log_{};
+  // The last ERROR line: a failure of the same status within 10 s of it is counted, not logged.
+  std::chrono::steady_clock::time_point last_error_log_{};
+  Status last_error_status_ = Status::Ok;
+  bool episode_logged_ = false;  // the failure going on now had its ERROR line (so gets its INFO line)
+  std::uint64_t unlogged_failures_ = 0;
   std::chrono::steady_clock::time_point next_maintenance_{};
   std::string reserve_path_;
   SpaceShares shares_;

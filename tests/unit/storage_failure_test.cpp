@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "gateway/base/clock.hpp"
+#include "gateway/base/log.hpp"
 #include "storage/store.hpp"
 
 namespace gw::storage {
@@ -711,6 +712,56 @@ TEST_F(StoreFailureTest, AnAgePruneLargerThanTheWalsRoomGoesOnInPartsUntilTheRow
   EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the old rows went";
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// One write that cannot fit at all (a message larger than the room within the bound) is refused alone with
+// DiskFull (PUBACK 0x97), the writes beside it commit, and a client retrying it does not fill the log: one
+// ERROR line naming its size and the reason, not an ERROR and a "writes succeed again" per try.
+TEST_F(StoreFailureTest, AWriteThatCannotFitIsRefusedAloneAndLoggedOnceNotPerRetry) {
+  options_.max_db_bytes = 1024 * 1024;
+  open();
+  const std::string log_path = dir_ + "/log.txt";
+  ASSERT_FALSE(log::configure({.output = log::Output::File, .file = log_path, .max_lines_per_second = 0}));
+  const OutboxMessage huge = big(2 * 1024 * 1024);
+  int refused = 0;
+  std::vector<std::uint64_t> kept;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::optional<Result<OutboxEnqueued, Status>> got;
+    ASSERT_EQ(
+        store_->outbox_enqueue(huge, [&](Result<OutboxEnqueued, Status> r) { got.emplace(std::move(r)); }),
+        Status::Ok);
+    ASSERT_EQ(store_->outbox_enqueue(big(100)), Status::Ok);  // in the same batch, no one waits on it
+    store_->flush();
+    store_->run_completions();
+    ASSERT_TRUE(got.has_value());
+    if (!*got && got->error() == Status::DiskFull) refused += 1;
+    auto small = enqueue_sync(big(100));  // the client's other messages go on
+    ASSERT_TRUE(small) << to_string(small.error());
+    kept.push_back(small.value().id);
+  }
+  log::configure({});
+  EXPECT_EQ(refused, 5) << "the message larger than the bound was not refused with DiskFull every time";
+  EXPECT_EQ(store_->stats().outbox_rows, 10u) << "the writes beside the refused one were not all written";
+  std::ifstream in(log_path);
+  std::string line;
+  int errors = 0;
+  int recovered = 0;
+  std::string first_error;
+  while (std::getline(in, line)) {
+    if (line.find("ERROR store") != std::string::npos) {
+      errors += 1;
+      if (first_error.empty()) first_error = line;
+    }
+    if (line.find("writes succeed again") != std::string::npos) recovered += 1;
+  }
+  EXPECT_EQ(errors, 1) << "ERROR lines for 5 tries of one write";
+  EXPECT_LE(recovered, 1) << "'writes succeed again' lines for 5 tries of one write";
+  EXPECT_NE(first_error.find("disk_full"), std::string::npos) << first_error;
+  // Its size as the outbox counts it (origin + topic + payload).
+  EXPECT_NE(first_error.find(std::to_string(huge.origin.size() + huge.topic.size() + huge.payload.size()) +
+                             " bytes"),
+            std::string::npos)
+      << "the line does not say what was refused: " << first_error;
 }
 
 // The broker acknowledges a publish whose writes went without completions from a barrier: a write
