@@ -211,7 +211,8 @@ Status Store::submit_result(bool durable, std::size_t bytes, std::function<Resul
 }
 
 template <typename T>
-Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> work) {
+Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> work,
+                                   std::function<std::vector<Request>(Tables&)> first) {
   auto slot = std::make_shared<std::optional<T>>();
   std::promise<Status> promise;
   std::future<Status> result = promise.get_future();
@@ -224,6 +225,16 @@ Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> wor
     slot->emplace(std::move(res.value()));
     return Status::Ok;
   };
+  if (first) {
+    // Too large for the WAL's room on its own: `first`'s parts, then the work itself (Request::divide).
+    r.divide = [first = std::move(first), apply = r.apply](Tables& t) {
+      std::vector<Request> parts = first(t);
+      if (parts.empty()) return parts;
+      parts.emplace_back();
+      parts.back().apply = apply;
+      return parts;
+    };
+  }
   r.on_committed = [&promise](Status s) { promise.set_value(s); };
   Status s = submit(std::move(r));
   if (s != Status::Ok) return unexpected(s);
@@ -274,7 +285,7 @@ template <typename Item>
 void make_divisible(Request& r, std::shared_ptr<const std::vector<Item>> items,
                     std::shared_ptr<const RowsOp<Item>> op) {
   r.apply = [items, op](Tables& t) { return (*op)(t, *items); };
-  r.divide = [items, op] {
+  r.divide = [items, op](Tables&) {
     std::vector<Request> parts;
     for (std::vector<Item>& half : halves(*items)) {
       Request part;
@@ -468,12 +479,33 @@ Status Store::session_put_meta(SessionMeta meta, Done done) {
       as_done(std::move(done)));
 }
 
+namespace {
+// Deletes a session (upto empty), or its messages with seq <= *upto. Divisible: its messages go first,
+// the older half, then the rest with the session and its subscriptions, each part halved again.
+void make_session_delete(Request& r, std::string id, std::optional<std::uint64_t> upto) {
+  r.apply = [id, upto](Tables& t) {
+    return upto ? t.sessions.remove_messages_upto(id, *upto) : t.sessions.remove(id);
+  };
+  r.divide = [id = std::move(id), upto](Tables& t) {
+    std::vector<Request> parts;
+    auto seqs = t.sessions.message_seqs(id);
+    if (!seqs || !seqs.value()) return parts;
+    const auto [first, highest] = *seqs.value();
+    const std::uint64_t last = upto ? std::min(*upto, highest) : highest;
+    if (first >= last) return parts;
+    parts.resize(2);
+    make_session_delete(parts[0], id, first + (last - first) / 2);
+    make_session_delete(parts[1], id, upto);
+    return parts;
+  };
+}
+}  // namespace
+
 Status Store::session_delete(std::string client_id, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  const std::size_t bytes = client_id.size();
-  return submit_result<bool>(
-      durable, bytes, as_result([id = std::move(client_id)](Tables& t) { return t.sessions.remove(id); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), client_id.size());
+  make_session_delete(r, std::move(client_id), std::nullopt);
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::session_subscribe(std::string client_id, Subscription sub, Done done) {
@@ -665,20 +697,39 @@ Status Store::history_prune(Done done) {
 
 Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued,
                                                                 std::vector<std::string>* expired_ids) {
-  return call_sync<std::vector<SessionRecord>>(
-      [this, max_queued, expired_ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
-        std::uint64_t expired = 0;
-        Status s = t.sessions.expire(clock_.unix_seconds(), &expired, expired_ids);
+  // Ids of the expired sessions deleted by parts of their own before the load: on a full disk, deleting
+  // them all with the load was one transaction larger than the WAL's room, and the daemon could not start.
+  auto ended = std::make_shared<std::vector<std::string>>();
+  auto ids = std::make_shared<std::vector<std::string>>();
+  auto delete_first = [this, ended](Tables& t) {
+    std::vector<Request> parts;
+    std::vector<std::string> expired;
+    if (t.sessions.expired_ids(clock_.unix_seconds(), expired) != Status::Ok) return parts;
+    for (std::string& id : expired) {
+      parts.emplace_back();
+      make_session_delete(parts.back(), id, std::nullopt);
+    }
+    *ended = std::move(expired);
+    return parts;
+  };
+  auto loaded = call_sync<std::vector<SessionRecord>>(
+      [this, max_queued, ended, ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+        *ids = *ended;  // a batch may be applied more than once: assigned, never appended to
+        std::vector<std::string> now;
+        Status s = t.sessions.expire(clock_.unix_seconds(), nullptr, &now);
         if (s != Status::Ok) return unexpected(s);
-        if (expired > 0) {
-          GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",
-                 static_cast<unsigned long long>(expired));
-        }
+        ids->insert(ids->end(), now.begin(), now.end());
         std::vector<SessionRecord> out;
         s = t.sessions.load(out, max_queued);
         if (s != Status::Ok) return unexpected(s);
         return out;
-      });
+      },
+      std::move(delete_first));
+  if (loaded && !ids->empty()) {
+    GW_LOG(Info, "store", "deleted %zu persistent sessions whose expiry interval passed", ids->size());
+  }
+  if (loaded && expired_ids) *expired_ids = std::move(*ids);
+  return loaded;
 }
 
 Result<std::vector<RetainedMessage>, Status> Store::load_retained() {
@@ -1043,7 +1094,7 @@ bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& st
 }
 
 Status Store::commit_divided(Request& whole, std::string& error_text) {
-  std::vector<Request> parts = whole.divide ? whole.divide() : std::vector<Request>{};
+  std::vector<Request> parts = whole.divide ? whole.divide(*tables_) : std::vector<Request>{};
   if (parts.size() < 2 || !room_for_a_commit()) return Status::DiskFull;
   work_stats_.requests_split += 1;
   GW_LOG(Debug, "store", "database %s: one request did not fit the WAL's room; committing it in %zu parts",

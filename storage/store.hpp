@@ -304,7 +304,10 @@ class Store {
   Status submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
                        std::function<void(Result<T, Status>)> done);
   template <typename T>
-  Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work);
+  // `first`: when the work alone does not fit the WAL's room, the parts to commit before it
+  // (Request::divide).
+  Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work,
+                              std::function<std::vector<Request>(Tables&)> first = {});
 
   void run();                                 // the storage thread
   void execute(std::vector<Request>& batch);  // one transaction (two after a failure)

@@ -132,6 +132,37 @@ class StoreFailureTest : public ::testing::Test {
     EXPECT_EQ(refusal, Status::DiskFull) << to_string(refusal);
     return acked;
   }
+  // Submits a request with a completion and returns the status it got.
+  template <typename Submit>
+  Status wait_status(Submit&& submit) {
+    std::optional<Status> got;
+    EXPECT_EQ(submit([&](Status s) { got = s; }), Status::Ok);
+    store_->flush();
+    store_->run_completions();
+    return got.value_or(Status::Internal);
+  }
+  // A persistent session (subscribed to farm/#) whose queue of 1000-byte messages is filled until the disk
+  // refuses one; returns how many were queued.
+  std::size_t fill_session_queue(const SessionMeta& meta) {
+    EXPECT_EQ(wait_status([&](Store::Done d) { return store_->session_put_meta(meta, d); }), Status::Ok);
+    EXPECT_EQ(wait_status([&](Store::Done d) {
+                return store_->session_subscribe(meta.client_id, Subscription{.filter = "farm/#", .qos = 1},
+                                                 d);
+              }),
+              Status::Ok);
+    std::size_t queued = 0;
+    for (std::uint64_t seq = 1; seq <= 2000; ++seq) {
+      SessionMessage m{.seq = seq, .topic = "farm/t", .payload = std::string(1000, 'q')};
+      const Status s =
+          wait_status([&](Store::Done d) { return store_->session_message_put(meta.client_id, m, d); });
+      if (s != Status::Ok) {
+        EXPECT_EQ(s, Status::DiskFull) << to_string(s);
+        break;
+      }
+      queued += 1;
+    }
+    return queued;
+  }
   // Reads (marking in flight) until `rows` rows are in flight, a read at a time.
   void read_all_in_flight(std::size_t rows) {
     std::size_t in_flight = 0;
@@ -710,6 +741,53 @@ TEST_F(StoreFailureTest, AnAgePruneLargerThanTheWalsRoomGoesOnInPartsUntilTheRow
   EXPECT_EQ(store_->stats().outbox_drops[static_cast<std::size_t>(DropReason::Expired)], rows.size());
   EXPECT_TRUE(ids_in_file().empty());
   EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the old rows went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// A persistent session whose queue fills the disk is ended (a clean start, or its expiry): deleting the
+// session with every queued message is one request larger than the WAL's room, and it failed at every try
+// (the broker submits it without a completion: retried until given up, the space never freed, and the
+// session back after a restart). Its messages go in parts, the session row and subscriptions with the last.
+TEST_F(StoreFailureTest, DeletingASessionWhoseQueueFillsTheDiskIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  const std::size_t queued = fill_session_queue(SessionMeta{.client_id = "farm"});
+  ASSERT_GT(queued, 200u);
+  const std::uint64_t splits_before = store_->stats().requests_split;
+  EXPECT_EQ(wait_status([&](Store::Done d) { return store_->session_delete("farm", d); }), Status::Ok)
+      << "deleting a session with " << queued << " queued messages failed for room";
+  EXPECT_GT(store_->stats().requests_split, splits_before)
+      << "the deletion fitted the WAL's room: the test no longer covers the split";
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_msgs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_subs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM sessions"), "0");
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the session went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The same session expired while the daemon was stopped: the start deleted it in the transaction that
+// loads the sessions, larger than the WAL's room, so the start failed ("cannot restore state") on the full
+// disk. The expired sessions are deleted in parts before the load.
+TEST_F(StoreFailureTest, AStartWithAnExpiredSessionFillingTheDiskDeletesItInPartsAndLoads) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  const SessionMeta meta{
+      .client_id = "farm", .expiry_interval_s = 60, .disconnected_unix = clock_.unix_seconds()};
+  ASSERT_GT(fill_session_queue(meta), 200u);
+  store_.reset();
+  clock_.advance(120'000);  // past its expiry
+  open();
+  std::vector<std::string> expired;
+  auto loaded = store_->load_sessions(0, &expired);
+  ASSERT_TRUE(loaded) << "the start failed: " << to_string(loaded.error());
+  EXPECT_TRUE(loaded.value().empty());
+  EXPECT_EQ(expired, std::vector<std::string>{"farm"});
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_msgs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM sessions"), "0");
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
 }
