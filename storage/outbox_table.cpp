@@ -166,6 +166,9 @@ OutboxTable::Mark OutboxTable::mark() const {
 }
 
 void OutboxTable::rollback_to(const Mark& m) {
+  // A prune rolled back deleted nothing: the next one waits for the maintenance interval instead of
+  // running at once (a prune that keeps failing for room would otherwise spin).
+  prune_more_ = false;
   const auto kRejected = static_cast<std::size_t>(DropReason::RejectedFull);
   const auto kQuotaRejected = static_cast<std::size_t>(DropReason::QuotaRejected);
   const std::uint64_t rejected = c_.drops[kRejected];
