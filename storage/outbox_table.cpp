@@ -31,7 +31,8 @@ Status OutboxTable::prepare(Db& db) {
            "?8, ?9, ?10, ?12, 0, 0, ?13)"},
           {&select_ready_, sel + " AND dest = ?3 ORDER BY lane, id LIMIT ?1"},
           {&select_ready_lane_, sel + " AND dest = ?3 AND lane = ?2 ORDER BY id LIMIT ?1"},
-          {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
+          {&mark_,
+           "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?2 AND state = 0"},
           // A row released already is not written again (no page change, no WAL frame).
           {&release_, "UPDATE outbox SET released = 1 WHERE id = ?1 AND released = 0"},
           {&delete_acked_,
@@ -478,10 +479,16 @@ Status OutboxTable::origins(const std::string& dest, std::uint64_t up_to_id, std
 }
 
 Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
-  for (std::uint64_t id : ids) {
-    mark_.bind_u64(1, id);
+  // One statement per run of consecutive ids (a backlog of one uplink is one run per read), not per row:
+  // a range holds exactly the ids asked for, so no other row is touched.
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
+    mark_.bind_u64(1, ids[i]);
+    mark_.bind_u64(2, ids[j - 1]);
     int rc = mark_.run();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+    i = j;
   }
   return Status::Ok;
 }

@@ -37,10 +37,13 @@ constexpr std::size_t kEchoMemory = 256;                  // chat messages remem
 constexpr Millis kEchoWindowMs = 30'000;                  // ... for this long
 constexpr std::string_view kGearname = "/gearname/";
 
-// Rows the drainer reads ahead of the window: at least 256 (one store round trip per 128 rows or more), and
-// a whole window when it is larger, up to 4096 rows (a read is also bounded to 1 MiB).
+// Rows the drainer reads ahead of the window: four windows, at least 1024 and at most 4096 rows (a read is
+// also bounded to 1 MiB). The next read goes out once half are gone, so the store has the time of two
+// windows' round trips upstream to answer before a freed slot finds nothing to send: with one window's
+// worth (the bound before) a drain at window 256 waited on the store a fifth of its time on a busy machine
+// (bench/README.md "Outage").
 std::uint32_t read_ahead(std::uint16_t max_inflight) {
-  return std::clamp<std::uint32_t>(max_inflight, 256, 4096);
+  return std::clamp<std::uint32_t>(4u * max_inflight, 1024, 4096);
 }
 
 template <class... Ts>
