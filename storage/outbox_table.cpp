@@ -34,7 +34,7 @@ Status OutboxTable::prepare(Db& db) {
           {&mark_,
            "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?2 AND state = 0"},
           // A row released already is not written again (no page change, no WAL frame).
-          {&release_, "UPDATE outbox SET released = 1 WHERE id = ?1 AND released = 0"},
+          {&release_, "UPDATE outbox SET released = 1 WHERE id BETWEEN ?1 AND ?2 AND released = 0"},
           {&delete_acked_,
            "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size, dest"},
           {&requeue_range_, "UPDATE outbox SET state = 0 WHERE id BETWEEN ?1 AND ?2 AND state = 1"},
@@ -494,12 +494,19 @@ Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
 }
 
 Status OutboxTable::release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked) {
+  // Like mark_inflight: one statement per run of consecutive ids (PUBRECs come back in the order the
+  // PUBLISHes went, so a window's are a few runs). `released` goes from 0 to 1, values SQLite's record
+  // format stores in the header alone: the row keeps its size and no index holds the column.
   std::uint64_t n = 0;
-  for (std::uint64_t id : ids) {
-    release_.bind_u64(1, id);
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
+    release_.bind_u64(1, ids[i]);
+    release_.bind_u64(2, ids[j - 1]);
     int rc = release_.run();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
     n += static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+    i = j;
   }
   if (marked) *marked = n;
   return Status::Ok;

@@ -136,6 +136,11 @@ void Drainer::received(mqtt::PublishTag tag) {
 }
 
 void Drainer::flush() {
+  pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
+  // The acknowledgements first: a release closes the store's batch at once, so the acks of this batch of
+  // events commit in the same transaction as it instead of in one of their own (storage/README.md
+  // "Released").
+  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
   if (!to_release_.empty()) {
     auto ids = std::exchange(to_release_, {});
     port_.release(ids, [this, generation = generation_, ids](bool ok) {
@@ -150,8 +155,6 @@ void Drainer::flush() {
       }
     });
   }
-  pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
-  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
 }
 
 std::vector<RefusedRow> Drainer::take_refused() {

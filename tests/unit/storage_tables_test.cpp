@@ -636,6 +636,37 @@ TEST_F(TablesTest, OutboxReleaseIsReadBackAndKeptByRequeueClaimAndReopenUntilThe
   expect_backlogs_add_up();
 }
 
+TEST_F(TablesTest, OutboxInFlightAndReleasedMarksTouchExactlyTheIdsGivenInRunsOfConsecutiveIds) {
+  // Both marks are written one statement per run of consecutive ids: a row between two runs (another
+  // destination's, here id 3) is never marked.
+  for (int i = 1; i <= 6; ++i) enqueue(msg("a", std::to_string(i), 1, i == 3 ? "other" : "netpie"));
+  auto sent = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  ASSERT_EQ(ids_of(sent), (std::vector<std::uint64_t>{1, 2, 4, 5, 6}));
+  std::int64_t n = -1;
+  ASSERT_EQ(
+      db_.query_int(
+          "SELECT group_concat(id) = '1,2,4,5,6' FROM (SELECT id FROM outbox WHERE state = 1 ORDER BY id)",
+          n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 1);
+  ASSERT_EQ(db_.query_int("SELECT state FROM outbox WHERE id = 3", n), SQLITE_OK);
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "other", .max_rows = 10})),
+            (std::vector<std::uint64_t>{3}));
+
+  std::uint64_t marked = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1, 2, 4, 5}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 4u);
+  ASSERT_EQ(
+      db_.query_int(
+          "SELECT group_concat(id) = '1,2,4,5' FROM (SELECT id FROM outbox WHERE released = 1 ORDER BY id)",
+          n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 1);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({2, 3}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 1u);  // 2 was released already; 3 is
+}
+
 TEST_F(TablesTest, OutboxReleaseRollsBackWithItsTransaction) {
   enqueue(msg("a", "1"));
   ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);

@@ -33,10 +33,14 @@ class FakeStore final : public OutboxPort {
     origins_asked.push_back({up_to_id, std::move(done)});
     return true;
   }
-  void ack(std::vector<IdRange> ranges) override { acks.push_back(std::move(ranges)); }
+  void ack(std::vector<IdRange> ranges) override {
+    acks.push_back(std::move(ranges));
+    calls += 'a';
+  }
   void requeue(std::vector<IdRange> ranges) override { requeues.push_back(std::move(ranges)); }
   void release(std::vector<std::uint64_t> ids, std::function<void(bool)> done) override {
     releases.push_back({std::move(ids), std::move(done)});
+    calls += 'r';
   }
 
   // Completes the oldest pending read with rows first..first+n-1 (fewer if `available` runs out).
@@ -90,6 +94,7 @@ class FakeStore final : public OutboxPort {
   };
   std::vector<Release> releases;
   bool refuse_reads = false;
+  std::string calls;  // 'a' ack, 'r' release, in the order the drainer made them
   std::vector<std::uint64_t>
       released_ids;  // rows complete() marks as released (PUBREC on an earlier connection)
 };
@@ -331,6 +336,31 @@ TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
   EXPECT_EQ(*next, 101);                                          // one row's worth of credit takes 100 ms
   EXPECT_EQ(d.refill(350), std::optional<Millis>(350 + 50 + 1));  // 0.5 credit left
   EXPECT_EQ(session.sent.size(), 13u);                            // 350 ms at 10/s
+}
+
+TEST(UplinkDrain, Qos2AcksOfTheSameEventsGoToTheStoreBeforeTheReleaseSoTheyShareItsCommit) {
+  // The release closes the store's batch at once; acks submitted before it ride that transaction
+  // (storage/README.md "Released"). Submitted after it, they waited for a commit of their own.
+  FakeStore store;
+  FakeSession session;
+  std::vector<mqtt::PublishTag> released;
+  Drainer d(store, DrainOptions{{}, "", 2, 256});
+  d.connected(8, session.fn(), [&](mqtt::PublishTag t) { released.push_back(t); });
+  store.complete(1, 4, /*qos=*/2);
+  ASSERT_EQ(session.sent.size(), 4u);
+  d.received(1);
+  d.flush();
+  store.releases[0].done(true);
+  store.calls.clear();
+  d.acked(1);     // PUBCOMP of 1
+  d.received(2);  // PUBREC of 2, in the same batch of events
+  d.received(3);
+  d.flush();
+  EXPECT_EQ(store.calls, "ar");
+  ASSERT_EQ(store.acks.size(), 1u);
+  EXPECT_TRUE(same(store.acks[0], {{1, 1}}));
+  EXPECT_EQ(store.releases.back().ids, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(released, (std::vector<mqtt::PublishTag>{1}));  // no PUBREL for 2, 3 before their record
 }
 
 TEST(UplinkDrain, Qos2RowsKeepTheirPacketIdAndPubrelWaitsForTheDurableRecord) {
