@@ -369,7 +369,8 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
   return out;
 }
 
-Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out) {
+Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out,
+                         std::uint64_t* scanned_to) {
   // Lane by lane (priority order), each an id-range seek on outbox_ready: a live read (after_id = the
   // top of the backlog) never walks the backlog's rows.
   std::vector<std::uint64_t> ids;
@@ -382,6 +383,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
   std::uint64_t bytes = 0;
   std::size_t skipped = 0;
   std::int64_t lane = o.lane ? static_cast<std::int64_t>(*o.lane) : -1;
+  std::uint64_t visited_to = o.after_id;  // a cut's: the rows below the one it stopped at
   bool full = false;
   bool first_lane = true;
   while (!full) {
@@ -405,6 +407,8 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     Stmt& s = select_range_;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
+      // Where a cut leaves this lane: every row below this one was visited.
+      visited_to = s.col_u64(0) - 1;
       if (ids.size() >= o.max_rows) {
         full = true;
         break;
@@ -424,6 +428,7 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       if (!o.skip_origins.empty() &&
           std::find(o.skip_origins.begin(), o.skip_origins.end(), s.col_view(1)) != o.skip_origins.end()) {
         if (++skipped >= kMaxSkippedPerRead) {
+          visited_to = s.col_u64(0);  // this one was visited (left queued) too
           full = true;
           break;
         }
@@ -453,6 +458,26 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
+  }
+  if (scanned_to != nullptr) {
+    *scanned_to = o.after_id;
+    if (!o.lane && !full) {
+      // Rows committed later get higher ids than every row there now: a read that walked every lane to
+      // its end visited everything up to the last id.
+      *scanned_to = std::max(o.after_id, std::min(o.up_to_id, c_.last_id));
+    } else if (!o.lane) {
+      // Cut on `lane`: lanes below it were walked to their end, this one up to visited_to; a lane above
+      // it with queued rows was not walked at all (one index seek says whether there is one).
+      StmtScope scope(next_lane_);
+      next_lane_.bind_text(1, o.dest);
+      next_lane_.bind(2, lane);
+      const int rc = next_lane_.step();
+      if (rc == SQLITE_DONE) {
+        *scanned_to = std::max(o.after_id, visited_to);
+      } else if (rc != SQLITE_ROW) {
+        return status_from_sqlite(rc);
+      }
+    }
   }
   for (const Gone& g : expired) {
     Status st = remove(g.id, g.size, o.dest, DropReason::MessageExpired);

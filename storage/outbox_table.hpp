@@ -82,8 +82,12 @@ class OutboxTable {
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
-  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
-  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
+  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so. `scanned_to`
+  // (may be null): the highest id up to which this read visited every queued row of o.dest in its range,
+  // on every lane (returned, left out by skip_origins, or deleted as expired); o.after_id when it cannot
+  // say (a read cut short on a lane below another lane with queued rows, or a read of one lane).
+  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out,
+              std::uint64_t* scanned_to = nullptr);
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
   // The distinct origins of dest's queued rows with id <= up_to_id.
   Status origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out);

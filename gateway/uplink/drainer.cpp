@@ -63,6 +63,7 @@ void Drainer::connected(std::uint16_t window, PublishFn publish, ReleaseFn relea
   origins_pending_ = false;
   // per_lane has no backlog of its own: one stream, everything in (lane, id) order.
   top_ = options_.order == ReplayOrder::PerLane ? 0 : port_.last_id();
+  live_after_ = top_;
   backlog_done_ = top_ == 0;
   if (!backlog_done_ && options_.order == ReplayOrder::PerOrigin) {
     origins_pending_ = true;
@@ -205,7 +206,7 @@ void Drainer::read(Stream& s, bool live) {
   OutboxPort::Range range;
   if (!backlog_done_) {
     if (live) {
-      range.after_id = top_;
+      range.after_id = live_after_;
       range.skip_origins = skip_;
     } else {
       range.up_to_id = top_;
@@ -215,9 +216,10 @@ void Drainer::read(Stream& s, bool live) {
   s.reading = true;
   s.new_during_read = false;
   ++stats_.reads;
-  bool submitted =
-      port_.read(range, asked, [this, generation, live](bool ok, std::vector<storage::OutboxRecord> rows) {
-        on_rows(generation, live, ok, std::move(rows));
+  bool submitted = port_.read(
+      range, asked,
+      [this, generation, live](bool ok, std::vector<storage::OutboxRecord> rows, std::uint64_t scanned_to) {
+        on_rows(generation, live, ok, std::move(rows), scanned_to);
       });
   if (!submitted) {
     // The store's queue is full or it is stopping: try again on the next event (ack or new rows).
@@ -226,7 +228,8 @@ void Drainer::read(Stream& s, bool live) {
   }
 }
 
-void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows) {
+void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows,
+                      std::uint64_t scanned_to) {
   if (generation != generation_) return;  // the connection it was for is gone; requeue covered them
   Stream& s = live ? live_ : backlog_;
   s.reading = false;
@@ -234,6 +237,9 @@ void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<
     ++stats_.read_errors;
     return;  // retried on the next ack or new rows
   }
+  // Every queued row up to scanned_to was returned now or left queued for the backlog's end (its origin's):
+  // the next live read starts above them. (Once the backlog is done, reads take the whole range again.)
+  if (live && !backlog_done_) live_after_ = std::max(live_after_, scanned_to);
   // A short read is not proof of an empty queue: the store also cuts a read by bytes (max_bytes, and
   // half its WAL share when the disk is small: storage/README.md "Space: the disk bound"). Only an
   // empty read says the queue is drained.
@@ -370,6 +376,7 @@ void Drainer::publish_ready() {
     }
   }
   if (!back.empty()) {
+    live_after_ = top_;  // requeued live rows lie below the live mark: walk from the backlog's top again
     ++stats_.requeues;
     port_.requeue(storage::to_ranges(std::move(back)));
   }

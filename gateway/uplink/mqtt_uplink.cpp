@@ -121,15 +121,18 @@ class MqttUplink::StorePort final : public OutboxPort {
     o.after_id = range.after_id;
     o.up_to_id = range.up_to_id;
     o.skip_origins = range.skip_origins;
-    auto s = store_.outbox_read(
-        o, [this, done = std::move(done)](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
-          if (r) {
-            done(true, std::move(r).value());
-          } else {
-            done(false, {});
-          }
-          up_.after_input();
-        });
+    auto s = store_.outbox_scan(o, [this, done = std::move(done),
+                                    after = range.after_id](Result<storage::OutboxScan, storage::Status> r) {
+      const bool ok = r.ok();
+      storage::OutboxScan scan;
+      if (ok) {
+        scan = std::move(r).value();
+      } else {
+        scan.scanned_to = after;
+      }
+      done(ok, std::move(scan.rows), scan.scanned_to);
+      up_.after_input();
+    });
     return s == storage::Status::Ok;
   }
   std::uint64_t last_id() override {

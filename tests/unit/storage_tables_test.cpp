@@ -667,6 +667,39 @@ TEST_F(TablesTest, OutboxInFlightAndReleasedMarksTouchExactlyTheIdsGivenInRunsOf
   EXPECT_EQ(marked, 1u);  // 2 was released already; 3 is
 }
 
+TEST_F(TablesTest, OutboxReadSaysHowFarItVisitedSoALiveReadDoesNotWalkSkippedRowsAgain) {
+  // The backlog's origin "b" published 3000 rows after the mark (ids 1-3000), then "alarm" one (3001).
+  for (int i = 1; i <= 3000; ++i) enqueue(msg("b", std::to_string(i), 1, "up"));
+  enqueue(msg("alarm", "x", 1, "up"));
+  OutboxReadOptions live{.dest = "up", .max_rows = 100, .skip_origins = {"b"}};
+  std::vector<OutboxRecord> rows;
+  std::uint64_t scanned = 0;
+  // A read walks past at most 2,048 rows it leaves queued: it stops on the 2,048th, having visited it.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(scanned, 2048u);
+  // From there the alarm is found, and everything up to the last id has been visited.
+  live.after_id = scanned;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{3001}));
+  EXPECT_EQ(scanned, 3001u);
+  // Nothing new: the next read says the same.
+  live.after_id = scanned;
+  rows.clear();
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(scanned, 3001u);
+  // Cut short by max_rows below a lane that has queued rows: it cannot say (its after_id).
+  enqueue(msg("alarm", "y", 1, "up"));     // 3002, lane 1
+  enqueue(msg("alarm", "z", 1, "up"));     // 3003, lane 1
+  enqueue(msg("presence", "p", 2, "up"));  // 3004, lane 2
+  OutboxReadOptions one = live;
+  one.max_rows = 1;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(one, rows, &scanned), Status::Ok); });
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{3002}));
+  EXPECT_EQ(scanned, 3001u);
+}
+
 TEST_F(TablesTest, OutboxReleaseRollsBackWithItsTransaction) {
   enqueue(msg("a", "1"));
   ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);

@@ -63,15 +63,16 @@ class FakeStore final : public OutboxPort {
       r.released = std::find(released_ids.begin(), released_ids.end(), r.id) != released_ids.end();
       rows.push_back(std::move(r));
     }
-    done(true, std::move(rows));
+    done(true, std::move(rows), rd.range.after_id);
   }
 
-  // Completes pending read `i` (0 = oldest) with these rows.
-  void complete_with(std::size_t i, std::vector<OutboxRecord> rows) {
+  // Completes pending read `i` (0 = oldest) with these rows, and where it got to (0: its after_id).
+  void complete_with(std::size_t i, std::vector<OutboxRecord> rows, std::uint64_t scanned_to = 0) {
     ASSERT_LT(i, reads.size());
     ReadDone done = std::move(reads[i].done);
+    const std::uint64_t after = reads[i].range.after_id;
     reads.erase(reads.begin() + static_cast<std::ptrdiff_t>(i));
-    done(true, std::move(rows));
+    done(true, std::move(rows), scanned_to == 0 ? after : scanned_to);
   }
 
   struct Read {
@@ -539,6 +540,36 @@ TEST(UplinkDrain, PerOriginLeavesTheBacklogsOriginsOutOfLiveReadsUntilTheBacklog
   EXPECT_EQ(store.reads[0].range.after_id, 0u);
   EXPECT_TRUE(store.reads[0].range.skip_origins.empty());
   EXPECT_EQ(store.reads[0].range.up_to_id, storage::OutboxReadOptions{}.up_to_id);
+}
+
+// per_origin: a live read starts where the last one got to (the skipped origins' rows it walked past stay
+// queued, and no later live read walks them again); a requeue of live rows sends it back to the backlog's
+// top.
+TEST(UplinkDrain, PerOriginLiveReadsStartWhereTheLastLiveReadGotTo) {
+  FakeStore store;
+  store.last = 50;
+  FakeSession session;
+  Drainer d(store, DrainOptions{});
+  d.connected(8, session.fn());
+  store.origins_asked[0].done(true, {"dev1"});
+  ASSERT_EQ(store.reads.size(), 2u);
+  ASSERT_EQ(store.reads[1].range.after_id, 50u);
+  // dev1 published rows 51-2098 during the drain (left queued); the read got to 2098 and found nothing.
+  store.complete_with(1, {}, 2098);
+  d.new_rows();  // an alarm, row 2099
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[1].range.after_id, 2098u);
+  store.complete_with(1, rows_of(2099, 1, "alarm"), 2099);
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{2099}));
+  // The session cannot take more: the live rows read ahead go back to the store, below the mark.
+  d.new_rows();
+  session.answer = mqtt::PublishStatus::QueueFull;
+  store.complete_with(1, rows_of(2100, 2, "alarm"), 2101);
+  ASSERT_EQ(store.requeues.size(), 1u);
+  session.answer.reset();
+  d.new_rows();
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[1].range.after_id, 50u);
 }
 
 // per_lane: no backlog mark, no origins query: one stream, as before live-first replay.
