@@ -196,6 +196,8 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
     edge.start()
     out = workdir / "witness.txt"
     witness = None
+    live_witness = None
+    live_out = workdir / "live-witness.txt"
     live: list[tuple[int, int]] = []  # (seq, send ns)
     stop_live = threading.Event()
     try:
@@ -207,6 +209,11 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
                                     "-q", witness_qos, "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"))
         publisher = None
         if live_rate > 0:
+            # The live messages' own subscriber: mosquitto keeps a queue per subscriber, so its arrivals say when
+            # a live message reached the upstream, not when the backlog witness (one process writing a line per
+            # message, behind everything mosquitto queued for it) got round to it.
+            live_witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-q", "1", "-t",
+                                             "up/bench/live", "-F", "%U %p"], stdout=open(live_out, "wb"))
             def publish_live() -> None:
                 c = paho.Client(client_id="outage-live", protocol=paho.MQTTv311)
                 c.connect("127.0.0.1", edge.port)
@@ -284,9 +291,10 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         time.sleep(1)  # a duplicate would come now
     finally:
         stop_live.set()
-        if witness:
-            witness.send_signal(signal.SIGTERM)
-            witness.wait(10)
+        for w in (witness, live_witness):
+            if w:
+                w.send_signal(signal.SIGTERM)
+                w.wait(10)
         edge.stop()
         mosq.stop()
     published = edge.log().rsplit(f"uplink: {UPLINK}: closed (published ", 1)[-1].split(",", 1)[0]
@@ -316,7 +324,16 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
             live_arrival[seq] = ts
         else:
             backlog_times.append(ts)
+    # Latency at the witness (behind the backlog mosquitto queued for it) and at the live witness (upstream).
     latencies = [(live_arrival[s] - sent) / 1e6 for s, sent in live if s in live_arrival]
+    upstream: dict[int, int] = {}
+    if live_out.exists():
+        with open(live_out, "rb") as f:
+            for ln in f:
+                ts, p = ln.rstrip(b"\n").split(b" ", 1)
+                sec, _, frac = ts.partition(b".")
+                upstream.setdefault(int(p.split(b":")[1]), int(sec) * 1_000_000_000 + int(frac.ljust(9, b"0")[:9]))
+    up_lat = [(upstream[s] - sent) / 1e6 for s, sent in live if s in upstream]
     missing = rows - len(backlog_times) + sum(1 for s, _ in live if s not in live_arrival)
     return {
         "rows": rows, "qos": qos, "inflight": inflight, "kills": kills, "restarts": restarts,
@@ -329,6 +346,8 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         "acked_s": (acked_all["ns"] - t_up) / 1e9 if acked_all["ns"] else float("nan"),
         "live": len(live), "live_p50_ms": pct(latencies, 50), "live_p99_ms": pct(latencies, 99),
         "live_max_ms": max(latencies) if latencies else float("nan"),
+        "up_p50_ms": pct(up_lat, 50), "up_p99_ms": pct(up_lat, 99),
+        "up_max_ms": max(up_lat) if up_lat else float("nan"), "up_missing": len(live) - len(up_lat),
         "missing": missing, "duplicates": duplicates, "out_of_order": out_of_order,
         "uplink_published": published, "edge_cpu_s": cpu, "mosq_cpu_s": mosq_cpu,
     }
@@ -365,14 +384,15 @@ def main() -> int:
                                             **common)))
     print("| run | rows | QoS | window | drain msg/s (first to last arrival) | from upstream start | "
           "acked upstream msg/s (from upstream start) | live msgs | "
-          "live p50 / p99 / max ms | missing | duplicates | out of order | uplink published | edge CPU s | "
+          "live p50 / p99 / max ms | at the live witness: p50 / p99 / max ms | missing | duplicates | out of order | uplink published | edge CPU s | "
           "mosquitto CPU s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results:
         print(f"| {name} | {r['rows']} | {r['qos']} | {r['inflight']} | {r['drain_rate']:,.0f} | "
               f"{r['drain_rate_from_start']:,.0f} ({r['drain_s']:.1f} s) | "
               f"{r['acked_rate']:,.0f} ({r['acked_s']:.1f} s) | {r['live']} | "
-              f"{r['live_p50_ms']:.0f} / {r['live_p99_ms']:.0f} / {r['live_max_ms']:.0f} | {r['missing']} | "
+              f"{r['live_p50_ms']:.0f} / {r['live_p99_ms']:.0f} / {r['live_max_ms']:.0f} | "
+              f"{r['up_p50_ms']:.0f} / {r['up_p99_ms']:.0f} / {r['up_max_ms']:.0f} | {r['missing']} | "
               f"{r['duplicates']} | {r['out_of_order']} | {r['uplink_published']} | {r['edge_cpu_s']:.1f} | "
               f"{r['mosq_cpu_s']:.1f} |")
     q = {n: r for n, r in results}

@@ -42,6 +42,8 @@ std::string_view to_string(ReplayOrder o) {
 
 Drainer::Drainer(OutboxPort& port, DrainOptions options) : port_(port), options_(std::move(options)) {
   if (options_.max_batch == 0) options_.max_batch = 1;
+  if (options_.read_rows == 0 || options_.read_rows > options_.max_batch)
+    options_.read_rows = options_.max_batch;
   options_.live_share = std::clamp(options_.live_share, 0.0, 1.0);
 }
 
@@ -201,8 +203,10 @@ void Drainer::pump() {
 }
 
 void Drainer::read(Stream& s, bool live) {
-  if (s.reading || !s.more || s.ready.size() > options_.max_batch / 2) return;
-  const auto asked = static_cast<std::uint32_t>(options_.max_batch - s.ready.size());
+  // With read_rows = max_batch: the next read once half are gone, asking for what is missing.
+  const std::size_t missing = options_.max_batch - std::min<std::size_t>(s.ready.size(), options_.max_batch);
+  if (s.reading || !s.more || missing < std::min(options_.read_rows, (options_.max_batch + 1) / 2)) return;
+  const auto asked = static_cast<std::uint32_t>(std::min<std::size_t>(missing, options_.read_rows));
   OutboxPort::Range range;
   if (!backlog_done_) {
     if (live) {

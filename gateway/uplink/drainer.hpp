@@ -87,8 +87,12 @@ struct DrainOptions {
   std::vector<RelayRule> rules;   // up rules: the first match maps the local topic and caps the QoS
   std::string topic_prefix;       // rows no rule matches: prepended to the local topic
   std::uint8_t max_qos = 1;       // rows no rule matches: each goes up at min(row QoS, this)
-  std::uint32_t max_batch = 256;  // rows read ahead at most; each read asks for what is missing
-  std::uint32_t rate_limit = 0;   // rows per second (token bucket, one second of burst); 0 = unlimited
+  std::uint32_t max_batch = 256;  // rows read ahead at most; each read asks for what is missing, ...
+  // ... but at most this many (0: max_batch), and is issued once that many are missing: short reads keep
+  // the store's transactions short (a live row's enqueue and read wait behind them), the larger max_batch
+  // keeps rows in hand while one runs.
+  std::uint32_t read_rows = 0;
+  std::uint32_t rate_limit = 0;  // rows per second (token bucket, one second of burst); 0 = unlimited
   ReplayOrder order = ReplayOrder::PerOrigin;
   // The share of window slots live rows take while both live and backlog rows wait (1: live rows always
   // first; 0.5: every other slot). Either stream takes every slot when the other has nothing waiting.
