@@ -13,7 +13,9 @@ One run of `drain()`:
      backlog is drained, each payload carrying its send time.
   4. When every message has arrived: the backlog's drain rate (rows / first to last backlog arrival, and rows /
      mosquitto start to last arrival), every live message's latency (arrival - send: p50, p99, max), and
-     completeness and order (each origin's first arrivals by sequence; duplicates counted).
+     completeness and order (each origin's first arrivals by sequence; duplicates counted). A second subscriber
+     takes the live topic alone: its arrivals give the live latency at the upstream (mosquitto queues per
+     subscriber, so the backlog witness's own lag does not count there).
 
 The main run is the outage: ROWS (1,000,000) at QoS 1 with the live publisher at 10 msg/s. Then --qos2-rows
 (100,000) rows are drained at QoS 1 and at QoS 2 (uplink qos 2, clean_start false), each in a fresh run, and the

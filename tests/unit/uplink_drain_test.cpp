@@ -572,6 +572,38 @@ TEST(UplinkDrain, PerOriginLiveReadsStartWhereTheLastLiveReadGotTo) {
   EXPECT_EQ(store.reads[1].range.after_id, 50u);
 }
 
+// read_rows below max_batch: each read asks for read_rows as soon as that many are missing, until max_batch
+// rows are held (short store transactions, a deep read-ahead).
+TEST(UplinkDrain, ReadsAskForReadRowsOnceThatManyAreMissingUpToMaxBatchHeld) {
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::PerLane;
+  o.max_batch = 1024;
+  o.read_rows = 256;
+  Drainer d(store, o);
+  d.connected(4, session.fn());
+  std::uint64_t next = 1;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(store.reads.size(), 1u) << "read " << i;
+    EXPECT_EQ(store.reads.front().max_rows, 256u);
+    store.complete(next, 256);
+    next += 256;
+  }
+  // 1024 read, 4 in the window, 1020 held: 4 missing, fewer than a read's worth.
+  EXPECT_EQ(session.sent.size(), 4u);
+  EXPECT_TRUE(store.reads.empty());
+  for (std::size_t i = 0; i < 251; ++i) {  // each ack frees a slot, filled from memory
+    d.acked(session.sent[i].tag);
+    d.flush();
+  }
+  EXPECT_TRUE(store.reads.empty());  // 255 missing
+  d.acked(session.sent[251].tag);
+  d.flush();  // 256 missing
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads.front().max_rows, 256u);
+}
+
 // per_lane: no backlog mark, no origins query: one stream, as before live-first replay.
 TEST(UplinkDrain, PerLaneReadsOneStream) {
   FakeStore store;
