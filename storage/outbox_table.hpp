@@ -84,9 +84,13 @@ class OutboxTable {
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
-  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so. Expired rows
-  // it meets are deleted, their bytes (and a row's overhead) at most the write budget per read.
-  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
+  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so. `scanned_to`
+  // (may be null): the highest id up to which this read visited every queued row of o.dest in its range,
+  // on every lane (returned, left out by skip_origins, or deleted as expired); o.after_id when it cannot
+  // say (a read cut short on a lane below another lane with queued rows, or a read of one lane). Expired
+  // rows it meets are deleted, their bytes (and a row's overhead) at most the write budget per read.
+  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out,
+              std::uint64_t* scanned_to = nullptr);
   // What one read may delete (the store gives half its WAL share: storage/README.md "Space").
   void set_write_budget(std::uint64_t bytes) { write_budget_ = std::max<std::uint64_t>(1, bytes); }
   Status mark_inflight(const std::vector<std::uint64_t>& ids);

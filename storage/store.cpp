@@ -362,13 +362,24 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
 }
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
+  return outbox_scan(std::move(o), [done = std::move(done)](Result<OutboxScan, Status> r) {
+    if (r) {
+      done(std::move(r.value().rows));
+    } else {
+      done(unexpected(r.error()));
+    }
+  });
+}
+
+Status Store::outbox_scan(OutboxReadOptions o, ScanDone done) {
   if (!valid_dest(o.dest)) return Status::Internal;
   // Marking rows in flight rewrites their pages into the WAL: a read of at most half the WAL share
   // fits in the room the disk bound keeps for the WAL, so the drain goes on when the store is full.
   if (o.mark_inflight)
     o.max_bytes = std::min<std::uint64_t>(o.max_bytes, std::max<std::uint64_t>(1, shares_.wal_share / 2));
-  return submit_read<OutboxRecord>(
-      0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
+  return submit_value<OutboxScan>(
+      0, [o](Tables& t, OutboxScan& scan) { return t.outbox.read(o, scan.rows, &scan.scanned_to); },
+      std::move(done));
 }
 
 Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {

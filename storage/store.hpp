@@ -128,6 +128,7 @@ class Store {
   using Done = std::function<void(Status)>;
   using EnqueueDone = std::function<void(Result<OutboxEnqueued, Status>)>;
   using ReadDone = std::function<void(Result<std::vector<OutboxRecord>, Status>)>;
+  using ScanDone = std::function<void(Result<OutboxScan, Status>)>;
   using KvDone = std::function<void(Result<std::optional<std::string>, Status>)>;
   using HistoryDone = std::function<void(Result<std::vector<HistoryRecord>, Status>)>;
   using ClaimDone = std::function<void(Result<OutboxBacklog, Status>)>;
@@ -185,6 +186,8 @@ class Store {
   // Queued rows of options.dest in lane order, then id order (so in order per origin within a lane); by
   // default marked in flight in the same transaction, so two reads never return the same row.
   Status outbox_read(OutboxReadOptions options, ReadDone done);
+  // The same read, answering also where it got to (OutboxScan::scanned_to).
+  Status outbox_scan(OutboxReadOptions options, ScanDone done);
   Status outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done = {});
   // QoS 2 to the cloud: the cloud answered PUBREC for these ids (it owns the messages now). Sets the
   // rows' `released` mark, queued or in flight, so that after a reconnect or a restart the uplink sends
