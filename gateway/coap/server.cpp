@@ -2,6 +2,7 @@
 #include "gateway/coap/server.hpp"
 
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 
 #include <algorithm>
 #include <cstring>
@@ -353,6 +354,7 @@ Result<std::uint16_t, std::string> Server::listen(const std::string& name, const
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
+    uv_timer_start(timer_, on_timer, 1000, 1000);
     check_ = new uv_check_t;
     uv_check_init(loop_, check_);
     check_->data = this;
@@ -443,18 +445,43 @@ void Server::on_poll(uv_poll_t* h, int, int) {
 }
 
 void Server::on_timer(uv_timer_t* t) {
-  static_cast<Server*>(t->data)->process();
+  auto* self = static_cast<Server*>(t->data);
+  if (self->ctx_ == nullptr || self->closed_) return;
+  // The backstop: libcoap's own timerfd (in its epoll set) wakes the poll for retransmissions and
+  // session timeouts; this runs its timeout work once a second whatever happens.
+  coap_tick_t now;
+  coap_ticks(&now);
+  coap_io_prepare_epoll(self->ctx_, now);
+  self->process();
 }
 
 void Server::process() {
   if (ctx_ == nullptr || closed_) return;
-  coap_io_process(ctx_, COAP_IO_NO_WAIT);
-  // libcoap's own timerfd sits in its epoll set, so the poll wakes us for retransmissions too; the
-  // timer is a backstop for its next timeout.
-  coap_tick_t now;
-  coap_ticks(&now);
-  const unsigned wait = coap_io_prepare_epoll(ctx_, now);
-  uv_timer_start(timer_, on_timer, wait == 0 ? 1000 : std::min<unsigned>(wait, 1000), 0);
+  // What coap_io_process(ctx, COAP_IO_NO_WAIT) does, without its costs per datagram (bench/README.md
+  // "CoAP front end", profile): libcoap 4.3.1 reads ONE datagram per ready listener per
+  // coap_io_do_epoll call, and every call ends with coap_io_prepare_epoll, which walks every session
+  // (O(endpoints)) and re-arms its timerfd (a syscall); coap_io_process adds one more of those before.
+  // So each ready listener's event is handed over kBurst times in one call (a read that finds the socket
+  // empty returns EAGAIN, which libcoap logs at debug level and ignores), and the rounds go on while
+  // datagrams are waiting, up to kRounds: one loop iteration (whose end flushes the MQTT subscribers'
+  // TCP writes and our notifications) serves up to kBurst * kRounds datagrams.
+  constexpr int kEvents = 8;
+  constexpr int kBurst = 16;
+  constexpr int kRounds = 8;
+  const int fd = coap_context_get_coap_fd(ctx_);
+  epoll_event ready[kEvents];
+  epoll_event batch[kEvents * kBurst];
+  for (int round = 0; round < kRounds && ctx_ != nullptr && !closed_; ++round) {
+    const int n = epoll_wait(fd, ready, kEvents, 0);
+    if (n <= 0) break;
+    std::size_t m = 0;
+    for (int i = 0; i < n; ++i) {
+      // data.ptr null is libcoap's timerfd (read once); otherwise a listener's socket.
+      const int copies = ready[i].data.ptr == nullptr ? 1 : kBurst;
+      for (int c = 0; c < copies; ++c) batch[m++] = ready[i];
+    }
+    coap_io_do_epoll(ctx_, batch, m);
+  }
   flush();
 }
 
@@ -481,8 +508,14 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
                        coap_session_get_proto(s) == COAP_PROTO_DTLS);
     if (auto e = exchanges_.find(key); e != exchanges_.end()) {
       stats_.duplicates++;
-      if (e->second.done) fill(res, s, req, resp, e->second.answer);
-      return;  // still running: an empty ACK again; the answer follows as a separate response
+      if (e->second.done) {
+        fill(res, s, req, resp, e->second.answer);
+      } else if (e->second.waiting) {
+        // Still running and the client is retransmitting: an empty ACK (the response libcoap prepared)
+        // stops it, and the answer follows as a separate CON response (RFC 7252 §5.2.2).
+        e->second.waiting->acked = true;
+      }
+      return;
     }
     if (exchanges_.size() >= cfg_.max_exchanges) {
       stats_.refused_exchanges++;
@@ -539,11 +572,18 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   // "Separate responses" for a NON one.
   stats_.deferred++;
   coap_session_reference(s);
+  deferred->mid = coap_pdu_get_mid(req);
   if (!key.empty()) {
-    exchanges_[key] = Exchange{clock_.now_ms(), false, {}};
+    exchanges_[key] = Exchange{clock_.now_ms(), false, {}, deferred};
     exchange_order_.emplace_back(clock_.now_ms(), key);
+  } else if (r.confirmable) {
+    // Not remembered, so a retransmission would run again: the empty ACK goes now (RFC 7252 §5.2.2).
+    deferred->acked = true;
+    return;
   }
-  if (!r.confirmable) coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
+  // Nothing now: libcoap drops an empty NON response (its no_response()), so a remembered CON request gets
+  // its answer piggybacked in a late ACK, a NON request a NON response (send_deferred).
+  coap_pdu_set_type(resp, COAP_MESSAGE_NON);
 }
 
 void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
@@ -579,9 +619,14 @@ void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req
 void Server::send_deferred(const Deferred& d, const Answer& a) {
   if (!d.exchange.empty()) remember(d.exchange, a);
   if (closed_) return;
-  coap_pdu_t* pdu = coap_pdu_init(d.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
-                                  static_cast<coap_pdu_code_t>(code_byte(a.code)),
-                                  coap_new_message_id(d.session), coap_session_max_pdu_size(d.session));
+  const bool piggyback = d.confirmable && !d.acked;
+  const coap_pdu_type_t type = piggyback       ? COAP_MESSAGE_ACK
+                               : d.confirmable ? COAP_MESSAGE_CON
+                                               : COAP_MESSAGE_NON;
+  if (piggyback) stats_.late_acks++;
+  coap_pdu_t* pdu =
+      coap_pdu_init(type, static_cast<coap_pdu_code_t>(code_byte(a.code)),
+                    piggyback ? d.mid : coap_new_message_id(d.session), coap_session_max_pdu_size(d.session));
   if (pdu == nullptr) return;
   coap_add_token(pdu, d.token.size(), reinterpret_cast<const std::uint8_t*>(d.token.data()));
   std::uint8_t buf[4];
@@ -605,6 +650,7 @@ void Server::remember(const std::string& key, const Answer& a) {
   } else {
     it->second.done = true;
     it->second.answer = a;
+    it->second.waiting.reset();
   }
 }
 

@@ -40,7 +40,8 @@ struct Stats {
   std::uint64_t notifications = 0;
   std::uint64_t con_notifications = 0;
   std::uint64_t duplicates = 0;         // CON retransmissions answered from the exchange cache
-  std::uint64_t deferred = 0;           // answers sent as separate responses (after a store commit)
+  std::uint64_t deferred = 0;           // answers that waited (for a store commit)
+  std::uint64_t late_acks = 0;          // of those, sent piggybacked in a late ACK (one datagram)
   std::uint64_t refused_endpoints = 0;  // max_endpoints reached: 5.03
   std::uint64_t refused_exchanges = 0;  // max_exchanges reached: 5.03
   std::uint64_t refused_observers = 0;  // observer bounds reached: 4.29
@@ -86,16 +87,23 @@ class Server {
     std::int64_t observe = -1;         // >= 0: an Observe option (registration answer)
   };
   // A request whose answer comes later: a separate response (RFC 7252 §5.2.2).
+  // A CON request that is remembered (exchanges_) gets nothing until its answer is known, which then goes
+  // piggybacked in a late ACK with the request's message id (RFC 7252 §5.2.1: one datagram); only if the
+  // client retransmits first does it get an empty ACK (`acked`), and the answer a separate CON response
+  // (§5.2.2). See gateway/coap/README.md "Durability and duplicates".
   struct Deferred {
     coap_session_t* session = nullptr;  // referenced while we hold it
     std::string token;
     bool confirmable = false;
+    bool acked = false;    // an empty ACK went: the answer is a separate response
+    coap_mid_t mid = 0;    // the request's message id, for the late piggybacked ACK
     std::string exchange;  // key in exchanges_ ("" if not remembered)
   };
   struct Exchange {
     Millis at = 0;
     bool done = false;
     Answer answer;
+    std::shared_ptr<Deferred> waiting;  // while not done: the request whose answer is awaited
   };
 
   static void on_request(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, const coap_string_t* q,

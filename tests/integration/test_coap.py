@@ -421,6 +421,30 @@ def test_con_retransmission_is_answered_again_but_published_once(broker_factory,
     raw.close()
 
 
+def test_answer_that_waits_for_the_commit_is_one_datagram(broker_factory):
+    """A CON publish bound for the outbox gets its 2.04 piggybacked in a late ACK with the request's message id
+    once the store committed: one datagram, not an empty ACK + a separate CON response + the client's ACK
+    (gateway/coap/README.md "Durability and duplicates"). A NON one gets one NON 2.04, no empty ACK."""
+    from dura_common import store_config
+    b = start(broker_factory, extra={"store": store_config(["late/#"])})
+    raw = Raw(b)
+    with MosquittoSub(b, "late/#", qos=1) as sub:
+        for i, mtype in enumerate([CON, CON, NON, CON]):
+            mid, token = raw.next_mid(), bytes([0x50, i])
+            raw.send(encode(mtype, PUT, mid, token, uri("ps/late/t", ["qos=1"]), f"m{i}".encode()))
+            got = drain(raw, lambda ms: len(ms) >= 1, settle=0.5)
+            assert len(got) == 1, got
+            m = got[0]
+            assert m["code"] == "2.04" and m["token"] == token, m
+            if mtype == CON:
+                assert (m["type"], m["mid"]) == (ACK, mid), m
+            else:
+                assert m["type"] == NON, m
+            assert b.outbox_rows() == i + 1  # answered after the commit
+        sub.wait_topic_payload("late/t", b"m3")
+    raw.close()
+
+
 def test_outbox_full_answers_4_29_with_max_age(broker_factory):
     from dura_common import store_config
     b = start(broker_factory, extra={"store": store_config(["full/#"], max_rows=3)})
