@@ -10,7 +10,6 @@
 
 #include "gateway/base/log.hpp"
 #include "gateway/coap/request.hpp"
-#include "protocols/mqtt/codec.hpp"
 
 namespace gw::coap {
 
@@ -149,17 +148,12 @@ class Endpoint final : public broker::Transport {
     if (session_) coap_session_release(session_);
   }
 
-  // Transport: what the broker sends this client.
-  void send(std::string_view bytes) override {
-    mqtt::ByteView v(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    while (!v.empty()) {
-      mqtt::Frame f = mqtt::parse_frame(v, SIZE_MAX);
-      if (f.status != mqtt::FrameStatus::Ok) return;  // the broker sends whole packets
-      auto p = mqtt::decode(mqtt::Version::V5, f.header, v.subspan(f.header_len, f.remaining));
-      v = v.subspan(f.total());
-      if (p) on_packet(p.value());
-    }
-  }
+  // Transport: what the broker sends this client, as values (Transport::takes_packets): no MQTT encode
+  // and parse on either side.
+  void send(std::string_view) override {}  // never called: takes_packets()
+  bool takes_packets() const override { return true; }
+  void packet(const mqtt::Packet& p) override;
+  void deliver(const broker::Delivery& d, std::uint16_t packet_id) override;
   void close() override {
     if (closing_) return;
     closing_ = true;
@@ -174,12 +168,11 @@ class Endpoint final : public broker::Transport {
     return session_ != nullptr && coap_session_get_proto(session_) == COAP_PROTO_DTLS ? "coaps" : "coap";
   }
 
-  // Feeds an MQTT packet to the broker as if this client had sent it.
+  // Hands an MQTT packet to the broker as if this client had sent it.
   template <typename P>
-  void feed(const P& packet) {
-    mqtt::Buffer b;
-    mqtt::encode(packet, mqtt::Version::V5, b);
-    conn_.on_data(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+  void feed(P packet) {
+    mqtt::Packet p{std::move(packet)};
+    conn_.on_packet(p);
   }
   void feed_connect(const std::optional<std::string>& user, const std::optional<std::string>& password,
                     std::uint16_t keepalive) {
@@ -192,9 +185,7 @@ class Endpoint final : public broker::Transport {
     c.username = user;
     c.password = password;
     connack_.reset();
-    mqtt::Buffer b;
-    mqtt::encode(c, b);
-    conn_.on_data(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+    feed(std::move(c));
   }
   std::uint16_t next_packet_id() {
     if (++packet_id_ == 0) packet_id_ = 1;
@@ -225,52 +216,55 @@ class Endpoint final : public broker::Transport {
   };
   std::vector<Waiting> waiting_;
   struct Note {
-    std::size_t observer;  // index when queued; checked against the token at flush
-    std::string token;
-    std::string payload;
+    std::string token;  // the observer's (checked at the flush: it may have been cancelled since)
+    broker::MessagePtr msg;
   };
-  std::deque<Note> notes_;
+  // Notifications waiting for the flush after this loop iteration: a vector, empty (no heap block) while
+  // idle, at most kMaxQueuedNotifications.
+  std::vector<Note> notes_;
   std::vector<std::uint16_t> acks_;  // PUBACKs of QoS 1 deliveries, fed back at the flush
+};
 
- private:
-  void on_packet(mqtt::Packet& p) {
-    if (auto* ca = std::get_if<mqtt::Connack>(&p)) {
-      connack_ = ca->reason;
-    } else if (auto* a = std::get_if<mqtt::Ack>(&p)) {
-      if (a->type != mqtt::PacketType::Puback) return;
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (it->packet_id != a->packet_id) continue;
-        if (it->later) {
-          auto later = std::move(it->later);
-          waiting_.erase(it);
-          Server::Answer ans;
-          ans.code = code_of(a->reason);
-          if (ans.code == 429 || ans.code == 503) ans.max_age = kBusyMaxAge;
-          if (ans.code == 429) server_.stats_.outbox_full++;
-          later(std::move(ans));
-        } else {
-          it->result = a->reason;
-        }
-        return;
+void Endpoint::packet(const mqtt::Packet& p) {
+  if (auto* ca = std::get_if<mqtt::Connack>(&p)) {
+    connack_ = ca->reason;
+  } else if (auto* a = std::get_if<mqtt::Ack>(&p)) {
+    if (a->type != mqtt::PacketType::Puback) return;
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if (it->packet_id != a->packet_id) continue;
+      if (it->later) {
+        auto later = std::move(it->later);
+        waiting_.erase(it);
+        Server::Answer ans;
+        ans.code = code_of(a->reason);
+        if (ans.code == 429 || ans.code == 503) ans.max_age = kBusyMaxAge;
+        if (ans.code == 429) server_.stats_.outbox_full++;
+        later(std::move(ans));
+      } else {
+        it->result = a->reason;
       }
-    } else if (auto* s = std::get_if<mqtt::Suback>(&p)) {
-      suback_ = s->reasons.empty() ? mqtt::Reason::UnspecifiedError : s->reasons.front();
-    } else if (auto* pub = std::get_if<mqtt::Publish>(&p)) {
-      for (std::uint32_t id : pub->properties.subscription_identifiers) {
-        for (std::size_t i = 0; i < observers_.size(); ++i) {
-          if (observers_[i].sub_id != id) continue;
-          if (notes_.size() >= kMaxQueuedNotifications) {
-            notes_.pop_front();
-            server_.broker_.stats().drop(broker::DropReason::SlowConsumer);
-          }
-          notes_.push_back(Note{i, observers_[i].token, pub->payload});
-        }
+      return;
+    }
+  } else if (auto* s = std::get_if<mqtt::Suback>(&p)) {
+    suback_ = s->reasons.empty() ? mqtt::Reason::UnspecifiedError : s->reasons.front();
+  }
+}
+
+void Endpoint::deliver(const broker::Delivery& d, std::uint16_t packet_id) {
+  // One notification per observation the message matched (its subscription identifiers, MQTT 5.0 §3.3.4).
+  for (std::uint32_t id : d.subscription_ids) {
+    for (const Observer& o : observers_) {
+      if (o.sub_id != id) continue;
+      if (notes_.size() >= kMaxQueuedNotifications) {
+        notes_.erase(notes_.begin());  // the oldest goes (slow_consumer); rare, so the shift is fine
+        server_.broker_.stats().drop(broker::DropReason::SlowConsumer);
       }
-      if (pub->qos == 1) acks_.push_back(pub->packet_id);
-      server_.schedule(*this);
+      notes_.push_back(Note{o.token, d.msg});
     }
   }
-};
+  if (d.qos == 1) acks_.push_back(packet_id);
+  server_.schedule(*this);
+}
 
 // ---- Server -------------------------------------------------------------------------------------------
 
@@ -777,14 +771,14 @@ Server::Answer Server::publish(Endpoint& ep, const Action& a, std::string body,
   p.topic = a.topic;
   p.payload = std::move(body);
   if (p.qos == 0) {
-    ep.feed(p);
+    ep.feed(std::move(p));
     return Answer{204, "", kFormatText, 0, -1};
   }
-  p.packet_id = ep.next_packet_id();
-  ep.waiting_.push_back(Endpoint::Waiting{p.packet_id, std::nullopt, nullptr});
-  ep.feed(p);
+  const std::uint16_t id = p.packet_id = ep.next_packet_id();
+  ep.waiting_.push_back(Endpoint::Waiting{id, std::nullopt, nullptr});
+  ep.feed(std::move(p));
   auto it = std::find_if(ep.waiting_.begin(), ep.waiting_.end(),
-                         [&](const Endpoint::Waiting& w) { return w.packet_id == p.packet_id; });
+                         [&](const Endpoint::Waiting& w) { return w.packet_id == id; });
   if (it == ep.waiting_.end()) return Answer{503, "endpoint closed", kFormatText, kBusyMaxAge, -1};
   if (it->result) {
     Answer ans{code_of(*it->result), "", kFormatText, 0, -1};
@@ -922,15 +916,17 @@ void Server::flush() {
         continue;
       }
       const Millis now = clock_.now_ms();
-      while (!ep->notes_.empty() && ep->session_ != nullptr) {
-        Endpoint::Note n = std::move(ep->notes_.front());
-        ep->notes_.pop_front();
+      std::vector<Endpoint::Note> notes;
+      notes.swap(ep->notes_);
+      for (const Endpoint::Note& n : notes) {
+        if (ep->session_ == nullptr) break;
+        const std::string& payload = n.msg->payload;
         auto o = std::find_if(ep->observers_.begin(), ep->observers_.end(),
                               [&](const Observer& x) { return x.token == n.token; });
         if (o == ep->observers_.end()) continue;
         const bool con = o->confirmable || now - o->last_con >= Millis(cfg_.con_notify_interval_s) * 1000;
         const std::size_t max = coap_session_max_pdu_size(ep->session_);
-        if (n.payload.size() + o->token.size() + 24 > max) {
+        if (payload.size() + o->token.size() + 24 > max) {
           stats_.dropped_too_large++;
           broker_.stats().drop(broker::DropReason::TooLarge);
           continue;
@@ -944,7 +940,7 @@ void Server::flush() {
                         buf);
         coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, kFormatText),
                         buf);
-        coap_add_data(pdu, n.payload.size(), reinterpret_cast<const std::uint8_t*>(n.payload.data()));
+        coap_add_data(pdu, payload.size(), reinterpret_cast<const std::uint8_t*>(payload.data()));
         if (con) {
           o->last_con = now;
           stats_.con_notifications++;
@@ -952,7 +948,6 @@ void Server::flush() {
         stats_.notifications++;
         coap_send(ep->session_, pdu);
       }
-      ep->notes_.clear();
       // QoS 1 deliveries are acknowledged once libcoap has them (it retransmits CON notifications and
       // tells on_nack when one fails; the observer is then removed).
       std::vector<std::uint16_t> acks;

@@ -3,9 +3,9 @@
 // listeners of protocol coap (UDP) and coaps (DTLS through libcoap's own backend, PSK or certificates).
 //
 // Each remote endpoint (or, in connection mode, each client id) is an MQTT 5 client of the broker
-// inside the process: its requests become CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets fed to a
-// broker::Connection, and what the broker sends it (CONNACK, PUBACK, SUBACK, PUBLISH) becomes CoAP
-// answers and notifications. So authentication, authorization, the outbox and its bound, retained
+// inside the process: its requests become CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets handed to a
+// broker::Connection as values (no MQTT encode and parse: broker::Transport::takes_packets), and what the
+// broker sends it (CONNACK, PUBACK, SUBACK, PUBLISH) becomes CoAP answers and notifications. So authentication, authorization, the outbox and its bound, retained
 // messages, flow control, presence and $SYS see a CoAP client exactly as an MQTT one, and a CON publish
 // is answered 2.04 only when its PUBACK would go: after the store committed what it had to.
 //
