@@ -393,6 +393,32 @@ def test_dtls_psk_round_trip_and_wrong_key_refused(broker_factory):
     raw.close()
 
 
+def test_dtls_certificate_round_trip_and_unknown_client_refused(broker_factory, certs):
+    """coaps with certificates (coap.cert_file/key_file, and coap.ca_file so that clients must present one signed
+    by it): coap-client with the test CA's client certificate publishes and reads over DTLS; a client
+    certificate from another CA, or none, is refused and publishes nothing."""
+    b = start(broker_factory, coaps=True, coap={"cert_file": str(certs / "server.crt"),
+                                                "key_file": str(certs / "server.key"),
+                                                "ca_file": str(certs / "ca.crt")})
+    client = coap_client_dtls_bin()
+    good = ["-c", str(certs / "client.crt"), "-j", str(certs / "client.key"), "-C", str(certs / "ca.crt")]
+    with MosquittoSub(b, "pki/#", qos=1) as sub:
+        p = coap_client([*good, "-m", "put", "-e", "signed", url(b, "ps/pki/t?qos=1&retain", "coaps", "coaps")],
+                        binary=client)
+        assert p.returncode == 0, p
+        sub.wait_topic_payload("pki/t", b"signed")
+        p = coap_client([*good, "-m", "get", url(b, "ps/pki/t", "coaps", "coaps")], binary=client)
+        assert p.stdout.strip() == b"signed", p
+        wrong = ["-c", str(certs / "wrong-client.crt"), "-j", str(certs / "wrong-client.key")]
+        for creds, alert in ((wrong, b"unknown CA"), ([], b"handshake failure")):
+            p = coap_client([*creds, "-B", "3", "-m", "put", "-e", "evil", url(b, "ps/pki/t", "coaps", "coaps")],
+                            binary=client)
+            assert alert in p.stdout + p.stderr, p  # the server's DTLS alert, as coap-client logs it
+        mosquitto_pub(b, "pki/t", "witness", qos=1)
+        sub.wait_topic_payload("pki/t", b"witness")
+        assert not [m for m in sub.messages if m.payload == b"evil"]
+
+
 # -- exchanges: retransmission, outbox full --------------------------------------------------------------------
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "outbox"])
 def test_con_retransmission_is_answered_again_but_published_once(broker_factory, durable):
