@@ -50,21 +50,6 @@ bool is_loopback(const coap_address_t* a) {
   return false;
 }
 
-std::string exchange_key(const coap_address_t* a, coap_mid_t mid, bool dtls) {
-  std::string k;
-  if (a->addr.sa.sa_family == AF_INET) {
-    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_addr), 4);
-    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_port), 2);
-  } else {
-    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_addr), 16);
-    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_port), 2);
-  }
-  k.push_back(static_cast<char>(mid >> 8));
-  k.push_back(static_cast<char>(mid & 0xFF));
-  k.push_back(dtls ? 'd' : 'u');
-  return k;
-}
-
 int code_of(mqtt::Reason r) {
   switch (r) {
     case mqtt::Reason::Success:
@@ -496,14 +481,25 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   // Only requests that change something are remembered: running a GET again is harmless (RFC 7252 §5.8.1),
   // and an Observe re-registration with the same token keeps the observation. The key is binary (address,
   // port, message id, transport): 9 bytes for IPv4, inside std::string's small buffer.
-  std::string key;
-  if (r.confirmable && r.method != Method::Get) {
-    key = exchange_key(coap_session_get_addr_remote(s), coap_pdu_get_mid(req),
-                       coap_session_get_proto(s) == COAP_PROTO_DTLS);
+  ExchangeKey key;
+  const bool remembered = r.confirmable && r.method != Method::Get;
+  if (remembered) {
+    const coap_address_t* a = coap_session_get_addr_remote(s);
+    if (a->addr.sa.sa_family == AF_INET) {
+      key.family = 4;
+      std::memcpy(key.addr, &a->addr.sin.sin_addr, 4);
+      key.port = a->addr.sin.sin_port;
+    } else {
+      key.family = 6;
+      std::memcpy(key.addr, &a->addr.sin6.sin6_addr, 16);
+      key.port = a->addr.sin6.sin6_port;
+    }
+    key.mid = static_cast<std::uint16_t>(coap_pdu_get_mid(req));
+    key.dtls = coap_session_get_proto(s) == COAP_PROTO_DTLS;
     if (auto e = exchanges_.find(key); e != exchanges_.end()) {
       stats_.duplicates++;
       if (e->second.done) {
-        fill(res, s, req, resp, e->second.answer);
+        fill(res, s, req, resp, e->second.answer());
       } else if (e->second.waiting) {
         // Still running and the client is retransmitting: an empty ACK (the response libcoap prepared)
         // stops it, and the answer follows as a separate CON response (RFC 7252 §5.2.2).
@@ -532,44 +528,41 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   r.payload_bytes = body.size();
   const Action a = map_request(r, map_options_);
 
-  // The answer, now or later (a separate response once the store committed).
+  // The answer, now or later (a late ACK or a separate response once the store committed).
   auto deferred = std::make_shared<Deferred>();
   deferred->session = s;
   deferred->token = token;
   deferred->confirmable = r.confirmable;
   deferred->exchange = key;
+  deferred->remembered = remembered;
   // While the handler runs, an answer given through `later` is kept for the piggybacked response; after
-  // it, `later` sends a separate response.
-  struct Pending {
-    bool in_handler = true;
-    std::optional<Answer> early;
-  };
-  auto pending = std::make_shared<Pending>();
-  auto later = [this, deferred, pending](Answer ans) {
-    if (pending->in_handler) {
-      pending->early = std::move(ans);
+  // it, `later` sends it on its own (send_deferred).
+  auto later = [this, deferred](Answer ans) {
+    if (deferred->in_handler) {
+      deferred->early = std::move(ans);
       return;
     }
     send_deferred(*deferred, ans);
     coap_session_release(deferred->session);
   };
   Answer ans = dispatch(a, r, s, std::move(body), later, token);
-  pending->in_handler = false;
-  if (ans.code == 0 && pending->early) ans = std::move(*pending->early);
+  deferred->in_handler = false;
+  if (ans.code == 0 && deferred->early) ans = std::move(*deferred->early);
   if (ans.code != 0) {
-    if (!key.empty()) remember(key, ans);
+    if (remembered) remember(key, ans);
     fill(res, s, req, resp, ans);
     return;
   }
   // Later: `later` holds a reference to the session until it answers; the exchange is remembered as
-  // running. A CON request gets an empty ACK now (RFC 7252 §5.2.2); see gateway/coap/README.md
-  // "Separate responses" for a NON one.
+  // running.
   stats_.deferred++;
   coap_session_reference(s);
   deferred->mid = coap_pdu_get_mid(req);
-  if (!key.empty()) {
-    exchanges_[key] = Exchange{clock_.now_ms(), false, {}, deferred};
-    exchange_order_.emplace_back(clock_.now_ms(), key);
+  if (remembered) {
+    Exchange& e = exchanges_[key];
+    e.at = clock_.now_ms();
+    e.waiting = deferred;
+    exchange_order_.emplace_back(e.at, key);
   } else if (r.confirmable) {
     // Not remembered, so a retransmission would run again: the empty ACK goes now (RFC 7252 §5.2.2).
     deferred->acked = true;
@@ -578,6 +571,10 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   // Nothing now: libcoap drops an empty NON response (its no_response()), so a remembered CON request gets
   // its answer piggybacked in a late ACK, a NON request a NON response (send_deferred).
   coap_pdu_set_type(resp, COAP_MESSAGE_NON);
+}
+
+Server::Answer Server::Exchange::answer() const {
+  return full ? *full : Answer{code, "", kFormatText, 0, -1};
 }
 
 void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
@@ -611,7 +608,7 @@ void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req
 }
 
 void Server::send_deferred(const Deferred& d, const Answer& a) {
-  if (!d.exchange.empty()) remember(d.exchange, a);
+  if (d.remembered) remember(d.exchange, a);
   if (closed_) return;
   const bool piggyback = d.confirmable && !d.acked;
   const coap_pdu_type_t type = piggyback       ? COAP_MESSAGE_ACK
@@ -637,14 +634,21 @@ void Server::send_deferred(const Deferred& d, const Answer& a) {
   coap_send(d.session, pdu);
 }
 
-void Server::remember(const std::string& key, const Answer& a) {
-  auto [it, fresh] = exchanges_.try_emplace(key, Exchange{clock_.now_ms(), true, a});
+void Server::remember(const ExchangeKey& key, const Answer& a) {
+  auto [it, fresh] = exchanges_.try_emplace(key);
+  Exchange& e = it->second;
   if (fresh) {
-    exchange_order_.emplace_back(clock_.now_ms(), key);
+    e.at = clock_.now_ms();
+    exchange_order_.emplace_back(e.at, key);
+  }
+  e.done = true;
+  e.waiting.reset();
+  e.code = static_cast<std::uint16_t>(a.code);
+  const bool bare = a.payload.empty() && a.max_age == 0 && a.observe < 0 && a.content_format == kFormatText;
+  if (bare) {
+    e.full.reset();
   } else {
-    it->second.done = true;
-    it->second.answer = a;
-    it->second.waiting.reset();
+    e.full = std::make_unique<Answer>(a);
   }
 }
 
