@@ -181,6 +181,21 @@ def parse_publish(p: Packet, version: int = V311) -> tuple[str, int | None, byte
     return topic, pid, p.body[pos:]
 
 
+def recv_before(sock: socket.socket, deadline: float, peer: str) -> bytes:
+    """What the peer sent next (up to 64 KiB), or b"" when it closed or reset the connection. Raises
+    TimeoutError when nothing came before `deadline` (time.monotonic())."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"no data from the {peer} in time")
+    sock.settimeout(remaining)
+    try:
+        return sock.recv(65536)
+    except socket.timeout:
+        raise TimeoutError(f"no data from the {peer} in time")
+    except ConnectionResetError:
+        return b""
+
+
 class RawClient:
     def __init__(self, address: tuple[str, int], timeout: float = 10.0):
         self.sock = socket.create_connection(address, timeout=timeout)
@@ -200,16 +215,7 @@ class RawClient:
             return False
 
     def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no data from the broker in time")
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no data from the broker in time")
-        except ConnectionResetError:
-            data = b""
+        data = recv_before(self.sock, deadline, "broker")
         if not data:
             self.eof = True
             raise Closed()

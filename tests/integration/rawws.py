@@ -10,6 +10,8 @@ import socket
 import struct
 import time
 
+from rawmqtt import recv_before
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -52,16 +54,7 @@ class RawWs:
         self.sock.sendall(data)
 
     def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no data from the server in time")
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no data from the server in time")
-        except ConnectionResetError:
-            data = b""
+        data = recv_before(self.sock, deadline, "server")
         if not data:
             self.eof = True
             raise WsClosed()
