@@ -839,7 +839,6 @@ Server::Answer Server::observe(Endpoint& ep, const Action& a, const std::string&
     return Answer{403, "not allowed to observe " + a.topic, kFormatText, 0, -1};
   }
   stats_.observers++;
-  observers_per_topic_[a.topic]++;
   GW_LOG(Debug, "coap", "%s observes %s (qos %u)", ep.peer_.c_str(), a.topic.c_str(), unsigned(o.qos));
   (void)confirmable;
   return Answer{205, "", kFormatText, 0, 1};
@@ -853,7 +852,6 @@ Server::Answer Server::unobserve(Endpoint& ep, const Action& a, const std::strin
     GW_LOG(Debug, "coap", "%s stops observing %s", ep.peer_.c_str(), filter.c_str());
     ep.observers_.erase(it);
     stats_.observers--;
-    if (--observers_per_topic_[filter] == 0) observers_per_topic_.erase(filter);
     const bool still = std::any_of(ep.observers_.begin(), ep.observers_.end(),
                                    [&](const Observer& o) { return o.filter == filter; });
     if (!still) {
@@ -971,10 +969,7 @@ void Server::destroy(Endpoint* ep) {
     if (w.later) w.later(Answer{503, "connection closed", kFormatText, kBusyMaxAge, -1});
   }
   ep->waiting_.clear();
-  for (const Observer& o : ep->observers_) {
-    stats_.observers--;
-    if (--observers_per_topic_[o.filter] == 0) observers_per_topic_.erase(o.filter);
-  }
+  stats_.observers -= ep->observers_.size();
   ep->observers_.clear();
   ep->conn_.on_closed();
   if (auto it = by_session_.find(ep->session_); it != by_session_.end() && it->second == ep)

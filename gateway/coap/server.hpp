@@ -181,7 +181,6 @@ class Server {
   std::vector<Endpoint*> pending_;                        // scheduled for the check
   std::unordered_map<ExchangeKey, Exchange, ExchangeKeyHash> exchanges_;
   std::deque<std::pair<Millis, ExchangeKey>> exchange_order_;
-  std::unordered_map<std::string, std::size_t> observers_per_topic_;
   Stats stats_;
 };
 
