@@ -82,6 +82,13 @@ def vm_rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS line for pid {pid}")
 
 
+def sanitized(pid: int) -> bool:
+    """Whether the process runs under AddressSanitizer (the asan preset): freed memory then sits in ASan's
+    quarantine and shadow memory grows with the heap, so its VmRSS says nothing about what the daemon keeps."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def raise_nofile(limit: int = 8192) -> None:
     """Raises this process's soft RLIMIT_NOFILE (children inherit it) up to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
