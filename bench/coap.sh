@@ -2,12 +2,16 @@
 # The CoAP front end's load runs (bench/README.md "CoAP front end"): starts a netpie-edge of the dev build with
 # an mqtt and a coap listener (port 0) and the outbox filter cb/# (so a CON/QoS 1 publish is answered after the
 # store commit), and runs netpie-coap-bench against it: publish (CoAP NON/CON side by side with MQTT QoS 0/1),
-# observe fan-out, then, on a fresh daemon, the idle observed endpoints' memory.
-#   bench/coap.sh [build dir, default build/dev]    environment: E, N, W, OBSERVERS, FAN_N, IDLE
+# observe fan-out, then, on a fresh daemon, the idle observed endpoints' memory, and the same against a bare libcoap
+# server (netpie-coap-floor: libcoap's own bytes per session).
+# Each row is followed by the daemon's CPU time for it (all its threads, from /proc/<pid>/stat) per message: on a
+# shared, loaded machine that says more than the rate.
+#   bench/coap.sh [build dir, default build/dev]    environment: E, N, W, OBSERVERS, FAN_N, IDLE, and EDGE (the
+#   daemon binary, e.g. build/release/gateway/netpie-edge: the release preset builds no bench tools)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/dev}
-edge=$build/gateway/netpie-edge
+edge=${EDGE:-$build/gateway/netpie-edge}
 bench=$build/bench/netpie-coap-bench
 work=$(mktemp -d /var/tmp/coap-bench.XXXXXX)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -35,13 +39,35 @@ YAML
 }
 stop() { kill "$pid"; wait "$pid" || true; }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# cpu_per <ticks before> <messages>: the daemon's CPU since then, in seconds and microseconds per message.
+cpu_per() {
+  local used=$(($(cpu_ticks) - $1)) hz
+  hz=$(getconf CLK_TCK)
+  awk -v t="$used" -v hz="$hz" -v n="$2" 'BEGIN { printf "   daemon CPU %.2f s, %.2f us per message\n", t / hz, t / hz * 1e6 / n }'
+}
+
 start
 echo "== publish: $edge (pid $pid), mqtt $mqtt, coap $coap; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bench" publish --mqtt-port "$mqtt" --coap-port "$coap" -e "${E:-100}" -n "${N:-200000}" -w "${W:-8}"
-echo "== observe fan-out"
+for kind in coap-non coap-con mqtt-qos0 mqtt-qos1; do
+  t0=$(cpu_ticks)
+  "$bench" publish --mqtt-port "$mqtt" --coap-port "$coap" -e "${E:-100}" -n "${N:-200000}" -w "${W:-8}" --kinds "$kind"
+  cpu_per "$t0" "${N:-200000}"
+done
+echo "== observe fan-out, load $(cut -d' ' -f1-3 /proc/loadavg)"
+t0=$(cpu_ticks)
 "$bench" fanout --mqtt-port "$mqtt" --coap-port "$coap" -e "${OBSERVERS:-1000}" -n "${FAN_N:-200}" -w "${W:-8}"
+cpu_per "$t0" $((${OBSERVERS:-1000} * ${FAN_N:-200}))
 stop
 start
 echo "== idle observed endpoints (fresh daemon, pid $pid)"
 "$bench" idle --mqtt-port "$mqtt" --coap-port "$coap" --pid "$pid" -e "${IDLE:-10000}"
 stop
+# libcoap's own floor: the same registrations against a bare libcoap server (bench/load/coap_session_floor.cpp).
+"$build/bench/netpie-coap-floor" > "$work/floor" &
+pid=$!
+for _ in $(seq 100); do [ -s "$work/floor" ] && break; sleep 0.1; done
+floor_port=$(sed -n 's/.*:\([0-9]*\) UDP.*/\1/p' "$work/floor")
+echo "== the same against libcoap alone (netpie-coap-floor, pid $pid)"
+"$bench" idle --mqtt-port 0 --coap-port "$floor_port" --pid "$pid" -e "${IDLE:-10000}"
+kill "$pid"; wait "$pid" 2>/dev/null || true

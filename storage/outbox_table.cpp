@@ -17,6 +17,9 @@ constexpr std::size_t kMaxExpiredPerRead = 10'000;
 // stay queued and each live read meets them again while the backlog drains, so the walk is bounded; live rows
 // behind more of them than this wait for the backlog's end (order is kept either way).
 constexpr std::size_t kMaxSkippedPerRead = 2'048;
+// What deleting a row writes besides its counted bytes (its other columns, cell and index entry): a
+// read's expired deletes are counted as size + this against the write budget.
+constexpr std::uint64_t kRowWriteOverhead = 64;
 }  // namespace
 
 Status OutboxTable::prepare(Db& db) {
@@ -31,9 +34,10 @@ Status OutboxTable::prepare(Db& db) {
            "?8, ?9, ?10, ?12, 0, 0, ?13)"},
           {&select_ready_, sel + " AND dest = ?3 ORDER BY lane, id LIMIT ?1"},
           {&select_ready_lane_, sel + " AND dest = ?3 AND lane = ?2 ORDER BY id LIMIT ?1"},
-          {&mark_, "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id = ?1 AND state = 0"},
+          {&mark_,
+           "UPDATE outbox SET state = 1, attempts = attempts + 1 WHERE id BETWEEN ?1 AND ?2 AND state = 0"},
           // A row released already is not written again (no page change, no WAL frame).
-          {&release_, "UPDATE outbox SET released = 1 WHERE id = ?1 AND released = 0"},
+          {&release_, "UPDATE outbox SET released = 1 WHERE id BETWEEN ?1 AND ?2 AND released = 0"},
           {&delete_acked_,
            "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2 AND state = 1 RETURNING size, dest"},
           {&requeue_range_, "UPDATE outbox SET state = 0 WHERE id BETWEEN ?1 AND ?2 AND state = 1"},
@@ -163,6 +167,9 @@ OutboxTable::Mark OutboxTable::mark() const {
 }
 
 void OutboxTable::rollback_to(const Mark& m) {
+  // A prune rolled back deleted nothing: the next one waits for the maintenance interval instead of
+  // running at once (a prune that keeps failing for room would otherwise spin).
+  prune_more_ = false;
   const auto kRejected = static_cast<std::size_t>(DropReason::RejectedFull);
   const auto kQuotaRejected = static_cast<std::size_t>(DropReason::QuotaRejected);
   const std::uint64_t rejected = c_.drops[kRejected];
@@ -368,7 +375,8 @@ Result<OutboxEnqueued, Status> OutboxTable::enqueue(const OutboxMessage& m) {
   return out;
 }
 
-Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out) {
+Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out,
+                         std::uint64_t* scanned_to) {
   // Lane by lane (priority order), each an id-range seek on outbox_ready: a live read (after_id = the
   // top of the backlog) never walks the backlog's rows.
   std::vector<std::uint64_t> ids;
@@ -379,8 +387,10 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
   std::vector<Gone> expired;
   const std::int64_t now = clock_.unix_seconds();
   std::uint64_t bytes = 0;
+  std::uint64_t expired_cost = 0;
   std::size_t skipped = 0;
   std::int64_t lane = o.lane ? static_cast<std::int64_t>(*o.lane) : -1;
+  std::uint64_t visited_to = o.after_id;  // a cut's: the rows below the one it stopped at
   bool full = false;
   bool first_lane = true;
   while (!full) {
@@ -404,6 +414,8 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     Stmt& s = select_range_;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
+      // Where a cut leaves this lane: every row below this one was visited.
+      visited_to = s.col_u64(0) - 1;
       if (ids.size() >= o.max_rows) {
         full = true;
         break;
@@ -413,16 +425,24 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
       const bool released = s.col_int(13) != 0;
       if (expiry > 0 && expiry <= now && !released) {
         // MQTT 5.0 §3.3.2.3.3: an expired message is not sent. A released row is the cloud's already.
-        if (!ids.empty() && expired.size() >= kMaxExpiredPerRead) {
+        // The deletes of one read fit the WAL's room (the write budget): past it the read ends here, and
+        // the destination is named for the listener, so its uplink reads again even if this read
+        // returns nothing (storage/README.md "Space: the disk bound").
+        if ((!ids.empty() && expired.size() >= kMaxExpiredPerRead) ||
+            (!expired.empty() && expired_cost + size + kRowWriteOverhead > write_budget_)) {
+          if (std::find(new_dests_.begin(), new_dests_.end(), o.dest) == new_dests_.end())
+            new_dests_.push_back(o.dest);
           full = true;
           break;
         }
+        expired_cost += size + kRowWriteOverhead;
         expired.push_back(Gone{s.col_u64(0), size});
         continue;
       }
       if (!o.skip_origins.empty() &&
           std::find(o.skip_origins.begin(), o.skip_origins.end(), s.col_view(1)) != o.skip_origins.end()) {
         if (++skipped >= kMaxSkippedPerRead) {
+          visited_to = s.col_u64(0);  // this one was visited (left queued) too
           full = true;
           break;
         }
@@ -453,6 +473,26 @@ Status OutboxTable::read(const OutboxReadOptions& o, std::vector<OutboxRecord>& 
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return status_from_sqlite(rc);
   }
+  if (scanned_to != nullptr) {
+    *scanned_to = o.after_id;
+    if (!o.lane && !full) {
+      // Rows committed later get higher ids than every row there now: a read that walked every lane to
+      // its end visited everything up to the last id.
+      *scanned_to = std::max(o.after_id, std::min(o.up_to_id, c_.last_id));
+    } else if (!o.lane) {
+      // Cut on `lane`: lanes below it were walked to their end, this one up to visited_to; a lane above
+      // it with queued rows was not walked at all (one index seek says whether there is one).
+      StmtScope scope(next_lane_);
+      next_lane_.bind_text(1, o.dest);
+      next_lane_.bind(2, lane);
+      const int rc = next_lane_.step();
+      if (rc == SQLITE_DONE) {
+        *scanned_to = std::max(o.after_id, visited_to);
+      } else if (rc != SQLITE_ROW) {
+        return status_from_sqlite(rc);
+      }
+    }
+  }
   for (const Gone& g : expired) {
     Status st = remove(g.id, g.size, o.dest, DropReason::MessageExpired);
     if (st != Status::Ok) return st;
@@ -478,21 +518,34 @@ Status OutboxTable::origins(const std::string& dest, std::uint64_t up_to_id, std
 }
 
 Status OutboxTable::mark_inflight(const std::vector<std::uint64_t>& ids) {
-  for (std::uint64_t id : ids) {
-    mark_.bind_u64(1, id);
+  // One statement per run of consecutive ids (a backlog of one uplink is one run per read), not per row:
+  // a range holds exactly the ids asked for, so no other row is touched.
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
+    mark_.bind_u64(1, ids[i]);
+    mark_.bind_u64(2, ids[j - 1]);
     int rc = mark_.run();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
+    i = j;
   }
   return Status::Ok;
 }
 
 Status OutboxTable::release(const std::vector<std::uint64_t>& ids, std::uint64_t* marked) {
+  // Like mark_inflight: one statement per run of consecutive ids (PUBRECs come back in the order the
+  // PUBLISHes went, so a window's are a few runs). `released` goes from 0 to 1, values SQLite's record
+  // format stores in the header alone: the row keeps its size and no index holds the column.
   std::uint64_t n = 0;
-  for (std::uint64_t id : ids) {
-    release_.bind_u64(1, id);
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i + 1;
+    while (j < ids.size() && ids[j] == ids[j - 1] + 1) ++j;
+    release_.bind_u64(1, ids[i]);
+    release_.bind_u64(2, ids[j - 1]);
     int rc = release_.run();
     if (rc != SQLITE_DONE) return status_from_sqlite(rc);
     n += static_cast<std::uint64_t>(sqlite3_changes64(db_->handle()));
+    i = j;
   }
   if (marked) *marked = n;
   return Status::Ok;
@@ -605,6 +658,7 @@ Status OutboxTable::prune_dest_age(const std::string& dest, std::int64_t max_age
       }
       if (seen == 0) done = true;
       for (const auto& [id, size] : victims) {
+        if (prune_budget_spent(size)) return Status::Ok;
         Status st = remove(id, size, dest, DropReason::QuotaAge);
         if (st != Status::Ok) return st;
         n += 1;
@@ -613,9 +667,20 @@ Status OutboxTable::prune_dest_age(const std::string& dest, std::int64_t max_age
   }
 }
 
+bool OutboxTable::prune_budget_spent(std::uint64_t size) {
+  if (prune_more_ || (prune_cost_ > 0 && prune_cost_ + size + kRowWriteOverhead > write_budget_)) {
+    prune_more_ = true;
+    return true;
+  }
+  prune_cost_ += size + kRowWriteOverhead;
+  return false;
+}
+
 Status OutboxTable::prune_expired(std::uint64_t* removed) {
   std::uint64_t n = 0;
   if (removed) *removed = 0;
+  prune_cost_ = 0;
+  prune_more_ = false;
   for (const auto& [dest, q] : limits_.quotas) {
     if (q.max_age_s <= 0 || !c_.dests.count(dest)) continue;
     Status st = prune_dest_age(dest, q.max_age_s, n);
@@ -652,6 +717,10 @@ Status OutboxTable::prune_expired(std::uint64_t* removed) {
     }
     if (seen == 0) done = true;
     for (const Victim& v : victims) {
+      if (prune_budget_spent(v.size)) {
+        done = true;
+        break;
+      }
       delete_one_.bind_u64(1, v.id);
       int rc = delete_one_.run();
       if (rc != SQLITE_DONE) return status_from_sqlite(rc);

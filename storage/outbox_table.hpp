@@ -22,8 +22,10 @@
 // written only by transactions that delete rows; at load each is max(persisted, highest row left).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,8 +84,15 @@ class OutboxTable {
 
   // Applies the bound and the full policy, then inserts. QuotaExceeded when refused.
   Result<OutboxEnqueued, Status> enqueue(const OutboxMessage& m);
-  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so.
-  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out);
+  // Queued rows of o.dest in (lane, id) order; marks them in flight when the options say so. `scanned_to`
+  // (may be null): the highest id up to which this read visited every queued row of o.dest in its range,
+  // on every lane (returned, left out by skip_origins, or deleted as expired); o.after_id when it cannot
+  // say (a read cut short on a lane below another lane with queued rows, or a read of one lane). Expired
+  // rows it meets are deleted, their bytes (and a row's overhead) at most the write budget per read.
+  Status read(const OutboxReadOptions& o, std::vector<OutboxRecord>& out,
+              std::uint64_t* scanned_to = nullptr);
+  // What one read may delete (the store gives half its WAL share: storage/README.md "Space").
+  void set_write_budget(std::uint64_t bytes) { write_budget_ = std::max<std::uint64_t>(1, bytes); }
   Status mark_inflight(const std::vector<std::uint64_t>& ids);
   // The distinct origins of dest's queued rows with id <= up_to_id.
   Status origins(const std::string& dest, std::uint64_t up_to_id, std::vector<std::string>& out);
@@ -102,8 +111,10 @@ class OutboxTable {
   // Removes queued rows older than max_age_s, walking in id order and stopping at the first row young
   // enough (so a wall clock stepped backwards can only keep rows longer, never drop them early); then, for
   // each destination with a quota max_age_s, the same walk over its own rows, lane by lane. A released
-  // row (QoS 2: the cloud has it) is never removed.
+  // row (QoS 2: the cloud has it) is never removed. One call deletes at most the write budget (their bytes
+  // plus an overhead a row, at least one row); prune_more() then says the next call has more to do.
   Status prune_expired(std::uint64_t* removed = nullptr);
+  bool prune_more() const { return prune_more_; }
 
   std::uint64_t rows() const { return c_.rows; }
   std::uint64_t bytes() const { return c_.bytes; }
@@ -136,6 +147,8 @@ class OutboxTable {
   // Deletes one row found by a walk (age, quota age, message expiry) and counts it.
   Status remove(std::uint64_t id, std::uint64_t size, const std::string& dest, DropReason reason);
   Status prune_dest_age(const std::string& dest, std::int64_t max_age_s, std::uint64_t& n);
+  // Whether deleting a row of `size` would pass the write budget of this prune (then prune_more_).
+  bool prune_budget_spent(std::uint64_t size);
   // Count one row of `size` bytes in or out, in the totals and in its destination's backlog.
   void count_in(std::string_view dest, std::uint64_t size);
   void count_out(std::string_view dest, std::uint64_t size);
@@ -154,6 +167,9 @@ class OutboxTable {
   // transaction deleted rows (so must write them).
   std::unordered_set<std::string> unpersisted_;
   std::vector<std::string> new_dests_;
+  std::uint64_t write_budget_ = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t prune_cost_ = 0;  // what the prune running now deleted, counted as for the budget
+  bool prune_more_ = false;       // the last prune stopped at the budget
   bool deleted_in_tx_ = false;
   bool persisted_in_tx_ = false;
 

@@ -138,6 +138,15 @@ struct OutboxReadOptions {
   std::vector<std::string> skip_origins;
 };
 
+// A read with where it got to: `scanned_to` is the highest id up to which the read visited every queued row
+// of its destination in its range, on every lane (returned, left queued by skip_origins, or expired); a
+// reader that leaves rows queued (skip_origins) starts its next read there instead of walking them again.
+// It is the read's after_id when the read cannot say (cut short below a lane with queued rows).
+struct OutboxScan {
+  std::vector<OutboxRecord> rows;
+  std::uint64_t scanned_to = 0;
+};
+
 // Rows and bytes (as counted against max_bytes) still in the outbox for one destination: queued or in
 // flight, everything not yet acknowledged, dropped or expired.
 struct OutboxBacklog {

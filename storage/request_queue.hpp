@@ -32,6 +32,11 @@ struct Request {
   std::function<Status(Tables&)> apply;      // storage thread, inside the batch transaction; may be empty
   std::function<void(Status)> done;          // loop thread, after the commit; may be empty
   std::function<void(Status)> on_committed;  // storage thread, after the commit (sync calls, flush)
+  // A request that is a set of independent, idempotent row operations (acks, releases, requeues, marks
+  // by id; a session's deletion) can be divided when it alone does not fit the WAL's room: its parts,
+  // apply (and divide) only, together doing what it does; empty when it is one operation. Storage
+  // thread, outside a transaction (it may read). storage/README.md "Space: the disk bound".
+  std::function<std::vector<Request>(Tables&)> divide;
 };
 
 class RequestQueue {

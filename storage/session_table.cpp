@@ -20,6 +20,8 @@ Status SessionTable::prepare(Db& db) {
           {&del_session_, "DELETE FROM sessions WHERE client_id = ?1"},
           {&del_subs_, "DELETE FROM session_subs WHERE client_id = ?1"},
           {&del_msgs_, "DELETE FROM session_msgs WHERE client_id = ?1"},
+          {&del_msgs_upto_, "DELETE FROM session_msgs WHERE client_id = ?1 AND seq <= ?2"},
+          {&msg_seqs_, "SELECT min(seq), max(seq) FROM session_msgs WHERE client_id = ?1"},
           {&put_sub_,
            "INSERT INTO session_subs(client_id, filter, options, subscription_id) VALUES(?1, ?2, ?3, ?4) "
            "ON CONFLICT(client_id, filter) DO UPDATE SET options = excluded.options, "
@@ -93,6 +95,23 @@ Status SessionTable::remove(const std::string& client_id) {
   return Status::Ok;
 }
 
+Status SessionTable::remove_messages_upto(const std::string& client_id, std::uint64_t upto) {
+  del_msgs_upto_.bind_text(1, client_id);
+  del_msgs_upto_.bind_u64(2, upto);
+  int rc = del_msgs_upto_.run();
+  return rc == SQLITE_DONE ? Status::Ok : status_from_sqlite(rc);
+}
+
+Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>, Status> SessionTable::message_seqs(
+    const std::string& client_id) {
+  StmtScope scope(msg_seqs_);
+  msg_seqs_.bind_text(1, client_id);
+  int rc = msg_seqs_.step();
+  if (rc != SQLITE_ROW) return unexpected(status_from_sqlite(rc));
+  if (msg_seqs_.col_null(0)) return std::optional<std::pair<std::uint64_t, std::uint64_t>>{};
+  return std::optional{std::pair{msg_seqs_.col_u64(0), msg_seqs_.col_u64(1)}};
+}
+
 Status SessionTable::save(const SessionRecord& r) {
   Status st = remove(r.meta.client_id);
   if (st == Status::Ok) st = put_meta(r.meta);
@@ -153,13 +172,8 @@ Status SessionTable::remove_message(const std::string& client_id, std::uint64_t 
 Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed,
                             std::vector<std::string>* removed_ids) {
   std::vector<std::string> ids;
-  {
-    StmtScope scope(select_expired_);
-    select_expired_.bind(1, now_unix);
-    int rc;
-    while ((rc = select_expired_.step()) == SQLITE_ROW) ids.push_back(select_expired_.col_str(0));
-    if (rc != SQLITE_DONE) return status_from_sqlite(rc);
-  }
+  Status listed = expired_ids(now_unix, ids);
+  if (listed != Status::Ok) return listed;
   for (const std::string& id : ids) {
     Status st = remove(id);
     if (st != Status::Ok) return st;
@@ -167,6 +181,14 @@ Status SessionTable::expire(std::int64_t now_unix, std::uint64_t* removed,
   if (removed) *removed = ids.size();
   if (removed_ids) *removed_ids = std::move(ids);
   return Status::Ok;
+}
+
+Status SessionTable::expired_ids(std::int64_t now_unix, std::vector<std::string>& ids) {
+  StmtScope scope(select_expired_);
+  select_expired_.bind(1, now_unix);
+  int rc;
+  while ((rc = select_expired_.step()) == SQLITE_ROW) ids.push_back(select_expired_.col_str(0));
+  return rc == SQLITE_DONE ? Status::Ok : status_from_sqlite(rc);
 }
 
 namespace {

@@ -30,7 +30,12 @@ class SessionTable {
 
   Status put_meta(const SessionMeta& m);        // insert or update the session row only
   Status remove(const std::string& client_id);  // the session, its subscriptions and messages
-  Status save(const SessionRecord& r);          // replaces the whole session
+  // Its messages with seq <= upto (a part of a remove too large for the WAL's room: Store::session_delete).
+  Status remove_messages_upto(const std::string& client_id, std::uint64_t upto);
+  // The lowest and highest seq of its messages; nullopt when it has none.
+  Result<std::optional<std::pair<std::uint64_t, std::uint64_t>>, Status> message_seqs(
+      const std::string& client_id);
+  Status save(const SessionRecord& r);                                    // replaces the whole session
   Status subscribe(const std::string& client_id, const Subscription& s);  // insert or replace by filter
   Status unsubscribe(const std::string& client_id, const std::string& filter);
   Status put_message(const std::string& client_id, const SessionMessage& m);  // insert or replace by seq
@@ -43,6 +48,8 @@ class SessionTable {
   // client ids, when given.
   Status expire(std::int64_t now_unix, std::uint64_t* removed = nullptr,
                 std::vector<std::string>* ids = nullptr);
+  // The client ids of the sessions expire() would delete now.
+  Status expired_ids(std::int64_t now_unix, std::vector<std::string>& ids);
   // Every session with its subscriptions, its rows that are not Queued, the count of its Queued rows
   // and the first `max_queued` of them.
   Status load(std::vector<SessionRecord>& out, std::uint32_t max_queued);
@@ -59,7 +66,7 @@ class SessionTable {
  private:
   Stmt put_meta_, del_session_, del_subs_, del_msgs_, put_sub_, del_sub_, put_msg_, update_msg_, del_msg_;
   Stmt select_expired_, load_meta_, load_subs_, load_held_, load_counts_, read_queued_, oldest_queued_,
-      del_queued_;
+      del_queued_, del_msgs_upto_, msg_seqs_;
 };
 
 }  // namespace gw::storage

@@ -73,6 +73,8 @@ Result<bool, OpenError> Store::init() {
     return unexpected(e);
   };
   tables_ = std::make_unique<Tables>(options_.outbox, options_.history, options_.feeds, clock_);
+  // A read's deletes of expired rows fit the room kept for the WAL, like its marks (outbox_read).
+  tables_->outbox.set_write_budget(shares_.wal_share / 2);
   Status s = tables_->prepare(db_);
   if (s != Status::Ok) return fail(s, "preparing statements failed");
   int rc = prepare_all(db_.handle(), {{&begin_, "BEGIN"},
@@ -209,7 +211,8 @@ Status Store::submit_result(bool durable, std::size_t bytes, std::function<Resul
 }
 
 template <typename T>
-Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> work) {
+Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> work,
+                                   std::function<std::vector<Request>(Tables&)> first) {
   auto slot = std::make_shared<std::optional<T>>();
   std::promise<Status> promise;
   std::future<Status> result = promise.get_future();
@@ -222,6 +225,16 @@ Result<T, Status> Store::call_sync(std::function<Result<T, Status>(Tables&)> wor
     slot->emplace(std::move(res.value()));
     return Status::Ok;
   };
+  if (first) {
+    // Too large for the WAL's room on its own: `first`'s parts, then the work itself (Request::divide).
+    r.divide = [first = std::move(first), apply = r.apply](Tables& t) {
+      std::vector<Request> parts = first(t);
+      if (parts.empty()) return parts;
+      parts.emplace_back();
+      parts.back().apply = apply;
+      return parts;
+    };
+  }
   r.on_committed = [&promise](Status s) { promise.set_value(s); };
   Status s = submit(std::move(r));
   if (s != Status::Ok) return unexpected(s);
@@ -242,6 +255,50 @@ std::function<Result<bool, Status>(Tables&)> as_result(std::function<Status(Tabl
 std::function<void(Result<bool, Status>)> as_done(Store::Done done) {
   if (!done) return {};
   return [done = std::move(done)](Result<bool, Status> r) { done(r ? Status::Ok : r.error()); };
+}
+
+// The two halves of a list of row operations, or none when it is one: a single id range is halved by
+// ids, so a window's ack of one range divides too.
+std::vector<std::vector<IdRange>> halves(const std::vector<IdRange>& v) {
+  if (v.size() >= 2) {
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    return {{v.begin(), mid}, {mid, v.end()}};
+  }
+  if (v.size() == 1 && v[0].first < v[0].last) {
+    const std::uint64_t mid = v[0].first + (v[0].last - v[0].first) / 2;
+    return {{IdRange{v[0].first, mid}}, {IdRange{mid + 1, v[0].last}}};
+  }
+  return {};
+}
+std::vector<std::vector<std::uint64_t>> halves(const std::vector<std::uint64_t>& v) {
+  if (v.size() < 2) return {};
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  return {{v.begin(), mid}, {mid, v.end()}};
+}
+
+template <typename Item>
+using RowsOp = std::function<Status(Tables&, const std::vector<Item>&)>;
+
+// A request applying `op` to a list of independent, idempotent row operations, divisible into halves
+// (Request::divide) when it alone does not fit the WAL's room.
+template <typename Item>
+void make_divisible(Request& r, std::shared_ptr<const std::vector<Item>> items,
+                    std::shared_ptr<const RowsOp<Item>> op) {
+  r.apply = [items, op](Tables& t) { return (*op)(t, *items); };
+  r.divide = [items, op](Tables&) {
+    std::vector<Request> parts;
+    for (std::vector<Item>& half : halves(*items)) {
+      Request part;
+      make_divisible<Item>(part, std::make_shared<const std::vector<Item>>(std::move(half)), op);
+      parts.push_back(std::move(part));
+    }
+    return parts;
+  };
+}
+template <typename Item>
+void make_divisible(Request& r, std::vector<Item> items, RowsOp<Item> op) {
+  make_divisible<Item>(r, std::make_shared<const std::vector<Item>>(std::move(items)),
+                       std::make_shared<const RowsOp<Item>>(std::move(op)));
 }
 }  // namespace
 
@@ -305,54 +362,63 @@ Status Store::submit_read(std::size_t bytes, std::function<Status(Tables&, std::
 }
 
 Status Store::outbox_read(OutboxReadOptions o, ReadDone done) {
+  return outbox_scan(std::move(o), [done = std::move(done)](Result<OutboxScan, Status> r) {
+    if (r) {
+      done(std::move(r.value().rows));
+    } else {
+      done(unexpected(r.error()));
+    }
+  });
+}
+
+Status Store::outbox_scan(OutboxReadOptions o, ScanDone done) {
   if (!valid_dest(o.dest)) return Status::Internal;
   // Marking rows in flight rewrites their pages into the WAL: a read of at most half the WAL share
   // fits in the room the disk bound keeps for the WAL, so the drain goes on when the store is full.
   if (o.mark_inflight)
     o.max_bytes = std::min<std::uint64_t>(o.max_bytes, std::max<std::uint64_t>(1, shares_.wal_share / 2));
-  return submit_read<OutboxRecord>(
-      0, [o](Tables& t, std::vector<OutboxRecord>& rows) { return t.outbox.read(o, rows); }, std::move(done));
+  return submit_value<OutboxScan>(
+      0, [o](Tables& t, OutboxScan& scan) { return t.outbox.read(o, scan.rows, &scan.scanned_to); },
+      std::move(done));
 }
 
 Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  return submit_result<bool>(
-      durable, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.mark_inflight(ids); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), ids.size() * sizeof(std::uint64_t));
+  make_divisible<std::uint64_t>(r, std::move(ids), [](Tables& t, const std::vector<std::uint64_t>& v) {
+    return t.outbox.mark_inflight(v);
+  });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_release(std::vector<std::uint64_t> ids, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ids.size() * sizeof(std::uint64_t);
-  if (!durable) {
-    return submit_result<bool>(
-        false, bytes, as_result([ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); }), {});
-  }
+  Request r = make(durable, ids.size() * sizeof(std::uint64_t));
   // PUBRELs wait on this commit, and each holds a window slot upstream: like a read, it closes the batch
   // at once (it rides with whatever is gathered) instead of waiting out the commit window. That is what
   // keeps a QoS 2 drain near a QoS 1 one (bench/README.md "Outage").
-  Request r = make(true, bytes);
-  r.deadline = SteadyTime::now();
-  r.apply = [ids = std::move(ids)](Tables& t) { return t.outbox.release(ids); };
+  if (durable) r.deadline = SteadyTime::now();
+  make_divisible<std::uint64_t>(
+      r, std::move(ids), [](Tables& t, const std::vector<std::uint64_t>& v) { return t.outbox.release(v); });
   r.done = std::move(done);
   return submit(std::move(r));
 }
 
 Status Store::outbox_ack(std::vector<IdRange> ranges, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ranges.size() * sizeof(IdRange);
-  return submit_result<bool>(
-      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.ack(ranges); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), ranges.size() * sizeof(IdRange));
+  make_divisible<IdRange>(r, std::move(ranges),
+                          [](Tables& t, const std::vector<IdRange>& v) { return t.outbox.ack(v); });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_requeue(std::vector<IdRange> ranges, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  std::size_t bytes = ranges.size() * sizeof(IdRange);
-  return submit_result<bool>(
-      durable, bytes, as_result([ranges = std::move(ranges)](Tables& t) { return t.outbox.requeue(ranges); }),
-      as_done(std::move(done)));
+  // {} (every row in flight) is one statement: it has no halves.
+  Request r = make(static_cast<bool>(done), ranges.size() * sizeof(IdRange));
+  make_divisible<IdRange>(r, std::move(ranges),
+                          [](Tables& t, const std::vector<IdRange>& v) { return t.outbox.requeue(v); });
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::outbox_requeue_all(std::string dest, Done done) {
@@ -424,12 +490,33 @@ Status Store::session_put_meta(SessionMeta meta, Done done) {
       as_done(std::move(done)));
 }
 
+namespace {
+// Deletes a session (upto empty), or its messages with seq <= *upto. Divisible: its messages go first,
+// the older half, then the rest with the session and its subscriptions, each part halved again.
+void make_session_delete(Request& r, std::string id, std::optional<std::uint64_t> upto) {
+  r.apply = [id, upto](Tables& t) {
+    return upto ? t.sessions.remove_messages_upto(id, *upto) : t.sessions.remove(id);
+  };
+  r.divide = [id = std::move(id), upto](Tables& t) {
+    std::vector<Request> parts;
+    auto seqs = t.sessions.message_seqs(id);
+    if (!seqs || !seqs.value()) return parts;
+    const auto [first, highest] = *seqs.value();
+    const std::uint64_t last = upto ? std::min(*upto, highest) : highest;
+    if (first >= last) return parts;
+    parts.resize(2);
+    make_session_delete(parts[0], id, first + (last - first) / 2);
+    make_session_delete(parts[1], id, upto);
+    return parts;
+  };
+}
+}  // namespace
+
 Status Store::session_delete(std::string client_id, Done done) {
-  const bool durable = static_cast<bool>(done);  // read before `done` is moved
-  const std::size_t bytes = client_id.size();
-  return submit_result<bool>(
-      durable, bytes, as_result([id = std::move(client_id)](Tables& t) { return t.sessions.remove(id); }),
-      as_done(std::move(done)));
+  Request r = make(static_cast<bool>(done), client_id.size());
+  make_session_delete(r, std::move(client_id), std::nullopt);
+  r.done = std::move(done);
+  return submit(std::move(r));
 }
 
 Status Store::session_subscribe(std::string client_id, Subscription sub, Done done) {
@@ -621,20 +708,39 @@ Status Store::history_prune(Done done) {
 
 Result<std::vector<SessionRecord>, Status> Store::load_sessions(std::uint32_t max_queued,
                                                                 std::vector<std::string>* expired_ids) {
-  return call_sync<std::vector<SessionRecord>>(
-      [this, max_queued, expired_ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
-        std::uint64_t expired = 0;
-        Status s = t.sessions.expire(clock_.unix_seconds(), &expired, expired_ids);
+  // Ids of the expired sessions deleted by parts of their own before the load: on a full disk, deleting
+  // them all with the load was one transaction larger than the WAL's room, and the daemon could not start.
+  auto ended = std::make_shared<std::vector<std::string>>();
+  auto ids = std::make_shared<std::vector<std::string>>();
+  auto delete_first = [this, ended](Tables& t) {
+    std::vector<Request> parts;
+    std::vector<std::string> expired;
+    if (t.sessions.expired_ids(clock_.unix_seconds(), expired) != Status::Ok) return parts;
+    for (std::string& id : expired) {
+      parts.emplace_back();
+      make_session_delete(parts.back(), id, std::nullopt);
+    }
+    *ended = std::move(expired);
+    return parts;
+  };
+  auto loaded = call_sync<std::vector<SessionRecord>>(
+      [this, max_queued, ended, ids](Tables& t) -> Result<std::vector<SessionRecord>, Status> {
+        *ids = *ended;  // a batch may be applied more than once: assigned, never appended to
+        std::vector<std::string> now;
+        Status s = t.sessions.expire(clock_.unix_seconds(), nullptr, &now);
         if (s != Status::Ok) return unexpected(s);
-        if (expired > 0) {
-          GW_LOG(Info, "store", "deleted %llu persistent sessions whose expiry interval passed",
-                 static_cast<unsigned long long>(expired));
-        }
+        ids->insert(ids->end(), now.begin(), now.end());
         std::vector<SessionRecord> out;
         s = t.sessions.load(out, max_queued);
         if (s != Status::Ok) return unexpected(s);
         return out;
-      });
+      },
+      std::move(delete_first));
+  if (loaded && !ids->empty()) {
+    GW_LOG(Info, "store", "deleted %zu persistent sessions whose expiry interval passed", ids->size());
+  }
+  if (loaded && expired_ids) *expired_ids = std::move(*ids);
+  return loaded;
 }
 
 Result<std::vector<RetainedMessage>, Status> Store::load_retained() {
@@ -710,6 +816,9 @@ void Store::run() {
       maintain();
       next_maintenance_ = SteadyTime::now() + interval;
     }
+    // An age prune stopped at its write budget (what fits the WAL's room): the next one runs at once,
+    // after whatever is queued, rather than an interval later.
+    if (open && tables_->outbox.prune_more()) next_maintenance_ = SteadyTime::now();
     // Nothing committed: wait before trying again (requests queue up meanwhile, within the bound).
     if (open && last_batch_failed_) std::this_thread::sleep_for(options_.retry_backoff);
   }
@@ -849,11 +958,22 @@ void Store::execute(std::vector<Request>& batch) {
     work_stats_.internal_errors += internal;
   }
   if (worst != Status::Ok) {
-    note_failure(worst, error_text);
+    // What failed: a write refused alone is named by its size (a message larger than the room left says
+    // so), a failed transaction by SQLite's message.
+    std::size_t largest = 0;
+    bool refused_alone = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].apply || status[i] != worst) continue;
+      refused_alone = true;
+      largest = std::max(largest, batch[i].bytes - std::min(batch[i].bytes, sizeof(Request)));
+    }
+    note_failure(worst, refused_alone ? "the largest write refused: " + std::to_string(largest) + " bytes, " +
+                                            error_text
+                                      : error_text);
   } else if (std::any_of(batch.begin(), batch.end(),
                          [](const Request& r) { return r.apply && !r.maintenance; })) {
     // Only a real write proves recovery: a prune that deletes nothing succeeds on a full disk too.
-    if (failures_in_row_ > 0) {
+    if (failures_in_row_ > 0 && episode_logged_) {
       GW_LOG(Info, "store", "database %s: writes succeed again after %llu failed transactions",
              options_.path.c_str(), static_cast<unsigned long long>(failures_in_row_));
     }
@@ -911,7 +1031,8 @@ void Store::execute(std::vector<Request>& batch) {
   }
   const std::uint64_t last_id = tables_->outbox.last_id();
   std::vector<std::string> new_dests = tables_->outbox.take_new_dests();
-  if (fatal == Status::Ok && last_id != last_id_before) {
+  // New rows, or a read that left expired rows to delete (its uplink reads on: OutboxTable::read).
+  if (fatal == Status::Ok && (last_id != last_id_before || !new_dests.empty())) {
     OutboxListener listener;
     {
       std::lock_guard lk(stats_mutex_);
@@ -943,18 +1064,18 @@ bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& st
   for (std::size_t i = lo; i < hi; ++i) {
     if (batch[i].apply && excluded[i] == Status::Ok) members.push_back(i);
   }
+  if (members.size() == 1 && batch[members[0]].divide) {
+    // One request alone too large for the room: a list of row operations is committed in parts.
+    const std::size_t i = members[0];
+    status[i] = commit_divided(batch[i], error_text);
+    return status[i] == Status::Ok;
+  }
   if (members.size() < 2) return false;
-  // Splitting helps only when a commit has room at all: a file system filled by others (no room for a
-  // few WAL frames after the checkpoint) fails every part, so the batch fails as it is and is retried.
-  checkpoint_truncate();
-  const auto fsp = fs_space(options_.path);
-  const std::uint64_t frame = std::max<std::uint32_t>(512, work_stats_.page_size) + 24;
-  if (!fsp || fsp->avail < kMinCommitFrames * frame) return false;
+  if (!room_for_a_commit()) return false;
   work_stats_.batches_split += 1;
   GW_LOG(Debug, "store",
-         "database %s: %zu writes did not fit the WAL's room together (%llu bytes free); committing them in "
-         "two parts",
-         options_.path.c_str(), members.size(), static_cast<unsigned long long>(fsp->avail));
+         "database %s: %zu writes did not fit the WAL's room together; committing them in two parts",
+         options_.path.c_str(), members.size());
   const std::size_t mid = members[members.size() / 2];
   bool committed = false;
   for (auto [a, b] : {std::pair{lo, mid}, std::pair{mid, hi}}) {
@@ -983,6 +1104,37 @@ bool Store::commit_in_parts(std::vector<Request>& batch, std::vector<Status>& st
   return committed;
 }
 
+Status Store::commit_divided(Request& whole, std::string& error_text) {
+  std::vector<Request> parts = whole.divide ? whole.divide(*tables_) : std::vector<Request>{};
+  if (parts.size() < 2 || !room_for_a_commit()) return Status::DiskFull;
+  work_stats_.requests_split += 1;
+  GW_LOG(Debug, "store", "database %s: one request did not fit the WAL's room; committing it in %zu parts",
+         options_.path.c_str(), parts.size());
+  for (Request& part : parts) {
+    checkpoint_truncate();
+    std::vector<Request> one;
+    one.push_back(std::move(part));
+    const std::vector<Status> none(1, Status::Ok);
+    std::vector<Status> st;
+    std::size_t culprit = 1;
+    Status s = run_transaction(one, st, true, error_text, none, culprit);
+    if (s == Status::Ok) s = st[0];  // refused at its own savepoint (the page cap): nothing of it written
+    // For room, at COMMIT, by a spill of the page cache or at the page cap: smaller parts may fit.
+    if (s == Status::DiskFull) s = commit_divided(one[0], error_text);
+    if (s != Status::Ok) return s;
+  }
+  return Status::Ok;
+}
+
+bool Store::room_for_a_commit() {
+  // Dividing helps only when a commit has room at all: a file system filled by others (no room for a
+  // few WAL frames after the checkpoint) fails every part, so the batch fails as it is and is retried.
+  checkpoint_truncate();
+  const auto fsp = fs_space(options_.path);
+  const std::uint64_t frame = std::max<std::uint32_t>(512, work_stats_.page_size) + 24;
+  return fsp && fsp->avail >= kMinCommitFrames * frame;
+}
+
 void Store::note_failure(Status s, const std::string& detail) {
   failures_in_row_ += 1;
   work_stats_.failed_transactions += 1;
@@ -990,6 +1142,23 @@ void Store::note_failure(Status s, const std::string& detail) {
   work_stats_.degraded = true;
   auto now = SteadyTime::now();
   if (failures_in_row_ == 1) {
+    // One ERROR line per failure, not per try: a client that retries a write that can never fit (or a
+    // disk that fills again right after each ack) starts a failure each time, between writes that
+    // succeed. The same reason within 10 s of its last ERROR line is counted, not written, and its
+    // recovery is not announced either.
+    episode_logged_ = s != last_error_status_ || last_error_log_ == SteadyTime::time_point{} ||
+                      now - last_error_log_ >= std::chrono::seconds(10);
+    if (!episode_logged_) {
+      unlogged_failures_ += 1;
+      return;
+    }
+    if (unlogged_failures_ > 0) {
+      GW_LOG(Warn, "store", "database %s: %llu more failures like the last one were not logged",
+             options_.path.c_str(), static_cast<unsigned long long>(unlogged_failures_));
+      unlogged_failures_ = 0;
+    }
+    last_error_status_ = s;
+    last_error_log_ = now;
     GW_LOG(
         Error, "store",
         "database %s: transaction failed: %s (%s; %s); durable writes are refused with this reason until it "
@@ -1006,12 +1175,13 @@ void Store::note_failure(Status s, const std::string& detail) {
            options_.path.c_str(), std::string(to_string(s)).c_str(), detail.c_str(),
            static_cast<unsigned long long>(failures_in_row_));
     last_failure_log_ = now;
+    episode_logged_ = true;  // its end is announced too
   }
 }
 
 void Store::maintain() {
   std::vector<Request> batch;
-  if (options_.outbox.max_age_s > 0) {
+  if (options_.outbox.max_age_s > 0 || tables_->outbox.prune_more()) {
     Request r;
     r.retry = false;
     r.maintenance = true;

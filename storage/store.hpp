@@ -108,6 +108,7 @@ struct StoreStats {
   bool reserve_present = false;        // false while released (the file system filled up)
   std::uint64_t reserve_releases = 0;  // times the reserve was released for a checkpoint
   std::uint64_t batches_split = 0;     // batches too large for the WAL's room, committed in parts
+  std::uint64_t requests_split = 0;    // single requests too large for it, committed in parts
   std::uint64_t outbox_rows_at_open = 0;
   std::uint64_t outbox_rows = 0;
   std::uint64_t outbox_bytes = 0;
@@ -127,6 +128,7 @@ class Store {
   using Done = std::function<void(Status)>;
   using EnqueueDone = std::function<void(Result<OutboxEnqueued, Status>)>;
   using ReadDone = std::function<void(Result<std::vector<OutboxRecord>, Status>)>;
+  using ScanDone = std::function<void(Result<OutboxScan, Status>)>;
   using KvDone = std::function<void(Result<std::optional<std::string>, Status>)>;
   using HistoryDone = std::function<void(Result<std::vector<HistoryRecord>, Status>)>;
   using ClaimDone = std::function<void(Result<OutboxBacklog, Status>)>;
@@ -184,6 +186,8 @@ class Store {
   // Queued rows of options.dest in lane order, then id order (so in order per origin within a lane); by
   // default marked in flight in the same transaction, so two reads never return the same row.
   Status outbox_read(OutboxReadOptions options, ReadDone done);
+  // The same read, answering also where it got to (OutboxScan::scanned_to).
+  Status outbox_scan(OutboxReadOptions options, ScanDone done);
   Status outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done = {});
   // QoS 2 to the cloud: the cloud answered PUBREC for these ids (it owns the messages now). Sets the
   // rows' `released` mark, queued or in flight, so that after a reconnect or a restart the uplink sends
@@ -303,7 +307,10 @@ class Store {
   Status submit_result(bool durable, std::size_t bytes, std::function<Result<T, Status>(Tables&)> work,
                        std::function<void(Result<T, Status>)> done);
   template <typename T>
-  Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work);
+  // `first`: when the work alone does not fit the WAL's room, the parts to commit before it
+  // (Request::divide).
+  Result<T, Status> call_sync(std::function<Result<T, Status>(Tables&)> work,
+                              std::function<std::vector<Request>(Tables&)> first = {});
 
   void run();                                 // the storage thread
   void execute(std::vector<Request>& batch);  // one transaction (two after a failure)
@@ -319,6 +326,13 @@ class Store {
   // request's outcome goes to `status`; true when some part committed.
   bool commit_in_parts(std::vector<Request>& batch, std::vector<Status>& status, std::string& error_text,
                        std::vector<Status>& excluded, std::size_t lo, std::size_t hi);
+  // One request that failed for room alone and can be divided (Request::divide): its parts in
+  // transactions of their own, in order, each after a TRUNCATE checkpoint, a part divided again while it
+  // fails the same way. Stops at the first part that fails and returns its status (the parts before it
+  // stay committed: the request's operations are idempotent, so its retry redoes only what is left).
+  Status commit_divided(Request& whole, std::string& error_text);
+  // After a TRUNCATE checkpoint: whether the file system has room for a commit of a few WAL frames.
+  bool room_for_a_commit();
   void maintain();  // prune, checkpoint, vacuum
   void checkpoint_if_needed();
   // The disk bound: measures the files and the file system and moves the page cap (before each batch
@@ -350,6 +364,11 @@ class Store {
   std::uint64_t wal_frames_now_ = 0;  // frames in the current WAL generation
   std::uint64_t failures_in_row_ = 0;
   std::chrono::steady_clock::time_point last_failure_log_{};
+  // The last ERROR line: a failure of the same status within 10 s of it is counted, not logged.
+  std::chrono::steady_clock::time_point last_error_log_{};
+  Status last_error_status_ = Status::Ok;
+  bool episode_logged_ = false;  // the failure going on now had its ERROR line (so gets its INFO line)
+  std::uint64_t unlogged_failures_ = 0;
   std::chrono::steady_clock::time_point next_maintenance_{};
   std::string reserve_path_;
   SpaceShares shares_;

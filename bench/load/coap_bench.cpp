@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +113,8 @@ struct Endpoint {
   std::uint16_t mid = 0;
   std::unordered_map<std::uint32_t, std::uint64_t> inflight;  // token -> send time (the window)
   int sent = 0;
+  int answered =
+      0;  // its window opens one slot per answer, up to W (no burst of E * W datagrams at the start)
   std::uint64_t notifications = 0;
   bool registered = false;
 };
@@ -240,6 +243,7 @@ struct Bench : ClientEvents {
                                 static_cast<std::uint32_t>(d[6]) << 8 | d[7];
     if (ep->inflight.erase(token) == 0) return;  // late: already counted as lost
     ++b.answers;
+    ++ep->answered;
     if (code >> 5 != 2) ++b.errors;  // refused (4.29, 5.03): not delivered
     b.fill_coap(*ep);
   }
@@ -275,7 +279,7 @@ struct Bench : ClientEvents {
   }
   void fill_coap(Endpoint& ep) {
     const bool con = kind == "coap-con";
-    while (static_cast<int>(ep.inflight.size()) < args.window &&
+    while (static_cast<int>(ep.inflight.size()) < std::min(args.window, 1 + ep.answered) &&
            static_cast<std::uint64_t>(ep.sent) < quota(eps.size(), ep.index)) {
       char payload[64];
       std::snprintf(payload, sizeof payload, "%d %llu ................", ep.index,

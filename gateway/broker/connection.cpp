@@ -95,6 +95,10 @@ bool Connection::encode_for_client(P& packet) {
 
 template <typename P>
 void Connection::send(const P& packet) {
+  if (transport_.takes_packets()) {
+    transport_.packet(mqtt::Packet{packet});
+    return;
+  }
   P copy = packet;
   if (!encode_for_client(copy)) return;
   auto& buf = broker_.scratch();
@@ -264,7 +268,16 @@ bool Connection::handle_packet(std::uint8_t header, mqtt::ByteView body) {
     protocol_error(decoded.error().reason, decoded.error().what);
     return false;
   }
-  mqtt::Packet& pkt = *decoded;
+  return dispatch(*decoded);
+}
+
+void Connection::on_packet(mqtt::Packet& p) {
+  if (state_ == State::Closing) return;
+  if (state_ != State::AwaitConnect) last_rx_ = broker_.clock().now_ms();
+  dispatch(p);
+}
+
+bool Connection::dispatch(mqtt::Packet& pkt) {
   if (state_ == State::AwaitConnect) {
     auto* c = std::get_if<mqtt::Connect>(&pkt);
     if (!c) {
@@ -716,6 +729,13 @@ bool Connection::fits(const Delivery& d) const {
 }
 
 void Connection::send_publish(const Delivery& d, std::uint16_t packet_id, bool dup) {
+  if (transport_.takes_packets()) {
+    auto& stats = broker_.stats();
+    stats.messages_sent++;
+    stats.protocols[proto_].sent[std::min<std::uint8_t>(d.qos, 2)]++;
+    transport_.deliver(d, packet_id);
+    return;
+  }
   const Message& m = *d.msg;
   mqtt::Properties extra;
   const mqtt::Properties* props =

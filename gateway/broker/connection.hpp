@@ -41,6 +41,8 @@ class Connection {
   void on_data(std::span<const std::uint8_t> bytes);
   void on_closed();  // the transport is closed (by the peer or by us); call exactly once
   void on_drain();   // pending output fell below the low watermark
+  // From an in-process client (Transport::takes_packets): one packet, already decoded.
+  void on_packet(mqtt::Packet& p);
 
   // From the broker.
   void send_publish(const Delivery& d, std::uint16_t packet_id, bool dup);
@@ -94,6 +96,7 @@ class Connection {
  private:
   friend class Broker;
   bool handle_packet(std::uint8_t header, mqtt::ByteView body);  // false: stop reading
+  bool dispatch(mqtt::Packet& pkt);                              // the same, decoded
   void handle_connect(mqtt::Connect& c);
   void handle_publish(mqtt::Publish& p);
   void handle_disconnect(const mqtt::Disconnect& d);

@@ -235,13 +235,42 @@ std::uint64_t outbox_row_bytes(const Message& m, std::size_t props_bytes) {
 }
 }  // namespace
 
+storage::OutboxBacklog Persistence::growth(const std::string& dest, std::uint64_t bytes) const {
+  const auto& quotas = store_.options().outbox.quotas;
+  auto q = quotas.find(dest);
+  if (q == quotas.end() || (q->second.max_rows == 0 && q->second.max_bytes == 0)) return {1, bytes};
+  const storage::OutboxQuota& quota = q->second;
+  if (quota.max_bytes > 0 && bytes > quota.max_bytes) return {};  // never fits: refused whatever the policy
+  storage::OutboxBacklog cur = store_.outbox_backlog(dest);
+  if (auto p = pending_->dests.find(dest); p != pending_->dests.end()) {
+    cur.rows += p->second.rows;
+    cur.bytes += p->second.bytes;
+  }
+  const bool over_rows = quota.max_rows > 0 && cur.rows + 1 > quota.max_rows;
+  const bool over_bytes = quota.max_bytes > 0 && cur.bytes + bytes > quota.max_bytes;
+  if (!over_rows && !over_bytes) return {1, bytes};
+  if (quota.policy == storage::FullPolicy::RejectNew) return {};
+  // drop_oldest deletes at least one of the destination's own rows for it: no row more, and its bytes
+  // stay within the quota.
+  const std::uint64_t room =
+      quota.max_bytes > 0 && quota.max_bytes > cur.bytes ? quota.max_bytes - cur.bytes : 0;
+  return {0, quota.max_bytes > 0 ? std::min(bytes, room) : bytes};
+}
+
 mqtt::Reason Persistence::outbox_admit(const Message& m) const {
   const storage::OutboxLimits& limits = store_.options().outbox;
   if (limits.policy != storage::FullPolicy::RejectNew) return mqtt::Reason::Success;
-  const std::uint64_t rows = routes_for(m.topic).size();
-  if (rows == 0) return mqtt::Reason::Success;
-  const std::uint64_t bytes =
-      rows * outbox_row_bytes(m, m.props ? mqtt::encode_publish_properties(*m.props).size() : 0);
+  const std::uint64_t row_bytes =
+      outbox_row_bytes(m, m.props ? mqtt::encode_publish_properties(*m.props).size() : 0);
+  // Only what the rows add: a row its uplink's quota refuses is not written, and does not count.
+  std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;
+  for (const OutboxRoute* r : routes_for(m.topic)) {
+    const storage::OutboxBacklog g = growth(r->dest, row_bytes);
+    rows += g.rows;
+    bytes += g.bytes;
+  }
+  if (rows == 0 && bytes == 0) return mqtt::Reason::Success;
   const storage::StoreStats st = store_.stats();
   const bool over_rows = limits.max_rows > 0 && st.outbox_rows + pending_->rows + rows > limits.max_rows;
   const bool over_bytes =
@@ -280,19 +309,28 @@ void Persistence::outbox_enqueue(const Message& m, std::function<void(mqtt::Reas
     o.retain = m.retain;
     o.expiry_unix = to_unix(m.expiry_at);  // MQTT 5 message expiry: the outbox honours it (never sent late)
     storage::Store::EnqueueDone cb;
-    const std::uint64_t bytes = outbox_row_bytes(m, props.size());
+    const storage::OutboxBacklog g = growth(r->dest, outbox_row_bytes(m, props.size()));
     if (join->done) {
-      cb = [join, pending = pending_, bytes](Result<storage::OutboxEnqueued, storage::Status> res) {
-        pending->rows -= 1;
-        pending->bytes -= bytes;
+      cb = [join, pending = pending_, g,
+            dest = r->dest](Result<storage::OutboxEnqueued, storage::Status> res) {
+        pending->rows -= g.rows;
+        pending->bytes -= g.bytes;
+        if (auto d = pending->dests.find(dest); d != pending->dests.end()) {
+          d->second.rows -= g.rows;
+          d->second.bytes -= g.bytes;
+          if (d->second.rows == 0 && d->second.bytes == 0) pending->dests.erase(d);
+        }
         join->one(res.ok() ? mqtt::Reason::Success : reason_for(res.error()));
       };
     }
     auto st = store_.outbox_enqueue(std::move(o), std::move(cb));
     submitted(st);
-    if (st == storage::Status::Ok && join->done) {
-      pending_->rows += 1;
-      pending_->bytes += bytes;
+    if (st == storage::Status::Ok && join->done && (g.rows > 0 || g.bytes > 0)) {
+      pending_->rows += g.rows;
+      pending_->bytes += g.bytes;
+      storage::OutboxBacklog& d = pending_->dests[r->dest];  // erased by the completion when back to 0
+      d.rows += g.rows;
+      d.bytes += g.bytes;
     }
     if (st != storage::Status::Ok && join->done) join->one(reason_for(st));
   }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -107,12 +108,19 @@ class Persistence {
 
   bool dirty_ = false;
   std::uint64_t refused_ = 0;  // writes the store's queue refused
-  // Outbox rows submitted with a completion and not answered yet (outbox_admit counts them as taken).
+  // Outbox rows submitted with a completion and not answered yet (outbox_admit counts them as taken), as
+  // much as each adds to the outbox (growth()): a row its uplink's quota refuses adds nothing. In total and
+  // per destination (for the quotas).
   struct Pending {
     std::uint64_t rows = 0;
     std::uint64_t bytes = 0;
+    std::map<std::string, storage::OutboxBacklog, std::less<>> dests;
   };
   std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
+  // What one row of `bytes` for `dest` adds to the outbox's rows and bytes at most, given that
+  // destination's quota (storage/README.md "Quotas per destination"): none when its reject_new refuses
+  // the row, at most what fits under it when its drop_oldest makes room from its own rows.
+  storage::OutboxBacklog growth(const std::string& dest, std::uint64_t bytes) const;
 };
 
 // A queued message's size as counted against store.session_queue.max_bytes: topic + payload.

@@ -4,10 +4,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "protocols/mqtt/packets.hpp"
+
 namespace gw::broker {
+
+struct Delivery;
 
 class Transport {
  public:
@@ -28,6 +33,18 @@ class Transport {
   virtual std::string peer_identity() const { return {}; }
   // The listener protocol, for per-protocol counters (Stats::protocols, the /metrics labels).
   virtual std::string_view protocol() const { return "mqtt"; }
+
+  // An in-process client (the CoAP front end's endpoints, gateway/coap/README.md) takes what the broker
+  // sends it as values, not MQTT bytes: the Connection then calls deliver() for a PUBLISH and packet() for
+  // anything else (CONNACK, PUBACK, SUBACK, ...) instead of encoding them for send(), and such a client
+  // hands its own packets to Connection::on_packet() instead of on_data(). The same broker code runs;
+  // only the encode and parse are left out.
+  virtual bool takes_packets() const { return false; }
+  virtual void deliver(const Delivery& d, std::uint16_t packet_id) {
+    (void)d;
+    (void)packet_id;
+  }
+  virtual void packet(const mqtt::Packet& p) { (void)p; }
 };
 
 }  // namespace gw::broker

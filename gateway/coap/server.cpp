@@ -2,6 +2,7 @@
 #include "gateway/coap/server.hpp"
 
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,7 +10,6 @@
 
 #include "gateway/base/log.hpp"
 #include "gateway/coap/request.hpp"
-#include "protocols/mqtt/codec.hpp"
 
 namespace gw::coap {
 
@@ -48,21 +48,6 @@ bool is_loopback(const coap_address_t* a) {
   if (a->addr.sa.sa_family == AF_INET) return (ntohl(a->addr.sin.sin_addr.s_addr) >> 24) == 127;
   if (a->addr.sa.sa_family == AF_INET6) return IN6_IS_ADDR_LOOPBACK(&a->addr.sin6.sin6_addr);
   return false;
-}
-
-std::string exchange_key(const coap_address_t* a, coap_mid_t mid, bool dtls) {
-  std::string k;
-  if (a->addr.sa.sa_family == AF_INET) {
-    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_addr), 4);
-    k.append(reinterpret_cast<const char*>(&a->addr.sin.sin_port), 2);
-  } else {
-    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_addr), 16);
-    k.append(reinterpret_cast<const char*>(&a->addr.sin6.sin6_port), 2);
-  }
-  k.push_back(static_cast<char>(mid >> 8));
-  k.push_back(static_cast<char>(mid & 0xFF));
-  k.push_back(dtls ? 'd' : 'u');
-  return k;
 }
 
 int code_of(mqtt::Reason r) {
@@ -148,17 +133,12 @@ class Endpoint final : public broker::Transport {
     if (session_) coap_session_release(session_);
   }
 
-  // Transport: what the broker sends this client.
-  void send(std::string_view bytes) override {
-    mqtt::ByteView v(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    while (!v.empty()) {
-      mqtt::Frame f = mqtt::parse_frame(v, SIZE_MAX);
-      if (f.status != mqtt::FrameStatus::Ok) return;  // the broker sends whole packets
-      auto p = mqtt::decode(mqtt::Version::V5, f.header, v.subspan(f.header_len, f.remaining));
-      v = v.subspan(f.total());
-      if (p) on_packet(p.value());
-    }
-  }
+  // Transport: what the broker sends this client, as values (Transport::takes_packets): no MQTT encode
+  // and parse on either side.
+  void send(std::string_view) override {}  // never called: takes_packets()
+  bool takes_packets() const override { return true; }
+  void packet(const mqtt::Packet& p) override;
+  void deliver(const broker::Delivery& d, std::uint16_t packet_id) override;
   void close() override {
     if (closing_) return;
     closing_ = true;
@@ -173,12 +153,11 @@ class Endpoint final : public broker::Transport {
     return session_ != nullptr && coap_session_get_proto(session_) == COAP_PROTO_DTLS ? "coaps" : "coap";
   }
 
-  // Feeds an MQTT packet to the broker as if this client had sent it.
+  // Hands an MQTT packet to the broker as if this client had sent it.
   template <typename P>
-  void feed(const P& packet) {
-    mqtt::Buffer b;
-    mqtt::encode(packet, mqtt::Version::V5, b);
-    conn_.on_data(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+  void feed(P packet) {
+    mqtt::Packet p{std::move(packet)};
+    conn_.on_packet(p);
   }
   void feed_connect(const std::optional<std::string>& user, const std::optional<std::string>& password,
                     std::uint16_t keepalive) {
@@ -191,9 +170,7 @@ class Endpoint final : public broker::Transport {
     c.username = user;
     c.password = password;
     connack_.reset();
-    mqtt::Buffer b;
-    mqtt::encode(c, b);
-    conn_.on_data(mqtt::ByteView(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()));
+    feed(std::move(c));
   }
   std::uint16_t next_packet_id() {
     if (++packet_id_ == 0) packet_id_ = 1;
@@ -224,52 +201,55 @@ class Endpoint final : public broker::Transport {
   };
   std::vector<Waiting> waiting_;
   struct Note {
-    std::size_t observer;  // index when queued; checked against the token at flush
-    std::string token;
-    std::string payload;
+    std::string token;  // the observer's (checked at the flush: it may have been cancelled since)
+    broker::MessagePtr msg;
   };
-  std::deque<Note> notes_;
+  // Notifications waiting for the flush after this loop iteration: a vector, empty (no heap block) while
+  // idle, at most kMaxQueuedNotifications.
+  std::vector<Note> notes_;
   std::vector<std::uint16_t> acks_;  // PUBACKs of QoS 1 deliveries, fed back at the flush
+};
 
- private:
-  void on_packet(mqtt::Packet& p) {
-    if (auto* ca = std::get_if<mqtt::Connack>(&p)) {
-      connack_ = ca->reason;
-    } else if (auto* a = std::get_if<mqtt::Ack>(&p)) {
-      if (a->type != mqtt::PacketType::Puback) return;
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (it->packet_id != a->packet_id) continue;
-        if (it->later) {
-          auto later = std::move(it->later);
-          waiting_.erase(it);
-          Server::Answer ans;
-          ans.code = code_of(a->reason);
-          if (ans.code == 429 || ans.code == 503) ans.max_age = kBusyMaxAge;
-          if (ans.code == 429) server_.stats_.outbox_full++;
-          later(std::move(ans));
-        } else {
-          it->result = a->reason;
-        }
-        return;
+void Endpoint::packet(const mqtt::Packet& p) {
+  if (auto* ca = std::get_if<mqtt::Connack>(&p)) {
+    connack_ = ca->reason;
+  } else if (auto* a = std::get_if<mqtt::Ack>(&p)) {
+    if (a->type != mqtt::PacketType::Puback) return;
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if (it->packet_id != a->packet_id) continue;
+      if (it->later) {
+        auto later = std::move(it->later);
+        waiting_.erase(it);
+        Server::Answer ans;
+        ans.code = code_of(a->reason);
+        if (ans.code == 429 || ans.code == 503) ans.max_age = kBusyMaxAge;
+        if (ans.code == 429) server_.stats_.outbox_full++;
+        later(std::move(ans));
+      } else {
+        it->result = a->reason;
       }
-    } else if (auto* s = std::get_if<mqtt::Suback>(&p)) {
-      suback_ = s->reasons.empty() ? mqtt::Reason::UnspecifiedError : s->reasons.front();
-    } else if (auto* pub = std::get_if<mqtt::Publish>(&p)) {
-      for (std::uint32_t id : pub->properties.subscription_identifiers) {
-        for (std::size_t i = 0; i < observers_.size(); ++i) {
-          if (observers_[i].sub_id != id) continue;
-          if (notes_.size() >= kMaxQueuedNotifications) {
-            notes_.pop_front();
-            server_.broker_.stats().drop(broker::DropReason::SlowConsumer);
-          }
-          notes_.push_back(Note{i, observers_[i].token, pub->payload});
-        }
+      return;
+    }
+  } else if (auto* s = std::get_if<mqtt::Suback>(&p)) {
+    suback_ = s->reasons.empty() ? mqtt::Reason::UnspecifiedError : s->reasons.front();
+  }
+}
+
+void Endpoint::deliver(const broker::Delivery& d, std::uint16_t packet_id) {
+  // One notification per observation the message matched (its subscription identifiers, MQTT 5.0 §3.3.4).
+  for (std::uint32_t id : d.subscription_ids) {
+    for (const Observer& o : observers_) {
+      if (o.sub_id != id) continue;
+      if (notes_.size() >= kMaxQueuedNotifications) {
+        notes_.erase(notes_.begin());  // the oldest goes (slow_consumer); rare, so the shift is fine
+        server_.broker_.stats().drop(broker::DropReason::SlowConsumer);
       }
-      if (pub->qos == 1) acks_.push_back(pub->packet_id);
-      server_.schedule(*this);
+      notes_.push_back(Note{o.token, d.msg});
     }
   }
-};
+  if (d.qos == 1) acks_.push_back(packet_id);
+  server_.schedule(*this);
+}
 
 // ---- Server -------------------------------------------------------------------------------------------
 
@@ -353,6 +333,7 @@ Result<std::uint16_t, std::string> Server::listen(const std::string& name, const
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
+    uv_timer_start(timer_, on_timer, 1000, 1000);
     check_ = new uv_check_t;
     uv_check_init(loop_, check_);
     check_->data = this;
@@ -443,18 +424,43 @@ void Server::on_poll(uv_poll_t* h, int, int) {
 }
 
 void Server::on_timer(uv_timer_t* t) {
-  static_cast<Server*>(t->data)->process();
+  auto* self = static_cast<Server*>(t->data);
+  if (self->ctx_ == nullptr || self->closed_) return;
+  // The backstop: libcoap's own timerfd (in its epoll set) wakes the poll for retransmissions and
+  // session timeouts; this runs its timeout work once a second whatever happens.
+  coap_tick_t now;
+  coap_ticks(&now);
+  coap_io_prepare_epoll(self->ctx_, now);
+  self->process();
 }
 
 void Server::process() {
   if (ctx_ == nullptr || closed_) return;
-  coap_io_process(ctx_, COAP_IO_NO_WAIT);
-  // libcoap's own timerfd sits in its epoll set, so the poll wakes us for retransmissions too; the
-  // timer is a backstop for its next timeout.
-  coap_tick_t now;
-  coap_ticks(&now);
-  const unsigned wait = coap_io_prepare_epoll(ctx_, now);
-  uv_timer_start(timer_, on_timer, wait == 0 ? 1000 : std::min<unsigned>(wait, 1000), 0);
+  // What coap_io_process(ctx, COAP_IO_NO_WAIT) does, without its costs per datagram (bench/README.md
+  // "CoAP front end", profile): libcoap 4.3.1 reads ONE datagram per ready listener per
+  // coap_io_do_epoll call, and every call ends with coap_io_prepare_epoll, which walks every session
+  // (O(endpoints)) and re-arms its timerfd (a syscall); coap_io_process adds one more of those before.
+  // So each ready listener's event is handed over kBurst times in one call (a read that finds the socket
+  // empty returns EAGAIN, which libcoap logs at debug level and ignores), and the rounds go on while
+  // datagrams are waiting, up to kRounds: one loop iteration (whose end flushes the MQTT subscribers'
+  // TCP writes and our notifications) serves up to kBurst * kRounds datagrams.
+  constexpr int kEvents = 8;
+  constexpr int kBurst = 16;
+  constexpr int kRounds = 8;
+  const int fd = coap_context_get_coap_fd(ctx_);
+  epoll_event ready[kEvents];
+  epoll_event batch[kEvents * kBurst];
+  for (int round = 0; round < kRounds && ctx_ != nullptr && !closed_; ++round) {
+    const int n = epoll_wait(fd, ready, kEvents, 0);
+    if (n <= 0) break;
+    std::size_t m = 0;
+    for (int i = 0; i < n; ++i) {
+      // data.ptr null is libcoap's timerfd (read once); otherwise a listener's socket.
+      const int copies = ready[i].data.ptr == nullptr ? 1 : kBurst;
+      for (int c = 0; c < copies; ++c) batch[m++] = ready[i];
+    }
+    coap_io_do_epoll(ctx_, batch, m);
+  }
   flush();
 }
 
@@ -475,14 +481,31 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   // Only requests that change something are remembered: running a GET again is harmless (RFC 7252 §5.8.1),
   // and an Observe re-registration with the same token keeps the observation. The key is binary (address,
   // port, message id, transport): 9 bytes for IPv4, inside std::string's small buffer.
-  std::string key;
-  if (r.confirmable && r.method != Method::Get) {
-    key = exchange_key(coap_session_get_addr_remote(s), coap_pdu_get_mid(req),
-                       coap_session_get_proto(s) == COAP_PROTO_DTLS);
+  ExchangeKey key;
+  const bool remembered = r.confirmable && r.method != Method::Get;
+  if (remembered) {
+    const coap_address_t* a = coap_session_get_addr_remote(s);
+    if (a->addr.sa.sa_family == AF_INET) {
+      key.family = 4;
+      std::memcpy(key.addr, &a->addr.sin.sin_addr, 4);
+      key.port = a->addr.sin.sin_port;
+    } else {
+      key.family = 6;
+      std::memcpy(key.addr, &a->addr.sin6.sin6_addr, 16);
+      key.port = a->addr.sin6.sin6_port;
+    }
+    key.mid = static_cast<std::uint16_t>(coap_pdu_get_mid(req));
+    key.dtls = coap_session_get_proto(s) == COAP_PROTO_DTLS;
     if (auto e = exchanges_.find(key); e != exchanges_.end()) {
       stats_.duplicates++;
-      if (e->second.done) fill(res, s, req, resp, e->second.answer);
-      return;  // still running: an empty ACK again; the answer follows as a separate response
+      if (e->second.done) {
+        fill(res, s, req, resp, e->second.answer());
+      } else if (e->second.waiting) {
+        // Still running and the client is retransmitting: an empty ACK (the response libcoap prepared)
+        // stops it, and the answer follows as a separate CON response (RFC 7252 §5.2.2).
+        e->second.waiting->acked = true;
+      }
+      return;
     }
     if (exchanges_.size() >= cfg_.max_exchanges) {
       stats_.refused_exchanges++;
@@ -505,45 +528,53 @@ void Server::handle(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* r
   r.payload_bytes = body.size();
   const Action a = map_request(r, map_options_);
 
-  // The answer, now or later (a separate response once the store committed).
+  // The answer, now or later (a late ACK or a separate response once the store committed).
   auto deferred = std::make_shared<Deferred>();
   deferred->session = s;
   deferred->token = token;
   deferred->confirmable = r.confirmable;
   deferred->exchange = key;
+  deferred->remembered = remembered;
   // While the handler runs, an answer given through `later` is kept for the piggybacked response; after
-  // it, `later` sends a separate response.
-  struct Pending {
-    bool in_handler = true;
-    std::optional<Answer> early;
-  };
-  auto pending = std::make_shared<Pending>();
-  auto later = [this, deferred, pending](Answer ans) {
-    if (pending->in_handler) {
-      pending->early = std::move(ans);
+  // it, `later` sends it on its own (send_deferred).
+  auto later = [this, deferred](Answer ans) {
+    if (deferred->in_handler) {
+      deferred->early = std::move(ans);
       return;
     }
     send_deferred(*deferred, ans);
     coap_session_release(deferred->session);
   };
   Answer ans = dispatch(a, r, s, std::move(body), later, token);
-  pending->in_handler = false;
-  if (ans.code == 0 && pending->early) ans = std::move(*pending->early);
+  deferred->in_handler = false;
+  if (ans.code == 0 && deferred->early) ans = std::move(*deferred->early);
   if (ans.code != 0) {
-    if (!key.empty()) remember(key, ans);
+    if (remembered) remember(key, ans);
     fill(res, s, req, resp, ans);
     return;
   }
   // Later: `later` holds a reference to the session until it answers; the exchange is remembered as
-  // running. A CON request gets an empty ACK now (RFC 7252 §5.2.2); see gateway/coap/README.md
-  // "Separate responses" for a NON one.
+  // running.
   stats_.deferred++;
   coap_session_reference(s);
-  if (!key.empty()) {
-    exchanges_[key] = Exchange{clock_.now_ms(), false, {}};
-    exchange_order_.emplace_back(clock_.now_ms(), key);
+  deferred->mid = coap_pdu_get_mid(req);
+  if (remembered) {
+    Exchange& e = exchanges_[key];
+    e.at = clock_.now_ms();
+    e.waiting = deferred;
+    exchange_order_.emplace_back(e.at, key);
+  } else if (r.confirmable) {
+    // Not remembered, so a retransmission would run again: the empty ACK goes now (RFC 7252 §5.2.2).
+    deferred->acked = true;
+    return;
   }
-  if (!r.confirmable) coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
+  // Nothing now: libcoap drops an empty NON response (its no_response()), so a remembered CON request gets
+  // its answer piggybacked in a late ACK, a NON request a NON response (send_deferred).
+  coap_pdu_set_type(resp, COAP_MESSAGE_NON);
+}
+
+Server::Answer Server::Exchange::answer() const {
+  return full ? *full : Answer{code, "", kFormatText, 0, -1};
 }
 
 void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp,
@@ -577,11 +608,16 @@ void Server::fill(coap_resource_t* res, coap_session_t* s, const coap_pdu_t* req
 }
 
 void Server::send_deferred(const Deferred& d, const Answer& a) {
-  if (!d.exchange.empty()) remember(d.exchange, a);
+  if (d.remembered) remember(d.exchange, a);
   if (closed_) return;
-  coap_pdu_t* pdu = coap_pdu_init(d.confirmable ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
-                                  static_cast<coap_pdu_code_t>(code_byte(a.code)),
-                                  coap_new_message_id(d.session), coap_session_max_pdu_size(d.session));
+  const bool piggyback = d.confirmable && !d.acked;
+  const coap_pdu_type_t type = piggyback       ? COAP_MESSAGE_ACK
+                               : d.confirmable ? COAP_MESSAGE_CON
+                                               : COAP_MESSAGE_NON;
+  if (piggyback) stats_.late_acks++;
+  coap_pdu_t* pdu =
+      coap_pdu_init(type, static_cast<coap_pdu_code_t>(code_byte(a.code)),
+                    piggyback ? d.mid : coap_new_message_id(d.session), coap_session_max_pdu_size(d.session));
   if (pdu == nullptr) return;
   coap_add_token(pdu, d.token.size(), reinterpret_cast<const std::uint8_t*>(d.token.data()));
   std::uint8_t buf[4];
@@ -598,13 +634,21 @@ void Server::send_deferred(const Deferred& d, const Answer& a) {
   coap_send(d.session, pdu);
 }
 
-void Server::remember(const std::string& key, const Answer& a) {
-  auto [it, fresh] = exchanges_.try_emplace(key, Exchange{clock_.now_ms(), true, a});
+void Server::remember(const ExchangeKey& key, const Answer& a) {
+  auto [it, fresh] = exchanges_.try_emplace(key);
+  Exchange& e = it->second;
   if (fresh) {
-    exchange_order_.emplace_back(clock_.now_ms(), key);
+    e.at = clock_.now_ms();
+    exchange_order_.emplace_back(e.at, key);
+  }
+  e.done = true;
+  e.waiting.reset();
+  e.code = static_cast<std::uint16_t>(a.code);
+  const bool bare = a.payload.empty() && a.max_age == 0 && a.observe < 0 && a.content_format == kFormatText;
+  if (bare) {
+    e.full.reset();
   } else {
-    it->second.done = true;
-    it->second.answer = a;
+    e.full = std::make_unique<Answer>(a);
   }
 }
 
@@ -731,14 +775,14 @@ Server::Answer Server::publish(Endpoint& ep, const Action& a, std::string body,
   p.topic = a.topic;
   p.payload = std::move(body);
   if (p.qos == 0) {
-    ep.feed(p);
+    ep.feed(std::move(p));
     return Answer{204, "", kFormatText, 0, -1};
   }
-  p.packet_id = ep.next_packet_id();
-  ep.waiting_.push_back(Endpoint::Waiting{p.packet_id, std::nullopt, nullptr});
-  ep.feed(p);
+  const std::uint16_t id = p.packet_id = ep.next_packet_id();
+  ep.waiting_.push_back(Endpoint::Waiting{id, std::nullopt, nullptr});
+  ep.feed(std::move(p));
   auto it = std::find_if(ep.waiting_.begin(), ep.waiting_.end(),
-                         [&](const Endpoint::Waiting& w) { return w.packet_id == p.packet_id; });
+                         [&](const Endpoint::Waiting& w) { return w.packet_id == id; });
   if (it == ep.waiting_.end()) return Answer{503, "endpoint closed", kFormatText, kBusyMaxAge, -1};
   if (it->result) {
     Answer ans{code_of(*it->result), "", kFormatText, 0, -1};
@@ -795,7 +839,6 @@ Server::Answer Server::observe(Endpoint& ep, const Action& a, const std::string&
     return Answer{403, "not allowed to observe " + a.topic, kFormatText, 0, -1};
   }
   stats_.observers++;
-  observers_per_topic_[a.topic]++;
   GW_LOG(Debug, "coap", "%s observes %s (qos %u)", ep.peer_.c_str(), a.topic.c_str(), unsigned(o.qos));
   (void)confirmable;
   return Answer{205, "", kFormatText, 0, 1};
@@ -809,7 +852,6 @@ Server::Answer Server::unobserve(Endpoint& ep, const Action& a, const std::strin
     GW_LOG(Debug, "coap", "%s stops observing %s", ep.peer_.c_str(), filter.c_str());
     ep.observers_.erase(it);
     stats_.observers--;
-    if (--observers_per_topic_[filter] == 0) observers_per_topic_.erase(filter);
     const bool still = std::any_of(ep.observers_.begin(), ep.observers_.end(),
                                    [&](const Observer& o) { return o.filter == filter; });
     if (!still) {
@@ -876,15 +918,17 @@ void Server::flush() {
         continue;
       }
       const Millis now = clock_.now_ms();
-      while (!ep->notes_.empty() && ep->session_ != nullptr) {
-        Endpoint::Note n = std::move(ep->notes_.front());
-        ep->notes_.pop_front();
+      std::vector<Endpoint::Note> notes;
+      notes.swap(ep->notes_);
+      for (const Endpoint::Note& n : notes) {
+        if (ep->session_ == nullptr) break;
+        const std::string& payload = n.msg->payload;
         auto o = std::find_if(ep->observers_.begin(), ep->observers_.end(),
                               [&](const Observer& x) { return x.token == n.token; });
         if (o == ep->observers_.end()) continue;
         const bool con = o->confirmable || now - o->last_con >= Millis(cfg_.con_notify_interval_s) * 1000;
         const std::size_t max = coap_session_max_pdu_size(ep->session_);
-        if (n.payload.size() + o->token.size() + 24 > max) {
+        if (payload.size() + o->token.size() + 24 > max) {
           stats_.dropped_too_large++;
           broker_.stats().drop(broker::DropReason::TooLarge);
           continue;
@@ -898,7 +942,7 @@ void Server::flush() {
                         buf);
         coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, kFormatText),
                         buf);
-        coap_add_data(pdu, n.payload.size(), reinterpret_cast<const std::uint8_t*>(n.payload.data()));
+        coap_add_data(pdu, payload.size(), reinterpret_cast<const std::uint8_t*>(payload.data()));
         if (con) {
           o->last_con = now;
           stats_.con_notifications++;
@@ -906,7 +950,6 @@ void Server::flush() {
         stats_.notifications++;
         coap_send(ep->session_, pdu);
       }
-      ep->notes_.clear();
       // QoS 1 deliveries are acknowledged once libcoap has them (it retransmits CON notifications and
       // tells on_nack when one fails; the observer is then removed).
       std::vector<std::uint16_t> acks;
@@ -926,10 +969,7 @@ void Server::destroy(Endpoint* ep) {
     if (w.later) w.later(Answer{503, "connection closed", kFormatText, kBusyMaxAge, -1});
   }
   ep->waiting_.clear();
-  for (const Observer& o : ep->observers_) {
-    stats_.observers--;
-    if (--observers_per_topic_[o.filter] == 0) observers_per_topic_.erase(o.filter);
-  }
+  stats_.observers -= ep->observers_.size();
   ep->observers_.clear();
   ep->conn_.on_closed();
   if (auto it = by_session_.find(ep->session_); it != by_session_.end() && it->second == ep)

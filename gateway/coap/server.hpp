@@ -3,11 +3,12 @@
 // listeners of protocol coap (UDP) and coaps (DTLS through libcoap's own backend, PSK or certificates).
 //
 // Each remote endpoint (or, in connection mode, each client id) is an MQTT 5 client of the broker
-// inside the process: its requests become CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets fed to a
-// broker::Connection, and what the broker sends it (CONNACK, PUBACK, SUBACK, PUBLISH) becomes CoAP
-// answers and notifications. So authentication, authorization, the outbox and its bound, retained
-// messages, flow control, presence and $SYS see a CoAP client exactly as an MQTT one, and a CON publish
-// is answered 2.04 only when its PUBACK would go: after the store committed what it had to.
+// inside the process: its requests become CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE packets handed to a
+// broker::Connection as values (no MQTT encode and parse: broker::Transport::takes_packets), and what the
+// broker sends it (CONNACK, PUBACK, SUBACK, PUBLISH) becomes CoAP answers and notifications. So
+// authentication, authorization, the outbox and its bound, retained messages, flow control, presence and $SYS
+// see a CoAP client exactly as an MQTT one, and a CON publish is answered 2.04 only when its PUBACK would go:
+// after the store committed what it had to.
 //
 // The NETPIE NB-IoT paths are handed to the REST API's handler (gateway/netpie/rest.cpp) as HTTP
 // requests, so a key's rights apply exactly as for REST.
@@ -20,7 +21,9 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -40,7 +43,8 @@ struct Stats {
   std::uint64_t notifications = 0;
   std::uint64_t con_notifications = 0;
   std::uint64_t duplicates = 0;         // CON retransmissions answered from the exchange cache
-  std::uint64_t deferred = 0;           // answers sent as separate responses (after a store commit)
+  std::uint64_t deferred = 0;           // answers that waited (for a store commit)
+  std::uint64_t late_acks = 0;          // of those, sent piggybacked in a late ACK (one datagram)
   std::uint64_t refused_endpoints = 0;  // max_endpoints reached: 5.03
   std::uint64_t refused_exchanges = 0;  // max_exchanges reached: 5.03
   std::uint64_t refused_observers = 0;  // observer bounds reached: 4.29
@@ -86,18 +90,47 @@ class Server {
     std::int64_t observe = -1;         // >= 0: an Observe option (registration answer)
   };
   // A request whose answer comes later: a separate response (RFC 7252 §5.2.2).
+  // A remembered exchange's key: the remote address and port, the message id and the transport. A plain
+  // 22-byte value (no heap), hashed as bytes.
+  struct ExchangeKey {
+    std::uint8_t addr[16] = {};  // IPv4 in the first 4 bytes
+    std::uint16_t port = 0;
+    std::uint16_t mid = 0;
+    std::uint8_t family = 0;  // 4 or 6
+    std::uint8_t dtls = 0;
+    bool operator==(const ExchangeKey&) const = default;
+  };
+  struct ExchangeKeyHash {
+    std::size_t operator()(const ExchangeKey& k) const noexcept {
+      return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(&k), sizeof k));
+    }
+  };
+  // A CON request that is remembered (exchanges_) gets nothing until its answer is known, which then goes
+  // piggybacked in a late ACK with the request's message id (RFC 7252 §5.2.1: one datagram); only if the
+  // client retransmits first does it get an empty ACK (`acked`), and the answer a separate CON response
+  // (§5.2.2). See gateway/coap/README.md "Durability and duplicates". While the request handler runs, an
+  // answer that comes at once is kept in `early` and piggybacked by libcoap.
   struct Deferred {
     coap_session_t* session = nullptr;  // referenced while we hold it
     std::string token;
     bool confirmable = false;
-    std::string exchange;  // key in exchanges_ ("" if not remembered)
+    bool acked = false;       // an empty ACK went: the answer is a separate response
+    bool remembered = false;  // `exchange` is in exchanges_
+    bool in_handler = true;
+    coap_mid_t mid = 0;  // the request's message id, for the late piggybacked ACK
+    ExchangeKey exchange;
+    std::optional<Answer> early;
   };
+  // A remembered exchange: 2.04 without options (nearly every publish) is kept as its code alone; any other
+  // answer in full.
   struct Exchange {
     Millis at = 0;
+    std::shared_ptr<Deferred> waiting;  // while not done: the request whose answer is awaited
+    std::unique_ptr<Answer> full;       // the answer, when not a bare code
+    std::uint16_t code = 0;
     bool done = false;
-    Answer answer;
+    Answer answer() const;
   };
-
   static void on_request(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, const coap_string_t* q,
                          coap_pdu_t* resp);
   void handle(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp);
@@ -113,7 +146,7 @@ class Server {
   Endpoint* endpoint_for(coap_session_t* s, const http::Params& params, Answer& refused);
   void send_deferred(const Deferred& d, const Answer& a);
   void fill(coap_resource_t* r, coap_session_t* s, const coap_pdu_t* req, coap_pdu_t* resp, const Answer& a);
-  void remember(const std::string& key, const Answer& a);
+  void remember(const ExchangeKey& key, const Answer& a);
 
   // Endpoints whose connection closed (destroyed after the call stack that closed them unwinds), and
   // endpoints with notifications or acks to send: both handled in the uv_check after each poll.
@@ -146,9 +179,8 @@ class Server {
   std::unordered_map<coap_session_t*, Endpoint*> by_session_;
   std::unordered_map<std::string, Endpoint*> by_client_;  // connection mode
   std::vector<Endpoint*> pending_;                        // scheduled for the check
-  std::unordered_map<std::string, Exchange> exchanges_;
-  std::deque<std::pair<Millis, std::string>> exchange_order_;
-  std::unordered_map<std::string, std::size_t> observers_per_topic_;
+  std::unordered_map<ExchangeKey, Exchange, ExchangeKeyHash> exchanges_;
+  std::deque<std::pair<Millis, ExchangeKey>> exchange_order_;
   Stats stats_;
 };
 

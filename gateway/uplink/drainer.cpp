@@ -42,6 +42,8 @@ std::string_view to_string(ReplayOrder o) {
 
 Drainer::Drainer(OutboxPort& port, DrainOptions options) : port_(port), options_(std::move(options)) {
   if (options_.max_batch == 0) options_.max_batch = 1;
+  if (options_.read_rows == 0 || options_.read_rows > options_.max_batch)
+    options_.read_rows = options_.max_batch;
   options_.live_share = std::clamp(options_.live_share, 0.0, 1.0);
 }
 
@@ -63,6 +65,7 @@ void Drainer::connected(std::uint16_t window, PublishFn publish, ReleaseFn relea
   origins_pending_ = false;
   // per_lane has no backlog of its own: one stream, everything in (lane, id) order.
   top_ = options_.order == ReplayOrder::PerLane ? 0 : port_.last_id();
+  live_after_ = top_;
   backlog_done_ = top_ == 0;
   if (!backlog_done_ && options_.order == ReplayOrder::PerOrigin) {
     origins_pending_ = true;
@@ -136,6 +139,11 @@ void Drainer::received(mqtt::PublishTag tag) {
 }
 
 void Drainer::flush() {
+  pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
+  // The acknowledgements first: a release closes the store's batch at once, so the acks of this batch of
+  // events commit in the same transaction as it instead of in one of their own (storage/README.md
+  // "Released").
+  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
   if (!to_release_.empty()) {
     auto ids = std::exchange(to_release_, {});
     port_.release(ids, [this, generation = generation_, ids](bool ok) {
@@ -150,8 +158,6 @@ void Drainer::flush() {
       }
     });
   }
-  pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
-  if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
 }
 
 std::vector<RefusedRow> Drainer::take_refused() {
@@ -197,12 +203,14 @@ void Drainer::pump() {
 }
 
 void Drainer::read(Stream& s, bool live) {
-  if (s.reading || !s.more || s.ready.size() > options_.max_batch / 2) return;
-  const auto asked = static_cast<std::uint32_t>(options_.max_batch - s.ready.size());
+  // With read_rows = max_batch: the next read once half are gone, asking for what is missing.
+  const std::size_t missing = options_.max_batch - std::min<std::size_t>(s.ready.size(), options_.max_batch);
+  if (s.reading || !s.more || missing < std::min(options_.read_rows, (options_.max_batch + 1) / 2)) return;
+  const auto asked = static_cast<std::uint32_t>(std::min<std::size_t>(missing, options_.read_rows));
   OutboxPort::Range range;
   if (!backlog_done_) {
     if (live) {
-      range.after_id = top_;
+      range.after_id = live_after_;
       range.skip_origins = skip_;
     } else {
       range.up_to_id = top_;
@@ -212,9 +220,10 @@ void Drainer::read(Stream& s, bool live) {
   s.reading = true;
   s.new_during_read = false;
   ++stats_.reads;
-  bool submitted =
-      port_.read(range, asked, [this, generation, live](bool ok, std::vector<storage::OutboxRecord> rows) {
-        on_rows(generation, live, ok, std::move(rows));
+  bool submitted = port_.read(
+      range, asked,
+      [this, generation, live](bool ok, std::vector<storage::OutboxRecord> rows, std::uint64_t scanned_to) {
+        on_rows(generation, live, ok, std::move(rows), scanned_to);
       });
   if (!submitted) {
     // The store's queue is full or it is stopping: try again on the next event (ack or new rows).
@@ -223,7 +232,8 @@ void Drainer::read(Stream& s, bool live) {
   }
 }
 
-void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows) {
+void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows,
+                      std::uint64_t scanned_to) {
   if (generation != generation_) return;  // the connection it was for is gone; requeue covered them
   Stream& s = live ? live_ : backlog_;
   s.reading = false;
@@ -231,6 +241,9 @@ void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<
     ++stats_.read_errors;
     return;  // retried on the next ack or new rows
   }
+  // Every queued row up to scanned_to was returned now or left queued for the backlog's end (its origin's):
+  // the next live read starts above them. (Once the backlog is done, reads take the whole range again.)
+  if (live && !backlog_done_) live_after_ = std::max(live_after_, scanned_to);
   // A short read is not proof of an empty queue: the store also cuts a read by bytes (max_bytes, and
   // half its WAL share when the disk is small: storage/README.md "Space: the disk bound"). Only an
   // empty read says the queue is drained.
@@ -367,6 +380,7 @@ void Drainer::publish_ready() {
     }
   }
   if (!back.empty()) {
+    live_after_ = top_;  // requeued live rows lie below the live mark: walk from the backlog's top again
     ++stats_.requeues;
     port_.requeue(storage::to_ranges(std::move(back)));
   }

@@ -33,7 +33,9 @@ namespace gw::uplink {
 class OutboxPort {
  public:
   virtual ~OutboxPort() = default;
-  using ReadDone = std::function<void(bool ok, std::vector<storage::OutboxRecord> rows)>;
+  // scanned_to: where the read got to (storage::OutboxScan); range.after_id when it cannot say.
+  using ReadDone =
+      std::function<void(bool ok, std::vector<storage::OutboxRecord> rows, std::uint64_t scanned_to)>;
   // Which rows a read may return (storage::OutboxReadOptions): ids in (after_id, up_to_id], not of these
   // origins.
   struct Range {
@@ -85,8 +87,12 @@ struct DrainOptions {
   std::vector<RelayRule> rules;   // up rules: the first match maps the local topic and caps the QoS
   std::string topic_prefix;       // rows no rule matches: prepended to the local topic
   std::uint8_t max_qos = 1;       // rows no rule matches: each goes up at min(row QoS, this)
-  std::uint32_t max_batch = 256;  // rows read ahead at most; each read asks for what is missing
-  std::uint32_t rate_limit = 0;   // rows per second (token bucket, one second of burst); 0 = unlimited
+  std::uint32_t max_batch = 256;  // rows read ahead at most; each read asks for what is missing, ...
+  // ... but at most this many (0: max_batch), and is issued once that many are missing: short reads keep
+  // the store's transactions short (a live row's enqueue and read wait behind them), the larger max_batch
+  // keeps rows in hand while one runs.
+  std::uint32_t read_rows = 0;
+  std::uint32_t rate_limit = 0;  // rows per second (token bucket, one second of burst); 0 = unlimited
   ReplayOrder order = ReplayOrder::PerOrigin;
   // The share of window slots live rows take while both live and backlog rows wait (1: live rows always
   // first; 0.5: every other slot). Either stream takes every slot when the other has nothing waiting.
@@ -168,7 +174,8 @@ class Drainer {
   void read(Stream& s, bool live);
   void publish_ready();  // from the read-ahead into the window
   Stream* pick();        // the stream the next window slot takes a row from
-  void on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows);
+  void on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows,
+               std::uint64_t scanned_to);
   void settle(std::uint64_t id);  // leaves the window, to be acknowledged to the store
   // The row as it goes up: topic mapped, QoS capped, properties and expiry per the upstream's version.
   // nullopt (and counted) when it must not go: refused mapping, expired.
@@ -189,8 +196,11 @@ class Drainer {
   bool backlog_done_ = true;       // nothing of the backlog left to send (reads and read-ahead empty)
   bool origins_pending_ = false;   // per_origin: waiting for the backlog's origins before reading live
   std::vector<std::string> skip_;  // per_origin: the backlog's origins, left out of live reads
-  double live_credit_ = 0;         // live_share: slots owed to the live stream
-  std::uint64_t generation_ = 0;   // bumped by disconnected(): stale reads are discarded
+  // While the backlog drains, live reads start here: above top_, and above the rows earlier live reads
+  // walked past (the skipped origins' rows stay queued; storage::OutboxScan), so no read walks them twice.
+  std::uint64_t live_after_ = 0;
+  double live_credit_ = 0;                         // live_share: slots owed to the live stream
+  std::uint64_t generation_ = 0;                   // bumped by disconnected(): stale reads are discarded
   std::unordered_set<std::uint64_t> outstanding_;  // row ids handed to the session, not yet settled
   std::vector<std::uint64_t> to_ack_;
   std::vector<RefusedRow> refused_rows_;

@@ -37,9 +37,16 @@ constexpr std::size_t kEchoMemory = 256;                  // chat messages remem
 constexpr Millis kEchoWindowMs = 30'000;                  // ... for this long
 constexpr std::string_view kGearname = "/gearname/";
 
-// Rows the drainer reads ahead of the window: at least 256 (one store round trip per 128 rows or more), and
-// a whole window when it is larger, up to 4096 rows (a read is also bounded to 1 MiB).
+// Rows the drainer holds read ahead of the window: four windows, at least 1024 and at most 4096 rows; each
+// read asks for one window (at least 256 rows, at most 4096; also bounded to 1 MiB) as soon as that much
+// is missing, so the store has the time of three windows' round trips upstream to answer before a freed
+// slot finds nothing to send, and its transactions stay one window long (a live row's enqueue and read
+// wait behind them). With one window held (the bound before) a drain at window 256 waited on the store a
+// fifth of its time on a busy machine (bench/README.md "Outage").
 std::uint32_t read_ahead(std::uint16_t max_inflight) {
+  return std::clamp<std::uint32_t>(4u * max_inflight, 1024, 4096);
+}
+std::uint32_t read_rows(std::uint16_t max_inflight) {
   return std::clamp<std::uint32_t>(max_inflight, 256, 4096);
 }
 
@@ -118,15 +125,18 @@ class MqttUplink::StorePort final : public OutboxPort {
     o.after_id = range.after_id;
     o.up_to_id = range.up_to_id;
     o.skip_origins = range.skip_origins;
-    auto s = store_.outbox_read(
-        o, [this, done = std::move(done)](Result<std::vector<storage::OutboxRecord>, storage::Status> r) {
-          if (r) {
-            done(true, std::move(r).value());
-          } else {
-            done(false, {});
-          }
-          up_.after_input();
-        });
+    auto s = store_.outbox_scan(o, [this, done = std::move(done),
+                                    after = range.after_id](Result<storage::OutboxScan, storage::Status> r) {
+      const bool ok = r.ok();
+      storage::OutboxScan scan;
+      if (ok) {
+        scan = std::move(r).value();
+      } else {
+        scan.scanned_to = after;
+      }
+      done(ok, std::move(scan.rows), scan.scanned_to);
+      up_.after_input();
+    });
     return s == storage::Status::Ok;
   }
   std::uint64_t last_id() override {
@@ -177,10 +187,10 @@ MqttUplink::MqttUplink(uv_loop_t* loop, storage::Store& store, const Clock& cloc
       options_(std::move(options)),
       backoff_(options_.backoff, random_between_from(random)),
       port_(std::make_unique<StorePort>(*this, store)),
-      drainer_(*port_,
-               DrainOptions{options_.up, options_.topic_prefix, options_.qos,
-                            read_ahead(options_.max_inflight), options_.rate_limit, options_.replay_order,
-                            options_.live_share, options_.version == mqtt::Version::V5, &clock_}),
+      drainer_(*port_, DrainOptions{options_.up, options_.topic_prefix, options_.qos,
+                                    read_ahead(options_.max_inflight), read_rows(options_.max_inflight),
+                                    options_.rate_limit, options_.replay_order, options_.live_share,
+                                    options_.version == mqtt::Version::V5, &clock_}),
       tcp_(loop,
            TcpClient::Callbacks{[this] { on_transport_up(); }, [this](std::string_view b) { on_bytes(b); },
                                 [this](const std::string& why) { on_transport_closed(why); }}),

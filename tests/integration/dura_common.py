@@ -281,8 +281,8 @@ class AckClient:
         rc = result["rc"]
         assert (rc.value if hasattr(rc, "value") else rc) == 0, f"{client_id}: CONNACK {rc}"
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> int:
-        info = self.client.publish(topic, payload, qos=qos)
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, properties=None) -> int:
+        info = self.client.publish(topic, payload, qos=qos, properties=properties)
         assert info.rc == paho.MQTT_ERR_SUCCESS, f"publish to {topic} returned {info.rc}"
         with self._lock:
             self._acked.setdefault(info.mid, threading.Event())

@@ -393,6 +393,32 @@ def test_dtls_psk_round_trip_and_wrong_key_refused(broker_factory):
     raw.close()
 
 
+def test_dtls_certificate_round_trip_and_unknown_client_refused(broker_factory, certs):
+    """coaps with certificates (coap.cert_file/key_file, and coap.ca_file so that clients must present one signed
+    by it): coap-client with the test CA's client certificate publishes and reads over DTLS; a client
+    certificate from another CA, or none, is refused and publishes nothing."""
+    b = start(broker_factory, coaps=True, coap={"cert_file": str(certs / "server.crt"),
+                                                "key_file": str(certs / "server.key"),
+                                                "ca_file": str(certs / "ca.crt")})
+    client = coap_client_dtls_bin()
+    good = ["-c", str(certs / "client.crt"), "-j", str(certs / "client.key"), "-C", str(certs / "ca.crt")]
+    with MosquittoSub(b, "pki/#", qos=1) as sub:
+        p = coap_client([*good, "-m", "put", "-e", "signed", url(b, "ps/pki/t?qos=1&retain", "coaps", "coaps")],
+                        binary=client)
+        assert p.returncode == 0, p
+        sub.wait_topic_payload("pki/t", b"signed")
+        p = coap_client([*good, "-m", "get", url(b, "ps/pki/t", "coaps", "coaps")], binary=client)
+        assert p.stdout.strip() == b"signed", p
+        wrong = ["-c", str(certs / "wrong-client.crt"), "-j", str(certs / "wrong-client.key")]
+        for creds, alert in ((wrong, b"unknown CA"), ([], b"handshake failure")):
+            p = coap_client([*creds, "-B", "3", "-m", "put", "-e", "evil", url(b, "ps/pki/t", "coaps", "coaps")],
+                            binary=client)
+            assert alert in p.stdout + p.stderr, p  # the server's DTLS alert, as coap-client logs it
+        mosquitto_pub(b, "pki/t", "witness", qos=1)
+        sub.wait_topic_payload("pki/t", b"witness")
+        assert not [m for m in sub.messages if m.payload == b"evil"]
+
+
 # -- exchanges: retransmission, outbox full --------------------------------------------------------------------
 @pytest.mark.parametrize("durable", [False, True], ids=["memory", "outbox"])
 def test_con_retransmission_is_answered_again_but_published_once(broker_factory, durable):
@@ -418,6 +444,30 @@ def test_con_retransmission_is_answered_again_but_published_once(broker_factory,
         assert got == [f"once{i}".encode() for i in range(5)], got
     if durable:
         assert b.outbox_rows() == 6
+    raw.close()
+
+
+def test_answer_that_waits_for_the_commit_is_one_datagram(broker_factory):
+    """A CON publish bound for the outbox gets its 2.04 piggybacked in a late ACK with the request's message id
+    once the store committed: one datagram, not an empty ACK + a separate CON response + the client's ACK
+    (gateway/coap/README.md "Durability and duplicates"). A NON one gets one NON 2.04, no empty ACK."""
+    from dura_common import store_config
+    b = start(broker_factory, extra={"store": store_config(["late/#"])})
+    raw = Raw(b)
+    with MosquittoSub(b, "late/#", qos=1) as sub:
+        for i, mtype in enumerate([CON, CON, NON, CON]):
+            mid, token = raw.next_mid(), bytes([0x50, i])
+            raw.send(encode(mtype, PUT, mid, token, uri("ps/late/t", ["qos=1"]), f"m{i}".encode()))
+            got = drain(raw, lambda ms: len(ms) >= 1, settle=0.5)
+            assert len(got) == 1, got
+            m = got[0]
+            assert m["code"] == "2.04" and m["token"] == token, m
+            if mtype == CON:
+                assert (m["type"], m["mid"]) == (ACK, mid), m
+            else:
+                assert m["type"] == NON, m
+            assert b.outbox_rows() == i + 1  # answered after the commit
+        sub.wait_topic_payload("late/t", b"m3")
     raw.close()
 
 

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 import pytest
 
 import harness
@@ -350,6 +352,15 @@ class CloudWitness:
         self.client.loop_stop()
 
 
+def edge_with_uplink(broker_factory, upstream):
+    """The daemon "edge" (not started) relaying up/# to the upstream mosquitto under cloud/, QoS 1."""
+    return broker_factory(name="edge", start=False, sys_interval=0, extra={
+        "store": store_config(["up/#"]),  # max_db_bytes 1GiB: only the file system bounds it
+        "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "client_id": "disk-uplink",
+                     "tls": {"enabled": False}, "version": "5", "topic_prefix": "cloud/", "qos": 1,
+                     "keepalive": 5, "max_inflight": 20, "reconnect_min_ms": 100, "reconnect_max_ms": 300}]})
+
+
 # The 2 MiB case once stalled after the restart (the drain's acks and reads, batched, rewrote more pages than
 # the WAL's room and their batch failed at COMMIT forever): storage/README.md "Space: the disk bound", the
 # batch committed in parts.
@@ -363,11 +374,7 @@ def test_disk_bound_holds_wal_and_all_pushes_back_restarts_full_and_drains(tmp_p
     witness = CloudWitness(upstream)
     upstream.stop()  # the cloud is away while the backlog fills the disk
     with mounted_tmpfs(tmp_path / "edge" / "state", size) as state:
-        edge = broker_factory(name="edge", start=False, sys_interval=0, extra={
-            "store": store_config(["up/#"]),  # max_db_bytes 1GiB: only the file system bounds it
-            "uplinks": [{"name": "cloud", "host": upstream.host, "port": upstream.port, "client_id": "disk-uplink",
-                         "tls": {"enabled": False}, "version": "5", "topic_prefix": "cloud/", "qos": 1,
-                         "keepalive": 5, "max_inflight": 20, "reconnect_min_ms": 100, "reconnect_max_ms": 300}]})
+        edge = edge_with_uplink(broker_factory, upstream)
         assert edge.dir / "state" == state
         edge.start()
         pad = b"k" * payload_bytes
@@ -440,6 +447,61 @@ def test_disk_bound_holds_wal_and_all_pushes_back_restarts_full_and_drains(tmp_p
             pub.close()
             witness.close()
             stop_daemon(edge, problems, "after the drain")
+            upstream.stop()
+        assert integrity_check(db_path(edge)) == "ok"
+        assert not problems, "\n\n".join(problems)
+
+
+# A backlog that expired whole (MQTT 5 Message Expiry) while the cloud was away and the disk full: the uplink's
+# first read met only expired rows and deleted them all in one transaction, more than the WAL's room, so it failed
+# at every try: nothing drained, the disk stayed full and publishers were refused for good. A read deletes at
+# most its write budget and its uplink reads on (storage/README.md "The outbox", message expiry).
+@pytest.mark.netpie_only
+def test_backlog_expired_on_a_full_disk_is_deleted_when_the_cloud_returns(tmp_path, broker_factory):
+    upstream = harness.PersistentMosquitto(tmp_path, name="upstream", sys_interval=60, limits={"max_inflight": 20})
+    upstream.start()
+    witness = CloudWitness(upstream)
+    upstream.stop()
+    with mounted_tmpfs(tmp_path / "edge" / "state", "2m") as state:
+        edge = edge_with_uplink(broker_factory, upstream)
+        assert edge.dir / "state" == state
+        edge.start()
+        expiring = Properties(PacketTypes.PUBLISH)
+        expiring.MessageExpiryInterval = 1
+        pad = b"e" * 1024
+        pub = AckClient(edge, "exp-pub", "mqttv5")
+        expired: list[bytes] = []
+        problems: list[str] = []
+        try:
+            for i in range(1, 100_000):
+                msg = f"x:{i}:".encode() + pad
+                r = pub.wait_puback(pub.publish("up/exp", msg, properties=expiring), timeout=10)
+                assert r is not None, f"publish {i}: no PUBACK within 10 s"
+                if r != SUCCESS:
+                    assert r == QUOTA_EXCEEDED, f"refusal reason 0x{r:02x}, expected 0x97 (push-back)"
+                    break
+                expired.append(msg)
+            print(f"\n2m tmpfs: {len(expired)} messages with a 1 s expiry acknowledged, then 0x97")
+            assert len(expired) > 500
+            time.sleep(2.0)  # every one of them has expired (whole seconds: at most 2 s after its publish)
+            upstream.start()
+            edge.wait_log(r"uplink: cloud: online", timeout=20)
+            wait_for(lambda: edge.outbox_rows() == 0, 30, "the expired backlog deleted by the uplink's reads")
+            deadline = time.monotonic() + 30
+            while True:
+                r = pub.wait_puback(pub.publish("up/exp", b"fresh:" + pad), timeout=10)
+                if r == SUCCESS:
+                    break
+                assert r == QUOTA_EXCEEDED and time.monotonic() < deadline, \
+                    f"publishes still refused (0x{r:02x}) 30 s after the expired backlog went\n{edge.log_tail()}"
+                time.sleep(0.2)
+            wait_for(lambda: not witness.missing([b"fresh:" + pad]), 30, "the fresh message upstream")
+            sent = len(expired) - len(witness.missing(expired))
+            assert sent == 0, f"{sent} expired messages were sent upstream (MQTT 5.0 §3.3.2.3.3)"
+        finally:
+            pub.close()
+            witness.close()
+            stop_daemon(edge, problems, "after the expired backlog")
             upstream.stop()
         assert integrity_check(db_path(edge)) == "ok"
         assert not problems, "\n\n".join(problems)

@@ -85,6 +85,66 @@ class BrokerTest : public ::testing::Test {
   std::vector<std::unique_ptr<Client>> clients_;
 };
 
+// An in-process client (Transport::takes_packets, the CoAP front end's endpoints) exchanges packets as
+// values: the same broker code answers it (CONNACK, SUBACK, PUBACK with its reason) and delivers to it
+// (the Delivery with the shared message and the subscription identifiers), and nothing goes through send().
+struct ValueTransport : FakeTransport {
+  std::vector<mqtt::Packet> packets;
+  std::vector<std::pair<Delivery, std::uint16_t>> deliveries;
+  bool takes_packets() const override { return true; }
+  void packet(const mqtt::Packet& p) override { packets.push_back(p); }
+  void deliver(const Delivery& d, std::uint16_t id) override { deliveries.emplace_back(d, id); }
+};
+
+TEST_F(BrokerTest, InProcessClientExchangesPacketsAsValues) {
+  ValueTransport t;
+  Connection conn(*broker_, t);
+  mqtt::Packet connect{connect_packet("inproc", Version::V5)};
+  conn.on_packet(connect);
+  ASSERT_EQ(t.packets.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Connack>(t.packets[0]).reason, Reason::Success);
+  mqtt::Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions.push_back({"v/#", {}});
+  s.subscriptions.back().options.max_qos = 1;
+  s.properties.subscription_identifiers.push_back(7);
+  mqtt::Packet sub{s};
+  conn.on_packet(sub);
+  ASSERT_EQ(t.packets.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::Suback>(t.packets[1]).reasons, std::vector<Reason>{Reason::GrantedQos1});
+
+  auto& pub = connected("pub", Version::V5);
+  publish(pub, "v/1", "hello", 1);
+  pub.received();  // its PUBACK
+  ASSERT_EQ(t.deliveries.size(), 1u);
+  const auto& [d, id] = t.deliveries[0];
+  EXPECT_EQ(d.msg->payload, "hello");
+  EXPECT_EQ(d.qos, 1);
+  EXPECT_EQ(d.subscription_ids, std::vector<std::uint32_t>{7});
+  EXPECT_NE(id, 0);
+  mqtt::Packet ack{mqtt::Ack{mqtt::PacketType::Puback, id, Reason::Success, {}}};
+  conn.on_packet(ack);
+  EXPECT_EQ(broker_->find_session("inproc")->inflight.size(), 0u);
+
+  // Its own QoS 1 PUBLISH gets its PUBACK as a value; the MQTT subscriber gets it as bytes.
+  mqtt::Publish p;
+  p.topic = "w/1";
+  p.payload = "back";
+  p.qos = 1;
+  p.packet_id = 9;
+  subscribe(pub, "w/#", 0);
+  mqtt::Packet in{p};
+  conn.on_packet(in);
+  ASSERT_EQ(t.packets.size(), 3u);
+  EXPECT_EQ(std::get<mqtt::Ack>(t.packets[2]).packet_id, 9);
+  EXPECT_EQ(std::get<mqtt::Ack>(t.packets[2]).reason, Reason::Success);
+  auto got = pub.publishes();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "back");
+  EXPECT_TRUE(t.out.empty());  // nothing was encoded for it
+  conn.on_closed();
+}
+
 TEST_F(BrokerTest, ConnackV5CarriesLimits) {
   cfg_.limits.receive_maximum = 10;
   cfg_.limits.topic_alias_maximum = 7;

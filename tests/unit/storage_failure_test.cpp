@@ -19,9 +19,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/base/clock.hpp"
+#include "gateway/base/log.hpp"
 #include "storage/store.hpp"
 
 namespace gw::storage {
@@ -120,6 +122,57 @@ class StoreFailureTest : public ::testing::Test {
     store_->run_completions();
     if (!rows) return unexpected(Status::Internal);
     return *rows;
+  }
+  // Opens and fills the store with rows of `payload` bytes until a durable write is refused for room;
+  // returns the ids acknowledged.
+  std::vector<std::uint64_t> open_and_fill_to_disk_full(std::size_t payload) {
+    open();
+    Status refusal = Status::Ok;
+    std::vector<std::uint64_t> acked = fill(payload, refusal);
+    EXPECT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+    return acked;
+  }
+  // Submits a request with a completion and returns the status it got.
+  template <typename Submit>
+  Status wait_status(Submit&& submit) {
+    std::optional<Status> got;
+    EXPECT_EQ(submit([&](Status s) { got = s; }), Status::Ok);
+    store_->flush();
+    store_->run_completions();
+    return got.value_or(Status::Internal);
+  }
+  // A persistent session (subscribed to farm/#) whose queue of 1000-byte messages is filled until the disk
+  // refuses one; returns how many were queued.
+  std::size_t fill_session_queue(const SessionMeta& meta) {
+    EXPECT_EQ(wait_status([&](Store::Done d) { return store_->session_put_meta(meta, d); }), Status::Ok);
+    EXPECT_EQ(wait_status([&](Store::Done d) {
+                return store_->session_subscribe(meta.client_id, Subscription{.filter = "farm/#", .qos = 1},
+                                                 d);
+              }),
+              Status::Ok);
+    std::size_t queued = 0;
+    for (std::uint64_t seq = 1; seq <= 2000; ++seq) {
+      SessionMessage m{.seq = seq, .topic = "farm/t", .payload = std::string(1000, 'q')};
+      const Status s =
+          wait_status([&](Store::Done d) { return store_->session_message_put(meta.client_id, m, d); });
+      if (s != Status::Ok) {
+        EXPECT_EQ(s, Status::DiskFull) << to_string(s);
+        break;
+      }
+      queued += 1;
+    }
+    return queued;
+  }
+  // Reads (marking in flight) until `rows` rows are in flight, a read at a time.
+  void read_all_in_flight(std::size_t rows) {
+    std::size_t in_flight = 0;
+    for (int round = 0; round < 200 && in_flight < rows; ++round) {
+      const auto read = read_sync();
+      ASSERT_TRUE(read) << "read at the bound: " << to_string(read.error());
+      ASSERT_FALSE(read.value().empty());
+      in_flight += read.value().size();
+    }
+    ASSERT_EQ(in_flight, rows);
   }
   // Fills the store until a durable write is refused; returns the ids that were acknowledged.
   std::vector<std::uint64_t> fill(std::size_t payload, Status& refusal) {
@@ -538,19 +591,10 @@ TEST(StorageSpace, PageCapKeepsRoomForReserveWalAndShm) {
 TEST_F(StoreFailureTest, ABatchOfAcksTooLargeForTheWalsRoomIsCommittedInParts) {
   const std::string skip = mount_small_tmpfs();
   if (!skip.empty()) GTEST_SKIP() << skip;
-  open();
-  Status refusal = Status::Ok;
-  const std::vector<std::uint64_t> rows = fill(1000, refusal);
-  ASSERT_EQ(refusal, Status::DiskFull) << to_string(refusal);
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
   // Everything in flight, a read at a time (each read is cut to fit the WAL's room).
-  std::size_t in_flight = 0;
-  for (int round = 0; round < 200 && in_flight < rows.size(); ++round) {
-    const auto read = read_sync();
-    ASSERT_TRUE(read) << "read at the bound: " << to_string(read.error());
-    ASSERT_FALSE(read.value().empty());
-    in_flight += read.value().size();
-  }
-  ASSERT_EQ(in_flight, rows.size());
+  ASSERT_NO_FATAL_FAILURE(read_all_in_flight(rows.size()));
   // One ack per row, fire and forget (as the uplink sends them), then one someone waits on: one batch
   // that touches every leaf page of the table (4 rows a page) against a room of 2 x 64 KiB of WAL.
   const std::uint64_t splits_before = store_->stats().batches_split;
@@ -575,6 +619,227 @@ TEST_F(StoreFailureTest, ABatchOfAcksTooLargeForTheWalsRoomIsCommittedInParts) {
   EXPECT_EQ(in_file.size(), rows.size() - acked.size());
   store_.reset();
   EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// One request alone larger than the room kept for the WAL: the uplink acknowledges a whole window at once
+// (here every row of the full store, one id range). Each row's delete fits; all of them together rewrite
+// more pages than the WAL may hold. It failed for room every time (the acks are retried whole until
+// given up, the rows stay in flight and are sent again after a reconnect: duplicates upstream, and the
+// space they hold is never freed). A set of independent row operations is committed in parts.
+TEST_F(StoreFailureTest, ASingleAckTooLargeForTheWalsRoomIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(read_all_in_flight(rows.size()));
+  const auto ranges = to_ranges(rows);
+  ASSERT_EQ(ranges.size(), 1u) << "the test means one request of one range";
+  const std::uint64_t splits_before = store_->stats().requests_split;
+  std::optional<Status> acked;
+  ASSERT_EQ(store_->outbox_ack(ranges, [&](Status s) { acked = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(acked.has_value());
+  EXPECT_EQ(*acked, Status::Ok) << "the ack of " << rows.size() << " rows failed for room as a whole";
+  EXPECT_GT(store_->stats().requests_split, splits_before)
+      << "the ack fitted the WAL's room: the test no longer covers the split";
+  EXPECT_TRUE(ids_in_file().empty()) << ids_in_file().size() << " acknowledged rows are still in the file";
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_EQ(store_->stats().outbox_acked, rows.size());
+  // The space is free again: new rows are taken.
+  EXPECT_TRUE(enqueue_sync(big(1000)));
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The QoS 2 uplink marks a window released (PUBREC came) with one request and sends PUBREL only from its
+// completion: a window too large for the WAL's room failed at every try, so the QoS 2 drain stalled.
+TEST_F(StoreFailureTest, ASingleReleaseTooLargeForTheWalsRoomIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  std::optional<Status> released;
+  ASSERT_EQ(store_->outbox_release(rows, [&](Status s) { released = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(*released, Status::Ok) << "the release of " << rows.size() << " rows failed for room as a whole";
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM outbox WHERE released = 1"),
+            std::to_string(rows.size()));
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// A read deletes the expired rows it meets (MQTT 5.0 §3.3.2.3.3). After an outage on a full disk, every
+// row had expired: a read with nothing to return deleted them all in its own transaction, which failed
+// for room at every try, so the drain stalled for good with the disk full of expired rows. A read
+// deletes at most what fits the WAL's room and the next read goes on.
+TEST_F(StoreFailureTest, AReadMeetingMoreExpiredRowsThanTheWalsRoomGoesOnAndFreesThem) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  std::vector<std::uint64_t> rows;
+  for (int i = 0; i < 2000; ++i) {
+    OutboxMessage m = big(1000);
+    m.expiry_unix = clock_.unix_seconds() + 60;
+    auto r = enqueue_sync(m);
+    if (!r) {
+      ASSERT_EQ(r.error(), Status::DiskFull) << to_string(r.error());
+      break;
+    }
+    rows.push_back(r.value().id);
+  }
+  ASSERT_GT(rows.size(), 200u);
+  OutboxMessage fresh = big(10);
+  clock_.advance(120'000);  // every row has expired
+  // As the uplink does: read until a read comes back empty and the listener did not wake it again.
+  bool woken = false;
+  store_->set_outbox_listener([&](std::uint64_t, const std::vector<std::string>& dests) {
+    woken = woken || std::find(dests.begin(), dests.end(), std::string()) != dests.end();
+  });
+  std::size_t reads = 0;
+  std::size_t returned = 0;
+  std::optional<Result<std::vector<OutboxRecord>, Status>> last;
+  for (; reads < 100; ++reads) {
+    woken = false;
+    last = read_sync();
+    if (!*last) continue;
+    returned += last->value().size();
+    if (last->value().empty() && !woken) break;
+  }
+  ASSERT_TRUE(last.has_value());
+  ASSERT_TRUE(*last) << "read at the bound: " << to_string(last->error()) << " (" << reads << " tries)";
+  EXPECT_EQ(returned, 0u) << "an expired row was returned";
+  EXPECT_TRUE(ids_in_file().empty()) << ids_in_file().size() << " expired rows are still in the file";
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_TRUE(enqueue_sync(fresh)) << "no room after the expired rows went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The outbox's age bound after an outage on a full disk: every row is past max_age_s at once, and the prune
+// deleting them all in one transaction failed for room at every maintenance run, so the space never came
+// back. A prune deletes at most what fits the WAL's room, and the next one runs at once until none is left.
+TEST_F(StoreFailureTest, AnAgePruneLargerThanTheWalsRoomGoesOnInPartsUntilTheRowsAreGone) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  options_.outbox.max_age_s = 60;
+  const std::vector<std::uint64_t> rows = open_and_fill_to_disk_full(1000);
+  ASSERT_FALSE(HasFailure());
+  clock_.advance(120'000);  // every row is past the age bound
+  std::optional<Status> pruned;
+  ASSERT_EQ(store_->outbox_prune([&](Status s) { pruned = s; }), Status::Ok);
+  store_->flush();
+  store_->run_completions();
+  ASSERT_TRUE(pruned.has_value());
+  ASSERT_EQ(*pruned, Status::Ok) << "the age prune of " << rows.size() << " rows failed for room";
+  EXPECT_GT(store_->stats().outbox_drops[static_cast<std::size_t>(DropReason::Expired)], 0u);
+  // The rest goes with the prunes that follow on their own (the maintenance interval is an hour here).
+  for (int i = 0; i < 3000 && store_->stats().outbox_rows > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(store_->stats().outbox_rows, 0u);
+  EXPECT_EQ(store_->stats().outbox_drops[static_cast<std::size_t>(DropReason::Expired)], rows.size());
+  EXPECT_TRUE(ids_in_file().empty());
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the old rows went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// A persistent session whose queue fills the disk is ended (a clean start, or its expiry): deleting the
+// session with every queued message is one request larger than the WAL's room, and it failed at every try
+// (the broker submits it without a completion: retried until given up, the space never freed, and the
+// session back after a restart). Its messages go in parts, the session row and subscriptions with the last.
+TEST_F(StoreFailureTest, DeletingASessionWhoseQueueFillsTheDiskIsCommittedInParts) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  const std::size_t queued = fill_session_queue(SessionMeta{.client_id = "farm"});
+  ASSERT_GT(queued, 200u);
+  const std::uint64_t splits_before = store_->stats().requests_split;
+  EXPECT_EQ(wait_status([&](Store::Done d) { return store_->session_delete("farm", d); }), Status::Ok)
+      << "deleting a session with " << queued << " queued messages failed for room";
+  EXPECT_GT(store_->stats().requests_split, splits_before)
+      << "the deletion fitted the WAL's room: the test no longer covers the split";
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_msgs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_subs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM sessions"), "0");
+  EXPECT_TRUE(enqueue_sync(big(1000))) << "no room after the session went";
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// The same session expired while the daemon was stopped: the start deleted it in the transaction that
+// loads the sessions, larger than the WAL's room, so the start failed ("cannot restore state") on the full
+// disk. The expired sessions are deleted in parts before the load.
+TEST_F(StoreFailureTest, AStartWithAnExpiredSessionFillingTheDiskDeletesItInPartsAndLoads) {
+  const std::string skip = mount_small_tmpfs();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  open();
+  const SessionMeta meta{
+      .client_id = "farm", .expiry_interval_s = 60, .disconnected_unix = clock_.unix_seconds()};
+  ASSERT_GT(fill_session_queue(meta), 200u);
+  store_.reset();
+  clock_.advance(120'000);  // past its expiry
+  open();
+  std::vector<std::string> expired;
+  auto loaded = store_->load_sessions(0, &expired);
+  ASSERT_TRUE(loaded) << "the start failed: " << to_string(loaded.error());
+  EXPECT_TRUE(loaded.value().empty());
+  EXPECT_EQ(expired, std::vector<std::string>{"farm"});
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM session_msgs"), "0");
+  EXPECT_EQ(query_text(options_.path, "SELECT count(*) FROM sessions"), "0");
+  store_.reset();
+  EXPECT_EQ(query_text(options_.path, "PRAGMA integrity_check"), "ok");
+}
+
+// One write that cannot fit at all (a message larger than the room within the bound) is refused alone with
+// DiskFull (PUBACK 0x97), the writes beside it commit, and a client retrying it does not fill the log: one
+// ERROR line naming its size and the reason, not an ERROR and a "writes succeed again" per try.
+TEST_F(StoreFailureTest, AWriteThatCannotFitIsRefusedAloneAndLoggedOnceNotPerRetry) {
+  options_.max_db_bytes = 1024 * 1024;
+  open();
+  const std::string log_path = dir_ + "/log.txt";
+  ASSERT_FALSE(log::configure({.output = log::Output::File, .file = log_path, .max_lines_per_second = 0}));
+  const OutboxMessage huge = big(2 * 1024 * 1024);
+  int refused = 0;
+  std::vector<std::uint64_t> kept;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    std::optional<Result<OutboxEnqueued, Status>> got;
+    ASSERT_EQ(
+        store_->outbox_enqueue(huge, [&](Result<OutboxEnqueued, Status> r) { got.emplace(std::move(r)); }),
+        Status::Ok);
+    ASSERT_EQ(store_->outbox_enqueue(big(100)), Status::Ok);  // in the same batch, no one waits on it
+    store_->flush();
+    store_->run_completions();
+    ASSERT_TRUE(got.has_value());
+    if (!*got && got->error() == Status::DiskFull) refused += 1;
+    auto small = enqueue_sync(big(100));  // the client's other messages go on
+    ASSERT_TRUE(small) << to_string(small.error());
+    kept.push_back(small.value().id);
+  }
+  log::configure({});
+  EXPECT_EQ(refused, 5) << "the message larger than the bound was not refused with DiskFull every time";
+  EXPECT_EQ(store_->stats().outbox_rows, 10u) << "the writes beside the refused one were not all written";
+  std::ifstream in(log_path);
+  std::string line;
+  int errors = 0;
+  int recovered = 0;
+  std::string first_error;
+  while (std::getline(in, line)) {
+    if (line.find("ERROR store") != std::string::npos) {
+      errors += 1;
+      if (first_error.empty()) first_error = line;
+    }
+    if (line.find("writes succeed again") != std::string::npos) recovered += 1;
+  }
+  EXPECT_EQ(errors, 1) << "ERROR lines for 5 tries of one write";
+  EXPECT_LE(recovered, 1) << "'writes succeed again' lines for 5 tries of one write";
+  EXPECT_NE(first_error.find("disk_full"), std::string::npos) << first_error;
+  // Its size as the outbox counts it (origin + topic + payload).
+  EXPECT_NE(first_error.find(std::to_string(huge.origin.size() + huge.topic.size() + huge.payload.size()) +
+                             " bytes"),
+            std::string::npos)
+      << "the line does not say what was refused: " << first_error;
 }
 
 // The broker acknowledges a publish whose writes went without completions from a barrier: a write

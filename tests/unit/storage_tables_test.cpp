@@ -636,6 +636,70 @@ TEST_F(TablesTest, OutboxReleaseIsReadBackAndKeptByRequeueClaimAndReopenUntilThe
   expect_backlogs_add_up();
 }
 
+TEST_F(TablesTest, OutboxInFlightAndReleasedMarksTouchExactlyTheIdsGivenInRunsOfConsecutiveIds) {
+  // Both marks are written one statement per run of consecutive ids: a row between two runs (another
+  // destination's, here id 3) is never marked.
+  for (int i = 1; i <= 6; ++i) enqueue(msg("a", std::to_string(i), 1, i == 3 ? "other" : "netpie"));
+  auto sent = read(OutboxReadOptions{.dest = "netpie", .max_rows = 10});
+  ASSERT_EQ(ids_of(sent), (std::vector<std::uint64_t>{1, 2, 4, 5, 6}));
+  std::int64_t n = -1;
+  ASSERT_EQ(
+      db_.query_int(
+          "SELECT group_concat(id) = '1,2,4,5,6' FROM (SELECT id FROM outbox WHERE state = 1 ORDER BY id)",
+          n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 1);
+  ASSERT_EQ(db_.query_int("SELECT state FROM outbox WHERE id = 3", n), SQLITE_OK);
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(ids_of(read(OutboxReadOptions{.dest = "other", .max_rows = 10})),
+            (std::vector<std::uint64_t>{3}));
+
+  std::uint64_t marked = 0;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({1, 2, 4, 5}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 4u);
+  ASSERT_EQ(
+      db_.query_int(
+          "SELECT group_concat(id) = '1,2,4,5' FROM (SELECT id FROM outbox WHERE released = 1 ORDER BY id)",
+          n),
+      SQLITE_OK);
+  EXPECT_EQ(n, 1);
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.release({2, 3}, &marked), Status::Ok); });
+  EXPECT_EQ(marked, 1u);  // 2 was released already; 3 is
+}
+
+TEST_F(TablesTest, OutboxReadSaysHowFarItVisitedSoALiveReadDoesNotWalkSkippedRowsAgain) {
+  // The backlog's origin "b" published 3000 rows after the mark (ids 1-3000), then "alarm" one (3001).
+  for (int i = 1; i <= 3000; ++i) enqueue(msg("b", std::to_string(i), 1, "up"));
+  enqueue(msg("alarm", "x", 1, "up"));
+  OutboxReadOptions live{.dest = "up", .max_rows = 100, .skip_origins = {"b"}};
+  std::vector<OutboxRecord> rows;
+  std::uint64_t scanned = 0;
+  // A read walks past at most 2,048 rows it leaves queued: it stops on the 2,048th, having visited it.
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(scanned, 2048u);
+  // From there the alarm is found, and everything up to the last id has been visited.
+  live.after_id = scanned;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{3001}));
+  EXPECT_EQ(scanned, 3001u);
+  // Nothing new: the next read says the same.
+  live.after_id = scanned;
+  rows.clear();
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(live, rows, &scanned), Status::Ok); });
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(scanned, 3001u);
+  // Cut short by max_rows below a lane that has queued rows: it cannot say (its after_id).
+  enqueue(msg("alarm", "y", 1, "up"));     // 3002, lane 1
+  enqueue(msg("alarm", "z", 1, "up"));     // 3003, lane 1
+  enqueue(msg("presence", "p", 2, "up"));  // 3004, lane 2
+  OutboxReadOptions one = live;
+  one.max_rows = 1;
+  tx([&](Tables& t) { ASSERT_EQ(t.outbox.read(one, rows, &scanned), Status::Ok); });
+  EXPECT_EQ(ids_of(rows), (std::vector<std::uint64_t>{3002}));
+  EXPECT_EQ(scanned, 3001u);
+}
+
 TEST_F(TablesTest, OutboxReleaseRollsBackWithItsTransaction) {
   enqueue(msg("a", "1"));
   ASSERT_EQ(db_.exec("BEGIN"), SQLITE_OK);

@@ -33,10 +33,14 @@ class FakeStore final : public OutboxPort {
     origins_asked.push_back({up_to_id, std::move(done)});
     return true;
   }
-  void ack(std::vector<IdRange> ranges) override { acks.push_back(std::move(ranges)); }
+  void ack(std::vector<IdRange> ranges) override {
+    acks.push_back(std::move(ranges));
+    calls += 'a';
+  }
   void requeue(std::vector<IdRange> ranges) override { requeues.push_back(std::move(ranges)); }
   void release(std::vector<std::uint64_t> ids, std::function<void(bool)> done) override {
     releases.push_back({std::move(ids), std::move(done)});
+    calls += 'r';
   }
 
   // Completes the oldest pending read with rows first..first+n-1 (fewer if `available` runs out).
@@ -59,15 +63,16 @@ class FakeStore final : public OutboxPort {
       r.released = std::find(released_ids.begin(), released_ids.end(), r.id) != released_ids.end();
       rows.push_back(std::move(r));
     }
-    done(true, std::move(rows));
+    done(true, std::move(rows), rd.range.after_id);
   }
 
-  // Completes pending read `i` (0 = oldest) with these rows.
-  void complete_with(std::size_t i, std::vector<OutboxRecord> rows) {
+  // Completes pending read `i` (0 = oldest) with these rows, and where it got to (0: its after_id).
+  void complete_with(std::size_t i, std::vector<OutboxRecord> rows, std::uint64_t scanned_to = 0) {
     ASSERT_LT(i, reads.size());
     ReadDone done = std::move(reads[i].done);
+    const std::uint64_t after = reads[i].range.after_id;
     reads.erase(reads.begin() + static_cast<std::ptrdiff_t>(i));
-    done(true, std::move(rows));
+    done(true, std::move(rows), scanned_to == 0 ? after : scanned_to);
   }
 
   struct Read {
@@ -90,6 +95,7 @@ class FakeStore final : public OutboxPort {
   };
   std::vector<Release> releases;
   bool refuse_reads = false;
+  std::string calls;  // 'a' ack, 'r' release, in the order the drainer made them
   std::vector<std::uint64_t>
       released_ids;  // rows complete() marks as released (PUBREC on an earlier connection)
 };
@@ -333,6 +339,31 @@ TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
   EXPECT_EQ(session.sent.size(), 13u);                            // 350 ms at 10/s
 }
 
+TEST(UplinkDrain, Qos2AcksOfTheSameEventsGoToTheStoreBeforeTheReleaseSoTheyShareItsCommit) {
+  // The release closes the store's batch at once; acks submitted before it ride that transaction
+  // (storage/README.md "Released"). Submitted after it, they waited for a commit of their own.
+  FakeStore store;
+  FakeSession session;
+  std::vector<mqtt::PublishTag> released;
+  Drainer d(store, DrainOptions{{}, "", 2, 256});
+  d.connected(8, session.fn(), [&](mqtt::PublishTag t) { released.push_back(t); });
+  store.complete(1, 4, /*qos=*/2);
+  ASSERT_EQ(session.sent.size(), 4u);
+  d.received(1);
+  d.flush();
+  store.releases[0].done(true);
+  store.calls.clear();
+  d.acked(1);     // PUBCOMP of 1
+  d.received(2);  // PUBREC of 2, in the same batch of events
+  d.received(3);
+  d.flush();
+  EXPECT_EQ(store.calls, "ar");
+  ASSERT_EQ(store.acks.size(), 1u);
+  EXPECT_TRUE(same(store.acks[0], {{1, 1}}));
+  EXPECT_EQ(store.releases.back().ids, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(released, (std::vector<mqtt::PublishTag>{1}));  // no PUBREL for 2, 3 before their record
+}
+
 TEST(UplinkDrain, Qos2RowsKeepTheirPacketIdAndPubrelWaitsForTheDurableRecord) {
   FakeStore store;
   FakeSession session;
@@ -509,6 +540,68 @@ TEST(UplinkDrain, PerOriginLeavesTheBacklogsOriginsOutOfLiveReadsUntilTheBacklog
   EXPECT_EQ(store.reads[0].range.after_id, 0u);
   EXPECT_TRUE(store.reads[0].range.skip_origins.empty());
   EXPECT_EQ(store.reads[0].range.up_to_id, storage::OutboxReadOptions{}.up_to_id);
+}
+
+// per_origin: a live read starts where the last one got to (the skipped origins' rows it walked past stay
+// queued, and no later live read walks them again); a requeue of live rows sends it back to the backlog's
+// top.
+TEST(UplinkDrain, PerOriginLiveReadsStartWhereTheLastLiveReadGotTo) {
+  FakeStore store;
+  store.last = 50;
+  FakeSession session;
+  Drainer d(store, DrainOptions{});
+  d.connected(8, session.fn());
+  store.origins_asked[0].done(true, {"dev1"});
+  ASSERT_EQ(store.reads.size(), 2u);
+  ASSERT_EQ(store.reads[1].range.after_id, 50u);
+  // dev1 published rows 51-2098 during the drain (left queued); the read got to 2098 and found nothing.
+  store.complete_with(1, {}, 2098);
+  d.new_rows();  // an alarm, row 2099
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[1].range.after_id, 2098u);
+  store.complete_with(1, rows_of(2099, 1, "alarm"), 2099);
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{2099}));
+  // The session cannot take more: the live rows read ahead go back to the store, below the mark.
+  d.new_rows();
+  session.answer = mqtt::PublishStatus::QueueFull;
+  store.complete_with(1, rows_of(2100, 2, "alarm"), 2101);
+  ASSERT_EQ(store.requeues.size(), 1u);
+  session.answer.reset();
+  d.new_rows();
+  ASSERT_EQ(store.reads.size(), 2u);
+  EXPECT_EQ(store.reads[1].range.after_id, 50u);
+}
+
+// read_rows below max_batch: each read asks for read_rows as soon as that many are missing, until max_batch
+// rows are held (short store transactions, a deep read-ahead).
+TEST(UplinkDrain, ReadsAskForReadRowsOnceThatManyAreMissingUpToMaxBatchHeld) {
+  FakeStore store;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::PerLane;
+  o.max_batch = 1024;
+  o.read_rows = 256;
+  Drainer d(store, o);
+  d.connected(4, session.fn());
+  std::uint64_t next = 1;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(store.reads.size(), 1u) << "read " << i;
+    EXPECT_EQ(store.reads.front().max_rows, 256u);
+    store.complete(next, 256);
+    next += 256;
+  }
+  // 1024 read, 4 in the window, 1020 held: 4 missing, fewer than a read's worth.
+  EXPECT_EQ(session.sent.size(), 4u);
+  EXPECT_TRUE(store.reads.empty());
+  for (std::size_t i = 0; i < 251; ++i) {  // each ack frees a slot, filled from memory
+    d.acked(session.sent[i].tag);
+    d.flush();
+  }
+  EXPECT_TRUE(store.reads.empty());  // 255 missing
+  d.acked(session.sent[251].tag);
+  d.flush();  // 256 missing
+  ASSERT_EQ(store.reads.size(), 1u);
+  EXPECT_EQ(store.reads.front().max_rows, 256u);
 }
 
 // per_lane: no backlog mark, no origins query: one stream, as before live-first replay.
