@@ -25,6 +25,9 @@ restarted once while it drains: every message must still arrive exactly once, in
   cmake --build build/dev --target netpie-edge
   /usr/bin/python3 bench/outage.py build/dev/gateway/netpie-edge                 # ~3 minutes
   /usr/bin/python3 bench/outage.py build/dev/gateway/netpie-edge --rows 100000 --qos2-rows 20000   # quick
+
+The first out-of-order arrivals are printed to stderr; OUTAGE_SHOW_LOG=1 also prints the gateway's uplink
+log lines of each run.
 """
 from __future__ import annotations
 
@@ -299,6 +302,8 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
                 w.wait(10)
         edge.stop()
         mosq.stop()
+    if os.environ.get("OUTAGE_SHOW_LOG"):
+        print("\n".join(ln for ln in edge.log().splitlines() if "uplink" in ln or "DEBUGREQ" in ln)[-4000:], file=sys.stderr)
     published = edge.log().rsplit(f"uplink: {UPLINK}: closed (published ", 1)[-1].split(",", 1)[0]
     arrivals: list[tuple[int, bytes]] = []
     with open(out, "rb") as f:
@@ -321,6 +326,8 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         origin, seq = parts[0].decode(), int(parts[1])
         if seq <= last_seq.get(origin, -1):
             out_of_order += 1
+            if out_of_order <= 5:
+                print(f"  out of order: origin {origin} seq {seq} after {last_seq[origin]}", file=sys.stderr)
         last_seq[origin] = seq
         if origin == "live":
             live_arrival[seq] = ts

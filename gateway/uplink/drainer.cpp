@@ -103,6 +103,7 @@ void Drainer::disconnected() {
   origins_pending_ = false;
   if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
   outstanding_.clear();
+  ids_busy_.reset();
   topics_.clear();
   ++stats_.requeues;
   port_.requeue({});
@@ -116,6 +117,7 @@ void Drainer::new_rows() {
 }
 void Drainer::settle(std::uint64_t id) {
   if (outstanding_.erase(id) == 0) return;  // not ours (a stale event): nothing to acknowledge
+  ids_busy_.reset(packet_id_of(id));
   topics_.erase(id);
   to_ack_.push_back(id);
 }
@@ -217,19 +219,39 @@ void Drainer::read(Stream& s, bool live) {
     }
   }
   const std::uint64_t generation = generation_;
+  const std::uint64_t epoch = requeue_epoch_;
   s.reading = true;
   s.new_during_read = false;
   ++stats_.reads;
-  bool submitted = port_.read(
-      range, asked,
-      [this, generation, live](bool ok, std::vector<storage::OutboxRecord> rows, std::uint64_t scanned_to) {
-        on_rows(generation, live, ok, std::move(rows), scanned_to);
-      });
+  bool submitted =
+      port_.read(range, asked,
+                 [this, generation, epoch, live](bool ok, std::vector<storage::OutboxRecord> rows,
+                                                 std::uint64_t scanned_to) {
+                   if (generation == generation_ && epoch != requeue_epoch_) {
+                     requeue_stale(live, ok, rows);
+                     return;
+                   }
+                   on_rows(generation, live, ok, std::move(rows), scanned_to);
+                 });
   if (!submitted) {
     // The store's queue is full or it is stopping: try again on the next event (ack or new rows).
     s.reading = false;
     ++stats_.read_errors;
   }
+}
+
+void Drainer::requeue_stale(bool live, bool ok, const std::vector<storage::OutboxRecord>& rows) {
+  Stream& s = live ? live_ : backlog_;
+  s.reading = false;
+  s.more = true;
+  if (ok && !rows.empty()) {
+    std::vector<std::uint64_t> back;
+    back.reserve(rows.size());
+    for (const storage::OutboxRecord& r : rows) back.push_back(r.id);
+    ++stats_.requeues;
+    port_.requeue(storage::to_ranges(std::move(back)));
+  }
+  pump();
 }
 
 void Drainer::on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows,
@@ -332,6 +354,9 @@ void Drainer::publish_ready() {
   while (outstanding_.size() < window_ && publish_) {
     Stream* from = pick();
     if (from == nullptr) break;
+    // Its packet id is still in flight with another row: wait for that one's acknowledgement (the next
+    // event publishes again), keeping this stream's order.
+    if (from->ready.front().msg.qos > 0 && ids_busy_.test(packet_id_of(from->ready.front().id))) break;
     if (options_.rate_limit != 0) {
       if (credit_ < 1.0) break;  // refill() publishes again when credit has grown
       credit_ -= 1.0;
@@ -355,6 +380,7 @@ void Drainer::publish_ready() {
           to_ack_.push_back(r.id);
         } else {
           outstanding_.insert(r.id);
+          ids_busy_.set(packet_id_of(r.id));
           topics_.emplace(r.id, std::move(r.msg.topic));
         }
         break;
@@ -381,6 +407,7 @@ void Drainer::publish_ready() {
   }
   if (!back.empty()) {
     live_after_ = top_;  // requeued live rows lie below the live mark: walk from the backlog's top again
+    ++requeue_epoch_;    // reads still running return rows above these: they go back too (requeue_stale)
     ++stats_.requeues;
     port_.requeue(storage::to_ranges(std::move(back)));
   }

@@ -11,6 +11,7 @@
 // kept between them.
 #pragma once
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -173,7 +174,9 @@ class Drainer {
   void pump();
   void read(Stream& s, bool live);
   void publish_ready();  // from the read-ahead into the window
-  Stream* pick();        // the stream the next window slot takes a row from
+  // A read submitted before a requeue: its rows go back to the queue behind the requeued ones.
+  void requeue_stale(bool live, bool ok, const std::vector<storage::OutboxRecord>& rows);
+  Stream* pick();  // the stream the next window slot takes a row from
   void on_rows(std::uint64_t generation, bool live, bool ok, std::vector<storage::OutboxRecord> rows,
                std::uint64_t scanned_to);
   void settle(std::uint64_t id);  // leaves the window, to be acknowledged to the store
@@ -202,6 +205,12 @@ class Drainer {
   double live_credit_ = 0;                         // live_share: slots owed to the live stream
   std::uint64_t generation_ = 0;                   // bumped by disconnected(): stale reads are discarded
   std::unordered_set<std::uint64_t> outstanding_;  // row ids handed to the session, not yet settled
+  // The packet ids (packet_id_of) of the outstanding QoS 1/2 rows. Live-first replay puts rows far apart in
+  // id in flight together, and two ids 65,535 apart share a packet id: the later one waits for the earlier.
+  std::bitset<65536> ids_busy_;
+  // Bumped by a requeue: a read submitted before it may return rows above the requeued ones, which would
+  // overtake them; such a read's rows go back to the queue too, and its scan mark is not taken.
+  std::uint64_t requeue_epoch_ = 0;
   std::vector<std::uint64_t> to_ack_;
   std::vector<RefusedRow> refused_rows_;
   std::unordered_map<std::uint64_t, std::string> topics_;  // outstanding id -> local topic (for logs)

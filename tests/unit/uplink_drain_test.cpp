@@ -465,6 +465,61 @@ std::vector<std::uint64_t> tags(const FakeSession& s) {
 
 // order none: two streams split at the store's last id; a live row takes the next free slot ahead of
 // the backlog read before it.
+// Live-first replay has rows far apart in id in flight together; ids 65,535 apart share a packet id. The
+// later row waits for the earlier one's acknowledgement instead of being refused by the session (which sent
+// it back to the store, where a read already running overtook it: out of order per origin).
+TEST(UplinkDrain, ARowWhosePacketIdIsInFlightWaitsForItInOrder) {
+  FakeStore store;
+  store.last = 100;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::None;
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  ASSERT_EQ(store.reads.size(), 2u);
+  store.complete_with(0, rows_of(1, 2, "old"));      // backlog rows 1, 2: packet ids 1, 2
+  store.complete_with(0, rows_of(65536, 2, "new"));  // live rows 65536, 65537: packet ids 1, 2 again
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE(store.requeues.empty());
+  d.acked(1);
+  d.flush();
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 2, 65536}));
+  d.acked(2);
+  d.flush();
+  EXPECT_EQ(tags(session), (std::vector<std::uint64_t>{1, 2, 65536, 65537}));
+  EXPECT_EQ(session.sent[2].packet_id, 1u);
+  EXPECT_TRUE(store.requeues.empty());
+}
+
+// A requeue (the session refused a row) while another read is running: that read's rows go back to the queue
+// too, unpublished, since rows read before the requeue could overtake the requeued ones of their origin.
+TEST(UplinkDrain, AReadRunningAtARequeueSendsItsRowsBackToo) {
+  FakeStore store;
+  store.last = 100;
+  FakeSession session;
+  DrainOptions o;
+  o.order = ReplayOrder::None;
+  o.read_rows = 2;
+  o.max_batch = 4;
+  Drainer d(store, o);
+  d.connected(8, session.fn());
+  ASSERT_EQ(store.reads.size(), 2u);             // the backlog's, then the live stream's
+  store.complete_with(0, rows_of(1, 2, "old"));  // published; the backlog reads again
+  ASSERT_EQ(store.reads.size(), 2u);             // live (first), backlog (second)
+  session.answer = mqtt::PublishStatus::QueueFull;
+  store.complete_with(0, rows_of(101, 1, "new"));  // refused by the session: requeued
+  ASSERT_EQ(store.requeues.size(), 1u);
+  EXPECT_TRUE(same(store.requeues[0], {{101, 101}}));
+  session.answer.reset();
+  const std::size_t sent = session.sent.size();
+  store.complete_with(0, rows_of(3, 2, "old"));  // submitted before the requeue: back to the queue
+  ASSERT_EQ(store.requeues.size(), 2u);
+  EXPECT_TRUE(same(store.requeues[1], {{3, 4}}));
+  EXPECT_EQ(session.sent.size(), sent);
+  // The streams read again, from the queue, in id order.
+  ASSERT_FALSE(store.reads.empty());
+}
+
 TEST(UplinkDrain, LiveRowsTakeTheNextSlotAheadOfTheBacklog) {
   FakeStore store;
   store.last = 100;
