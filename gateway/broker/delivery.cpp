@@ -85,11 +85,12 @@ Reason Broker::publish(const MessagePtr& msg) {
   // is routed (stored_queue.cpp).
   if (refusable && refuses_any(*msg)) return Reason::QuotaExceeded;
   if (msg->retain) {
-    auto r = retained_.set(msg, clock_.unix_ms());
+    const std::int64_t updated_ms = clock_.unix_ms();  // one reading for memory and the store
+    auto r = retained_.set(msg, updated_ms);
     if (r == RetainedStore::SetResult::LimitReached) {
       stats_.drop(DropReason::RetainedLimit);
     } else if (persistence_ && r != RetainedStore::SetResult::NothingToClear) {
-      persistence_->retained(*msg);
+      persistence_->retained(*msg, updated_ms);
     }
   }
   // Messages bound for the cloud enter the outbox; a failure only known at its commit (I/O error, disk

@@ -187,7 +187,7 @@ void Persistence::inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_
   submitted(store_.session_message_put(s.client_id, std::move(m)));
 }
 
-void Persistence::retained(const Message& m) {
+void Persistence::retained(const Message& m, std::int64_t updated_ms) {
   // $SYS values describe this process; a restart publishes fresh ones (mosquitto does not keep them either).
   if (is_sys_topic(m.topic)) return;
   storage::RetainedMessage r;
@@ -196,7 +196,7 @@ void Persistence::retained(const Message& m) {
   if (m.props) r.properties = mqtt::encode_publish_properties(*m.props);
   r.qos = m.qos;
   r.expiry_unix = to_unix(m.expiry_at);
-  r.updated_ms = clock_.unix_ms();
+  r.updated_ms = updated_ms;
   submitted(store_.retained_set(std::move(r)));
 }
 

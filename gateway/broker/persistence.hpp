@@ -54,7 +54,9 @@ class Persistence {
   void message_deleted(const Session& s, std::uint64_t seq);
   void inbound_qos2(const Session& s, std::uint64_t seq, std::uint16_t packet_id);  // PUBREC sent
 
-  void retained(const Message& m);
+  // updated_ms: the time the retained store was given (the one GET /topic answers, before and after a
+  // restart).
+  void retained(const Message& m, std::int64_t updated_ms);
   // Local history (store.history.filters): a copy of a message on a chosen topic, for GET /history.
   void history(const Message& m);
 
