@@ -181,22 +181,12 @@ def parse_publish(p: Packet, version: int = V311) -> tuple[str, int | None, byte
     return topic, pid, p.body[pos:]
 
 
-def recv_before(sock: socket.socket, deadline: float, peer: str) -> bytes:
-    """What the peer sent next (up to 64 KiB), or b"" when it closed or reset the connection. Raises
-    TimeoutError when nothing came before `deadline` (time.monotonic())."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError(f"no data from the {peer} in time")
-    sock.settimeout(remaining)
-    try:
-        return sock.recv(65536)
-    except socket.timeout:
-        raise TimeoutError(f"no data from the {peer} in time")
-    except ConnectionResetError:
-        return b""
+class RawSocket:
+    """A TCP connection read into a buffer before a deadline; `eof` once the peer closed. Subclasses name the
+    peer (for the timeout message) and the exception a close raises."""
+    peer = "peer"
+    closed: type[Exception] = Closed
 
-
-class RawClient:
     def __init__(self, address: tuple[str, int], timeout: float = 10.0):
         self.sock = socket.create_connection(address, timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -206,6 +196,28 @@ class RawClient:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def _fill(self, deadline: float) -> None:
+        """Appends what the peer sent next (up to 64 KiB); raises `closed` when it closed or reset the
+        connection, TimeoutError when nothing came before `deadline` (time.monotonic())."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no data from the {self.peer} in time")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError(f"no data from the {self.peer} in time")
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            raise self.closed()
+        self.buf += data
+
+
+class RawClient(RawSocket):
+    peer = "broker"
+
     def try_send(self, data: bytes) -> bool:
         """Sends, reporting False if the peer already closed (EPIPE/ECONNRESET) instead of raising."""
         try:
@@ -213,13 +225,6 @@ class RawClient:
             return True
         except (BrokenPipeError, ConnectionResetError):
             return False
-
-    def _fill(self, deadline: float) -> None:
-        data = recv_before(self.sock, deadline, "broker")
-        if not data:
-            self.eof = True
-            raise Closed()
-        self.buf += data
 
     def read_packet(self, timeout: float = 10.0) -> Packet:
         deadline = time.monotonic() + timeout

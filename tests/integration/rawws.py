@@ -6,11 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 import struct
 import time
 
-from rawmqtt import recv_before
+from rawmqtt import RawSocket
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -43,22 +42,9 @@ class WsClosed(Exception):
     pass
 
 
-class RawWs:
-    def __init__(self, address: tuple[str, int], timeout: float = 10.0):
-        self.sock = socket.create_connection(address, timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.eof = False
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _fill(self, deadline: float) -> None:
-        data = recv_before(self.sock, deadline, "server")
-        if not data:
-            self.eof = True
-            raise WsClosed()
-        self.buf += data
+class RawWs(RawSocket):
+    peer = "server"
+    closed = WsClosed
 
     def http_response(self, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
         """The server's HTTP response head: status, headers (lower-case names), and the body when it has a
