@@ -465,17 +465,28 @@ std::vector<std::uint64_t> tags(const FakeSession& s) {
 
 // order none: two streams split at the store's last id; a live row takes the next free slot ahead of
 // the backlog read before it.
+// Live-first replay with a backlog up to row 100 and `order: none`: the store, the session and the drainer.
+class UplinkDrainLiveFirst : public ::testing::Test {
+ protected:
+  Drainer& start(DrainOptions o, std::uint16_t window) {
+    store.last = 100;
+    o.order = ReplayOrder::None;
+    drainer_.emplace(store, o);
+    drainer_->connected(window, session.fn());
+    return *drainer_;
+  }
+  FakeStore store;
+  FakeSession session;
+
+ private:
+  std::optional<Drainer> drainer_;
+};
+
 // Live-first replay has rows far apart in id in flight together; ids 65,535 apart share a packet id. The
 // later row waits for the earlier one's acknowledgement instead of being refused by the session (which sent
 // it back to the store, where a read already running overtook it: out of order per origin).
-TEST(UplinkDrain, ARowWhosePacketIdIsInFlightWaitsForItInOrder) {
-  FakeStore store;
-  store.last = 100;
-  FakeSession session;
-  DrainOptions o;
-  o.order = ReplayOrder::None;
-  Drainer d(store, o);
-  d.connected(8, session.fn());
+TEST_F(UplinkDrainLiveFirst, ARowWhosePacketIdIsInFlightWaitsForItInOrder) {
+  Drainer& d = start({}, 8);
   ASSERT_EQ(store.reads.size(), 2u);
   store.complete_with(0, rows_of(1, 2, "old"));      // backlog rows 1, 2: packet ids 1, 2
   store.complete_with(0, rows_of(65536, 2, "new"));  // live rows 65536, 65537: packet ids 1, 2 again
@@ -493,16 +504,11 @@ TEST(UplinkDrain, ARowWhosePacketIdIsInFlightWaitsForItInOrder) {
 
 // A requeue (the session refused a row) while another read is running: that read's rows go back to the queue
 // too, unpublished, since rows read before the requeue could overtake the requeued ones of their origin.
-TEST(UplinkDrain, AReadRunningAtARequeueSendsItsRowsBackToo) {
-  FakeStore store;
-  store.last = 100;
-  FakeSession session;
+TEST_F(UplinkDrainLiveFirst, AReadRunningAtARequeueSendsItsRowsBackToo) {
   DrainOptions o;
-  o.order = ReplayOrder::None;
   o.read_rows = 2;
   o.max_batch = 4;
-  Drainer d(store, o);
-  d.connected(8, session.fn());
+  start(o, 8);
   ASSERT_EQ(store.reads.size(), 2u);             // the backlog's, then the live stream's
   store.complete_with(0, rows_of(1, 2, "old"));  // published; the backlog reads again
   ASSERT_EQ(store.reads.size(), 2u);             // live (first), backlog (second)
@@ -520,14 +526,8 @@ TEST(UplinkDrain, AReadRunningAtARequeueSendsItsRowsBackToo) {
   ASSERT_FALSE(store.reads.empty());
 }
 
-TEST(UplinkDrain, LiveRowsTakeTheNextSlotAheadOfTheBacklog) {
-  FakeStore store;
-  store.last = 100;
-  FakeSession session;
-  DrainOptions o;
-  o.order = ReplayOrder::None;
-  Drainer d(store, o);
-  d.connected(2, session.fn());
+TEST_F(UplinkDrainLiveFirst, LiveRowsTakeTheNextSlotAheadOfTheBacklog) {
+  Drainer& d = start({}, 2);
   ASSERT_EQ(store.reads.size(), 2u);
   EXPECT_EQ(store.reads[0].range.up_to_id, 100u);  // the backlog
   EXPECT_EQ(store.reads[0].range.after_id, 0u);
@@ -547,15 +547,10 @@ TEST(UplinkDrain, LiveRowsTakeTheNextSlotAheadOfTheBacklog) {
 }
 
 // live_share 0.5: while both streams have rows, every other slot is live.
-TEST(UplinkDrain, LiveShareInterleavesTheStreams) {
-  FakeStore store;
-  store.last = 100;
-  FakeSession session;
+TEST_F(UplinkDrainLiveFirst, LiveShareInterleavesTheStreams) {
   DrainOptions o;
-  o.order = ReplayOrder::None;
   o.live_share = 0.5;
-  Drainer d(store, o);
-  d.connected(1, session.fn());
+  Drainer& d = start(o, 1);
   store.complete_with(1, rows_of(101, 3, "new"));  // live first, window 1: 101 goes
   store.complete_with(0, rows_of(1, 3, "old"));
   for (std::uint64_t tag : {101, 1, 102, 2, 103}) {
