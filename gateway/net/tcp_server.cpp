@@ -398,8 +398,11 @@ void Net::on_idle_timer(uv_timer_t* t) {
             c->layered_->plain.capacity() > std::string().capacity() ? c->layered_->plain.capacity() : 0;
         std::string().swap(c->layered_->plain);
       }
-      GW_LOG(Debug, "net", "%s: %s: idle %u ms, %zu bytes released", c->layered_->listener->name.c_str(),
-             c->peer_.c_str(), ms, released);
+      // Nothing to release (e.g. still in its handshake) is not a release: it rejoins at its next traffic.
+      if (released > 0) {
+        GW_LOG(Debug, "net", "%s: %s: idle %u ms, %zu bytes released", c->layered_->listener->name.c_str(),
+               c->peer_.c_str(), ms, released);
+      }
     }
     any = any || !list.empty();
   }
