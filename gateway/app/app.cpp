@@ -27,6 +27,7 @@
 #include "gateway/broker/broker.hpp"
 #include "gateway/broker/extension.hpp"
 #include "gateway/broker/persistence.hpp"
+#include "gateway/app/coap_report.hpp"
 #include "gateway/coap/server.hpp"
 #include "gateway/config/reload.hpp"
 #include "gateway/net/http_server.hpp"
@@ -506,6 +507,7 @@ int run_daemon(const config::Config& file_cfg, const std::string& config_path, C
                                                   d.http.get(), &d.running, &d.clock, NETPIE_EDGE_VERSION});
 
   d.coap = std::make_unique<coap::Server>(&d.loop, *d.broker, d.clock, cfg.coap);
+  add_coap_reports(*d.broker, d.ops->metrics(), d.coap);
   if (d.netpie) {
     d.coap->set_rest([&d](const http::Request& req, const net::HttpResponder& out) {
       return d.netpie->rest().handle(req, out) || d.netpie->feeds().handle(req, out);

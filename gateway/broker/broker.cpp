@@ -353,6 +353,7 @@ void Broker::publish_sys() {
   for (std::size_t i = 0; i < stats_.dropped.size(); ++i) {
     put("messages/dropped/" + std::string(drop_reason_name(static_cast<DropReason>(i))), stats_.dropped[i]);
   }
+  for (const auto& source : sys_sources_) source(put);
 }
 
 void Broker::shutdown() {

@@ -64,6 +64,12 @@ class Broker {
   void set_limits(const config::Limits& limits);
   void set_authenticator(std::unique_ptr<Authenticator> auth) { auth_ = std::move(auth); }
   const Clock& clock() const { return clock_; }
+  // Another subsystem's counters in $SYS (the CoAP front end's): at every $SYS interval `source` gets a
+  // function that publishes "$SYS/broker/<topic>" = value, retained, like the broker's own.
+  using SysPut = std::function<void(const std::string& topic, std::uint64_t value)>;
+  void add_sys_source(std::function<void(const SysPut&)> source) {
+    sys_sources_.push_back(std::move(source));
+  }
 
   // Persistence (optional): set before serving; restore() loads what the store kept.
   void set_persistence(Persistence* p) { persistence_ = p; }
@@ -191,6 +197,7 @@ class Broker {
   std::uint64_t stored_ids_ = 0;  // StoredTail::id and ::reading numbers
   Millis started_at_ = 0;
   Millis next_sys_at_ = 0;
+  std::vector<std::function<void(const SysPut&)>> sys_sources_;
   Millis next_expiry_scan_ = 0;
   std::vector<std::string> ended_at_start_;  // sessions the store deleted as expired at restore()
 };

@@ -243,6 +243,7 @@ void Endpoint::deliver(const broker::Delivery& d, std::uint16_t packet_id) {
       if (notes_.size() >= kMaxQueuedNotifications) {
         notes_.erase(notes_.begin());  // the oldest goes (slow_consumer); rare, so the shift is fine
         server_.broker_.stats().drop(broker::DropReason::SlowConsumer);
+        server_.stats_.dropped_oldest++;
       }
       notes_.push_back(Note{o.token, d.msg});
     }
@@ -815,6 +816,12 @@ Server::Answer Server::observe(Endpoint& ep, const Action& a, const std::string&
     return Answer{429, "too many observations (coap.max_observers_per_endpoint, coap.max_observers)",
                   kFormatText, kBusyMaxAge, -1};
   }
+  const auto on_topic = per_topic_.find(a.topic);
+  if ((on_topic == per_topic_.end() ? 0 : on_topic->second) >= cfg_.max_observers_per_topic) {
+    stats_.refused_observers++;
+    return Answer{429, "too many observations of " + a.topic + " (coap.max_observers_per_topic)", kFormatText,
+                  kBusyMaxAge, -1};
+  }
   Observer o;
   o.token = token;
   o.filter = a.topic;
@@ -839,6 +846,7 @@ Server::Answer Server::observe(Endpoint& ep, const Action& a, const std::string&
     return Answer{403, "not allowed to observe " + a.topic, kFormatText, 0, -1};
   }
   stats_.observers++;
+  ++per_topic_[a.topic];
   GW_LOG(Debug, "coap", "%s observes %s (qos %u)", ep.peer_.c_str(), a.topic.c_str(), unsigned(o.qos));
   (void)confirmable;
   return Answer{205, "", kFormatText, 0, 1};
@@ -852,6 +860,7 @@ Server::Answer Server::unobserve(Endpoint& ep, const Action& a, const std::strin
     GW_LOG(Debug, "coap", "%s stops observing %s", ep.peer_.c_str(), filter.c_str());
     ep.observers_.erase(it);
     stats_.observers--;
+    observer_gone(filter);
     const bool still = std::any_of(ep.observers_.begin(), ep.observers_.end(),
                                    [&](const Observer& o) { return o.filter == filter; });
     if (!still) {
@@ -970,6 +979,7 @@ void Server::destroy(Endpoint* ep) {
   }
   ep->waiting_.clear();
   stats_.observers -= ep->observers_.size();
+  for (const Observer& o : ep->observers_) observer_gone(o.filter);
   ep->observers_.clear();
   ep->conn_.on_closed();
   if (auto it = by_session_.find(ep->session_); it != by_session_.end() && it->second == ep)
@@ -979,6 +989,32 @@ void Server::destroy(Endpoint* ep) {
   stats_.endpoints = by_session_.size() + by_client_.size();
   std::erase(pending_, ep);
   delete ep;
+}
+
+void Server::publish_sys(const broker::Broker::SysPut& put) const {
+  const Stats& s = stats_;
+  put("coap/requests", s.requests);
+  put("coap/publishes", s.publishes);
+  put("coap/notifications/non", s.notifications - s.con_notifications);
+  put("coap/notifications/con", s.con_notifications);
+  put("coap/duplicates", s.duplicates);
+  put("coap/deferred", s.deferred);
+  put("coap/late_acks", s.late_acks);
+  put("coap/refused/endpoints", s.refused_endpoints);
+  put("coap/refused/exchanges", s.refused_exchanges);
+  put("coap/refused/observers", s.refused_observers);
+  put("coap/refused/busy", s.refused_busy);
+  put("coap/refused/outbox_full", s.outbox_full);
+  put("coap/observers/failed", s.observers_failed);
+  put("coap/dropped/too_large", s.dropped_too_large);
+  put("coap/dropped/queue_full", s.dropped_oldest);
+  put("coap/endpoints", s.endpoints);
+  put("coap/observers", s.observers);
+}
+
+void Server::observer_gone(const std::string& filter) {
+  auto t = per_topic_.find(filter);
+  if (t != per_topic_.end() && --t->second == 0) per_topic_.erase(t);
 }
 
 void Server::on_nack(coap_session_t* s, const coap_pdu_t* sent, const coap_nack_reason_t reason,

@@ -47,11 +47,12 @@ struct Stats {
   std::uint64_t late_acks = 0;          // of those, sent piggybacked in a late ACK (one datagram)
   std::uint64_t refused_endpoints = 0;  // max_endpoints reached: 5.03
   std::uint64_t refused_exchanges = 0;  // max_exchanges reached: 5.03
-  std::uint64_t refused_observers = 0;  // observer bounds reached: 4.29
+  std::uint64_t refused_observers = 0;  // observer bounds reached (endpoint, topic, all): 4.29
   std::uint64_t refused_busy = 0;       // the endpoint's publishes in flight at the bound, or held: 5.03
   std::uint64_t outbox_full = 0;        // 4.29
   std::uint64_t observers_failed = 0;   // CON notification not acknowledged, or RST: removed
   std::uint64_t dropped_too_large = 0;  // a message bigger than one notification datagram
+  std::uint64_t dropped_oldest = 0;     // notifications past the endpoint's queue bound: the oldest dropped
   std::uint64_t endpoints = 0;          // now
   std::uint64_t observers = 0;          // now
 };
@@ -77,6 +78,9 @@ class Server {
   // Ends every endpoint and closes the loop handles; the loop must run afterwards to free them.
   void close();
   const Stats& stats() const { return stats_; }
+  // The counters as $SYS/broker/coap/... (gateway/coap/README.md "Counters"); the broker calls it at each
+  // $SYS interval (Broker::add_sys_source).
+  void publish_sys(const broker::Broker::SysPut& put) const;
   // Which DTLS library the linked libcoap uses ("OpenSSL 3.0.x", "GnuTLS ...", "none").
   static std::string dtls_backend();
 
@@ -181,6 +185,9 @@ class Server {
   std::vector<Endpoint*> pending_;                        // scheduled for the check
   std::unordered_map<ExchangeKey, Exchange, ExchangeKeyHash> exchanges_;
   std::deque<std::pair<Millis, ExchangeKey>> exchange_order_;
+  // Observations per topic filter (coap.max_observers_per_topic); an entry goes with its last observer.
+  std::unordered_map<std::string, std::uint32_t> per_topic_;
+  void observer_gone(const std::string& filter);
   Stats stats_;
 };
 

@@ -186,6 +186,7 @@ struct Coap {
   std::uint32_t max_endpoints = 10000;            // remote address+port pairs served at once; past it 5.03
   std::uint32_t max_observers_per_endpoint = 16;  // past it 4.29 (refuse)
   std::uint32_t max_observers = 100000;           // in all; past it 4.29 (refuse)
+  std::uint32_t max_observers_per_topic = 10000;  // of one topic filter; past it 4.29 (refuse)
   std::uint64_t max_payload = 64 * 1024;          // bytes of a request body after block-wise reassembly; 4.13
   std::uint32_t exchange_lifetime_s = 247;  // RFC 7252 §4.8.2: how long a CON answer is kept for retransmits
   std::uint32_t max_exchanges = 100000;     // that cache's bound; full: new CON requests get 5.03 (refuse)

@@ -138,13 +138,13 @@ constexpr std::array<std::string_view, 2> kUserKeys{"username", "password_hash"}
 constexpr std::array<std::string_view, 5> kProtocols{"mqtt", "http", "ws", "coap", "coaps"};
 constexpr std::uint16_t kDefaultCoapPort = 5683;   // RFC 7252 §6.1
 constexpr std::uint16_t kDefaultCoapsPort = 5684;  // RFC 7252 §6.2
-constexpr std::array<std::string_view, 16> kCoapKeys{
-    "pubsub",        "netpie",         "con_qos",
-    "non_qos",       "max_endpoints",  "max_observers_per_endpoint",
-    "max_observers", "max_payload",    "exchange_lifetime_s",
-    "max_exchanges", "idle_timeout_s", "con_notify_interval_s",
-    "psk",           "cert_file",      "key_file",
-    "ca_file"};
+// (clang-format would put this list one key per line)
+// clang-format off
+constexpr std::array<std::string_view, 17> kCoapKeys{
+    "pubsub", "netpie", "con_qos", "non_qos", "max_endpoints", "max_observers_per_endpoint", "max_observers",
+    "max_observers_per_topic", "max_payload", "exchange_lifetime_s", "max_exchanges", "idle_timeout_s",
+    "con_notify_interval_s", "psk", "cert_file", "key_file", "ca_file"};
+// clang-format on
 constexpr std::array<std::string_view, 2> kCoapPskKeys{"identity", "key"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
 constexpr std::size_t kMaxListenerName = 64;
@@ -1008,6 +1008,8 @@ void Loader::coap(const YAML::Node& map, const std::string& path, Coap& out) {
       if (auto n = integer(v, p, 0, 1000)) out.max_observers_per_endpoint = static_cast<std::uint32_t>(*n);
     } else if (key == "max_observers") {
       if (auto n = integer(v, p, 0, 10'000'000)) out.max_observers = static_cast<std::uint32_t>(*n);
+    } else if (key == "max_observers_per_topic") {
+      if (auto n = integer(v, p, 0, 10'000'000)) out.max_observers_per_topic = static_cast<std::uint32_t>(*n);
     } else if (key == "max_payload") {
       if (auto n = byte_size(v, p, 64, 16 * kKiB * kKiB)) out.max_payload = *n;
     } else if (key == "exchange_lifetime_s") {

@@ -584,6 +584,65 @@ def test_bounds_on_observers_and_anonymous_policy(broker_factory):
     raw.close()
 
 
+def test_per_topic_observer_bound_and_counters_in_sys_and_metrics(broker_factory):
+    """coap.max_observers_per_topic refuses a third observer of one filter (4.29, counted) while other filters
+    stay open, and frees the slot on cancel; the CoAP counters (requests, duplicates, notifications by type,
+    refusals by bound, observers now) appear in $SYS/broker/coap/... and in /metrics."""
+    listeners = coap_listeners() + [{"name": "http", "protocol": "http", "bind": harness.HOST, "port": 0}]
+    b = start(broker_factory, coap={"max_observers_per_topic": 2}, extra={"listeners": listeners}, sys_interval=1)
+    a, c, d = Raw(b), Raw(b), Raw(b)
+    assert a.request(GET, "ps/hot", extra=[(6, b"")], token=b"\x01")["code"] == "2.05"
+    assert c.request(GET, "ps/hot", extra=[(6, b"")], token=b"\x02")["code"] == "2.05"
+    third = d.request(GET, "ps/hot", extra=[(6, b"")], token=b"\x03")
+    assert third["code"] == "4.29", third
+    assert b"max_observers_per_topic" in third["payload"], third
+    assert d.request(GET, "ps/cold", extra=[(6, b"")], token=b"\x04")["code"] == "2.05"
+    # One message on hot: a NON notification to each of its two observers.
+    mosquitto_pub(b, "hot", "h1", qos=0)
+    for raw in (a, c):
+        m = raw.recv(10)
+        assert m is not None and m["payload"] == b"h1", m
+    # A cancel (Observe 1) frees a slot on hot.
+    assert a.request(GET, "ps/hot", extra=[(6, b"\x01")], token=b"\x01")["code"] == "2.05"
+    assert d.request(GET, "ps/hot", extra=[(6, b"")], token=b"\x05")["code"] == "2.05"
+    # A CON publish sent twice with one message id: answered twice, run once (a duplicate).
+    mid = d.next_mid()
+    put = encode(CON, PUT, mid, b"\x06", uri("ps/dup"), b"once")
+    for _ in range(2):
+        d.send(put)
+        m = d.recv(10)
+        assert m is not None and m["code"] == "2.04", m
+
+    host, port = b.ports["http"]
+
+    def metric(name: str, **labels) -> float | None:
+        text = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://{host}:{port}/metrics"],
+                              capture_output=True, text=True, timeout=20).stdout
+        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        for line in text.splitlines():
+            head, _, value = line.rpartition(" ")
+            if head == (f"{name}{{{want}}}" if want else name):
+                return float(value)
+        return None
+
+    assert metric("netpie_edge_coap_refused_total", reason="observers") == 1
+    assert metric("netpie_edge_coap_refused_total", reason="exchanges") == 0
+    assert metric("netpie_edge_coap_duplicates_total") == 1
+    assert metric("netpie_edge_coap_notifications_total", type="non") == 2
+    assert metric("netpie_edge_coap_notifications_total", type="con") == 0
+    assert metric("netpie_edge_coap_observers") == 3  # c and d on hot, d on cold
+    assert metric("netpie_edge_coap_endpoints") == 3
+    # 8 requests handled: 4 registrations (one refused), 1 cancel, 1 more registration, the PUT twice.
+    assert metric("netpie_edge_coap_requests_total") == 8
+    with MosquittoSub(b, "$SYS/broker/coap/#") as sys:
+        sys.wait_topic_payload("$SYS/broker/coap/refused/observers", b"1")
+        sys.wait_topic_payload("$SYS/broker/coap/duplicates", b"1")
+        sys.wait_topic_payload("$SYS/broker/coap/observers", b"3")
+        sys.wait_topic_payload("$SYS/broker/coap/notifications/non", b"2")
+    for raw in (a, c, d):
+        raw.close()
+
+
 # -- durability ----------------------------------------------------------------------------------------------------
 def test_acknowledged_con_publishes_survive_sigkill(broker_factory, tmp_path):
     """node-coap publishes CON ps/dura/c with payloads "c:<seq>" one after the other; the daemon is SIGKILLed

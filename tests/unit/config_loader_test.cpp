@@ -725,19 +725,24 @@ TEST(ConfigLoad, ListenerTlsIdleRelease) {
 TEST(ConfigLoad, CoapListenersAndSection) {
   Config c = load_ok(
       "listeners:\n  - {name: m, port: 5683}\n  - {name: c, protocol: coap}\n  - {name: s, protocol: coaps}\n"
-      "coap:\n  con_qos: 0\n  max_observers_per_endpoint: 3\n  max_payload: 1KiB\n"
+      "coap:\n  con_qos: 0\n  max_observers_per_endpoint: 3\n  max_observers_per_topic: 7\n  max_payload: "
+      "1KiB\n"
       "  psk: [{identity: dev1, key: k1}]\n");
   ASSERT_EQ(c.listeners.size(), 3u);
   EXPECT_EQ(c.listeners[1].port, 5683);  // UDP: no clash with the TCP listener on 5683
   EXPECT_EQ(c.listeners[2].port, 5684);
   EXPECT_EQ(c.coap.con_qos, 0);
   EXPECT_EQ(c.coap.max_observers_per_endpoint, 3u);
+  EXPECT_EQ(c.coap.max_observers_per_topic, 7u);
+  EXPECT_EQ(Config{}.coap.max_observers_per_topic, 10000u);
   EXPECT_EQ(c.coap.max_payload, 1024u);
   ASSERT_EQ(c.coap.psk.size(), 1u);
   EXPECT_EQ(c.coap.psk[0].identity, "dev1");
   EXPECT_EQ(c.coap.psk[0].key, "k1");
   EXPECT_EQ(error_of("coap:\n  non_qos: 3\n"),
             "t.yaml:2:12: coap.non_qos: expected an integer from 0 to 2, got \"3\"");
+  EXPECT_EQ(error_of("coap:\n  max_observers_per_topic: -1\n"),
+            "t.yaml:2:28: coap.max_observers_per_topic: expected an integer from 0 to 10000000, got \"-1\"");
   EXPECT_EQ(
       error_of(
           "listeners:\n  - {name: a, protocol: coap, port: 9}\n  - {name: b, protocol: coaps, port: 9}\n"),
