@@ -125,6 +125,25 @@ def test_receive_maximum_exceeded_disconnects_0x93(broker):
         assert packets and packets[-1].type == r.DISCONNECT and packets[-1].reason == 0x93, packets[-1:]
 
 
+@pytest.mark.netpie_only
+@pytest.mark.broker(limits={"receive_maximum": 8}, extra={"store": {"outbox": {"filters": ["rm/#"]}}})
+def test_receive_maximum_counts_a_qos2_publish_waiting_for_its_commit_once(broker):
+    """Exactly Receive Maximum QoS 2 PUBLISHes bound for the outbox, in one write: each PUBREC waits for the store
+    commit, and each message counts once against the maximum (5.0 §4.9), so all 8 are received and stay unreleased
+    without a DISCONNECT; the 9th is one too many. (It was counted twice, while in the inbound QoS 2 set and while
+    its PUBREC waited: DISCONNECT 0x93 at the 5th, which broke a netpie-edge uplink to a netpie-edge upstream.)"""
+    with r.RawClient(broker.address) as c:
+        connack = c.connect("rm2", version=r.V5)
+        assert _connack_u16(connack, 0x21, default=65535) == 8
+        c.send(b"".join(r.publish("rm/t", b"%d" % pid, qos=2, pid=pid, version=r.V5) for pid in range(1, 9)))
+        recs = [c.expect(r.PUBREC, timeout=5) for _ in range(8)]
+        assert [int.from_bytes(p.body[0:2], "big") for p in recs] == list(range(1, 9))
+        assert all(len(p.body) == 2 or p.body[2] == 0 for p in recs), recs
+        c.send(r.publish("rm/t", b"9", qos=2, pid=9, version=r.V5))
+        packets = c.read_until_closed(timeout=5)
+        assert packets and packets[-1].type == r.DISCONNECT and packets[-1].reason == 0x93, packets
+
+
 def _connack_u16(p, ident, default):
     body = p.body
     length, pos = r.read_varint(body, 2)
