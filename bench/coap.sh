@@ -5,7 +5,9 @@
 # observe fan-out, then, on a fresh daemon, the idle observed endpoints' memory, and the same against a bare libcoap
 # server (netpie-coap-floor: libcoap's own bytes per session).
 # Each row is followed by the daemon's CPU time for it (all its threads, from /proc/<pid>/stat) per message: on a
-# shared, loaded machine that says more than the rate.
+# shared, loaded machine that says more than the rate; and by the UDP receive-buffer overflows during it: how
+# much RcvbufErrors (/proc/net/snmp, every socket of the machine) rose, and how many of those the daemon's CoAP
+# socket dropped (ss -uamn, skmem d); the rest are the load generator's sockets (or anyone else's).
 #   bench/coap.sh [build dir, default build/dev]    environment: E, N, W, OBSERVERS, FAN_N, IDLE, and EDGE (the
 #   daemon binary, e.g. build/release/gateway/netpie-edge: the release preset builds no bench tools)
 set -euo pipefail
@@ -47,21 +49,43 @@ cpu_per() {
   awk -v t="$used" -v hz="$hz" -v n="$2" 'BEGIN { printf "   daemon CPU %.2f s, %.2f us per message\n", t / hz, t / hz * 1e6 / n }'
 }
 
+# The UDP counters: "<RcvbufErrors> <the daemon's CoAP socket's drops> <its rb>" (ss: iproute2; "-" without it).
+rcvbuf_errors() { awk '$1 == "Udp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i } else print $c }' /proc/net/snmp; }
+coap_socket() { ss -uamnH "sport = :$coap" 2>/dev/null | tr -d '\n' | sed -n "s/.*skmem:([^)]*\\<$1\\([0-9]*\\).*/\\1/p"; }
+udp_counters() {
+  local d rb
+  d=$(coap_socket d) rb=$(coap_socket rb)
+  echo "$(rcvbuf_errors) ${d:--} ${rb:--}"
+}
+# udp_per <counters before>: how much each rose since then.
+udp_per() {
+  # shellcheck disable=SC2086,SC2046
+  set -- $1 $(udp_counters)
+  awk -v e0="$1" -v d0="$2" -v e1="$4" -v d1="$5" 'BEGIN {
+    printf "   RcvbufErrors +%d, of them the daemon'"'"'s CoAP socket +%s\n", e1 - e0, (d0 == "-" || d1 == "-") ? "?" : d1 - d0 }'
+}
+
 start
-echo "== publish: $edge (pid $pid), mqtt $mqtt, coap $coap; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck disable=SC2046
+set -- $(udp_counters)
+echo "== publish: $edge (pid $pid), mqtt $mqtt, coap $coap (rb ${3:-?}); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for kind in coap-non coap-con mqtt-qos0 mqtt-qos1; do
-  t0=$(cpu_ticks)
+  t0=$(cpu_ticks) u0=$(udp_counters)
   "$bench" publish --mqtt-port "$mqtt" --coap-port "$coap" -e "${E:-100}" -n "${N:-200000}" -w "${W:-8}" --kinds "$kind"
   cpu_per "$t0" "${N:-200000}"
+  udp_per "$u0"
 done
 echo "== observe fan-out, load $(cut -d' ' -f1-3 /proc/loadavg)"
-t0=$(cpu_ticks)
+t0=$(cpu_ticks) u0=$(udp_counters)
 "$bench" fanout --mqtt-port "$mqtt" --coap-port "$coap" -e "${OBSERVERS:-1000}" -n "${FAN_N:-200}" -w "${W:-8}"
 cpu_per "$t0" $((${OBSERVERS:-1000} * ${FAN_N:-200}))
+udp_per "$u0"
 stop
 start
 echo "== idle observed endpoints (fresh daemon, pid $pid)"
+u0=$(udp_counters)
 "$bench" idle --mqtt-port "$mqtt" --coap-port "$coap" --pid "$pid" -e "${IDLE:-10000}"
+udp_per "$u0"
 stop
 # libcoap's own floor: the same registrations against a bare libcoap server (bench/load/coap_session_floor.cpp).
 "$build/bench/netpie-coap-floor" > "$work/floor" &

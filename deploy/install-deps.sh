@@ -41,6 +41,7 @@ if [ "$test_deps" = yes ]; then
     chromium  # headless browser tests (WebSocket listeners, the HTML5 microgear, the status page)
     prometheus  # a real Prometheus scrapes /metrics; promtool checks the exposition format
     socat  # a TLS terminator in front of a gateway standing in for the NETPIE cloud (test_uplink_tls.py)
+    iproute2  # ss: the CoAP listeners' socket receive buffer (test_coap.py)
     man-db  # `man -l` renders netpie-edge.8 in test_setup.py
     libjs-jquery  # jQuery for NETPIE's Freeboard feed datasource in Chromium (test_feeds.py)
     # integration-test runner (Debian pytest under /usr/bin/python3, with per-test timeouts)

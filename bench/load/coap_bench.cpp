@@ -4,7 +4,8 @@
 // measured with one clock: the payload carries the send time. The same load as MQTT QoS 0/1 publishers runs
 // against the same gateway in the same process, for the side-by-side table. Modes:
 //   publish: per kind (coap-non, coap-con, mqtt-qos0, mqtt-qos1): E publishers, each with at most W messages
-//            not yet delivered to the subscriber, N messages in all; delivered/s, p50/p99 publish->delivery.
+//            not yet delivered to the subscriber (a CoAP publish holds its slot until it is both answered and
+//            delivered), N messages in all; delivered/s, p50/p99 publish->delivery.
 //   fanout:  O CoAP observers of one topic (NON notifications); one MQTT publisher sends M messages, at most
 //   W
 //            not yet seen by every observer; notifications/s.
@@ -105,13 +106,21 @@ std::string coap_request(int type, int code, std::uint16_t mid, std::uint32_t to
 
 struct Bench;
 
+// A CoAP publish in the window: it holds its slot until it is answered and delivered to the subscriber (or
+// counted lost after 2 s), so that the window bounds deliveries in flight as the MQTT rows' window does.
+struct Slot {
+  std::uint64_t sent_ns = 0;
+  bool answered = false;
+  bool delivered = false;
+};
+
 // One CoAP endpoint: a UDP socket of its own (its own source port).
 struct Endpoint {
   Bench* bench = nullptr;
   uv_udp_t udp{};
   int index = 0;
   std::uint16_t mid = 0;
-  std::unordered_map<std::uint32_t, std::uint64_t> inflight;  // token -> send time (the window)
+  std::unordered_map<std::uint32_t, Slot> inflight;  // token (the endpoint's publish number) -> its slot
   int sent = 0;
   int answered =
       0;  // its window opens one slot per answer, up to W (no burst of E * W datagrams at the start)
@@ -131,6 +140,7 @@ struct Bench : ClientEvents {
   std::string kind;
   std::uint64_t delivered = 0, target = 0, sent_total = 0, answers = 0, errors = 0, acks = 0;
   std::uint64_t start_ns = 0, end_ns = 0, last_delivery_ns = 0, lost = 0;
+  std::uint64_t lost_unanswered = 0;  // of `lost`: no answer within 2 s (the request or the answer dropped)
   bool subscribed = false;
   int mqtt_open = 0;
   std::function<void()> on_ready;
@@ -185,11 +195,12 @@ struct Bench : ClientEvents {
 
   bool done() const { return target != 0 && delivered >= target; }
 
-  // payload: "<endpoint> <send ns> <pad>"
+  // payload: "<endpoint> <send ns> <token> <pad>"
   void on_delivered(const std::string& payload) {
     int e = 0;
     unsigned long long t = 0;
-    if (std::sscanf(payload.c_str(), "%d %llu", &e, &t) != 2) return;
+    unsigned token = 0;
+    if (std::sscanf(payload.c_str(), "%d %llu %u", &e, &t, &token) != 3) return;
     lat.record(now_ns() - t);
     ++delivered;
     if (done()) {
@@ -199,7 +210,7 @@ struct Bench : ClientEvents {
     }
     last_delivery_ns = now_ns();
     if (kind.rfind("coap", 0) == 0) {
-      // CoAP's window moves with the answers (on_recv), so that a lost datagram does not stall it.
+      if (e >= 0 && e < static_cast<int>(eps.size())) settle(*eps[e], token, false, true);
     } else if (e >= 0 && e < static_cast<int>(pubs.size())) {
       fill_mqtt(e);
     }
@@ -241,11 +252,27 @@ struct Bench : ClientEvents {
     const std::uint32_t token = static_cast<std::uint32_t>(d[4]) << 24 |
                                 static_cast<std::uint32_t>(d[5]) << 16 |
                                 static_cast<std::uint32_t>(d[6]) << 8 | d[7];
-    if (ep->inflight.erase(token) == 0) return;  // late: already counted as lost
-    ++b.answers;
-    ++ep->answered;
-    if (code >> 5 != 2) ++b.errors;  // refused (4.29, 5.03): not delivered
-    b.fill_coap(*ep);
+    b.settle(*ep, token, true, false, code >> 5 != 2);  // refused (4.29, 5.03): not delivered
+  }
+  // The publish `token` of `ep` was answered and/or delivered: once both, its slot opens (a late one, already
+  // counted lost, is ignored).
+  void settle(Endpoint& ep, std::uint32_t token, bool answer, bool delivery, bool refused = false) {
+    auto it = ep.inflight.find(token);
+    if (it == ep.inflight.end()) return;
+    Slot& s = it->second;
+    if (answer && !s.answered) {
+      s.answered = true;
+      ++answers;
+      ++ep.answered;
+      if (refused) {
+        ++errors;
+        delivery = true;  // nothing will be
+      }
+    }
+    s.delivered = s.delivered || delivery;
+    if (!s.answered || !s.delivered) return;
+    ep.inflight.erase(it);
+    fill_coap(ep);
   }
   void send_raw(Endpoint& ep, std::string data) {
     auto* req = new uv_udp_send_t;
@@ -269,6 +296,10 @@ struct Bench : ClientEvents {
       sockaddr_in any{};
       uv_ip4_addr("127.0.0.1", 0, &any);
       int rc = uv_udp_bind(&ep->udp, reinterpret_cast<const sockaddr*>(&any), 0);
+      // The answers (and, in fanout, the notifications) of one burst must fit: 1 MiB, where the default
+      // (net.core.rmem_default, 208 KiB) holds 256 small datagrams.
+      int rcvbuf = 1 << 20;
+      if (rc == 0) rc = uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(&ep->udp), &rcvbuf);
       if (rc == 0) rc = uv_udp_recv_start(&ep->udp, on_alloc, on_recv);
       if (rc != 0) std::fprintf(stderr, "endpoint %d: %s\n", i, uv_strerror(rc));
       eps.push_back(std::move(ep));
@@ -282,11 +313,11 @@ struct Bench : ClientEvents {
     while (static_cast<int>(ep.inflight.size()) < std::min(args.window, 1 + ep.answered) &&
            static_cast<std::uint64_t>(ep.sent) < quota(eps.size(), ep.index)) {
       char payload[64];
-      std::snprintf(payload, sizeof payload, "%d %llu ................", ep.index,
-                    static_cast<unsigned long long>(now_ns()));
+      std::snprintf(payload, sizeof payload, "%d %llu %d ..........", ep.index,
+                    static_cast<unsigned long long>(now_ns()), ep.sent);
       send_raw(ep, coap_request(con ? 0 : 1, 3, ++ep.mid, static_cast<std::uint32_t>(ep.sent),
                                 "ps/cb/" + std::to_string(ep.index), con ? "qos=1" : "qos=0", -1, payload));
-      ep.inflight[static_cast<std::uint32_t>(ep.sent)] = now_ns();
+      ep.inflight[static_cast<std::uint32_t>(ep.sent)] = Slot{now_ns(), false, false};
       ep.sent++;
       sent_total++;
     }
@@ -300,8 +331,8 @@ struct Bench : ClientEvents {
       while (mqtt_outstanding[k] < args.window &&
              static_cast<std::uint64_t>(mqtt_sent[k]) < quota(pubs.size(), k)) {
         char payload[64];
-        std::snprintf(payload, sizeof payload, "%d %llu ................", k,
-                      static_cast<unsigned long long>(now_ns()));
+        std::snprintf(payload, sizeof payload, "%d %llu %d ..........", k,
+                      static_cast<unsigned long long>(now_ns()), mqtt_sent[k]);
         mqtt::Publish p;
         p.qos = kind == "mqtt-qos1" ? 1 : 0;
         p.packet_id = p.qos ? static_cast<std::uint16_t>(mqtt_sent[k] % 65000 + 1) : 0;
@@ -316,9 +347,9 @@ struct Bench : ClientEvents {
     }
   }
 
-  // Every 250 ms: requests unanswered for 2 s are lost (UDP; counted) and free their window slot; endpoints
-  // whose observe registration got no answer register again; a CoAP publish run ends once every request was
-  // answered or lost and the subscriber saw nothing new for 300 ms.
+  // Every 250 ms: publishes not both answered and delivered after 2 s are lost (UDP; counted) and free their
+  // window slot; endpoints whose observe registration got no answer register again; a CoAP publish run ends
+  // once every request was answered and delivered, or lost, and the subscriber saw nothing new for 300 ms.
   uv_timer_t sweep{};
   std::string registration_path;  // fanout/idle: what each endpoint observes ("" = per endpoint)
   bool publishing = false;
@@ -328,8 +359,9 @@ struct Bench : ClientEvents {
     bool all_done = b.publishing;
     for (auto& ep : b.eps) {
       for (auto it = ep->inflight.begin(); it != ep->inflight.end();) {
-        if (now - it->second > 2'000'000'000ull) {
+        if (now - it->second.sent_ns > 2'000'000'000ull) {
           ++b.lost;
+          if (!it->second.answered) ++b.lost_unanswered;
           it = ep->inflight.erase(it);
         } else {
           ++it;
@@ -394,8 +426,8 @@ long rss_kib(int pid) {
 
 int publish_mode(const Args& a) {
   std::printf(
-      "| kind | publishers | window | delivered | delivered/s | p50 ms | p99 ms | refused | lost (UDP) "
-      "|\n|---|---|---|---|---|---|---|---|---|\n");
+      "| kind | publishers | window | delivered | delivered/s | p50 ms | p99 ms | refused | lost (UDP) | of "
+      "them unanswered |\n|---|---|---|---|---|---|---|---|---|---|\n");
   std::size_t pos = 0;
   while (pos < a.kinds.size()) {
     auto comma = a.kinds.find(',', pos);
@@ -433,11 +465,11 @@ int publish_mode(const Args& a) {
     }
     b.run_until_done(120);
     const double secs = static_cast<double>((b.end_ns ? b.end_ns : now_ns()) - b.start_ns) / 1e9;
-    std::printf("| %s | %d | %d | %llu | %.0f | %.2f | %.2f | %llu | %llu |\n", kind.c_str(), a.endpoints,
-                a.window, static_cast<unsigned long long>(b.delivered),
+    std::printf("| %s | %d | %d | %llu | %.0f | %.2f | %.2f | %llu | %llu | %llu |\n", kind.c_str(),
+                a.endpoints, a.window, static_cast<unsigned long long>(b.delivered),
                 static_cast<double>(b.delivered) / secs, static_cast<double>(b.lat.quantile(0.5)) / 1e6,
                 static_cast<double>(b.lat.quantile(0.99)) / 1e6, static_cast<unsigned long long>(b.errors),
-                static_cast<unsigned long long>(b.lost));
+                static_cast<unsigned long long>(b.lost), static_cast<unsigned long long>(b.lost_unanswered));
     close_all(b);
   }
   return 0;

@@ -2,10 +2,14 @@
 #include "gateway/coap/server.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "gateway/base/log.hpp"
@@ -101,6 +105,85 @@ void log_handler(coap_log_t level, const char* message) {
   } else {
     GW_LOG(Debug, "coap", "libcoap: %s", m.c_str());
   }
+}
+
+// The UDP socket bound to `a` (address and port), or -1. libcoap 4.3.1 keeps its endpoints' sockets to
+// itself, so the process's descriptors are searched for the datagram socket with that local address.
+int find_udp_socket(const coap_address_t& a) {
+  const auto matches = [&a](int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM) return false;
+    sockaddr_storage local{};
+    len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return false;
+    if (local.ss_family != a.addr.sa.sa_family) return false;
+    if (local.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
+      return in->sin_port == a.addr.sin.sin_port && in->sin_addr.s_addr == a.addr.sin.sin_addr.s_addr;
+    }
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&local);
+    return local.ss_family == AF_INET6 && in6->sin6_port == a.addr.sin6.sin6_port &&
+           std::memcmp(&in6->sin6_addr, &a.addr.sin6.sin6_addr, sizeof in6->sin6_addr) == 0;
+  };
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    int found = -1;
+    while (const dirent* e = readdir(dir)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      const int fd = std::atoi(e->d_name);
+      if (fd != dirfd(dir) && matches(fd)) {
+        found = fd;
+        break;
+      }
+    }
+    closedir(dir);
+    return found;
+  }
+  const int limit = std::min(getdtablesize(), 1 << 20);  // no /proc: every descriptor number
+  for (int fd = 0; fd < limit; ++fd) {
+    if (matches(fd)) return fd;
+  }
+  return -1;
+}
+
+// The receive buffer the kernel gives `fd`, in setsockopt's terms (getsockopt reports twice that: the
+// kernel doubles the value for its bookkeeping).
+std::uint64_t receive_buffer_of(int fd) {
+  int got = 0;
+  socklen_t len = sizeof got;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) != 0) return 0;
+  return static_cast<std::uint64_t>(got) / 2;
+}
+
+// coap.receive_buffer: SO_RCVBUF of the listener's socket, so that a burst of datagrams waits in the kernel
+// instead of overflowing it (RcvbufErrors). SO_RCVBUF is capped at net.core.rmem_max; SO_RCVBUFFORCE (root
+// or CAP_NET_ADMIN) is not. Never fails the start: a smaller buffer is one warning.
+void set_receive_buffer(const std::string& name, const std::string& where, const coap_address_t& a,
+                        std::uint64_t want) {
+  const int fd = find_udp_socket(a);
+  if (fd < 0) {
+    GW_LOG(Warn, "coap",
+           "listener %s (%s): its socket was not found; receive buffer left at the system default",
+           name.c_str(), where.c_str());
+    return;
+  }
+  const int ask = static_cast<int>(want);  // at most 256 MiB (config)
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &ask, sizeof ask);
+  if (receive_buffer_of(fd) < want) setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &ask, sizeof ask);
+  const std::uint64_t got = receive_buffer_of(fd);
+  if (got >= want) {
+    GW_LOG(Debug, "coap", "listener %s (%s): receive buffer %llu bytes", name.c_str(), where.c_str(),
+           static_cast<unsigned long long>(got));
+    return;
+  }
+  std::string rmem_max = "?";
+  std::ifstream("/proc/sys/net/core/rmem_max") >> rmem_max;
+  GW_LOG(
+      Warn, "coap",
+      "listener %s (%s): receive buffer %llu bytes asked (coap.receive_buffer), %llu obtained: "
+      "net.core.rmem_max is %s; raise it with 'sysctl -w net.core.rmem_max=%llu' (or run with CAP_NET_ADMIN)",
+      name.c_str(), where.c_str(), static_cast<unsigned long long>(want),
+      static_cast<unsigned long long>(got), rmem_max.c_str(), static_cast<unsigned long long>(want));
 }
 
 }  // namespace
@@ -401,6 +484,12 @@ Result<std::uint16_t, std::string> Server::listen(const std::string& name, const
   const auto colon = s.rfind(':', sp);
   std::uint16_t bound = port;
   if (colon != std::string::npos) bound = static_cast<std::uint16_t>(std::atoi(s.c_str() + colon + 1));
+  if (addr.addr.sa.sa_family == AF_INET) {
+    addr.addr.sin.sin_port = htons(bound);
+  } else {
+    addr.addr.sin6.sin6_port = htons(bound);
+  }
+  set_receive_buffer(name, s.substr(0, sp), addr, cfg_.receive_buffer);
   process();
   return bound;
 }

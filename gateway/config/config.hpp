@@ -192,6 +192,7 @@ struct Coap {
   std::uint32_t max_exchanges = 100000;     // that cache's bound; full: new CON requests get 5.03 (refuse)
   std::uint32_t idle_timeout_s = 300;       // an endpoint with no observer and no request is forgotten
   std::uint32_t con_notify_interval_s = 60;  // a NON observer gets a CON notification at least this often
+  std::uint64_t receive_buffer = 2u << 20;   // SO_RCVBUF of each coap/coaps listener's socket (2 MiB)
   std::vector<CoapPsk> psk;                  // coaps: identities and keys
   std::string cert_file, key_file, ca_file;  // coaps: certificates (PEM)
   bool operator==(const Coap&) const = default;

@@ -140,10 +140,10 @@ constexpr std::uint16_t kDefaultCoapPort = 5683;   // RFC 7252 §6.1
 constexpr std::uint16_t kDefaultCoapsPort = 5684;  // RFC 7252 §6.2
 // (clang-format would put this list one key per line)
 // clang-format off
-constexpr std::array<std::string_view, 17> kCoapKeys{
+constexpr std::array<std::string_view, 18> kCoapKeys{
     "pubsub", "netpie", "con_qos", "non_qos", "max_endpoints", "max_observers_per_endpoint", "max_observers",
     "max_observers_per_topic", "max_payload", "exchange_lifetime_s", "max_exchanges", "idle_timeout_s",
-    "con_notify_interval_s", "psk", "cert_file", "key_file", "ca_file"};
+    "con_notify_interval_s", "receive_buffer", "psk", "cert_file", "key_file", "ca_file"};
 // clang-format on
 constexpr std::array<std::string_view, 2> kCoapPskKeys{"identity", "key"};
 constexpr std::uint64_t kMaxSysInterval = 86400;  // one day
@@ -1020,6 +1020,8 @@ void Loader::coap(const YAML::Node& map, const std::string& path, Coap& out) {
       if (auto n = integer(v, p, 1, 86400)) out.idle_timeout_s = static_cast<std::uint32_t>(*n);
     } else if (key == "con_notify_interval_s") {
       if (auto n = integer(v, p, 1, 86400)) out.con_notify_interval_s = static_cast<std::uint32_t>(*n);
+    } else if (key == "receive_buffer") {
+      if (auto n = byte_size(v, p, 16 * kKiB, 256 * kKiB * kKiB)) out.receive_buffer = *n;
     } else if (key == "psk") {
       out.psk.clear();
       list(v, p, "psk entries", [&](const YAML::Node& item, const std::string& ip) {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import struct
@@ -511,6 +512,117 @@ def test_exchange_cache_bound_refuses_new_con_requests(broker_factory):
     raw.close()
 
 
+# -- the listeners' socket receive buffer (coap.receive_buffer) -------------------------------------------------
+CAP_NET_ADMIN = 12
+
+
+def has_net_admin() -> bool:
+    """Whether this process (and so the daemon it starts) holds CAP_NET_ADMIN."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    return False
+
+
+def may_force() -> bool:
+    """Whether the daemon's SO_RCVBUFFORCE will work: CAP_NET_ADMIN in the initial user namespace (the kernel checks
+    it there; root inside a rootless container holds it only in its own namespace)."""
+    initial_ns = Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    return has_net_admin() and initial_ns
+
+
+def rmem_max() -> int:
+    return int(Path("/proc/sys/net/core/rmem_max").read_text())
+
+
+def receive_buffer_of(port: int) -> int:
+    """`rb` of the UDP socket bound to `port` from `ss -uamn` (iproute2): the bytes the kernel lets its receive queue
+    hold, twice the SO_RCVBUF value (the kernel doubles it for its bookkeeping)."""
+    ss = shutil.which("ss") or shutil.which("/sbin/ss")
+    assert ss, "ss is not installed (Debian iproute2; deploy/install-deps.sh --test)"
+    p = subprocess.run([ss, "-uamnH", f"sport = :{port}"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p
+    rbs = [int(m) for m in re.findall(r"skmem:\(\S*?\brb(\d+)", p.stdout)]
+    assert len(rbs) == 1, f"expected one UDP socket on port {port}:\n{p.stdout}"
+    return rbs[0]
+
+
+def check_receive_buffer(b, listener: str, asked: int, may_force: bool) -> str:
+    """The listener's socket has at least `asked` bytes, or, where the kernel would not give them (past
+    net.core.rmem_max without CAP_NET_ADMIN), the daemon warned once naming the listener, the sizes and the sysctl.
+    Returns which of the two applied."""
+    rb = receive_buffer_of(b.ports[listener][1])
+    warnings = re.findall(rf"WARN +coap: listener {listener} \(\S+\): receive buffer {asked} bytes asked "
+                          rf"\(coap\.receive_buffer\), (\d+) obtained: net\.core\.rmem_max is (\d+); raise it "
+                          rf"with 'sysctl -w net\.core\.rmem_max={asked}'", b.log_text())
+    if may_force or rmem_max() >= asked:
+        assert rb >= asked, f"{listener}: rb {rb} < {asked} asked"
+        assert not warnings, warnings
+        return "set"
+    assert len(warnings) == 1, f"{listener}: rb {rb} < {asked} asked and no (or more than one) warning:\n" \
+                               f"{b.log_tail()}"
+    obtained, limit = (int(x) for x in warnings[0])
+    assert limit == rmem_max() and obtained < asked and rb == 2 * obtained, (warnings, rb)
+    return "warned"
+
+
+def test_receive_buffer_of_coap_and_coaps_sockets(broker_factory):
+    """coap.receive_buffer is SO_RCVBUF of each coap and coaps listener's socket (libcoap 4.3.1 keeps the socket to
+    itself: the daemon finds it by its bound address), SO_RCVBUFFORCE past net.core.rmem_max where allowed (root,
+    CAP_NET_ADMIN), else one warning per listener; the daemon serves either way. The default is 2 MiB."""
+    psk = [{"identity": "sensor1", "key": "s3cret-psk"}]
+    b = start(broker_factory, coaps=True, coap={"receive_buffer": "1MiB", "psk": psk})
+    outcome = {name: check_receive_buffer(b, name, 1 << 20, may_force()) for name in ("coap", "coaps")}
+    print(f"receive buffer 1MiB: {outcome}")
+    raw = Raw(b)
+    assert raw.request(PUT, "ps/rb/t", ["qos=0"], b"served")["code"] == "2.04"
+    raw.close()
+    default = start(broker_factory)
+    print(f"default 2MiB: {check_receive_buffer(default, 'coap', 2 << 20, may_force())}")
+    # Past net.core.rmem_max, with CAP_NET_ADMIN: SO_RCVBUFFORCE gets it all (without, the next test).
+    if may_force() and rmem_max() < 256 << 20:
+        asked = min(256 << 20, 2 * rmem_max())
+        forced = start(broker_factory, coap={"receive_buffer": asked})
+        assert check_receive_buffer(forced, "coap", asked, True) == "set"
+        print(f"{asked} bytes, past net.core.rmem_max {rmem_max()}: set")
+
+
+def test_receive_buffer_past_rmem_max_without_cap_net_admin_warns_and_serves(broker_factory):
+    """Asked for more than net.core.rmem_max without CAP_NET_ADMIN (dropped with setpriv when this test has it), the
+    daemon gets what the kernel gives, warns once per listener naming the sysctl that raises it, and serves."""
+    asked = 256 << 20  # the largest value coap.receive_buffer takes
+    b = start(broker_factory, start=False, coaps=True,
+              coap={"receive_buffer": "256MiB", "psk": [{"identity": "sensor1", "key": "s3cret-psk"}]})
+    if has_net_admin():  # dropped even where it would not help (a user namespace): the test is the same
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to start the daemon without CAP_NET_ADMIN"
+        b.command = lambda: [setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", b.binary, "-c",
+                             str(b.config_path)]
+    b.start()
+    for name in ("coap", "coaps"):
+        outcome = check_receive_buffer(b, name, asked, may_force=False)
+        assert outcome == ("set" if rmem_max() >= asked else "warned"), outcome
+    raw = Raw(b)
+    assert raw.request(PUT, "ps/rb/t", ["qos=0"], b"served")["code"] == "2.04"
+    raw.close()
+
+
+def test_check_config_rejects_a_bad_receive_buffer(tmp_path):
+    f = tmp_path / "c.yaml"
+    for bad in ("8KiB", "16383", "257MiB", "1GiB", "lots"):
+        f.write_text(f"coap:\n  receive_buffer: {bad}\n")
+        p = subprocess.run([harness.netpie_edge_bin(), "--check-config", "-c", str(f)], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 1, p
+        assert f"{f}:2:19: coap.receive_buffer: expected a byte size from 16KiB to 256MiB" in p.stderr + p.stdout, p
+        assert f'got "{bad}"' in p.stderr + p.stdout, p
+    for good in ("16KiB", "4MiB", "256MiB", "1000000"):
+        f.write_text(f"coap:\n  receive_buffer: {good}\n")
+        p = subprocess.run([harness.netpie_edge_bin(), "--check-config", "-c", str(f)], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------
 def test_malformed_datagrams_get_the_right_answer_or_silence(broker_factory):
     b = start(broker_factory)
@@ -694,7 +806,6 @@ def test_embedded_default_serves_coap(tmp_path):
     proc = subprocess.Popen([harness.netpie_edge_bin(), "-p", "0"], cwd=tmp_path, stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, preexec_fn=harness.die_with_parent)
     try:
-        import re
         text = lambda: (tmp_path / "stderr.log").read_text()
         m = harness.wait_for(lambda: re.search(r"listening coap on 127\.0\.0\.1:(\d+)$", text(), re.M), 15,
                              "the coap listener")

@@ -749,6 +749,24 @@ TEST(ConfigLoad, CoapListenersAndSection) {
       "t.yaml:3:38: listeners[1].port: 127.0.0.1 port 9 overlaps listener \"a\" (127.0.0.1 port 9, line 2)");
 }
 
+// Issue 14: SO_RCVBUF of the coap/coaps listeners' sockets, a byte size from 16KiB to 256MiB (default 2MiB).
+TEST(ConfigLoad, CoapReceiveBuffer) {
+  EXPECT_EQ(Config{}.coap.receive_buffer, 2u * 1024 * 1024);
+  EXPECT_EQ(load_ok("coap:\n  receive_buffer: 64KiB\n").coap.receive_buffer, 64u * 1024);
+  EXPECT_EQ(load_ok("coap:\n  receive_buffer: 2MiB\n").coap.receive_buffer, 2u * 1024 * 1024);
+  EXPECT_EQ(load_ok("coap:\n  receive_buffer: 16KiB\n").coap.receive_buffer, 16u * 1024);
+  EXPECT_EQ(load_ok("coap:\n  receive_buffer: 256MiB\n").coap.receive_buffer, 256u * 1024 * 1024);
+  EXPECT_EQ(load_ok("coap:\n  receive_buffer: 1000000\n").coap.receive_buffer, 1'000'000u);
+  const std::string range =
+      "expected a byte size from 16KiB to 256MiB (a number of bytes, or with a unit: KiB, MiB, GiB, KB, MB, "
+      "GB), got ";
+  for (const char* bad : {"16383", "257MiB", "1GiB", "0", "-1MiB", "2M", "lots"}) {
+    EXPECT_EQ(error_of(std::string("coap:\n  receive_buffer: \"") + bad + "\"\n"),
+              "t.yaml:2:19: coap.receive_buffer: " + range + "\"" + bad + "\"")
+        << bad;
+  }
+}
+
 TEST(ConfigLoad, ByteSizesTakeUnits) {
   auto bytes = [](const std::string& v) {
     return load_ok("limits:\n  max_queued_bytes: " + v + "\n").limits.max_queued_bytes;
