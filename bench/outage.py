@@ -58,6 +58,11 @@ UPLINK = "drain"
 # --chaos: mosquitto's max_inflight_messages, above the QoS 2 deliveries it can hold open to the witness (see
 # drain()); not 65535, with which Debian's 2.0.11 restores none of them in their state.
 CHAOS_CLOUD_INFLIGHT = 20_000
+# The witnesses' environment. Each arrival's time stamp is taken by mosquitto_sub as it formats the line (%U:
+# Unix time in ns), so stdout's buffering (a line at a time, for the progress count) does not move it. TZ set:
+# without it glibc stats /etc/localtime twice per formatted message (2 of the witness's 10 syscalls a
+# message, seen with strace), CPU that the gateway and the upstream share the cores with.
+WITNESS_ENV = {**os.environ, "TZ": "UTC"}
 
 
 def free_port() -> int:
@@ -261,6 +266,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
     live_out = workdir / "live-witness.txt"
     live: list[tuple[int, int]] = []  # (seq, send ns)
     stop_live = threading.Event()
+    stop_poll = threading.Event()
     # CPU seconds of processes that were replaced (--chaos), and the witness's at the end.
     cpu_done = {"edge": 0.0, "upstream": 0.0, "witness": float("nan")}
     try:
@@ -269,14 +275,16 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         mosq.start()
         mosq_cpu0 = mosq.cpu_s()
         witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness",
-                                    "-q", witness_qos, "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"))
+                                    "-q", witness_qos, "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"),
+                                   env=WITNESS_ENV)
         publisher = None
         if live_rate > 0:
             # The live messages' own subscriber: mosquitto keeps a queue per subscriber, so its arrivals say when
             # a live message reached the upstream, not when the backlog witness (one process writing a line per
             # message, behind everything mosquitto queued for it) got round to it.
             live_witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-q", "1", "-t",
-                                             "up/bench/live", "-F", "%U %p"], stdout=open(live_out, "wb"))
+                                             "up/bench/live", "-F", "%U %p"], stdout=open(live_out, "wb"),
+                                            env=WITNESS_ENV)
             def publish_live() -> None:
                 c = paho.Client(client_id="outage-live", protocol=paho.MQTTv311)
                 c.connect("127.0.0.1", edge.port)
@@ -302,7 +310,9 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
 
         def poll_outbox() -> None:
             con = sqlite3.connect(f"file:{edge.db}?mode=ro", uri=True, timeout=5)
-            while not acked_all["ns"] and not stop_live.is_set():
+            # Until then, also past the witness's last arrival (the acks of the last window commit after it);
+            # stop_poll: the run ends.
+            while not acked_all["ns"] and not stop_poll.is_set():
                 try:
                     low = con.execute("SELECT MIN(id) FROM outbox").fetchone()[0]
                 except sqlite3.OperationalError:
@@ -360,6 +370,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         time.sleep(1)  # a duplicate would come now
     finally:
         stop_live.set()
+        stop_poll.set()
         for w in (witness, live_witness):
             if w:
                 w.send_signal(signal.SIGTERM)
