@@ -19,7 +19,7 @@ One run of `drain()`:
 
 The main run is the outage: ROWS (1,000,000) at QoS 1 with the live publisher at 10 msg/s. Then --qos2-rows
 (100,000) rows are drained at QoS 1 and at QoS 2 (uplink qos 2, clean_start false), each in a fresh run, and the
-ratio printed. --chaos adds a QoS 2 run of --qos2-rows in which the gateway is SIGKILLed twice and mosquitto
+ratio printed. --chaos adds a QoS 2 run of --qos2-rows in which the gateway is SIGKILLed twice and the upstream
 restarted once while it drains: every message must still arrive exactly once, in order per origin.
 
   cmake --build build/dev --target netpie-edge
@@ -450,7 +450,7 @@ def main() -> int:
     ap.add_argument("--payload", type=int, default=64)
     ap.add_argument("--workdir", default="")
     ap.add_argument("--chaos", action="store_true",
-                    help="one more QoS 2 run of --qos2-rows: two SIGKILLs of the gateway and a mosquitto restart "
+                    help="one more QoS 2 run of --qos2-rows: two SIGKILLs of the gateway and an upstream restart "
                          "while it drains (exactly once, in order)")
     ap.add_argument("--upstream", choices=("mosquitto", "edge", "both"), default="mosquitto",
                     help="the upstream broker: Debian's mosquitto, a second netpie-edge (this binary, or "
