@@ -313,6 +313,7 @@ void ClientSession::after_session_lost() {
   }
   inflight_.clear();
   by_id_.clear();
+  held_.clear();
   sent_here_ = 0;
   queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()), std::make_move_iterator(again.end()));
 }
@@ -467,6 +468,7 @@ void ClientSession::on_ack(const Ack& a, Millis now) {
         last_progress_at_ = now;
         if (limits_.hold_pubrel) {
           f->stage = Stage::AwaitRelease;
+          held_.emplace(f->tag, it->second);
           events_.push_back(PublishReceived{f->tag});
           return;
         }
@@ -629,14 +631,19 @@ void ClientSession::on_suback(std::uint16_t id, RequestKind kind, std::vector<Re
 }
 
 bool ClientSession::release(PublishTag tag, Millis now) {
-  auto it = std::find_if(inflight_.begin(), inflight_.end(),
-                         [&](const InFlight& f) { return f.tag == tag && f.stage == Stage::AwaitRelease; });
-  if (it == inflight_.end()) return false;
+  const auto h = held_.lower_bound(tag);  // the first of equal keys: the one held longest
+  if (h == held_.end() || h->first != tag) return false;
+  const auto it = h->second;
+  held_.erase(h);
   it->stage = Stage::AwaitPubcomp;
   if (state_ == State::Connected && it->sent_here) {
     write(Ack{PacketType::Pubrel, it->packet.packet_id, Reason::Success, {}}, now);
   } else {
-    it->sent_here = false;  // pump() sends the PUBREL on the next connection
+    // Held since an earlier connection (or offline now): pump() sends the PUBREL when the window and
+    // the connection allow, now if connected.
+    if (it->sent_here) --sent_here_;
+    it->sent_here = false;
+    pump(now);
   }
   return true;
 }

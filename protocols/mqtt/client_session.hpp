@@ -219,7 +219,9 @@ class ClientSession {
   // messages per QoS level only). A v5 Message Expiry Interval is sent as given, also on redelivery.
   PublishStatus publish(OutboundPublish message, Millis now);
   // hold_pubrel: sends the PUBREL of a QoS 2 message whose PUBREC was reported by PublishReceived (or, when
-  // not connected, on the next connection). false: no such message.
+  // not connected, on the next connection). false: no such message (never held, or already released).
+  // O(log n) in the held messages. Tags are the caller's: if several held messages share one, the one
+  // held longest is released.
   bool release(PublishTag tag, Millis now);
   // Returns the packet id that the SubscribeAcked/UnsubscribeAcked/RequestLost event will carry.
   Result<std::uint16_t, RequestError> subscribe(std::vector<Subscription> subscriptions,
@@ -302,6 +304,9 @@ class ClientSession {
   // In-flight publishes in first-transmission order; by_id_ indexes them by packet id.
   std::list<InFlight> inflight_;
   std::unordered_map<std::uint16_t, std::list<InFlight>::iterator> by_id_;
+  // The in-flight entries at Stage::AwaitRelease by tag, for release(); a multimap keeps equal tags in
+  // the order they were held.
+  std::multimap<PublishTag, std::list<InFlight>::iterator> held_;
   std::size_t sent_here_ = 0;  // in-flight entries transmitted on this connection (the window's use)
   std::deque<Queued> queue_;
   std::map<std::uint16_t, RequestKind> requests_;  // SUBSCRIBE/UNSUBSCRIBE awaiting their ack

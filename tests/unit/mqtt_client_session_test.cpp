@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -455,6 +456,106 @@ TEST_F(SessionTest, AHeldMessageCountsAsTakenWhenTheServerLostTheSession) {
     if (auto* a = std::get_if<PublishAcked>(&e); a && a->tag == 5) acked5 = true;
   }
   EXPECT_TRUE(acked5);
+}
+
+// A window of held messages released out of order: each release() sends the PUBREL of its own message
+// only, once; the index behind release() follows messages that complete, are held from an earlier
+// connection, or are taken by a lost session.
+TEST_F(SessionTest, ManyHeldMessagesReleasedOutOfOrder) {
+  ClientLimits l;
+  l.hold_pubrel = true;
+  l.max_inflight = 256;
+  make(l);
+  establish(options(false));
+  events();
+  constexpr PublishTag kBase = 1000;
+  constexpr std::size_t kN = 256;
+  std::map<PublishTag, std::uint16_t> id_of;
+  for (std::size_t i = 0; i < kN; ++i) {
+    ASSERT_EQ(pub(2, kBase + i), PublishStatus::Sent);
+    id_of[kBase + i] = as<Publish>(sent().at(0)).packet_id;
+  }
+  for (const auto& [tag, id] : id_of) feed(ack(PacketType::Pubrec, id));
+  EXPECT_EQ(only_of<PublishReceived>(events()).size(), kN);
+  EXPECT_FALSE(s().has_bytes());
+
+  // Three quarters released in a scrambled order (97 is prime to 256: every index once).
+  std::set<PublishTag> released;
+  for (std::size_t k = 0; k < kN * 3 / 4; ++k) {
+    const PublishTag tag = kBase + (k * 97) % kN;
+    ASSERT_TRUE(s().release(tag, now())) << tag;
+    const auto out = sent();
+    ASSERT_EQ(out.size(), 1u);
+    const Ack rel = as<Ack>(out[0]);
+    EXPECT_EQ(rel.type, PacketType::Pubrel);
+    EXPECT_EQ(rel.packet_id, id_of[tag]) << tag;
+    released.insert(tag);
+  }
+  for (const PublishTag tag : released) EXPECT_FALSE(s().release(tag, now())) << "released twice: " << tag;
+  EXPECT_FALSE(s().release(kBase + kN, now()));  // never published
+  EXPECT_FALSE(s().release(0, now()));
+  EXPECT_FALSE(s().has_bytes());
+
+  // Completed out of order too: each PUBCOMP acknowledges its own tag.
+  std::set<PublishTag> acked;
+  for (auto it = released.rbegin(); it != released.rend(); ++it) {
+    feed(ack(PacketType::Pubcomp, id_of[*it]));
+    acked.insert(single<PublishAcked>(events()).tag);
+  }
+  EXPECT_EQ(acked, released);
+  EXPECT_EQ(s().inflight(), kN - released.size());
+
+  // The rest is held across a reconnect with the session: nothing is resent for them, and a release
+  // on the new connection sends its PUBREL at once.
+  s().transport_lost(now());
+  events();
+  reconnect(/*session_present=*/true);
+  events();
+  EXPECT_FALSE(s().has_bytes());
+  std::vector<PublishTag> rest;
+  for (const auto& [tag, id] : id_of) {
+    if (!released.count(tag)) rest.push_back(tag);
+  }
+  ASSERT_EQ(rest.size(), kN / 4);
+  const PublishTag late = rest.back();
+  rest.pop_back();
+  ASSERT_TRUE(s().release(late, now()));
+  const Ack rel = as<Ack>(sent().at(0));
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, id_of[late]);
+  EXPECT_FALSE(s().release(late, now()));
+
+  // The server lost the session: the held ones count as taken (PUBREC) and can no longer be released.
+  s().transport_lost(now());
+  events();
+  reconnect(/*session_present=*/false);
+  std::set<PublishTag> taken;
+  for (const auto& a : only_of<PublishAcked>(events())) taken.insert(a.tag);
+  for (const PublishTag tag : rest) {
+    EXPECT_TRUE(taken.count(tag)) << tag;
+    EXPECT_FALSE(s().release(tag, now())) << tag;
+  }
+}
+
+// Two held messages with one tag: release() takes the one held first, then the other.
+TEST_F(SessionTest, HeldMessagesSharingATagAreReleasedInTheOrderHeld) {
+  ClientLimits l;
+  l.hold_pubrel = true;
+  make(l);
+  establish();
+  events();
+  pub(2, 7);
+  const std::uint16_t first = as<Publish>(sent().at(0)).packet_id;
+  pub(2, 7);
+  const std::uint16_t second = as<Publish>(sent().at(0)).packet_id;
+  feed(ack(PacketType::Pubrec, second));
+  feed(ack(PacketType::Pubrec, first));
+  events();
+  ASSERT_TRUE(s().release(7, now()));
+  EXPECT_EQ(as<Ack>(sent().at(0)).packet_id, second);
+  ASSERT_TRUE(s().release(7, now()));
+  EXPECT_EQ(as<Ack>(sent().at(0)).packet_id, first);
+  EXPECT_FALSE(s().release(7, now()));
 }
 
 TEST_F(SessionTest, PubcompNotFoundStillCompletes) {
