@@ -158,10 +158,10 @@ class EdgeUpstream(NetpieEdge):
     gateway's uplink is configured with it, and while it is down the uplink's reconnects cannot take it); the
     ports file says when it listens. Its limits follow mosquitto.conf's: `inflight` messages in flight to each
     subscriber (the witness), no practical bound on queues; persistent sessions (the witness's, the uplink's
-    QoS 2 state) are kept in its store. Its Receive Maximum is 65535, not `inflight`: the broker counts a QoS 2
-    PUBLISH whose PUBREC waits for a commit twice (in its ack queue and in the session's inbound QoS 2 ids), so
-    an uplink using a window of `inflight` QoS 2 messages was disconnected with 0x93 (bench/README.md, "QoS 2
-    against QoS 1 with each upstream"). The uplink's window is its own max_inflight either way."""
+    QoS 2 state) are kept in its store. Its Receive Maximum is `inflight` too, so the uplink's window is
+    min(its max_inflight, inflight). (Before commit 09ac999 the broker counted a QoS 2 PUBLISH whose PUBREC waited
+    for a commit twice, and such an uplink was disconnected with 0x93: bench/README.md, "QoS 2 against QoS 1 with
+    each upstream".)"""
     name = "netpie-edge"
 
     def __init__(self, workdir: Path, port: int, inflight: int, binary: str = ""):
@@ -170,7 +170,7 @@ state_dir: {workdir}/upstream-edge/state
 ports_file: {workdir}/upstream-edge/ports
 sys_interval: 0
 listeners: [{{name: mqtt, protocol: mqtt, bind: 127.0.0.1, port: {port}}}]
-limits: {{receive_maximum: 65535, max_inflight: {min(inflight, 65535)},
+limits: {{receive_maximum: {min(inflight, 65535)}, max_inflight: {min(inflight, 65535)},
   max_queued_messages: 10000000, max_queued_bytes: 4GiB}}
 store: {{max_db_bytes: 8GiB, session_queue: {{max_rows: 10000000, max_bytes: 4GiB}}}}
 """)

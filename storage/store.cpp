@@ -391,13 +391,19 @@ Status Store::outbox_mark_inflight(std::vector<std::uint64_t> ids, Done done) {
   return submit(std::move(r));
 }
 
+// An upstream answers PUBREC a few packets at a time: a release's batch stays open this long for the ones
+// right behind it, so a window's PUBRELs wait for one commit instead of one each. Measured against Debian's
+// mosquitto (bench/README.md "Release gathering"): QoS 2 drain +13 %, the gateway's CPU per QoS 2 message
+// -20 %, against at most this much more time per message in a window slot.
+constexpr auto kReleaseGather = std::chrono::microseconds(300);
+
 Status Store::outbox_release(std::vector<std::uint64_t> ids, Done done) {
   const bool durable = static_cast<bool>(done);  // read before `done` is moved
   Request r = make(durable, ids.size() * sizeof(std::uint64_t));
   // PUBRELs wait on this commit, and each holds a window slot upstream: like a read, it closes the batch
-  // at once (it rides with whatever is gathered) instead of waiting out the commit window. That is what
-  // keeps a QoS 2 drain near a QoS 1 one (bench/README.md "Outage").
-  if (durable) r.deadline = SteadyTime::now();
+  // soon (kReleaseGather: it rides with whatever is gathered) instead of waiting out the commit window. That
+  // is what keeps a QoS 2 drain near a QoS 1 one (bench/README.md "Outage").
+  if (durable) r.deadline = SteadyTime::now() + kReleaseGather;
   make_divisible<std::uint64_t>(
       r, std::move(ids), [](Tables& t, const std::vector<std::uint64_t>& v) { return t.outbox.release(v); });
   r.done = std::move(done);
