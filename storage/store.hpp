@@ -192,10 +192,10 @@ class Store {
   // QoS 2 to the cloud: the cloud answered PUBREC for these ids (it owns the messages now). Sets the
   // rows' `released` mark, queued or in flight, so that after a reconnect or a restart the uplink sends
   // PUBREL for them, not the PUBLISH again. Call with a completion and send PUBREL only from it with
-  // Status::Ok: the mark is durable then (commit window, like every write someone waits on). An id
-  // without a row (acknowledged or dropped meanwhile) is not an error. Requeue, requeue_all, claim and
-  // the restart keep the mark; ack deletes the row with it; drop_oldest and the age bound may drop a
-  // released row like any other.
+  // Status::Ok: the mark is durable then (its batch closes within kReleaseGather, 300 us, not the commit
+  // window). An id without a row (acknowledged or dropped meanwhile) is not an error. Requeue,
+  // requeue_all, claim and the restart keep the mark; ack deletes the row with it; drop_oldest and the
+  // age bound never take a released row (storage/README.md "Released").
   Status outbox_release(std::vector<std::uint64_t> ids, Done done = {});
   // The cloud acknowledged these ids: their in-flight rows are deleted. Pass ranges of acknowledged ids
   // only (to_ranges() builds them); queued rows inside a range are never touched.

@@ -142,8 +142,8 @@ void Drainer::received(mqtt::PublishTag tag) {
 
 void Drainer::flush() {
   pump();  // first: publishing from the read-ahead may settle rows (QoS 0, refusals) to acknowledge now
-  // The acknowledgements first: a release closes the store's batch at once, so the acks of this batch of
-  // events commit in the same transaction as it instead of in one of their own (storage/README.md
+  // The acknowledgements first: a release closes the store's batch within 300 us, so the acks of this batch
+  // of events commit in the same transaction as it instead of in one of their own (storage/README.md
   // "Released").
   if (!to_ack_.empty()) port_.ack(storage::to_ranges(std::exchange(to_ack_, {})));
   if (!to_release_.empty()) {

@@ -395,8 +395,8 @@ TEST_F(StoreTest, OutboxDestinationsThroughTheQueueAndBacklogCountersOnTheCallin
   expect_totals();
 }
 
-// A release closes the batch at once like a read (PUBRELs wait on it): with a commit window of a minute
-// it still completes, after its commit.
+// A release closes the batch within 300 us (kReleaseGather; PUBRELs wait on it): with a commit window of a
+// minute it still completes, after its commit.
 TEST_F(StoreTest, ReleaseCompletesAfterItsCommitWithoutWaitingOutTheWindowAndSurvivesRequeueAndRestart) {
   options_.commit_window = 60s;
   options_.lazy_window = 60s;  // a release waiting for the lazy window would never complete in this test

@@ -340,7 +340,7 @@ TEST(UplinkDrain, RateLimitBoundsRowsPerSecond) {
 }
 
 TEST(UplinkDrain, Qos2AcksOfTheSameEventsGoToTheStoreBeforeTheReleaseSoTheyShareItsCommit) {
-  // The release closes the store's batch at once; acks submitted before it ride that transaction
+  // The release closes the store's batch within 300 us; acks submitted before it ride that transaction
   // (storage/README.md "Released"). Submitted after it, they waited for a commit of their own.
   FakeStore store;
   FakeSession session;
