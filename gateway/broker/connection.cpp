@@ -533,7 +533,7 @@ void Connection::handle_publish(mqtt::Publish& p) {
     return;
   }
   // MQTT 5.0 §3.3.4-9: QoS 1/2 PUBLISH not yet acknowledged count against our Receive Maximum.
-  if (v5 && p.qos > 0 && inbound_unacknowledged() >= broker_.limits().receive_maximum &&
+  if (v5 && p.qos > 0 && at_receive_maximum() &&
       !(p.qos == 2 && session_->inbound_qos2.contains(p.packet_id))) {
     protocol_error(Reason::ReceiveMaximumExceeded, "receive maximum exceeded");
     return;
@@ -611,7 +611,7 @@ void Connection::handle_publish(mqtt::Publish& p) {
   auto& acks = extras().acks;
   if (!acks) acks = std::make_unique<AckQueue>();
   const std::uint64_t number = acks->base + acks->q.size();
-  push_ack(PendingAck{ack, static_cast<std::uint8_t>(int(durable) + int(flow_blocked())), false});
+  acks->q.push_back(PendingAck{ack, static_cast<std::uint8_t>(int(durable) + int(flow_blocked())), false});
   if (flow_blocked()) {
     acks->flow_ticket = number;
     broker_.stats().acks_withheld++;
@@ -651,20 +651,23 @@ void Connection::queue_ack(const mqtt::Ack& ack) {
     send(ack);
     return;
   }
-  push_ack(PendingAck{ack, 0, false});
+  extras_->acks->q.push_back(PendingAck{ack, 0, false});
 }
 
-void Connection::push_ack(PendingAck pa) {
-  AckQueue& acks = *extras_->acks;
-  pa.counted = pa.ack.type != mqtt::PacketType::Pubrec || !session_ ||
-               !session_->inbound_qos2.contains(pa.ack.packet_id);
-  acks.counted += pa.counted;
-  acks.q.push_back(std::move(pa));
-}
-
-std::size_t Connection::inbound_unacknowledged() const {
-  const std::size_t deferred = extras_ && extras_->acks ? extras_->acks->counted : 0;
-  return deferred + (session_ ? session_->inbound_qos2.size() : 0);
+bool Connection::at_receive_maximum() const {
+  const std::size_t max = broker_.limits().receive_maximum;
+  const auto& qos2 = session_->inbound_qos2;  // received, not released yet: PUBREC sent or waiting
+  const std::size_t waiting = pending_acks();
+  if (waiting + qos2.size() < max) return false;  // an upper bound, and the common case
+  if (waiting == 0) return true;
+  // Exactly: a waiting PUBREC whose packet id is in the set is that message again (its own, or a
+  // retransmission's). Counted twice, a client keeping Receive Maximum QoS 2 messages in flight while
+  // their PUBRECs waited for a commit was disconnected at half of it.
+  std::size_t n = qos2.size();
+  for (const PendingAck& pa : extras_->acks->q) {
+    if (pa.ack.type != mqtt::PacketType::Pubrec || !qos2.contains(pa.ack.packet_id)) ++n;
+  }
+  return n >= max;
 }
 
 void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
@@ -680,10 +683,6 @@ void Connection::complete_ack(std::uint64_t ticket, Reason reason) {
       if (it != session_->inbound_qos2.end()) {
         if (it->second != 0) broker_.persistence()->message_deleted(*session_, it->second);
         session_->inbound_qos2.erase(it);
-      }
-      if (!pa.counted) {  // no longer counted by the set: until it goes, it counts on its own
-        pa.counted = true;
-        ++acks->counted;
       }
     }
     if (version_ == mqtt::Version::V5) {
@@ -701,7 +700,6 @@ void Connection::flush_acks() {
     PendingAck pa = std::move(acks->q.front());
     acks->q.pop_front();
     ++acks->base;
-    acks->counted -= pa.counted;
     if (!pa.suppress && state_ == State::Connected) send(pa.ack);
   }
 }

@@ -119,9 +119,6 @@ class Connection {
     mqtt::Ack ack;
     std::uint8_t waits = 0;  // conditions still unmet (a store commit, room at a subscriber); 0 = may go
     bool suppress = false;   // MQTT 3.1.1 has no failure ack: a refused message is simply not acknowledged
-    // Counts against our Receive Maximum on its own: a PUBACK or PUBCOMP, or a PUBREC whose packet id is not
-    // (or no longer) in the session's inbound QoS 2 set, which counts the others already.
-    bool counted = false;
   };
 
   // Allocated with the first deferred acknowledgement.
@@ -130,7 +127,6 @@ class Connection {
     Fifo<PendingAck> q;
     std::uint64_t base = 0;                 // ticket of q.front()
     std::uint64_t flow_ticket = kNoTicket;  // the ack waiting for room at subscribers (flow_hold)
-    std::size_t counted = 0;                // entries of q with `counted` set
   };
   // What many connections never need, in one block allocated on first use: an idle MQTT 3.1.1
   // client without a will has none.
@@ -147,9 +143,9 @@ class Connection {
     return *extras_;
   }
   std::size_t pending_acks() const { return extras_ && extras_->acks ? extras_->acks->q.size() : 0; }
-  // QoS 1/2 PUBLISH from the client not yet acknowledged in full (MQTT 5.0 §4.9): each message once.
-  std::size_t inbound_unacknowledged() const;
-  void push_ack(PendingAck pa);
+  // Whether the client has Receive Maximum QoS 1/2 PUBLISHes unacknowledged (MQTT 5.0 §4.9), each message
+  // counted once.
+  bool at_receive_maximum() const;
 
   // Laid out by size, small fields last (an idle connection lives inside its socket object).
   Broker& broker_;
