@@ -245,14 +245,14 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
     window stays `inflight` (its own max_inflight)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    # mosq: the upstream, Debian's mosquitto or a second netpie-edge (upstream_binary, else the gateway's binary).
-    mosq = UPSTREAMS[upstream](workdir, port, CHAOS_CLOUD_INFLIGHT if chaos else inflight,
+    # cloud: the upstream, Debian's mosquitto or a second netpie-edge (upstream_binary, else the gateway's binary).
+    cloud = UPSTREAMS[upstream](workdir, port, CHAOS_CLOUD_INFLIGHT if chaos else inflight,
                                upstream_binary or binary)
-    mosq.start()
+    cloud.start()
     witness_qos = "2" if chaos else "1"
     subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness", "-q", witness_qos, "-t", "up/#",
                     "-E"], check=True, timeout=30)
-    mosq.stop()
+    cloud.stop()
     edge = Edge(binary, workdir, port, inflight, qos, order)
     edge.start()
     edge.stop()
@@ -272,8 +272,8 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
     try:
         cpu0 = edge.cpu_s()
         t_up = time.time_ns()
-        mosq.start()
-        mosq_cpu0 = mosq.cpu_s()
+        cloud.start()
+        cloud_cpu0 = cloud.cpu_s()
         witness = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-c", "-i", "outage-witness",
                                     "-q", witness_qos, "-t", "up/#", "-F", "%U %p"], stdout=open(out, "wb"),
                                    env=WITNESS_ENV)
@@ -352,10 +352,10 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
                 edge.start()
                 cpu0 = edge.cpu_s()
             wait(lambda: count()["backlog"] >= rows * 0.75, 600, "75% of the backlog at the witness", 0.05)
-            cpu_done["upstream"] += mosq.cpu_s() - mosq_cpu0
-            mosq.stop()
-            mosq.start()
-            mosq_cpu0 = mosq.cpu_s()
+            cpu_done["upstream"] += cloud.cpu_s() - cloud_cpu0
+            cloud.stop()
+            cloud.start()
+            cloud_cpu0 = cloud.cpu_s()
             restarts += 1
         wait(lambda: count()["backlog"] >= rows, 1800, f"the {rows} backlog messages at the witness", 0.5)
         stop_live.set()
@@ -364,7 +364,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         wait(lambda: count()["live"] >= len(live), 60, "the live messages", 0.2)
         poller.join(30)
         cpu = cpu_done["edge"] + edge.cpu_s() - cpu0
-        mosq_cpu = cpu_done["upstream"] + mosq.cpu_s() - mosq_cpu0
+        cloud_cpu = cpu_done["upstream"] + cloud.cpu_s() - cloud_cpu0
         cpu_done["witness"] = proc_cpu_s(witness.pid)  # (stdbuf execs mosquitto_sub: the same pid)
         t_end = time.time_ns()
         time.sleep(1)  # a duplicate would come now
@@ -376,7 +376,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
                 w.send_signal(signal.SIGTERM)
                 w.wait(10)
         edge.stop()
-        mosq.stop()
+        cloud.stop()
     if os.environ.get("OUTAGE_SHOW_LOG"):
         print("\n".join(ln for ln in edge.log().splitlines() if "uplink" in ln or "DEBUGREQ" in ln)[-4000:], file=sys.stderr)
     published = edge.log().rsplit(f"uplink: {UPLINK}: closed (published ", 1)[-1].split(",", 1)[0]
@@ -420,7 +420,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
     up_lat = [(upstream[s] - sent) / 1e6 for s, sent in live if s in upstream]
     missing = rows - len(backlog_times) + sum(1 for s, _ in live if s not in live_arrival)
     return {
-        "upstream": mosq.name, "rows": rows, "qos": qos, "inflight": inflight, "kills": kills, "restarts": restarts,
+        "upstream": cloud.name, "rows": rows, "qos": qos, "inflight": inflight, "kills": kills, "restarts": restarts,
         "drain_rate": rows / ((backlog_times[-1] - backlog_times[0]) / 1e9),
         "drain_rate_from_start": rows / ((backlog_times[-1] - t_up) / 1e9),
         "drain_s": (backlog_times[-1] - t_up) / 1e9,
@@ -433,7 +433,7 @@ def drain(binary: str, workdir: Path, rows: int, qos: int, inflight: int, live_r
         "up_p50_ms": pct(up_lat, 50), "up_p99_ms": pct(up_lat, 99),
         "up_max_ms": max(up_lat) if up_lat else float("nan"), "up_missing": len(live) - len(up_lat),
         "missing": missing, "duplicates": duplicates, "out_of_order": out_of_order,
-        "uplink_published": published, "edge_cpu_s": cpu, "mosq_cpu_s": mosq_cpu,
+        "uplink_published": published, "edge_cpu_s": cpu, "cloud_cpu_s": cloud_cpu,
         "witness_cpu_s": cpu_done["witness"], "cpu_wall_s": (t_end - t_up) / 1e9,
     }
 
@@ -496,7 +496,7 @@ def report(upstream: str, results: list[tuple[str, dict]]) -> None:
               f"{r['live_p50_ms']:.0f} / {r['live_p99_ms']:.0f} / {r['live_max_ms']:.0f} | "
               f"{r['up_p50_ms']:.0f} / {r['up_p99_ms']:.0f} / {r['up_max_ms']:.0f} | {r['missing']} | "
               f"{r['duplicates']} | {r['out_of_order']} | {r['uplink_published']} | {r['edge_cpu_s']:.1f} | "
-              f"{r['mosq_cpu_s']:.1f} |")
+              f"{r['cloud_cpu_s']:.1f} |")
     # CPU from the upstream's start to the last arrival (the witness: its whole life, the same span), per
     # message reaching the witness, and as a share of one core over that span.
     print(f"\nCPU ({UPSTREAMS[upstream].name} upstream): seconds / µs per message / share of a core over the "
@@ -506,7 +506,7 @@ def report(upstream: str, results: list[tuple[str, dict]]) -> None:
     for name, r in results:
         msgs = r["rows"] + r["live"]
         cells = {}
-        for who, key in (("gateway", "edge_cpu_s"), ("upstream", "mosq_cpu_s"), ("witness", "witness_cpu_s")):
+        for who, key in (("gateway", "edge_cpu_s"), ("upstream", "cloud_cpu_s"), ("witness", "witness_cpu_s")):
             cpu = r[key]
             cells[who] = (cpu, f"{cpu:.2f} s / {cpu / msgs * 1e6:.1f} µs / {cpu / r['cpu_wall_s']:.0%}")
         busiest = max(cells, key=lambda w: cells[w][0] if cells[w][0] == cells[w][0] else -1.0)  # (nan last)
