@@ -609,18 +609,19 @@ def test_receive_buffer_past_rmem_max_without_cap_net_admin_warns_and_serves(bro
 
 def test_check_config_rejects_a_bad_receive_buffer(tmp_path):
     f = tmp_path / "c.yaml"
+
+    def check(value: str) -> subprocess.CompletedProcess:
+        f.write_text(f"coap:\n  receive_buffer: {value}\n")
+        return subprocess.run([harness.netpie_edge_bin(), "--check-config", "-c", str(f)], capture_output=True,
+                              text=True, timeout=30)
+
     for bad in ("8KiB", "16383", "257MiB", "1GiB", "lots"):
-        f.write_text(f"coap:\n  receive_buffer: {bad}\n")
-        p = subprocess.run([harness.netpie_edge_bin(), "--check-config", "-c", str(f)], capture_output=True,
-                           text=True, timeout=30)
+        p = check(bad)
         assert p.returncode == 1, p
         assert f"{f}:2:19: coap.receive_buffer: expected a byte size from 16KiB to 256MiB" in p.stderr + p.stdout, p
         assert f'got "{bad}"' in p.stderr + p.stdout, p
     for good in ("16KiB", "4MiB", "256MiB", "1000000"):
-        f.write_text(f"coap:\n  receive_buffer: {good}\n")
-        p = subprocess.run([harness.netpie_edge_bin(), "--check-config", "-c", str(f)], capture_output=True,
-                           text=True, timeout=30)
-        assert p.returncode == 0, p
+        assert check(good).returncode == 0, good
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------
